@@ -1,0 +1,73 @@
+//! `gate`: the validation gate's steps.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::types::{CommandLine, Span};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSection {
+    /// How many steps run at once; absent means the number of CPUs.
+    #[serde(default)]
+    pub jobs: Option<usize>,
+    /// Named pytest selections for `--suite NAME`: arguments that replace
+    /// `{suite...}` in step commands.
+    #[serde(default)]
+    pub suites: BTreeMap<String, Vec<String>>,
+    /// The steps, in display order.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// What runs a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    /// An external command.
+    Command,
+    /// `cargo xtask tls-smoke`, called as a library.
+    TlsSmoke,
+    /// `cargo xtask baseline-diff`, called as a library.
+    BaselineDiff,
+    /// The high-risk-path merge policy, called as a library.
+    MergePolicy,
+    /// A command run in a pseudo-terminal for a bounded time.
+    TerminalSmoke,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Unique name; also the log file name.
+    pub id: String,
+    #[serde(default = "default_kind")]
+    pub kind: StepKind,
+    /// Required for `command` and `terminal-smoke`.
+    #[serde(default)]
+    pub command: Option<CommandLine>,
+    /// Working directory, relative to the Townlet root (default: the root).
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Longest the step may run.
+    #[serde(default = "default_timeout")]
+    pub timeout: Span,
+    /// Steps that must pass first.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// A failure is reported but does not fail the gate.
+    #[serde(default)]
+    pub allow_failure: bool,
+}
+
+fn default_kind() -> StepKind {
+    StepKind::Command
+}
+
+fn default_timeout() -> Span {
+    Span(std::time::Duration::from_secs(600))
+}

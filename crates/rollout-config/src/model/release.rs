@@ -1,0 +1,101 @@
+//! `release`: branches, tags, high-risk paths and the sign-off teams.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSection {
+    /// The integration branch.
+    #[serde(default = "default_main")]
+    pub main_branch: String,
+    /// Where changes touching high-risk paths must be staged first.
+    #[serde(default = "default_staging")]
+    pub staging_branch: String,
+    /// Branches a release tag may be cut from.
+    #[serde(default = "default_tag_branches")]
+    pub tag_branches: Vec<String>,
+    /// Paths (relative to the Townlet root) whose changes need staging and
+    /// invalidate earlier sign-offs.
+    #[serde(default = "default_high_risk")]
+    pub high_risk_paths: Vec<String>,
+    /// Paths whose commits form the rollback section of a tag message.
+    #[serde(default = "default_facade")]
+    pub facade_paths: Vec<String>,
+    /// The first tag name to try; later candidates are `BASE.1`, `BASE.2`, ….
+    #[serde(default = "default_base_tag")]
+    pub base_tag: String,
+    /// Teams that must sign off before a tag is cut.
+    #[serde(default = "default_teams")]
+    pub signoff_teams: Vec<SignoffTeam>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SignoffTeam {
+    /// Short id used on the command line (`cargo xtask signoff ui`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// What the team confirms by signing.
+    pub checklist: Vec<String>,
+}
+
+fn default_main() -> String {
+    "main".into()
+}
+fn default_staging() -> String {
+    "release/m4-rollout".into()
+}
+fn default_tag_branches() -> Vec<String> {
+    vec![default_main(), default_staging()]
+}
+fn default_high_risk() -> Vec<String> {
+    vec!["src/townlet/world".into()]
+}
+fn default_facade() -> Vec<String> {
+    vec!["src/townlet/world".into(), "src/townlet/telemetry".into()]
+}
+fn default_base_tag() -> String {
+    "v0.9.0-m4".into()
+}
+fn default_teams() -> Vec<SignoffTeam> {
+    let team = |id: &str, name: &str, items: &[&str]| SignoffTeam {
+        id: id.into(),
+        name: name.into(),
+        checklist: items.iter().map(|s| s.to_string()).collect(),
+    };
+    vec![
+        team(
+            "ui",
+            "UI",
+            &["observer UI smoke renders the dashboard with an advancing tick"],
+        ),
+        team(
+            "telemetry",
+            "Telemetry",
+            &[
+                "TLS handshake smoke passed",
+                "telemetry capture matches the Phase 3 baselines",
+            ],
+        ),
+        team(
+            "training",
+            "Training/Automation",
+            &["validation gate (pytest, ruff, mypy within debt) passed"],
+        ),
+    ]
+}
+
+impl Default for ReleaseSection {
+    fn default() -> Self {
+        Self {
+            main_branch: default_main(),
+            staging_branch: default_staging(),
+            tag_branches: default_tag_branches(),
+            high_risk_paths: default_high_risk(),
+            facade_paths: default_facade(),
+            base_tag: default_base_tag(),
+            signoff_teams: default_teams(),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! `target`: the Townlet checkout the rollout runs against.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::types::CommandLine;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    /// The Townlet checkout. Relative to the config file. Overridden by
+    /// `--root` and `TOWNLET_ROOT`.
+    #[serde(default)]
+    pub root: Option<PathBuf>,
+    /// The interpreter of the target's environment; relative to the Townlet
+    /// root when it contains a `/`, otherwise looked up on `PATH`.
+    #[serde(default = "default_python")]
+    pub python: String,
+    /// Commands that create the target's Python environment when `python` is
+    /// missing, run in order from the Townlet root.
+    #[serde(default)]
+    pub provision: Vec<CommandLine>,
+}
+
+fn default_python() -> String {
+    ".venv/bin/python".to_string()
+}
+
+impl Default for TargetSection {
+    fn default() -> Self {
+        Self {
+            root: None,
+            python: default_python(),
+            provision: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Resolution of settings that can come from several places, in this order:
+//! command-line flag, then environment variable, then `rollout.yaml`, then the
+//! built-in default. Relative paths from a flag or the environment resolve
+//! against the current directory (as any command-line path does); relative
+//! paths in `rollout.yaml` against the config file's directory; paths inside
+//! Townlet configs against the Townlet root.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+
+use crate::model::{RolloutConfig, normalize};
+
+/// Environment variable naming the Townlet checkout.
+pub const ENV_TOWNLET_ROOT: &str = "TOWNLET_ROOT";
+
+/// The bundled sample target, relative to the workspace root.
+pub const SAMPLE_TARGET: &str = "examples/townlet-sample";
+
+/// The rollout definition, relative to the workspace root.
+pub const DEFAULT_CONFIG: &str = "configs/rollout.yaml";
+
+/// Where a resolved setting came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    Flag,
+    Env,
+    File,
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Flag => "--root",
+            Source::Env => ENV_TOWNLET_ROOT,
+            Source::File => "target.root in the config",
+            Source::Default => "default",
+        })
+    }
+}
+
+/// A value with its origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolved<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+/// What the command line said, before resolution.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--root`.
+    pub root: Option<PathBuf>,
+}
+
+/// What every command receives: where things are, and how to print.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub settings: Settings,
+    pub format: crate::Format,
+    pub verbosity: crate::Verbosity,
+}
+
+/// Everything a command needs to know about where things are.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// The root of this Cargo workspace (where `target/` and `baselines/` are).
+    pub workspace: PathBuf,
+    /// The rollout definition.
+    pub config: RolloutConfig,
+    /// The Townlet checkout.
+    pub root: Resolved<PathBuf>,
+}
+
+impl Settings {
+    /// Resolves the config and the Townlet root. `env` reads an environment
+    /// variable (injected for tests); `cwd` anchors relative flag values.
+    pub fn resolve(
+        workspace: &Path,
+        cwd: &Path,
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let config_path = match &overrides.config {
+            Some(p) => normalize(&cwd.join(p)),
+            None => workspace.join(DEFAULT_CONFIG),
+        };
+        let config = RolloutConfig::load(&config_path)?;
+        let root = if let Some(p) = &overrides.root {
+            Resolved {
+                value: normalize(&cwd.join(p)),
+                source: Source::Flag,
+            }
+        } else if let Some(p) = env(ENV_TOWNLET_ROOT).filter(|v| !v.is_empty()) {
+            Resolved {
+                value: normalize(&cwd.join(p)),
+                source: Source::Env,
+            }
+        } else if let Some(p) = &config.target.root {
+            Resolved {
+                value: p.clone(),
+                source: Source::File,
+            }
+        } else {
+            Resolved {
+                value: workspace.join(SAMPLE_TARGET),
+                source: Source::Default,
+            }
+        };
+        Ok(Self {
+            workspace: workspace.to_path_buf(),
+            config,
+            root,
+        })
+    }
+
+    /// The Townlet checkout, which must exist for commands that read it.
+    pub fn checkout(&self) -> Result<&Path> {
+        if !self.root.value.is_dir() {
+            bail!(
+                "Townlet checkout `{}` (from {}) is not a directory\nhint: pass `--root PATH` or set {ENV_TOWNLET_ROOT} to a Townlet checkout",
+                self.root.value.display(),
+                self.root.source
+            );
+        }
+        Ok(&self.root.value)
+    }
+
+    /// A path relative to the Townlet root (absolute paths stay as they are).
+    pub fn in_root(&self, path: impl AsRef<Path>) -> PathBuf {
+        normalize(&self.root.value.join(path))
+    }
+
+    /// `target/rollout/...` under the workspace.
+    pub fn rollout_dir(&self) -> PathBuf {
+        self.workspace.join("target").join("rollout")
+    }
+
+    /// The target's interpreter: relative to the root when it has a `/`,
+    /// else a program name looked up on `PATH`.
+    pub fn python(&self) -> PathBuf {
+        let p = &self.config.target.python;
+        if p.contains('/') {
+            self.in_root(p)
+        } else {
+            PathBuf::from(p)
+        }
+    }
+
+    /// The Townlet simulation config checked by tls-smoke, unless overridden.
+    pub fn sim_config(&self, flag: Option<&Path>) -> PathBuf {
+        match flag {
+            Some(p) => self.in_root(p),
+            None => self.in_root(&self.config.tls_smoke.sim_config),
+        }
+    }
+}
+
+/// Finds the workspace root: the parent of the `xtask` crate it was built
+/// from when that still holds the rollout config, else the nearest directory
+/// above `cwd` holding both `Cargo.toml` and `configs/rollout.yaml`.
+pub fn find_workspace(xtask_manifest_dir: &Path, cwd: &Path) -> Result<PathBuf> {
+    if let Some(ws) = xtask_manifest_dir.parent() {
+        if ws.join(DEFAULT_CONFIG).is_file() {
+            return Ok(ws.to_path_buf());
+        }
+    }
+    let start = cwd;
+    let mut dir = Some(start);
+    while let Some(d) = dir {
+        if d.join("Cargo.toml").is_file() && d.join(DEFAULT_CONFIG).is_file() {
+            return Ok(d.to_path_buf());
+        }
+        dir = d.parent();
+    }
+    None.with_context(|| {
+        format!(
+            "no rollout workspace (with `{DEFAULT_CONFIG}`) above `{}`",
+            start.display()
+        )
+    })
+}

@@ -1,0 +1,132 @@
+//! `cargo xtask config`: validates the rollout config and a Townlet config and
+//! prints the resolved settings.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::output::{Format, Outcome, Style};
+use crate::resolve::{Context, Resolved};
+use crate::townlet::{Transport, TransportKind, load_transport};
+
+/// Arguments of `cargo xtask config`.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    /// The Townlet simulation config to validate (default: `tls_smoke.sim_config`),
+    /// relative to the Townlet root.
+    pub sim_config: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    config: &'a std::path::Path,
+    workspace: &'a std::path::Path,
+    root: &'a Resolved<PathBuf>,
+    python: PathBuf,
+    runtime_variant: &'a str,
+    transport: &'a Transport,
+    settings: &'a crate::RolloutFile,
+}
+
+/// Loads everything, prints it, and passes when both configs are valid.
+pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
+    let s = &ctx.settings;
+    let root = s.checkout()?;
+    let sim = s.sim_config(args.sim_config.as_deref());
+    let transport = load_transport(&sim, root)?;
+    let report = Report {
+        config: &s.config.path,
+        workspace: &s.workspace,
+        root: &s.root,
+        python: s.python(),
+        runtime_variant: &s.config.runtime_variant,
+        transport: &transport,
+        settings: &s.config.file,
+    };
+    match ctx.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            writeln!(out)?;
+        }
+        Format::Human => render(&report, &Style::stdout(), out)?,
+        other => anyhow::bail!(
+            "`config` prints human or json, not {}",
+            format!("{other:?}").to_lowercase()
+        ),
+    }
+    Ok(Outcome::Pass)
+}
+
+fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> Result<()> {
+    let t = r.transport;
+    writeln!(
+        out,
+        "{} rollout config  {}",
+        style.pass(),
+        r.config.display()
+    )?;
+    writeln!(
+        out,
+        "     townlet root    {} (from {})",
+        r.root.value.display(),
+        r.root.source
+    )?;
+    writeln!(out, "     python          {}", r.python.display())?;
+    writeln!(out, "     runtime variant {}", r.runtime_variant)?;
+    writeln!(out, "     gate steps      {}", r.settings.gate.steps.len())?;
+    writeln!(
+        out,
+        "{} townlet config  {}",
+        style.pass(),
+        t.source.display()
+    )?;
+    match &t.kind {
+        TransportKind::Stdout => writeln!(out, "     transport       stdout")?,
+        TransportKind::File { file_path } => {
+            writeln!(out, "     transport       file {}", file_path.display())?
+        }
+        TransportKind::Websocket { websocket_url } => {
+            writeln!(out, "     transport       websocket {websocket_url}")?
+        }
+        TransportKind::Tcp => {
+            let endpoint = t
+                .endpoint
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            writeln!(out, "     transport       tcp {endpoint}")?;
+            match &t.tls {
+                Some(tls) => {
+                    let show = |p: &Option<PathBuf>| {
+                        p.as_ref()
+                            .map_or("-".to_string(), |p| p.display().to_string())
+                    };
+                    writeln!(
+                        out,
+                        "     tls             on, verify_hostname={}",
+                        tls.verify_hostname
+                    )?;
+                    writeln!(out, "     ca_file         {}", show(&tls.ca_file))?;
+                    writeln!(out, "     cert_file       {}", show(&tls.cert_file))?;
+                    writeln!(out, "     key_file        {}", show(&tls.key_file))?;
+                }
+                None => writeln!(
+                    out,
+                    "     tls             off (plaintext, development only)"
+                )?,
+            }
+            writeln!(
+                out,
+                "     connect timeout {}s",
+                t.connect_timeout.as_secs_f64()
+            )?;
+        }
+    }
+    for w in &t.warnings {
+        writeln!(out, "{} {w}", style.warn())?;
+    }
+    writeln!(out, "config ok")?;
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The one place that calls the YAML library. Errors from it are turned into
+//! [`ConfigError`]s with file, line, column, key path and, for an unknown key,
+//! the closest valid name.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{ConfigError, closest};
+use crate::locate::Locator;
+
+/// Deserialises `text` (the contents of `file`) into `T`.
+pub fn from_str<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        // An empty document is an empty mapping: every key takes its default.
+        return from_str("{}", file);
+    }
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key_path = e.path().to_string();
+        let key_path = if key_path == "." {
+            String::new()
+        } else {
+            key_path
+        };
+        let inner = e.into_inner();
+        convert(&inner, text, file, &key_path)
+    })
+}
+
+fn convert(err: &serde_yaml_ng::Error, text: &str, file: &Path, key_path: &str) -> ConfigError {
+    let location = err.location().map(|l| (l.line(), l.column()));
+    let raw = err.to_string();
+    let message = strip_location(&raw);
+    // serde_yaml prefixes some messages with the key path; we print our own.
+    let message = match message.split_once(": ") {
+        Some((prefix, rest)) if !key_path.is_empty() && key_path.starts_with(prefix) => rest,
+        _ => message,
+    };
+
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (unknown, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let candidates: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+        let parent = key_path.rsplit_once(['.']).map(|(p, _)| p).unwrap_or("");
+        let parent = if key_path.ends_with(unknown) {
+            parent
+        } else {
+            key_path
+        };
+        let full = if parent.is_empty() {
+            unknown.to_string()
+        } else {
+            format!("{parent}.{unknown}")
+        };
+        let locator = Locator::new(text);
+        let mut msg = format!("unknown key '{unknown}'");
+        if !parent.is_empty() {
+            msg.push_str(&format!(" in `{parent}`"));
+        }
+        match closest(unknown, candidates.iter().copied()) {
+            Some(best) => msg.push_str(&format!(", did you mean '{best}'?")),
+            None if !candidates.is_empty() => {
+                msg.push_str(&format!(", expected one of: {}", candidates.join(", ")))
+            }
+            None => {}
+        }
+        return ConfigError::new(file, msg).at(locator.key(&full).or(location));
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or(rest);
+        let full = if key_path.is_empty() {
+            field.to_string()
+        } else {
+            format!("{key_path}.{field}")
+        };
+        let locator = Locator::new(text);
+        return ConfigError::new(file, format!("required key '{field}' is missing"))
+            .at(locator.nearest(&full).or(location))
+            .key(key_path);
+    }
+    ConfigError::new(file, message.to_string())
+        .at(location)
+        .key(key_path)
+}
+
+/// `serde_yaml` appends ` at line L column C` to its messages; we print the
+/// location as `FILE:LINE:COL` instead.
+fn strip_location(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i)
+            if message[i + 9..]
+                .split(' ')
+                .next()
+                .is_some_and(|n| n.parse::<usize>().is_ok()) =>
+        {
+            &message[..i]
+        }
+        _ => message,
+    }
+}

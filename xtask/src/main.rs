@@ -1,0 +1,122 @@
+//! `cargo xtask`: the rollout tooling's command line. Parses arguments, calls
+//! the crate that owns each command, and maps the outcome to an exit code:
+//! 0 pass, 1 a check found a problem, 2 could not run. No business logic here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
+
+/// Rollout tooling for Townlet's M4 release.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+#[command(after_help = "Example:\n  cargo xtask config --root ../townlet")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command accepts, before or after its name.
+#[derive(Debug, Args)]
+struct Global {
+    /// The rollout definition [default: configs/rollout.yaml in this workspace]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// The Townlet checkout [env: TOWNLET_ROOT] [default: target.root, else examples/townlet-sample]
+    #[arg(long, global = true, value_name = "PATH")]
+    root: Option<PathBuf>,
+    /// How to print the result on stdout
+    #[arg(long, global = true, value_enum, default_value_t = FormatArg::Human)]
+    format: FormatArg,
+    /// Print only the result
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print progress details on stderr
+    #[arg(short, long, global = true)]
+    verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Human,
+    Json,
+    Junit,
+    Markdown,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate the rollout config and a Townlet config; print the resolved settings
+    #[command(after_help = "Example:\n  cargo xtask config --root ../townlet --format json")]
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Townlet simulation config to validate, relative to the Townlet root [default: tls_smoke.sim_config]
+    #[arg(long, value_name = "PATH")]
+    sim_config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let ctx = context(&cli.global)?;
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Config(a) => rollout_config::show::run(
+            &ctx,
+            rollout_config::show::Args {
+                sim_config: a.sim_config,
+            },
+            &mut stdout,
+        ),
+    }
+}
+
+fn context(g: &Global) -> anyhow::Result<Context> {
+    let cwd = std::env::current_dir()?;
+    let workspace =
+        rollout_config::resolve::find_workspace(env!("CARGO_MANIFEST_DIR").as_ref(), &cwd)?;
+    let overrides = Overrides {
+        config: g.config.clone(),
+        root: g.root.clone(),
+    };
+    let settings = Settings::resolve(&workspace, &cwd, &overrides, &|k| std::env::var(k).ok())?;
+    Ok(Context {
+        settings,
+        format: match g.format {
+            FormatArg::Human => Format::Human,
+            FormatArg::Json => Format::Json,
+            FormatArg::Junit => Format::Junit,
+            FormatArg::Markdown => Format::Markdown,
+        },
+        verbosity: match (g.quiet, g.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        super::Cli::command().debug_assert();
+    }
+}
