@@ -1,0 +1,96 @@
+//! `target/rollout/gate-report.json`: what was gated and how it went. Fields
+//! are stable: new ones may be added, none renamed or removed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// Version of the report's shape.
+pub const SCHEMA: u32 = 1;
+
+/// The report's place, relative to the workspace root.
+pub const REPORT_PATH: &str = "target/rollout/gate-report.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    Pass,
+    /// Failed, but the step is allowed to fail.
+    AllowedFailure,
+    Fail,
+    Timeout,
+    /// Not run: deselected, or a step it needs did not pass.
+    Skipped,
+    Interrupted,
+}
+
+/// The state of the Townlet checkout's git repository when gated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitState {
+    /// `git rev-parse HEAD`.
+    pub commit: String,
+    /// `git rev-parse HEAD^{tree}`.
+    pub tree: String,
+    /// Uncommitted changes to tracked files were present.
+    pub dirty: bool,
+    /// The branch checked out, absent when detached.
+    pub branch: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    pub id: String,
+    /// `command`, `tls-smoke`, `baseline-diff`, `merge-policy`, `terminal-smoke`.
+    pub kind: String,
+    pub status: StepStatus,
+    pub duration_ms: u64,
+    /// Exit code of the step's process, when it had one and it exited.
+    pub exit_code: Option<i32>,
+    /// The step's full output.
+    pub log: Option<PathBuf>,
+    /// One line saying what happened.
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateReport {
+    pub schema: u32,
+    /// Version of the rollout tooling that wrote it.
+    pub tool_version: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// The Townlet checkout that was gated.
+    pub root: PathBuf,
+    /// Absent when the root is not a git repository.
+    pub git: Option<GitState>,
+    pub verdict: Verdict,
+    pub steps: Vec<StepReport>,
+    /// Versions of the external tools used (`python`, `pytest`, `ruff`, ...).
+    #[serde(default)]
+    pub tools: std::collections::BTreeMap<String, String>,
+}
+
+impl GateReport {
+    /// Reads a report written by the gate.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read gate report `{}`", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("`{}` is not a gate report", path.display()))
+    }
+
+    /// Writes the report atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let mut json = serde_json::to_vec_pretty(self)?;
+        json.push(b'\n');
+        rollout_config::fs::write_atomic(path, &json)
+    }
+}
