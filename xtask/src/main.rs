@@ -112,6 +112,9 @@ fn context(g: &Global) -> anyhow::Result<Context> {
 }
 
 #[cfg(test)]
+mod tidy;
+
+#[cfg(test)]
 mod tests {
     use clap::CommandFactory;
 

@@ -83,8 +83,10 @@ pub struct GateReport {
 impl GateReport {
     /// Reads a report written by the gate.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read gate report `{}`", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("`{}` is not a gate report", path.display()))
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read gate report `{}`", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("`{}` is not a gate report", path.display()))
     }
 
     /// Writes the report atomically.

@@ -55,6 +55,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("file"), "x").expect("write");
         let err = write_atomic(&dir.path().join("file/child"), b"x").expect_err("parent is a file");
-        assert!(format!("{err:#}").contains("file/child"), "{err:#}");
+        assert!(format!("{err:#}").contains("`"), "{err:#}");
+        assert!(format!("{err:#}").contains("/file"), "{err:#}");
     }
 }

@@ -18,6 +18,7 @@ enum Frame {
     Map {
         path: String,
         pending_key: Option<String>,
+        seen_key: bool,
     },
     Seq {
         path: String,
@@ -36,8 +37,21 @@ impl Locator {
             match event {
                 Event::StreamEnd => break,
                 Event::Scalar(value, ..) => {
-                    if let Some(Frame::Map { path, pending_key }) = stack.last_mut() {
+                    if let Some(Frame::Map {
+                        path,
+                        pending_key,
+                        seen_key,
+                    }) = stack.last_mut()
+                    {
                         if pending_key.is_none() {
+                            // A block mapping's start is reported after its
+                            // first key; the first key is where it begins.
+                            if !*seen_key {
+                                *seen_key = true;
+                                if !path.is_empty() {
+                                    loc.values.insert(path.clone(), pos(mark));
+                                }
+                            }
                             let key_path = join(path, &value);
                             loc.keys.insert(key_path.clone(), pos(mark));
                             *pending_key = Some(key_path);
@@ -62,6 +76,7 @@ impl Locator {
                         Frame::Map {
                             path,
                             pending_key: None,
+                            seen_key: false,
                         }
                     } else {
                         Frame::Seq { path, index: 0 }

@@ -32,7 +32,8 @@ pub fn from_str<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Confi
 fn convert(err: &serde_yaml_ng::Error, text: &str, file: &Path, key_path: &str) -> ConfigError {
     let location = err.location().map(|l| (l.line(), l.column()));
     let raw = err.to_string();
-    let message = strip_location(&raw);
+    let stripped = strip_location(&raw);
+    let message = stripped.as_str();
     // serde_yaml prefixes some messages with the key path; we print our own.
     let message = match message.split_once(": ") {
         Some((prefix, rest)) if !key_path.is_empty() && key_path.starts_with(prefix) => rest,
@@ -79,23 +80,39 @@ fn convert(err: &serde_yaml_ng::Error, text: &str, file: &Path, key_path: &str) 
             .at(locator.nearest(&full).or(location))
             .key(key_path);
     }
-    ConfigError::new(file, message.to_string())
-        .at(location)
+    // Errors raised by our own value types are placed by serde at the start
+    // of the enclosing mapping; the locator knows where the value itself is.
+    let at = if key_path.is_empty() || err.location().is_none() {
+        None
+    } else {
+        Locator::new(text).value(key_path)
+    };
+    ConfigError::new(file, message)
+        .at(at.or(location))
         .key(key_path)
 }
 
 /// `serde_yaml` appends ` at line L column C` to its messages; we print the
 /// location as `FILE:LINE:COL` instead.
-fn strip_location(message: &str) -> &str {
-    match message.rfind(" at line ") {
-        Some(i)
-            if message[i + 9..]
-                .split(' ')
-                .next()
-                .is_some_and(|n| n.parse::<usize>().is_ok()) =>
-        {
-            &message[..i]
+fn strip_location(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(" at line ") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + " at line ".len()..];
+        let line_digits = after.chars().take_while(char::is_ascii_digit).count();
+        let tail = &after[line_digits..];
+        match tail.strip_prefix(" column ") {
+            Some(col) if line_digits > 0 && col.starts_with(|c: char| c.is_ascii_digit()) => {
+                let col_digits = col.chars().take_while(char::is_ascii_digit).count();
+                rest = &col[col_digits..];
+            }
+            _ => {
+                out.push_str(" at line ");
+                rest = after;
+            }
         }
-        _ => message,
     }
+    out.push_str(rest);
+    out
 }

@@ -1,0 +1,116 @@
+use std::path::Path;
+
+use rollout_config::RolloutConfig;
+use rollout_config::model::StepKind;
+
+fn error_of(text: &str) -> String {
+    match RolloutConfig::parse(text, Path::new("configs/rollout.yaml")) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn shipped_config_loads_with_the_plan_settings() {
+    let cfg = RolloutConfig::load(&super::workspace().join("configs/rollout.yaml"))
+        .expect("shipped config loads");
+    assert_eq!(cfg.runtime_variant, "facade");
+    assert_eq!(cfg.release.main_branch, "main");
+    assert_eq!(cfg.release.staging_branch, "release/m4-rollout");
+    assert_eq!(cfg.release.base_tag, "v0.9.0-m4");
+    assert_eq!(cfg.release.high_risk_paths, ["src/townlet/world"]);
+    let teams: Vec<_> = cfg
+        .release
+        .signoff_teams
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(teams, ["UI", "Telemetry", "Training/Automation"]);
+    assert!(
+        cfg.release
+            .signoff_teams
+            .iter()
+            .all(|t| !t.checklist.is_empty())
+    );
+    assert!(cfg.gate.steps.iter().any(|s| s.kind == StepKind::Command));
+    assert_eq!(cfg.tls_smoke.sim_config, "configs/demo/poc_demo_tls.yaml");
+    // Relative paths resolve against the config file's directory.
+    let root = cfg.target.root.clone().expect("target.root is set");
+    assert!(
+        root.ends_with("examples/townlet-sample"),
+        "{}",
+        root.display()
+    );
+    assert!(!root.to_string_lossy().contains(".."), "{}", root.display());
+    assert!(cfg.baseline.dir.ends_with("baselines"));
+}
+
+#[test]
+fn empty_file_takes_every_default() {
+    let cfg = RolloutConfig::parse("", Path::new("r.yaml")).expect("empty config is valid");
+    assert_eq!(cfg.runtime_variant, "facade");
+    assert_eq!(cfg.tls_smoke.expiry_warning_days, 30);
+    let with_bom = RolloutConfig::parse("\u{feff}runtime_variant: facade\n", Path::new("r.yaml"))
+        .expect("bom");
+    assert_eq!(with_bom.runtime_variant, "facade");
+}
+
+#[test]
+fn syntax_error_names_line_and_column() {
+    insta::assert_snapshot!(error_of("target:\n  root: \"unterminated\n  python: x\n"));
+}
+
+#[test]
+fn unknown_key_suggests_the_closest() {
+    let text = "baseline:\n  tolerence:\n    abs: 0.1\n";
+    insta::assert_snapshot!(error_of(text), @"configs/rollout.yaml:2:3: unknown key 'tolerence' in `baseline`, did you mean 'tolerance'?");
+}
+
+#[test]
+fn unknown_top_level_key_suggests_too() {
+    insta::assert_snapshot!(error_of("tls_smok:\n  expiry_warning_days: 3\n"), @"configs/rollout.yaml:1:1: unknown key 'tls_smok', did you mean 'tls_smoke'?");
+}
+
+#[test]
+fn unknown_key_without_a_close_match_lists_the_valid_ones() {
+    insta::assert_snapshot!(error_of("tls_smoke:\n  zebra: 1\n"), @"configs/rollout.yaml:2:3: unknown key 'zebra' in `tls_smoke`, expected one of: sim_config, expiry_warning_days");
+}
+
+#[test]
+fn wrong_type_names_key_path_expected_and_found() {
+    let text = "gate:\n  steps:\n    - id: a\n      command: x\n    - id: b\n      command: y\n    - id: c\n      command: z\n      timeout: soon\n";
+    insta::assert_snapshot!(error_of(text), @"configs/rollout.yaml:9:16: `gate.steps[2].timeout`: expected a duration such as `90s`, `10m` or a number of seconds, found 'soon'");
+    insta::assert_snapshot!(error_of("tls_smoke:\n  expiry_warning_days: many\n"), @"configs/rollout.yaml:2:24: `tls_smoke.expiry_warning_days`: invalid type: string \"many\", expected u32");
+}
+
+#[test]
+fn missing_required_key_points_at_its_parent() {
+    insta::assert_snapshot!(error_of("gate:\n  steps:\n    - command: x\n"), @"configs/rollout.yaml:3:7: `gate.steps[0]`: required key 'id' is missing");
+}
+
+#[test]
+fn semantic_errors_point_at_the_value() {
+    insta::assert_snapshot!(error_of("gate:\n  steps:\n    - id: a\n      command: x\n    - id: a\n      command: y\n"), @"configs/rollout.yaml:5:11: `gate.steps[1].id`: step id 'a' is already used by gate.steps[0]");
+    insta::assert_snapshot!(error_of("gate:\n  steps:\n    - id: pytest\n      command: x\n    - id: b\n      command: y\n      needs: [pytets]\n"), @"configs/rollout.yaml:7:15: `gate.steps[1].needs[0]`: step 'b' needs unknown step 'pytets', did you mean 'pytest'?");
+    insta::assert_snapshot!(error_of("gate:\n  steps:\n    - id: a\n      command: x\n      needs: [b]\n    - id: b\n      command: y\n      needs: [a]\n"), @"configs/rollout.yaml:5:14: `gate.steps[0].needs`: steps depend on each other in a cycle: a -> b -> a");
+    insta::assert_snapshot!(error_of("gate:\n  steps:\n    - id: a\n"), @"configs/rollout.yaml:3:7: `gate.steps[0]`: step 'a' of kind command needs a `command`");
+    insta::assert_snapshot!(error_of("baseline:\n  tolerance:\n    rel: -0.5\n"), @"configs/rollout.yaml:3:10: `baseline.tolerance.rel`: expected a finite number >= 0, found -0.5");
+    insta::assert_snapshot!(error_of("release:\n  base_tag: v0.9 m4\n"), @"configs/rollout.yaml:2:13: `release.base_tag`: 'v0.9 m4' is not a valid git ref name");
+    insta::assert_snapshot!(error_of("gate:\n  jobs: 0\n"), @"configs/rollout.yaml:2:9: `gate.jobs`: expected at least 1, found 0 (leave it out to use every CPU)");
+}
+
+#[test]
+fn command_lines_that_cannot_be_split_are_errors() {
+    insta::assert_snapshot!(error_of("target:\n  provision:\n    - \"echo 'open\"\n"), @"configs/rollout.yaml:3:7: `target.provision[0]`: cannot split command line 'echo 'open' into arguments: missing closing quote");
+}
+
+#[test]
+fn missing_file_says_so_with_a_hint() {
+    let err = RolloutConfig::load(Path::new("/nonexistent/rollout.yaml")).expect_err("missing");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("/nonexistent/rollout.yaml: cannot read rollout config"),
+        "{text}"
+    );
+    assert!(text.contains("\nhint: pass `--config PATH`"), "{text}");
+}

@@ -1,0 +1,154 @@
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+fn xtask() -> Command {
+    let mut cmd = Command::cargo_bin("xtask").expect("xtask binary");
+    cmd.env_remove("TOWNLET_ROOT").env("NO_COLOR", "1");
+    cmd
+}
+
+#[test]
+fn help_lists_every_command_with_one_line() {
+    xtask()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "config  Validate the rollout config",
+        ));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    xtask().arg("no-such-command").assert().code(2);
+    xtask()
+        .args(["config", "--format", "yaml"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn config_passes_on_the_bundled_sample_from_any_directory() {
+    xtask()
+        .current_dir(workspace().join("crates"))
+        .arg("config")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("tcp demo.local:8765"))
+        .stdout(predicate::str::contains("(from target.root in the config)"))
+        .stdout(predicate::str::contains("config ok"));
+}
+
+#[test]
+fn config_prints_json_with_the_resolved_transport() {
+    let out = xtask()
+        .args(["config", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("stdout is json");
+    assert_eq!(v["transport"]["type"], "tcp");
+    assert_eq!(v["transport"]["endpoint"]["host"], "demo.local");
+    assert_eq!(v["root"]["source"], "file");
+    assert_eq!(v["runtime_variant"], "facade");
+}
+
+#[test]
+fn root_flag_and_env_pick_another_checkout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sim = dir.path().join("configs/demo/poc_demo_tls.yaml");
+    std::fs::create_dir_all(sim.parent().expect("parent")).expect("mkdir");
+    std::fs::write(
+        &sim,
+        "telemetry:\n  transport:\n    type: tcp\n    endpoint: collector.staging:9100\n",
+    )
+    .expect("write");
+
+    xtask()
+        .args(["config", "--root"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("tcp collector.staging:9100"))
+        .stdout(predicate::str::contains("(from --root)"));
+    // The global option is accepted before the command too.
+    xtask()
+        .arg("--root")
+        .arg(dir.path())
+        .arg("config")
+        .assert()
+        .success();
+    xtask()
+        .arg("config")
+        .env("TOWNLET_ROOT", dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(from TOWNLET_ROOT)"));
+}
+
+#[test]
+fn a_typo_in_the_rollout_config_is_one_line_with_a_suggestion_and_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("rollout.yaml");
+    let shipped = std::fs::read_to_string(workspace().join("configs/rollout.yaml")).expect("read");
+    std::fs::write(&cfg, shipped.replace("  tolerance:", "  tolerence:")).expect("write");
+    let out = xtask()
+        .arg("config")
+        .arg("--config")
+        .arg(&cfg)
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(out).expect("utf8");
+    let line = stderr.lines().next().expect("a line");
+    assert!(
+        line.starts_with(&format!("error: {}:", cfg.display())),
+        "{stderr}"
+    );
+    assert!(
+        line.ends_with("unknown key 'tolerence' in `baseline`, did you mean 'tolerance'?"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn an_invalid_townlet_transport_exits_2_naming_file_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("sim.yaml"),
+        "telemetry:\n  transport:\n    type: tcp\n    endpoint: collector.internal:9100\n    enable_tls: false\n    allow_plaintext: true\n    dev_allow_plaintext: true\n",
+    )
+    .expect("write");
+    xtask()
+        .args(["config", "--sim-config", "sim.yaml", "--root"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("sim.yaml:4:15: `telemetry.transport.endpoint`: plaintext tcp is only permitted for localhost"));
+}
+
+#[test]
+fn a_missing_checkout_exits_2_with_a_hint() {
+    xtask()
+        .args(["config", "--root", "/nonexistent/townlet"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`/nonexistent/townlet` (from --root) is not a directory",
+        ))
+        .stderr(predicate::str::contains("hint:"));
+}

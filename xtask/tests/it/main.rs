@@ -1,0 +1,3 @@
+//! The binary as users run it: exit codes, global options, messages.
+
+mod cli;
