@@ -116,9 +116,7 @@ def config_from_mapping(data: dict[str, Any], source: str = "<config>") -> Simul
             ticks_per_day=int(world.get("ticks_per_day", defaults.ticks_per_day)),
             decay_rates={**defaults.decay_rates, **{k: float(v) for k, v in rates.items()}},
             need_threshold=float(behavior.get("hunger_threshold", defaults.need_threshold)),
-            job_arrival_buffer=int(
-                behavior.get("job_arrival_buffer", defaults.job_arrival_buffer)
-            ),
+            job_arrival_buffer=int(behavior.get("job_arrival_buffer", defaults.job_arrival_buffer)),
             jobs=jobs,
             daily_exit_cap=int(employment.get("daily_exit_cap", defaults.daily_exit_cap)),
             queue_limit=int(employment.get("queue_limit", defaults.queue_limit)),
