@@ -22,22 +22,27 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from townlet.core.config import ConfigError, load_config
-from townlet.core.logs import configure_logging
-from townlet.core.sim_loop import SimulationLoop, TickHealth
-from townlet.telemetry.payload import SCHEMA_VERSION
-from townlet.telemetry.worker import TelemetryWorker
-from townlet.world.state import NEEDS, WorldState
-
-# Test hook for the rollout tooling: crash with a traceback after the first frame.
-CRASH_ENV = "TOWNLET_SAMPLE_UI_CRASH"
-WIDTH = 80
-
 stop = threading.Event()
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     stop.set()
+
+
+# Installed before the slow imports below, so a stop request during start-up is clean too.
+signal.signal(signal.SIGINT, _on_signal)
+signal.signal(signal.SIGTERM, _on_signal)
+
+from townlet.core.config import ConfigError, load_config  # noqa: E402
+from townlet.core.logs import configure_logging  # noqa: E402
+from townlet.core.sim_loop import SimulationLoop, TickHealth  # noqa: E402
+from townlet.telemetry.payload import SCHEMA_VERSION  # noqa: E402
+from townlet.telemetry.worker import TelemetryWorker  # noqa: E402
+from townlet.world.state import NEEDS, WorldState  # noqa: E402
+
+# Test hook for the rollout tooling: crash with a traceback after the first frame.
+CRASH_ENV = "TOWNLET_SAMPLE_UI_CRASH"
+WIDTH = 80
 
 
 def panel(title: str, rows: list[str], width: int = WIDTH) -> list[str]:
@@ -108,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         logging.getLogger("townlet.scripts.observer_ui").error("%s", err)
         return 2
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    if stop.is_set():
+        return 0
     interactive = sys.stdout.isatty()
     # The stdout transport writes JSON lines; on a terminal the dashboard replaces them.
     sink = io.StringIO() if interactive or config.transport.type != "stdout" else sys.stdout
