@@ -11,7 +11,7 @@ use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
 /// Rollout tooling for Townlet's M4 release.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
-#[command(after_help = "Example:\n  cargo xtask config --root ../townlet")]
+#[command(after_help = "Example:\n  cargo xtask gate --root ../townlet")]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -49,6 +49,8 @@ enum FormatArg {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the M4 validation gate (pytest, ruff, mypy debt, TLS smoke, baselines, UI smoke)
+    Gate(gate::Args),
     /// Validate the rollout config and a Townlet config; print the resolved settings
     #[command(after_help = "Example:\n  cargo xtask config --root ../townlet --format json")]
     Config(ConfigArgs),
@@ -75,7 +77,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let ctx = context(&cli.global)?;
     let mut stdout = std::io::stdout().lock();
+    let sh = xshell::Shell::new()?;
     match cli.command {
+        Command::Gate(args) => gate::run(&sh, &ctx, args),
         Command::Config(a) => rollout_config::show::run(
             &ctx,
             rollout_config::show::Args {

@@ -1,9 +1,22 @@
 //! The M4 validation gate (`cargo xtask gate`).
 //!
-//! Owns: running the gate's steps and `target/rollout/gate-report.json`, the
-//! record of what was gated that `cargo xtask tag` checks.
+//! Owns: running the gate's steps from `configs/rollout.yaml` (commands,
+//! built-in checks, terminal smokes) concurrently with their dependencies,
+//! provisioning the target's Python environment, the mypy debt ratchet, the
+//! merge policy, and `target/rollout/gate-report.json` (the record of what was
+//! gated that `cargo xtask tag` checks), plus its JUnit and Markdown forms.
 //!
-//! Does not own: the steps' own logic (tls-smoke, baseline-diff, the merge
-//! policy live in their crates and are called as libraries).
+//! Does not own: the built-in steps' own logic (`tls-smoke` and
+//! `baseline-diff` live in their crates and are called here as libraries).
 
+mod builtin;
+pub mod debt;
+pub mod merge_policy;
+pub mod plan;
+pub mod process;
+pub mod render;
 pub mod report;
+mod run;
+pub mod terminal;
+
+pub use run::{Args, run};

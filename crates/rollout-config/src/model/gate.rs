@@ -1,6 +1,7 @@
 //! `gate`: the validation gate's steps.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +63,41 @@ pub struct Step {
     /// A failure is reported but does not fail the gate.
     #[serde(default)]
     pub allow_failure: bool,
+    /// `command` steps running mypy: the debt file (relative to the config
+    /// file) whose known errors are tolerated; the step then passes when the
+    /// errors found are within the debt.
+    #[serde(default)]
+    pub debt: Option<PathBuf>,
+    /// `tls-smoke`: run against an in-process collector on 127.0.0.1 with
+    /// generated dev certificates instead of the configured endpoint.
+    #[serde(default)]
+    pub loopback: bool,
+    /// `baseline-diff`: the candidate to compare with the baselines
+    /// (default `{capture_dir}`).
+    #[serde(default)]
+    pub candidate: Option<String>,
+    /// `terminal-smoke`: texts that must appear on the screen.
+    #[serde(default)]
+    pub expect: Vec<String>,
+    /// `terminal-smoke`: a regular expression with one number group that
+    /// must be seen with at least two increasing values (`Tick: (\d+)`).
+    #[serde(default)]
+    pub advancing: Option<String>,
+    /// `terminal-smoke`: how long to watch the screen at most before judging.
+    #[serde(default)]
+    pub run_for: Option<Span>,
+    /// `merge-policy`: `fail` (default) or `warn` when a high-risk change is
+    /// not staged on the staging branch.
+    #[serde(default)]
+    pub policy: Option<Policy>,
+}
+
+/// How a policy violation counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    Fail,
+    Warn,
 }
 
 fn default_kind() -> StepKind {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use baseline::{BaselineSection, Tolerance};
-pub use gate::{GateSection, Step, StepKind};
+pub use gate::{GateSection, Policy, Step, StepKind};
 pub use monitor::MonitorSection;
 pub use release::{ReleaseSection, SignoffTeam};
 pub use target::TargetSection;
@@ -86,6 +86,9 @@ impl RolloutConfig {
         file.target.root = file.target.root.as_deref().map(absolute);
         file.baseline.dir = absolute(&file.baseline.dir);
         file.monitor.thresholds_file = absolute(&file.monitor.thresholds_file);
+        for step in &mut file.gate.steps {
+            step.debt = step.debt.as_deref().map(absolute);
+        }
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -201,11 +204,60 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
             return Err(err(
                 key,
                 format!(
-                    "step '{}' of kind {:?} needs a `command`",
-                    step.id, step.kind
-                )
-                .to_lowercase(),
+                    "step '{}' of kind {} needs a `command`",
+                    step.id,
+                    kind_name(step.kind)
+                ),
             ));
+        }
+        let misplaced = [
+            ("debt", step.debt.is_some(), StepKind::Command),
+            ("loopback", step.loopback, StepKind::TlsSmoke),
+            (
+                "candidate",
+                step.candidate.is_some(),
+                StepKind::BaselineDiff,
+            ),
+            ("expect", !step.expect.is_empty(), StepKind::TerminalSmoke),
+            (
+                "advancing",
+                step.advancing.is_some(),
+                StepKind::TerminalSmoke,
+            ),
+            ("run_for", step.run_for.is_some(), StepKind::TerminalSmoke),
+            ("policy", step.policy.is_some(), StepKind::MergePolicy),
+        ];
+        for (name, set, kind) in misplaced {
+            if set && step.kind != kind {
+                return Err(err(
+                    format!("{key}.{name}"),
+                    format!(
+                        "`{name}` applies to {} steps, but step '{}' is a {} step",
+                        kind_name(kind),
+                        step.id,
+                        kind_name(step.kind)
+                    ),
+                ));
+            }
+        }
+        if let Some(re) = &step.advancing {
+            match regex::Regex::new(re) {
+                Ok(compiled) if compiled.captures_len() >= 2 => {}
+                Ok(_) => {
+                    return Err(err(
+                        format!("{key}.advancing"),
+                        format!(
+                            "expected a regular expression with a number group such as `Tick: (\\d+)`, found '{re}' without a group"
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    return Err(err(
+                        format!("{key}.advancing"),
+                        format!("invalid regular expression: {e}"),
+                    ));
+                }
+            }
         }
         if step.timeout.0.is_zero() {
             return Err(err(
@@ -283,6 +335,17 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
         }
     }
     Ok(())
+}
+
+/// The kind as written in the file.
+pub fn kind_name(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Command => "command",
+        StepKind::TlsSmoke => "tls-smoke",
+        StepKind::BaselineDiff => "baseline-diff",
+        StepKind::MergePolicy => "merge-policy",
+        StepKind::TerminalSmoke => "terminal-smoke",
+    }
 }
 
 /// The first dependency cycle among steps, as ids from start back to start.

@@ -1,0 +1,314 @@
+//! Child processes of the gate: each step runs in its own process group with
+//! its output in a log file, a deadline, and cancellation. On timeout or
+//! interruption the whole group is stopped (SIGTERM, then SIGKILL after a
+//! grace period), so no grandchild outlives the gate. Terminal smokes run in
+//! a pseudo-terminal. This is the only module that manages processes by hand;
+//! everything else goes through xshell.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// How often a running child is polled.
+const POLL: Duration = Duration::from_millis(5);
+
+/// How long a group gets between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(2);
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Exited with this code.
+    Code(i32),
+    /// Killed by this signal (not by us).
+    Signal(i32),
+    /// Ran past its deadline; its group was stopped.
+    TimedOut,
+    /// The gate was interrupted; its group was stopped.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> Option<i32> {
+        match self {
+            Exit::Code(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `cmd` in a new process group with stdout and stderr appended to
+/// `log`, until it exits, `timeout` passes, or `cancel` is set.
+pub fn run_logged(
+    mut cmd: Command,
+    log: &Path,
+    timeout: Duration,
+    cancel: &AtomicBool,
+) -> Result<Exit> {
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open step log `{}`", log.display()))?;
+    let err = out.try_clone()?;
+    cmd.stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    let child = spawn(&mut cmd)?;
+    supervise(child, Instant::now() + timeout, cancel, &|| false)
+}
+
+fn spawn(cmd: &mut Command) -> Result<Child> {
+    cmd.spawn().with_context(|| {
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        format!("cannot start `{program}`")
+    })
+}
+
+/// Waits for `child`, stopping its group at the deadline, on cancel, or when
+/// `done` says the caller has seen enough.
+fn supervise(
+    mut child: Child,
+    deadline: Instant,
+    cancel: &AtomicBool,
+    done: &dyn Fn() -> bool,
+) -> Result<Exit> {
+    let pgid = Pid::from_raw(child.id() as i32);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            // The leader is gone; make sure nothing it started lingers.
+            let _gone = killpg(pgid, Signal::SIGKILL);
+            return Ok(match (status.code(), status.signal()) {
+                (Some(code), _) => Exit::Code(code),
+                (None, Some(sig)) => Exit::Signal(sig),
+                (None, None) => Exit::Code(-1),
+            });
+        }
+        let reason = if cancel.load(Ordering::Relaxed) {
+            Some(Exit::Interrupted)
+        } else if Instant::now() >= deadline {
+            Some(Exit::TimedOut)
+        } else if done() {
+            Some(Exit::Code(0))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let first = if reason == Exit::Code(0) {
+                Signal::SIGINT
+            } else {
+                Signal::SIGTERM
+            };
+            let ended = stop_group(&mut child, pgid, first)?;
+            return Ok(match reason {
+                // Stopped because the caller had seen enough: report how it
+                // ended after being asked to stop.
+                Exit::Code(_) => ended,
+                other => other,
+            });
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Sends `first` to the group, then SIGTERM and SIGKILL after grace periods.
+fn stop_group(child: &mut Child, pgid: Pid, first: Signal) -> Result<Exit> {
+    let mut signals = vec![first];
+    if first != Signal::SIGTERM {
+        signals.push(Signal::SIGTERM);
+    }
+    signals.push(Signal::SIGKILL);
+    for sig in signals {
+        let _gone = killpg(pgid, sig);
+        let until = Instant::now() + GRACE;
+        while Instant::now() < until {
+            if let Some(status) = child.try_wait()? {
+                let _gone = killpg(pgid, Signal::SIGKILL);
+                return Ok(match (status.code(), status.signal()) {
+                    (Some(code), _) => Exit::Code(code),
+                    (None, Some(sig)) => Exit::Signal(sig),
+                    (None, None) => Exit::Code(-1),
+                });
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+    let status = child.wait()?;
+    Ok(Exit::Signal(status.signal().unwrap_or(9)))
+}
+
+/// What a terminal run showed.
+#[derive(Debug)]
+pub struct PtyRun {
+    pub exit: Exit,
+    /// Everything written to the terminal, escape sequences removed.
+    pub screen: String,
+}
+
+/// Runs `cmd` with a pseudo-terminal as stdin, stdout and stderr, for at
+/// most `run_for`, stopping it (SIGINT first) as soon as `enough` says the
+/// screen shows what was expected. The screen text goes to `log` as well.
+pub fn run_in_pty(
+    mut cmd: Command,
+    log: &Path,
+    run_for: Duration,
+    cancel: &AtomicBool,
+    enough: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<PtyRun> {
+    let size = nix::pty::Winsize {
+        ws_row: 50,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(&size, None).context("cannot open a pseudo-terminal")?;
+    let slave = File::from(pty.slave);
+    cmd.stdin(Stdio::from(slave.try_clone()?))
+        .stdout(Stdio::from(slave.try_clone()?))
+        .stderr(Stdio::from(slave))
+        .env("TERM", "xterm-256color")
+        .env("COLUMNS", size.ws_col.to_string())
+        .env("LINES", size.ws_row.to_string())
+        .process_group(0);
+    let child = spawn(&mut cmd)?;
+    // The parent's copies of the slave end are gone with `cmd`'s Stdio, so a
+    // read on the master ends (EIO) when the child side is closed.
+    drop(cmd);
+
+    let screen = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let screen = Arc::clone(&screen);
+        let mut master = File::from(pty.master);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            let mut strip = AnsiStripper::default();
+            loop {
+                match master.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let text = strip.feed(&buf[..n]);
+                        if let Ok(mut s) = screen.lock() {
+                            s.push_str(&text);
+                            // Bound memory: keep the last 4 MiB.
+                            if s.len() > 8 << 20 {
+                                let cut = s.len() - (4 << 20);
+                                let cut = (cut..s.len())
+                                    .find(|i| s.is_char_boundary(*i))
+                                    .unwrap_or(cut);
+                                s.drain(..cut);
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let seen = || screen.lock().map(|s| enough(&s)).unwrap_or(false);
+    let exit = supervise(child, Instant::now() + run_for, cancel, &seen)?;
+    let _joined = reader.join();
+    let screen = screen.lock().map(|s| s.clone()).unwrap_or_default();
+    std::fs::write(log, &screen)
+        .with_context(|| format!("cannot write step log `{}`", log.display()))?;
+    Ok(PtyRun { exit, screen })
+}
+
+/// Removes terminal escape sequences and carriage returns from a byte stream
+/// that may split sequences and UTF-8 characters across reads.
+#[derive(Default)]
+pub struct AnsiStripper {
+    state: u8,
+    pending: Vec<u8>,
+}
+
+impl AnsiStripper {
+    pub fn feed(&mut self, bytes: &[u8]) -> String {
+        // 0 text, 1 after ESC, 2 in CSI, 3 in OSC/DCS (until BEL or ESC \), 4 OSC saw ESC
+        let mut out = std::mem::take(&mut self.pending);
+        for &b in bytes {
+            match (self.state, b) {
+                (0, 0x1b) => self.state = 1,
+                (0, b'\r') => {}
+                (0, _) => out.push(b),
+                (1, b'[') => self.state = 2,
+                (1, b']' | b'P' | b'_' | b'^') => self.state = 3,
+                (1, b'(' | b')' | b'#' | b'%') => self.state = 5,
+                (1, _) => self.state = 0,
+                (2, 0x40..=0x7e) => self.state = 0,
+                (2, _) => {}
+                (3, 0x07) => self.state = 0,
+                (3, 0x1b) => self.state = 4,
+                (3, _) => {}
+                (4, b'\\') => self.state = 0,
+                (4, _) => self.state = 3,
+                (5, _) => self.state = 0,
+                _ => self.state = 0,
+            }
+        }
+        // Keep an incomplete UTF-8 tail for the next read.
+        let valid = match std::str::from_utf8(&out) {
+            Ok(_) => out.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => out.len(),
+        };
+        self.pending = out.split_off(valid);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_escapes_across_reads() {
+        let mut s = AnsiStripper::default();
+        let mut text = s.feed(b"\x1b[2J\x1b[1;1HTick: 3\r\n\x1b[");
+        text += &s.feed(b"32mok\x1b]0;title\x07 \xe2\x94");
+        text += &s.feed(b"\x80 done\x1b(B");
+        assert_eq!(text, "Tick: 3\nok \u{2500} done");
+    }
+
+    #[test]
+    fn a_step_past_its_deadline_is_stopped_with_its_children() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("step.log");
+        let pidfile = dir.path().join("child.pid");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("sleep 30 & echo $! > {}; wait", pidfile.display()));
+        let started = Instant::now();
+        let exit = run_logged(
+            cmd,
+            &log,
+            Duration::from_millis(300),
+            &AtomicBool::new(false),
+        )
+        .expect("runs");
+        assert_eq!(exit, Exit::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("number");
+        // The grandchild is gone too: no such process, or only a zombie
+        // waiting for init to reap it.
+        std::thread::sleep(Duration::from_millis(50));
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let alive = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'));
+        assert!(!alive, "grandchild {pid} survived: {state}");
+    }
+}

@@ -1,0 +1,216 @@
+//! How the gate shows itself: live progress on stderr, the human result on
+//! stdout, JUnit XML, a Markdown summary, and GitHub annotations.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Result;
+use rollout_config::Style;
+
+use crate::report::{GateReport, StepReport, StepStatus, Verdict};
+
+pub fn secs(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+fn word(status: StepStatus, style: &Style) -> String {
+    match status {
+        StepStatus::Pass => style.pass(),
+        StepStatus::AllowedFailure => style.warn(),
+        StepStatus::Fail | StepStatus::Timeout | StepStatus::Interrupted => style.fail(),
+        StepStatus::Skipped => style.skip(),
+    }
+}
+
+/// The human result: a line per step, details of failures, one verdict.
+pub fn human(
+    report: &GateReport,
+    details: &[(String, Vec<String>)],
+    style: &Style,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let width = report
+        .steps
+        .iter()
+        .map(|s| s.id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    for step in &report.steps {
+        let time = if step.status == StepStatus::Skipped {
+            String::new()
+        } else {
+            secs(step.duration_ms)
+        };
+        writeln!(
+            out,
+            "{} {:<width$} {:>7}  {}",
+            word(step.status, style),
+            step.id,
+            time,
+            step.summary
+        )?;
+        if matches!(
+            step.status,
+            StepStatus::Fail | StepStatus::Timeout | StepStatus::AllowedFailure
+        ) {
+            if let Some((_, lines)) = details.iter().find(|(id, _)| *id == step.id) {
+                for line in lines {
+                    writeln!(out, "     | {line}")?;
+                }
+            }
+            if let Some(log) = &step.log {
+                writeln!(out, "     full log: {}", log.display())?;
+            }
+        }
+    }
+    writeln!(out, "{}", verdict_line(report))?;
+    Ok(())
+}
+
+pub fn verdict_line(report: &GateReport) -> String {
+    let failed: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.status,
+                StepStatus::Fail | StepStatus::Timeout | StepStatus::Interrupted
+            )
+        })
+        .map(|s| s.id.as_str())
+        .collect();
+    let passed = report
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Pass)
+        .count();
+    let ran = report
+        .steps
+        .iter()
+        .filter(|s| s.status != StepStatus::Skipped)
+        .count();
+    let what = match &report.git {
+        Some(g) => format!(
+            " at {}{}",
+            &g.commit[..g.commit.len().min(10)],
+            if g.dirty { " (dirty)" } else { "" }
+        ),
+        None => String::new(),
+    };
+    let took = secs(report.duration_ms);
+    match report.verdict {
+        Verdict::Pass => format!("gate passed{what}: {passed} of {ran} steps passed in {took}"),
+        Verdict::Fail => format!(
+            "gate FAILED{what}: {} failed ({}) in {took}",
+            failed.len(),
+            failed.join(", ")
+        ),
+        Verdict::Interrupted => format!("gate INTERRUPTED{what} after {took}"),
+    }
+}
+
+/// JUnit XML: one test suite, one test case per step.
+pub fn junit(report: &GateReport, details: &[(String, Vec<String>)]) -> Result<String> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new("townlet-gate");
+    for step in &report.steps {
+        let status = match step.status {
+            StepStatus::Pass => TestCaseStatus::success(),
+            StepStatus::Skipped => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(step.summary.clone());
+                s
+            }
+            StepStatus::Fail
+            | StepStatus::Timeout
+            | StepStatus::Interrupted
+            | StepStatus::AllowedFailure => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(step.summary.clone());
+                s.set_type(format!("{:?}", step.status).to_lowercase());
+                if let Some((_, lines)) = details.iter().find(|(id, _)| *id == step.id) {
+                    s.set_description(lines.join("\n"));
+                }
+                s
+            }
+        };
+        let mut case = TestCase::new(step.id.clone(), status);
+        case.set_classname(format!("gate.{}", step.kind));
+        case.set_time(Duration::from_millis(step.duration_ms));
+        suite.add_test_case(case);
+    }
+    let mut r = Report::new("cargo xtask gate");
+    r.add_test_suite(suite);
+    Ok(r.to_string()?)
+}
+
+/// A Markdown summary (for `$GITHUB_STEP_SUMMARY`).
+pub fn markdown(report: &GateReport) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "### Townlet M4 gate\n\n{}\n", verdict_line(report));
+    if let Some(g) = &report.git {
+        let _ = writeln!(
+            md,
+            "Commit `{}` (tree `{}`){}{}\n",
+            g.commit,
+            g.tree,
+            g.branch
+                .as_deref()
+                .map(|b| format!(" on `{b}`"))
+                .unwrap_or_default(),
+            if g.dirty {
+                ", with uncommitted changes"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| step | status | time | summary |\n| --- | --- | ---: | --- |"
+    );
+    for s in &report.steps {
+        let status = serde_json::to_value(s.status)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {} | {} |",
+            s.id,
+            status,
+            secs(s.duration_ms),
+            s.summary.replace('|', "\\|")
+        );
+    }
+    md
+}
+
+/// `::error` workflow commands for failed steps (GitHub Actions).
+pub fn annotations(report: &GateReport) -> Vec<String> {
+    report
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.status,
+                StepStatus::Fail | StepStatus::Timeout | StepStatus::AllowedFailure
+            )
+        })
+        .map(|s: &StepReport| {
+            let level = if s.status == StepStatus::AllowedFailure {
+                "warning"
+            } else {
+                "error"
+            };
+            let msg = s
+                .summary
+                .replace('%', "%25")
+                .replace('\r', "%0D")
+                .replace('\n', "%0A");
+            format!("::{level} title=gate step {}::{msg}", s.id)
+        })
+        .collect()
+}
