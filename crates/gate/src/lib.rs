@@ -19,4 +19,4 @@ pub mod report;
 mod run;
 pub mod terminal;
 
-pub use run::{Args, run};
+pub use run::{Args, run, run_to};

@@ -92,6 +92,11 @@ impl StepResult {
 /// passed, 1 when one failed, 2 when the gate could not run or was
 /// interrupted.
 pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
+    run_to(sh, ctx, args, &mut std::io::stdout().lock())
+}
+
+/// As [`run`], printing the result to `out`.
+pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
     let s = &ctx.settings;
     let root = s.checkout()?.to_path_buf();
     let cfg = &s.config;
@@ -371,7 +376,7 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
         tools: versions.collect(Duration::from_secs(3)),
     };
     report.write(&ctx.settings.workspace.join(REPORT_PATH))?;
-    emit(&ctx, &args, &report, &details)?;
+    emit(&ctx, &args, &report, &details, out)?;
     match verdict {
         Verdict::Pass => Ok(Outcome::Pass),
         Verdict::Fail => Ok(Outcome::Fail),
@@ -387,12 +392,12 @@ fn emit(
     args: &Args,
     report: &GateReport,
     details: &[(String, Vec<String>)],
+    out: &mut dyn Write,
 ) -> Result<()> {
-    let mut out = std::io::stdout().lock();
     match ctx.format {
-        Format::Human => render::human(report, details, &Style::stdout(), &mut out)?,
+        Format::Human => render::human(report, details, &Style::stdout(), out)?,
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, report)?;
+            serde_json::to_writer_pretty(&mut *out, report)?;
             writeln!(out)?;
         }
         Format::Junit => write!(out, "{}", render::junit(report, details)?)?,
@@ -537,8 +542,13 @@ fn judge_exit(exit: Exit, log: &Path, timeout: Duration) -> StepResult {
             r
         }
         Exit::Code(code) => {
-            let mut r =
-                StepResult::new(StepStatus::Fail, format!("exit {code}: {}", last_line(log)));
+            let last = last_line(log);
+            let summary = if last.is_empty() {
+                format!("exit {code}, no output")
+            } else {
+                format!("exit {code}: {last}")
+            };
+            let mut r = StepResult::new(StepStatus::Fail, summary);
             r.exit_code = Some(code);
             r.details = tail(log, TAIL_LINES);
             r
@@ -889,18 +899,18 @@ fn tool_versions(run: &[Planned], vars: &Vars) -> Versions {
         };
         if *program == python {
             probes.insert(("python".into(), vec![python.clone(), "--version".into()]));
-            if p.argv.get(1).map(String::as_str) == Some("-m") {
-                if let Some(module) = p.argv.get(2) {
-                    probes.insert((
+            if p.argv.get(1).map(String::as_str) == Some("-m")
+                && let Some(module) = p.argv.get(2)
+            {
+                probes.insert((
+                    module.clone(),
+                    vec![
+                        python.clone(),
+                        "-m".into(),
                         module.clone(),
-                        vec![
-                            python.clone(),
-                            "-m".into(),
-                            module.clone(),
-                            "--version".into(),
-                        ],
-                    ));
-                }
+                        "--version".into(),
+                    ],
+                ));
             }
         } else {
             let name = Path::new(program)

@@ -40,10 +40,10 @@ pub fn judge(screen: &str, exp: &Expectations) -> Judgement {
     let mut values: Vec<u64> = Vec::new();
     if let Some(re) = &exp.advancing {
         for caps in re.captures_iter(screen) {
-            if let Some(v) = caps.get(1).and_then(|m| m.as_str().parse().ok()) {
-                if values.last() != Some(&v) {
-                    values.push(v);
-                }
+            if let Some(v) = caps.get(1).and_then(|m| m.as_str().parse().ok())
+                && values.last() != Some(&v)
+            {
+                values.push(v);
             }
         }
     }

@@ -42,21 +42,20 @@ impl Locator {
                         pending_key,
                         seen_key,
                     }) = stack.last_mut()
+                        && pending_key.is_none()
                     {
-                        if pending_key.is_none() {
-                            // A block mapping's start is reported after its
-                            // first key; the first key is where it begins.
-                            if !*seen_key {
-                                *seen_key = true;
-                                if !path.is_empty() {
-                                    loc.values.insert(path.clone(), pos(mark));
-                                }
+                        // A block mapping's start is reported after its
+                        // first key; the first key is where it begins.
+                        if !*seen_key {
+                            *seen_key = true;
+                            if !path.is_empty() {
+                                loc.values.insert(path.clone(), pos(mark));
                             }
-                            let key_path = join(path, &value);
-                            loc.keys.insert(key_path.clone(), pos(mark));
-                            *pending_key = Some(key_path);
-                            continue;
                         }
+                        let key_path = join(path, &value);
+                        loc.keys.insert(key_path.clone(), pos(mark));
+                        *pending_key = Some(key_path);
+                        continue;
                     }
                     let value_path = loc.value_path(&mut stack);
                     if let Some(p) = value_path {

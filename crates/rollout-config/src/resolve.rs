@@ -166,10 +166,10 @@ impl Settings {
 /// from when that still holds the rollout config, else the nearest directory
 /// above `cwd` holding both `Cargo.toml` and `configs/rollout.yaml`.
 pub fn find_workspace(xtask_manifest_dir: &Path, cwd: &Path) -> Result<PathBuf> {
-    if let Some(ws) = xtask_manifest_dir.parent() {
-        if ws.join(DEFAULT_CONFIG).is_file() {
-            return Ok(ws.to_path_buf());
-        }
+    if let Some(ws) = xtask_manifest_dir.parent()
+        && ws.join(DEFAULT_CONFIG).is_file()
+    {
+        return Ok(ws.to_path_buf());
     }
     let start = cwd;
     let mut dir = Some(start);

@@ -326,13 +326,12 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
     if let (Some(w), Some(c)) = (
         f.monitor.drop_warning_per_100_ticks,
         f.monitor.drop_critical_per_100_ticks,
-    ) {
-        if c < w {
-            return Err(err(
-                "monitor.drop_critical_per_100_ticks".into(),
-                format!("expected at least the warning threshold {w}, found {c}"),
-            ));
-        }
+    ) && c < w
+    {
+        return Err(err(
+            "monitor.drop_critical_per_100_ticks".into(),
+            format!("expected at least the warning threshold {w}, found {c}"),
+        ));
     }
     Ok(())
 }

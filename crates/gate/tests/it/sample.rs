@@ -1,0 +1,239 @@
+//! The sample target with the real tools.
+
+use gate::report::{StepStatus, Verdict};
+use rollout_config::Outcome;
+
+use crate::support::{Ws, copy_sample, repo_root, step, tool_python};
+
+fn sample_ws() -> Ws {
+    let ws = Ws::new();
+    copy_sample(&ws.path().join("townlet"));
+    let debt = std::fs::read_to_string(repo_root().join("baselines/mypy-debt.txt")).expect("debt");
+    ws.write("baselines/mypy-debt.txt", &debt);
+    let python = tool_python();
+    ws.write(
+        "configs/rollout.yaml",
+        &format!(
+            r#"target:
+  root: ../townlet
+  python: {python}
+gate:
+  suites:
+    employment: [tests/test_employment.py]
+  steps:
+    - id: pytest
+      command: "{{python}} -m pytest -p no:cacheprovider {{suite...}}"
+      env: {{PYTHONPATH: "{{root}}/src"}}
+    - id: ruff
+      command: "{{bin}}/ruff check --no-cache src/townlet/world src/townlet/observations"
+    - id: mypy
+      command: "{{bin}}/mypy src/townlet/world/observation.py src/townlet/observations"
+      debt: ../baselines/mypy-debt.txt
+    - id: capture
+      command: "{{python}} scripts/run_simulation.py configs/examples/poc_hybrid.yaml --ticks 50 --telemetry-path {{capture_dir}}/telemetry.jsonl"
+      env: {{PYTHONPATH: "{{root}}/src"}}
+    - id: observer-ui
+      kind: terminal-smoke
+      command: "{{python}} scripts/observer_ui.py configs/examples/poc_hybrid.yaml --ticks 0 --refresh 0.2"
+      env: {{PYTHONPATH: "{{root}}/src"}}
+      run_for: 30s
+"#,
+            python = python.display()
+        ),
+    );
+    ws
+}
+
+#[test]
+fn the_sample_passes_every_step_with_the_real_tools() {
+    let ws = sample_ws();
+    let junit = ws.path().join("out/gate.xml");
+    let summary = ws.path().join("out/summary.md");
+    let args = gate::Args {
+        junit: Some(junit.clone()),
+        summary: Some(summary.clone()),
+        ..Default::default()
+    };
+    let (outcome, report) = ws.gate(args);
+    let report = report.expect("report written");
+    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
+    assert_eq!(report.verdict, Verdict::Pass);
+    for s in &report.steps {
+        assert_eq!(s.status, StepStatus::Pass, "{s:?}");
+    }
+    assert!(
+        step(&report, "pytest").summary.contains("passed"),
+        "{report:#?}"
+    );
+    assert_eq!(step(&report, "ruff").summary, "All checks passed!");
+    assert_eq!(step(&report, "mypy").summary, "4 error(s), all known debt");
+    assert!(
+        step(&report, "observer-ui")
+            .summary
+            .starts_with("rendered Telemetry, Tick went "),
+        "{report:#?}"
+    );
+    assert!(
+        ws.path()
+            .join("target/rollout/capture/telemetry.jsonl")
+            .is_file()
+    );
+    assert!(report.git.is_none(), "a temp dir is not a git repository");
+    assert!(
+        report
+            .tools
+            .get("python")
+            .is_some_and(|v| v.starts_with("Python 3")),
+        "{:?}",
+        report.tools
+    );
+    assert!(report.tools.contains_key("pytest"), "{:?}", report.tools);
+    let log = step(&report, "pytest").log.clone().expect("log");
+    assert!(
+        std::fs::read_to_string(log)
+            .expect("log")
+            .contains("passed")
+    );
+
+    let xml = std::fs::read_to_string(junit).expect("junit");
+    assert!(
+        xml.contains(r#"<testsuite name="townlet-gate" tests="5""#),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"failures="0""#), "{xml}");
+    let md = std::fs::read_to_string(summary).expect("summary");
+    assert!(md.contains("| `mypy` | pass |"), "{md}");
+}
+
+#[test]
+fn injected_failures_fail_their_steps_with_the_evidence() {
+    let ws = sample_ws();
+    let root = ws.path().join("townlet");
+    ws.write(
+        "townlet/tests/test_injected.py",
+        "def test_injected_failure():\n    assert 1 + 1 == 3\n",
+    );
+    let init = root.join("src/townlet/world/__init__.py");
+    let text = std::fs::read_to_string(&init).expect("read");
+    std::fs::write(&init, format!("import os\n{text}")).expect("write");
+    let builder = root.join("src/townlet/observations/builder.py");
+    let text = std::fs::read_to_string(&builder).expect("read");
+    std::fs::write(
+        &builder,
+        format!("{text}\n\ndef injected() -> int:\n    return \"not an int\"\n"),
+    )
+    .expect("write");
+
+    let args = gate::Args {
+        steps: vec!["pytest".into(), "ruff".into(), "mypy".into()],
+        ..Default::default()
+    };
+    let (outcome, report) = ws.gate(args);
+    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    let report = report.expect("report");
+    assert_eq!(report.verdict, Verdict::Fail);
+
+    let pytest = step(&report, "pytest");
+    assert_eq!(
+        (pytest.status, pytest.exit_code),
+        (StepStatus::Fail, Some(1))
+    );
+    assert!(pytest.summary.contains("1 failed"), "{pytest:?}");
+    let ruff = step(&report, "ruff");
+    assert_eq!(ruff.status, StepStatus::Fail);
+    let ruff_log = std::fs::read_to_string(ruff.log.clone().expect("log")).expect("log");
+    assert!(ruff_log.contains("F401"), "{ruff_log}");
+    let mypy = step(&report, "mypy");
+    assert_eq!(mypy.status, StepStatus::Fail);
+    assert!(
+        mypy.summary
+            .starts_with("1 new error(s) beyond the recorded debt (4 known)"),
+        "{mypy:?}"
+    );
+}
+
+#[test]
+fn a_crashing_or_silent_ui_fails_the_terminal_smoke() {
+    let ws = sample_ws();
+    let python = tool_python();
+    ws.write(
+        "configs/rollout.yaml",
+        &format!(
+            r#"target:
+  root: ../townlet
+  python: {}
+gate:
+  steps:
+    - id: crash
+      kind: terminal-smoke
+      command: "{{python}} scripts/observer_ui.py configs/examples/poc_hybrid.yaml --ticks 0 --refresh 0.2"
+      env: {{PYTHONPATH: "{{root}}/src", TOWNLET_SAMPLE_UI_CRASH: "1"}}
+      run_for: 30s
+    - id: silent
+      kind: terminal-smoke
+      command: "{{python}} -c 'import time; time.sleep(60)'"
+      run_for: 2s
+    - id: pipe-only
+      kind: terminal-smoke
+      command: "{{python}} -c 'print(\"Tick: 1\")'"
+      run_for: 5s
+"#,
+            python.display()
+        ),
+    );
+    let (outcome, report) = ws.gate(gate::Args::default());
+    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    let report = report.expect("report");
+    let crash = step(&report, "crash");
+    assert_eq!(crash.status, StepStatus::Fail);
+    assert!(
+        crash
+            .summary
+            .starts_with("the program raised a Python traceback: "),
+        "{crash:?}"
+    );
+    let silent = step(&report, "silent");
+    assert_eq!(silent.status, StepStatus::Fail);
+    assert_eq!(
+        silent.summary,
+        "never showed 'Telemetry' and never showed `Tick: (\\d+)` within 2s"
+    );
+    let pipe = step(&report, "pipe-only");
+    assert_eq!(pipe.status, StepStatus::Fail);
+    assert_eq!(
+        pipe.summary,
+        "never showed 'Telemetry' and `Tick: (\\d+)` did not advance, Tick stayed at 1 (it exited with 0 by itself)"
+    );
+}
+
+#[test]
+fn a_named_suite_runs_only_its_tests() {
+    let ws = sample_ws();
+    let args = gate::Args {
+        steps: vec!["pytest".into()],
+        suite: Some("employment".into()),
+        ..Default::default()
+    };
+    let (outcome, report) = ws.gate(args);
+    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    let log = std::fs::read_to_string(
+        step(&report.expect("report"), "pytest")
+            .log
+            .clone()
+            .expect("log"),
+    )
+    .expect("log");
+    assert!(!log.contains("test_observation"), "{log}");
+    let err = ws
+        .gate(gate::Args {
+            suite: Some("nope".into()),
+            ..Default::default()
+        })
+        .0
+        .expect_err("unknown suite");
+    assert!(
+        err.to_string()
+            .starts_with("no pytest suite 'nope' in gate.suites"),
+        "{err}"
+    );
+}

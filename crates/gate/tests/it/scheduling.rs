@@ -1,0 +1,263 @@
+//! Scheduling, timeouts, reports and provisioning with plain processes.
+
+use std::path::Path;
+
+use gate::report::{StepStatus, Verdict};
+use rollout_config::Outcome;
+
+use crate::support::{Ws, step};
+
+fn config(ws: &Ws, steps: &str) {
+    ws.write("townlet/.keep", "");
+    ws.write(
+        "configs/rollout.yaml",
+        &format!("target:\n  root: ../townlet\n  python: python3\ngate:\n  steps:\n{steps}"),
+    );
+}
+
+/// A step that records when it started and ended (nanoseconds).
+fn timed(id: &str, secs: &str, extra: &str) -> String {
+    format!(
+        "    - id: {id}\n      command: [sh, -c, 'date +%s%N > {id}.start; sleep {secs}; date +%s%N > {id}.end']\n{extra}"
+    )
+}
+
+fn stamp(root: &Path, name: &str) -> u128 {
+    std::fs::read_to_string(root.join(name))
+        .expect(name)
+        .trim()
+        .parse()
+        .expect("nanoseconds")
+}
+
+#[test]
+fn independent_steps_overlap_and_dependents_wait() {
+    let ws = Ws::new();
+    let steps = [
+        timed("a", "0.5", ""),
+        timed("b", "0.5", ""),
+        timed("c", "0.5", ""),
+        timed("d", "0.1", "      needs: [a, b]\n"),
+    ]
+    .concat();
+    config(&ws, &steps);
+    let (outcome, report) = ws.gate(gate::Args {
+        jobs: Some(3),
+        ..Default::default()
+    });
+    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
+    let root = ws.path().join("townlet");
+    // a, b and c ran at the same time.
+    let latest_start = ["a", "b", "c"]
+        .iter()
+        .map(|s| stamp(&root, &format!("{s}.start")))
+        .max()
+        .expect("max");
+    let earliest_end = ["a", "b", "c"]
+        .iter()
+        .map(|s| stamp(&root, &format!("{s}.end")))
+        .min()
+        .expect("min");
+    assert!(latest_start < earliest_end, "a, b and c did not overlap");
+    // d started after both of its needs ended.
+    assert!(stamp(&root, "d.start") >= stamp(&root, "a.end").max(stamp(&root, "b.end")));
+}
+
+#[test]
+fn one_job_runs_steps_one_at_a_time() {
+    let ws = Ws::new();
+    config(
+        &ws,
+        &[timed("a", "0.2", ""), timed("b", "0.2", "")].concat(),
+    );
+    let (outcome, _) = ws.gate(gate::Args {
+        jobs: Some(1),
+        ..Default::default()
+    });
+    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    let root = ws.path().join("townlet");
+    assert!(stamp(&root, "b.start") >= stamp(&root, "a.end"));
+}
+
+#[test]
+fn a_hanging_step_times_out_and_its_dependents_are_skipped() {
+    let ws = Ws::new();
+    config(
+        &ws,
+        "    - id: hang\n      command: [sh, -c, 'sleep 60 & echo $! > child.pid; wait']\n      timeout: 1s\n    - id: after\n      command: ['true']\n      needs: [hang]\n    - id: other\n      command: ['true']\n",
+    );
+    let (outcome, report) = ws.gate(gate::Args::default());
+    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    let report = report.expect("report");
+    let hang = step(&report, "hang");
+    assert_eq!(hang.status, StepStatus::Timeout);
+    assert_eq!(
+        hang.summary,
+        "timed out after 1s; its process group was stopped"
+    );
+    assert_eq!(step(&report, "after").status, StepStatus::Skipped);
+    assert_eq!(
+        step(&report, "after").summary,
+        "needs 'hang', which did not pass"
+    );
+    assert_eq!(step(&report, "other").status, StepStatus::Pass);
+    let pid = std::fs::read_to_string(ws.path().join("townlet/child.pid")).expect("pid");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    assert!(
+        stat.is_empty()
+            || stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z')),
+        "orphan: {stat}"
+    );
+}
+
+#[test]
+fn failures_allowed_to_fail_warn_and_fail_fast_stops_the_rest() {
+    let ws = Ws::new();
+    config(
+        &ws,
+        "    - id: flaky\n      command: [sh, -c, 'echo boom; exit 3']\n      allow_failure: true\n    - id: fine\n      command: ['true']\n",
+    );
+    let (outcome, report) = ws.gate(gate::Args::default());
+    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    let flaky = step(report.as_ref().expect("report"), "flaky").clone();
+    assert_eq!(
+        (flaky.status, flaky.exit_code),
+        (StepStatus::AllowedFailure, Some(3))
+    );
+    assert_eq!(flaky.summary, "exit 3: boom");
+
+    config(
+        &ws,
+        "    - id: bad\n      command: [sh, -c, 'exit 1']\n    - id: slow\n      command: [sleep, '30']\n    - id: later\n      command: ['true']\n      needs: [slow]\n",
+    );
+    let (outcome, report) = ws.gate(gate::Args {
+        fail_fast: true,
+        jobs: Some(2),
+        ..Default::default()
+    });
+    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    let report = report.expect("report");
+    assert_eq!(report.verdict, Verdict::Fail);
+    assert_eq!(step(&report, "bad").status, StepStatus::Fail);
+    assert_eq!(step(&report, "slow").status, StepStatus::Interrupted);
+    assert_eq!(step(&report, "later").status, StepStatus::Skipped);
+    assert!(
+        report.duration_ms < 25_000,
+        "fail-fast did not stop the slow step"
+    );
+}
+
+#[test]
+fn the_report_says_what_was_gated() {
+    let ws = Ws::new();
+    config(
+        &ws,
+        "    - id: one\n      command: [sh, -c, 'echo hello from one']\n    - id: two\n      command: ['false']\n",
+    );
+    let junit = ws.path().join("gate.xml");
+    let summary = ws.path().join("summary.md");
+    let ((outcome, report), human) = ws.gate_output(gate::Args {
+        junit: Some(junit.clone()),
+        summary: Some(summary.clone()),
+        ..Default::default()
+    });
+    let lines: Vec<&str> = human.lines().collect();
+    assert!(
+        lines[0].starts_with("pass one ") && lines[0].ends_with("  hello from one"),
+        "{human}"
+    );
+    assert!(
+        lines[1].starts_with("FAIL two ") && lines[1].ends_with("  exit 1, no output"),
+        "{human}"
+    );
+    assert!(lines[2].starts_with("     full log: "), "{human}");
+    assert!(
+        lines[3].starts_with("gate FAILED: 1 failed (two) in "),
+        "{human}"
+    );
+    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    let report = report.expect("report");
+    assert_eq!(report.schema, 1);
+    assert_eq!(report.root, ws.path().join("townlet"));
+    let one = step(&report, "one");
+    assert_eq!(
+        (one.status, one.exit_code, one.kind.as_str()),
+        (StepStatus::Pass, Some(0), "command")
+    );
+    assert_eq!(one.summary, "hello from one");
+    assert_eq!(
+        one.log.as_deref(),
+        Some(ws.path().join("target/rollout/gate/one.log").as_path())
+    );
+    let two = step(&report, "two");
+    assert_eq!((two.status, two.exit_code), (StepStatus::Fail, Some(1)));
+    let xml = std::fs::read_to_string(junit).expect("junit");
+    assert!(
+        xml.contains(r#"<testcase name="two" classname="gate.command""#),
+        "{xml}"
+    );
+    assert!(xml.contains("<failure"), "{xml}");
+    let md = std::fs::read_to_string(summary).expect("md");
+    assert!(md.contains("gate FAILED: 1 failed (two)"), "{md}");
+    assert!(md.contains("| `one` | pass |"), "{md}");
+}
+
+#[test]
+fn a_missing_environment_is_provisioned_or_reported() {
+    let ws = Ws::new();
+    ws.write("townlet/.keep", "");
+    ws.write(
+        "configs/rollout.yaml",
+        "target:\n  root: ../townlet\n  python: .venv/bin/python\n  provision:\n    - mkdir -p .venv/bin\n    - cp /bin/true .venv/bin/python\ngate:\n  steps:\n    - id: uses-python\n      command: \"{python} -m anything\"\n",
+    );
+    let err = ws
+        .gate(gate::Args {
+            no_provision: true,
+            ..Default::default()
+        })
+        .0
+        .expect_err("no provisioning");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("the target's Python environment is missing"),
+        "{text}"
+    );
+    assert!(text.contains("hint: run without --no-provision, or by hand: `mkdir -p .venv/bin` then `cp /bin/true .venv/bin/python`"), "{text}");
+
+    let (outcome, report) = ws.gate(gate::Args::default());
+    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
+    assert!(ws.path().join("townlet/.venv/bin/python").is_file());
+}
+
+#[test]
+fn unknown_steps_and_unusable_commands_are_reported() {
+    let ws = Ws::new();
+    config(
+        &ws,
+        "    - id: nothing\n      command: [/nonexistent/tool, --flag]\n",
+    );
+    let err = ws
+        .gate(gate::Args {
+            steps: vec!["nothin".into()],
+            ..Default::default()
+        })
+        .0
+        .expect_err("unknown");
+    assert!(
+        err.to_string()
+            .starts_with("no gate step 'nothin', did you mean 'nothing'?"),
+        "{err}"
+    );
+    let (outcome, report) = ws.gate(gate::Args::default());
+    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    let s = step(report.as_ref().expect("report"), "nothing").clone();
+    assert_eq!(s.status, StepStatus::Fail);
+    assert!(
+        s.summary
+            .starts_with("could not run: cannot start `/nonexistent/tool`"),
+        "{s:?}"
+    );
+}

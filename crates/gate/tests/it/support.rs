@@ -1,0 +1,171 @@
+//! Shared fixtures: workspaces in temp dirs, the cached tool environment,
+//! running the gate as a library.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use gate::report::GateReport;
+use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace")
+}
+
+/// A scratch rollout workspace with its own config and `target/`.
+pub struct Ws {
+    pub dir: tempfile::TempDir,
+}
+
+impl Ws {
+    pub fn new() -> Self {
+        Ws {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    /// Runs the gate with `configs/rollout.yaml` of this workspace.
+    pub fn gate(&self, args: gate::Args) -> (anyhow::Result<Outcome>, Option<GateReport>) {
+        self.gate_output(args).0
+    }
+
+    /// As [`Ws::gate`], also returning the human result.
+    pub fn gate_output(
+        &self,
+        args: gate::Args,
+    ) -> ((anyhow::Result<Outcome>, Option<GateReport>), String) {
+        let settings = Settings::resolve(
+            self.path(),
+            self.path(),
+            &Overrides {
+                config: Some(self.path().join("configs/rollout.yaml")),
+                root: None,
+            },
+            &|_| None,
+        )
+        .expect("settings");
+        let ctx = Context {
+            settings,
+            format: Format::Human,
+            verbosity: Verbosity::Quiet,
+        };
+        let sh = xshell::Shell::new().expect("shell");
+        let mut out = Vec::new();
+        let outcome = gate::run_to(&sh, &ctx, args, &mut out);
+        let report = GateReport::load(&self.path().join("target/rollout/gate-report.json")).ok();
+        ((outcome, report), String::from_utf8(out).expect("utf8"))
+    }
+}
+
+pub fn step<'a>(report: &'a GateReport, id: &str) -> &'a gate::report::StepReport {
+    report
+        .steps
+        .iter()
+        .find(|s| s.id == id)
+        .unwrap_or_else(|| panic!("no step {id} in {report:#?}"))
+}
+
+static VENV: Mutex<()> = Mutex::new(());
+
+/// The interpreter of a virtual environment with the sample's dev tools
+/// (pytest, ruff, mypy, numpy), created once under `target/test-venv`.
+pub fn tool_python() -> PathBuf {
+    let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = repo_root().join("target/test-venv");
+    let python = venv.join("bin/python");
+    let sample = repo_root().join("examples/townlet-sample");
+    let pyproject = std::fs::read(sample.join("pyproject.toml")).expect("sample pyproject");
+    let stamp = venv.join("stamp");
+    if python.is_file() && std::fs::read(&stamp).ok().as_deref() == Some(pyproject.as_slice()) {
+        return python;
+    }
+    // Another test binary may be creating it: a file lock serialises that.
+    std::fs::create_dir_all(repo_root().join("target")).expect("target");
+    let lock = std::fs::File::create(repo_root().join("target/test-venv.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    if !(python.is_file() && std::fs::read(&stamp).ok().as_deref() == Some(pyproject.as_slice())) {
+        let _ = std::fs::remove_dir_all(&venv);
+        let ok = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv");
+        assert!(ok.success(), "python3 -m venv failed");
+        // Non-editable: the tests' copies of the sample import their own
+        // `src` through PYTHONPATH.
+        let spec = format!("{}[dev]", sample.display());
+        let ok = std::process::Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", &spec])
+            .status()
+            .expect("pip install");
+        assert!(ok.success(), "pip install {spec} failed");
+        std::fs::write(&stamp, &pyproject).expect("stamp");
+    }
+    python
+}
+
+/// Copies the sample target into `dest` (without environments and caches).
+pub fn copy_sample(dest: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let name = entry.file_name();
+            let name_s = name.to_string_lossy();
+            if [
+                ".venv",
+                ".mypy_cache",
+                ".pytest_cache",
+                ".ruff_cache",
+                "__pycache__",
+                "certs",
+            ]
+            .contains(&name_s.as_ref())
+                || name_s.ends_with(".egg-info")
+            {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                copy(&path, &to.join(&name));
+            } else {
+                std::fs::copy(&path, to.join(&name)).expect("copy");
+            }
+        }
+    }
+    copy(&repo_root().join("examples/townlet-sample"), dest);
+}
+
+/// Runs git in `dir` with a fixed identity and no user configuration.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
