@@ -9,8 +9,14 @@ use serde::{Deserialize, Serialize};
 /// Version of the report's shape.
 pub const SCHEMA: u32 = 1;
 
-/// The report's place, relative to the workspace root.
-pub const REPORT_PATH: &str = "target/rollout/gate-report.json";
+/// The report's file name, in the rollout output directory
+/// (`target/rollout/`).
+pub const REPORT_FILE: &str = "gate-report.json";
+
+/// Where the gate writes its report for these settings.
+pub fn report_path(settings: &rollout_config::Settings) -> PathBuf {
+    settings.rollout_dir().join(REPORT_FILE)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -19,7 +19,7 @@ use crate::debt::{Debt, compare, parse_mypy};
 use crate::plan::{Planned, Selection, Vars, describe, plan};
 use crate::process::{Exit, run_in_pty, run_logged};
 use crate::render;
-use crate::report::{GateReport, GitState, REPORT_PATH, SCHEMA, StepReport, StepStatus, Verdict};
+use crate::report::{GateReport, GitState, SCHEMA, StepReport, StepStatus, Verdict, report_path};
 use crate::terminal::{Expectations, judge};
 
 /// Run the M4 validation gate on the Townlet checkout.
@@ -375,14 +375,14 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
         steps,
         tools: versions.collect(Duration::from_secs(3)),
     };
-    report.write(&ctx.settings.workspace.join(REPORT_PATH))?;
+    report.write(&report_path(&ctx.settings))?;
     emit(&ctx, &args, &report, &details, out)?;
     match verdict {
         Verdict::Pass => Ok(Outcome::Pass),
         Verdict::Fail => Ok(Outcome::Fail),
         Verdict::Interrupted => bail!(
             "the gate was interrupted; the report marks it so: `{}`",
-            ctx.settings.workspace.join(REPORT_PATH).display()
+            report_path(&ctx.settings).display()
         ),
     }
 }

@@ -19,6 +19,9 @@ pub const ENV_TOWNLET_ROOT: &str = "TOWNLET_ROOT";
 /// The bundled sample target, relative to the workspace root.
 pub const SAMPLE_TARGET: &str = "examples/townlet-sample";
 
+/// Cargo's variable naming the target directory; honoured for `target/rollout`.
+pub const ENV_CARGO_TARGET_DIR: &str = "CARGO_TARGET_DIR";
+
 /// The rollout definition, relative to the workspace root.
 pub const DEFAULT_CONFIG: &str = "configs/rollout.yaml";
 
@@ -76,6 +79,9 @@ pub struct Settings {
     pub config: RolloutConfig,
     /// The Townlet checkout.
     pub root: Resolved<PathBuf>,
+    /// Cargo's target directory (`CARGO_TARGET_DIR`, else `target/` in the
+    /// workspace); the tooling writes its outputs under `rollout/` there.
+    pub target_dir: PathBuf,
 }
 
 impl Settings {
@@ -113,10 +119,15 @@ impl Settings {
                 source: Source::Default,
             }
         };
+        let target_dir = match env(ENV_CARGO_TARGET_DIR).filter(|v| !v.is_empty()) {
+            Some(dir) => normalize(&cwd.join(dir)),
+            None => workspace.join("target"),
+        };
         Ok(Self {
             workspace: workspace.to_path_buf(),
             config,
             root,
+            target_dir,
         })
     }
 
@@ -137,9 +148,10 @@ impl Settings {
         normalize(&self.root.value.join(path))
     }
 
-    /// `target/rollout/...` under the workspace.
+    /// Where the tooling writes reports, logs and captures:
+    /// `target/rollout` (under `CARGO_TARGET_DIR` when that is set).
     pub fn rollout_dir(&self) -> PathBuf {
-        self.workspace.join("target").join("rollout")
+        self.target_dir.join("rollout")
     }
 
     /// The target's interpreter: relative to the root when it has a `/`,

@@ -1,3 +1,4 @@
 //! The binary as users run it: exit codes, global options, messages.
 
 mod cli;
+mod gate;

@@ -1,0 +1,107 @@
+//! The gate as a process: interruption, CI integrations.
+
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+fn workspace_with(steps: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("townlet")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("rollout.yaml"),
+        format!("target:\n  root: townlet\n  python: python3\ngate:\n  steps:\n{steps}"),
+    )
+    .expect("write");
+    dir
+}
+
+fn report(dir: &std::path::Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(dir.join("target/rollout/gate-report.json")).expect("report");
+    serde_json::from_str(&text).expect("json")
+}
+
+#[test]
+fn ctrl_c_stops_every_step_and_still_writes_the_report() {
+    let dir = workspace_with(
+        "    - id: sleeper\n      command: [sh, -c, 'sleep 60 & echo $! > child.pid; wait']\n    - id: other\n      command: [sleep, '60']\n",
+    );
+    let child = std::process::Command::cargo_bin("xtask")
+        .expect("bin")
+        .args(["gate", "--config"])
+        .arg(dir.path().join("rollout.yaml"))
+        .env("NO_COLOR", "1")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pidfile = dir.path().join("townlet/child.pid");
+    let until = Instant::now() + Duration::from_secs(20);
+    while !pidfile.exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(pidfile.exists(), "the step never started");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("kill");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: the gate was interrupted; the report marks it so"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("gate INTERRUPTED"), "{stdout}");
+    let r = report(dir.path());
+    assert_eq!(r["verdict"], "interrupted");
+    assert_eq!(r["steps"][0]["status"], "interrupted");
+    let pid = std::fs::read_to_string(&pidfile).expect("pid");
+    std::thread::sleep(Duration::from_millis(100));
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    assert!(
+        stat.is_empty()
+            || stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z')),
+        "orphan: {stat}"
+    );
+}
+
+#[test]
+fn github_actions_get_annotations_and_a_step_summary() {
+    let dir =
+        workspace_with("    - id: broken\n      command: [sh, -c, 'echo 50% broken; exit 4']\n");
+    let summary = dir.path().join("step-summary.md");
+    std::fs::write(&summary, "earlier content\n").expect("write");
+    let out = std::process::Command::cargo_bin("xtask")
+        .expect("bin")
+        .args(["gate", "--config"])
+        .arg(dir.path().join("rollout.yaml"))
+        .env("GITHUB_ACTIONS", "true")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("::error title=gate step broken::exit 4: 50%25 broken"),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(&summary).expect("summary");
+    assert!(
+        md.starts_with("earlier content\n### Townlet M4 gate"),
+        "{md}"
+    );
+    assert!(md.contains("| `broken` | fail |"), "{md}");
+}
