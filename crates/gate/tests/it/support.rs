@@ -2,7 +2,6 @@
 //! running the gate as a library.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use gate::report::GateReport;
 use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
@@ -78,43 +77,16 @@ pub fn step<'a>(report: &'a GateReport, id: &str) -> &'a gate::report::StepRepor
         .unwrap_or_else(|| panic!("no step {id} in {report:#?}"))
 }
 
-static VENV: Mutex<()> = Mutex::new(());
-
 /// The interpreter of a virtual environment with the sample's dev tools
 /// (pytest, ruff, mypy, numpy), created once under `target/test-venv`.
+/// Installed without `-e`: the tests' copies of the sample import their own
+/// `src` through PYTHONPATH.
 pub fn tool_python() -> PathBuf {
-    let _guard = VENV.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = repo_root().join("target/test-venv");
-    let python = venv.join("bin/python");
     let sample = repo_root().join("examples/townlet-sample");
-    let pyproject = std::fs::read(sample.join("pyproject.toml")).expect("sample pyproject");
-    let stamp = venv.join("stamp");
-    if python.is_file() && std::fs::read(&stamp).ok().as_deref() == Some(pyproject.as_slice()) {
-        return python;
-    }
-    // Another test binary may be creating it: a file lock serialises that.
-    std::fs::create_dir_all(repo_root().join("target")).expect("target");
-    let lock = std::fs::File::create(repo_root().join("target/test-venv.lock")).expect("lock file");
-    lock.lock().expect("lock");
-    if !(python.is_file() && std::fs::read(&stamp).ok().as_deref() == Some(pyproject.as_slice())) {
-        let _ = std::fs::remove_dir_all(&venv);
-        let ok = std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 -m venv");
-        assert!(ok.success(), "python3 -m venv failed");
-        // Non-editable: the tests' copies of the sample import their own
-        // `src` through PYTHONPATH.
-        let spec = format!("{}[dev]", sample.display());
-        let ok = std::process::Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", &spec])
-            .status()
-            .expect("pip install");
-        assert!(ok.success(), "pip install {spec} failed");
-        std::fs::write(&stamp, &pyproject).expect("stamp");
-    }
-    python
+    let spec = format!("{}[dev]", sample.display());
+    // The pyproject is the key: a change of pins rebuilds the environment.
+    let pins = std::fs::read_to_string(sample.join("pyproject.toml")).expect("sample pyproject");
+    test_support::venv("test-venv", &pins, &[&spec]).join("python")
 }
 
 /// Copies the sample target into `dest` (without environments and caches).

@@ -1,0 +1,85 @@
+//! Helpers for the workspace's tests (a dev-dependency only): Python virtual
+//! environments with real tools, created once under `target/` and shared by
+//! every test binary.
+//!
+//! Does not own: any fixture format; tests write their own fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+static LOCAL: Mutex<()> = Mutex::new(());
+
+/// A virtual environment `target/NAME` with `pip install ARGS...` done, and
+/// its `bin/` directory returned. It is made again only when `args` or `key`
+/// (for example the content of a requirements file) change; a file lock
+/// keeps concurrent test binaries from building it twice.
+pub fn venv(name: &str, key: &str, args: &[&str]) -> PathBuf {
+    let _guard = LOCAL.lock().unwrap_or_else(|e| e.into_inner());
+    let target = workspace().join("target");
+    let dir = target.join(name);
+    let bin = dir.join("bin");
+    let stamp = dir.join(".stamp");
+    let want = format!("{}\n{key}", args.join("\n"));
+    let ready =
+        || std::fs::read_to_string(&stamp).is_ok_and(|s| s == want) && bin.join("python").is_file();
+    if ready() {
+        return bin;
+    }
+    std::fs::create_dir_all(&target).expect("create target/");
+    let lock = std::fs::File::create(target.join(format!("{name}.lock"))).expect("lock file");
+    lock.lock().expect("lock");
+    if !ready() {
+        let _ = std::fs::remove_dir_all(&dir);
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&dir)
+            .status()
+            .expect("run python3 -m venv");
+        assert!(status.success(), "python3 -m venv {} failed", dir.display());
+        let status = Command::new(bin.join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(args)
+            .status()
+            .expect("run pip");
+        assert!(status.success(), "pip install {args:?} failed");
+        std::fs::write(&stamp, &want).expect("stamp");
+    }
+    bin
+}
+
+/// An npm package installed once under `target/NAME` (`npm install SPEC`);
+/// returns its `node_modules` directory.
+pub fn npm_package(name: &str, spec: &str) -> PathBuf {
+    let _guard = LOCAL.lock().unwrap_or_else(|e| e.into_inner());
+    let target = workspace().join("target");
+    let dir = target.join(name);
+    let stamp = dir.join(".stamp");
+    let ready = || std::fs::read_to_string(&stamp).is_ok_and(|s| s == spec);
+    if !ready() {
+        std::fs::create_dir_all(&target).expect("create target/");
+        let lock = std::fs::File::create(target.join(format!("{name}.lock"))).expect("lock file");
+        lock.lock().expect("lock");
+        if !ready() {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let status = Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .arg(spec)
+                .status()
+                .expect("run npm");
+            assert!(status.success(), "npm install {spec} failed");
+            std::fs::write(&stamp, spec).expect("stamp");
+        }
+    }
+    dir.join("node_modules")
+}
