@@ -301,14 +301,9 @@ mod tests {
             .trim()
             .parse()
             .expect("number");
-        // The grandchild is gone too: no such process, or only a zombie
-        // waiting for init to reap it.
-        std::thread::sleep(Duration::from_millis(50));
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let alive = state
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| !rest.trim_start().starts_with('Z'));
-        assert!(!alive, "grandchild {pid} survived: {state}");
+        assert!(
+            test_support::process_gone(&pid.to_string()),
+            "grandchild {pid} survived"
+        );
     }
 }

@@ -83,3 +83,23 @@ pub fn npm_package(name: &str, spec: &str) -> PathBuf {
     }
     dir.join("node_modules")
 }
+
+/// Whether process `pid` is gone (no such process, or a zombie awaiting
+/// reaping), waiting up to five seconds for it to go: a killed process
+/// takes a moment to exit on a loaded machine.
+pub fn process_gone(pid: &str) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        let gone = stat.is_empty()
+            || stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'));
+        if gone || std::time::Instant::now() >= until {
+            return gone;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
