@@ -111,8 +111,13 @@ pub fn build(i: &Input<'_>) -> String {
     match i.gate {
         Some(g) => {
             let verdict = format!("{:?}", g.verdict).to_lowercase();
+            let gated = match &g.git {
+                Some(git) if git.commit == i.commit => "this commit".to_string(),
+                Some(git) => format!("commit {} (not this commit)", short(&git.commit)),
+                None => "no git state".to_string(),
+            };
             line(&format!(
-                "Gate: {verdict}, {} steps in {}, started {}",
+                "Gate: {verdict} for {gated}, {} steps in {}, started {}",
                 g.steps.len(),
                 secs(g.duration_ms),
                 g.started_at

@@ -209,6 +209,8 @@ pub struct PushResult {
     /// After a failure: whether the remote has the tag (None: could not tell).
     pub remote_has_tag: Option<bool>,
     pub error: Option<String>,
+    /// What git said when the push failed.
+    pub git_stderr: Option<String>,
 }
 
 /// What `--execute` did.
@@ -222,6 +224,8 @@ pub struct Execution {
     pub tag_object: Option<String>,
     pub push: Option<PushResult>,
     pub error: Option<String>,
+    /// What git said when it refused to create the tag.
+    pub git_stderr: Option<String>,
     pub hint: Option<String>,
     /// The exact command that finishes the job.
     pub retry: Option<String>,
@@ -740,7 +744,8 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
             .collect();
             let r = git.act(&args, Some(&plan.message))?;
             if !r.ok {
-                ex.error = Some(format!("git refused to create tag `{name}`: {}", r.stderr));
+                ex.error = Some(format!("git refused to create tag `{name}`"));
+                ex.git_stderr = Some(r.stderr.clone());
                 ex.hint = Some(if r.stderr.contains("already exists") {
                     format!(
                         "{name} was created by someone else after the plan was made; nothing was changed; run the command again to take the next free name"
@@ -773,7 +778,12 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
     }
     say(format!("pushing tag {name} to {r}"));
     let refspec = format!("refs/tags/{name}:refs/tags/{name}");
-    let out = git.act(&["push".into(), r.clone(), refspec], None)?;
+    // Only this tag: no `+` (never forced), and no annotated tags that
+    // `push.followTags` would add.
+    let out = git.act(
+        &["push".into(), "--no-follow-tags".into(), r.clone(), refspec],
+        None,
+    )?;
     if out.ok {
         push.pushed = true;
         push.remote_has_tag = Some(true);
@@ -781,7 +791,8 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
         return Ok(ex);
     }
     let retry = format!("git push {r} refs/tags/{name}");
-    push.error = Some(format!("pushing {name} to `{r}` failed: {}", out.stderr));
+    push.error = Some(format!("pushing {name} to `{r}` failed"));
+    push.git_stderr = Some(out.stderr.clone());
     match git.remote_tags(r) {
         Ok(m) => match m.get(name.as_str()) {
             Some(o) if Some(o) == ex.tag_object.as_ref() => {
@@ -793,21 +804,22 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
             Some(o) => {
                 push.remote_has_tag = Some(true);
                 ex.hint = Some(format!(
-                    "`{r}` has a different {name} (object {}); the local tag is kept but cannot be pushed under this name: delete it with `git tag -d {name}` and run again to cut the next free name",
+                    "someone else pushed {name} (object {}); the local tag cannot be pushed under this name: delete it with `git tag -d {name}` and run again to cut the next free name",
                     short(o)
                 ));
             }
             None => {
                 push.remote_has_tag = Some(false);
                 ex.hint = Some(format!(
-                    "`{r}` does not have {name}; the local tag is kept; retry with `{retry}`, or run `cargo xtask tag --execute --push {r}` again (it reuses the local tag)"
+                    "retry with `{retry}`, or run `cargo xtask tag --execute --push {r}` again (it reuses the local tag)"
                 ));
                 ex.retry = Some(retry);
             }
         },
         Err(e) => {
+            push.git_stderr = Some(format!("{}\n{e}", out.stderr));
             ex.hint = Some(format!(
-                "could not tell whether `{r}` has {name} ({e}); the local tag is kept; check with `git ls-remote --tags {r} {name}`, then retry with `{retry}`"
+                "check with `git ls-remote --tags {r} {name}`, then retry with `{retry}` if it is missing"
             ));
             ex.retry = Some(retry);
         }
@@ -959,7 +971,8 @@ pub fn render(
             t.name
         )?;
     } else if let Some(e) = &ex.error {
-        writeln!(out, "{} create    {e}", style.fail())?;
+        writeln!(out, "{} create    {e}; nothing was changed", style.fail())?;
+        quote_git(ex.git_stderr.as_deref(), out)?;
     }
     if let Some(p) = &ex.push {
         if p.already_there {
@@ -979,17 +992,17 @@ pub fn render(
                 p.remote
             )?;
         } else if let Some(e) = &p.error {
-            writeln!(out, "{} push      {e}", style.fail())?;
             let has = match p.remote_has_tag {
-                Some(true) => "has a tag of that name",
-                Some(false) => "does not have the tag",
-                None => "may or may not have the tag",
+                Some(true) => format!("`{}` has a different {}", p.remote, t.name),
+                Some(false) => format!("`{}` does not have {}", p.remote, t.name),
+                None => format!("cannot tell whether `{}` has {}", p.remote, t.name),
             };
             writeln!(
                 out,
-                "     `{}` {has}; the local tag {} is kept",
-                p.remote, t.name
+                "{} push      {e}; {has}; the local tag is kept",
+                style.fail()
             )?;
+            quote_git(p.git_stderr.as_deref(), out)?;
         }
     }
     if let Some(h) = &ex.hint {
@@ -1007,6 +1020,17 @@ pub fn render(
         )?;
     } else {
         writeln!(out, "verdict: FAIL ({} not completed)", t.name)?;
+    }
+    Ok(())
+}
+
+/// Git's own words, one indented line each.
+fn quote_git(stderr: Option<&str>, out: &mut dyn Write) -> Result<()> {
+    for l in stderr.unwrap_or("").lines() {
+        let l = l.trim_end();
+        if !l.is_empty() {
+            writeln!(out, "     git: {l}")?;
+        }
     }
     Ok(())
 }

@@ -23,7 +23,10 @@ fn ready_repo_gets_base_tag_then_next_candidate() {
     assert_eq!(f.tags(), ["v0.9.0-m4"]);
     assert_eq!(f.git(&["cat-file", "-t", "v0.9.0-m4"]), "tag", "annotated");
     let msg = f.git(&["tag", "-l", "--format=%(contents)", "v0.9.0-m4"]);
-    assert!(msg.contains("Gate: pass, 2 steps in 15.4s"), "{msg}");
+    assert!(
+        msg.contains("Gate: pass for this commit, 2 steps in 15.4s"),
+        "{msg}"
+    );
     assert!(
         msg.contains("Baseline diff: pass (step baseline-diff"),
         "{msg}"
@@ -152,6 +155,20 @@ fn gate_report_must_pass_for_exactly_head() {
         plan.checks[2]
             .summary
             .starts_with("gate report is for commit ")
+    );
+    let plan = f.plan(&Args {
+        allow_gate: true,
+        ..Default::default()
+    });
+    assert!(plan.ready);
+    assert!(
+        plan.message.contains("(not this commit)"),
+        "{}",
+        plan.message
+    );
+    assert!(
+        plan.message
+            .contains("--allow-gate: check gate failed: gate report is for commit")
     );
 
     // Failed verdict names the failing step.

@@ -6,4 +6,5 @@ mod naming;
 mod push;
 mod rollback;
 mod signoff;
+mod snapshots;
 mod support;

@@ -36,6 +36,9 @@ pub fn shell(home: &Path) -> Shell {
     sh.set_var("GIT_COMMITTER_NAME", "Release Tester");
     sh.set_var("GIT_COMMITTER_EMAIL", "tester@example.org");
     sh.set_var("GNUPGHOME", home.join("gnupg"));
+    // Fixed dates make commit and tag ids the same on every run.
+    sh.set_var("GIT_AUTHOR_DATE", "2026-11-27T12:00:00Z");
+    sh.set_var("GIT_COMMITTER_DATE", "2026-11-27T12:00:00Z");
     sh
 }
 
