@@ -2,11 +2,11 @@
 //! runs in the Townlet checkout, quietly, with git's stderr captured so that
 //! a refusal can be quoted in our own message.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use xshell::{Cmd, Shell, cmd};
 
 /// A git repository: the Townlet checkout.
@@ -198,15 +198,6 @@ impl<'a> Git<'a> {
         Ok(parse_ls_remote(&r.stdout))
     }
 
-    /// Whether `ancestor` is `commit` or one of its ancestors.
-    pub fn is_ancestor(&self, ancestor: &str, commit: &str) -> Result<bool> {
-        let r = self.try_run(cmd!(
-            self.sh(),
-            "git merge-base --is-ancestor {ancestor} {commit}"
-        ))?;
-        Ok(r.ok)
-    }
-
     /// Files under `paths` that differ between two commits (nothing when
     /// `paths` is empty).
     pub fn changed(&self, from: &str, to: &str, paths: &[String]) -> Result<Vec<String>> {
@@ -298,16 +289,56 @@ impl<'a> Git<'a> {
         Ok(r.ok.then_some(r.stdout))
     }
 
-    /// Commits carrying a note under `notes_ref`.
-    pub fn noted_commits(&self, notes_ref: &str) -> Result<Vec<String>> {
+    /// Every note under `notes_ref` as (annotated commit, text), read in two
+    /// git calls however many there are.
+    pub fn notes(&self, notes_ref: &str) -> Result<Vec<(String, String)>> {
         let r = self.try_run(cmd!(self.sh(), "git notes --ref={notes_ref} list"))?;
         if !r.ok {
             // No notes ref yet.
             return Ok(Vec::new());
         }
-        Ok(r.stdout
+        let pairs: Vec<(String, String)> = r
+            .stdout
             .lines()
-            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                Some((f.next()?.to_string(), f.next()?.to_string()))
+            })
+            .collect();
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut input = pairs
+            .iter()
+            .map(|(b, _)| b.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        input.push('\n');
+        let out = {
+            let _dir = self.sh.push_dir(&self.root);
+            cmd!(self.sh(), "git cat-file --batch")
+                .stdin(input)
+                .quiet()
+                .ignore_stderr()
+                .output()?
+        };
+        let blobs = parse_cat_file_batch(&out.stdout)
+            .with_context(|| format!("cannot read the notes under `{notes_ref}`"))?;
+        Ok(pairs
+            .into_iter()
+            .zip(blobs)
+            .map(|((_, commit), text)| (commit, text))
+            .collect())
+    }
+
+    /// The commits reachable from `commit`, each with its position in
+    /// topological order (0: `commit` itself).
+    pub fn ancestry(&self, commit: &str) -> Result<HashMap<String, u64>> {
+        let out = self.read(cmd!(self.sh(), "git rev-list --topo-order {commit}"))?;
+        Ok(out
+            .lines()
+            .enumerate()
+            .map(|(i, c)| (c.to_string(), i as u64))
             .collect())
     }
 
@@ -349,6 +380,36 @@ pub fn parse_ls_remote(out: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Splits `git cat-file --batch` output into the objects' contents, in
+/// order; a missing object yields an empty text.
+pub fn parse_cat_file_batch(out: &[u8]) -> Result<Vec<String>> {
+    let mut texts = Vec::new();
+    let mut rest = out;
+    while !rest.is_empty() {
+        let nl = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .context("`git cat-file --batch` output ends inside a header")?;
+        let header = String::from_utf8_lossy(&rest[..nl]).into_owned();
+        rest = &rest[nl + 1..];
+        if header.ends_with(" missing") {
+            texts.push(String::new());
+            continue;
+        }
+        let size: usize = header
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("unexpected `git cat-file --batch` header '{header}'"))?;
+        let body = rest
+            .get(..size)
+            .context("`git cat-file --batch` output ends inside an object")?;
+        texts.push(String::from_utf8_lossy(body).into_owned());
+        rest = rest.get(size + 1..).unwrap_or_default();
+    }
+    Ok(texts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +420,13 @@ mod tests {
         let m = parse_ls_remote(out);
         assert_eq!(m.len(), 2);
         assert_eq!(m["v0.9.0-m4"], "aaa");
+    }
+
+    #[test]
+    fn cat_file_batch_splits_objects() {
+        let out = b"aaa blob 3\nab\n\nbbb missing\nccc blob 0\n\n";
+        let texts = parse_cat_file_batch(out).expect("parses");
+        assert_eq!(texts, ["ab\n", "", ""]);
+        assert!(parse_cat_file_batch(b"aaa blob 10\nab\n").is_err());
     }
 }

@@ -118,13 +118,17 @@ pub struct TeamStatus {
 
 /// Evaluates every configured team's sign-off for `commit`.
 pub fn evaluate(git: &Git<'_>, rel: &ReleaseSection, commit: &str) -> Result<Vec<TeamStatus>> {
-    // Sign-offs on the commit or its ancestors, nearest first, newest first.
+    // Sign-offs on the commit or its ancestors, nearest first (by
+    // topological position), newest first.
+    let notes = git.notes(&rel.signoff_ref)?;
+    let order = if notes.is_empty() {
+        Default::default()
+    } else {
+        git.ancestry(commit)?
+    };
     let mut found: Vec<Found> = Vec::new();
-    for c in git.noted_commits(&rel.signoff_ref)? {
-        if !git.is_ancestor(&c, commit)? {
-            continue;
-        }
-        let Some(text) = git.note(&rel.signoff_ref, &c)? else {
+    for (c, text) in notes {
+        let Some(&position) = order.get(&c) else {
             continue;
         };
         let (records, bad) = parse_note(&text);
@@ -135,10 +139,9 @@ pub fn evaluate(git: &Git<'_>, rel: &ReleaseSection, commit: &str) -> Result<Vec
                 rel.signoff_ref
             );
         }
-        let distance = git.distance(&c, commit)?;
         found.extend(records.into_iter().map(|record| Found {
             commit: c.clone(),
-            distance,
+            distance: position,
             record,
         }));
     }
@@ -174,6 +177,14 @@ pub fn evaluate(git: &Git<'_>, rel: &ReleaseSection, commit: &str) -> Result<Vec
                 status.signoff = Some(f.clone());
                 status.changed = changed;
             }
+        }
+        if let Some(f) = status.signoff.as_mut() {
+            // The topological position sorts; the count is what is shown.
+            f.distance = if f.commit == commit {
+                0
+            } else {
+                git.distance(&f.commit, commit)?
+            };
         }
         out.push(status);
     }
