@@ -277,7 +277,10 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
     let rel = &ctx.settings.config.release;
     let git = Git::open(sh, ctx.settings.checkout()?)?;
     if !matches!(ctx.format, Format::Human | Format::Json) {
-        bail!("`signoff` prints human or json, not {:?}", ctx.format);
+        bail!(
+            "`signoff` prints human or json, not {}",
+            format!("{:?}", ctx.format).to_lowercase()
+        );
     }
     if let Some(rev) = &args.status {
         let commit = git.commit(rev)?;

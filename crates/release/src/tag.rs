@@ -436,9 +436,10 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
 
     // The name.
     let locals = git.local_tags()?;
+    let known_remotes = git.remotes()?;
     let remote_name = match &args.push {
         Some(r) => Some(r.clone()),
-        None => git.remotes()?.into_iter().find(|r| *r == rel.remote),
+        None => known_remotes.iter().find(|r| **r == rel.remote).cloned(),
     };
     let remote_tags: Option<Result<BTreeMap<String, String>, String>> =
         remote_name.as_ref().map(|r| git.remote_tags(r));
@@ -527,6 +528,26 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
         &remote_tags,
         &rel.remote,
     ));
+    if let (Some(r), Some(Err(_))) = (&args.push, &remote_tags) {
+        if !known_remotes.contains(r) {
+            if let Some(c) = checks.last_mut() {
+                let mut extra = format!(
+                    "; `{r}` is not a configured remote (known: {})",
+                    if known_remotes.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known_remotes.join(", ")
+                    }
+                );
+                if let Some(best) =
+                    rollout_config::error::closest(r, known_remotes.iter().map(String::as_str))
+                {
+                    extra.push_str(&format!(", did you mean '{best}'?"));
+                }
+                c.hint = c.hint.take().map(|h| h + &extra);
+            }
+        }
+    }
 
     // History and rollback.
     let mut at_head: Vec<String> = locals
@@ -842,7 +863,10 @@ struct Report<'a> {
 /// Plans, executes with `--execute`, and prints the plan and the outcome.
 pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
     if !matches!(ctx.format, Format::Human | Format::Json) {
-        bail!("`tag` prints human or json, not {:?}", ctx.format);
+        bail!(
+            "`tag` prints human or json, not {}",
+            format!("{:?}", ctx.format).to_lowercase()
+        );
     }
     let plan = plan(sh, ctx, &args)?;
     let exec = if args.execute {

@@ -241,6 +241,20 @@ fn unreachable_push_remote_fails_the_name_check_alone() {
         plan.checks[4].override_flag, None,
         "a tag name is never overridden"
     );
+
+    f.bare_remote("origin");
+    let plan = f.plan(&Args {
+        push: Some("orign".into()),
+        ..Default::default()
+    });
+    assert_eq!(failed(&plan), ["tag-name"]);
+    let hint = plan.checks[4].hint.clone().unwrap_or_default();
+    assert!(
+        hint.ends_with(
+            "`orign` is not a configured remote (known: origin), did you mean 'origin'?"
+        ),
+        "{hint}"
+    );
 }
 
 #[test]
