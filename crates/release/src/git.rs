@@ -180,6 +180,13 @@ impl<'a> Git<'a> {
         Ok(out.ok.then(|| out.stdout.trim().to_string()))
     }
 
+    /// Whether a ref exists.
+    pub fn ref_exists(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .try_run(cmd!(self.sh(), "git rev-parse --verify --quiet {name}"))?
+            .ok)
+    }
+
     /// The remotes configured in the checkout.
     pub fn remotes(&self) -> Result<Vec<String>> {
         let out = self.read(cmd!(self.sh(), "git remote"))?;

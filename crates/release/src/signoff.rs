@@ -319,6 +319,14 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
                 )?;
             }
         }
+        if !git.ref_exists(&rel.signoff_ref)? {
+            writeln!(
+                out,
+                "     hint: this checkout has no sign-offs at all (`{r}` is absent); if they were given elsewhere, fetch them: git fetch {remote} {r}:{r}",
+                r = rel.signoff_ref,
+                remote = rel.remote
+            )?;
+        }
         let missing = teams.iter().filter(|t| t.state != TeamState::Valid).count();
         if ok {
             writeln!(out, "verdict: pass (all {} teams signed off)", teams.len())?;

@@ -417,6 +417,15 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
         )
     } else {
         let ids: Vec<&str> = missing.iter().map(|t| t.team.as_str()).collect();
+        let fetch = if git.ref_exists(&rel.signoff_ref)? {
+            String::new()
+        } else {
+            format!(
+                "this checkout has no sign-offs at all (`{r}` is absent): fetch them with `git fetch {remote} {r}:{r}`, or ",
+                r = rel.signoff_ref,
+                remote = rel.remote
+            )
+        };
         Check::fail(
             "signoff",
             format!(
@@ -426,7 +435,7 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
                 ids.join(", ")
             ),
             format!(
-                "each team confirms its checklist and runs: cargo xtask signoff TEAM --commit {} (for example cargo xtask signoff {}), or pass --allow-signoff",
+                "{fetch}each team confirms its checklist and runs: cargo xtask signoff TEAM --commit {} (for example cargo xtask signoff {}), or pass --allow-signoff",
                 short(&commit),
                 ids[0]
             ),
@@ -972,9 +981,20 @@ pub fn render(
         return Ok(());
     };
     if ex.refused {
+        let flags: Vec<&str> = plan
+            .checks
+            .iter()
+            .filter(|c| c.blocks())
+            .filter_map(|c| c.override_flag)
+            .collect();
+        let or = if flags.is_empty() {
+            String::new()
+        } else {
+            format!(", or override with {}", flags.join(" "))
+        };
         writeln!(
             out,
-            "verdict: FAIL (refused to tag: {} failed; fix them or pass the named --allow-* flag)",
+            "verdict: FAIL (refused to tag: {} failed; follow the hints above{or})",
             failed.join(", ")
         )?;
         return Ok(());

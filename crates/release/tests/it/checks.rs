@@ -83,7 +83,12 @@ fn dirty_tree_fails_alone_and_untracked_files_only_when_configured() {
         out.contains("hint: commit or stash them (git stash), or pass --allow-dirty"),
         "{out}"
     );
-    assert!(out.contains("refused to tag: clean failed"), "{out}");
+    assert!(
+        out.contains(
+            "refused to tag: clean failed; follow the hints above, or override with --allow-dirty)"
+        ),
+        "{out}"
+    );
     assert!(f.tags().is_empty());
 
     // The override is named and recorded.
@@ -330,4 +335,19 @@ fn json_plan_has_stable_fields() {
     assert_eq!(v["mode"], "execute");
     assert_eq!(v["execution"]["created"], true);
     assert!(v["execution"]["tag_object"].is_string());
+}
+
+#[test]
+fn no_signoffs_at_all_suggests_fetching_them() {
+    let f = Fixture::new();
+    f.gate();
+    let plan = f.plan(&Args::default());
+    assert_eq!(failed(&plan), ["signoff"]);
+    let hint = plan.checks[3].hint.clone().unwrap_or_default();
+    assert!(
+        hint.starts_with(
+            "this checkout has no sign-offs at all (`refs/notes/townlet-signoff` is absent): fetch them with `git fetch origin refs/notes/townlet-signoff:refs/notes/townlet-signoff`, or each team"
+        ),
+        "{hint}"
+    );
 }

@@ -167,6 +167,28 @@ fn ancestor_signoff_holds_until_a_high_risk_path_changes() {
     .expect("evaluate");
     assert!(teams.iter().all(|t| t.state == TeamState::Stale));
 
+    let mut ctx = f.ctx();
+    ctx.format = Format::Json;
+    let mut out = Vec::new();
+    let o = signoff::run(
+        &f.sh,
+        &ctx,
+        Args {
+            status: Some("HEAD".into()),
+            ..Default::default()
+        },
+        &mut out,
+    )
+    .expect("status");
+    assert_eq!(o, Outcome::Fail);
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(v["commit"], head);
+    assert_eq!(v["teams"][0]["state"], "stale");
+    assert_eq!(v["teams"][0]["signoff"]["commit"], signed);
+    assert_eq!(v["teams"][0]["signoff"]["distance"], 3);
+    assert_eq!(v["teams"][0]["changed"][0], "src/townlet/world/grid.py");
+    assert_eq!(v["verdict"], "fail");
+
     // A new sign-off on the risky commit's descendant counts again.
     f.sign_all();
     assert!(failed(&f.plan(&release::tag::Args::default())).is_empty());
