@@ -104,3 +104,27 @@ fn without_an_earlier_release_every_facade_commit_is_listed() {
             .contains("since the start of history (no earlier release tag)")
     );
 }
+
+#[test]
+fn release_tags_glob_chooses_what_counts_as_the_previous_release() {
+    let mut f = Fixture::new();
+    f.git(&["tag", "v0.8.0"]);
+    f.commit("src/townlet/world/grid.py", "GRID = 2\n", "world: m4");
+    f.ready();
+    f.run(Fixture::execute_args());
+    f.commit(
+        "src/townlet/telemetry/publisher.py",
+        "PUB = 2\n",
+        "telemetry: m4.1",
+    );
+    f.ready();
+    let plan = f.plan(&Args::default());
+    assert_eq!(plan.tag.name, "v0.9.0-m4.1");
+    assert_eq!(plan.previous_tag.as_deref(), Some("v0.9.0-m4"));
+    assert_eq!(plan.rollback.len(), 1);
+
+    f.config = "release:\n  release_tags: \"v0.8.*\"\n".into();
+    let plan = f.plan(&Args::default());
+    assert_eq!(plan.previous_tag.as_deref(), Some("v0.8.0"));
+    assert_eq!(plan.rollback.len(), 2);
+}
