@@ -62,6 +62,20 @@ impl<'a> Git<'a> {
                 r.stderr
             );
         }
+        // A Townlet root inside another repository (such as the bundled
+        // sample inside this workspace) would tag that repository.
+        let top = PathBuf::from(r.stdout.trim());
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        if !same(&top, root) {
+            bail!(
+                "`{}` is not the top of a git repository: it lies inside `{}`, whose tags and notes would be used\nhint: pass `--root PATH` (or set TOWNLET_ROOT) to a git checkout of Townlet",
+                root.display(),
+                top.display()
+            );
+        }
         Ok(g)
     }
 

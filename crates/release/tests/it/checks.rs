@@ -351,3 +351,21 @@ fn no_signoffs_at_all_suggests_fetching_them() {
         "{hint}"
     );
 }
+
+#[test]
+fn a_root_inside_another_repository_is_refused() {
+    let f = Fixture::new();
+    std::fs::create_dir_all(f.path("examples/sample")).expect("mkdir");
+    let err = release::tag::plan(
+        &f.sh,
+        &f.context_for(&f.path("examples/sample")),
+        &Args::default(),
+    )
+    .expect_err("refused");
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("is not the top of a git repository: it lies inside"),
+        "{err}"
+    );
+    assert!(err.contains("hint: pass `--root PATH`"), "{err}");
+}
