@@ -214,3 +214,33 @@ fn set_executable(p: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
+
+#[test]
+fn remote_gone_between_plan_and_push_says_it_cannot_tell() {
+    let f = Fixture::new();
+    let bare = f.bare_remote("origin");
+    f.ready();
+    let plan = f.plan(&push_args("origin"));
+    assert!(plan.ready, "{:?}", plan.checks);
+    std::fs::rename(&bare, f.dir.path().join("moved.git")).expect("move remote");
+
+    let ex = f.execute(&plan);
+    assert!(!ex.ok());
+    assert!(ex.created, "the local tag is kept");
+    let push = ex.push.clone().expect("push attempted");
+    assert_eq!(push.remote_has_tag, None);
+    assert_eq!(
+        push.error.as_deref(),
+        Some("pushing v0.9.0-m4 to `origin` failed")
+    );
+    assert_eq!(
+        ex.retry.as_deref(),
+        Some("git push origin refs/tags/v0.9.0-m4")
+    );
+    let hint = ex.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with("check with `git ls-remote --tags origin v0.9.0-m4`"),
+        "{hint}"
+    );
+    assert_eq!(f.tags(), ["v0.9.0-m4"]);
+}
