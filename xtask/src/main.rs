@@ -54,6 +54,10 @@ enum Command {
     /// Validate the rollout config and a Townlet config; print the resolved settings
     #[command(after_help = "Example:\n  cargo xtask config --root ../townlet --format json")]
     Config(ConfigArgs),
+    /// Record a team's sign-off on a commit, or list sign-offs with --status
+    Signoff(release::signoff::Args),
+    /// Plan the release tag and its checks; --execute creates it, --push pushes it
+    Tag(release::tag::Args),
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +91,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             },
             &mut stdout,
         ),
+        Command::Signoff(a) => release::signoff::run(&xshell::Shell::new()?, &ctx, a, &mut stdout),
+        Command::Tag(a) => release::tag::run(&xshell::Shell::new()?, &ctx, a, &mut stdout),
     }
 }
 

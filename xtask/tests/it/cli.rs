@@ -18,13 +18,29 @@ fn xtask() -> Command {
 
 #[test]
 fn help_lists_every_command_with_one_line() {
+    xtask().arg("--help").assert().success().stdout(
+        // Column width follows the longest command name.
+        predicate::str::is_match(r"\n  config +Validate the rollout config")
+            .expect("regex")
+            .and(predicate::str::is_match(r"\n  signoff +Record a team's sign-off").expect("regex"))
+            .and(predicate::str::is_match(r"\n  tag +Plan the release tag").expect("regex")),
+    );
+}
+
+#[test]
+fn tag_outside_a_git_checkout_exits_2_with_a_hint() {
+    let dir = tempfile::tempdir().expect("tempdir");
     xtask()
-        .arg("--help")
+        .args(["tag", "--root"])
+        .arg(dir.path())
         .assert()
-        .success()
-        .stdout(predicate::str::contains(
-            "config  Validate the rollout config",
-        ));
+        .code(2)
+        .stdout("")
+        .stderr(
+            predicate::str::contains("is not a git repository").and(predicate::str::contains(
+                "hint: pass `--root PATH` with a git checkout of Townlet",
+            )),
+        );
 }
 
 #[test]

@@ -140,6 +140,7 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
         ("release.main_branch", &f.release.main_branch),
         ("release.staging_branch", &f.release.staging_branch),
         ("release.base_tag", &f.release.base_tag),
+        ("release.signoff_ref", &f.release.signoff_ref),
     ] {
         if !valid_ref_name(value) {
             return Err(err(
@@ -147,6 +148,30 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
                 format!("'{value}' is not a valid git ref name"),
             ));
         }
+    }
+    if !f.release.signoff_ref.starts_with("refs/notes/") {
+        return Err(err(
+            "release.signoff_ref".into(),
+            format!(
+                "expected a ref under refs/notes/, found '{}'",
+                f.release.signoff_ref
+            ),
+        ));
+    }
+    if f.release.remote.trim().is_empty() || f.release.remote.starts_with('-') {
+        return Err(err(
+            "release.remote".into(),
+            format!(
+                "expected a remote name such as 'origin', found '{}'",
+                f.release.remote
+            ),
+        ));
+    }
+    if f.release.release_tags.trim().is_empty() {
+        return Err(err(
+            "release.release_tags".into(),
+            "expected a tag glob such as 'v*', found an empty string".into(),
+        ));
     }
     let mut team_ids = BTreeSet::new();
     for (i, team) in f.release.signoff_teams.iter().enumerate() {

@@ -27,6 +27,20 @@ pub struct ReleaseSection {
     /// Teams that must sign off before a tag is cut.
     #[serde(default = "default_teams")]
     pub signoff_teams: Vec<SignoffTeam>,
+    /// The remote whose tags count when choosing a free tag name, unless
+    /// `--push REMOTE` names another. Skipped when the checkout lacks it.
+    #[serde(default = "default_remote")]
+    pub remote: String,
+    /// Glob of tag names that mark earlier releases; the rollback section of
+    /// a tag message lists facade commits since the nearest one.
+    #[serde(default = "default_release_tags")]
+    pub release_tags: String,
+    /// Whether untracked (not ignored) files make the working tree dirty.
+    #[serde(default)]
+    pub untracked_dirty: bool,
+    /// The git notes ref that holds sign-offs.
+    #[serde(default = "default_signoff_ref")]
+    pub signoff_ref: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -57,6 +71,15 @@ fn default_facade() -> Vec<String> {
 }
 fn default_base_tag() -> String {
     "v0.9.0-m4".into()
+}
+fn default_remote() -> String {
+    "origin".into()
+}
+fn default_release_tags() -> String {
+    "v*".into()
+}
+fn default_signoff_ref() -> String {
+    "refs/notes/townlet-signoff".into()
 }
 fn default_teams() -> Vec<SignoffTeam> {
     let team = |id: &str, name: &str, items: &[&str]| SignoffTeam {
@@ -96,6 +119,10 @@ impl Default for ReleaseSection {
             facade_paths: default_facade(),
             base_tag: default_base_tag(),
             signoff_teams: default_teams(),
+            remote: default_remote(),
+            release_tags: default_release_tags(),
+            untracked_dirty: false,
+            signoff_ref: default_signoff_ref(),
         }
     }
 }

@@ -1,0 +1,453 @@
+//! The git commands the release tooling runs, each returning data. Every call
+//! runs in the Townlet checkout, quietly, with git's stderr captured so that
+//! a refusal can be quoted in our own message.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use anyhow::{Context as _, Result, bail};
+use xshell::{Cmd, Shell, cmd};
+
+/// A git repository: the Townlet checkout.
+pub struct Git<'a> {
+    sh: &'a Shell,
+    root: PathBuf,
+}
+
+/// What a git command did, when we need to look at a failure ourselves.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    fn from(o: Output) -> Self {
+        Self {
+            ok: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        }
+    }
+}
+
+/// A tag that exists locally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTag {
+    pub name: String,
+    /// The tag object (annotated) or the commit (lightweight).
+    pub object: String,
+    /// The commit it points at.
+    pub commit: String,
+    pub annotated: bool,
+}
+
+/// One line of `git status --porcelain`.
+pub type StatusLine = String;
+
+impl<'a> Git<'a> {
+    /// Opens the repository at `root`; fails when it is not one.
+    pub fn open(sh: &'a Shell, root: &Path) -> Result<Self> {
+        let g = Self {
+            sh,
+            root: root.to_path_buf(),
+        };
+        let r = g.try_run(cmd!(sh, "git rev-parse --show-toplevel"))?;
+        if !r.ok {
+            bail!(
+                "`{}` is not a git repository: {}\nhint: pass `--root PATH` with a git checkout of Townlet",
+                root.display(),
+                r.stderr
+            );
+        }
+        // A Townlet root inside another repository (such as the bundled
+        // sample inside this workspace) would tag that repository.
+        let top = PathBuf::from(r.stdout.trim());
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        if !same(&top, root) {
+            bail!(
+                "`{}` is not the top of a git repository: it lies inside `{}`, whose tags and notes would be used\nhint: pass `--root PATH` (or set TOWNLET_ROOT) to a git checkout of Townlet",
+                root.display(),
+                top.display()
+            );
+        }
+        Ok(g)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Runs a git command in the checkout without failing on its exit code.
+    pub fn try_run(&self, c: Cmd<'_>) -> Result<Ran> {
+        let _dir = self.sh.push_dir(&self.root);
+        let o = c
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("LC_ALL", "C")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        Ok(Ran::from(o))
+    }
+
+    /// Runs a git command and returns its stdout; a failure quotes git.
+    pub fn read(&self, c: Cmd<'_>) -> Result<String> {
+        let shown = c.to_string();
+        let r = self.try_run(c)?;
+        if !r.ok {
+            bail!(
+                "`{shown}` failed in `{}`: {}",
+                self.root.display(),
+                r.stderr
+            );
+        }
+        Ok(r.stdout.trim_end_matches('\n').to_string())
+    }
+
+    fn sh(&self) -> &'a Shell {
+        self.sh
+    }
+
+    /// How many commits `commit` is ahead of its ancestor `ancestor`.
+    pub fn distance(&self, ancestor: &str, commit: &str) -> Result<u64> {
+        let range = format!("{ancestor}..{commit}");
+        let n = self.read(cmd!(self.sh(), "git rev-list --count {range}"))?;
+        Ok(n.trim().parse().unwrap_or(u64::MAX))
+    }
+
+    /// The full id of a commit named by `rev`.
+    pub fn commit(&self, rev: &str) -> Result<String> {
+        let spec = format!("{rev}^{{commit}}");
+        let r = self.try_run(cmd!(self.sh(), "git rev-parse --verify --quiet {spec}"))?;
+        if !r.ok || r.stdout.trim().is_empty() {
+            bail!(
+                "`{rev}` does not name a commit in `{}`\nhint: use a commit id, branch or tag that `git rev-parse` knows",
+                self.root.display()
+            );
+        }
+        Ok(r.stdout.trim().to_string())
+    }
+
+    pub fn tree(&self, commit: &str) -> Result<String> {
+        let spec = format!("{commit}^{{tree}}");
+        self.read(cmd!(self.sh(), "git rev-parse --verify {spec}"))
+    }
+
+    /// The branch checked out, or `None` when HEAD is detached.
+    pub fn branch(&self) -> Result<Option<String>> {
+        let r = self.try_run(cmd!(self.sh(), "git symbolic-ref --quiet --short HEAD"))?;
+        Ok(r.ok.then(|| r.stdout.trim().to_string()))
+    }
+
+    /// Uncommitted changes, one `git status --porcelain` line each.
+    pub fn status(&self, untracked: bool) -> Result<Vec<StatusLine>> {
+        let mode = if untracked {
+            "--untracked-files=normal"
+        } else {
+            "--untracked-files=no"
+        };
+        let out = self.read(cmd!(self.sh(), "git status --porcelain {mode}"))?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
+    pub fn is_shallow(&self) -> Result<bool> {
+        Ok(self.read(cmd!(self.sh(), "git rev-parse --is-shallow-repository"))? == "true")
+    }
+
+    /// Every local tag.
+    pub fn local_tags(&self) -> Result<Vec<LocalTag>> {
+        let out = self.read(cmd!(
+            self.sh(),
+            "git for-each-ref --format=%(refname:strip=2)%09%(objecttype)%09%(objectname)%09%(*objectname) refs/tags"
+        ))?;
+        Ok(out
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split('\t');
+                let (name, kind, object, peeled) = (f.next()?, f.next()?, f.next()?, f.next()?);
+                let annotated = kind == "tag";
+                Some(LocalTag {
+                    name: name.to_string(),
+                    object: object.to_string(),
+                    commit: if peeled.is_empty() { object } else { peeled }.to_string(),
+                    annotated,
+                })
+            })
+            .collect())
+    }
+
+    /// The message of an annotated tag (empty for a lightweight one).
+    pub fn tag_message(&self, name: &str) -> Result<String> {
+        let r = format!("refs/tags/{name}");
+        self.read(cmd!(self.sh(), "git for-each-ref --format=%(contents) {r}"))
+    }
+
+    /// The object `refs/tags/NAME` points at, when it exists.
+    pub fn tag_object(&self, name: &str) -> Result<Option<String>> {
+        let r = format!("refs/tags/{name}");
+        let out = self.try_run(cmd!(self.sh(), "git rev-parse --verify --quiet {r}"))?;
+        Ok(out.ok.then(|| out.stdout.trim().to_string()))
+    }
+
+    /// Whether a ref exists.
+    pub fn ref_exists(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .try_run(cmd!(self.sh(), "git rev-parse --verify --quiet {name}"))?
+            .ok)
+    }
+
+    /// The remotes configured in the checkout.
+    pub fn remotes(&self) -> Result<Vec<String>> {
+        let out = self.read(cmd!(self.sh(), "git remote"))?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
+    /// Tag names on `remote` with the object each points at (the tag object
+    /// for annotated tags); `Err` carries git's words when it cannot ask.
+    pub fn remote_tags(&self, remote: &str) -> Result<BTreeMap<String, String>, String> {
+        let r = self
+            .try_run(cmd!(self.sh(), "git ls-remote --tags {remote}"))
+            .map_err(|e| format!("{e:#}"))?;
+        if !r.ok {
+            return Err(r.stderr);
+        }
+        Ok(parse_ls_remote(&r.stdout))
+    }
+
+    /// Files under `paths` that differ between two commits (nothing when
+    /// `paths` is empty).
+    pub fn changed(&self, from: &str, to: &str, paths: &[String]) -> Result<Vec<String>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self.read(cmd!(
+            self.sh(),
+            "git diff --name-only {from} {to} -- {paths...}"
+        ))?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
+    /// Non-merge commits reachable from `head` but not from `since` that touch
+    /// `paths`, newest first, as (id, subject).
+    pub fn commits_touching(
+        &self,
+        head: &str,
+        since: Option<&str>,
+        paths: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut range = vec![head.to_string()];
+        if let Some(s) = since {
+            range.push(format!("^{s}"));
+        }
+        let out = self.read(cmd!(
+            self.sh(),
+            "git log --topo-order --no-merges --format=%H%x09%s {range...} -- {paths...}"
+        ))?;
+        Ok(out
+            .lines()
+            .filter_map(|l| {
+                let (id, subject) = l.split_once('\t')?;
+                Some((id.to_string(), subject.to_string()))
+            })
+            .collect())
+    }
+
+    /// The nearest tag matching `glob` reachable from `head`, ignoring the
+    /// tags in `exclude`.
+    pub fn previous_tag(
+        &self,
+        head: &str,
+        glob: &str,
+        exclude: &[String],
+    ) -> Result<Option<String>> {
+        let mut args = vec![
+            "describe".to_string(),
+            "--tags".into(),
+            "--abbrev=0".into(),
+            format!("--match={glob}"),
+        ];
+        for e in exclude {
+            args.push(format!("--exclude={e}"));
+        }
+        args.push(head.to_string());
+        let r = self.try_run(cmd!(self.sh(), "git {args...}"))?;
+        if r.ok {
+            return Ok(Some(r.stdout.trim().to_string()));
+        }
+        // describe fails both when no tag matches and on real errors: tell
+        // them apart by listing the candidates.
+        let pattern = format!("refs/tags/{glob}");
+        let merged = self.read(cmd!(
+            self.sh(),
+            "git for-each-ref --merged {head} --format=%(refname:strip=2) {pattern}"
+        ))?;
+        if merged.lines().all(|t| exclude.iter().any(|e| e == t)) {
+            return Ok(None);
+        }
+        bail!(
+            "cannot find the previous release tag (`git describe --tags --match {glob}`): {}",
+            r.stderr
+        )
+    }
+
+    /// A git config value, when set.
+    pub fn config(&self, key: &str) -> Result<Option<String>> {
+        let r = self.try_run(cmd!(self.sh(), "git config --get {key}"))?;
+        Ok(r.ok.then(|| r.stdout.trim().to_string()))
+    }
+
+    /// The note attached to `commit` under `notes_ref`.
+    pub fn note(&self, notes_ref: &str, commit: &str) -> Result<Option<String>> {
+        let r = self.try_run(cmd!(self.sh(), "git notes --ref={notes_ref} show {commit}"))?;
+        Ok(r.ok.then_some(r.stdout))
+    }
+
+    /// Every note under `notes_ref` as (annotated commit, text), read in two
+    /// git calls however many there are.
+    pub fn notes(&self, notes_ref: &str) -> Result<Vec<(String, String)>> {
+        let r = self.try_run(cmd!(self.sh(), "git notes --ref={notes_ref} list"))?;
+        if !r.ok {
+            // No notes ref yet.
+            return Ok(Vec::new());
+        }
+        let pairs: Vec<(String, String)> = r
+            .stdout
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                Some((f.next()?.to_string(), f.next()?.to_string()))
+            })
+            .collect();
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut input = pairs
+            .iter()
+            .map(|(b, _)| b.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        input.push('\n');
+        let out = {
+            let _dir = self.sh.push_dir(&self.root);
+            cmd!(self.sh(), "git cat-file --batch")
+                .stdin(input)
+                .quiet()
+                .ignore_stderr()
+                .output()?
+        };
+        let blobs = parse_cat_file_batch(&out.stdout)
+            .with_context(|| format!("cannot read the notes under `{notes_ref}`"))?;
+        Ok(pairs
+            .into_iter()
+            .zip(blobs)
+            .map(|((_, commit), text)| (commit, text))
+            .collect())
+    }
+
+    /// The commits reachable from `commit`, each with its position in
+    /// topological order (0: `commit` itself).
+    pub fn ancestry(&self, commit: &str) -> Result<HashMap<String, u64>> {
+        let out = self.read(cmd!(self.sh(), "git rev-list --topo-order {commit}"))?;
+        Ok(out
+            .lines()
+            .enumerate()
+            .map(|(i, c)| (c.to_string(), i as u64))
+            .collect())
+    }
+
+    /// Replaces the note on `commit`.
+    pub fn set_note(&self, notes_ref: &str, commit: &str, text: &str) -> Result<()> {
+        let sh = self.sh();
+        self.read(
+            cmd!(
+                sh,
+                "git notes --ref={notes_ref} add --force --file=- {commit}"
+            )
+            .stdin(text),
+        )
+        .map(drop)
+    }
+
+    /// `git <args>` for actions whose failure the caller explains.
+    pub fn act(&self, args: &[String], stdin: Option<&str>) -> Result<Ran> {
+        let mut c = cmd!(self.sh(), "git {args...}");
+        if let Some(s) = stdin {
+            c = c.stdin(s);
+        }
+        self.try_run(c)
+    }
+}
+
+/// Parses `git ls-remote --tags` output into name -> object (the tag object
+/// for annotated tags; `^{}` peeled lines are dropped).
+pub fn parse_ls_remote(out: &str) -> BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| {
+            let (id, r) = l.split_once('\t')?;
+            let name = r.strip_prefix("refs/tags/")?;
+            if name.ends_with("^{}") {
+                return None;
+            }
+            Some((name.to_string(), id.to_string()))
+        })
+        .collect()
+}
+
+/// Splits `git cat-file --batch` output into the objects' contents, in
+/// order; a missing object yields an empty text.
+pub fn parse_cat_file_batch(out: &[u8]) -> Result<Vec<String>> {
+    let mut texts = Vec::new();
+    let mut rest = out;
+    while !rest.is_empty() {
+        let nl = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .context("`git cat-file --batch` output ends inside a header")?;
+        let header = String::from_utf8_lossy(&rest[..nl]).into_owned();
+        rest = &rest[nl + 1..];
+        if header.ends_with(" missing") {
+            texts.push(String::new());
+            continue;
+        }
+        let size: usize = header
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("unexpected `git cat-file --batch` header '{header}'"))?;
+        let body = rest
+            .get(..size)
+            .context("`git cat-file --batch` output ends inside an object")?;
+        texts.push(String::from_utf8_lossy(body).into_owned());
+        rest = rest.get(size + 1..).unwrap_or_default();
+    }
+    Ok(texts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ls_remote_drops_peeled_lines() {
+        let out = "aaa\trefs/tags/v0.9.0-m4\nbbb\trefs/tags/v0.9.0-m4^{}\nccc\trefs/tags/v1\n";
+        let m = parse_ls_remote(out);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m["v0.9.0-m4"], "aaa");
+    }
+
+    #[test]
+    fn cat_file_batch_splits_objects() {
+        let out = b"aaa blob 3\nab\n\nbbb missing\nccc blob 0\n\n";
+        let texts = parse_cat_file_batch(out).expect("parses");
+        assert_eq!(texts, ["ab\n", "", ""]);
+        assert!(parse_cat_file_batch(b"aaa blob 10\nab\n").is_err());
+    }
+}

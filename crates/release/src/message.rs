@@ -1,0 +1,291 @@
+//! The annotated tag's message: what was gated, who signed off, what was
+//! overridden, and how to roll back. Pure: data in, text out.
+
+use gate::report::{GateReport, StepStatus};
+use serde::Serialize;
+
+use crate::signoff::{TeamState, TeamStatus, detail, short};
+
+/// The line that marks a tag as made by this tool (a rerun reuses such a tag
+/// at HEAD instead of cutting another).
+pub const MARKER: &str = "Created by `cargo xtask tag`";
+
+/// A facade commit to revert on rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackCommit {
+    pub commit: String,
+    pub subject: String,
+    /// The exact command that reverts it.
+    pub revert: String,
+}
+
+impl RollbackCommit {
+    pub fn new(commit: String, subject: String) -> Self {
+        let revert = format!("git revert --no-edit {commit}");
+        Self {
+            commit,
+            subject,
+            revert,
+        }
+    }
+}
+
+/// A failed check that `--execute` went past because of a named flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Override {
+    pub flag: String,
+    pub check: String,
+    pub summary: String,
+}
+
+/// Everything the message says.
+pub struct Input<'a> {
+    pub name: &'a str,
+    pub commit: &'a str,
+    pub branch: Option<&'a str>,
+    pub gate: Option<&'a GateReport>,
+    pub signoffs: &'a [TeamStatus],
+    pub overrides: &'a [Override],
+    pub previous: Option<&'a str>,
+    pub facade_paths: &'a [String],
+    pub rollback: &'a [RollbackCommit],
+}
+
+fn secs(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+fn status_word(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Pass => "pass",
+        StepStatus::AllowedFailure => "allowed-failure",
+        StepStatus::Fail => "FAIL",
+        StepStatus::Timeout => "timeout",
+        StepStatus::Skipped => "skip",
+        StepStatus::Interrupted => "interrupted",
+    }
+}
+
+/// The baseline-diff verdict: the status of the gate's `baseline-diff` step.
+pub fn baseline_verdict(report: &GateReport) -> String {
+    let steps: Vec<_> = report
+        .steps
+        .iter()
+        .filter(|s| s.kind == "baseline-diff" || s.id == "baseline-diff")
+        .collect();
+    if steps.is_empty() {
+        return "not run by this gate (no baseline-diff step)".into();
+    }
+    steps
+        .iter()
+        .map(|s| format!("{} (step {}: {})", status_word(s.status), s.id, s.summary))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Builds the tag message.
+pub fn build(i: &Input<'_>) -> String {
+    let mut m = String::new();
+    let mut line = |s: &str| {
+        m.push_str(s);
+        m.push('\n');
+    };
+    line(&format!("Townlet {}", i.name));
+    line("");
+    match i.branch {
+        Some(b) => line(&format!(
+            "Release {} of commit {} on {b}.",
+            i.name, i.commit
+        )),
+        None => line(&format!(
+            "Release {} of commit {} (detached HEAD).",
+            i.name, i.commit
+        )),
+    }
+    line(&format!(
+        "{MARKER} (rollout tooling {}).",
+        env!("CARGO_PKG_VERSION")
+    ));
+    line("");
+
+    match i.gate {
+        Some(g) => {
+            let verdict = format!("{:?}", g.verdict).to_lowercase();
+            let gated = match &g.git {
+                Some(git) if git.commit == i.commit => "this commit".to_string(),
+                Some(git) => format!("commit {} (not this commit)", short(&git.commit)),
+                None => "no git state".to_string(),
+            };
+            line(&format!(
+                "Gate: {verdict} for {gated}, {} steps in {}, started {}",
+                g.steps.len(),
+                secs(g.duration_ms),
+                g.started_at
+            ));
+            let width = g.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
+            for s in &g.steps {
+                line(&format!(
+                    "  {:<15} {:width$} {:>8}  {}",
+                    status_word(s.status),
+                    s.id,
+                    secs(s.duration_ms),
+                    s.summary
+                ));
+            }
+            line(&format!("Baseline diff: {}", baseline_verdict(g)));
+        }
+        None => line("Gate: no usable gate report"),
+    }
+    line("");
+
+    line("Sign-offs:");
+    for s in i.signoffs {
+        let prefix = match s.state {
+            TeamState::Valid => "",
+            _ => "NOT SIGNED: ",
+        };
+        line(&format!(
+            "  {prefix}{} ({}) {}",
+            s.name,
+            s.team,
+            detail(s, i.commit)
+        ));
+    }
+    if i.signoffs.is_empty() {
+        line("  none required");
+    }
+    line("");
+
+    line("Overrides:");
+    if i.overrides.is_empty() {
+        line("  none");
+    }
+    for o in i.overrides {
+        line(&format!(
+            "  {}: check {} failed: {}",
+            o.flag, o.check, o.summary
+        ));
+    }
+    line("");
+
+    line("Rollback:");
+    let since = match i.previous {
+        Some(p) => format!("since {p}"),
+        None => "since the start of history (no earlier release tag)".into(),
+    };
+    let paths = i.facade_paths.join(", ");
+    if i.rollback.is_empty() {
+        line(&format!(
+            "  No commits {since} touch the facade paths ({paths}); nothing to revert."
+        ));
+    } else {
+        line(&format!(
+            "  Facade commits ({paths}) {since}, newest first:"
+        ));
+        for c in i.rollback {
+            line(&format!("    {} {}", short(&c.commit), c.subject));
+        }
+        line("  Revert them all, newest first:");
+        let all: Vec<&str> = i.rollback.iter().map(|c| c.commit.as_str()).collect();
+        line(&format!("    git revert --no-edit {}", all.join(" ")));
+        line("  Or one at a time, in this order:");
+        for c in i.rollback {
+            line(&format!("    {}", c.revert));
+        }
+    }
+    if let Some(p) = i.previous {
+        line(&format!(
+            "  Consumers can pin the previous release instead: {p}"
+        ));
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gate::report::{GitState, StepReport, Verdict};
+
+    fn report() -> GateReport {
+        GateReport {
+            schema: 1,
+            tool_version: "0.1.0".into(),
+            started_at: "2026-11-28T08:00:00Z".into(),
+            duration_ms: 12_345,
+            root: "/t".into(),
+            git: Some(GitState {
+                commit: "c".into(),
+                tree: "t".into(),
+                dirty: false,
+                branch: Some("main".into()),
+            }),
+            verdict: Verdict::Pass,
+            steps: vec![
+                StepReport {
+                    id: "pytest".into(),
+                    kind: "command".into(),
+                    status: StepStatus::Pass,
+                    duration_ms: 10_000,
+                    exit_code: Some(0),
+                    log: None,
+                    summary: "812 passed".into(),
+                },
+                StepReport {
+                    id: "baseline".into(),
+                    kind: "baseline-diff".into(),
+                    status: StepStatus::Pass,
+                    duration_ms: 2_300,
+                    exit_code: None,
+                    log: None,
+                    summary: "no differences".into(),
+                },
+            ],
+            tools: Default::default(),
+        }
+    }
+
+    #[test]
+    fn message_has_every_section() {
+        let g = report();
+        let rollback = vec![
+            RollbackCommit::new("b".repeat(40), "world: newer".into()),
+            RollbackCommit::new("a".repeat(40), "telemetry: older".into()),
+        ];
+        let overrides = vec![Override {
+            flag: "--allow-dirty".into(),
+            check: "clean".into(),
+            summary: "1 uncommitted change".into(),
+        }];
+        let msg = build(&Input {
+            name: "v0.9.0-m4",
+            commit: &"c".repeat(40),
+            branch: Some("main"),
+            gate: Some(&g),
+            signoffs: &[],
+            overrides: &overrides,
+            previous: Some("v0.8.0"),
+            facade_paths: &["src/townlet/world".into()],
+            rollback: &rollback,
+        });
+        assert!(msg.starts_with("Townlet v0.9.0-m4\n\n"), "{msg}");
+        assert!(msg.contains(MARKER));
+        assert!(
+            msg.contains("Baseline diff: pass (step baseline: no differences)"),
+            "{msg}"
+        );
+        assert!(msg.contains("  --allow-dirty: check clean failed: 1 uncommitted change"));
+        let all = format!("git revert --no-edit {} {}", "b".repeat(40), "a".repeat(40));
+        assert!(msg.contains(&all), "{msg}");
+        assert!(msg.find(&"b".repeat(12)) < msg.find(&"a".repeat(12)));
+    }
+
+    #[test]
+    fn no_baseline_step_is_said() {
+        let mut g = report();
+        g.steps.truncate(1);
+        assert_eq!(
+            baseline_verdict(&g),
+            "not run by this gate (no baseline-diff step)"
+        );
+    }
+}

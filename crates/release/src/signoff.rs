@@ -1,0 +1,441 @@
+//! `cargo xtask signoff`: recording and listing stakeholder sign-offs.
+//!
+//! Storage: git notes under `release.signoff_ref` (default
+//! `refs/notes/townlet-signoff`). The note on a commit holds one JSON object
+//! per line, one line per sign-off (`{"team":…,"by":…,"at":…,"note":…}`),
+//! so notes from several people merge with git's `cat_sort_uniq` strategy
+//! and every change is a commit on the notes ref that can be reviewed with
+//! `git log -p refs/notes/townlet-signoff`.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use rollout_config::model::{ReleaseSection, SignoffTeam};
+use rollout_config::{Context, Format, Outcome, Style};
+use serde::{Deserialize, Serialize};
+use xshell::Shell;
+
+use crate::git::Git;
+
+/// Arguments of `cargo xtask signoff`.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(
+    after_help = "Example:\n  cargo xtask signoff telemetry --note \"TLS smoke and baselines checked\"\n  cargo xtask signoff --status"
+)]
+pub struct Args {
+    /// The team signing off (an `id` from `release.signoff_teams`: ui, telemetry, training)
+    #[arg(required_unless_present = "status", value_name = "TEAM")]
+    pub team: Option<String>,
+    /// Who signs [default: git's `user.name <user.email>`]
+    #[arg(long, value_name = "NAME", conflicts_with = "status")]
+    pub by: Option<String>,
+    /// A remark stored with the sign-off
+    #[arg(long, value_name = "TEXT", conflicts_with = "status")]
+    pub note: Option<String>,
+    /// The commit signed off [default: HEAD]
+    #[arg(long, value_name = "REV", conflicts_with = "status")]
+    pub commit: Option<String>,
+    /// List, for each team, the sign-off that holds for REV [default: HEAD]
+    #[arg(long, value_name = "REV", num_args = 0..=1, default_missing_value = "HEAD", conflicts_with = "team")]
+    pub status: Option<String>,
+}
+
+/// One sign-off, one line of a note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Team id.
+    pub team: String,
+    pub by: String,
+    /// RFC 3339 UTC.
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Parses a note: one record per line; blank lines are skipped, other lines
+/// that are not records are returned as (line number, problem).
+pub fn parse_note(text: &str) -> (Vec<Record>, Vec<(usize, String)>) {
+    let mut records = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) => records.push(r),
+            Err(e) => bad.push((i + 1, e.to_string())),
+        }
+    }
+    (records, bad)
+}
+
+/// The note after adding `record`: existing lines kept, lines sorted (as
+/// git's `cat_sort_uniq` merge would leave them).
+pub fn append_record(existing: &str, record: &Record) -> Result<String> {
+    let mut lines: Vec<String> = existing
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    lines.push(serde_json::to_string(record)?);
+    lines.sort();
+    lines.dedup();
+    Ok(lines.join("\n") + "\n")
+}
+
+/// A sign-off found on a commit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Found {
+    pub commit: String,
+    /// Commits between it and the commit evaluated (0: that commit itself).
+    pub distance: u64,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+/// Whether a team's sign-off holds for a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TeamState {
+    /// Signed on the commit, or on an ancestor with no high-risk change since.
+    Valid,
+    /// Only signed on ancestors whose diff to the commit touches high-risk paths.
+    Stale,
+    Missing,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TeamStatus {
+    pub team: String,
+    pub name: String,
+    pub state: TeamState,
+    /// The sign-off that holds (valid) or the nearest one (stale).
+    pub signoff: Option<Found>,
+    /// For a stale sign-off: high-risk files changed since it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+}
+
+/// Evaluates every configured team's sign-off for `commit`.
+pub fn evaluate(git: &Git<'_>, rel: &ReleaseSection, commit: &str) -> Result<Vec<TeamStatus>> {
+    // Sign-offs on the commit or its ancestors, nearest first (by
+    // topological position), newest first.
+    let notes = git.notes(&rel.signoff_ref)?;
+    let order = if notes.is_empty() {
+        Default::default()
+    } else {
+        git.ancestry(commit)?
+    };
+    let mut found: Vec<Found> = Vec::new();
+    for (c, text) in notes {
+        let Some(&position) = order.get(&c) else {
+            continue;
+        };
+        let (records, bad) = parse_note(&text);
+        for (line, problem) in bad {
+            eprintln!(
+                "warning: note on {} under `{}`, line {line}, is not a sign-off: {problem}",
+                short(&c),
+                rel.signoff_ref
+            );
+        }
+        found.extend(records.into_iter().map(|record| Found {
+            commit: c.clone(),
+            distance: position,
+            record,
+        }));
+    }
+    found.sort_by(|a, b| {
+        a.distance
+            .cmp(&b.distance)
+            .then(b.record.at.cmp(&a.record.at))
+    });
+
+    let mut out = Vec::new();
+    for team in &rel.signoff_teams {
+        let mut status = TeamStatus {
+            team: team.id.clone(),
+            name: team.name.clone(),
+            state: TeamState::Missing,
+            signoff: None,
+            changed: Vec::new(),
+        };
+        for f in found.iter().filter(|f| f.record.team == team.id) {
+            let changed = if f.commit == commit {
+                Vec::new()
+            } else {
+                git.changed(&f.commit, commit, &rel.high_risk_paths)?
+            };
+            if changed.is_empty() {
+                status.state = TeamState::Valid;
+                status.signoff = Some(f.clone());
+                status.changed.clear();
+                break;
+            }
+            if status.signoff.is_none() {
+                status.state = TeamState::Stale;
+                status.signoff = Some(f.clone());
+                status.changed = changed;
+            }
+        }
+        if let Some(f) = status.signoff.as_mut() {
+            // The topological position sorts; the count is what is shown.
+            f.distance = if f.commit == commit {
+                0
+            } else {
+                git.distance(&f.commit, commit)?
+            };
+        }
+        out.push(status);
+    }
+    Ok(out)
+}
+
+/// The first 12 characters of a commit id.
+pub fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// One line describing a team's status, without the status word.
+pub fn describe(s: &TeamStatus, commit: &str) -> String {
+    format!("{}: {}", s.name, detail(s, commit))
+}
+
+/// What holds for a team, without its name.
+pub fn detail(s: &TeamStatus, commit: &str) -> String {
+    match (&s.state, &s.signoff) {
+        (TeamState::Valid, Some(f)) => {
+            let place = if f.distance == 0 {
+                format!("on {}", short(&f.commit))
+            } else {
+                format!(
+                    "on ancestor {} ({} commit{} back, no high-risk change since)",
+                    short(&f.commit),
+                    f.distance,
+                    if f.distance == 1 { "" } else { "s" }
+                )
+            };
+            format!("{} at {} {place}", f.record.by, f.record.at)
+        }
+        (TeamState::Stale, Some(f)) => format!(
+            "signed {} ({} at {}) but high-risk paths changed since: {}",
+            short(&f.commit),
+            f.record.by,
+            f.record.at,
+            list(&s.changed, 5)
+        ),
+        _ => format!("no sign-off on {} or its ancestors", short(commit)),
+    }
+}
+
+/// At most `n` items joined by commas, then "and N more".
+pub fn list(items: &[String], n: usize) -> String {
+    let mut s = items.iter().take(n).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > n {
+        s.push_str(&format!(" and {} more", items.len() - n));
+    }
+    s
+}
+
+fn find_team<'a>(rel: &'a ReleaseSection, id: &str) -> Result<&'a SignoffTeam> {
+    if let Some(t) = rel.signoff_teams.iter().find(|t| t.id == id) {
+        return Ok(t);
+    }
+    let ids: Vec<&str> = rel.signoff_teams.iter().map(|t| t.id.as_str()).collect();
+    let mut msg = format!("unknown team '{id}'");
+    if let Some(best) = rollout_config::error::closest(id, ids.iter().copied()) {
+        msg.push_str(&format!(", did you mean '{best}'?"));
+    }
+    bail!(
+        "{msg}\nhint: teams are listed in `release.signoff_teams` of the rollout config: {}",
+        ids.join(", ")
+    )
+}
+
+#[derive(Serialize)]
+struct Recorded<'a> {
+    team: &'a str,
+    name: &'a str,
+    commit: &'a str,
+    by: &'a str,
+    at: &'a str,
+    note: Option<&'a str>,
+    checklist: &'a [String],
+    notes_ref: &'a str,
+}
+
+#[derive(Serialize)]
+struct StatusReport<'a> {
+    commit: &'a str,
+    notes_ref: &'a str,
+    teams: &'a [TeamStatus],
+    verdict: Outcome,
+}
+
+/// Records a sign-off, or with `--status` lists them.
+pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
+    let rel = &ctx.settings.config.release;
+    let git = Git::open(sh, ctx.settings.checkout()?)?;
+    if !matches!(ctx.format, Format::Human | Format::Json) {
+        bail!(
+            "`signoff` prints human or json, not {}",
+            format!("{:?}", ctx.format).to_lowercase()
+        );
+    }
+    if let Some(rev) = &args.status {
+        let commit = git.commit(rev)?;
+        let teams = evaluate(&git, rel, &commit)?;
+        let ok = teams.iter().all(|t| t.state == TeamState::Valid);
+        let verdict = Outcome::from_ok(ok);
+        if ctx.format == Format::Json {
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &StatusReport {
+                    commit: &commit,
+                    notes_ref: &rel.signoff_ref,
+                    teams: &teams,
+                    verdict,
+                },
+            )?;
+            writeln!(out)?;
+            return Ok(verdict);
+        }
+        let style = Style::stdout();
+        writeln!(out, "sign-offs for {} ({rev})", short(&commit))?;
+        let width = teams.iter().map(|t| t.team.len()).max().unwrap_or(0);
+        for t in &teams {
+            let word = if t.state == TeamState::Valid {
+                style.pass()
+            } else {
+                style.fail()
+            };
+            writeln!(out, "{word} {:width$}  {}", t.team, describe(t, &commit))?;
+            if t.state != TeamState::Valid {
+                writeln!(
+                    out,
+                    "     hint: cargo xtask signoff {} --commit {}",
+                    t.team,
+                    short(&commit)
+                )?;
+            }
+        }
+        if !git.ref_exists(&rel.signoff_ref)? {
+            writeln!(
+                out,
+                "     hint: this checkout has no sign-offs at all (`{r}` is absent); if they were given elsewhere, fetch them: git fetch {remote} {r}:{r}",
+                r = rel.signoff_ref,
+                remote = rel.remote
+            )?;
+        }
+        let missing = teams.iter().filter(|t| t.state != TeamState::Valid).count();
+        if ok {
+            writeln!(out, "verdict: pass (all {} teams signed off)", teams.len())?;
+        } else {
+            writeln!(
+                out,
+                "verdict: FAIL ({missing} of {} teams have no valid sign-off)",
+                teams.len()
+            )?;
+        }
+        return Ok(verdict);
+    }
+
+    let Some(team_id) = &args.team else {
+        bail!("name a team to sign off, or pass `--status`\nhint: cargo xtask signoff ui");
+    };
+    let team = find_team(rel, team_id)?;
+    let commit = git.commit(args.commit.as_deref().unwrap_or("HEAD"))?;
+    let by = match &args.by {
+        Some(b) if !b.trim().is_empty() => b.trim().to_string(),
+        Some(_) => bail!("`--by` is empty\nhint: pass `--by \"Name <email>\"`"),
+        None => match (git.config("user.name")?, git.config("user.email")?) {
+            (Some(n), Some(e)) => format!("{n} <{e}>"),
+            (Some(n), None) => n,
+            _ => bail!(
+                "cannot tell who signs: git's `user.name` is not set\nhint: pass `--by NAME` or run `git config user.name NAME`"
+            ),
+        },
+    };
+    let record = Record {
+        team: team.id.clone(),
+        by,
+        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        note: args.note.clone().filter(|n| !n.trim().is_empty()),
+    };
+    let existing = git.note(&rel.signoff_ref, &commit)?.unwrap_or_default();
+    git.set_note(
+        &rel.signoff_ref,
+        &commit,
+        &append_record(&existing, &record)?,
+    )?;
+
+    if ctx.format == Format::Json {
+        serde_json::to_writer_pretty(
+            &mut *out,
+            &Recorded {
+                team: &team.id,
+                name: &team.name,
+                commit: &commit,
+                by: &record.by,
+                at: &record.at,
+                note: record.note.as_deref(),
+                checklist: &team.checklist,
+                notes_ref: &rel.signoff_ref,
+            },
+        )?;
+        writeln!(out)?;
+    } else {
+        let style = Style::stdout();
+        writeln!(
+            out,
+            "{} {} ({}) signed off {} by {} at {}",
+            style.pass(),
+            team.name,
+            team.id,
+            short(&commit),
+            record.by,
+            record.at
+        )?;
+        writeln!(out, "     checklist confirmed by this sign-off:")?;
+        for item in &team.checklist {
+            writeln!(out, "       - {item}")?;
+        }
+        writeln!(
+            out,
+            "     stored in `{}`; share it: git push {} {}",
+            rel.signoff_ref, rel.remote, rel.signoff_ref
+        )?;
+    }
+    Ok(Outcome::Pass)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(team: &str, at: &str) -> Record {
+        Record {
+            team: team.into(),
+            by: "Ana <ana@example.org>".into(),
+            at: at.into(),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn note_round_trip_sorted_and_tolerant() {
+        let a = append_record("", &rec("ui", "2026-01-02T00:00:00Z")).expect("append");
+        let b = append_record(&a, &rec("telemetry", "2026-01-01T00:00:00Z")).expect("append");
+        let (records, bad) = parse_note(&format!("{b}\nnot json\n"));
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].team, "telemetry");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].0, 4);
+    }
+
+    #[test]
+    fn list_truncates() {
+        let items: Vec<String> = (0..7).map(|i| format!("f{i}")).collect();
+        assert_eq!(list(&items, 2), "f0, f1 and 5 more");
+    }
+}

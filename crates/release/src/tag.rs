@@ -1,0 +1,1079 @@
+//! `cargo xtask tag`: plan the release tag and its checks (dry run), or with
+//! `--execute` create it, and with `--push REMOTE` push it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use gate::report::{GateReport, StepStatus, Verdict, report_path};
+use rollout_config::model::valid_ref_name;
+use rollout_config::{Context, Format, Outcome, Style, Verbosity};
+use serde::Serialize;
+use xshell::Shell;
+
+use crate::git::{Git, LocalTag};
+use crate::message::{self, MARKER, Override, RollbackCommit};
+use crate::naming;
+use crate::signoff::{self, TeamState, short};
+
+/// Version of the JSON document's shape.
+pub const SCHEMA: u32 = 1;
+
+/// Arguments of `cargo xtask tag`.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(
+    after_help = "Example:\n  cargo xtask tag                            # dry run: the plan and its checks\n  cargo xtask tag --execute --push origin    # create v0.9.0-m4 (or the next free name) and push it"
+)]
+pub struct Args {
+    /// Create the tag; without it, only print the plan and the checks
+    #[arg(long)]
+    pub execute: bool,
+    /// The tag name [default: `release.base_tag`, else the next free one]; an existing tag is never moved or replaced
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Push the tag, and only it, to REMOTE (never forced)
+    #[arg(long, value_name = "REMOTE")]
+    pub push: Option<String>,
+    /// Sign the tag (`git tag -s`, with git's signing config: user.signingkey, gpg.format)
+    #[arg(long)]
+    pub sign: bool,
+    /// Tag although the working tree has uncommitted changes (written into the tag message)
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Tag although HEAD is detached or not on a tag branch (written into the tag message)
+    #[arg(long)]
+    pub allow_branch: bool,
+    /// Tag without a gate report that passed for HEAD (written into the tag message)
+    #[arg(long)]
+    pub allow_gate: bool,
+    /// Tag without a valid sign-off of every team (written into the tag message)
+    #[arg(long)]
+    pub allow_signoff: bool,
+    /// Tag from a shallow clone lacking the previous release tag (written into the tag message)
+    #[arg(long)]
+    pub allow_shallow: bool,
+}
+
+impl Args {
+    /// The override flag of a check, when it is set.
+    fn allowed(&self, check: &str) -> Option<&'static str> {
+        match check {
+            "clean" if self.allow_dirty => Some("--allow-dirty"),
+            "branch" if self.allow_branch => Some("--allow-branch"),
+            "gate" if self.allow_gate => Some("--allow-gate"),
+            "signoff" if self.allow_signoff => Some("--allow-signoff"),
+            "history" if self.allow_shallow => Some("--allow-shallow"),
+            _ => None,
+        }
+    }
+}
+
+/// The flag that overrides a check, if any can.
+fn override_flag(check: &str) -> Option<&'static str> {
+    match check {
+        "clean" => Some("--allow-dirty"),
+        "branch" => Some("--allow-branch"),
+        "gate" => Some("--allow-gate"),
+        "signoff" => Some("--allow-signoff"),
+        "history" => Some("--allow-shallow"),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+/// One check and its result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// `clean`, `branch`, `gate`, `signoff`, `tag-name`, `history`.
+    pub id: &'static str,
+    pub status: Status,
+    pub summary: String,
+    /// Lines explaining a failure.
+    pub details: Vec<String>,
+    pub hint: Option<String>,
+    /// The flag that can override a failure of this check (none for `tag-name`).
+    pub override_flag: Option<&'static str>,
+    /// The flag that let `--execute` go past this failure.
+    pub overridden_by: Option<String>,
+}
+
+impl Check {
+    fn new(id: &'static str, status: Status, summary: impl Into<String>) -> Self {
+        Self {
+            id,
+            status,
+            summary: summary.into(),
+            details: Vec::new(),
+            hint: None,
+            override_flag: override_flag(id),
+            overridden_by: None,
+        }
+    }
+    fn pass(id: &'static str, summary: impl Into<String>) -> Self {
+        Self::new(id, Status::Pass, summary)
+    }
+    fn fail(id: &'static str, summary: impl Into<String>, hint: impl Into<String>) -> Self {
+        let mut c = Self::new(id, Status::Fail, summary);
+        c.hint = Some(hint.into());
+        c
+    }
+    fn details(mut self, d: Vec<String>) -> Self {
+        self.details = d;
+        self
+    }
+    /// Failed and not overridden.
+    pub fn blocks(&self) -> bool {
+        self.status == Status::Fail && self.overridden_by.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Create a new tag.
+    Create,
+    /// Reuse the tag an earlier run created at HEAD.
+    Reuse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    /// The configured base name was free.
+    Base,
+    /// The next free name after the highest taken one.
+    Next,
+    /// `--name`.
+    Explicit,
+    /// An earlier run's tag at HEAD.
+    Rerun,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TagPlan {
+    pub name: String,
+    pub action: Action,
+    pub reason: Reason,
+    /// Taken names of the base's series (locally or on the remote), in order.
+    pub taken: Vec<String>,
+    pub sign: bool,
+    /// The local tag object when reusing.
+    pub local_object: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RemotePlan {
+    pub name: String,
+    /// Whether the tag is pushed there (`--push`) or its tags only count as taken.
+    pub push: bool,
+    /// The remote's tags could be listed.
+    pub listed: bool,
+    /// What the remote's tag of the chosen name points at, when it has one.
+    pub object: Option<String>,
+}
+
+/// What `tag` would do and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub root: PathBuf,
+    pub commit: String,
+    pub tree: String,
+    pub branch: Option<String>,
+    pub tag: TagPlan,
+    pub remote: Option<RemotePlan>,
+    pub checks: Vec<Check>,
+    pub overrides: Vec<Override>,
+    pub previous_tag: Option<String>,
+    pub shallow: bool,
+    pub rollback: Vec<RollbackCommit>,
+    /// The annotated tag's message.
+    pub message: String,
+    /// Every check passed or was overridden.
+    pub ready: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PushResult {
+    pub remote: String,
+    pub pushed: bool,
+    /// The remote had this very tag already (a rerun after a push that landed).
+    pub already_there: bool,
+    /// After a failure: whether the remote has the tag (None: could not tell).
+    pub remote_has_tag: Option<bool>,
+    pub error: Option<String>,
+    /// What git said when the push failed.
+    pub git_stderr: Option<String>,
+}
+
+/// What `--execute` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Execution {
+    /// Not attempted because a check failed.
+    pub refused: bool,
+    pub created: bool,
+    pub reused: bool,
+    /// The tag object.
+    pub tag_object: Option<String>,
+    pub push: Option<PushResult>,
+    pub error: Option<String>,
+    /// What git said when it refused to create the tag.
+    pub git_stderr: Option<String>,
+    pub hint: Option<String>,
+    /// The exact command that finishes the job.
+    pub retry: Option<String>,
+}
+
+impl Execution {
+    pub fn ok(&self) -> bool {
+        !self.refused
+            && self.error.is_none()
+            && self.push.as_ref().is_none_or(|p| p.error.is_none())
+    }
+}
+
+/// Reads the gate report and checks that it passed for exactly `commit` and
+/// `tree`.
+pub fn gate_check(path: &Path, commit: &str, tree: &str) -> (Check, Option<GateReport>) {
+    let shown = path.display();
+    let rerun = "run the gate on this commit: cargo xtask gate (or pass --allow-gate)";
+    if !path.exists() {
+        return (
+            Check::fail("gate", format!("no gate report at `{shown}`"), rerun),
+            None,
+        );
+    }
+    let report = match GateReport::load(path) {
+        Ok(r) => r,
+        Err(e) => {
+            return (Check::fail("gate", format!("{e:#}"), rerun), None);
+        }
+    };
+    let Some(g) = report.git.clone() else {
+        return (
+            Check::fail(
+                "gate",
+                format!(
+                    "gate report `{shown}` has no git state (the gated root was not a git repository)"
+                ),
+                rerun,
+            ),
+            Some(report),
+        );
+    };
+    let check = if g.commit != commit {
+        Check::fail(
+            "gate",
+            format!(
+                "gate report is for commit {}, HEAD is {}",
+                short(&g.commit),
+                short(commit)
+            ),
+            rerun,
+        )
+    } else if g.tree != tree {
+        Check::fail(
+            "gate",
+            format!(
+                "gate report is for tree {}, HEAD's tree is {}",
+                short(&g.tree),
+                short(tree)
+            ),
+            rerun,
+        )
+    } else if g.dirty {
+        Check::fail(
+            "gate",
+            format!(
+                "gate ran on {} with uncommitted changes, so it did not test this commit as is",
+                short(commit)
+            ),
+            "commit or stash the changes, then run cargo xtask gate again (or pass --allow-gate)",
+        )
+    } else if report.verdict != Verdict::Pass {
+        let failed: Vec<String> = report
+            .steps
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.status,
+                    StepStatus::Fail | StepStatus::Timeout | StepStatus::Interrupted
+                )
+            })
+            .map(|s| format!("{}: {}", s.id, s.summary))
+            .collect();
+        Check::fail(
+            "gate",
+            format!(
+                "gate verdict for {} is {}",
+                short(commit),
+                format!("{:?}", report.verdict).to_lowercase()
+            ),
+            "fix the failing steps and run cargo xtask gate again (or pass --allow-gate)",
+        )
+        .details(failed)
+    } else {
+        Check::pass(
+            "gate",
+            format!(
+                "gate passed for {} (tree {}): {} steps, started {}",
+                short(commit),
+                short(tree),
+                report.steps.len(),
+                report.started_at
+            ),
+        )
+    };
+    (check, Some(report))
+}
+
+/// Makes the plan: resolves the name, runs every check, builds the message.
+pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
+    let s = &ctx.settings;
+    let rel = &s.config.release;
+    let root = s.checkout()?;
+    let git = Git::open(sh, root)?;
+    let commit = git.commit("HEAD")?;
+    let tree = git.tree(&commit)?;
+    let branch = git.branch()?;
+    let mut checks = Vec::new();
+
+    // The working tree.
+    let dirty = git.status(rel.untracked_dirty)?;
+    checks.push(if dirty.is_empty() {
+        Check::pass(
+            "clean",
+            if rel.untracked_dirty {
+                "no uncommitted changes or untracked files"
+            } else {
+                "no uncommitted changes to tracked files"
+            },
+        )
+    } else {
+        let n = dirty.len();
+        Check::fail(
+            "clean",
+            format!(
+                "{n} uncommitted change{} in the working tree",
+                if n == 1 { "" } else { "s" }
+            ),
+            "commit or stash them (git stash), or pass --allow-dirty",
+        )
+        .details(limit(dirty, 10))
+    });
+
+    // The branch.
+    checks.push(match &branch {
+        Some(b) if rel.tag_branches.iter().any(|t| t == b) => {
+            Check::pass("branch", format!("HEAD is on {b}"))
+        }
+        Some(b) => Check::fail(
+            "branch",
+            format!(
+                "HEAD is on {b}, not on a tag branch ({})",
+                rel.tag_branches.join(", ")
+            ),
+            format!(
+                "git switch {} and merge the release there, or pass --allow-branch",
+                rel.main_branch
+            ),
+        ),
+        None => Check::fail(
+            "branch",
+            format!("HEAD is detached at {}", short(&commit)),
+            format!(
+                "check out a tag branch ({}): git switch {}, or pass --allow-branch",
+                rel.tag_branches.join(", "),
+                rel.main_branch
+            ),
+        ),
+    });
+
+    // The gate.
+    let (gate, report) = gate_check(&report_path(s), &commit, &tree);
+    checks.push(gate);
+
+    // Sign-offs.
+    let teams = signoff::evaluate(&git, rel, &commit)?;
+    let missing: Vec<&signoff::TeamStatus> = teams
+        .iter()
+        .filter(|t| t.state != TeamState::Valid)
+        .collect();
+    checks.push(if missing.is_empty() {
+        Check::pass(
+            "signoff",
+            format!(
+                "all {} teams signed off ({})",
+                teams.len(),
+                teams.iter().map(|t| t.team.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    } else {
+        let ids: Vec<&str> = missing.iter().map(|t| t.team.as_str()).collect();
+        let fetch = if git.ref_exists(&rel.signoff_ref)? {
+            String::new()
+        } else {
+            format!(
+                "this checkout has no sign-offs at all (`{r}` is absent): fetch them with `git fetch {remote} {r}:{r}`, or ",
+                r = rel.signoff_ref,
+                remote = rel.remote
+            )
+        };
+        Check::fail(
+            "signoff",
+            format!(
+                "{} of {} teams have no valid sign-off: {}",
+                missing.len(),
+                teams.len(),
+                ids.join(", ")
+            ),
+            format!(
+                "{fetch}each team confirms its checklist and runs: cargo xtask signoff TEAM --commit {} (for example cargo xtask signoff {}), or pass --allow-signoff",
+                short(&commit),
+                ids[0]
+            ),
+        )
+        .details(missing.iter().map(|t| signoff::describe(t, &commit)).collect())
+    });
+
+    // The name.
+    let locals = git.local_tags()?;
+    let known_remotes = git.remotes()?;
+    let remote_name = match &args.push {
+        Some(r) => Some(r.clone()),
+        None => known_remotes.iter().find(|r| **r == rel.remote).cloned(),
+    };
+    let remote_tags: Option<Result<BTreeMap<String, String>, String>> =
+        remote_name.as_ref().map(|r| git.remote_tags(r));
+    let remote_map = remote_tags.as_ref().and_then(|r| r.as_ref().ok());
+    let ours_at_head = |t: &LocalTag| -> Result<bool> {
+        Ok(t.annotated && t.commit == commit && git.tag_message(&t.name)?.contains(MARKER))
+    };
+    let mut taken_names: Vec<&str> = locals.iter().map(|t| t.name.as_str()).collect();
+    if let Some(m) = remote_map {
+        taken_names.extend(m.keys().map(String::as_str));
+    }
+    let (next, taken) = naming::next_free(&rel.base_tag, taken_names.iter().copied());
+    let (name, action, reason, local_object) = if let Some(n) = &args.name {
+        if !valid_ref_name(n) {
+            bail!(
+                "`--name {n}` is not a valid tag name (see `git check-ref-format`)\nhint: use a name such as {next}"
+            );
+        }
+        match locals.iter().find(|t| &t.name == n) {
+            Some(t) if ours_at_head(t)? => (
+                n.clone(),
+                Action::Reuse,
+                Reason::Rerun,
+                Some(t.object.clone()),
+            ),
+            Some(t) => bail!(
+                "tag `{n}` already exists locally on {}{}; an existing tag is never moved or replaced\nhint: leave out `--name` to take the next free name ({next}), or choose another name",
+                short(&t.commit),
+                if t.commit == commit { " (HEAD)" } else { "" }
+            ),
+            None => {
+                if let (Some(m), Some(r)) = (remote_map, &remote_name)
+                    && m.contains_key(n)
+                {
+                    bail!(
+                        "tag `{n}` already exists on `{r}`; an existing tag is never moved or replaced\nhint: leave out `--name` to take the next free name ({next}), or choose another name"
+                    );
+                }
+                (n.clone(), Action::Create, Reason::Explicit, None)
+            }
+        }
+    } else {
+        let mut rerun = None;
+        for t in &locals {
+            if naming::series_index(&rel.base_tag, &t.name).is_some() && ours_at_head(t)? {
+                let better = rerun.as_ref().is_none_or(|r: &&LocalTag| {
+                    naming::series_index(&rel.base_tag, &t.name)
+                        > naming::series_index(&rel.base_tag, &r.name)
+                });
+                if better {
+                    rerun = Some(t);
+                }
+            }
+        }
+        match rerun {
+            Some(t) => (
+                t.name.clone(),
+                Action::Reuse,
+                Reason::Rerun,
+                Some(t.object.clone()),
+            ),
+            None => {
+                let reason = if next == rel.base_tag {
+                    Reason::Base
+                } else {
+                    Reason::Next
+                };
+                (next.clone(), Action::Create, reason, None)
+            }
+        }
+    };
+
+    let pushing = args.push.is_some();
+    let remote = remote_name.as_ref().map(|r| RemotePlan {
+        name: r.clone(),
+        push: pushing,
+        listed: remote_map.is_some(),
+        object: remote_map.and_then(|m| m.get(&name).cloned()),
+    });
+    checks.push(name_check(
+        &name,
+        action,
+        local_object.as_deref(),
+        &taken,
+        remote.as_ref(),
+        &remote_tags,
+        &rel.remote,
+    ));
+    if let (Some(r), Some(Err(_))) = (&args.push, &remote_tags)
+        && !known_remotes.contains(r)
+        && let Some(c) = checks.last_mut()
+    {
+        let mut extra = format!(
+            "; `{r}` is not a configured remote (known: {})",
+            if known_remotes.is_empty() {
+                "none".to_string()
+            } else {
+                known_remotes.join(", ")
+            }
+        );
+        if let Some(best) =
+            rollout_config::error::closest(r, known_remotes.iter().map(String::as_str))
+        {
+            extra.push_str(&format!(", did you mean '{best}'?"));
+        }
+        c.hint = c.hint.take().map(|h| h + &extra);
+    }
+
+    // History and rollback.
+    let mut at_head: Vec<String> = locals
+        .iter()
+        .filter(|t| t.commit == commit)
+        .map(|t| t.name.clone())
+        .collect();
+    at_head.push(name.clone());
+    let previous = git.previous_tag(&commit, &rel.release_tags, &at_head)?;
+    let shallow = git.is_shallow()?;
+    let rollback: Vec<RollbackCommit> = git
+        .commits_touching(&commit, previous.as_deref(), &rel.facade_paths)?
+        .into_iter()
+        .map(|(c, subject)| RollbackCommit::new(c, subject))
+        .collect();
+    let n = rollback.len();
+    let counted = format!(
+        "{n} facade commit{} to list for rollback",
+        if n == 1 { "" } else { "s" }
+    );
+    checks.push(match (&previous, shallow) {
+        (None, true) => Check::fail(
+            "history",
+            format!(
+                "shallow clone without an earlier release tag ({}) in its history, so the rollback section would miss facade commits",
+                rel.release_tags
+            ),
+            "fetch the full history: git fetch --unshallow --tags, or pass --allow-shallow",
+        ),
+        (Some(p), true) => Check::pass(
+            "history",
+            format!("shallow clone, but the previous release {p} is in its history; {counted}"),
+        ),
+        (Some(p), false) => Check::pass("history", format!("previous release {p}; {counted}")),
+        (None, false) => Check::pass(
+            "history",
+            format!("no earlier release tag ({}); {counted} since the first commit", rel.release_tags),
+        ),
+    });
+
+    // Overrides.
+    let mut overrides = Vec::new();
+    for c in &mut checks {
+        if c.status == Status::Fail
+            && let Some(flag) = args.allowed(c.id)
+        {
+            c.overridden_by = Some(flag.to_string());
+            overrides.push(Override {
+                flag: flag.to_string(),
+                check: c.id.to_string(),
+                summary: c.summary.clone(),
+            });
+        }
+    }
+    let ready = !checks.iter().any(Check::blocks);
+
+    let message = message::build(&message::Input {
+        name: &name,
+        commit: &commit,
+        branch: branch.as_deref(),
+        gate: report.as_ref(),
+        signoffs: &teams,
+        overrides: &overrides,
+        previous: previous.as_deref(),
+        facade_paths: &rel.facade_paths,
+        rollback: &rollback,
+    });
+
+    Ok(Plan {
+        root: root.to_path_buf(),
+        commit,
+        tree,
+        branch,
+        tag: TagPlan {
+            name,
+            action,
+            reason,
+            taken,
+            sign: args.sign,
+            local_object,
+        },
+        remote,
+        checks,
+        overrides,
+        previous_tag: previous,
+        shallow,
+        rollback,
+        message,
+        ready,
+    })
+}
+
+fn limit(mut lines: Vec<String>, n: usize) -> Vec<String> {
+    if lines.len() > n {
+        let more = lines.len() - n;
+        lines.truncate(n);
+        lines.push(format!("… and {more} more"));
+    }
+    lines
+}
+
+fn name_check(
+    name: &str,
+    action: Action,
+    local_object: Option<&str>,
+    taken: &[String],
+    remote: Option<&RemotePlan>,
+    listing: &Option<Result<BTreeMap<String, String>, String>>,
+    default_remote: &str,
+) -> Check {
+    let taken_note = if taken.is_empty() {
+        String::new()
+    } else {
+        format!(" (taken: {})", signoff::list(taken, 4))
+    };
+    let Some(remote) = remote else {
+        let what = match action {
+            Action::Create => format!("{name} is free locally{taken_note}"),
+            Action::Reuse => format!("reusing {name} at HEAD from an earlier run"),
+        };
+        return Check::pass(
+            "tag-name",
+            format!("{what}; no remote `{default_remote}`, so only local tags count"),
+        );
+    };
+    let r = &remote.name;
+    if let Some(Err(e)) = listing {
+        let summary = format!("cannot list the tags on `{r}`: {e}");
+        return if remote.push {
+            Check::fail(
+                "tag-name",
+                summary,
+                format!("check the remote's address and access: git ls-remote --tags {r}"),
+            )
+        } else {
+            Check::new(
+                "tag-name",
+                Status::Warn,
+                format!("{name} chosen from local tags only; {summary}"),
+            )
+        };
+    }
+    match (action, remote.object.as_deref()) {
+        (Action::Create, _) => Check::pass(
+            "tag-name",
+            format!("{name} is free locally and on `{r}`{taken_note}"),
+        ),
+        (Action::Reuse, None) => Check::pass(
+            "tag-name",
+            format!("reusing {name} at HEAD from an earlier run; `{r}` does not have it yet"),
+        ),
+        (Action::Reuse, Some(o)) if Some(o) == local_object => Check::pass(
+            "tag-name",
+            format!("{name} at HEAD from an earlier run is already on `{r}`"),
+        ),
+        (Action::Reuse, Some(o)) => Check::fail(
+            "tag-name",
+            format!(
+                "`{r}` has a different {name} (object {}) than the local one from an earlier run",
+                short(o)
+            ),
+            format!(
+                "someone else took {name}: delete the local tag with `git tag -d {name}` and run again to cut the next free name"
+            ),
+        ),
+    }
+}
+
+/// Creates (or reuses) the tag and pushes it when asked. Never moves,
+/// replaces or force-pushes a tag.
+pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
+    let mut ex = Execution::default();
+    if !plan.ready {
+        ex.refused = true;
+        let failed: Vec<&str> = plan
+            .checks
+            .iter()
+            .filter(|c| c.blocks())
+            .map(|c| c.id)
+            .collect();
+        ex.error = Some(format!(
+            "refused: check{} failed: {}",
+            if failed.len() == 1 { "" } else { "s" },
+            failed.join(", ")
+        ));
+        ex.hint = Some("fix what the checks report, or pass the named --allow-* flag to record an override in the tag message".into());
+        return Ok(ex);
+    }
+    let git = Git::open(sh, &plan.root)?;
+    let name = &plan.tag.name;
+    let say = |m: String| {
+        if ctx.verbosity > Verbosity::Quiet {
+            eprintln!("{m}");
+        }
+    };
+    match plan.tag.action {
+        Action::Reuse => {
+            ex.reused = true;
+            ex.tag_object = plan.tag.local_object.clone();
+        }
+        Action::Create => {
+            say(format!("creating tag {name} on {}", short(&plan.commit)));
+            let kind = if plan.tag.sign { "-s" } else { "-a" };
+            let args: Vec<String> = [
+                "tag",
+                kind,
+                "--cleanup=verbatim",
+                "-F",
+                "-",
+                name,
+                &plan.commit,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let r = git.act(&args, Some(&plan.message))?;
+            if !r.ok {
+                ex.error = Some(format!("git refused to create tag `{name}`"));
+                ex.git_stderr = Some(r.stderr.clone());
+                ex.hint = Some(if r.stderr.contains("already exists") {
+                    format!(
+                        "{name} was created by someone else after the plan was made; nothing was changed; run the command again to take the next free name"
+                    )
+                } else if plan.tag.sign {
+                    "signing failed: set up a key for git (`git config user.signingkey KEY`, `gpg.format`), or leave out --sign".into()
+                } else {
+                    "nothing was changed; fix what git reports and run the command again".into()
+                });
+                return Ok(ex);
+            }
+            ex.created = true;
+            ex.tag_object = git.tag_object(name)?;
+        }
+    }
+
+    let Some(remote) = plan.remote.as_ref().filter(|r| r.push) else {
+        return Ok(ex);
+    };
+    let r = &remote.name;
+    let mut push = PushResult {
+        remote: r.clone(),
+        ..Default::default()
+    };
+    if remote.object.is_some() && remote.object == ex.tag_object {
+        push.already_there = true;
+        push.remote_has_tag = Some(true);
+        ex.push = Some(push);
+        return Ok(ex);
+    }
+    say(format!("pushing tag {name} to {r}"));
+    let refspec = format!("refs/tags/{name}:refs/tags/{name}");
+    // Only this tag: no `+` (never forced), and no annotated tags that
+    // `push.followTags` would add.
+    let out = git.act(
+        &["push".into(), "--no-follow-tags".into(), r.clone(), refspec],
+        None,
+    )?;
+    if out.ok {
+        push.pushed = true;
+        push.remote_has_tag = Some(true);
+        ex.push = Some(push);
+        return Ok(ex);
+    }
+    let retry = format!("git push {r} refs/tags/{name}");
+    push.error = Some(format!("pushing {name} to `{r}` failed"));
+    push.git_stderr = Some(out.stderr.clone());
+    match git.remote_tags(r) {
+        Ok(m) => match m.get(name.as_str()) {
+            Some(o) if Some(o) == ex.tag_object.as_ref() => {
+                // The push landed although git reported an error.
+                push.error = None;
+                push.pushed = true;
+                push.remote_has_tag = Some(true);
+            }
+            Some(o) => {
+                push.remote_has_tag = Some(true);
+                ex.hint = Some(format!(
+                    "someone else pushed {name} (object {}); the local tag cannot be pushed under this name: delete it with `git tag -d {name}` and run again to cut the next free name",
+                    short(o)
+                ));
+            }
+            None => {
+                push.remote_has_tag = Some(false);
+                ex.hint = Some(format!(
+                    "retry with `{retry}`, or run `cargo xtask tag --execute --push {r}` again (it reuses the local tag)"
+                ));
+                ex.retry = Some(retry);
+            }
+        },
+        Err(e) => {
+            push.git_stderr = Some(format!("{}\n{e}", out.stderr));
+            ex.hint = Some(format!(
+                "check with `git ls-remote --tags {r} {name}`, then retry with `{retry}` if it is missing"
+            ));
+            ex.retry = Some(retry);
+        }
+    }
+    ex.push = Some(push);
+    Ok(ex)
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    schema: u32,
+    /// `dry-run` or `execute`.
+    mode: &'a str,
+    #[serde(flatten)]
+    plan: &'a Plan,
+    execution: Option<&'a Execution>,
+    verdict: Outcome,
+}
+
+/// Plans, executes with `--execute`, and prints the plan and the outcome.
+pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
+    if !matches!(ctx.format, Format::Human | Format::Json) {
+        bail!(
+            "`tag` prints human or json, not {}",
+            format!("{:?}", ctx.format).to_lowercase()
+        );
+    }
+    let plan = plan(sh, ctx, &args)?;
+    let exec = if args.execute {
+        Some(execute(sh, ctx, &plan)?)
+    } else {
+        None
+    };
+    let verdict = Outcome::from_ok(match &exec {
+        Some(e) => e.ok(),
+        None => plan.ready,
+    });
+    if ctx.format == Format::Json {
+        serde_json::to_writer_pretty(
+            &mut *out,
+            &Report {
+                schema: SCHEMA,
+                mode: if args.execute { "execute" } else { "dry-run" },
+                plan: &plan,
+                execution: exec.as_ref(),
+                verdict,
+            },
+        )?;
+        writeln!(out)?;
+    } else {
+        render(&plan, exec.as_ref(), &Style::stdout(), out)?;
+    }
+    Ok(verdict)
+}
+
+/// The human report.
+pub fn render(
+    plan: &Plan,
+    exec: Option<&Execution>,
+    style: &Style,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let t = &plan.tag;
+    writeln!(
+        out,
+        "tag {} on {} ({}) in {}",
+        t.name,
+        short(&plan.commit),
+        plan.branch.as_deref().unwrap_or("detached HEAD"),
+        plan.root.display()
+    )?;
+    for c in &plan.checks {
+        let word = match (c.status, &c.overridden_by) {
+            (Status::Pass, _) => style.pass(),
+            (Status::Warn, _) | (Status::Fail, Some(_)) => style.warn(),
+            (Status::Fail, None) => style.fail(),
+        };
+        let over = c
+            .overridden_by
+            .as_ref()
+            .map(|f| format!(" (overridden by {f})"))
+            .unwrap_or_default();
+        writeln!(out, "{word} {:<9} {}{over}", c.id, c.summary)?;
+        if c.status == Status::Fail {
+            for d in &c.details {
+                writeln!(out, "     {d}")?;
+            }
+            if let (Some(h), None) = (&c.hint, &c.overridden_by) {
+                writeln!(out, "     hint: {h}")?;
+            }
+        }
+    }
+    let failed: Vec<&str> = plan
+        .checks
+        .iter()
+        .filter(|c| c.blocks())
+        .map(|c| c.id)
+        .collect();
+    let kind = if t.sign { "signed" } else { "annotated" };
+    let push = match &plan.remote {
+        Some(r) if r.push => format!(", then push it to `{}`", r.name),
+        _ => String::new(),
+    };
+    let Some(ex) = exec else {
+        let act = match t.action {
+            Action::Create => format!(
+                "create {kind} tag {} on {}{push}",
+                t.name,
+                short(&plan.commit)
+            ),
+            Action::Reuse => format!("reuse tag {} from an earlier run{push}", t.name),
+        };
+        writeln!(out, "plan: {act}")?;
+        writeln!(out, "message:")?;
+        for l in plan.message.lines() {
+            writeln!(out, "  | {l}")?;
+        }
+        if plan.ready {
+            writeln!(out, "verdict: pass (ready; add --execute to {act})")?;
+        } else {
+            writeln!(
+                out,
+                "verdict: FAIL ({} check{} failed: {}; --execute would refuse)",
+                failed.len(),
+                if failed.len() == 1 { "" } else { "s" },
+                failed.join(", ")
+            )?;
+        }
+        return Ok(());
+    };
+    if ex.refused {
+        let flags: Vec<&str> = plan
+            .checks
+            .iter()
+            .filter(|c| c.blocks())
+            .filter_map(|c| c.override_flag)
+            .collect();
+        let or = if flags.is_empty() {
+            String::new()
+        } else {
+            format!(", or override with {}", flags.join(" "))
+        };
+        writeln!(
+            out,
+            "verdict: FAIL (refused to tag: {} failed; follow the hints above{or})",
+            failed.join(", ")
+        )?;
+        return Ok(());
+    }
+    if ex.created {
+        writeln!(
+            out,
+            "{} create    created {kind} tag {} on {}",
+            style.pass(),
+            t.name,
+            short(&plan.commit)
+        )?;
+    } else if ex.reused {
+        writeln!(
+            out,
+            "{} create    reused tag {} from an earlier run",
+            style.pass(),
+            t.name
+        )?;
+    } else if let Some(e) = &ex.error {
+        writeln!(out, "{} create    {e}; nothing was changed", style.fail())?;
+        quote_git(ex.git_stderr.as_deref(), out)?;
+    }
+    if let Some(p) = &ex.push {
+        if p.already_there {
+            writeln!(
+                out,
+                "{} push      `{}` already has {}",
+                style.pass(),
+                p.remote,
+                t.name
+            )?;
+        } else if p.pushed {
+            writeln!(
+                out,
+                "{} push      pushed {} to `{}`",
+                style.pass(),
+                t.name,
+                p.remote
+            )?;
+        } else if let Some(e) = &p.error {
+            let has = match p.remote_has_tag {
+                Some(true) => format!("`{}` has a different {}", p.remote, t.name),
+                Some(false) => format!("`{}` does not have {}", p.remote, t.name),
+                None => format!("cannot tell whether `{}` has {}", p.remote, t.name),
+            };
+            writeln!(
+                out,
+                "{} push      {e}; {has}; the local tag is kept",
+                style.fail()
+            )?;
+            quote_git(p.git_stderr.as_deref(), out)?;
+        }
+    }
+    if let Some(h) = &ex.hint {
+        writeln!(out, "     hint: {h}")?;
+    }
+    if ex.ok() {
+        let pushed = match &ex.push {
+            Some(p) => format!(" and on `{}`", p.remote),
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "verdict: pass ({} is in place locally{pushed})",
+            t.name
+        )?;
+    } else {
+        writeln!(out, "verdict: FAIL ({} not completed)", t.name)?;
+    }
+    Ok(())
+}
+
+/// Git's own words, one indented line each.
+fn quote_git(stderr: Option<&str>, out: &mut dyn Write) -> Result<()> {
+    for l in stderr.unwrap_or("").lines() {
+        let l = l.trim_end();
+        if !l.is_empty() {
+            writeln!(out, "     git: {l}")?;
+        }
+    }
+    Ok(())
+}

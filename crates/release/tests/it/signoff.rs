@@ -1,0 +1,266 @@
+//! Recording sign-offs, their validity on ancestors, and their travel.
+
+use release::signoff::{self, Args, TeamState};
+use rollout_config::{Format, Outcome};
+
+use crate::support::{Fixture, failed};
+
+fn status(f: &Fixture, rev: &str) -> (Outcome, String) {
+    let mut out = Vec::new();
+    let o = signoff::run(
+        &f.sh,
+        &f.ctx(),
+        Args {
+            status: Some(rev.into()),
+            ..Default::default()
+        },
+        &mut out,
+    )
+    .expect("status");
+    (o, String::from_utf8(out).expect("utf-8"))
+}
+
+#[test]
+fn records_with_checklist_and_lists_status() {
+    let f = Fixture::new();
+    let mut ctx = f.ctx();
+    ctx.format = Format::Json;
+    let mut out = Vec::new();
+    let o = signoff::run(
+        &f.sh,
+        &ctx,
+        Args {
+            team: Some("telemetry".into()),
+            by: Some("Tess Telemetry <tess@example.org>".into()),
+            note: Some("TLS smoke green".into()),
+            ..Default::default()
+        },
+        &mut out,
+    )
+    .expect("record");
+    assert_eq!(o, Outcome::Pass);
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(v["team"], "telemetry");
+    assert_eq!(v["commit"], f.head());
+    assert_eq!(v["notes_ref"], "refs/notes/townlet-signoff");
+    assert!(v["checklist"][0].as_str().unwrap_or("").contains("TLS"));
+
+    // Human output shows the checklist.
+    let mut out = Vec::new();
+    signoff::run(
+        &f.sh,
+        &f.ctx(),
+        Args {
+            team: Some("ui".into()),
+            ..Default::default()
+        },
+        &mut out,
+    )
+    .expect("record");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(text.contains("UI (ui) signed off"), "{text}");
+    assert!(
+        text.contains("by Release Tester <tester@example.org>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("checklist confirmed by this sign-off:"),
+        "{text}"
+    );
+
+    // Stored as reviewable JSON lines in the notes ref.
+    let note = f.git(&["notes", "--ref=refs/notes/townlet-signoff", "show", "HEAD"]);
+    assert_eq!(note.lines().count(), 2);
+    assert!(note.contains(r#""note":"TLS smoke green""#), "{note}");
+
+    let (o, text) = status(&f, "HEAD");
+    assert_eq!(o, Outcome::Fail);
+    assert!(
+        text.contains("pass telemetry  Telemetry: Tess Telemetry <tess@example.org> at "),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAIL training   Training/Automation: no sign-off on "),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: cargo xtask signoff training --commit "),
+        "{text}"
+    );
+    assert!(
+        text.contains("verdict: FAIL (1 of 3 teams have no valid sign-off)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_team_and_bad_commit_are_errors() {
+    let f = Fixture::new();
+    let run = |team: &str, commit: Option<&str>| {
+        let mut out = Vec::new();
+        let e = signoff::run(
+            &f.sh,
+            &f.ctx(),
+            Args {
+                team: Some(team.into()),
+                commit: commit.map(str::to_string),
+                ..Default::default()
+            },
+            &mut out,
+        )
+        .expect_err("refused");
+        format!("{e:#}")
+    };
+    let e = run("telemetri", None);
+    assert!(
+        e.contains("unknown team 'telemetri', did you mean 'telemetry'?"),
+        "{e}"
+    );
+    assert!(
+        e.contains("hint: teams are listed in `release.signoff_teams`"),
+        "{e}"
+    );
+    let e = run("ui", Some("no-such-rev"));
+    assert!(e.contains("`no-such-rev` does not name a commit"), "{e}");
+}
+
+#[test]
+fn ancestor_signoff_holds_until_a_high_risk_path_changes() {
+    let f = Fixture::new();
+    let signed = f.head();
+    f.sign_all();
+    // Telemetry is a facade path but not high-risk (default: src/townlet/world).
+    f.commit(
+        "src/townlet/telemetry/publisher.py",
+        "PUB = 2\n",
+        "telemetry: tweak",
+    );
+    f.gate();
+    let plan = f.plan(&release::tag::Args::default());
+    assert!(failed(&plan).is_empty(), "{:?}", plan.checks);
+    assert!(
+        plan.message.contains(&format!(
+            "on ancestor {} (1 commit back, no high-risk change since)",
+            &signed[..12]
+        )),
+        "{}",
+        plan.message
+    );
+
+    f.commit("src/townlet/world/grid.py", "GRID = 9\n", "world: risky");
+    f.commit("README.md", "later\n", "docs: later");
+    f.gate();
+    let plan = f.plan(&release::tag::Args::default());
+    assert_eq!(failed(&plan), ["signoff"]);
+    assert!(
+        plan.checks[3].details[0]
+            .contains("but high-risk paths changed since: src/townlet/world/grid.py"),
+        "{:?}",
+        plan.checks[3].details
+    );
+    let head = f.head();
+    let teams = signoff::evaluate(
+        &release::git::Git::open(&f.sh, &f.repo).expect("git"),
+        &f.ctx().settings.config.release,
+        &head,
+    )
+    .expect("evaluate");
+    assert!(teams.iter().all(|t| t.state == TeamState::Stale));
+
+    let mut ctx = f.ctx();
+    ctx.format = Format::Json;
+    let mut out = Vec::new();
+    let o = signoff::run(
+        &f.sh,
+        &ctx,
+        Args {
+            status: Some("HEAD".into()),
+            ..Default::default()
+        },
+        &mut out,
+    )
+    .expect("status");
+    assert_eq!(o, Outcome::Fail);
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(v["commit"], head);
+    assert_eq!(v["teams"][0]["state"], "stale");
+    assert_eq!(v["teams"][0]["signoff"]["commit"], signed);
+    assert_eq!(v["teams"][0]["signoff"]["distance"], 3);
+    assert_eq!(v["teams"][0]["changed"][0], "src/townlet/world/grid.py");
+    assert_eq!(v["verdict"], "fail");
+
+    // A new sign-off on the risky commit's descendant counts again.
+    f.sign_all();
+    assert!(failed(&f.plan(&release::tag::Args::default())).is_empty());
+}
+
+#[test]
+fn signoffs_travel_with_push_and_fetch_of_the_notes_ref() {
+    let f = Fixture::new();
+    let bare = f.bare_remote("origin");
+    f.sign_all();
+    f.git(&["push", "-q", "origin", "main", "refs/notes/townlet-signoff"]);
+
+    let clone = f.dir.path().join("clone");
+    f.git_in(
+        f.dir.path(),
+        &[
+            "clone",
+            "-q",
+            bare.to_str().expect("utf-8"),
+            clone.to_str().expect("utf-8"),
+        ],
+    );
+    f.git_in(
+        &clone,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "refs/notes/townlet-signoff:refs/notes/townlet-signoff",
+        ],
+    );
+    let teams = signoff::evaluate(
+        &release::git::Git::open(&f.sh, &clone).expect("git"),
+        &f.ctx().settings.config.release,
+        &f.head(),
+    )
+    .expect("evaluate");
+    assert!(
+        teams.iter().all(|t| t.state == TeamState::Valid),
+        "{teams:?}"
+    );
+
+    // Sign-offs made concurrently in two clones merge line by line.
+    f.git_in(&clone, &["config", "user.name", "Uma UI"]);
+    f.git(&["config", "user.name", "Tara Training"]);
+    f.sign_in(&clone, "ui", "HEAD");
+    f.sign_in(&f.repo, "training", "HEAD");
+    f.git(&["push", "-q", "origin", "refs/notes/townlet-signoff"]);
+    f.git_in(
+        &clone,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "refs/notes/townlet-signoff:refs/notes/origin-signoff",
+        ],
+    );
+    f.git_in(
+        &clone,
+        &[
+            "notes",
+            "--ref=refs/notes/townlet-signoff",
+            "merge",
+            "-q",
+            "-s",
+            "cat_sort_uniq",
+            "refs/notes/origin-signoff",
+        ],
+    );
+    let note = f.git_in(
+        &clone,
+        &["notes", "--ref=refs/notes/townlet-signoff", "show", "HEAD"],
+    );
+    assert_eq!(note.lines().count(), 5, "{note}");
+}

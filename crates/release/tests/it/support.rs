@@ -1,0 +1,297 @@
+//! A Townlet-shaped git repository in a temp dir, isolated from the machine's
+//! git config, with helpers to gate, sign off and tag it.
+
+use std::path::{Path, PathBuf};
+
+use gate::report::{GateReport, GitState, StepReport, StepStatus, Verdict};
+
+/// Where the gate writes its report, relative to the workspace (no CARGO_TARGET_DIR in these tests).
+pub const REPORT_PATH: &str = "target/rollout/gate-report.json";
+use release::tag::{self, Args, Execution, Plan};
+use rollout_config::{
+    Context, Format, Outcome, Resolved, RolloutConfig, Settings, Source, Verbosity,
+};
+use tempfile::TempDir;
+use xshell::{Shell, cmd};
+
+pub struct Fixture {
+    pub dir: TempDir,
+    pub sh: Shell,
+    pub repo: PathBuf,
+    pub workspace: PathBuf,
+    pub config: String,
+}
+
+/// A shell whose git sees only the fixture's identity and config.
+pub fn shell(home: &Path) -> Shell {
+    let sh = Shell::new().expect("shell");
+    let global = home.join("gitconfig");
+    std::fs::write(
+        &global,
+        "[user]\n\tname = Release Tester\n\temail = tester@example.org\n[init]\n\tdefaultBranch = main\n",
+    )
+    .expect("write gitconfig");
+    sh.set_var("HOME", home);
+    sh.set_var("GIT_CONFIG_NOSYSTEM", "1");
+    sh.set_var("GIT_CONFIG_GLOBAL", &global);
+    sh.set_var("GIT_AUTHOR_NAME", "Release Tester");
+    sh.set_var("GIT_AUTHOR_EMAIL", "tester@example.org");
+    sh.set_var("GIT_COMMITTER_NAME", "Release Tester");
+    sh.set_var("GIT_COMMITTER_EMAIL", "tester@example.org");
+    sh.set_var("GNUPGHOME", home.join("gnupg"));
+    // Fixed dates make commit and tag ids the same on every run.
+    sh.set_var("GIT_AUTHOR_DATE", "2026-11-27T12:00:00Z");
+    sh.set_var("GIT_COMMITTER_DATE", "2026-11-27T12:00:00Z");
+    sh
+}
+
+impl Fixture {
+    /// A repository on `main` with one commit touching the facade paths.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sh = shell(dir.path());
+        let repo = dir.path().join("townlet");
+        let workspace = dir.path().join("workspace");
+        std::fs::create_dir_all(&repo).expect("mkdir");
+        std::fs::create_dir_all(&workspace).expect("mkdir");
+        let f = Self {
+            dir,
+            sh,
+            repo,
+            workspace,
+            config: "release: {}\n".into(),
+        };
+        f.git(&["init", "-q", "-b", "main"]);
+        f.write("src/townlet/world/grid.py", "GRID = 1\n");
+        f.write("src/townlet/telemetry/publisher.py", "PUB = 1\n");
+        f.write("README.md", "townlet\n");
+        f.git(&["add", "-A"]);
+        f.git(&["commit", "-q", "-m", "initial import"]);
+        f
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.repo.join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+
+    /// Runs git in `dir` and returns its stdout; panics with git's stderr.
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let _d = self.sh.push_dir(dir);
+        let out = cmd!(self.sh, "git {args...}")
+            .quiet()
+            .ignore_status()
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.repo, args)
+    }
+
+    /// Writes a file and commits it; returns the commit id.
+    pub fn commit(&self, rel: &str, text: &str, msg: &str) -> String {
+        self.write(rel, text);
+        self.git(&["add", rel]);
+        self.git(&["commit", "-q", "-m", msg]);
+        self.head()
+    }
+
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// A bare repository added as remote `name`.
+    pub fn bare_remote(&self, name: &str) -> PathBuf {
+        let bare = self.dir.path().join(format!("{name}.git"));
+        self.git_in(
+            self.dir.path(),
+            &["init", "-q", "--bare", bare.to_str().expect("utf-8")],
+        );
+        self.git(&["remote", "add", name, bare.to_str().expect("utf-8")]);
+        bare
+    }
+
+    pub fn context_for(&self, root: &Path) -> Context {
+        let path = self.workspace.join("configs/rollout.yaml");
+        let config = RolloutConfig::parse(&self.config, &path).expect("config parses");
+        Context {
+            settings: Settings {
+                workspace: self.workspace.clone(),
+                config,
+                root: Resolved {
+                    value: root.to_path_buf(),
+                    source: Source::Flag,
+                },
+                target_dir: self.workspace.join("target"),
+            },
+            format: Format::Human,
+            verbosity: Verbosity::Quiet,
+        }
+    }
+
+    pub fn ctx(&self) -> Context {
+        self.context_for(&self.repo)
+    }
+
+    /// Writes a gate report for `root`'s HEAD.
+    pub fn gate_in(&self, root: &Path, verdict: Verdict, dirty: bool) {
+        let commit = self.git_in(root, &["rev-parse", "HEAD"]);
+        let tree = self.git_in(root, &["rev-parse", "HEAD^{tree}"]);
+        let passed = verdict == Verdict::Pass;
+        let step = |id: &str, kind: &str, ms: u64, summary: &str| StepReport {
+            id: id.into(),
+            kind: kind.into(),
+            status: if passed || id != "pytest" {
+                StepStatus::Pass
+            } else {
+                StepStatus::Fail
+            },
+            duration_ms: ms,
+            exit_code: Some(0),
+            log: None,
+            summary: summary.into(),
+        };
+        let report = GateReport {
+            schema: gate::report::SCHEMA,
+            tool_version: "0.1.0".into(),
+            started_at: "2026-11-28T08:00:00Z".into(),
+            duration_ms: 15_400,
+            root: root.to_path_buf(),
+            git: Some(GitState {
+                commit,
+                tree,
+                dirty,
+                branch: Some("main".into()),
+            }),
+            verdict,
+            steps: vec![
+                step("pytest", "command", 12_000, "812 passed"),
+                step(
+                    "baseline-diff",
+                    "baseline-diff",
+                    3_400,
+                    "500 ticks match the Phase 3 baselines",
+                ),
+            ],
+            tools: Default::default(),
+        };
+        report
+            .write(&self.workspace.join(REPORT_PATH))
+            .expect("write report");
+    }
+
+    pub fn gate(&self) {
+        self.gate_in(&self.repo, Verdict::Pass, false);
+    }
+
+    /// Every default team signs `rev` in `root`.
+    pub fn sign_all_in(&self, root: &Path, rev: &str) {
+        for team in ["ui", "telemetry", "training"] {
+            self.sign_in(root, team, rev);
+        }
+    }
+
+    pub fn sign_in(&self, root: &Path, team: &str, rev: &str) {
+        let args = release::signoff::Args {
+            team: Some(team.into()),
+            commit: Some(rev.into()),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        let o = release::signoff::run(&self.sh, &self.context_for(root), args, &mut out)
+            .expect("sign-off recorded");
+        assert_eq!(o, Outcome::Pass);
+    }
+
+    pub fn sign_all(&self) {
+        self.sign_all_in(&self.repo, "HEAD");
+    }
+
+    /// Gate passed and every team signed HEAD.
+    pub fn ready(&self) {
+        self.gate();
+        self.sign_all();
+    }
+
+    pub fn plan(&self, args: &Args) -> Plan {
+        self.plan_in(&self.repo, args)
+    }
+
+    pub fn plan_in(&self, root: &Path, args: &Args) -> Plan {
+        tag::plan(&self.sh, &self.context_for(root), args).expect("plan")
+    }
+
+    pub fn execute(&self, plan: &Plan) -> Execution {
+        tag::execute(&self.sh, &self.ctx(), plan).expect("execute")
+    }
+
+    /// `tag` as the CLI runs it, with its human output.
+    pub fn run(&self, args: Args) -> (Outcome, String) {
+        self.run_in(&self.repo, args, Format::Human)
+    }
+
+    pub fn run_in(&self, root: &Path, args: Args, format: Format) -> (Outcome, String) {
+        let mut ctx = self.context_for(root);
+        ctx.format = format;
+        let mut out = Vec::new();
+        let o = tag::run(&self.sh, &ctx, args, &mut out).expect("tag runs");
+        (o, String::from_utf8(out).expect("utf-8"))
+    }
+
+    /// `tag` expected to stop with an error (exit 2).
+    pub fn run_err(&self, args: Args) -> String {
+        let mut out = Vec::new();
+        let e = tag::run(&self.sh, &self.ctx(), args, &mut out).expect_err("tag must refuse");
+        format!("{e:#}")
+    }
+
+    pub fn execute_args() -> Args {
+        Args {
+            execute: true,
+            ..Default::default()
+        }
+    }
+
+    /// Local tags of the repository.
+    pub fn tags(&self) -> Vec<String> {
+        self.git(&["tag", "--list"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Status of check `id` in a plan, as the JSON spells it.
+pub fn status(plan: &Plan, id: &str) -> String {
+    let c = plan
+        .checks
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id}"));
+    serde_json::to_value(c.status)
+        .expect("json")
+        .as_str()
+        .expect("string")
+        .to_string()
+}
+
+/// The ids of the checks that failed.
+pub fn failed(plan: &Plan) -> Vec<&'static str> {
+    plan.checks
+        .iter()
+        .filter(|c| c.status == tag::Status::Fail)
+        .map(|c| c.id)
+        .collect()
+}
