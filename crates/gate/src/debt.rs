@@ -1,5 +1,5 @@
 //! The mypy debt ratchet. Known errors live in a debt file (by default
-//! `baselines/mypy-debt.txt`), one per line as mypy prints them but without
+//! `baselines/<target>/mypy-debt.txt`), one per line as mypy prints them but without
 //! the line number (`path: error: message  [code]`), so that moving code does
 //! not change the debt; repeats are counted by repeating the line. The gate
 //! passes while the errors found are within the debt, fails listing only the

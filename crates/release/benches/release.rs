@@ -117,6 +117,7 @@ fn plan(commits: usize, tags: usize, signed: usize) {
                 value: repo.clone(),
                 source: Source::Flag,
             },
+            target: "townlet".into(),
             target_dir: ws.join("target"),
         },
         format: Format::Human,

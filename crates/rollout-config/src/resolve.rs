@@ -79,6 +79,10 @@ pub struct Settings {
     pub config: RolloutConfig,
     /// The Townlet checkout.
     pub root: Resolved<PathBuf>,
+    /// The target's name (`[project] name` in its `pyproject.toml`, else the
+    /// root directory's name); fills `{target}` in baseline paths, so each
+    /// target keeps its own baselines and debt.
+    pub target: String,
     /// Cargo's target directory (`CARGO_TARGET_DIR`, else `target/` in the
     /// workspace); the tooling writes its outputs under `rollout/` there.
     pub target_dir: PathBuf,
@@ -119,6 +123,9 @@ impl Settings {
                 source: Source::Default,
             }
         };
+        let mut config = config;
+        let target = target_name(&root.value);
+        config.fill_target(&target);
         let target_dir = match env(ENV_CARGO_TARGET_DIR).filter(|v| !v.is_empty()) {
             Some(dir) => normalize(&cwd.join(dir)),
             None => workspace.join("target"),
@@ -127,6 +134,7 @@ impl Settings {
             workspace: workspace.to_path_buf(),
             config,
             root,
+            target,
             target_dir,
         })
     }
@@ -172,6 +180,30 @@ impl Settings {
             None => self.in_root(&self.config.tls_smoke.sim_config),
         }
     }
+}
+
+/// The name of the target at `root`: `[project] name` from its
+/// `pyproject.toml`, else the directory's name.
+pub fn target_name(root: &Path) -> String {
+    #[derive(serde::Deserialize)]
+    struct Pyproject {
+        project: Option<Project>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Project {
+        name: Option<String>,
+    }
+    let from_pyproject = std::fs::read_to_string(root.join("pyproject.toml"))
+        .ok()
+        .and_then(|t| toml::from_str::<Pyproject>(&t).ok())
+        .and_then(|p| p.project?.name)
+        .filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && n != "." && n != "..");
+    from_pyproject.unwrap_or_else(|| {
+        root.file_name().map_or_else(
+            || "target".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    })
 }
 
 /// Finds the workspace root: the parent of the `xtask` crate it was built

@@ -24,6 +24,7 @@ struct Report<'a> {
     config: &'a std::path::Path,
     workspace: &'a std::path::Path,
     root: &'a Resolved<PathBuf>,
+    target: &'a str,
     python: PathBuf,
     runtime_variant: &'a str,
     transport: &'a Transport,
@@ -40,6 +41,7 @@ pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
         config: &s.config.path,
         workspace: &s.workspace,
         root: &s.root,
+        target: &s.target,
         python: s.python(),
         runtime_variant: &s.config.runtime_variant,
         transport: &transport,
@@ -72,6 +74,12 @@ fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> Result<()> {
         "     townlet root    {} (from {})",
         r.root.value.display(),
         r.root.source
+    )?;
+    writeln!(out, "     target          {}", r.target)?;
+    writeln!(
+        out,
+        "     baselines       {}",
+        r.settings.baseline.dir.display()
     )?;
     writeln!(out, "     python          {}", r.python.display())?;
     writeln!(out, "     runtime variant {}", r.runtime_variant)?;

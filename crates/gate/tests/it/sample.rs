@@ -8,7 +8,8 @@ use crate::support::{Ws, copy_sample, repo_root, step, tool_python};
 fn sample_ws() -> Ws {
     let ws = Ws::new();
     copy_sample(&ws.path().join("townlet"));
-    let debt = std::fs::read_to_string(repo_root().join("baselines/mypy-debt.txt")).expect("debt");
+    let debt = std::fs::read_to_string(repo_root().join("baselines/townlet-sample/mypy-debt.txt"))
+        .expect("debt");
     ws.write("baselines/mypy-debt.txt", &debt);
     let python = tool_python();
     ws.write(

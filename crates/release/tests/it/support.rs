@@ -134,6 +134,7 @@ impl Fixture {
                     value: root.to_path_buf(),
                     source: Source::Flag,
                 },
+                target: "townlet".into(),
                 target_dir: self.workspace.join("target"),
             },
             format: Format::Human,

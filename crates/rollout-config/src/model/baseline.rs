@@ -57,7 +57,7 @@ impl Default for Tolerance {
 }
 
 fn default_dir() -> PathBuf {
-    PathBuf::from("../baselines")
+    PathBuf::from("../baselines/{target}")
 }
 
 fn default_fields() -> Vec<String> {

@@ -96,6 +96,19 @@ impl RolloutConfig {
     }
 }
 
+impl RolloutConfig {
+    /// Fills the `{target}` placeholder in the paths that hold per-target
+    /// data (baselines, thresholds, debt files).
+    pub fn fill_target(&mut self, target: &str) {
+        let fill = |p: &Path| PathBuf::from(p.to_string_lossy().replace("{target}", target));
+        self.file.baseline.dir = fill(&self.file.baseline.dir);
+        self.file.monitor.thresholds_file = fill(&self.file.monitor.thresholds_file);
+        for step in &mut self.file.gate.steps {
+            step.debt = step.debt.as_deref().map(fill);
+        }
+    }
+}
+
 /// Removes `.` and `..` components lexically, so that printed paths are
 /// readable (`/w/examples/sample`, not `/w/configs/../examples/sample`).
 pub fn normalize(path: &Path) -> PathBuf {

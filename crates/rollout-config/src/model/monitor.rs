@@ -26,7 +26,7 @@ pub struct MonitorSection {
 }
 
 fn default_thresholds_file() -> PathBuf {
-    PathBuf::from("../baselines/monitor-thresholds.yaml")
+    PathBuf::from("../baselines/{target}/monitor-thresholds.yaml")
 }
 
 fn default_spike_factor() -> f64 {

@@ -122,3 +122,33 @@ fn python_without_a_slash_is_a_program_on_path() {
     let s = resolve(&ws, dir.path(), None, None);
     assert_eq!(s.python(), Path::new("python3"));
 }
+
+#[test]
+fn each_target_gets_its_own_baselines() {
+    let (dir, ws) = setup();
+    super::write(
+        &ws,
+        "configs/rollout.yaml",
+        "gate:\n  steps:\n    - id: mypy\n      command: mypy\n      debt: ../baselines/{target}/debt.txt\n",
+    );
+    super::write(
+        &dir.path().join("flag-root"),
+        "pyproject.toml",
+        "[project]\nname = \"townlet\"\nversion = \"0.9.7\"\n",
+    );
+    let s = resolve(&ws, dir.path(), Some("flag-root"), None);
+    assert_eq!(s.target, "townlet");
+    assert_eq!(s.config.baseline.dir, ws.join("baselines/townlet"));
+    assert_eq!(
+        s.config.gate.steps[0].debt.as_deref(),
+        Some(ws.join("baselines/townlet/debt.txt").as_path())
+    );
+    assert_eq!(
+        s.config.monitor.thresholds_file,
+        ws.join("baselines/townlet/monitor-thresholds.yaml")
+    );
+    // Without a pyproject, the directory's name.
+    let s = resolve(&ws, dir.path(), Some("env-root"), None);
+    assert_eq!(s.target, "env-root");
+    assert_eq!(s.config.baseline.dir, ws.join("baselines/env-root"));
+}
