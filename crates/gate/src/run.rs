@@ -297,6 +297,7 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
+    progress.tick(&plan.run, &started_at_step, &results);
     progress.done();
     let was_interrupted = interrupted.load(Ordering::Relaxed) && !args.fail_fast;
 
