@@ -84,6 +84,21 @@ pub struct GateReport {
     /// Versions of the external tools used (`python`, `pytest`, `ruff`, ...).
     #[serde(default)]
     pub tools: std::collections::BTreeMap<String, String>,
+    /// Every configured step was selected and the full pytest suite ran (no
+    /// `--steps`, `--skip` or `--suite`); only such a run can clear a tag.
+    #[serde(default)]
+    pub complete: bool,
+    /// What was asked for on the command line.
+    #[serde(default)]
+    pub selection: Selection,
+}
+
+/// The command line's selection of steps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    pub steps: Vec<String>,
+    pub skip: Vec<String>,
+    pub suite: Option<String>,
 }
 
 impl GateReport {

@@ -375,6 +375,15 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
         verdict: verdict.clone(),
         steps,
         tools: versions.collect(Duration::from_secs(3)),
+        complete: args.steps.is_empty()
+            && args.skip.is_empty()
+            && args.suite.is_none()
+            && !args.update_debt,
+        selection: crate::report::Selection {
+            steps: args.steps.clone(),
+            skip: args.skip.clone(),
+            suite: args.suite.clone(),
+        },
     };
     report.write(&report_path(&ctx.settings))?;
     emit(&ctx, &args, &report, &details, out)?;

@@ -241,6 +241,8 @@ mod tests {
                 },
             ],
             tools: Default::default(),
+            complete: true,
+            selection: Default::default(),
         }
     }
 

@@ -297,6 +297,31 @@ pub fn gate_check(path: &Path, commit: &str, tree: &str) -> (Check, Option<GateR
             ),
             "commit or stash the changes, then run cargo xtask gate again (or pass --allow-gate)",
         )
+    } else if report.verdict == Verdict::Pass && !report.complete {
+        let sel = &report.selection;
+        let mut what = Vec::new();
+        if !sel.steps.is_empty() {
+            what.push(format!("--steps {}", sel.steps.join(",")));
+        }
+        if !sel.skip.is_empty() {
+            what.push(format!("--skip {}", sel.skip.join(",")));
+        }
+        if let Some(suite) = &sel.suite {
+            what.push(format!("--suite {suite}"));
+        }
+        let what = if what.is_empty() {
+            "a partial run".to_string()
+        } else {
+            what.join(" ")
+        };
+        Check::fail(
+            "gate",
+            format!(
+                "gate for {} passed, but only a selection ran ({what})",
+                short(commit)
+            ),
+            "run the whole gate on this commit: cargo xtask gate (or pass --allow-gate)",
+        )
     } else if report.verdict != Verdict::Pass {
         let failed: Vec<String> = report
             .steps

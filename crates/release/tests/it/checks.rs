@@ -190,6 +190,23 @@ fn gate_report_must_pass_for_exactly_head() {
     assert_eq!(failed(&plan), ["gate"]);
     assert!(plan.checks[2].summary.contains("uncommitted changes"));
 
+    // A passing run of only some steps does not clear a tag.
+    f.gate();
+    let path = f.workspace.join(REPORT_PATH);
+    let mut report = gate::report::GateReport::load(&path).expect("report");
+    report.complete = false;
+    report.selection.steps = vec!["pytest".into()];
+    report.write(&path).expect("write");
+    let plan = f.plan(&Args::default());
+    assert_eq!(failed(&plan), ["gate"]);
+    assert!(
+        plan.checks[2]
+            .summary
+            .ends_with("passed, but only a selection ran (--steps pytest)"),
+        "{}",
+        plan.checks[2].summary
+    );
+
     // Not a report at all.
     std::fs::write(f.workspace.join(REPORT_PATH), "{}").expect("write");
     let plan = f.plan(&Args::default());

@@ -187,6 +187,8 @@ impl Fixture {
                 ),
             ],
             tools: Default::default(),
+            complete: true,
+            selection: Default::default(),
         };
         report
             .write(&self.workspace.join(REPORT_PATH))
