@@ -52,6 +52,9 @@ enum Command {
     /// Validate the rollout config and a Townlet config; print the resolved settings
     #[command(after_help = "Example:\n  cargo xtask config --root ../townlet --format json")]
     Config(ConfigArgs),
+    /// Prove TLS negotiation and certificate loading of Townlet's TCP telemetry
+    #[command(name = "tls-smoke")]
+    TlsSmoke(Box<tls_smoke::Args>),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             },
             &mut stdout,
         ),
+        Command::TlsSmoke(a) => tls_smoke::run(&ctx, *a, &mut stdout),
     }
 }
 
