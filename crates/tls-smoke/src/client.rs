@@ -118,9 +118,9 @@ pub(crate) async fn run(setup: Setup, target: Target) -> Outcome {
     let mut last: Option<Failure> = None;
     let mut tcp = None;
     for addr in addrs {
+        out.address = Some(addr);
         match tokio::time::timeout(setup.timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => {
-                out.address = Some(addr);
                 tcp = Some(s);
                 break;
             }
@@ -500,11 +500,12 @@ fn classify(
                 Some("point `ca_file` at the CA that signed the collector's certificate"),
             ),
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                let presented = match ce {
-                    CertificateError::NotValidForNameContext { presented, .. } => {
+                let presented = match (leaf, ce) {
+                    (Some(l), _) => l.sans.join(", "),
+                    (None, CertificateError::NotValidForNameContext { presented, .. }) => {
                         presented.join(", ")
                     }
-                    _ => leaf.map(|l| l.sans.join(", ")).unwrap_or_default(),
+                    (None, _) => String::new(),
                 };
                 fail(
                     Class::NameMismatch,

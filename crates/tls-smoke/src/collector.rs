@@ -18,10 +18,17 @@ use tokio::sync::Notify;
 
 /// A server configuration with TLS 1.2 and 1.3, the given certificate, and
 /// client certificates required from `client_ca` when given.
+///
+/// `tickets`: send TLS 1.3 session tickets. The loopback smoke wants them
+/// (a ticket after the client's Finished proves the client certificate was
+/// accepted). `serve` does not: Townlet's Python client never reads, so
+/// unread tickets in its socket turn its `close()` into a TCP reset, and
+/// Linux drops the payloads still queued on our side when a reset arrives.
 pub(crate) fn server_config(
     provider: Arc<CryptoProvider>,
     key: Arc<CertifiedKey>,
     client_ca: Option<&[CertificateDer<'static>]>,
+    tickets: bool,
 ) -> Result<ServerConfig, String> {
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -40,7 +47,11 @@ pub(crate) fn server_config(
         }
         None => builder.with_no_client_auth(),
     };
-    Ok(builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(key))))
+    let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(key)));
+    if !tickets {
+        config.send_tls13_tickets = 0;
+    }
+    Ok(config)
 }
 
 /// What arrived, across connections.

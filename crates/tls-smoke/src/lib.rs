@@ -43,7 +43,7 @@ pub use certs::{
 };
 pub use collector::Tally;
 pub use report::{Report, Verdict};
-pub use serve::{ServeOptions, ServeSummary, serve};
+pub use serve::{ServeOptions, ServeSummary, render as serve_render, serve};
 pub use smoke::{SmokeOptions, SmokeTarget, provider, smoke};
 
 /// Dev material file names, for callers that place it.

@@ -97,9 +97,13 @@ pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<Serv
     let Some((key, _)) = key else {
         bail!("no usable certificate and key for the collector");
     };
-    let config =
-        collector::server_config(provider, key, client_ca.as_ref().map(|c| c.ders.as_slice()))
-            .map_err(anyhow::Error::msg)?;
+    let config = collector::server_config(
+        provider,
+        key,
+        client_ca.as_ref().map(|c| c.ders.as_slice()),
+        false,
+    )
+    .map_err(anyhow::Error::msg)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
 
     let runtime = tokio::runtime::Builder::new_current_thread()

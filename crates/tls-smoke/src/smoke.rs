@@ -457,6 +457,7 @@ fn run_checks(
         };
         Some((outcome, seen_by_collector))
     });
+    runtime.shutdown_background();
     let Some((outcome, collector_view)) = outcome else {
         sink.skip("handshake", "not attempted");
         return;
@@ -474,7 +475,7 @@ async fn start_loopback(
     timeout: Duration,
 ) -> Result<(std::net::SocketAddr, CollectorTask), String> {
     let key = key.ok_or("no server certificate and key for the loopback collector")?;
-    let config = collector::server_config(provider, key, ca.map(|c| c.ders.as_slice()))?;
+    let config = collector::server_config(provider, key, ca.map(|c| c.ders.as_slice()), true)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
@@ -579,8 +580,10 @@ fn record(
         }
     }
     // client auth
+    let client_auth_failed = failed_at == Some("client-auth");
     let summary = match (report.client_auth.configured, o.requested, o.accepted) {
         (_, None, _) => None,
+        _ if o.session.is_none() && !client_auth_failed => None,
         (true, Some(true), Some(true)) => Some(format!(
             "client certificate requested and accepted ({})",
             o.evidence.as_deref().unwrap_or("handshake")
