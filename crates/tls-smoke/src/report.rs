@@ -216,12 +216,27 @@ impl Report {
 
     /// The errors that stopped the smoke, as one message (for `Err`).
     pub fn setup_errors(&self) -> String {
-        self.findings
+        let errors: Vec<&Finding> = self
+            .findings
             .iter()
             .filter(|f| f.severity == Severity::Error && f.class.is_setup())
-            .map(finding_text)
-            .collect::<Vec<_>>()
-            .join("\n")
+            .collect();
+        let mut lines: Vec<String> = Vec::new();
+        for (i, f) in errors.iter().enumerate() {
+            let mut line = f.message.clone();
+            if let Some(place) = &f.place {
+                line.push_str(&format!(" (set at `{place}`)"));
+            }
+            lines.push(line);
+            // One hint for a run of findings sharing it.
+            let next_hint = errors.get(i + 1).and_then(|n| n.hint.as_ref());
+            if let Some(hint) = &f.hint {
+                if next_hint != Some(hint) {
+                    lines.push(format!("hint: {hint}"));
+                }
+            }
+        }
+        lines.join("\n")
     }
 }
 
@@ -250,7 +265,12 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
         };
         writeln!(out, "{word} {:width$}  {}", c.id, c.summary)?;
         if matches!(c.status, Status::Warn | Status::Fail) {
-            for f in r.findings.iter().filter(|f| f.check == c.id) {
+            // When the smoke could not run, its setup errors go to stderr
+            // (the command's error); do not print them twice.
+            let shown = |f: &&Finding| {
+                f.check == c.id && !(r.verdict == Verdict::Error && f.class.is_setup())
+            };
+            for f in r.findings.iter().filter(shown) {
                 for (i, line) in finding_text(f).lines().enumerate() {
                     let lead = if i == 0 { "-" } else { " " };
                     writeln!(out, "     {lead} {line}")?;
@@ -289,7 +309,7 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
             "tls-smoke FAILED: {target}: {}",
             r.failure.map(class_words).unwrap_or("problem found")
         ),
-        (Verdict::Error, _) => format!("tls-smoke could not run: {target}"),
+        (Verdict::Error, _) => format!("tls-smoke could not run: {target} (errors below)"),
     };
     writeln!(out, "{}", style.bold(&line))
 }
