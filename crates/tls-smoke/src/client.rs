@@ -205,23 +205,25 @@ pub(crate) async fn run(setup: Setup, target: Target) -> Outcome {
         tls.get_ref().1.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_3)
     );
+    if !req {
+        // Nothing for the server to reject after the handshake.
+        return out;
+    }
     if !tls13 {
         // TLS 1.2: the server's Finished came after it checked our
         // certificate, so a completed handshake is the acceptance.
-        if req {
-            out.accepted = Some(setup.client.is_some());
-            out.evidence = Some("handshake".into());
-        }
+        out.accepted = Some(setup.client.is_some());
+        out.evidence = Some("handshake".into());
         return out;
     }
 
     // TLS 1.3: the server checks our certificate after we think the
     // handshake is done. Wait for its answer: a session ticket or data mean
-    // accepted, an alert means rejected. A quiet server gets a deadline that
-    // scales with the handshake's round trips.
+    // accepted, an alert means rejected. A server that sends neither gets at
+    // least 500 ms (slow handshakes more), at most the connect timeout.
     let handshake = out.handshake.unwrap_or_default();
     let deadline = (handshake * 4)
-        .max(Duration::from_millis(60))
+        .max(Duration::from_millis(500))
         .min(setup.timeout);
     let waited = tokio::time::timeout(deadline, poll_fn(|cx| round_trip(cx, &mut tls))).await;
     match waited {

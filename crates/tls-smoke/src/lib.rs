@@ -184,6 +184,11 @@ fn run_smoke(ctx: &Context, args: SmokeArgs, out: &mut dyn Write) -> Result<Outc
             server_key: args.server_key.map(ws),
         }
     } else if let Some(addr) = args.connect {
+        if let Err(e) = rollout_config::townlet::parse_endpoint(&addr) {
+            bail!(
+                "`--connect`: {e}\nhint: write `--connect 10.0.0.5:8765` or `--connect [::1]:8765`"
+            );
+        }
         SmokeTarget::Connect(addr)
     } else {
         SmokeTarget::Endpoint

@@ -343,3 +343,86 @@ pub fn class_words(c: Class) -> &'static str {
         Class::Tls => "TLS failure",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        let mut r = Report {
+            schema: SCHEMA,
+            sim_config: "configs/demo/poc_demo_tls.yaml".into(),
+            endpoint: "demo.local:8765".into(),
+            server_name: "demo.local".into(),
+            mode: Mode::Connect,
+            verify_hostname: true,
+            address: Some("127.0.0.1:9".into()),
+            session: None,
+            server_chain: vec![],
+            client_auth: ClientAuth::default(),
+            connect_ms: Some(0.1),
+            handshake_ms: None,
+            total_ms: 3.0,
+            checks: vec![
+                Check {
+                    id: "transport".into(),
+                    status: Status::Pass,
+                    summary: "tcp demo.local:8765".into(),
+                },
+                Check {
+                    id: "handshake".into(),
+                    status: Status::Fail,
+                    summary: "did not complete".into(),
+                },
+            ],
+            findings: vec![Finding {
+                check: "handshake".into(),
+                severity: Severity::Error,
+                class: Class::NameMismatch,
+                message: "expected `demo.local`".into(),
+                place: None,
+                hint: Some("fix it".into()),
+            }],
+            failure: None,
+            verdict: Verdict::Pass,
+            exit_code: 0,
+        };
+        r.conclude();
+        r
+    }
+
+    #[test]
+    fn human_output_is_one_line_per_check_with_failure_details() {
+        let mut out = Vec::new();
+        render(&report(), &Style::new(false), &mut out).expect("render");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "pass transport  tcp demo.local:8765\n\
+             FAIL handshake  did not complete\n     \
+             - expected `demo.local`\n       \
+             hint: fix it\n\
+             tls-smoke FAILED: demo.local:8765 via 127.0.0.1:9: name mismatch\n"
+        );
+    }
+
+    #[test]
+    fn verdict_and_exit_code_follow_the_findings() {
+        let mut r = report();
+        assert_eq!(
+            (r.verdict, r.exit_code, r.failure),
+            (Verdict::Fail, 1, Some(Class::NameMismatch))
+        );
+        r.findings[0].class = Class::EncryptedKey;
+        r.conclude();
+        assert_eq!((r.verdict, r.exit_code), (Verdict::Error, 2));
+        r.findings[0].severity = Severity::Warning;
+        r.conclude();
+        assert_eq!(
+            (r.verdict, r.exit_code, r.failure),
+            (Verdict::Pass, 0, None)
+        );
+        let json = serde_json::to_string(&r).expect("json");
+        let back: Report = serde_json::from_str(&json).expect("round trip");
+        assert_eq!(back, r);
+    }
+}
