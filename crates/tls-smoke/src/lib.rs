@@ -44,7 +44,7 @@ pub use certs::{
 pub use collector::Tally;
 pub use report::{Report, Verdict};
 pub use serve::{ServeOptions, ServeSummary, render as serve_render, serve};
-pub use smoke::{SmokeOptions, SmokeTarget, provider, smoke};
+pub use smoke::{SmokeOptions, SmokeTarget, dev_certs_dir, provider, smoke};
 
 /// Dev material file names, for callers that place it.
 pub mod dev_files {
@@ -223,12 +223,7 @@ fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Outc
             let t = load(ctx, args.sim_config.as_deref())?;
             let dir = match out {
                 Some(o) => ctx.settings.workspace.join(o),
-                None => match t
-                    .tls
-                    .as_ref()
-                    .and_then(|t| t.ca_file.as_deref())
-                    .and_then(Path::parent)
-                {
+                None => match dev_certs_dir(&t) {
                     Some(d) => d.to_path_buf(),
                     None => bail!(
                         "`{}` sets no `ca_file` to place the certificates beside\nhint: pass `--out DIR`",

@@ -53,6 +53,17 @@ impl Default for SmokeOptions {
     }
 }
 
+/// Where `--loopback` looks for the collector's dev certificate by default,
+/// and where [`crate::ensure_dev_certs`] should put it: the directory of the
+/// transport's `ca_file`.
+pub fn dev_certs_dir(transport: &Transport) -> Option<&Path> {
+    transport
+        .tls
+        .as_ref()
+        .and_then(|t| t.ca_file.as_deref())
+        .and_then(Path::parent)
+}
+
 /// The crypto provider: *ring* (see the crate documentation for why).
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -297,7 +308,7 @@ fn run_checks(
         server_key,
     } = &opts.target
     {
-        let ca_dir = tls.ca_file.as_deref().and_then(Path::parent);
+        let ca_dir = dev_certs_dir(transport);
         match (ca_dir, &ca) {
             (None, _) => sink.finding(
                 "collector",

@@ -255,3 +255,28 @@ fn missing_sim_config_says_where_it_looked() {
         "{err}"
     );
 }
+
+/// What the gate does: make dev certificates where the config expects them
+/// if missing, then run the loopback smoke as a library call.
+#[test]
+fn gate_flow_generates_missing_dev_certs_then_passes() {
+    let root = sample_root();
+    let config = root.path().join("configs/demo/poc_demo_tls.yaml");
+    let t = rollout_config::load_transport(&config, root.path()).expect("transport");
+    let dir = tls_smoke::dev_certs_dir(&t)
+        .expect("ca_file dir")
+        .to_path_buf();
+    assert!(tls_smoke::ensure_dev_certs(&dir, "demo.local").expect("generate"));
+    assert!(!tls_smoke::ensure_dev_certs(&dir, "demo.local").expect("present"));
+    let opts = tls_smoke::SmokeOptions {
+        target: tls_smoke::SmokeTarget::Loopback {
+            server_cert: None,
+            server_key: None,
+        },
+        expiry_warning_days: 30,
+    };
+    let report = tls_smoke::smoke(&t, &opts);
+    assert_eq!(report.verdict, tls_smoke::Verdict::Pass, "{report:#?}");
+    assert_eq!(report.exit_code, 0);
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+}
