@@ -24,14 +24,21 @@ fn write_atomic_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create directory `{}`", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot write `{}`: cannot create directory `{}`",
+            path.display(),
+            dir.display()
+        )
+    })?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
+        // A stale temporary (from a crashed run) would keep its old mode.
+        let _stale = std::fs::remove_file(&tmp);
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
