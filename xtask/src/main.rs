@@ -58,6 +58,9 @@ enum Command {
     Signoff(release::signoff::Args),
     /// Plan the release tag and its checks; --execute creates it, --push pushes it
     Tag(release::tag::Args),
+    /// Prove TLS negotiation and certificate loading of Townlet's TCP telemetry
+    #[command(name = "tls-smoke")]
+    TlsSmoke(Box<tls_smoke::Args>),
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +96,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         ),
         Command::Signoff(a) => release::signoff::run(&xshell::Shell::new()?, &ctx, a, &mut stdout),
         Command::Tag(a) => release::tag::run(&xshell::Shell::new()?, &ctx, a, &mut stdout),
+        Command::TlsSmoke(a) => tls_smoke::run(&ctx, *a, &mut stdout),
     }
 }
 

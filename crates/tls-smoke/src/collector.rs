@@ -1,0 +1,269 @@
+//! A minimal TLS collector for Townlet's `TcpTransport`: accepts TLS
+//! connections, reads newline-delimited JSON, and tallies what arrives. Used
+//! in-process by `--loopback` and as the `serve` command.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::CertificateDer;
+use rustls::server::{ServerConfig, WebPkiClientVerifier};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncBufReadExt;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+/// A server configuration with TLS 1.2 and 1.3, the given certificate, and
+/// client certificates required from `client_ca` when given.
+///
+/// `tickets`: send TLS 1.3 session tickets. The loopback smoke wants them
+/// (a ticket after the client's Finished proves the client certificate was
+/// accepted). `serve` does not: Townlet's Python client never reads, so
+/// unread tickets in its socket turn its `close()` into a TCP reset, and
+/// Linux drops the payloads still queued on our side when a reset arrives.
+pub(crate) fn server_config(
+    provider: Arc<CryptoProvider>,
+    key: Arc<CertifiedKey>,
+    client_ca: Option<&[CertificateDer<'static>]>,
+    tickets: bool,
+) -> Result<ServerConfig, String> {
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("cannot set up TLS 1.2/1.3: {e}"))?;
+    let builder = match client_ca {
+        Some(cas) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let (added, _) = roots.add_parsable_certificates(cas.iter().cloned());
+            if added == 0 {
+                return Err("the client CA file holds no usable CA certificate".into());
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| format!("cannot use the client CA: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(key)));
+    if !tickets {
+        config.send_tls13_tickets = 0;
+    }
+    Ok(config)
+}
+
+/// What arrived, across connections.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// TCP connections accepted.
+    pub connections: u64,
+    /// TLS handshakes that completed.
+    pub sessions: u64,
+    /// `PEER: reason` of each failed handshake.
+    pub handshake_failures: Vec<String>,
+    /// Valid JSON payload lines.
+    pub payloads: u64,
+    /// Payloads per `payload_type` (`untyped` when absent, as in full-state
+    /// streams of older builds).
+    pub by_payload_type: BTreeMap<String, u64>,
+    /// Lines that are not a JSON object.
+    pub invalid_lines: u64,
+    /// The first few invalid lines: `connection N line M: error`.
+    pub invalid_examples: Vec<String>,
+    /// Payloads per `runtime_variant` other than the expected one.
+    pub other_runtime_variants: BTreeMap<String, u64>,
+    /// Payload bytes received (newlines included).
+    pub bytes: u64,
+}
+
+const MAX_EXAMPLES: usize = 5;
+
+impl Tally {
+    /// Records one line of connection `conn` (1-based line number `line`).
+    /// Blank lines are keep-alives, not payloads.
+    pub fn line(&mut self, conn: u64, line: u64, bytes: &[u8], expected_variant: &str) {
+        self.bytes += bytes.len() as u64;
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        let value: Result<serde_json::Value, String> =
+            serde_json::from_str(text).map_err(|e| e.to_string());
+        let object = match value {
+            Ok(serde_json::Value::Object(o)) => o,
+            Ok(other) => {
+                self.invalid(
+                    conn,
+                    line,
+                    format!("expected a JSON object, found {}", kind(&other)),
+                );
+                return;
+            }
+            Err(e) => {
+                self.invalid(conn, line, format!("not JSON: {e}"));
+                return;
+            }
+        };
+        self.payloads += 1;
+        let payload_type = object
+            .get("payload_type")
+            .and_then(|v| v.as_str())
+            .unwrap_or("untyped")
+            .to_string();
+        *self.by_payload_type.entry(payload_type).or_default() += 1;
+        let variant = object
+            .get("runtime_variant")
+            .or_else(|| object.get("changes").and_then(|c| c.get("runtime_variant")));
+        if let Some(v) = variant {
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            if v != expected_variant {
+                *self.other_runtime_variants.entry(v).or_default() += 1;
+            }
+        }
+    }
+
+    fn invalid(&mut self, conn: u64, line: u64, why: String) {
+        self.invalid_lines += 1;
+        if self.invalid_examples.len() < MAX_EXAMPLES {
+            self.invalid_examples
+                .push(format!("connection {conn} line {line}: {why}"));
+        }
+    }
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Shared state of a running collector.
+pub(crate) struct Shared {
+    pub tally: Mutex<Tally>,
+    pub expected_variant: String,
+    /// Stop after this many payloads.
+    pub max_payloads: Option<u64>,
+    /// Woken when `max_payloads` is reached.
+    pub done: Notify,
+}
+
+/// Serves one connection: handshake, then lines until the peer closes.
+/// Returns the handshake error, if any.
+pub(crate) async fn handle(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+    handshake_timeout: Duration,
+    shared: Arc<Shared>,
+) -> Result<(), String> {
+    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let why = format!("{peer}: {e}");
+            if let Ok(mut t) = shared.tally.lock() {
+                t.handshake_failures.push(why.clone());
+            }
+            return Err(e.to_string());
+        }
+        Err(_) => {
+            let why = format!(
+                "{peer}: no TLS handshake within {}s",
+                handshake_timeout.as_secs_f64()
+            );
+            if let Ok(mut t) = shared.tally.lock() {
+                t.handshake_failures.push(why.clone());
+            }
+            return Err(why);
+        }
+    };
+    if let Ok(mut t) = shared.tally.lock() {
+        t.sessions += 1;
+    }
+    let mut reader = tokio::io::BufReader::new(tls);
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) => break,
+            Ok(_) => {
+                line_no += 1;
+                let reached = match shared.tally.lock() {
+                    Ok(mut t) => {
+                        t.line(conn, line_no, &buf, &shared.expected_variant);
+                        shared.max_payloads.is_some_and(|m| t.payloads >= m)
+                    }
+                    Err(_) => false,
+                };
+                if reached {
+                    shared.done.notify_one();
+                }
+            }
+            // A peer that vanishes without close_notify (as Python's
+            // `socket.close()` does) ends its stream; that is not an error.
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tally_counts_types_and_flags_variants() {
+        let mut t = Tally::default();
+        t.line(
+            1,
+            1,
+            br#"{"payload_type":"snapshot","runtime_variant":"facade","tick":1}"#,
+            "facade",
+        );
+        t.line(
+            1,
+            2,
+            b"{\"payload_type\":\"diff\",\"changes\":{\"tick\":2}}\n",
+            "facade",
+        );
+        t.line(
+            1,
+            3,
+            b"{\"payload_type\":\"diff\",\"changes\":{\"runtime_variant\":\"legacy\"}}\n",
+            "facade",
+        );
+        t.line(
+            1,
+            4,
+            b"{\"tick\":4,\"runtime_variant\":\"legacy\"}\n",
+            "facade",
+        );
+        t.line(1, 5, b"\n", "facade");
+        t.line(1, 6, b"{not json\n", "facade");
+        t.line(1, 7, b"[1,2]\n", "facade");
+        assert_eq!(t.payloads, 4);
+        assert_eq!(t.by_payload_type.get("diff"), Some(&2));
+        assert_eq!(t.by_payload_type.get("snapshot"), Some(&1));
+        assert_eq!(t.by_payload_type.get("untyped"), Some(&1));
+        assert_eq!(t.other_runtime_variants.get("legacy"), Some(&2));
+        assert_eq!(t.invalid_lines, 2);
+        assert!(
+            t.invalid_examples[0].starts_with("connection 1 line 6: not JSON"),
+            "{:?}",
+            t.invalid_examples
+        );
+        assert_eq!(
+            t.invalid_examples[1],
+            "connection 1 line 7: expected a JSON object, found an array"
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! `tls-smoke serve`: a minimal TLS collector for Townlet's real
+//! `TcpTransport`, to test the whole path with a real shard before promotion.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use rollout_config::Style;
+use serde::{Deserialize, Serialize};
+
+use crate::collector::{self, Shared, Tally};
+use crate::material::{self, Source};
+use crate::report::Verdict;
+use crate::sink::Sink;
+
+/// What to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// `ADDR:PORT` to listen on.
+    pub listen: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Require client certificates issued by this CA.
+    pub client_ca: Option<PathBuf>,
+    /// Stop after this many payloads.
+    pub max_payloads: Option<u64>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// The `runtime_variant` every payload must report.
+    pub expected_variant: String,
+    /// Limit for one TLS handshake.
+    pub handshake_timeout: Duration,
+}
+
+/// What `serve` saw, printed when it stops. Fields are stable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServeSummary {
+    pub schema: u32,
+    /// The address listened on.
+    pub listen: String,
+    /// `max-payloads`, `duration` or `interrupt`.
+    pub stopped_by: String,
+    pub duration_ms: f64,
+    pub expected_runtime_variant: String,
+    #[serde(flatten)]
+    pub tally: Tally,
+    /// `pass`: payloads arrived, all valid JSON with the expected variant,
+    /// and no handshake failed; else `fail`.
+    pub verdict: Verdict,
+    pub exit_code: u8,
+}
+
+/// Loads the material, listens, calls `ready` with the bound address, and
+/// serves until a stop condition. Errors are setup problems (exit 2).
+pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<ServeSummary> {
+    let provider = crate::smoke::provider();
+    let mut sink = Sink::default();
+    let cert_src = Source {
+        key: "--cert",
+        path: &opts.cert,
+        place: None,
+    };
+    let key_src = Source {
+        key: "--key",
+        path: &opts.key,
+        place: None,
+    };
+    let hint = "generate dev certificates with `cargo xtask tls-smoke certs`";
+    let chain = material::read(&mut sink, "serve", &cert_src, hint)
+        .and_then(|b| material::parse_certs(&mut sink, "serve", &cert_src, &b));
+    let key_bytes = material::read(&mut sink, "serve", &key_src, hint);
+    let key = match (&chain, &key_bytes) {
+        (Some(chain), Some(bytes)) => material::load_key(
+            &mut sink, "serve", &key_src, bytes, chain, &cert_src, &provider,
+        ),
+        _ => None,
+    };
+    let client_ca = opts.client_ca.as_ref().and_then(|p| {
+        let src = Source {
+            key: "--client-ca",
+            path: p,
+            place: None,
+        };
+        material::read(&mut sink, "serve", &src, hint)
+            .and_then(|b| material::parse_certs(&mut sink, "serve", &src, &b))
+    });
+    if let Some(first) = sink.findings.first() {
+        let mut msg = first.message.clone();
+        if let Some(h) = &first.hint {
+            msg.push_str(&format!("\nhint: {h}"));
+        }
+        bail!(msg);
+    }
+    let Some((key, _)) = key else {
+        bail!("no usable certificate and key for the collector");
+    };
+    let config = collector::server_config(
+        provider,
+        key,
+        client_ca.as_ref().map(|c| c.ders.as_slice()),
+        false,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(opts.listen.as_str())
+            .await
+            .with_context(|| format!("cannot listen on `{}`", opts.listen))?;
+        let local = listener.local_addr()?;
+        ready(local);
+        let shared = Arc::new(Shared {
+            tally: Default::default(),
+            expected_variant: opts.expected_variant.clone(),
+            max_payloads: opts.max_payloads,
+            done: Default::default(),
+        });
+        let started = Instant::now();
+        let sleep = async {
+            match opts.duration {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(sleep);
+        let interrupt = tokio::signal::ctrl_c();
+        tokio::pin!(interrupt);
+        let mut conn = 0u64;
+        let stopped_by = loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, peer)) = accepted else { continue };
+                    conn += 1;
+                    if let Ok(mut t) = shared.tally.lock() {
+                        t.connections += 1;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(collector::handle(
+                        acceptor.clone(), stream, peer, conn, opts.handshake_timeout, shared.clone(),
+                    ));
+                }
+                _ = shared.done.notified() => break "max-payloads",
+                _ = &mut sleep => break "duration",
+                _ = &mut interrupt => break "interrupt",
+            }
+        };
+        let tally = shared.tally.lock().map(|t| t.clone()).unwrap_or_default();
+        let ok = tally.payloads > 0
+            && tally.invalid_lines == 0
+            && tally.other_runtime_variants.is_empty()
+            && tally.handshake_failures.is_empty();
+        let verdict = if ok { Verdict::Pass } else { Verdict::Fail };
+        Ok(ServeSummary {
+            schema: 1,
+            listen: local.to_string(),
+            stopped_by: stopped_by.to_string(),
+            duration_ms: (started.elapsed().as_secs_f64() * 1000.0).round(),
+            expected_runtime_variant: opts.expected_variant.clone(),
+            tally,
+            verdict,
+            exit_code: verdict.exit_code(),
+        })
+    })
+}
+
+/// Human summary: one line per check, details for failures, a verdict line.
+pub fn render(s: &ServeSummary, style: &Style, out: &mut dyn Write) -> std::io::Result<()> {
+    let t = &s.tally;
+    let word = |ok: bool| if ok { style.pass() } else { style.fail() };
+    writeln!(
+        out,
+        "{} connections      {} accepted, {} TLS sessions, {} handshake failures",
+        word(t.handshake_failures.is_empty()),
+        t.connections,
+        t.sessions,
+        t.handshake_failures.len()
+    )?;
+    for f in &t.handshake_failures {
+        writeln!(out, "     - {f}")?;
+    }
+    let types = t
+        .by_payload_type
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    writeln!(
+        out,
+        "{} payloads         {}{} ({} bytes)",
+        word(t.payloads > 0),
+        t.payloads,
+        if types.is_empty() {
+            String::new()
+        } else {
+            format!(": {types}")
+        },
+        t.bytes
+    )?;
+    if t.payloads == 0 {
+        writeln!(out, "     - no payload arrived")?;
+    }
+    writeln!(
+        out,
+        "{} json             {} invalid lines",
+        word(t.invalid_lines == 0),
+        t.invalid_lines
+    )?;
+    for e in &t.invalid_examples {
+        writeln!(out, "     - {e}")?;
+    }
+    writeln!(
+        out,
+        "{} runtime_variant  expected `{}`{}",
+        word(t.other_runtime_variants.is_empty()),
+        s.expected_runtime_variant,
+        if t.other_runtime_variants.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", found others in {} payloads",
+                t.other_runtime_variants.values().sum::<u64>()
+            )
+        }
+    )?;
+    for (v, n) in &t.other_runtime_variants {
+        writeln!(out, "     - {n} payloads report runtime_variant `{v}`")?;
+    }
+    let line = format!(
+        "serve {} on {}: stopped by {} after {:.1}s",
+        if s.verdict == Verdict::Pass {
+            "passed"
+        } else {
+            "FAILED"
+        },
+        s.listen,
+        s.stopped_by,
+        s.duration_ms / 1000.0
+    );
+    writeln!(out, "{}", style.bold(&line))
+}

@@ -1,0 +1,66 @@
+//! Collects checks and findings while the smoke runs.
+
+use crate::report::{Check, Class, Finding, Severity, Status};
+
+#[derive(Debug, Default)]
+pub(crate) struct Sink {
+    pub checks: Vec<Check>,
+    pub findings: Vec<Finding>,
+}
+
+impl Sink {
+    pub fn finding(
+        &mut self,
+        check: &str,
+        severity: Severity,
+        class: Class,
+        message: String,
+        place: Option<String>,
+        hint: Option<String>,
+    ) {
+        self.findings.push(Finding {
+            check: check.to_string(),
+            severity,
+            class,
+            message,
+            place,
+            hint,
+        });
+    }
+
+    /// The status the findings recorded so far give check `id`.
+    pub fn worst(&self, id: &str) -> Status {
+        let mut status = Status::Pass;
+        for f in self.findings.iter().filter(|f| f.check == id) {
+            match f.severity {
+                Severity::Error => return Status::Fail,
+                Severity::Warning => status = Status::Warn,
+            }
+        }
+        status
+    }
+
+    /// Adds check `id` with the status its findings give it.
+    pub fn check(&mut self, id: &str, summary: impl Into<String>) {
+        let status = self.worst(id);
+        self.checks.push(Check {
+            id: id.to_string(),
+            status,
+            summary: summary.into(),
+        });
+    }
+
+    pub fn skip(&mut self, id: &str, summary: impl Into<String>) {
+        self.checks.push(Check {
+            id: id.to_string(),
+            status: Status::Skip,
+            summary: summary.into(),
+        });
+    }
+
+    pub fn has_setup_error(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.severity == Severity::Error && f.class.is_setup())
+    }
+}
