@@ -38,6 +38,9 @@ gate:
       command: "{{python}} scripts/observer_ui.py configs/examples/poc_hybrid.yaml --ticks 0 --refresh 0.2"
       env: {{PYTHONPATH: "{{root}}/src"}}
       run_for: 30s
+    - id: tls-smoke
+      kind: tls-smoke
+      loopback: true
 "#,
             python = python.display()
         ),
@@ -89,6 +92,16 @@ fn the_sample_passes_every_step_with_the_real_tools() {
         report.tools
     );
     assert!(report.tools.contains_key("pytest"), "{:?}", report.tools);
+    let tls = step(&report, "tls-smoke");
+    assert!(
+        tls.summary.starts_with("TLSv1.3 TLS13_")
+            && tls
+                .summary
+                .contains(" with demo.local (loopback collector), client certificate accepted"),
+        "{tls:?}"
+    );
+    // The dev certificates were generated where the Townlet config expects them.
+    assert!(ws.path().join("townlet/certs/demo_ca.pem").is_file());
     let log = step(&report, "pytest").log.clone().expect("log");
     assert!(
         std::fs::read_to_string(log)
@@ -98,7 +111,7 @@ fn the_sample_passes_every_step_with_the_real_tools() {
 
     let xml = std::fs::read_to_string(junit).expect("junit");
     assert!(
-        xml.contains(r#"<testsuite name="townlet-gate" tests="5""#),
+        xml.contains(r#"<testsuite name="townlet-gate" tests="6""#),
         "{xml}"
     );
     assert!(xml.contains(r#"failures="0""#), "{xml}");
