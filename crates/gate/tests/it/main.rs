@@ -3,6 +3,7 @@
 //! failure injection, timeouts, terminal smokes, scheduling, reports, and the
 //! merge policy on real git repositories.
 
+mod debt;
 mod merge;
 mod sample;
 mod scheduling;
