@@ -58,6 +58,8 @@ enum Command {
     Signoff(release::signoff::Args),
     /// Plan the release tag and its checks; --execute creates it, --push pushes it
     Tag(release::tag::Args),
+    /// Alert on tick-health logs and telemetry: runtime_variant, drops, exit queue, plaintext, gaps
+    Monitor(monitor::Args),
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         ),
         Command::Signoff(a) => release::signoff::run(&xshell::Shell::new()?, &ctx, a, &mut stdout),
         Command::Tag(a) => release::tag::run(&xshell::Shell::new()?, &ctx, a, &mut stdout),
+        Command::Monitor(a) => monitor::run(&sh, &ctx, a, &mut stdout),
     }
 }
 

@@ -1,0 +1,4 @@
+//! Integration tests of `cargo xtask monitor`'s library: fixtures written
+//! here in Townlet's formats, real files in temp dirs, real promtool.
+
+mod fixtures;
