@@ -150,10 +150,16 @@ pub fn alert_rules(rules: &RuleSettings) -> String {
         ),
     );
     let warning = rules.drops.warning.unwrap_or(0.0);
+    // The warning stops where the critical alert starts, as in the tool.
+    let below_critical = rules
+        .drops
+        .critical
+        .map(|c| format!(" <= {}", fmt_num(c)))
+        .unwrap_or_default();
     rule(
         "TownletTelemetryDrops",
         format!(
-            "townlet_telemetry_drop_rate_per_100_ticks > {}",
+            "townlet_telemetry_drop_rate_per_100_ticks > {}{below_critical}",
             fmt_num(warning)
         ),
         "warning",

@@ -148,6 +148,9 @@ pub struct Alert {
     pub severity: Severity,
     /// What happened, with the figures.
     pub message: String,
+    /// The first tick the alert concerns: where drops began for
+    /// `telemetry-drops`, else the start of the first range.
+    pub first_tick: Option<u64>,
     /// Ticks where the rule held (at most [`MAX_RANGES`]).
     pub ticks: Vec<TickRange>,
     /// Ranges beyond those listed.
@@ -620,10 +623,15 @@ impl SourceEval {
         let mut out = Vec::new();
         let alert = |rule, severity, message: String, ranges: &Ranges, evidence: Vec<Evidence>| {
             let (ticks, more_ranges) = ranges.snapshot();
+            let first_tick = match (rule, &self.first_drop) {
+                (Rule::TelemetryDrops, Some((t, _))) => Some(*t),
+                _ => ticks.first().map(|r| r.start),
+            };
             Alert {
                 env: self.env.clone(),
                 rule,
                 severity,
+                first_tick,
                 message,
                 ticks,
                 more_ranges,
@@ -728,6 +736,7 @@ impl SourceEval {
                 message: format!(
                     "telemetry_tcp_plaintext_enabled endpoint={endpoint} ({count} times): {why}"
                 ),
+                first_tick: None,
                 ticks: Vec::new(),
                 more_ranges: 0,
                 evidence: vec![ev.clone()],

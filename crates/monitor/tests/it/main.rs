@@ -2,3 +2,4 @@
 //! here in Townlet's formats, real files in temp dirs, real promtool.
 
 mod fixtures;
+mod rules;
