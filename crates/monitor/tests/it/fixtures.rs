@@ -25,7 +25,11 @@ pub enum Keys {
 }
 
 fn stamp(i: u64) -> String {
-    format!("2026-11-28 07:45:{:02},{:03}", 10 + (i / 1000) % 50, i % 1000)
+    format!(
+        "2026-11-28 07:45:{:02},{:03}",
+        10 + (i / 1000) % 50,
+        i % 1000
+    )
 }
 
 /// The header Townlet prints before the first tick.
@@ -140,7 +144,8 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 /// section, in `dir`.
 pub fn context(dir: &Path, monitor_yaml: &str) -> Context {
     let cfg = dir.join("rollout.yaml");
-    let mut text = String::from("runtime_variant: facade\nmonitor:\n  thresholds_file: thresholds.yaml\n");
+    let mut text =
+        String::from("runtime_variant: facade\nmonitor:\n  thresholds_file: thresholds.yaml\n");
     for line in monitor_yaml.lines() {
         writeln!(text, "  {line}").ok();
     }

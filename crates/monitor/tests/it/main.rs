@@ -2,5 +2,7 @@
 //! here in Townlet's formats, real files in temp dirs, real promtool.
 
 mod fixtures;
-mod rules;
+mod follow;
+mod learn;
 mod prom;
+mod rules;

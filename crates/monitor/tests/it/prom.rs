@@ -13,7 +13,8 @@ use xshell::{Shell, cmd};
 
 use crate::fixtures::{self, Keys};
 
-const CONFIG: &str = "drop_warning_per_100_ticks: 10\ndrop_critical_per_100_ticks: 20\nexit_queue_spike_factor: 3";
+const CONFIG: &str =
+    "drop_warning_per_100_ticks: 10\ndrop_critical_per_100_ticks: 20\nexit_queue_spike_factor: 3";
 
 #[derive(Deserialize)]
 struct RulesFile {
@@ -31,16 +32,22 @@ struct AlertRule {
 }
 
 fn scenario_inputs(dir: &Path) -> Vec<Input> {
-    let drops = |n: u64| {
-        fixtures::log(Keys::Newer, 200, move |t| (u64::from(t > 200 - n), 0, 1))
-    };
+    let drops = |n: u64| fixtures::log(Keys::Newer, 200, move |t| (u64::from(t > 200 - n), 0, 1));
     let mut plain = fixtures::plaintext_warning("localhost:8765");
     plain.push_str(&fixtures::plaintext_warning("demo.local:8765"));
     plain.push_str(&drops(0));
     let files: Vec<(&str, Kind, String)> = vec![
         ("clean", Kind::Log, drops(0)),
-        ("clean", Kind::Telemetry, fixtures::telemetry(1..=200, |_| "facade".into(), |_| 0)),
-        ("legacy", Kind::Telemetry, fixtures::telemetry(1..=50, |_| "legacy".into(), |_| 0)),
+        (
+            "clean",
+            Kind::Telemetry,
+            fixtures::telemetry(1..=200, |_| "facade".into(), |_| 0),
+        ),
+        (
+            "legacy",
+            Kind::Telemetry,
+            fixtures::telemetry(1..=50, |_| "legacy".into(), |_| 0),
+        ),
         ("drops-ok", Kind::Log, drops(10)),
         ("drops-warn", Kind::Log, drops(11)),
         ("drops-crit", Kind::Log, drops(21)),
@@ -120,26 +127,61 @@ fn promtool_agrees_with_the_built_in_rules() {
     let mut values: BTreeMap<(String, String), String> = BTreeMap::new();
     for line in textfile.lines().filter(|l| !l.starts_with('#')) {
         let (name_labels, value) = line.rsplit_once(' ').expect("sample");
-        writeln!(series, "      - series: {}\n        values: '{value}x5'", yaml_str(name_labels)).ok();
-        let name = name_labels.split('{').next().unwrap_or_default().to_string();
-        let env = name_labels.split("env=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default();
+        writeln!(
+            series,
+            "      - series: {}\n        values: '{value}x5'",
+            yaml_str(name_labels)
+        )
+        .ok();
+        let name = name_labels
+            .split('{')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let env = name_labels
+            .split("env=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default();
         values.insert((name, env.to_string()), value.to_string());
     }
 
     // The alerts the tool raised, as Prometheus would label them.
-    let mut expected: BTreeMap<&str, Vec<String>> = by_name.keys().map(|k| (*k, Vec::new())).collect();
+    let mut expected: BTreeMap<&str, Vec<String>> =
+        by_name.keys().map(|k| (*k, Vec::new())).collect();
     let mut raised = 0;
     for a in &report.alerts {
-        let m = &report.environments.iter().find(|e| e.env == a.env).expect("env").metrics;
+        let m = &report
+            .environments
+            .iter()
+            .find(|e| e.env == a.env)
+            .expect("env")
+            .metrics;
         let mut extra: Vec<(String, String)> = Vec::new();
         let (loopback, value) = match a.rule {
             Rule::RuntimeVariant => {
-                extra.push(("variant".into(), m.runtime_variant.clone().expect("variant")));
+                extra.push((
+                    "variant".into(),
+                    m.runtime_variant.clone().expect("variant"),
+                ));
                 (false, "1".to_string())
             }
-            Rule::TelemetryDrops => (false, values[&("townlet_telemetry_drop_rate_per_100_ticks".into(), a.env.clone())].clone()),
-            Rule::ExitQueueSpike => (false, values[&("townlet_exit_queue_length".into(), a.env.clone())].clone()),
-            Rule::TelemetryGap => (false, values[&("townlet_telemetry_missing_ticks".into(), a.env.clone())].clone()),
+            Rule::TelemetryDrops => (
+                false,
+                values[&(
+                    "townlet_telemetry_drop_rate_per_100_ticks".into(),
+                    a.env.clone(),
+                )]
+                    .clone(),
+            ),
+            Rule::ExitQueueSpike => (
+                false,
+                values[&("townlet_exit_queue_length".into(), a.env.clone())].clone(),
+            ),
+            Rule::TelemetryGap => (
+                false,
+                values[&("townlet_telemetry_missing_ticks".into(), a.env.clone())].clone(),
+            ),
             Rule::PlaintextTransport => {
                 let (endpoint, lo) = m
                     .plaintext_endpoints
@@ -161,7 +203,10 @@ fn promtool_agrees_with_the_built_in_rules() {
         for (k, v) in &labels {
             summary = summary.replace(&format!("{{{{ $labels.{k} }}}}"), v);
         }
-        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}: {}", yaml_str(v))).collect();
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", yaml_str(v)))
+            .collect();
         expected.get_mut(name).expect("known alert").push(format!(
             "          - exp_labels: {{{}}}\n            exp_annotations: {{summary: {}}}\n",
             labels.join(", "),
@@ -170,7 +215,11 @@ fn promtool_agrees_with_the_built_in_rules() {
         raised += 1;
     }
     // The scenarios cover every rule, and the envs that should stay quiet do.
-    let fired: Vec<(&str, Rule, Severity)> = report.alerts.iter().map(|a| (a.env.as_str(), a.rule, a.severity)).collect();
+    let fired: Vec<(&str, Rule, Severity)> = report
+        .alerts
+        .iter()
+        .map(|a| (a.env.as_str(), a.rule, a.severity))
+        .collect();
     assert_eq!(
         fired,
         vec![
@@ -189,7 +238,11 @@ fn promtool_agrees_with_the_built_in_rules() {
         "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n"
     );
     for (name, alerts) in expected {
-        write!(test, "      - eval_time: 2m\n        alertname: {name}\n        exp_alerts:").ok();
+        write!(
+            test,
+            "      - eval_time: 2m\n        alertname: {name}\n        exp_alerts:"
+        )
+        .ok();
         if alerts.is_empty() {
             test.push_str(" []\n");
         } else {

@@ -54,23 +54,36 @@ fn drops_fire_above_configured_thresholds_only() {
             "{keys:?}"
         );
         assert_eq!(r.verdict, Outcome::Pass);
-        assert_eq!(alerts(&at(20), Rule::TelemetryDrops)[0].0, Severity::Warning);
+        assert_eq!(
+            alerts(&at(20), Rule::TelemetryDrops)[0].0,
+            Severity::Warning
+        );
         let r = at(21);
         assert_eq!(alerts(&r, Rule::TelemetryDrops)[0].0, Severity::Critical);
         assert_eq!(r.verdict, Outcome::Fail);
         // Where drops began, with the line of the buffer warning.
         let a = &r.alerts[0];
         assert_eq!(a.first_tick, Some(101));
-        assert!(a.message.contains("drops began at tick 101"), "{}", a.message);
+        assert!(
+            a.message.contains("drops began at tick 101"),
+            "{}",
+            a.message
+        );
         assert_eq!(a.evidence[0].line, 3 + 100 + 1);
     }
 }
 
 #[test]
 fn without_thresholds_any_drop_is_a_warning() {
-    let none = run("", &[("e", Some(Kind::Log), "a.log", log_with(Keys::Newer, 0))]);
+    let none = run(
+        "",
+        &[("e", Some(Kind::Log), "a.log", log_with(Keys::Newer, 0))],
+    );
     assert!(none.alerts.is_empty(), "{:?}", none.alerts);
-    let one = run("", &[("e", Some(Kind::Log), "a.log", log_with(Keys::Older, 1))]);
+    let one = run(
+        "",
+        &[("e", Some(Kind::Log), "a.log", log_with(Keys::Older, 1))],
+    );
     assert_eq!(
         alerts(&one, Rule::TelemetryDrops),
         vec![(Severity::Warning, "e:101-200".into())]
@@ -81,7 +94,9 @@ fn without_thresholds_any_drop_is_a_warning() {
 #[test]
 fn exit_queue_above_its_limit() {
     let log = |peak| {
-        fixtures::log(Keys::Newer, 30, move |t| (0, 0, if t == 20 { peak } else { 1 }))
+        fixtures::log(Keys::Newer, 30, move |t| {
+            (0, 0, if t == 20 { peak } else { 1 })
+        })
     };
     // A large spike factor keeps this a test of the limit alone.
     let cfg = "exit_queue_limit: 5\nexit_queue_spike_factor: 10";
@@ -96,10 +111,20 @@ fn exit_queue_above_its_limit() {
 
 #[test]
 fn exit_queue_above_k_times_its_moving_median() {
-    let log = |peak| fixtures::log(Keys::Older, 30, move |t| (0, 0, if t == 25 { peak } else { 2 }));
-    let r = run("exit_queue_spike_factor: 3", &[("e", Some(Kind::Log), "a.log", log(6))]);
+    let log = |peak| {
+        fixtures::log(Keys::Older, 30, move |t| {
+            (0, 0, if t == 25 { peak } else { 2 })
+        })
+    };
+    let r = run(
+        "exit_queue_spike_factor: 3",
+        &[("e", Some(Kind::Log), "a.log", log(6))],
+    );
     assert_eq!(alerts(&r, Rule::ExitQueueSpike), vec![]);
-    let r = run("exit_queue_spike_factor: 3", &[("e", Some(Kind::Log), "a.log", log(7))]);
+    let r = run(
+        "exit_queue_spike_factor: 3",
+        &[("e", Some(Kind::Log), "a.log", log(7))],
+    );
     assert_eq!(
         alerts(&r, Rule::ExitQueueSpike),
         vec![(Severity::Warning, "e:25".into())]
@@ -108,7 +133,13 @@ fn exit_queue_above_k_times_its_moving_median() {
 
 #[test]
 fn telemetry_pending_count_above_the_streams_queue_limit() {
-    let t = |peak| fixtures::telemetry(1..=20, |_| "facade".into(), move |t| if t == 15 { peak } else { 0 });
+    let t = |peak| {
+        fixtures::telemetry(
+            1..=20,
+            |_| "facade".into(),
+            move |t| if t == 15 { peak } else { 0 },
+        )
+    };
     let cfg = "exit_queue_spike_factor: 100";
     let r = run(cfg, &[("e", Some(Kind::Telemetry), "t.jsonl", t(8))]);
     assert_eq!(alerts(&r, Rule::ExitQueueSpike), vec![]);
@@ -124,7 +155,13 @@ fn non_facade_runtime_variant_is_critical_with_ticks_and_environment() {
     let good = fixtures::telemetry(1..=20, |_| "facade".into(), |_| 0);
     let bad = fixtures::telemetry(
         1..=20,
-        |t| if (5..=8).contains(&t) { "legacy".into() } else { "facade".into() },
+        |t| {
+            if (5..=8).contains(&t) {
+                "legacy".into()
+            } else {
+                "facade".into()
+            }
+        },
         |_| 0,
     );
     let r = run(
@@ -156,10 +193,17 @@ fn plaintext_is_a_warning_on_loopback_and_critical_elsewhere() {
         ("10.1.2.3:9000", Severity::Critical),
     ] {
         let r = run("", &[("e", Some(Kind::Log), "a.log", log(endpoint))]);
-        assert_eq!(alerts(&r, Rule::PlaintextTransport), vec![(severity, "e:".into())], "{endpoint}");
+        assert_eq!(
+            alerts(&r, Rule::PlaintextTransport),
+            vec![(severity, "e:".into())],
+            "{endpoint}"
+        );
         assert_eq!(r.alerts[0].evidence[0].line, 1);
     }
-    let r = run("", &[("e", Some(Kind::Log), "a.log", log_with(Keys::Newer, 0))]);
+    let r = run(
+        "",
+        &[("e", Some(Kind::Log), "a.log", log_with(Keys::Newer, 0))],
+    );
     assert_eq!(alerts(&r, Rule::PlaintextTransport), vec![]);
 }
 
@@ -198,16 +242,44 @@ fn fail_on_warning_fails_on_a_warning() {
 fn bad_inputs_are_errors_that_name_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ctx = fixtures::context(dir.path(), "");
-    let t = fixtures::write(dir.path(), "t.jsonl", &fixtures::telemetry(1..=3, |_| "facade".into(), |_| 0));
-    let err = |input: Input| format!("{:#}", evaluate(&ctx.settings, &[input], None).expect_err("bad input"));
-    let e = err(Input { env: "e".into(), path: t.clone(), kind: Some(Kind::Log) });
-    assert!(e.contains("t.jsonl` was given as a log") && e.contains("hint:"), "{e}");
+    let t = fixtures::write(
+        dir.path(),
+        "t.jsonl",
+        &fixtures::telemetry(1..=3, |_| "facade".into(), |_| 0),
+    );
+    let err = |input: Input| {
+        format!(
+            "{:#}",
+            evaluate(&ctx.settings, &[input], None).expect_err("bad input")
+        )
+    };
+    let e = err(Input {
+        env: "e".into(),
+        path: t.clone(),
+        kind: Some(Kind::Log),
+    });
+    assert!(
+        e.contains("t.jsonl` was given as a log") && e.contains("hint:"),
+        "{e}"
+    );
     let empty = fixtures::write(dir.path(), "x.log", "hello\nworld\n");
-    let e = err(Input { env: "e".into(), path: empty, kind: None });
+    let e = err(Input {
+        env: "e".into(),
+        path: empty,
+        kind: None,
+    });
     assert!(e.contains("no `tick_health` lines in 2 lines"), "{e}");
     let broken = fixtures::write(dir.path(), "b.jsonl", "{\"tick\":1}\n{\"tick\": 2,\n");
-    let e = err(Input { env: "e".into(), path: broken, kind: Some(Kind::Telemetry) });
+    let e = err(Input {
+        env: "e".into(),
+        path: broken,
+        kind: Some(Kind::Telemetry),
+    });
     assert!(e.contains("b.jsonl") && e.contains(":2"), "{e}");
-    let e = err(Input { env: "e".into(), path: dir.path().join("nope.log"), kind: None });
+    let e = err(Input {
+        env: "e".into(),
+        path: dir.path().join("nope.log"),
+        kind: None,
+    });
     assert!(e.contains("nope.log` is not a file"), "{e}");
 }
