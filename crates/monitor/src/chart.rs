@@ -147,18 +147,29 @@ where
             .x_desc("tick")
             .draw()
             .map_err(plot_err)?;
+        // Only ticks that report a variant count; a tick missing between
+        // two reports keeps the earlier one's colour (payloads only change
+        // what they change), and grey marks ticks before any report.
+        let known: Vec<(u64, bool)> = pts
+            .iter()
+            .filter_map(|p| p.variant_ok.map(|ok| (p.tick, ok)))
+            .collect();
         let mut bands: Vec<(u64, u64, RGBColor)> = Vec::new();
-        for (i, p) in pts.iter().enumerate() {
-            let c = match p.variant_ok {
-                Some(true) => OK,
-                Some(false) => BAD,
-                None => UNKNOWN,
-            };
-            let end = pts.get(i + 1).map_or(p.tick + 1, |n| n.tick);
+        if let Some(&(first, _)) = known.first()
+            && first > lo
+        {
+            bands.push((lo, first, UNKNOWN));
+        }
+        for (i, &(tick, ok)) in known.iter().enumerate() {
+            let c = if ok { OK } else { BAD };
+            let end = known.get(i + 1).map_or(hi + 1, |n| n.0);
             match bands.last_mut() {
-                Some(b) if b.2 == c && b.1 == p.tick => b.1 = end,
-                _ => bands.push((p.tick, end, c)),
+                Some(b) if b.2 == c && b.1 == tick => b.1 = end,
+                _ => bands.push((tick, end, c)),
             }
+        }
+        if known.is_empty() {
+            bands.push((lo, hi + 1, UNKNOWN));
         }
         chart
             .draw_series(
@@ -199,7 +210,7 @@ where
             chart
                 .draw_series(std::iter::once(Text::new(
                     "no tick_health log",
-                    (lo, max / 2),
+                    (lo + (hi - lo) / 3, max / 2 + 1),
                     ("sans-serif", 16),
                 )))
                 .map_err(plot_err)?;
