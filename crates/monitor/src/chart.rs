@@ -109,7 +109,7 @@ where
 {
     let pts = &env.points;
     let (lo, hi) = match (pts.first(), pts.last()) {
-        (Some(a), Some(b)) => (a.tick, b.tick.max(a.tick + 1)),
+        (Some(a), Some(b)) => (a.tick, b.tick.max(a.tick.saturating_add(1))),
         _ => (0, 1),
     };
     let bad = pts.iter().filter(|p| p.variant_ok == Some(false)).count();
@@ -138,7 +138,7 @@ where
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(10)
-            .build_cartesian_2d(lo..hi + 1, 0u32..1u32)
+            .build_cartesian_2d(lo..hi.saturating_add(1), 0u32..1u32)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -162,14 +162,14 @@ where
         }
         for (i, &(tick, ok)) in known.iter().enumerate() {
             let c = if ok { OK } else { BAD };
-            let end = known.get(i + 1).map_or(hi + 1, |n| n.0);
+            let end = known.get(i + 1).map_or(hi.saturating_add(1), |n| n.0);
             match bands.last_mut() {
                 Some(b) if b.2 == c && b.1 == tick => b.1 = end,
                 _ => bands.push((tick, end, c)),
             }
         }
         if known.is_empty() {
-            bands.push((lo, hi + 1, UNKNOWN));
+            bands.push((lo, hi.saturating_add(1), UNKNOWN));
         }
         chart
             .draw_series(
@@ -195,7 +195,7 @@ where
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(50)
-            .build_cartesian_2d(lo..hi, 0..max + max / 10 + 1)
+            .build_cartesian_2d(lo..hi, 0..max.saturating_add(max / 10).saturating_add(1))
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -240,7 +240,7 @@ where
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(40)
-            .build_cartesian_2d(lo..hi, 0..max + max / 10 + 1)
+            .build_cartesian_2d(lo..hi, 0..max.saturating_add(max / 10).saturating_add(1))
             .map_err(plot_err)?;
         chart
             .configure_mesh()

@@ -189,7 +189,7 @@ impl Ranges {
 
     fn add(&mut self, r: TickRange) {
         self.close();
-        self.ticks += r.end - r.start + 1;
+        self.ticks = self.ticks.saturating_add(r.end - r.start).saturating_add(1);
         self.push(r);
     }
 
@@ -423,7 +423,7 @@ impl SourceEval {
         let num = |path: &str| s.field(path).present().and_then(serde_json::Value::as_u64);
         // Ticks missing between payloads were dropped by the transport.
         let missing = match self.last_tick {
-            Some(last) if s.tick > last + 1 => Some((last + 1, s.tick - 1)),
+            Some(last) if s.tick > last.saturating_add(1) => Some((last + 1, s.tick - 1)),
             None if s.tick > 1 && !s.payload_type.is_full() => Some((1, s.tick - 1)),
             _ => None,
         };
@@ -494,7 +494,7 @@ impl SourceEval {
             }
             self.drop_window.push_back((tick, cum));
             while let Some(&(t, c)) = self.drop_window.front() {
-                if t + DROP_WINDOW <= tick {
+                if t.saturating_add(DROP_WINDOW) <= tick {
                     self.drop_base = c;
                     self.drop_window.pop_front();
                 } else {
