@@ -734,7 +734,8 @@ impl SourceEval {
                 rule: Rule::PlaintextTransport,
                 severity,
                 message: format!(
-                    "telemetry_tcp_plaintext_enabled endpoint={endpoint} ({count} times): {why}"
+                    "telemetry_tcp_plaintext_enabled endpoint={endpoint} (logged {count} time{}): {why}",
+                    if *count == 1 { "" } else { "s" }
                 ),
                 first_tick: None,
                 ticks: Vec::new(),
