@@ -161,9 +161,8 @@ pub fn read_all(
         Kind::Telemetry => {
             let stream = telemetry::Stream::threaded(ReadAdapter(reader), name.clone());
             for state in stream {
-                let state = state.map_err(|e| {
-                    anyhow::anyhow!("{e}").context(format!("cannot read telemetry `{name}`"))
-                })?;
+                // The error names the file, line and byte offset.
+                let state = state.map_err(|e| anyhow::anyhow!("{e}"))?;
                 summary.records += 1;
                 note(state.tick, &mut summary);
                 eval.telemetry_state(&state);

@@ -80,12 +80,11 @@ pub fn run(ctx: &Context, args: crate::LearnArgs, out: &mut dyn std::io::Write) 
         drops: DropThresholds::none(),
         ..crate::rule_settings_without_thresholds(&ctx.settings)
     };
-    let inputs: Vec<Input> = args
-        .from
-        .iter()
-        .map(|p| Input {
+    let inputs: Vec<Input> = expand(&args.from)?
+        .into_iter()
+        .map(|path| Input {
             env: crate::input::DEFAULT_ENV.into(),
-            path: p.clone(),
+            path,
             kind: None,
         })
         .collect();
@@ -122,6 +121,31 @@ pub fn run(ctx: &Context, args: crate::LearnArgs, out: &mut dyn std::io::Write) 
         path.display()
     )?;
     Ok(Outcome::Pass)
+}
+
+/// Files as given; a directory stands for its `*.log` files, sorted.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(p)
+            .with_context(|| format!("cannot list `{}`", p.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "log"))
+            .collect();
+        if logs.is_empty() {
+            bail!(
+                "`{}` holds no `*.log` files\nhint: pass the logs of known-good runs, or a directory of them",
+                p.display()
+            );
+        }
+        logs.sort();
+        out.extend(logs);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ pub struct CheckArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct LearnArgs {
-    /// Logs of known-good runs
+    /// Logs of known-good runs (a directory stands for its `*.log` files)
     #[arg(long, value_name = "PATHS", num_args = 1.., required = true)]
     pub from: Vec<PathBuf>,
     /// Where to write [default: monitor.thresholds_file]

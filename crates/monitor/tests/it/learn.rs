@@ -17,8 +17,12 @@ fn run_with(keys: Keys, n: u64) -> String {
 fn learn_then_check() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ctx = fixtures::context(dir.path(), "learn_margin: 0.5\nlearn_critical_factor: 4");
+    let runs = dir.path().join("good");
+    std::fs::create_dir(&runs).expect("mkdir");
+    fixtures::write(&runs, "good1.log", &run_with(Keys::Newer, 4));
+    fixtures::write(&runs, "notes.txt", "not a run");
     let good = vec![
-        fixtures::write(dir.path(), "good1.log", &run_with(Keys::Newer, 4)),
+        runs,
         fixtures::write(dir.path(), "good2.log", &run_with(Keys::Older, 6)),
     ];
     let mut out = Vec::new();
