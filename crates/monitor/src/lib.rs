@@ -387,6 +387,16 @@ pub fn run(
 }
 
 fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Outcome> {
+    if matches!(ctx.format, Format::Junit | Format::Markdown) {
+        anyhow::bail!(
+            "`cargo xtask monitor` prints `--format human` or `--format json`, not {}",
+            if ctx.format == Format::Junit {
+                "junit"
+            } else {
+                "markdown"
+            }
+        );
+    }
     let rules = rule_settings(&ctx.settings)?;
     let fail_on = a
         .fail_on
