@@ -18,18 +18,18 @@ use rollout_config::{Context, Format, Overrides, Settings, Verbosity};
 fn line(tick: u64, dropped: u64, older: bool) -> String {
     if older {
         format!(
-            "2026-11-28 07:45:59,227 INFO townlet.core.sim_loop tick_health tick={tick} duration_ms=1.43 queue=0 dropped={dropped} perturbations_pending=0 perturbations_active=0 exit_queue={}\n",
+            "2026-01-05 10:00:00,987 INFO townlet.core.sim_loop tick_health tick={tick} duration_ms=1.43 queue=0 dropped={dropped} perturbations_pending=0 perturbations_active=0 exit_queue={}\n",
             tick % 4
         )
     } else {
         format!(
-            "2026-11-28 07:45:59,227 INFO townlet.core.sim_loop tick_health tick={tick} duration_ms=1.43 queue=0 dropped={dropped} flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue={}\n",
+            "2026-01-05 10:00:00,987 INFO townlet.core.sim_loop tick_health tick={tick} duration_ms=1.43 queue=0 dropped={dropped} flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue={}\n",
             tick % 4
         )
     }
 }
 
-const WARNING: &str = "2026-11-28 07:45:59,344 WARNING townlet.telemetry.worker Telemetry buffer exceeded 256000 bytes; dropped 2 payloads\n";
+const WARNING: &str = "2026-01-05 10:00:01,123 WARNING townlet.telemetry.worker Telemetry buffer exceeded 256000 bytes; dropped 2 payloads\n";
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -140,7 +140,7 @@ pub fn is_loopback(endpoint: &str) -> bool {
 mod tests {
     use super::*;
 
-    const NEW: &str = "2026-11-28 07:45:59,344 INFO townlet.core.sim_loop tick_health tick=71 duration_ms=1.50 queue=0 dropped=2 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=0";
+    const NEW: &str = "2026-01-05 10:00:01,123 INFO townlet.core.sim_loop tick_health tick=71 duration_ms=1.70 queue=0 dropped=2 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=0";
     const OLD: &str = "2025-02-01 10:00:00,001 INFO townlet.core.sim_loop tick_health tick=9 duration_ms=2.10 queue=3 dropped=None perturbations_pending=0 perturbations_active=0 exit_queue=4";
 
     #[test]
@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(t.dropped, Some(2));
         assert_eq!(t.queue, Some(0));
         assert_eq!(t.exit_queue, Some(0));
-        assert_eq!(t.duration_ms, Some(1.5));
+        assert_eq!(t.duration_ms, Some(1.7));
     }
 
     #[test]
@@ -170,7 +170,7 @@ mod tests {
     fn warnings() {
         assert_eq!(
             parse(
-                "2026-11-28 07:45:59,344 WARNING townlet.telemetry.worker Telemetry buffer exceeded 256000 bytes; dropped 2 payloads"
+                "2026-01-05 10:00:01,123 WARNING townlet.telemetry.worker Telemetry buffer exceeded 256000 bytes; dropped 2 payloads"
             ),
             Some(LogEvent::BufferExceeded {
                 bytes: Some(256000),
@@ -179,7 +179,7 @@ mod tests {
         );
         assert_eq!(
             parse(
-                "2026-11-28 07:45:59,344 WARNING townlet.telemetry.transport telemetry_tcp_plaintext_enabled endpoint=10.0.0.5:8765"
+                "2026-01-05 10:00:01,123 WARNING townlet.telemetry.transport telemetry_tcp_plaintext_enabled endpoint=10.0.0.5:8765"
             ),
             Some(LogEvent::Plaintext {
                 endpoint: "10.0.0.5:8765"

@@ -172,10 +172,10 @@ fn a_missing_checkout_exits_2_with_a_hint() {
 fn monitor_log(plaintext: Option<&str>) -> String {
     let mut s = String::new();
     if let Some(endpoint) = plaintext {
-        s.push_str(&format!("2026-11-28 07:45:59,200 WARNING townlet.telemetry.transport telemetry_tcp_plaintext_enabled endpoint={endpoint}\n"));
+        s.push_str(&format!("2026-01-05 10:00:00,200 WARNING townlet.telemetry.transport telemetry_tcp_plaintext_enabled endpoint={endpoint}\n"));
     }
     for t in 1..=5 {
-        s.push_str(&format!("2026-11-28 07:45:59,227 INFO townlet.core.sim_loop tick_health tick={t} duration_ms=2.06 queue=0 dropped=0 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=0\n"));
+        s.push_str(&format!("2026-01-05 10:00:00,987 INFO townlet.core.sim_loop tick_health tick={t} duration_ms=1.91 queue=0 dropped=0 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=0\n"));
     }
     s
 }
