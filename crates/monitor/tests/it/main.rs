@@ -5,5 +5,6 @@ mod chart;
 mod fixtures;
 mod follow;
 mod learn;
+mod output;
 mod prom;
 mod rules;
