@@ -61,6 +61,8 @@ enum Command {
     /// Prove TLS negotiation and certificate loading of Townlet's TCP telemetry
     #[command(name = "tls-smoke")]
     TlsSmoke(Box<tls_smoke::Args>),
+    /// Alert on tick-health logs and telemetry: runtime_variant, drops, exit queue, plaintext, gaps
+    Monitor(monitor::Args),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Signoff(a) => release::signoff::run(&xshell::Shell::new()?, &ctx, a, &mut stdout),
         Command::Tag(a) => release::tag::run(&xshell::Shell::new()?, &ctx, a, &mut stdout),
         Command::TlsSmoke(a) => tls_smoke::run(&ctx, *a, &mut stdout),
+        Command::Monitor(a) => monitor::run(&sh, &ctx, a, &mut stdout),
     }
 }
 

@@ -168,3 +168,56 @@ fn a_missing_checkout_exits_2_with_a_hint() {
         ))
         .stderr(predicate::str::contains("hint:"));
 }
+
+fn monitor_log(plaintext: Option<&str>) -> String {
+    let mut s = String::new();
+    if let Some(endpoint) = plaintext {
+        s.push_str(&format!("2026-01-05 10:00:00,200 WARNING townlet.telemetry.transport telemetry_tcp_plaintext_enabled endpoint={endpoint}\n"));
+    }
+    for t in 1..=5 {
+        s.push_str(&format!("2026-01-05 10:00:00,987 INFO townlet.core.sim_loop tick_health tick={t} duration_ms=1.91 queue=0 dropped=0 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=0\n"));
+    }
+    s
+}
+
+#[test]
+fn monitor_exit_codes_follow_the_alerts() {
+    xtask()
+        .args(["monitor", "--log", "-"])
+        .write_stdin(monitor_log(None))
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("pass telemetry-drops [default]\n").and(
+                predicate::str::contains("\npass: 0 critical, 0 warning alerts"),
+            ),
+        );
+    xtask()
+        .args(["monitor", "--log", "-"])
+        .write_stdin(monitor_log(Some("localhost:8765")))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "warn plaintext-transport [default] warning",
+        ));
+    xtask()
+        .args(["monitor", "--fail-on", "warning", "--log", "-"])
+        .write_stdin(monitor_log(Some("localhost:8765")))
+        .assert()
+        .code(1);
+    xtask()
+        .args(["monitor", "--log", "-"])
+        .write_stdin(monitor_log(Some("demo.local:8765")))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL plaintext-transport [default] critical: telemetry_tcp_plaintext_enabled endpoint=demo.local:8765"));
+    xtask()
+        .args(["monitor", "--log", "-"])
+        .write_stdin("{\"tick\": 1}\n")
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(
+            predicate::str::contains("was given as a log").and(predicate::str::contains("hint:")),
+        );
+}

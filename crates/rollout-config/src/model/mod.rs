@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use baseline::{BaselineSection, Tolerance};
 pub use gate::{GateSection, Policy, Step, StepKind};
-pub use monitor::MonitorSection;
+pub use monitor::{MonitorSection, Severity};
 pub use release::{ReleaseSection, SignoffTeam};
 pub use target::TargetSection;
 pub use tls::TlsSmokeSection;
@@ -360,6 +360,52 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
                 f.monitor.exit_queue_spike_factor
             ),
         ));
+    }
+    if f.monitor.exit_queue_window < 3 {
+        return Err(err(
+            "monitor.exit_queue_window".into(),
+            format!(
+                "expected at least 3 ticks, found {}",
+                f.monitor.exit_queue_window
+            ),
+        ));
+    }
+    if !(f.monitor.learn_margin.is_finite() && f.monitor.learn_margin >= 0.0) {
+        return Err(err(
+            "monitor.learn_margin".into(),
+            format!(
+                "expected a finite number >= 0, found {}",
+                f.monitor.learn_margin
+            ),
+        ));
+    }
+    if !(f.monitor.learn_critical_factor.is_finite() && f.monitor.learn_critical_factor >= 1.0) {
+        return Err(err(
+            "monitor.learn_critical_factor".into(),
+            format!(
+                "expected a number >= 1, found {}",
+                f.monitor.learn_critical_factor
+            ),
+        ));
+    }
+    for (key, v) in [
+        (
+            "monitor.drop_warning_per_100_ticks",
+            f.monitor.drop_warning_per_100_ticks,
+        ),
+        (
+            "monitor.drop_critical_per_100_ticks",
+            f.monitor.drop_critical_per_100_ticks,
+        ),
+    ] {
+        if let Some(v) = v
+            && !(v.is_finite() && v >= 0.0)
+        {
+            return Err(err(
+                key.into(),
+                format!("expected a finite number >= 0, found {v}"),
+            ));
+        }
     }
     if let (Some(w), Some(c)) = (
         f.monitor.drop_warning_per_100_ticks,

@@ -23,6 +23,51 @@ pub struct MonitorSection {
     /// An exit queue above this many times its moving median is a spike.
     #[serde(default = "default_spike_factor")]
     pub exit_queue_spike_factor: f64,
+    /// Ticks in the moving median the spike factor applies to.
+    #[serde(default = "default_window")]
+    pub exit_queue_window: usize,
+    /// `learn`: the warning threshold is the highest drop rate seen in
+    /// known-good runs times (1 + this margin).
+    #[serde(default = "default_margin")]
+    pub learn_margin: f64,
+    /// `learn`: the critical threshold is the warning threshold times this.
+    #[serde(default = "default_critical_factor")]
+    pub learn_critical_factor: f64,
+    /// The lowest alert severity that fails `cargo xtask monitor`.
+    #[serde(default)]
+    pub fail_on: Severity,
+}
+
+/// How serious an alert is.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    #[default]
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+fn default_window() -> usize {
+    50
+}
+
+fn default_margin() -> f64 {
+    0.5
+}
+
+fn default_critical_factor() -> f64 {
+    4.0
 }
 
 fn default_thresholds_file() -> PathBuf {
@@ -41,6 +86,10 @@ impl Default for MonitorSection {
             drop_critical_per_100_ticks: None,
             exit_queue_limit: None,
             exit_queue_spike_factor: default_spike_factor(),
+            exit_queue_window: default_window(),
+            learn_margin: default_margin(),
+            learn_critical_factor: default_critical_factor(),
+            fail_on: Severity::default(),
         }
     }
 }

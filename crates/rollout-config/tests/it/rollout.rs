@@ -114,3 +114,11 @@ fn missing_file_says_so_with_a_hint() {
     );
     assert!(text.contains("\nhint: pass `--config PATH`"), "{text}");
 }
+
+#[test]
+fn monitor_settings_are_checked_where_written() {
+    insta::assert_snapshot!(error_of("monitor:\n  exit_queue_window: 2\n"), @"configs/rollout.yaml:2:22: `monitor.exit_queue_window`: expected at least 3 ticks, found 2");
+    insta::assert_snapshot!(error_of("monitor:\n  learn_critical_factor: 0.5\n"), @"configs/rollout.yaml:2:26: `monitor.learn_critical_factor`: expected a number >= 1, found 0.5");
+    insta::assert_snapshot!(error_of("monitor:\n  drop_warning_per_100_ticks: -1\n"), @"configs/rollout.yaml:2:31: `monitor.drop_warning_per_100_ticks`: expected a finite number >= 0, found -1");
+    insta::assert_snapshot!(error_of("monitor:\n  fail_on: sometimes\n"), @"configs/rollout.yaml:2:12: `monitor.fail_on`: unknown variant `sometimes`, expected `warning` or `critical`");
+}

@@ -1,0 +1,266 @@
+//! `monitor chart`: one row per environment: runtime_variant over ticks (a
+//! green band when every tick reports the expected variant, red where one
+//! does not), cumulative drops, and queue depth with the exit queue. SVG only
+//! (plotters' SVG backend) to keep the build light.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use plotters::prelude::*;
+
+use crate::rules::{Point, RuleSettings, SourceEval};
+
+const ROW: u32 = 260;
+const WIDTH: u32 = 1500;
+const OK: RGBColor = RGBColor(46, 160, 67);
+const BAD: RGBColor = RGBColor(214, 39, 40);
+const UNKNOWN: RGBColor = RGBColor(190, 190, 190);
+
+struct Env<'a> {
+    name: &'a str,
+    points: Vec<Point>,
+}
+
+fn group(evals: &[SourceEval]) -> Vec<Env<'_>> {
+    let mut envs: Vec<Env<'_>> = Vec::new();
+    for e in evals {
+        let slot = match envs.iter().position(|x| x.name == e.env()) {
+            Some(i) => &mut envs[i],
+            None => {
+                envs.push(Env {
+                    name: e.env(),
+                    points: Vec::new(),
+                });
+                let last = envs.len() - 1;
+                &mut envs[last]
+            }
+        };
+        slot.points.extend_from_slice(e.points());
+    }
+    for env in &mut envs {
+        env.points.sort_by_key(|p| p.tick);
+    }
+    envs
+}
+
+/// Draws the chart into `out`.
+pub fn draw(evals: &[SourceEval], rules: &RuleSettings, out: &Path) -> Result<()> {
+    let envs = group(evals);
+    if envs.iter().all(|e| e.points.is_empty()) {
+        bail!("no ticks in the inputs: nothing to draw");
+    }
+    let mut svg = String::new();
+    {
+        let height = ROW * envs.len() as u32 + 50;
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (title, body) = root.split_vertically(50);
+        let bad_envs: Vec<&str> = envs
+            .iter()
+            .filter(|e| e.points.iter().any(|p| p.variant_ok == Some(false)))
+            .map(|e| e.name)
+            .collect();
+        let (heading, colour) = if bad_envs.is_empty() {
+            (
+                format!(
+                    "runtime_variant: every environment with a variant reports '{}'",
+                    rules.variant
+                ),
+                OK,
+            )
+        } else {
+            (
+                format!(
+                    "runtime_variant NOT '{}' in: {}",
+                    rules.variant,
+                    bad_envs.join(", ")
+                ),
+                BAD,
+            )
+        };
+        title
+            .draw_text(
+                &heading,
+                &("sans-serif", 26).into_font().color(&colour),
+                (20, 14),
+            )
+            .map_err(plot_err)?;
+        let rows = body.split_evenly((envs.len(), 1));
+        for (env, area) in envs.iter().zip(rows) {
+            draw_env(env, rules, &area)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    rollout_config::fs::write_atomic(out, svg.as_bytes())
+        .with_context(|| format!("cannot write the chart `{}`", out.display()))
+}
+
+fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("cannot draw the chart: {e:?}")
+}
+
+fn draw_env<DB: DrawingBackend>(
+    env: &Env<'_>,
+    rules: &RuleSettings,
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let pts = &env.points;
+    let (lo, hi) = match (pts.first(), pts.last()) {
+        (Some(a), Some(b)) => (a.tick, b.tick.max(a.tick.saturating_add(1))),
+        _ => (0, 1),
+    };
+    let bad = pts.iter().filter(|p| p.variant_ok == Some(false)).count();
+    let known = pts.iter().filter(|p| p.variant_ok.is_some()).count();
+    let (label, colour) = if bad > 0 {
+        (
+            format!(
+                "{}: NOT {} at {bad} of {known} ticks",
+                env.name, rules.variant
+            ),
+            BAD,
+        )
+    } else if known > 0 {
+        (format!("{}: all {}", env.name, rules.variant), OK)
+    } else {
+        (
+            format!("{}: runtime_variant not reported", env.name),
+            UNKNOWN,
+        )
+    };
+    let cols = area.split_evenly((1, 3));
+    // runtime_variant band.
+    {
+        let mut chart = ChartBuilder::on(&cols[0])
+            .caption(&label, ("sans-serif", 20).into_font().color(&colour))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(10)
+            .build_cartesian_2d(lo..hi.saturating_add(1), 0u32..1u32)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .disable_y_axis()
+            .x_desc("tick")
+            .draw()
+            .map_err(plot_err)?;
+        // Only ticks that report a variant count; a tick missing between
+        // two reports keeps the earlier one's colour (payloads only change
+        // what they change), and grey marks ticks before any report.
+        let known: Vec<(u64, bool)> = pts
+            .iter()
+            .filter_map(|p| p.variant_ok.map(|ok| (p.tick, ok)))
+            .collect();
+        let mut bands: Vec<(u64, u64, RGBColor)> = Vec::new();
+        if let Some(&(first, _)) = known.first()
+            && first > lo
+        {
+            bands.push((lo, first, UNKNOWN));
+        }
+        for (i, &(tick, ok)) in known.iter().enumerate() {
+            let c = if ok { OK } else { BAD };
+            let end = known.get(i + 1).map_or(hi.saturating_add(1), |n| n.0);
+            match bands.last_mut() {
+                Some(b) if b.2 == c && b.1 == tick => b.1 = end,
+                _ => bands.push((tick, end, c)),
+            }
+        }
+        if known.is_empty() {
+            bands.push((lo, hi.saturating_add(1), UNKNOWN));
+        }
+        chart
+            .draw_series(
+                bands
+                    .into_iter()
+                    .map(|(a, b, c)| Rectangle::new([(a, 0), (b, 1)], c.filled())),
+            )
+            .map_err(plot_err)?;
+    }
+    // Cumulative drops.
+    {
+        let max = pts
+            .iter()
+            .filter_map(|p| p.dropped)
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut chart = ChartBuilder::on(&cols[1])
+            .caption(
+                format!("{}: cumulative dropped payloads", env.name),
+                ("sans-serif", 18),
+            )
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(lo..hi, 0..max.saturating_add(max / 10).saturating_add(1))
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("tick")
+            .draw()
+            .map_err(plot_err)?;
+        let series: Vec<(u64, u64)> = pts
+            .iter()
+            .filter_map(|p| p.dropped.map(|d| (p.tick, d)))
+            .collect();
+        if series.is_empty() {
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    "no tick_health log",
+                    (lo + (hi - lo) / 3, max / 2 + 1),
+                    ("sans-serif", 16),
+                )))
+                .map_err(plot_err)?;
+        } else {
+            chart
+                .draw_series(LineSeries::new(
+                    series,
+                    RGBColor(220, 120, 0).stroke_width(2),
+                ))
+                .map_err(plot_err)?;
+        }
+    }
+    // Queue depth and exit queue.
+    {
+        let max = pts
+            .iter()
+            .flat_map(|p| [p.queue, p.exit_queue])
+            .flatten()
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut chart = ChartBuilder::on(&cols[2])
+            .caption(
+                format!("{}: queue (blue), exit queue (purple)", env.name),
+                ("sans-serif", 18),
+            )
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(lo..hi, 0..max.saturating_add(max / 10).saturating_add(1))
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("tick")
+            .draw()
+            .map_err(plot_err)?;
+        let q: Vec<(u64, u64)> = pts
+            .iter()
+            .filter_map(|p| p.queue.map(|v| (p.tick, v)))
+            .collect();
+        let e: Vec<(u64, u64)> = pts
+            .iter()
+            .filter_map(|p| p.exit_queue.map(|v| (p.tick, v)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(q, BLUE.stroke_width(2)))
+            .map_err(plot_err)?;
+        chart
+            .draw_series(LineSeries::new(e, RGBColor(128, 0, 160).stroke_width(2)))
+            .map_err(plot_err)?;
+    }
+    Ok(())
+}

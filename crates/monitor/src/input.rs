@@ -1,0 +1,205 @@
+//! Inputs: which file is which environment, telling logs from telemetry by
+//! content, and reading a whole input into a [`SourceEval`].
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+
+use crate::rules::{Kind, SourceEval};
+
+/// The environment name of inputs given without `--env`.
+pub const DEFAULT_ENV: &str = "default";
+
+/// One input: a log or telemetry file (`-` is stdin) of an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Input {
+    pub env: String,
+    pub path: PathBuf,
+    /// Declared by `--log`/`--telemetry`; `None` (`--env`) is told by content.
+    pub kind: Option<Kind>,
+}
+
+impl Input {
+    pub fn is_stdin(&self) -> bool {
+        self.path.as_os_str() == "-"
+    }
+
+    pub fn name(&self) -> String {
+        if self.is_stdin() {
+            "<stdin>".into()
+        } else {
+            self.path.display().to_string()
+        }
+    }
+}
+
+/// Parses `NAME=PATH` of `--env`.
+pub fn parse_env(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=PATH, found '{s}'"))?;
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(format!(
+            "environment name '{name}' must be letters, digits, '-', '_' or '.'"
+        ));
+    }
+    if path.is_empty() {
+        return Err(format!("expected a path after '{name}='"));
+    }
+    Ok((name.to_string(), PathBuf::from(path)))
+}
+
+/// What the first meaningful byte says: `{` starts a telemetry payload;
+/// anything else is a log.
+pub fn sniff(head: &[u8]) -> Kind {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Kind::Telemetry,
+        _ => Kind::Log,
+    }
+}
+
+/// A buffered reader over the input.
+pub fn open(input: &Input) -> Result<Box<dyn BufRead + Send>> {
+    if input.is_stdin() {
+        return Ok(Box::new(BufReader::with_capacity(
+            1 << 16,
+            std::io::stdin(),
+        )));
+    }
+    let f = File::open(&input.path)
+        .with_context(|| format!("cannot open `{}`", input.path.display()))?;
+    Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
+}
+
+/// Decides the kind of an input from its first bytes, checking a declared
+/// kind against them.
+pub fn kind_of(input: &Input, reader: &mut dyn BufRead) -> Result<Kind> {
+    let head = reader
+        .fill_buf()
+        .with_context(|| format!("cannot read `{}`", input.name()))?;
+    let found = sniff(head);
+    match (input.kind, found) {
+        (Some(Kind::Log), Kind::Telemetry) => bail!(
+            "`{}` was given as a log, but it starts with a JSON object (a telemetry stream)\nhint: pass it with `--telemetry`, or as `--env NAME=PATH` to tell by content",
+            input.name()
+        ),
+        (Some(k), _) => Ok(k),
+        (None, k) => Ok(k),
+    }
+}
+
+/// What was read from an input.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputSummary {
+    pub env: String,
+    pub path: String,
+    pub kind: Kind,
+    /// Lines of a log, payloads of a telemetry stream.
+    pub records: u64,
+    /// `tick_health` lines or telemetry ticks seen.
+    pub ticks: u64,
+    pub first_tick: Option<u64>,
+    pub last_tick: Option<u64>,
+}
+
+/// Reads a whole input into `eval`.
+pub fn read_all(
+    input: &Input,
+    mut reader: Box<dyn BufRead + Send>,
+    kind: Kind,
+    eval: &mut SourceEval,
+) -> Result<InputSummary> {
+    let name = input.name();
+    let mut summary = InputSummary {
+        env: input.env.clone(),
+        path: name.clone(),
+        kind,
+        records: 0,
+        ticks: 0,
+        first_tick: None,
+        last_tick: None,
+    };
+    let note = |tick: u64, s: &mut InputSummary| {
+        s.ticks += 1;
+        s.first_tick.get_or_insert(tick);
+        s.last_tick = Some(tick);
+    };
+    match kind {
+        Kind::Log => {
+            let mut buf = Vec::with_capacity(4096);
+            let mut line_no = 0u64;
+            loop {
+                buf.clear();
+                let n = reader
+                    .read_until(b'\n', &mut buf)
+                    .with_context(|| format!("cannot read `{name}` after line {line_no}"))?;
+                if n == 0 {
+                    break;
+                }
+                line_no += 1;
+                let line = trim_newline(&buf);
+                let text = String::from_utf8_lossy(line);
+                if let Some(tick) = eval.log_line(line_no, &text) {
+                    note(tick, &mut summary);
+                }
+            }
+            summary.records = line_no;
+            if summary.ticks == 0 {
+                bail!(
+                    "`{name}`: no `tick_health` lines in {line_no} lines: expected a Townlet log at INFO level\nhint: run the simulation with Python logging at INFO, or pass a telemetry stream with `--telemetry`"
+                );
+            }
+        }
+        Kind::Telemetry => {
+            let stream = telemetry::Stream::threaded(ReadAdapter(reader), name.clone());
+            for state in stream {
+                // The error names the file, line and byte offset.
+                let state = state.map_err(|e| anyhow::anyhow!("{e}"))?;
+                summary.records += 1;
+                note(state.tick, &mut summary);
+                eval.telemetry_state(&state);
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// `Box<dyn BufRead + Send>` as an owned `Read + 'static`.
+struct ReadAdapter(Box<dyn BufRead + Send>);
+
+impl Read for ReadAdapter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+pub fn trim_newline(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Checks that no path is read twice from stdin and that files exist.
+pub fn check_inputs(inputs: &[Input]) -> Result<()> {
+    if inputs.is_empty() {
+        bail!(
+            "no inputs: pass `--log PATH`, `--telemetry PATH` or `--env NAME=PATH`\nhint: cargo xtask monitor --log run.log --telemetry run.jsonl"
+        );
+    }
+    if inputs.iter().filter(|i| i.is_stdin()).count() > 1 {
+        bail!("`-` (stdin) is given more than once: stdin can be read only once");
+    }
+    for i in inputs.iter().filter(|i| !i.is_stdin()) {
+        if !Path::new(&i.path).is_file() {
+            bail!("input `{}` is not a file", i.path.display());
+        }
+    }
+    Ok(())
+}

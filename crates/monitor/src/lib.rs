@@ -1,0 +1,424 @@
+//! `cargo xtask monitor`: the rollout plan's monitoring hooks as executable
+//! alert rules over Townlet's tick-health logs and telemetry streams.
+//!
+//! Owns: the parser of Townlet log lines (`tick_health`, the plaintext
+//! transport warning, the telemetry buffer warning), the alert rules
+//! (runtime variant, drop rate against learnt or configured thresholds,
+//! exit-queue spikes, plaintext transport, telemetry gaps), following a live
+//! log through rotation and truncation, `learn` (thresholds from known-good
+//! runs), node_exporter textfile metrics, the equivalent Prometheus alerting
+//! rules, and the chart.
+//!
+//! Does not own: reading telemetry JSONL (the `telemetry` crate), the shape
+//! of `rollout.yaml` (`rollout-config`), or running Townlet (the gate makes
+//! the capture and calls [`evaluate`] on it).
+
+pub mod chart;
+pub mod follow;
+pub mod input;
+pub mod learn;
+pub mod logline;
+pub mod prom;
+pub mod render;
+pub mod rules;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use rollout_config::model::Severity;
+use rollout_config::{Context, Format, Outcome, Settings};
+use serde::Serialize;
+
+pub use input::{Input, InputSummary};
+pub use rules::{Alert, DropThresholds, Kind, Metrics, Rule, RuleSettings, SourceEval};
+
+/// Version of the JSON report's shape.
+pub const SCHEMA: u32 = 1;
+
+/// `cargo xtask monitor`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+#[command(
+    after_help = "Example:\n  cargo xtask monitor --env staging=staging.log --env prod=prod.jsonl --fail-on warning"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Learn drop thresholds from known-good runs into the thresholds file
+    #[command(after_help = "Example:\n  cargo xtask monitor learn --from good1.log good2.log")]
+    Learn(LearnArgs),
+    /// Print alerting rules equivalent to the built-in rules
+    #[command(
+        after_help = "Example:\n  cargo xtask monitor rules --emit prometheus > townlet.rules.yml"
+    )]
+    Rules(RulesArgs),
+    /// Draw runtime_variant, drops, queue and exit queue per environment as SVG
+    #[command(
+        after_help = "Example:\n  cargo xtask monitor chart --env staging=a.log --env prod=b.jsonl --out envs.svg"
+    )]
+    Chart(ChartArgs),
+}
+
+/// The inputs, shared by checking and charting.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct InputArgs {
+    /// A Townlet log with `tick_health` lines (`-` reads stdin)
+    #[arg(long, value_name = "PATH")]
+    pub log: Vec<PathBuf>,
+    /// A Townlet telemetry stream, JSONL (`-` reads stdin)
+    #[arg(long, value_name = "PATH")]
+    pub telemetry: Vec<PathBuf>,
+    /// A log or telemetry file of a named environment, told apart by content
+    #[arg(long, value_name = "NAME=PATH", value_parser = input::parse_env)]
+    pub env: Vec<(String, PathBuf)>,
+}
+
+impl InputArgs {
+    pub fn inputs(&self) -> Vec<Input> {
+        let mut out = Vec::new();
+        for p in &self.log {
+            out.push(Input {
+                env: input::DEFAULT_ENV.into(),
+                path: p.clone(),
+                kind: Some(Kind::Log),
+            });
+        }
+        for p in &self.telemetry {
+            out.push(Input {
+                env: input::DEFAULT_ENV.into(),
+                path: p.clone(),
+                kind: Some(Kind::Telemetry),
+            });
+        }
+        for (env, p) in &self.env {
+            out.push(Input {
+                env: env.clone(),
+                path: p.clone(),
+                kind: None,
+            });
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Warning,
+    Critical,
+}
+
+impl From<FailOn> for Severity {
+    fn from(f: FailOn) -> Self {
+        match f {
+            FailOn::Warning => Severity::Warning,
+            FailOn::Critical => Severity::Critical,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    /// Keep reading the files as they grow (survives rotation and truncation)
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: stop when no input has grown for this long (`30s`, `5m`)
+    #[arg(long, value_name = "DURATION", requires = "follow", value_parser = humantime::parse_duration)]
+    pub stop_after_idle: Option<Duration>,
+    /// Exit 1 when an alert of this severity or worse is raised [default: monitor.fail_on]
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+    /// Write node_exporter textfile metrics here (atomically)
+    #[arg(long, value_name = "FILE")]
+    pub prom_textfile: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LearnArgs {
+    /// Logs of known-good runs (a directory stands for its `*.log` files)
+    #[arg(long, value_name = "PATHS", num_args = 1.., required = true)]
+    pub from: Vec<PathBuf>,
+    /// Where to write [default: monitor.thresholds_file]
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Emit {
+    Prometheus,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    /// The rule format
+    #[arg(long, value_enum, default_value_t = Emit::Prometheus)]
+    pub emit: Emit,
+    /// Write to this file (atomically) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ChartArgs {
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    /// The SVG file to write
+    #[arg(long, value_name = "FILE.svg")]
+    pub out: PathBuf,
+}
+
+/// The result of a check: stable JSON fields (see README).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: u32,
+    /// `pass` or `fail`.
+    pub verdict: Outcome,
+    /// The lowest severity that fails.
+    pub fail_on: Severity,
+    pub expected_variant: String,
+    pub thresholds: DropThresholds,
+    pub inputs: Vec<InputSummary>,
+    pub alerts: Vec<Alert>,
+    /// Last figures per environment.
+    pub environments: Vec<EnvMetrics>,
+}
+
+/// The merged figures of one environment's inputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvMetrics {
+    pub env: String,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+}
+
+impl Report {
+    pub fn counts(&self) -> (usize, usize) {
+        let crit = self
+            .alerts
+            .iter()
+            .filter(|a| a.severity == Severity::Critical)
+            .count();
+        (crit, self.alerts.len() - crit)
+    }
+}
+
+/// The rule settings from the rollout config and the learnt thresholds.
+pub fn rule_settings(settings: &Settings) -> Result<RuleSettings> {
+    let m = &settings.config.monitor;
+    let drops = if m.drop_warning_per_100_ticks.is_some() || m.drop_critical_per_100_ticks.is_some()
+    {
+        DropThresholds {
+            warning: m.drop_warning_per_100_ticks,
+            critical: m.drop_critical_per_100_ticks,
+            source: format!("configured in `{}`", settings.config.path.display()),
+        }
+    } else if m.thresholds_file.is_file() {
+        let learnt = learn::load(&m.thresholds_file)?;
+        DropThresholds {
+            warning: Some(learnt.drop_warning_per_100_ticks),
+            critical: Some(learnt.drop_critical_per_100_ticks),
+            source: format!("learnt in `{}`", m.thresholds_file.display()),
+        }
+    } else {
+        DropThresholds::none()
+    };
+    Ok(RuleSettings {
+        drops,
+        ..rule_settings_without_thresholds(settings)
+    })
+}
+
+/// The rule settings of the config, without drop thresholds.
+pub fn rule_settings_without_thresholds(settings: &Settings) -> RuleSettings {
+    let m = &settings.config.monitor;
+    RuleSettings {
+        variant: settings.config.runtime_variant.clone(),
+        drops: DropThresholds::none(),
+        exit_queue_limit: m.exit_queue_limit,
+        spike_factor: m.exit_queue_spike_factor,
+        window: m.exit_queue_window,
+    }
+}
+
+/// Evaluates whole inputs: the library entry point (the gate calls it on its
+/// capture). `fail_on` defaults to `monitor.fail_on`.
+pub fn evaluate(
+    settings: &Settings,
+    inputs: &[Input],
+    fail_on: Option<Severity>,
+) -> Result<Report> {
+    let rules = rule_settings(settings)?;
+    let (evals, summaries) = read_inputs(&rules, inputs, false)?;
+    let fail_on = fail_on.unwrap_or(settings.config.monitor.fail_on);
+    Ok(report(&rules, fail_on, &evals, summaries))
+}
+
+/// Reads every input into its own evaluator.
+pub fn read_inputs(
+    rules: &RuleSettings,
+    inputs: &[Input],
+    points: bool,
+) -> Result<(Vec<SourceEval>, Vec<InputSummary>)> {
+    input::check_inputs(inputs)?;
+    let mut evals = Vec::new();
+    let mut summaries = Vec::new();
+    for i in inputs {
+        let mut reader = input::open(i)?;
+        let kind = input::kind_of(i, &mut *reader)?;
+        let mut eval = SourceEval::new(&i.env, &i.name(), kind, rules.clone());
+        if points {
+            eval = eval.collect_points();
+        }
+        summaries.push(input::read_all(i, reader, kind, &mut eval)?);
+        evals.push(eval);
+    }
+    Ok((evals, summaries))
+}
+
+/// Builds the report from evaluators.
+pub fn report(
+    rules: &RuleSettings,
+    fail_on: Severity,
+    evals: &[SourceEval],
+    inputs: Vec<InputSummary>,
+) -> Report {
+    let mut alerts: Vec<Alert> = evals.iter().flat_map(SourceEval::alerts).collect();
+    alerts.sort_by(|a, b| (b.severity, &a.env, a.rule).cmp(&(a.severity, &b.env, b.rule)));
+    let verdict = Outcome::from_ok(!alerts.iter().any(|a| a.severity >= fail_on));
+    Report {
+        schema: SCHEMA,
+        verdict,
+        fail_on,
+        expected_variant: rules.variant.clone(),
+        thresholds: rules.drops.clone(),
+        inputs,
+        alerts,
+        environments: env_metrics(evals),
+    }
+}
+
+/// Merges the figures of each environment's inputs: the log's counters, the
+/// latest tick, and the exit queue of the input with the latest tick.
+pub fn env_metrics(evals: &[SourceEval]) -> Vec<EnvMetrics> {
+    let mut envs: Vec<EnvMetrics> = Vec::new();
+    for e in evals {
+        let m = e.metrics();
+        let Some(slot) = envs.iter_mut().find(|x| x.env == e.env()) else {
+            envs.push(EnvMetrics {
+                env: e.env().to_string(),
+                metrics: m,
+            });
+            continue;
+        };
+        let t = &mut slot.metrics;
+        let newer = m.tick >= t.tick;
+        t.tick = t.tick.max(m.tick);
+        t.dropped_total = max_opt(t.dropped_total, m.dropped_total);
+        t.drop_rate_per_100_ticks = match (t.drop_rate_per_100_ticks, m.drop_rate_per_100_ticks) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        t.queue = t.queue.or(m.queue);
+        if m.exit_queue.is_some() && (newer || t.exit_queue.is_none()) {
+            t.exit_queue = m.exit_queue;
+            t.exit_queue_median = m.exit_queue_median;
+            t.exit_queue_limit = m.exit_queue_limit;
+        }
+        if m.runtime_variant.is_some() && (newer || t.runtime_variant.is_none()) {
+            t.runtime_variant = m.runtime_variant;
+        }
+        for p in m.plaintext_endpoints {
+            if !t.plaintext_endpoints.contains(&p) {
+                t.plaintext_endpoints.push(p);
+            }
+        }
+        t.missing_ticks = match (t.missing_ticks, m.missing_ticks) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+    }
+    envs
+}
+
+fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Runs `cargo xtask monitor` and its subcommands.
+pub fn run(
+    _sh: &xshell::Shell,
+    ctx: &Context,
+    args: Args,
+    out: &mut dyn std::io::Write,
+) -> Result<Outcome> {
+    match args.command {
+        Some(Sub::Learn(a)) => learn::run(ctx, a, out),
+        Some(Sub::Rules(a)) => {
+            let rules = rule_settings(&ctx.settings)?;
+            let text = prom::alert_rules(&rules);
+            match a.output {
+                Some(path) => rollout_config::fs::write_atomic(&path, text.as_bytes())?,
+                None => out.write_all(text.as_bytes())?,
+            }
+            Ok(Outcome::Pass)
+        }
+        Some(Sub::Chart(a)) => {
+            let rules = rule_settings(&ctx.settings)?;
+            let (evals, _) = read_inputs(&rules, &a.inputs.inputs(), true)?;
+            chart::draw(&evals, &rules, &a.out)?;
+            if ctx.verbosity > rollout_config::Verbosity::Quiet {
+                eprintln!("wrote `{}`", a.out.display());
+            }
+            Ok(Outcome::Pass)
+        }
+        None => check(ctx, args.check, out),
+    }
+}
+
+fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Outcome> {
+    if matches!(ctx.format, Format::Junit | Format::Markdown) {
+        anyhow::bail!(
+            "`cargo xtask monitor` prints `--format human` or `--format json`, not {}",
+            if ctx.format == Format::Junit {
+                "junit"
+            } else {
+                "markdown"
+            }
+        );
+    }
+    let rules = rule_settings(&ctx.settings)?;
+    let fail_on = a
+        .fail_on
+        .map(Severity::from)
+        .unwrap_or(ctx.settings.config.monitor.fail_on);
+    let inputs = a.inputs.inputs();
+    let report = if a.follow {
+        follow::run(ctx, &rules, fail_on, &inputs, &a, out)?
+    } else {
+        let (evals, summaries) = read_inputs(&rules, &inputs, false)?;
+        let report = report(&rules, fail_on, &evals, summaries);
+        if let Some(path) = &a.prom_textfile {
+            prom::write_textfile(path, &report.environments)?;
+        }
+        report
+    };
+    match ctx.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report).context("cannot write the report")?;
+            writeln!(out)?;
+        }
+        _ => render::human(&report, &rollout_config::Style::stdout(), out)?,
+    }
+    Ok(report.verdict)
+}

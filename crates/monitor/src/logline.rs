@@ -1,0 +1,219 @@
+//! The parser of Townlet's Python log lines: `tick_health` records, the
+//! plaintext-transport warning and the telemetry buffer warning. Pure: one
+//! line in, one event (or nothing) out. Keys are read as `key=value` pairs,
+//! never by position, so the key sets of older and newer Townlet builds both
+//! parse; a value of `None` (or one that is not a number) is "not reported".
+
+use memchr::memmem;
+
+/// What a log line says, when it says anything the monitor reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogEvent<'a> {
+    TickHealth(TickHealth<'a>),
+    /// `telemetry_tcp_plaintext_enabled endpoint=HOST:PORT`.
+    Plaintext {
+        endpoint: &'a str,
+    },
+    /// `Telemetry buffer exceeded N bytes; dropped M payloads`.
+    BufferExceeded {
+        bytes: Option<u64>,
+        dropped: u64,
+    },
+}
+
+/// One `tick_health` record. Every field but `tick` may be missing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TickHealth<'a> {
+    pub tick: u64,
+    pub duration_ms: Option<f64>,
+    pub queue: Option<u64>,
+    /// Cumulative dropped payloads.
+    pub dropped: Option<u64>,
+    pub exit_queue: Option<u64>,
+    /// Printed by builds that log it; absent from current Townlet.
+    pub runtime_variant: Option<&'a str>,
+}
+
+const TICK_HEALTH: &[u8] = b"tick_health ";
+const PLAINTEXT: &[u8] = b"telemetry_tcp_plaintext_enabled";
+const BUFFER: &[u8] = b"Telemetry buffer exceeded ";
+
+/// Parses one log line (without its newline).
+pub fn parse(line: &str) -> Option<LogEvent<'_>> {
+    let bytes = line.as_bytes();
+    if let Some(i) = memmem::find(bytes, TICK_HEALTH) {
+        // The marker must start a word (`... sim_loop tick_health tick=1`).
+        if i == 0 || bytes[i - 1] == b' ' {
+            return tick_health(&line[i + TICK_HEALTH.len()..]).map(LogEvent::TickHealth);
+        }
+    }
+    if let Some(i) = memmem::find(bytes, BUFFER) {
+        return buffer_exceeded(&line[i + BUFFER.len()..]);
+    }
+    if let Some(i) = memmem::find(bytes, PLAINTEXT) {
+        let rest = &line[i + PLAINTEXT.len()..];
+        let endpoint = pairs(rest)
+            .find(|(k, _)| *k == "endpoint")
+            .map(|(_, v)| v)?;
+        return Some(LogEvent::Plaintext { endpoint });
+    }
+    None
+}
+
+fn tick_health(rest: &str) -> Option<TickHealth<'_>> {
+    let mut out = TickHealth::default();
+    let mut tick = None;
+    for (k, v) in pairs(rest) {
+        match k {
+            "tick" => tick = number(v),
+            "duration_ms" => out.duration_ms = v.parse::<f64>().ok().filter(|f| f.is_finite()),
+            "queue" => out.queue = number(v),
+            "dropped" => out.dropped = number(v),
+            "exit_queue" => out.exit_queue = number(v),
+            "runtime_variant" if v != "None" && !v.is_empty() => {
+                out.runtime_variant = Some(v.trim_matches(['\'', '"']))
+            }
+            _ => {}
+        }
+    }
+    out.tick = tick?;
+    Some(out)
+}
+
+fn buffer_exceeded(rest: &str) -> Option<LogEvent<'_>> {
+    // `256000 bytes; dropped 2 payloads`
+    let mut words = rest.split_ascii_whitespace();
+    let bytes = words.next().and_then(number);
+    let mut dropped = None;
+    while let Some(w) = words.next() {
+        if w == "dropped" {
+            dropped = words.next().and_then(number);
+            break;
+        }
+    }
+    Some(LogEvent::BufferExceeded {
+        bytes,
+        dropped: dropped?,
+    })
+}
+
+/// An unsigned integer; Python may print a float such as `3.0`.
+fn number(v: &str) -> Option<u64> {
+    let b = v.as_bytes();
+    if b.is_empty() || b.len() > 19 {
+        return v.parse::<f64>().ok().and_then(float_count);
+    }
+    let mut n: u64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return v.parse::<f64>().ok().and_then(float_count);
+        }
+        n = n * 10 + u64::from(c - b'0');
+    }
+    Some(n)
+}
+
+fn float_count(f: f64) -> Option<u64> {
+    (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1.8e19).then_some(f as u64)
+}
+
+/// `key=value` words; words without `=` are skipped.
+fn pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
+    s.split_ascii_whitespace().filter_map(|w| w.split_once('='))
+}
+
+/// Whether an endpoint's host is a loopback name Townlet accepts for
+/// plaintext (`localhost`, `127.0.0.1`, `::1`, also written `[::1]`).
+pub fn is_loopback(endpoint: &str) -> bool {
+    let host = match endpoint.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => endpoint,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    matches!(
+        host.to_ascii_lowercase().as_str(),
+        "localhost" | "127.0.0.1" | "::1"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NEW: &str = "2026-01-05 10:00:01,123 INFO townlet.core.sim_loop tick_health tick=71 duration_ms=1.70 queue=0 dropped=2 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=0";
+    const OLD: &str = "2025-02-01 10:00:00,001 INFO townlet.core.sim_loop tick_health tick=9 duration_ms=2.10 queue=3 dropped=None perturbations_pending=0 perturbations_active=0 exit_queue=4";
+
+    #[test]
+    fn newer_key_set() {
+        let Some(LogEvent::TickHealth(t)) = parse(NEW) else {
+            panic!("not parsed")
+        };
+        assert_eq!(t.tick, 71);
+        assert_eq!(t.dropped, Some(2));
+        assert_eq!(t.queue, Some(0));
+        assert_eq!(t.exit_queue, Some(0));
+        assert_eq!(t.duration_ms, Some(1.7));
+    }
+
+    #[test]
+    fn older_key_set_and_none_values() {
+        let Some(LogEvent::TickHealth(t)) = parse(OLD) else {
+            panic!("not parsed")
+        };
+        assert_eq!(
+            (t.tick, t.queue, t.dropped, t.exit_queue),
+            (9, Some(3), None, Some(4))
+        );
+    }
+
+    #[test]
+    fn warnings() {
+        assert_eq!(
+            parse(
+                "2026-01-05 10:00:01,123 WARNING townlet.telemetry.worker Telemetry buffer exceeded 256000 bytes; dropped 2 payloads"
+            ),
+            Some(LogEvent::BufferExceeded {
+                bytes: Some(256000),
+                dropped: 2
+            })
+        );
+        assert_eq!(
+            parse(
+                "2026-01-05 10:00:01,123 WARNING townlet.telemetry.transport telemetry_tcp_plaintext_enabled endpoint=10.0.0.5:8765"
+            ),
+            Some(LogEvent::Plaintext {
+                endpoint: "10.0.0.5:8765"
+            })
+        );
+    }
+
+    #[test]
+    fn lines_without_a_tick_are_nothing() {
+        assert_eq!(parse("tick_health duration_ms=1 queue=0"), None);
+        assert_eq!(parse("tick_health tick=None"), None);
+        assert_eq!(parse("Loaded affordance manifest (objects=3)"), None);
+        assert_eq!(parse("not_tick_health tick=3"), None);
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for e in [
+            "localhost:8765",
+            "127.0.0.1:1",
+            "::1:8765",
+            "[::1]:8765",
+            "LOCALHOST:2",
+        ] {
+            assert!(is_loopback(e), "{e}");
+        }
+        for e in [
+            "demo.local:8765",
+            "10.0.0.5:80",
+            "127.0.0.2:1",
+            "localhost.evil:1",
+            "",
+        ] {
+            assert!(!is_loopback(e), "{e}");
+        }
+    }
+}

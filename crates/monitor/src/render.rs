@@ -1,0 +1,107 @@
+//! Human output: one line per rule and environment with a status word,
+//! details only for alerts, then one verdict line.
+
+use std::io::Write;
+
+use anyhow::Result;
+use rollout_config::Style;
+use rollout_config::model::Severity;
+
+use crate::rules::{Kind, Rule, TickRange};
+use crate::{Alert, Report};
+
+/// Why a rule could not be checked for an environment, if it could not.
+fn skip_reason(report: &Report, env: &str, rule: Rule) -> Option<&'static str> {
+    let kinds: Vec<Kind> = report
+        .inputs
+        .iter()
+        .filter(|i| i.env == env)
+        .map(|i| i.kind)
+        .collect();
+    let metrics = report
+        .environments
+        .iter()
+        .find(|e| e.env == env)
+        .map(|e| &e.metrics);
+    match rule {
+        Rule::RuntimeVariant if metrics.is_none_or(|m| m.runtime_variant.is_none()) => Some(
+            "no input reports runtime_variant (logs do not print it; a stream whose first snapshot was dropped never states it)",
+        ),
+        Rule::TelemetryDrops if !kinds.contains(&Kind::Log) => {
+            Some("needs a log (tick_health `dropped`)")
+        }
+        Rule::PlaintextTransport if !kinds.contains(&Kind::Log) => Some("needs a log"),
+        Rule::TelemetryGap if !kinds.contains(&Kind::Telemetry) => Some("needs a telemetry stream"),
+        Rule::ExitQueueSpike if metrics.is_none_or(|m| m.exit_queue.is_none()) => {
+            Some("no input reports an exit queue")
+        }
+        _ => None,
+    }
+}
+
+fn ranges(ticks: &[TickRange], more: u64) -> String {
+    let mut s: Vec<String> = ticks.iter().map(ToString::to_string).collect();
+    if more > 0 {
+        s.push(format!("and {more} more ranges"));
+    }
+    s.join(", ")
+}
+
+pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> {
+    let mut envs: Vec<&str> = Vec::new();
+    for i in &report.inputs {
+        if !envs.contains(&i.env.as_str()) {
+            envs.push(&i.env);
+        }
+    }
+    for env in &envs {
+        for rule in Rule::ALL {
+            let alerts: Vec<&Alert> = report
+                .alerts
+                .iter()
+                .filter(|a| a.env == *env && a.rule == rule)
+                .collect();
+            if alerts.is_empty() {
+                match skip_reason(report, env, rule) {
+                    Some(why) => writeln!(out, "{} {rule} [{env}]: {why}", style.skip())?,
+                    None => writeln!(out, "{} {rule} [{env}]", style.pass())?,
+                }
+                continue;
+            }
+            for a in alerts {
+                let word = if a.severity >= report.fail_on {
+                    style.fail()
+                } else {
+                    style.warn()
+                };
+                writeln!(
+                    out,
+                    "{word} {rule} [{env}] {}: {}",
+                    a.severity.as_str(),
+                    a.message
+                )?;
+                if !a.ticks.is_empty() {
+                    writeln!(out, "     ticks {}", ranges(&a.ticks, a.more_ranges))?;
+                }
+                for ev in &a.evidence {
+                    writeln!(out, "     at {ev}")?;
+                }
+            }
+        }
+    }
+    let (crit, warn) = report.counts();
+    let threshold = match report.fail_on {
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
+    };
+    let summary = format!(
+        "{crit} critical, {warn} warning alerts in {} environment{} (fail on {threshold})",
+        envs.len(),
+        if envs.len() == 1 { "" } else { "s" }
+    );
+    match report.verdict {
+        rollout_config::Outcome::Pass => writeln!(out, "{}: {summary}", style.pass())?,
+        rollout_config::Outcome::Fail => writeln!(out, "{}: {summary}", style.fail())?,
+    }
+    Ok(())
+}

@@ -1,0 +1,894 @@
+//! The alert rules, evaluated incrementally: a [`SourceEval`] is fed one log
+//! line or one telemetry state at a time and keeps bounded state (a 100-tick
+//! drop window, a moving-median window, at most [`MAX_RANGES`] tick ranges per
+//! alert), so following a live log for hours uses constant memory.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+
+use rollout_config::model::Severity;
+use serde::Serialize;
+
+use crate::logline::{self, LogEvent};
+
+/// Tick ranges kept per alert; further ranges are only counted.
+pub const MAX_RANGES: usize = 20;
+/// Ticks of history before the moving-median spike test applies.
+pub const MEDIAN_WARMUP: usize = 10;
+/// The drop rate is measured over this many ticks.
+pub const DROP_WINDOW: u64 = 100;
+
+/// The built-in rules. Names are stable (JSON `rule`, Prometheus `rule` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    RuntimeVariant,
+    TelemetryDrops,
+    ExitQueueSpike,
+    PlaintextTransport,
+    TelemetryGap,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 5] = [
+        Rule::RuntimeVariant,
+        Rule::TelemetryDrops,
+        Rule::ExitQueueSpike,
+        Rule::PlaintextTransport,
+        Rule::TelemetryGap,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::RuntimeVariant => "runtime-variant",
+            Rule::TelemetryDrops => "telemetry-drops",
+            Rule::ExitQueueSpike => "exit-queue-spike",
+            Rule::PlaintextTransport => "plaintext-transport",
+            Rule::TelemetryGap => "telemetry-gap",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the thresholds of the drop rule came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DropThresholds {
+    /// Drops per 100 ticks above which a warning is raised; absent: any drop.
+    pub warning: Option<f64>,
+    /// Drops per 100 ticks above which the alert is critical; absent: never.
+    pub critical: Option<f64>,
+    /// `config`, `learnt` or `none`.
+    pub source: String,
+}
+
+impl DropThresholds {
+    pub fn none() -> Self {
+        Self {
+            warning: None,
+            critical: None,
+            source: "none".into(),
+        }
+    }
+
+    /// The severity of a drop rate, if it raises an alert.
+    pub fn severity(&self, rate: f64) -> Option<Severity> {
+        if self.critical.is_some_and(|c| rate > c) {
+            Some(Severity::Critical)
+        } else if rate > self.warning.unwrap_or(0.0) {
+            Some(Severity::Warning)
+        } else {
+            None
+        }
+    }
+}
+
+/// Everything the rules need to know.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleSettings {
+    /// The one acceptable `runtime_variant`.
+    pub variant: String,
+    pub drops: DropThresholds,
+    pub exit_queue_limit: Option<u64>,
+    pub spike_factor: f64,
+    pub window: usize,
+}
+
+impl RuleSettings {
+    pub fn new(variant: &str, drops: DropThresholds) -> Self {
+        Self {
+            variant: variant.to_string(),
+            drops,
+            exit_queue_limit: None,
+            spike_factor: 3.0,
+            window: 50,
+        }
+    }
+}
+
+/// A place in an input: file and 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub file: String,
+    pub line: u64,
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// Consecutive ticks (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TickRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl fmt::Display for TickRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.start == self.end {
+            write!(f, "{}", self.start)
+        } else {
+            write!(f, "{}-{}", self.start, self.end)
+        }
+    }
+}
+
+/// One alert: a rule that fired in one input of one environment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub env: String,
+    pub rule: Rule,
+    pub severity: Severity,
+    /// What happened, with the figures.
+    pub message: String,
+    /// The first tick the alert concerns: where drops began for
+    /// `telemetry-drops`, else the start of the first range.
+    pub first_tick: Option<u64>,
+    /// Ticks where the rule held (at most [`MAX_RANGES`]).
+    pub ticks: Vec<TickRange>,
+    /// Ranges beyond those listed.
+    pub more_ranges: u64,
+    /// The lines that show it (first occurrences).
+    pub evidence: Vec<Evidence>,
+}
+
+/// Ranges of ticks where a condition held, bounded.
+#[derive(Debug, Clone, Default)]
+struct Ranges {
+    list: Vec<TickRange>,
+    open: Option<TickRange>,
+    more: u64,
+    ticks: u64,
+}
+
+impl Ranges {
+    fn hit(&mut self, tick: u64) {
+        self.ticks += 1;
+        match &mut self.open {
+            Some(r) if tick >= r.end => r.end = tick,
+            _ => {
+                self.close();
+                self.open = Some(TickRange {
+                    start: tick,
+                    end: tick,
+                });
+            }
+        }
+    }
+
+    fn miss(&mut self) {
+        self.close();
+    }
+
+    fn add(&mut self, r: TickRange) {
+        self.close();
+        self.ticks = self.ticks.saturating_add(r.end - r.start).saturating_add(1);
+        self.push(r);
+    }
+
+    fn push(&mut self, r: TickRange) {
+        if self.list.len() < MAX_RANGES {
+            self.list.push(r);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(r) = self.open.take() {
+            self.push(r);
+        }
+    }
+
+    fn snapshot(&self) -> (Vec<TickRange>, u64) {
+        let mut list = self.list.clone();
+        let mut more = self.more;
+        if let Some(r) = self.open {
+            if list.len() < MAX_RANGES {
+                list.push(r);
+            } else {
+                more += 1;
+            }
+        }
+        (list, more)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ticks == 0
+    }
+}
+
+/// The kind of an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Log,
+    Telemetry,
+}
+
+/// One sample for the chart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub tick: u64,
+    pub dropped: Option<u64>,
+    pub queue: Option<u64>,
+    pub exit_queue: Option<u64>,
+    /// Whether the runtime variant was the expected one; `None` when unknown.
+    pub variant_ok: Option<bool>,
+}
+
+/// Points kept for a chart; halved (every other point) when full.
+const MAX_POINTS: usize = 20_000;
+
+/// The last figures of an input, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Metrics {
+    pub tick: Option<u64>,
+    pub dropped_total: Option<u64>,
+    pub drop_rate_per_100_ticks: Option<f64>,
+    pub queue: Option<u64>,
+    pub exit_queue: Option<u64>,
+    /// The moving median the spike rule compares with (after warm-up).
+    pub exit_queue_median: Option<f64>,
+    /// The limit the spike rule applies (configured, else the stream's
+    /// `employment.queue_limit`).
+    pub exit_queue_limit: Option<u64>,
+    pub runtime_variant: Option<String>,
+    /// Plaintext endpoints seen, with whether each is loopback.
+    pub plaintext_endpoints: Vec<(String, bool)>,
+    /// Ticks missing from a telemetry stream.
+    pub missing_ticks: Option<u64>,
+}
+
+/// The rules' state for one input.
+#[derive(Debug, Clone)]
+pub struct SourceEval {
+    env: String,
+    file: String,
+    kind: Kind,
+    settings: RuleSettings,
+    last_tick: Option<u64>,
+    // runtime variant
+    bad_variant: Ranges,
+    bad_variants: BTreeMap<String, u64>,
+    variant_evidence: Vec<Evidence>,
+    variant: Option<String>,
+    // drops
+    drop_window: VecDeque<(u64, u64)>,
+    drop_base: u64,
+    dropped: Option<u64>,
+    warned_total: u64,
+    pending_warning: Option<Evidence>,
+    first_drop: Option<(u64, Evidence)>,
+    drop_warn: Ranges,
+    drop_crit: Ranges,
+    drop_rate: Option<f64>,
+    peak_rate: Option<(f64, u64)>,
+    // exit queue
+    eq_window: VecDeque<u64>,
+    eq_limit_seen: Option<u64>,
+    spikes: Ranges,
+    spike_peak: Option<(u64, u64, String)>,
+    spike_evidence: Option<Evidence>,
+    exit_queue: Option<u64>,
+    eq_median: Option<f64>,
+    queue: Option<u64>,
+    // plaintext
+    plaintext: BTreeMap<String, (u64, Evidence)>,
+    // gaps
+    gaps: Ranges,
+    gap_evidence: Vec<Evidence>,
+    // chart
+    points: Option<Vec<Point>>,
+    stride: u64,
+    seen: u64,
+}
+
+impl SourceEval {
+    pub fn new(env: &str, file: &str, kind: Kind, settings: RuleSettings) -> Self {
+        Self {
+            env: env.to_string(),
+            file: file.to_string(),
+            kind,
+            settings,
+            last_tick: None,
+            bad_variant: Ranges::default(),
+            bad_variants: BTreeMap::new(),
+            variant_evidence: Vec::new(),
+            variant: None,
+            drop_window: VecDeque::new(),
+            drop_base: 0,
+            dropped: None,
+            warned_total: 0,
+            pending_warning: None,
+            first_drop: None,
+            drop_warn: Ranges::default(),
+            drop_crit: Ranges::default(),
+            drop_rate: None,
+            peak_rate: None,
+            eq_window: VecDeque::new(),
+            eq_limit_seen: None,
+            spikes: Ranges::default(),
+            spike_peak: None,
+            spike_evidence: None,
+            exit_queue: None,
+            eq_median: None,
+            queue: None,
+            plaintext: BTreeMap::new(),
+            gaps: Ranges::default(),
+            gap_evidence: Vec::new(),
+            points: None,
+            stride: 1,
+            seen: 0,
+        }
+    }
+
+    /// Keeps points for a chart (bounded; thinned evenly when long).
+    pub fn collect_points(mut self) -> Self {
+        self.points = Some(Vec::new());
+        self
+    }
+
+    pub fn env(&self) -> &str {
+        &self.env
+    }
+
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn points(&self) -> &[Point] {
+        self.points.as_deref().unwrap_or(&[])
+    }
+
+    fn at(&self, line: u64) -> Evidence {
+        Evidence {
+            file: self.file.clone(),
+            line,
+        }
+    }
+
+    /// Feeds one log line (1-based line number); returns the tick of a
+    /// `tick_health` line.
+    pub fn log_line(&mut self, line_no: u64, line: &str) -> Option<u64> {
+        match logline::parse(line) {
+            Some(LogEvent::TickHealth(t)) => {
+                let tick = t.tick;
+                let dropped = t.dropped.unwrap_or(self.warned_total);
+                self.tick(
+                    t.tick,
+                    line_no,
+                    Sample {
+                        dropped: Some(dropped),
+                        queue: t.queue,
+                        exit_queue: t.exit_queue,
+                        queue_limit: None,
+                        variant: t.runtime_variant,
+                    },
+                );
+                return Some(tick);
+            }
+            Some(LogEvent::BufferExceeded { dropped, .. }) => {
+                self.warned_total = self.warned_total.saturating_add(dropped);
+                if self.pending_warning.is_none() {
+                    self.pending_warning = Some(self.at(line_no));
+                }
+            }
+            Some(LogEvent::Plaintext { endpoint }) => {
+                if let Some(e) = self.plaintext.get_mut(endpoint) {
+                    e.0 += 1;
+                } else if self.plaintext.len() < MAX_RANGES {
+                    let ev = self.at(line_no);
+                    self.plaintext.insert(endpoint.to_string(), (1, ev));
+                }
+            }
+            None => {}
+        }
+        None
+    }
+
+    /// Feeds one reconstructed telemetry state.
+    pub fn telemetry_state(&mut self, s: &telemetry::TickState) {
+        let num = |path: &str| s.field(path).present().and_then(serde_json::Value::as_u64);
+        // Ticks missing between payloads were dropped by the transport.
+        let missing = match self.last_tick {
+            Some(last) if s.tick > last.saturating_add(1) => Some((last + 1, s.tick - 1)),
+            None if s.tick > 1 && !s.payload_type.is_full() => Some((1, s.tick - 1)),
+            _ => None,
+        };
+        if let Some((start, end)) = missing {
+            self.gaps.add(TickRange { start, end });
+            if self.gap_evidence.len() < 3 {
+                self.gap_evidence.push(self.at(s.line));
+            }
+        }
+        let variant = match s.key("runtime_variant").present() {
+            Some(serde_json::Value::String(v)) => Some(v.as_str().to_string()),
+            Some(other) => Some(other.to_string()),
+            None => None,
+        };
+        self.tick(
+            s.tick,
+            s.line,
+            Sample {
+                dropped: None,
+                queue: None,
+                exit_queue: num("employment.pending_count"),
+                queue_limit: num("employment.queue_limit"),
+                variant: variant.as_deref(),
+            },
+        );
+    }
+
+    fn tick(&mut self, tick: u64, line: u64, s: Sample<'_>) {
+        if self.last_tick.is_some_and(|last| tick < last) {
+            // A new run in the same file (restart, or a truncated log).
+            self.restart();
+        }
+        let first = self.last_tick.is_none();
+        self.last_tick = Some(tick);
+        self.seen += 1;
+
+        // Runtime variant.
+        let variant_ok = s.variant.map(|v| v == self.settings.variant);
+        if let Some(v) = s.variant {
+            if variant_ok == Some(false) {
+                self.bad_variant.hit(tick);
+                if let Some(n) = self.bad_variants.get_mut(v) {
+                    *n += 1;
+                } else if self.bad_variants.len() < MAX_RANGES {
+                    self.bad_variants.insert(v.to_string(), 1);
+                    self.variant_evidence.push(self.at(line));
+                }
+            } else {
+                self.bad_variant.miss();
+            }
+            if self.variant.as_deref() != Some(v) {
+                self.variant = Some(v.to_string());
+            }
+        }
+
+        // Drops per 100 ticks, from the cumulative count.
+        if let Some(cum) = s.dropped {
+            if first && tick > DROP_WINDOW {
+                self.drop_base = cum;
+            }
+            let before = self.drop_window.back().map_or(self.drop_base, |&(_, c)| c);
+            if cum > before && self.first_drop.is_none() {
+                let ev = self
+                    .pending_warning
+                    .clone()
+                    .unwrap_or_else(|| self.at(line));
+                self.first_drop = Some((tick, ev));
+            }
+            self.drop_window.push_back((tick, cum));
+            while let Some(&(t, c)) = self.drop_window.front() {
+                if t.saturating_add(DROP_WINDOW) <= tick {
+                    self.drop_base = c;
+                    self.drop_window.pop_front();
+                } else {
+                    break;
+                }
+            }
+            let rate = cum.saturating_sub(self.drop_base) as f64;
+            self.drop_rate = Some(rate);
+            self.dropped = Some(cum);
+            if self.peak_rate.is_none_or(|(p, _)| rate > p) {
+                self.peak_rate = Some((rate, tick));
+            }
+            match self.settings.drops.severity(rate) {
+                Some(sev) => {
+                    self.drop_warn.hit(tick);
+                    if sev == Severity::Critical {
+                        self.drop_crit.hit(tick);
+                    } else {
+                        self.drop_crit.miss();
+                    }
+                }
+                None => {
+                    self.drop_warn.miss();
+                    self.drop_crit.miss();
+                }
+            }
+        }
+        self.pending_warning = None;
+
+        // Exit queue spikes.
+        self.queue = s.queue.or(self.queue);
+        if let Some(limit) = s.queue_limit {
+            self.eq_limit_seen = Some(limit);
+        }
+        if let Some(v) = s.exit_queue {
+            self.exit_queue = Some(v);
+            let k = self.settings.spike_factor;
+            let median = (self.eq_window.len() >= MEDIAN_WARMUP).then(|| median(&self.eq_window));
+            self.eq_median = median;
+            let limit = self.settings.exit_queue_limit.or(self.eq_limit_seen);
+            let reason = if let Some(l) = limit.filter(|&l| v > l) {
+                Some(format!("above the limit {l}"))
+            } else {
+                median
+                    .filter(|&m| v as f64 > k * m.max(1.0))
+                    .map(|m| format!("above {k} x its moving median {m}"))
+            };
+            match reason {
+                Some(reason) => {
+                    self.spikes.hit(tick);
+                    if self.spike_evidence.is_none() {
+                        self.spike_evidence = Some(self.at(line));
+                    }
+                    if self.spike_peak.as_ref().is_none_or(|(p, _, _)| v > *p) {
+                        self.spike_peak = Some((v, tick, reason));
+                    }
+                }
+                None => self.spikes.miss(),
+            }
+            self.eq_window.push_back(v);
+            if self.eq_window.len() > self.settings.window {
+                self.eq_window.pop_front();
+            }
+        }
+
+        if let Some(points) = &mut self.points
+            && self.seen.is_multiple_of(self.stride)
+        {
+            points.push(Point {
+                tick,
+                dropped: s.dropped,
+                queue: s.queue,
+                exit_queue: s.exit_queue,
+                variant_ok,
+            });
+            if points.len() >= MAX_POINTS {
+                let mut i: u64 = 0;
+                points.retain(|_| {
+                    i += 1;
+                    !i.is_multiple_of(2)
+                });
+                self.stride *= 2;
+            }
+        }
+    }
+
+    fn restart(&mut self) {
+        self.drop_window.clear();
+        self.drop_base = 0;
+        self.warned_total = 0;
+        self.eq_window.clear();
+        self.last_tick = None;
+        self.bad_variant.miss();
+        self.drop_warn.miss();
+        self.drop_crit.miss();
+        self.spikes.miss();
+    }
+
+    /// The highest drop rate per 100 ticks seen.
+    pub fn peak_rate(&self) -> f64 {
+        self.peak_rate.map_or(0.0, |(p, _)| p)
+    }
+
+    /// The last figures.
+    pub fn metrics(&self) -> Metrics {
+        Metrics {
+            tick: self.last_tick,
+            dropped_total: self.dropped,
+            drop_rate_per_100_ticks: self.drop_rate,
+            queue: self.queue,
+            exit_queue: self.exit_queue,
+            exit_queue_median: self.eq_median,
+            exit_queue_limit: self.settings.exit_queue_limit.or(self.eq_limit_seen),
+            runtime_variant: self.variant.clone(),
+            plaintext_endpoints: self
+                .plaintext
+                .keys()
+                .map(|e| (e.clone(), logline::is_loopback(e)))
+                .collect(),
+            missing_ticks: (self.kind == Kind::Telemetry).then_some(self.gaps.ticks),
+        }
+    }
+
+    /// The alerts raised so far.
+    pub fn alerts(&self) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let alert = |rule, severity, message: String, ranges: &Ranges, evidence: Vec<Evidence>| {
+            let (ticks, more_ranges) = ranges.snapshot();
+            let first_tick = match (rule, &self.first_drop) {
+                (Rule::TelemetryDrops, Some((t, _))) => Some(*t),
+                _ => ticks.first().map(|r| r.start),
+            };
+            Alert {
+                env: self.env.clone(),
+                rule,
+                severity,
+                first_tick,
+                message,
+                ticks,
+                more_ranges,
+                evidence,
+            }
+        };
+        let expected = &self.settings.variant;
+
+        if !self.bad_variant.is_empty() {
+            let found: Vec<String> = self
+                .bad_variants
+                .iter()
+                .map(|(v, n)| format!("'{v}' ({n} ticks)"))
+                .collect();
+            out.push(alert(
+                Rule::RuntimeVariant,
+                Severity::Critical,
+                format!(
+                    "runtime_variant is not '{expected}': found {}",
+                    found.join(", ")
+                ),
+                &self.bad_variant,
+                self.variant_evidence.clone(),
+            ));
+        }
+
+        if !self.drop_warn.is_empty() {
+            let t = &self.settings.drops;
+            let severity = if self.drop_crit.is_empty() {
+                Severity::Warning
+            } else {
+                Severity::Critical
+            };
+            let (began, ev) = match &self.first_drop {
+                Some((tick, ev)) => (
+                    format!("drops began at tick {tick} ({ev}); "),
+                    vec![ev.clone()],
+                ),
+                None => (String::new(), Vec::new()),
+            };
+            let (peak, peak_tick) = self.peak_rate.unwrap_or((0.0, 0));
+            let thresholds = match (t.warning, t.critical) {
+                (None, None) => {
+                    "any drop is a warning without learnt or configured thresholds".to_string()
+                }
+                (w, c) => format!(
+                    "warning above {}, critical above {} ({})",
+                    w.map_or("0".into(), fmt_num),
+                    c.map_or("never".into(), fmt_num),
+                    t.source
+                ),
+            };
+            out.push(alert(
+                Rule::TelemetryDrops,
+                severity,
+                format!(
+                    "telemetry dropped payloads: {began}{} dropped by tick {}; peak {} per {DROP_WINDOW} ticks at tick {peak_tick}; {thresholds}",
+                    self.dropped.unwrap_or(0),
+                    self.last_tick.unwrap_or(0),
+                    fmt_num(peak),
+                ),
+                &self.drop_warn,
+                ev,
+            ));
+        }
+
+        if !self.spikes.is_empty() {
+            let (v, tick, reason) = self.spike_peak.clone().unwrap_or((0, 0, String::new()));
+            let what = match self.kind {
+                Kind::Log => "exit_queue",
+                Kind::Telemetry => "employment.pending_count",
+            };
+            out.push(alert(
+                Rule::ExitQueueSpike,
+                Severity::Warning,
+                format!(
+                    "employment exit queue spike: {what} reached {v} at tick {tick}, {reason}; {} ticks affected",
+                    self.spikes.ticks
+                ),
+                &self.spikes,
+                self.spike_evidence.iter().cloned().collect(),
+            ));
+        }
+
+        for (endpoint, (count, ev)) in &self.plaintext {
+            let loopback = logline::is_loopback(endpoint);
+            let (severity, why) = if loopback {
+                (
+                    Severity::Warning,
+                    "plaintext is for localhost development only",
+                )
+            } else {
+                (
+                    Severity::Critical,
+                    "a non-loopback endpoint receives telemetry unencrypted",
+                )
+            };
+            out.push(Alert {
+                env: self.env.clone(),
+                rule: Rule::PlaintextTransport,
+                severity,
+                message: format!(
+                    "telemetry_tcp_plaintext_enabled endpoint={endpoint} (logged {count} time{}): {why}",
+                    if *count == 1 { "" } else { "s" }
+                ),
+                first_tick: None,
+                ticks: Vec::new(),
+                more_ranges: 0,
+                evidence: vec![ev.clone()],
+            });
+        }
+
+        if !self.gaps.is_empty() {
+            out.push(alert(
+                Rule::TelemetryGap,
+                Severity::Warning,
+                format!(
+                    "{} ticks missing from the telemetry stream (payloads dropped)",
+                    self.gaps.ticks
+                ),
+                &self.gaps,
+                self.gap_evidence.clone(),
+            ));
+        }
+        out
+    }
+}
+
+struct Sample<'a> {
+    dropped: Option<u64>,
+    queue: Option<u64>,
+    exit_queue: Option<u64>,
+    queue_limit: Option<u64>,
+    variant: Option<&'a str>,
+}
+
+fn median(window: &VecDeque<u64>) -> f64 {
+    let mut v: Vec<u64> = window.iter().copied().collect();
+    v.sort_unstable();
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2] as f64
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0
+    }
+}
+
+/// A number without a needless `.0`.
+pub fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn th(tick: u64, dropped: u64, exit_queue: u64) -> String {
+        format!(
+            "2026-01-01 00:00:00,000 INFO townlet.core.sim_loop tick_health tick={tick} duration_ms=1.0 queue=0 dropped={dropped} exit_queue={exit_queue}"
+        )
+    }
+
+    #[test]
+    fn drop_rate_is_per_100_ticks() {
+        let mut e = SourceEval::new(
+            "e",
+            "f",
+            Kind::Log,
+            RuleSettings::new(
+                "facade",
+                DropThresholds {
+                    warning: Some(10.0),
+                    critical: None,
+                    source: "config".into(),
+                },
+            ),
+        );
+        // 1 drop per tick from tick 101: at tick 110 the window holds 10 drops.
+        for t in 1..=110u64 {
+            e.log_line(t, &th(t, t.saturating_sub(100), 0));
+        }
+        assert_eq!(e.metrics().drop_rate_per_100_ticks, Some(10.0));
+        assert!(e.alerts().is_empty());
+        e.log_line(111, &th(111, 11, 0));
+        let a = e.alerts();
+        assert_eq!(a.len(), 1);
+        assert_eq!(
+            a[0].ticks,
+            vec![TickRange {
+                start: 111,
+                end: 111
+            }]
+        );
+    }
+
+    #[test]
+    fn median_spike_needs_warmup() {
+        let mut s = RuleSettings::new("facade", DropThresholds::none());
+        s.spike_factor = 3.0;
+        let mut e = SourceEval::new("e", "f", Kind::Log, s);
+        for t in 1..=9u64 {
+            e.log_line(t, &th(t, 0, 2));
+        }
+        e.log_line(10, &th(10, 0, 100));
+        assert!(e.alerts().is_empty(), "{:?}", e.alerts());
+        for t in 11..=20u64 {
+            e.log_line(t, &th(t, 0, 2));
+        }
+        e.log_line(21, &th(21, 0, 6));
+        assert!(e.alerts().is_empty(), "6 is not above 3 x 2");
+        e.log_line(22, &th(22, 0, 7));
+        assert_eq!(e.alerts().len(), 1);
+    }
+
+    #[test]
+    fn buffer_warnings_count_when_dropped_is_not_reported() {
+        let mut e = SourceEval::new(
+            "e",
+            "f",
+            Kind::Log,
+            RuleSettings::new("facade", DropThresholds::none()),
+        );
+        let line = |t: u64| {
+            format!(
+                "2026-01-05 10:00:00,000 INFO townlet.core.sim_loop tick_health tick={t} duration_ms=1.0 queue=0 dropped=None exit_queue=0"
+            )
+        };
+        e.log_line(1, &line(1));
+        e.log_line(2, "2026-01-05 10:00:00,000 WARNING townlet.telemetry.worker Telemetry buffer exceeded 6000 bytes; dropped 3 payloads");
+        e.log_line(3, &line(2));
+        let a = e.alerts();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].first_tick, Some(2));
+        assert_eq!(a[0].evidence[0].line, 2);
+        assert_eq!(e.metrics().dropped_total, Some(3));
+    }
+
+    #[test]
+    fn a_restarted_run_starts_a_new_window() {
+        let mut e = SourceEval::new(
+            "e",
+            "f",
+            Kind::Log,
+            RuleSettings::new("facade", DropThresholds::none()),
+        );
+        for t in 1..=50u64 {
+            e.log_line(t, &th(t, 40, 0));
+        }
+        assert_eq!(e.metrics().drop_rate_per_100_ticks, Some(40.0));
+        e.log_line(51, &th(1, 0, 0));
+        assert_eq!(e.metrics().drop_rate_per_100_ticks, Some(0.0));
+        assert_eq!(e.metrics().tick, Some(1));
+    }
+}

@@ -1,0 +1,266 @@
+//! Prometheus with the real promtool: the emitted rules load, the textfile
+//! parses, and `promtool test rules` shows that, fed the textfile metrics of
+//! each scenario, the rules raise exactly the alerts the tool raised.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use monitor::{Input, Kind, Rule, evaluate, prom};
+use rollout_config::model::Severity;
+use serde::Deserialize;
+use xshell::{Shell, cmd};
+
+use crate::fixtures::{self, Keys};
+
+const CONFIG: &str =
+    "drop_warning_per_100_ticks: 10\ndrop_critical_per_100_ticks: 20\nexit_queue_spike_factor: 3";
+
+#[derive(Deserialize)]
+struct RulesFile {
+    groups: Vec<Group>,
+}
+#[derive(Deserialize)]
+struct Group {
+    rules: Vec<AlertRule>,
+}
+#[derive(Deserialize)]
+struct AlertRule {
+    alert: String,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+}
+
+fn scenario_inputs(dir: &Path) -> Vec<Input> {
+    let drops = |n: u64| fixtures::log(Keys::Newer, 200, move |t| (u64::from(t > 200 - n), 0, 1));
+    let mut plain = fixtures::plaintext_warning("localhost:8765");
+    plain.push_str(&fixtures::plaintext_warning("demo.local:8765"));
+    plain.push_str(&drops(0));
+    let files: Vec<(&str, Kind, String)> = vec![
+        ("clean", Kind::Log, drops(0)),
+        (
+            "clean",
+            Kind::Telemetry,
+            fixtures::telemetry(1..=200, |_| "facade".into(), |_| 0),
+        ),
+        (
+            "legacy",
+            Kind::Telemetry,
+            fixtures::telemetry(1..=50, |_| "legacy".into(), |_| 0),
+        ),
+        ("drops-ok", Kind::Log, drops(10)),
+        ("drops-warn", Kind::Log, drops(11)),
+        ("drops-crit", Kind::Log, drops(21)),
+        (
+            "spike",
+            Kind::Log,
+            fixtures::log(Keys::Older, 30, |t| (0, 0, if t == 30 { 7 } else { 2 })),
+        ),
+        ("plain", Kind::Log, plain),
+        (
+            "gappy",
+            Kind::Telemetry,
+            fixtures::telemetry((1..=4).chain(8..=20), |_| "facade".into(), |_| 0),
+        ),
+    ];
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(i, (env, kind, text))| Input {
+            env: env.into(),
+            path: fixtures::write(dir, &format!("{i}-{env}"), &text),
+            kind: Some(kind),
+        })
+        .collect()
+}
+
+fn alert_name(rule: Rule, severity: Severity, loopback: bool) -> &'static str {
+    match (rule, severity) {
+        (Rule::RuntimeVariant, _) => "TownletRuntimeVariantNotExpected",
+        (Rule::TelemetryDrops, Severity::Warning) => "TownletTelemetryDrops",
+        (Rule::TelemetryDrops, Severity::Critical) => "TownletTelemetryDropsCritical",
+        (Rule::ExitQueueSpike, _) => "TownletExitQueueSpike",
+        (Rule::PlaintextTransport, _) if loopback => "TownletTelemetryPlaintextLocal",
+        (Rule::PlaintextTransport, _) => "TownletTelemetryPlaintextRemote",
+        (Rule::TelemetryGap, _) => "TownletTelemetryGap",
+    }
+}
+
+fn yaml_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+#[test]
+fn promtool_agrees_with_the_built_in_rules() {
+    let sh = Shell::new().expect("shell");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = fixtures::context(dir.path(), CONFIG);
+    let report = evaluate(&ctx.settings, &scenario_inputs(dir.path()), None).expect("evaluate");
+
+    // The textfile parses.
+    let textfile = prom::textfile(&report.environments);
+    cmd!(sh, "promtool check metrics")
+        .stdin(&textfile)
+        .quiet()
+        .run()
+        .expect("promtool check metrics accepts the textfile");
+    let written = dir.path().join("townlet.prom");
+    prom::write_textfile(&written, &report.environments).expect("write");
+    assert_eq!(std::fs::read_to_string(&written).expect("read"), textfile);
+
+    // The rules load.
+    let rules_yaml = prom::alert_rules(&monitor::rule_settings(&ctx.settings).expect("rules"));
+    let rules_path = fixtures::write(dir.path(), "rules.yml", &rules_yaml);
+    cmd!(sh, "promtool check rules {rules_path}")
+        .quiet()
+        .run()
+        .expect("promtool check rules");
+    let parsed: RulesFile = rollout_config::parse_yaml(&rules_yaml, &rules_path).expect("yaml");
+    let by_name: BTreeMap<&str, &AlertRule> = parsed.groups[0]
+        .rules
+        .iter()
+        .map(|r| (r.alert.as_str(), r))
+        .collect();
+
+    // Every sample of the textfile is an input series.
+    let mut series = String::new();
+    let mut values: BTreeMap<(String, String), String> = BTreeMap::new();
+    for line in textfile.lines().filter(|l| !l.starts_with('#')) {
+        let (name_labels, value) = line.rsplit_once(' ').expect("sample");
+        writeln!(
+            series,
+            "      - series: {}\n        values: '{value}x5'",
+            yaml_str(name_labels)
+        )
+        .ok();
+        let name = name_labels
+            .split('{')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let env = name_labels
+            .split("env=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default();
+        values.insert((name, env.to_string()), value.to_string());
+    }
+
+    // The alerts the tool raised, as Prometheus would label them.
+    let mut expected: BTreeMap<&str, Vec<String>> =
+        by_name.keys().map(|k| (*k, Vec::new())).collect();
+    let mut raised = 0;
+    for a in &report.alerts {
+        let m = &report
+            .environments
+            .iter()
+            .find(|e| e.env == a.env)
+            .expect("env")
+            .metrics;
+        let mut extra: Vec<(String, String)> = Vec::new();
+        let (loopback, value) = match a.rule {
+            Rule::RuntimeVariant => {
+                extra.push((
+                    "variant".into(),
+                    m.runtime_variant.clone().expect("variant"),
+                ));
+                (false, "1".to_string())
+            }
+            Rule::TelemetryDrops => (
+                false,
+                values[&(
+                    "townlet_telemetry_drop_rate_per_100_ticks".into(),
+                    a.env.clone(),
+                )]
+                    .clone(),
+            ),
+            Rule::ExitQueueSpike => (
+                false,
+                values[&("townlet_exit_queue_length".into(), a.env.clone())].clone(),
+            ),
+            Rule::TelemetryGap => (
+                false,
+                values[&("townlet_telemetry_missing_ticks".into(), a.env.clone())].clone(),
+            ),
+            Rule::PlaintextTransport => {
+                let (endpoint, lo) = m
+                    .plaintext_endpoints
+                    .iter()
+                    .find(|(e, _)| a.message.contains(&format!("endpoint={e} ")))
+                    .expect("endpoint")
+                    .clone();
+                extra.push(("endpoint".into(), endpoint));
+                extra.push(("loopback".into(), lo.to_string()));
+                (lo, "1".to_string())
+            }
+        };
+        let name = alert_name(a.rule, a.severity, loopback);
+        let rule = by_name[name];
+        let mut labels = rule.labels.clone();
+        labels.insert("env".into(), a.env.clone());
+        labels.extend(extra);
+        let mut summary = rule.annotations["summary"].replace("{{ $value }}", &value);
+        for (k, v) in &labels {
+            summary = summary.replace(&format!("{{{{ $labels.{k} }}}}"), v);
+        }
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", yaml_str(v)))
+            .collect();
+        expected.get_mut(name).expect("known alert").push(format!(
+            "          - exp_labels: {{{}}}\n            exp_annotations: {{summary: {}}}\n",
+            labels.join(", "),
+            yaml_str(&summary)
+        ));
+        raised += 1;
+    }
+    // The scenarios cover every rule, and the envs that should stay quiet do.
+    let fired: Vec<(&str, Rule, Severity)> = report
+        .alerts
+        .iter()
+        .map(|a| (a.env.as_str(), a.rule, a.severity))
+        .collect();
+    assert_eq!(
+        fired,
+        vec![
+            ("drops-crit", Rule::TelemetryDrops, Severity::Critical),
+            ("legacy", Rule::RuntimeVariant, Severity::Critical),
+            ("plain", Rule::PlaintextTransport, Severity::Critical),
+            ("drops-warn", Rule::TelemetryDrops, Severity::Warning),
+            ("gappy", Rule::TelemetryGap, Severity::Warning),
+            ("plain", Rule::PlaintextTransport, Severity::Warning),
+            ("spike", Rule::ExitQueueSpike, Severity::Warning),
+        ]
+    );
+    assert_eq!(raised, 7);
+
+    let mut test = format!(
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n"
+    );
+    for (name, alerts) in expected {
+        write!(
+            test,
+            "      - eval_time: 2m\n        alertname: {name}\n        exp_alerts:"
+        )
+        .ok();
+        if alerts.is_empty() {
+            test.push_str(" []\n");
+        } else {
+            test.push('\n');
+            for a in alerts {
+                test.push_str(&a);
+            }
+        }
+    }
+    let test_path = fixtures::write(dir.path(), "rules_test.yml", &test);
+    let out = cmd!(sh, "promtool test rules {test_path}")
+        .ignore_status()
+        .output()
+        .expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool test rules failed:\n{}{}\n--- test file ---\n{test}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,285 @@
+//! Each rule firing and not firing at its threshold, over fixtures of both
+//! `tick_health` key sets, through the library entry point the gate uses.
+
+use monitor::{Input, Kind, Report, Rule, evaluate};
+use rollout_config::Outcome;
+use rollout_config::model::Severity;
+
+use crate::fixtures::{self, Keys};
+
+fn run(monitor_yaml: &str, files: &[(&str, Option<Kind>, &str, String)]) -> Report {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = fixtures::context(dir.path(), monitor_yaml);
+    let inputs: Vec<Input> = files
+        .iter()
+        .map(|(env, kind, name, text)| Input {
+            env: env.to_string(),
+            path: fixtures::write(dir.path(), name, text),
+            kind: *kind,
+        })
+        .collect();
+    evaluate(&ctx.settings, &inputs, None).expect("evaluate")
+}
+
+fn alerts(r: &Report, rule: Rule) -> Vec<(Severity, String)> {
+    r.alerts
+        .iter()
+        .filter(|a| a.rule == rule)
+        .map(|a| {
+            let ticks: Vec<String> = a.ticks.iter().map(ToString::to_string).collect();
+            (a.severity, format!("{}:{}", a.env, ticks.join(",")))
+        })
+        .collect()
+}
+
+/// `drops` payloads dropped one per tick from tick 101 on, in a 200-tick run:
+/// the rate over the last 100 ticks peaks at `drops`.
+fn log_with(keys: Keys, drops: u64) -> String {
+    fixtures::log(keys, 200, |t| {
+        let d = u64::from(t > 100 && t <= 100 + drops);
+        (d, 0, 0)
+    })
+}
+
+#[test]
+fn drops_fire_above_configured_thresholds_only() {
+    let cfg = "drop_warning_per_100_ticks: 10\ndrop_critical_per_100_ticks: 20";
+    for keys in [Keys::Newer, Keys::Older] {
+        let at = |n| run(cfg, &[("e", Some(Kind::Log), "run.log", log_with(keys, n))]);
+        assert_eq!(alerts(&at(10), Rule::TelemetryDrops), vec![], "{keys:?}");
+        let r = at(11);
+        assert_eq!(
+            alerts(&r, Rule::TelemetryDrops),
+            vec![(Severity::Warning, "e:111-200".into())],
+            "{keys:?}"
+        );
+        assert_eq!(r.verdict, Outcome::Pass);
+        assert_eq!(
+            alerts(&at(20), Rule::TelemetryDrops)[0].0,
+            Severity::Warning
+        );
+        let r = at(21);
+        assert_eq!(alerts(&r, Rule::TelemetryDrops)[0].0, Severity::Critical);
+        assert_eq!(r.verdict, Outcome::Fail);
+        // Where drops began, with the line of the buffer warning.
+        let a = &r.alerts[0];
+        assert_eq!(a.first_tick, Some(101));
+        assert!(
+            a.message.contains("drops began at tick 101"),
+            "{}",
+            a.message
+        );
+        assert_eq!(a.evidence[0].line, 3 + 100 + 1);
+    }
+}
+
+#[test]
+fn without_thresholds_any_drop_is_a_warning() {
+    let none = run(
+        "",
+        &[("e", Some(Kind::Log), "a.log", log_with(Keys::Newer, 0))],
+    );
+    assert!(none.alerts.is_empty(), "{:?}", none.alerts);
+    let one = run(
+        "",
+        &[("e", Some(Kind::Log), "a.log", log_with(Keys::Older, 1))],
+    );
+    assert_eq!(
+        alerts(&one, Rule::TelemetryDrops),
+        vec![(Severity::Warning, "e:101-200".into())]
+    );
+    assert_eq!(one.thresholds.source, "none");
+}
+
+#[test]
+fn exit_queue_above_its_limit() {
+    let log = |peak| {
+        fixtures::log(Keys::Newer, 30, move |t| {
+            (0, 0, if t == 20 { peak } else { 1 })
+        })
+    };
+    // A large spike factor keeps this a test of the limit alone.
+    let cfg = "exit_queue_limit: 5\nexit_queue_spike_factor: 10";
+    let r = run(cfg, &[("e", Some(Kind::Log), "a.log", log(5))]);
+    assert_eq!(alerts(&r, Rule::ExitQueueSpike), vec![]);
+    let r = run(cfg, &[("e", Some(Kind::Log), "a.log", log(6))]);
+    assert_eq!(
+        alerts(&r, Rule::ExitQueueSpike),
+        vec![(Severity::Warning, "e:20".into())]
+    );
+}
+
+#[test]
+fn exit_queue_above_k_times_its_moving_median() {
+    let log = |peak| {
+        fixtures::log(Keys::Older, 30, move |t| {
+            (0, 0, if t == 25 { peak } else { 2 })
+        })
+    };
+    let r = run(
+        "exit_queue_spike_factor: 3",
+        &[("e", Some(Kind::Log), "a.log", log(6))],
+    );
+    assert_eq!(alerts(&r, Rule::ExitQueueSpike), vec![]);
+    let r = run(
+        "exit_queue_spike_factor: 3",
+        &[("e", Some(Kind::Log), "a.log", log(7))],
+    );
+    assert_eq!(
+        alerts(&r, Rule::ExitQueueSpike),
+        vec![(Severity::Warning, "e:25".into())]
+    );
+}
+
+#[test]
+fn telemetry_pending_count_above_the_streams_queue_limit() {
+    let t = |peak| {
+        fixtures::telemetry(
+            1..=20,
+            |_| "facade".into(),
+            move |t| if t == 15 { peak } else { 0 },
+        )
+    };
+    let cfg = "exit_queue_spike_factor: 100";
+    let r = run(cfg, &[("e", Some(Kind::Telemetry), "t.jsonl", t(8))]);
+    assert_eq!(alerts(&r, Rule::ExitQueueSpike), vec![]);
+    let r = run(cfg, &[("e", Some(Kind::Telemetry), "t.jsonl", t(9))]);
+    assert_eq!(
+        alerts(&r, Rule::ExitQueueSpike),
+        vec![(Severity::Warning, "e:15".into())]
+    );
+}
+
+#[test]
+fn non_facade_runtime_variant_is_critical_with_ticks_and_environment() {
+    let good = fixtures::telemetry(1..=20, |_| "facade".into(), |_| 0);
+    let bad = fixtures::telemetry(
+        1..=20,
+        |t| {
+            if (5..=8).contains(&t) {
+                "legacy".into()
+            } else {
+                "facade".into()
+            }
+        },
+        |_| 0,
+    );
+    let r = run(
+        "",
+        &[
+            ("staging", None, "s.jsonl", good),
+            ("prod", None, "p.jsonl", bad),
+        ],
+    );
+    assert_eq!(
+        alerts(&r, Rule::RuntimeVariant),
+        vec![(Severity::Critical, "prod:5-8".into())]
+    );
+    assert_eq!(r.verdict, Outcome::Fail);
+    assert!(r.alerts[0].message.contains("'legacy' (4 ticks)"));
+}
+
+#[test]
+fn plaintext_is_a_warning_on_loopback_and_critical_elsewhere() {
+    let log = |endpoint: &str| {
+        let mut s = fixtures::plaintext_warning(endpoint);
+        s.push_str(&log_with(Keys::Newer, 0));
+        s
+    };
+    for (endpoint, severity) in [
+        ("localhost:8765", Severity::Warning),
+        ("127.0.0.1:8765", Severity::Warning),
+        ("demo.local:8765", Severity::Critical),
+        ("10.1.2.3:9000", Severity::Critical),
+    ] {
+        let r = run("", &[("e", Some(Kind::Log), "a.log", log(endpoint))]);
+        assert_eq!(
+            alerts(&r, Rule::PlaintextTransport),
+            vec![(severity, "e:".into())],
+            "{endpoint}"
+        );
+        assert_eq!(r.alerts[0].evidence[0].line, 1);
+    }
+    let r = run(
+        "",
+        &[("e", Some(Kind::Log), "a.log", log_with(Keys::Newer, 0))],
+    );
+    assert_eq!(alerts(&r, Rule::PlaintextTransport), vec![]);
+}
+
+#[test]
+fn gaps_in_telemetry_ticks_are_listed() {
+    let whole = fixtures::telemetry(1..=30, |_| "facade".into(), |_| 0);
+    let r = run("", &[("e", Some(Kind::Telemetry), "t.jsonl", whole)]);
+    assert_eq!(alerts(&r, Rule::TelemetryGap), vec![]);
+    let ticks = (1..=4).chain(8..=20).chain(22..=30);
+    let gappy = fixtures::telemetry(ticks, |_| "facade".into(), |_| 0);
+    let r = run("", &[("e", Some(Kind::Telemetry), "t.jsonl", gappy)]);
+    assert_eq!(
+        alerts(&r, Rule::TelemetryGap),
+        vec![(Severity::Warning, "e:5-7,21".into())]
+    );
+    assert!(r.alerts[0].message.starts_with("4 ticks missing"));
+}
+
+#[test]
+fn fail_on_warning_fails_on_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = fixtures::context(dir.path(), "fail_on: warning");
+    let p = fixtures::write(dir.path(), "a.log", &log_with(Keys::Newer, 1));
+    let input = [Input {
+        env: "e".into(),
+        path: p,
+        kind: None,
+    }];
+    let r = evaluate(&ctx.settings, &input, None).expect("evaluate");
+    assert_eq!(r.verdict, Outcome::Fail);
+    let r = evaluate(&ctx.settings, &input, Some(Severity::Critical)).expect("evaluate");
+    assert_eq!(r.verdict, Outcome::Pass);
+}
+
+#[test]
+fn bad_inputs_are_errors_that_name_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = fixtures::context(dir.path(), "");
+    let t = fixtures::write(
+        dir.path(),
+        "t.jsonl",
+        &fixtures::telemetry(1..=3, |_| "facade".into(), |_| 0),
+    );
+    let err = |input: Input| {
+        format!(
+            "{:#}",
+            evaluate(&ctx.settings, &[input], None).expect_err("bad input")
+        )
+    };
+    let e = err(Input {
+        env: "e".into(),
+        path: t.clone(),
+        kind: Some(Kind::Log),
+    });
+    assert!(
+        e.contains("t.jsonl` was given as a log") && e.contains("hint:"),
+        "{e}"
+    );
+    let empty = fixtures::write(dir.path(), "x.log", "hello\nworld\n");
+    let e = err(Input {
+        env: "e".into(),
+        path: empty,
+        kind: None,
+    });
+    assert!(e.contains("no `tick_health` lines in 2 lines"), "{e}");
+    let broken = fixtures::write(dir.path(), "b.jsonl", "{\"tick\":1}\n{\"tick\": 2,\n");
+    let e = err(Input {
+        env: "e".into(),
+        path: broken,
+        kind: Some(Kind::Telemetry),
+    });
+    assert!(e.contains("b.jsonl") && e.contains(":2"), "{e}");
+    let e = err(Input {
+        env: "e".into(),
+        path: dir.path().join("nope.log"),
+        kind: None,
+    });
+    assert!(e.contains("nope.log` is not a file"), "{e}");
+}

@@ -1,0 +1,430 @@
+//! One line of a telemetry stream: splitting a byte stream into lines and
+//! decoding a line into a [`Payload`].
+
+use std::io::BufRead;
+use std::ops::Range;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{ErrorKind, ReadError, describe};
+
+/// What a line says about the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadType {
+    /// A full state without `payload_type` (schema 0.9.0 and earlier).
+    FullState,
+    /// `payload_type: snapshot`: a full state.
+    Snapshot,
+    /// `payload_type: diff`: `changes` replace top-level keys, `removed`
+    /// deletes them.
+    Diff,
+}
+
+impl PayloadType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayloadType::FullState => "full-state",
+            PayloadType::Snapshot => "snapshot",
+            PayloadType::Diff => "diff",
+        }
+    }
+
+    /// Whether the payload carries the whole state.
+    pub fn is_full(self) -> bool {
+        !matches!(self, PayloadType::Diff)
+    }
+}
+
+/// Keys of the envelope, kept out of the reconstructed state.
+pub const ENVELOPE_KEYS: [&str; 5] = [
+    "tick",
+    "schema_version",
+    "payload_type",
+    "changes",
+    "removed",
+];
+
+/// A decoded line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+    /// 1-based line number.
+    pub line: u64,
+    /// Byte offset of the line's first byte.
+    pub offset: u64,
+    pub tick: u64,
+    pub schema_version: Option<String>,
+    pub payload_type: PayloadType,
+    /// Top-level keys set by this payload: the whole state for a full state
+    /// or snapshot (without the envelope keys), `changes` for a diff.
+    pub set: Map<String, Value>,
+    /// Top-level keys deleted by a diff.
+    pub removed: Vec<String>,
+}
+
+/// One raw line of a batch.
+#[derive(Debug, Clone)]
+pub(crate) struct RawLine {
+    pub number: u64,
+    pub offset: u64,
+    pub range: Range<usize>,
+    /// Ended with `\n` (false only for the last line of a stream).
+    pub terminated: bool,
+}
+
+/// Lines read in one go, sharing one buffer.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub buf: Vec<u8>,
+    pub lines: Vec<RawLine>,
+}
+
+/// Splits a byte stream into lines, counting line numbers and byte offsets,
+/// dropping a leading UTF-8 byte order mark.
+pub(crate) struct Splitter<R> {
+    reader: R,
+    source: String,
+    line: u64,
+    offset: u64,
+    started: bool,
+    done: bool,
+    /// Non-blank lines seen.
+    pub non_blank: u64,
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+impl<R: BufRead> Splitter<R> {
+    pub fn new(reader: R, source: String) -> Self {
+        Self {
+            reader,
+            source,
+            line: 0,
+            offset: 0,
+            started: false,
+            done: false,
+            non_blank: 0,
+        }
+    }
+
+    /// Reads lines until about `max_bytes` are buffered. `Ok(None)` at the end.
+    pub fn next_batch(&mut self, max_bytes: usize) -> Result<Option<Batch>, ReadError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut batch = Batch {
+            buf: Vec::with_capacity(max_bytes + max_bytes / 4),
+            lines: Vec::new(),
+        };
+        while batch.buf.len() < max_bytes {
+            let start = batch.buf.len();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut batch.buf)
+                .map_err(|e| ReadError {
+                    source_name: self.source.clone(),
+                    line: self.line + 1,
+                    offset: self.offset,
+                    kind: ErrorKind::Io(e.to_string()),
+                })?;
+            if n == 0 {
+                self.done = true;
+                if !self.started {
+                    return Err(self.whole(ErrorKind::Empty));
+                }
+                break;
+            }
+            let mut first = start;
+            let mut line_offset = self.offset;
+            if !self.started {
+                self.started = true;
+                if batch.buf[start..].starts_with(BOM) {
+                    first += BOM.len();
+                    line_offset += BOM.len() as u64;
+                }
+            }
+            self.line += 1;
+            self.offset += n as u64;
+            let terminated = batch.buf.last() == Some(&b'\n');
+            let mut end = batch.buf.len();
+            if terminated {
+                end -= 1;
+                if end > first && batch.buf[end - 1] == b'\r' {
+                    end -= 1;
+                }
+            }
+            if batch.buf[first..end].iter().all(u8::is_ascii_whitespace) {
+                batch.buf.truncate(start);
+                continue;
+            }
+            self.non_blank += 1;
+            batch.lines.push(RawLine {
+                number: self.line,
+                offset: line_offset,
+                range: first..end,
+                terminated,
+            });
+        }
+        if self.done && self.non_blank == 0 {
+            return Err(self.whole(ErrorKind::OnlyBlank));
+        }
+        if batch.lines.is_empty() && self.done {
+            return Ok(None);
+        }
+        Ok(Some(batch))
+    }
+
+    fn whole(&self, kind: ErrorKind) -> ReadError {
+        ReadError {
+            source_name: self.source.clone(),
+            line: 0,
+            offset: 0,
+            kind,
+        }
+    }
+}
+
+/// Decodes one line (without its newline) into a payload.
+pub fn parse_line(
+    source: &str,
+    number: u64,
+    offset: u64,
+    bytes: &[u8],
+    terminated: bool,
+) -> Result<Payload, ReadError> {
+    let err = |at: u64, kind| ReadError {
+        source_name: source.to_string(),
+        line: number,
+        offset: at,
+        kind,
+    };
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| err(offset + e.valid_up_to() as u64, ErrorKind::InvalidUtf8))?;
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            // The line has no newline inside, so serde_json's column is the
+            // 1-based byte position in the line.
+            let column = e.column().max(1) as u64;
+            if e.is_eof() && !terminated {
+                return Err(err(
+                    offset + bytes.len() as u64,
+                    ErrorKind::TruncatedLastLine,
+                ));
+            }
+            let message = strip_position(&e.to_string());
+            return Err(err(
+                offset + column - 1,
+                ErrorKind::InvalidJson { column, message },
+            ));
+        }
+    };
+    let Value::Object(mut obj) = value else {
+        let found = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        };
+        return Err(err(offset, ErrorKind::NotAnObject { found }));
+    };
+    let bad = |field: &'static str, expected: &'static str, found: String| {
+        err(
+            offset,
+            ErrorKind::BadField {
+                field,
+                expected,
+                found,
+            },
+        )
+    };
+    let tick = match obj.remove("tick") {
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(t) => t,
+            None => match n.as_f64() {
+                Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 9.007_199_254_740_992e15 => f as u64,
+                _ => {
+                    return Err(bad(
+                        "tick",
+                        "a non-negative integer",
+                        format!("the number {n}"),
+                    ));
+                }
+            },
+        },
+        Some(v) => return Err(bad("tick", "a non-negative integer", describe(&v))),
+        None => {
+            return Err(bad(
+                "tick",
+                "a non-negative integer",
+                "no `tick` key".into(),
+            ));
+        }
+    };
+    let schema_version = match obj.remove("schema_version") {
+        Some(Value::String(s)) => Some(s),
+        None | Some(Value::Null) => None,
+        Some(v) => return Err(bad("schema_version", "a string", describe(&v))),
+    };
+    let payload_type = match obj.remove("payload_type") {
+        None | Some(Value::Null) => PayloadType::FullState,
+        Some(Value::String(s)) => match s.as_str() {
+            "snapshot" => PayloadType::Snapshot,
+            "diff" => PayloadType::Diff,
+            _ => return Err(err(offset, ErrorKind::UnknownPayloadType(s))),
+        },
+        Some(v) => return Err(bad("payload_type", "a string", describe(&v))),
+    };
+    if payload_type.is_full() {
+        return Ok(Payload {
+            line: number,
+            offset,
+            tick,
+            schema_version,
+            payload_type,
+            set: obj,
+            removed: Vec::new(),
+        });
+    }
+    let set = match obj.remove("changes") {
+        Some(Value::Object(m)) => m,
+        None | Some(Value::Null) => Map::new(),
+        Some(v) => return Err(bad("changes", "an object", describe(&v))),
+    };
+    let removed = match obj.remove("removed") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => {
+            let mut keys = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(s) => keys.push(s),
+                    other => {
+                        return Err(bad(
+                            "removed",
+                            "a list of key names",
+                            format!("an item that is {}", describe(&other)),
+                        ));
+                    }
+                }
+            }
+            keys
+        }
+        Some(v) => return Err(bad("removed", "a list of key names", describe(&v))),
+    };
+    Ok(Payload {
+        line: number,
+        offset,
+        tick,
+        schema_version,
+        payload_type,
+        set,
+        removed,
+    })
+}
+
+/// serde_json appends " at line L column C"; we report the place ourselves.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+pub(crate) fn parse_raw(source: &str, batch: &Batch, raw: &RawLine) -> Result<Payload, ReadError> {
+    parse_line(
+        source,
+        raw.number,
+        raw.offset,
+        &batch.buf[raw.range.clone()],
+        raw.terminated,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Payload, ReadError> {
+        parse_line("t.jsonl", 3, 100, s.as_bytes(), true)
+    }
+
+    #[test]
+    fn legacy_lines_are_full_states() {
+        let p = parse(r#"{"schema_version":"0.9.0","tick":7,"a":1}"#).expect("parse");
+        assert_eq!(p.payload_type, PayloadType::FullState);
+        assert_eq!(p.tick, 7);
+        assert_eq!(p.set.len(), 1);
+    }
+
+    #[test]
+    fn diffs_carry_changes_and_removed() {
+        let p = parse(r#"{"tick":2,"payload_type":"diff","changes":{"a":1},"removed":["b"]}"#)
+            .expect("parse");
+        assert_eq!(p.payload_type, PayloadType::Diff);
+        assert_eq!(p.removed, ["b"]);
+        assert!(p.set.contains_key("a"));
+    }
+
+    #[test]
+    fn invalid_json_reports_column_and_offset() {
+        let e = parse(r#"{"tick":1,"a":}"#).expect_err("bad");
+        assert_eq!(e.offset, 100 + 14);
+        assert!(
+            matches!(e.kind, ErrorKind::InvalidJson { column: 15, .. }),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "`t.jsonl`:3:15: invalid JSON at byte offset 114: expected value"
+        );
+    }
+
+    #[test]
+    fn truncated_only_without_newline() {
+        let e = parse_line("t", 9, 10, br#"{"tick":1,"a":[1,2"#, false).expect_err("bad");
+        assert_eq!(e.kind, ErrorKind::TruncatedLastLine);
+        let e = parse_line("t", 9, 10, br#"{"tick":1,"a":[1,2"#, true).expect_err("bad");
+        assert!(matches!(e.kind, ErrorKind::InvalidJson { .. }));
+    }
+
+    #[test]
+    fn fields_are_checked() {
+        assert!(matches!(
+            parse("[1]").expect_err("x").kind,
+            ErrorKind::NotAnObject { found: "an array" }
+        ));
+        assert!(matches!(
+            parse(r#"{"a":1}"#).expect_err("x").kind,
+            ErrorKind::BadField { field: "tick", .. }
+        ));
+        assert!(matches!(
+            parse(r#"{"tick":-1}"#).expect_err("x").kind,
+            ErrorKind::BadField { field: "tick", .. }
+        ));
+        assert!(matches!(
+            parse(r#"{"tick":1,"payload_type":"delta"}"#)
+                .expect_err("x")
+                .kind,
+            ErrorKind::UnknownPayloadType(_)
+        ));
+        assert!(matches!(
+            parse(r#"{"tick":1,"payload_type":"diff","removed":[1]}"#)
+                .expect_err("x")
+                .kind,
+            ErrorKind::BadField {
+                field: "removed",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn invalid_utf8_offset() {
+        let e = parse_line("t", 1, 50, b"{\"tick\":1,\"a\":\"\xff\"}", true).expect_err("bad");
+        assert_eq!(e.kind, ErrorKind::InvalidUtf8);
+        assert_eq!(e.offset, 50 + 15);
+    }
+}
