@@ -52,6 +52,8 @@ enum Command {
     /// Validate the rollout config and a Townlet config; print the resolved settings
     #[command(after_help = "Example:\n  cargo xtask config --root ../townlet --format json")]
     Config(ConfigArgs),
+    /// Compare a telemetry capture and observation tensors with the Phase 3 baselines
+    BaselineDiff(baseline_diff::Args),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             },
             &mut stdout,
         ),
+        Command::BaselineDiff(a) => baseline_diff::run(&xshell::Shell::new()?, &ctx, a),
     }
 }
 
