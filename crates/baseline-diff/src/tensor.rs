@@ -162,17 +162,21 @@ pub fn compare_arrays(s: &TensorSettings, b: &Array, c: &Array) -> Check {
         rel_tol: rule.rel,
     };
     let exact_kind = !matches!(b.dtype.kind, Kind::Float);
-    let how = if exact_kind {
-        "exactly".to_string()
-    } else {
-        format!("abs {} rel {}", fmt_num(rule.abs), fmt_num(rule.rel))
-    };
+    let tol = format!("abs {}, rel {}", fmt_num(rule.abs), fmt_num(rule.rel));
     let mut ch = if acc.mismatches == 0 {
-        let mut summary = format!(
-            "{} {}: {elements} elements equal ({how})",
-            stats.dtype,
-            shape_text(&stats.shape)
-        );
+        let mut summary = if exact_kind {
+            format!(
+                "{} {}: {elements} elements, all equal",
+                stats.dtype,
+                shape_text(&stats.shape)
+            )
+        } else {
+            format!(
+                "{} {}: {elements} elements, all within {tol}",
+                stats.dtype,
+                shape_text(&stats.shape)
+            )
+        };
         if let Some(m) = &stats.max_abs_diff {
             if m.value > 0.0 {
                 summary.push_str(&format!(", max abs diff {:e}", m.value));
@@ -184,11 +188,16 @@ pub fn compare_arrays(s: &TensorSettings, b: &Array, c: &Array) -> Check {
             name,
             Status::Fail,
             format!(
-                "{} {}: {} of {elements} elements differ ({}) beyond {how}",
+                "{} {}: {} of {elements} elements differ ({}){}",
                 stats.dtype,
                 shape_text(&stats.shape),
                 acc.mismatches,
-                percent(pct)
+                percent(pct),
+                if exact_kind {
+                    String::new()
+                } else {
+                    format!(" beyond {tol}")
+                }
             ),
         );
         if let Some(m) = &stats.max_abs_diff {
