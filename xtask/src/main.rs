@@ -8,6 +8,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
 
+/// baseline-diff parses telemetry on reader threads and frees it on others;
+/// mimalloc handles that without the arena-lock contention of glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Rollout tooling for Townlet's M4 release.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version)]

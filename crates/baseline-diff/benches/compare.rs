@@ -21,6 +21,11 @@ use baseline_diff::{CompareSettings, compare_paths};
 use rollout_config::model::BaselineSection;
 use serde_json::{Value, json};
 
+/// The same allocator as the xtask binary, for both the command and the
+/// plain serde_json figure.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mb: u64 = std::env::var("BENCH_MB")
         .ok()
@@ -50,10 +55,27 @@ fn main() {
     );
 
     let t_parse = best(2, || parse_only(&[&base, &cand]));
+    let (_, cpu_parse) = timed(|| parse_only(&[&base, &cand]));
     println!(
-        "serde_json parse only (1 thread): {:.2}s, {:.0} MiB/s",
+        "serde_json parse only (1 thread): {:.2}s, {:.0} MiB/s, cpu {:.2}s",
         t_parse.as_secs_f64(),
-        mib / t_parse.as_secs_f64()
+        mib / t_parse.as_secs_f64(),
+        cpu_parse.as_secs_f64()
+    );
+
+    let t_read = best(2, || {
+        for p in [&base, &cand] {
+            let n: u64 = telemetry::Stream::open(p)
+                .expect("open")
+                .map(|s| s.expect("state").tick)
+                .sum();
+            std::hint::black_box(n);
+        }
+    });
+    println!(
+        "telemetry::Stream alone (read, parse, reconstruct; files one after the other): {:.2}s, {:.0} MiB/s",
+        t_read.as_secs_f64(),
+        mib / t_read.as_secs_f64()
     );
 
     let settings = CompareSettings::from_config(&BaselineSection::default(), "facade");
@@ -62,11 +84,16 @@ fn main() {
         let r = compare_paths(&settings, &base, &cand).expect("compare");
         verdict = format!("{:?}, {} failed checks", r.verdict, r.counts.fail);
     });
+    let (_, cpu_cmp) = timed(|| {
+        compare_paths(&settings, &base, &cand).expect("compare");
+    });
     println!(
-        "compare_paths (bench profile): {:.2}s, {:.0} MiB/s, {:.2}x the parse-only time ({verdict})",
+        "compare_paths (bench profile): {:.2}s, {:.0} MiB/s, {:.2}x the parse-only time, cpu {:.2}s = {:.2}x the parse-only cpu ({verdict})",
         t_cmp.as_secs_f64(),
         mib / t_cmp.as_secs_f64(),
-        t_cmp.as_secs_f64() / t_parse.as_secs_f64()
+        t_cmp.as_secs_f64() / t_parse.as_secs_f64(),
+        cpu_cmp.as_secs_f64(),
+        cpu_cmp.as_secs_f64() / cpu_parse.as_secs_f64()
     );
 
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -74,7 +101,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| ws.join("target/debug/xtask"));
     let t_xtask = if xtask.is_file() {
-        let (t, rss) = run_measured(
+        let (t, rss, cpu) = run_measured(
             Command::new(&xtask)
                 .current_dir(&ws)
                 .args(["baseline-diff", "--format", "json", "--output"])
@@ -85,10 +112,11 @@ fn main() {
                 .arg(&cand),
         );
         println!(
-            "xtask baseline-diff (dev profile, as users run it): {:.2}s, {:.0} MiB/s, {:.2}x the parse-only time, peak RSS {:.0} MiB",
+            "xtask baseline-diff (dev profile, as users run it): {:.2}s, {:.0} MiB/s, {:.2}x the parse-only time, cpu {:.2}s, peak RSS {:.0} MiB",
             t.as_secs_f64(),
             mib / t.as_secs_f64(),
             t.as_secs_f64() / t_parse.as_secs_f64(),
+            cpu.as_secs_f64(),
             rss as f64 / 1024.0
         );
         Some(t)
@@ -104,11 +132,12 @@ fn main() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/reference.py");
     let probe = Command::new(&python).args(["-c", "import numpy"]).output();
     if probe.map(|o| o.status.success()).unwrap_or(false) {
-        let (t, rss) = run_measured(Command::new(&python).arg(&script).arg(&base).arg(&cand));
+        let (t, rss, cpu) = run_measured(Command::new(&python).arg(&script).arg(&base).arg(&cand));
         println!(
-            "python reference (json + numpy.isclose): {:.2}s, {:.1} MiB/s, peak RSS {:.0} MiB",
+            "python reference (json + numpy.isclose): {:.2}s, {:.1} MiB/s, cpu {:.2}s, peak RSS {:.0} MiB",
             t.as_secs_f64(),
             mib / t.as_secs_f64(),
+            cpu.as_secs_f64(),
             rss as f64 / 1024.0
         );
         println!(
@@ -126,6 +155,26 @@ fn main() {
             "python reference: not measured, `{python}` cannot import numpy (pip install numpy)"
         );
     }
+}
+
+/// CPU time (user + system) of a process so far, from `/proc/PID/stat`.
+fn cpu_of(pid: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = text.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Wall and CPU time of `f` in this process.
+fn timed(mut f: impl FnMut()) -> (Duration, Duration) {
+    let c0 = cpu_of("self").unwrap_or_default();
+    let t = Instant::now();
+    f();
+    (
+        t.elapsed(),
+        cpu_of("self").unwrap_or_default().saturating_sub(c0),
+    )
 }
 
 fn best(n: usize, mut f: impl FnMut()) -> Duration {
@@ -157,13 +206,19 @@ fn parse_only(paths: &[&Path]) {
     std::hint::black_box(lines);
 }
 
-/// Runs a command, polling its peak RSS (`VmHWM`, KiB) until it exits.
-fn run_measured(cmd: &mut Command) -> (Duration, u64) {
+/// Runs a command, polling its peak RSS (`VmHWM`, KiB) and CPU time until
+/// it exits.
+fn run_measured(cmd: &mut Command) -> (Duration, u64, Duration) {
     let t = Instant::now();
     let mut child = cmd.spawn().expect("spawn");
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak = 0u64;
+    let mut cpu = Duration::ZERO;
+    let pid = child.id().to_string();
     loop {
+        if let Some(c) = cpu_of(&pid) {
+            cpu = cpu.max(c);
+        }
         if let Ok(text) = std::fs::read_to_string(&status_path) {
             if let Some(kb) = text
                 .lines()
@@ -177,7 +232,7 @@ fn run_measured(cmd: &mut Command) -> (Duration, u64) {
         if let Some(status) = child.try_wait().expect("wait") {
             let elapsed = t.elapsed();
             assert!(status.code().is_some(), "killed: {status}");
-            return (elapsed, peak);
+            return (elapsed, peak, cpu);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -195,7 +250,7 @@ fn generate(path: &Path, target: u64, perturb: bool) {
         let queues = json!({
             "cooldown_events": tick / 7,
             "ghost_step_events": tick / 11,
-            "rotation_events": tick / 13 + u64::from(perturb && tick == 1000),
+            "rotation_events": tick / 13 + u64::from(perturb && tick == 1001),
         });
         let history: Vec<Value> = (0..12)
             .map(|i| json!({"tick": tick.saturating_sub(i), "delta": {"cooldown_events": i % 2, "ghost_step_events": 0, "rotation_events": i % 3}, "totals": queues}))

@@ -7,7 +7,9 @@
 //! compared fields cross the threads, through bounded channels, and the
 //! report keeps capped lists.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashSet as HashSet;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, sync_channel};
 
@@ -58,6 +60,8 @@ struct Side {
     variant: VariantTrack,
     /// Pattern index -> concrete values matched at some tick.
     matched: Vec<u64>,
+    /// Shape hashes (see [`shape_hash`]) whose paths are in `paths`.
+    shapes: HashSet<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -143,6 +147,7 @@ fn summarise(
     };
     let mut last: Option<(u64, u64)> = None;
     let mut buf = String::new();
+    let mut scratch = HashSet::default();
     let mut receiver_gone = false;
     for item in stream {
         let state = match item {
@@ -175,9 +180,15 @@ fn summarise(
                 side.known_top.insert(k.to_string());
             }
             if let Some(v) = state.state.get(k) {
-                buf.clear();
-                buf.push_str(k);
-                collect_paths(&mut buf, v, &mut side.paths);
+                // Payloads mostly repeat the shapes of earlier ones: hash the
+                // shape without building strings, and collect the paths only
+                // for a shape not seen before under this key.
+                let shape = shape_hash(k, v, &mut scratch);
+                if side.shapes.insert(shape) {
+                    buf.clear();
+                    buf.push_str(k);
+                    collect_paths(&mut buf, v, &mut side.paths);
+                }
             }
         }
         for k in &state.removed_keys {
@@ -234,6 +245,47 @@ fn track_variant(v: &mut VariantTrack, state: &TickState, expected: &str) {
     }
 }
 
+/// A hash of the set of key paths of `v` under top-level key `key`
+/// (independent of order and repetition), computed without allocating:
+/// each path's hash is chained from its parent's, and the distinct path
+/// hashes are combined.
+fn shape_hash(key: &str, v: &Value, scratch: &mut HashSet<u64>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn step(parent: u64, seg: &str) -> u64 {
+        let mut h = rustc_hash::FxHasher::default();
+        parent.hash(&mut h);
+        seg.hash(&mut h);
+        h.finish()
+    }
+    fn walk(h: u64, v: &Value, out: &mut HashSet<u64>) {
+        out.insert(h);
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m {
+                    walk(step(h, k), child, out);
+                }
+            }
+            Value::Array(items) => {
+                let item = step(h, "[]");
+                out.insert(item);
+                for child in items.iter().filter(|c| c.is_object() || c.is_array()) {
+                    walk(item, child, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    scratch.clear();
+    walk(step(0, key), v, scratch);
+    let mut sum = 0u64;
+    let mut mix = 0u64;
+    for &h in scratch.iter() {
+        sum = sum.wrapping_add(h);
+        mix ^= h.rotate_left(17).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    sum ^ mix.rotate_left(32) ^ (scratch.len() as u64)
+}
+
 /// Every key path below `prefix` (array items collapsed to `[]`).
 fn collect_paths(prefix: &mut String, v: &Value, out: &mut HashSet<String>) {
     if !out.contains(prefix.as_str()) {
@@ -252,10 +304,11 @@ fn collect_paths(prefix: &mut String, v: &Value, out: &mut HashSet<String>) {
         Value::Array(items) => {
             let len = prefix.len();
             prefix.push_str("[]");
-            if items.is_empty() && !out.contains(prefix.as_str()) {
+            if !out.contains(prefix.as_str()) {
                 out.insert(prefix.clone());
             }
-            for child in items {
+            // Scalar items all have the path `prefix[]`, inserted above.
+            for child in items.iter().filter(|c| c.is_object() || c.is_array()) {
                 collect_paths(prefix, child, out);
             }
             prefix.truncate(len);
@@ -768,8 +821,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shape_hashes_ignore_values_order_and_repetition() {
+        let mut s = HashSet::default();
+        let a = serde_json::json!({"x": 1, "h": [{"t": 1}, {"t": 2}]});
+        let b = serde_json::json!({"h": [{"t": 5}], "x": 9});
+        let c = serde_json::json!({"h": [{"u": 5}], "x": 9});
+        assert_eq!(shape_hash("k", &a, &mut s), shape_hash("k", &b, &mut s));
+        assert_ne!(shape_hash("k", &a, &mut s), shape_hash("k", &c, &mut s));
+        assert_ne!(shape_hash("k", &a, &mut s), shape_hash("j", &a, &mut s));
+    }
+
+    #[test]
     fn key_paths_collapse_arrays() {
-        let mut out = HashSet::new();
+        let mut out = HashSet::default();
         let v: Value = serde_json::json!({"h": [{"t": 1}, {"u": 2}], "e": []});
         collect_paths(&mut "c".to_string(), &v, &mut out);
         let mut got: Vec<_> = out.into_iter().collect();
