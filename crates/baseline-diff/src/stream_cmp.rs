@@ -147,7 +147,6 @@ fn summarise(
     };
     let mut last: Option<(u64, u64)> = None;
     let mut buf = String::new();
-    let mut scratch = HashSet::default();
     let mut receiver_gone = false;
     for item in stream {
         let state = match item {
@@ -181,9 +180,9 @@ fn summarise(
             }
             if let Some(v) = state.state.get(k) {
                 // Payloads mostly repeat the shapes of earlier ones: hash the
-                // shape without building strings, and collect the paths only
-                // for a shape not seen before under this key.
-                let shape = shape_hash(k, v, &mut scratch);
+                // shape without allocating, and collect the paths only for a
+                // shape not seen before under this key.
+                let shape = shape_hash(k, v);
                 if side.shapes.insert(shape) {
                     buf.clear();
                     buf.push_str(k);
@@ -245,45 +244,44 @@ fn track_variant(v: &mut VariantTrack, state: &TickState, expected: &str) {
     }
 }
 
-/// A hash of the set of key paths of `v` under top-level key `key`
-/// (independent of order and repetition), computed without allocating:
-/// each path's hash is chained from its parent's, and the distinct path
-/// hashes are combined.
-fn shape_hash(key: &str, v: &Value, scratch: &mut HashSet<u64>) -> u64 {
+/// A structural hash of `v` under top-level key `key`: object keys and the
+/// shapes below them, array items' shapes with consecutive repeats
+/// collapsed, scalars all alike. Equal hashes mean (up to collisions) equal
+/// key-path sets; different hashes may still have equal sets (then the
+/// paths are just collected again). Computed without allocating.
+fn shape_hash(key: &str, v: &Value) -> u64 {
     use std::hash::{Hash, Hasher};
-    fn step(parent: u64, seg: &str) -> u64 {
-        let mut h = rustc_hash::FxHasher::default();
-        parent.hash(&mut h);
-        seg.hash(&mut h);
-        h.finish()
-    }
-    fn walk(h: u64, v: &Value, out: &mut HashSet<u64>) {
-        out.insert(h);
+    fn shape(v: &Value) -> u64 {
         match v {
             Value::Object(m) => {
+                let mut h = rustc_hash::FxHasher::default();
+                1u8.hash(&mut h);
                 for (k, child) in m {
-                    walk(step(h, k), child, out);
+                    k.hash(&mut h);
+                    shape(child).hash(&mut h);
                 }
+                h.finish()
             }
             Value::Array(items) => {
-                let item = step(h, "[]");
-                out.insert(item);
+                let mut h = rustc_hash::FxHasher::default();
+                2u8.hash(&mut h);
+                let mut last = None;
                 for child in items.iter().filter(|c| c.is_object() || c.is_array()) {
-                    walk(item, child, out);
+                    let s = shape(child);
+                    if last != Some(s) {
+                        s.hash(&mut h);
+                        last = Some(s);
+                    }
                 }
+                h.finish()
             }
-            _ => {}
+            _ => 0,
         }
     }
-    scratch.clear();
-    walk(step(0, key), v, scratch);
-    let mut sum = 0u64;
-    let mut mix = 0u64;
-    for &h in scratch.iter() {
-        sum = sum.wrapping_add(h);
-        mix ^= h.rotate_left(17).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    sum ^ mix.rotate_left(32) ^ (scratch.len() as u64)
+    let mut h = rustc_hash::FxHasher::default();
+    key.hash(&mut h);
+    shape(v).hash(&mut h);
+    h.finish()
 }
 
 /// Every key path below `prefix` (array items collapsed to `[]`).
@@ -821,14 +819,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shape_hashes_ignore_values_order_and_repetition() {
-        let mut s = HashSet::default();
-        let a = serde_json::json!({"x": 1, "h": [{"t": 1}, {"t": 2}]});
-        let b = serde_json::json!({"h": [{"t": 5}], "x": 9});
-        let c = serde_json::json!({"h": [{"u": 5}], "x": 9});
-        assert_eq!(shape_hash("k", &a, &mut s), shape_hash("k", &b, &mut s));
-        assert_ne!(shape_hash("k", &a, &mut s), shape_hash("k", &c, &mut s));
-        assert_ne!(shape_hash("k", &a, &mut s), shape_hash("j", &a, &mut s));
+    fn shape_hashes_ignore_values_and_repetition() {
+        let a = serde_json::json!({"x": 1, "h": [{"t": 1}, {"t": 2}], "s": [1, 2]});
+        let b = serde_json::json!({"h": [{"t": 5}], "x": "nine", "s": []});
+        let c = serde_json::json!({"h": [{"u": 5}], "x": 9, "s": []});
+        assert_eq!(shape_hash("k", &a), shape_hash("k", &b));
+        assert_ne!(shape_hash("k", &a), shape_hash("k", &c));
+        assert_ne!(shape_hash("k", &a), shape_hash("j", &a));
     }
 
     #[test]
