@@ -54,8 +54,16 @@ fn main() {
         dir.display()
     );
 
-    let t_parse = best(2, || parse_only(&[&base, &cand]));
-    let (_, cpu_parse) = timed(|| parse_only(&[&base, &cand]));
+    // BENCH_QUICK=1: one parse-only run and the command only (for the 1 GB
+    // memory figure).
+    let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let runs = if quick { 1 } else { 2 };
+    let t_parse = best(runs, || parse_only(&[&base, &cand]));
+    let (_, cpu_parse) = if quick {
+        (t_parse, t_parse)
+    } else {
+        timed(|| parse_only(&[&base, &cand]))
+    };
     println!(
         "serde_json parse only (1 thread): {:.2}s, {:.0} MiB/s, cpu {:.2}s",
         t_parse.as_secs_f64(),
@@ -63,7 +71,7 @@ fn main() {
         cpu_parse.as_secs_f64()
     );
 
-    let t_read = best(2, || {
+    let t_read = best(runs, || {
         for p in [&base, &cand] {
             let n: u64 = telemetry::Stream::open(p)
                 .expect("open")
@@ -79,6 +87,10 @@ fn main() {
     );
 
     let settings = CompareSettings::from_config(&BaselineSection::default(), "facade");
+    if quick {
+        measure_xtask(&base, &cand, &dir, mib, t_parse);
+        return;
+    }
     let mut verdict = String::new();
     let t_cmp = best(2, || {
         let r = compare_paths(&settings, &base, &cand).expect("compare");
@@ -96,20 +108,31 @@ fn main() {
         cpu_cmp.as_secs_f64() / cpu_parse.as_secs_f64()
     );
 
+    let t_xtask = measure_xtask(&base, &cand, &dir, mib, t_parse);
+    python(&base, &cand, mib, t_cmp, t_xtask);
+}
+
+fn measure_xtask(
+    base: &Path,
+    cand: &Path,
+    dir: &Path,
+    mib: f64,
+    t_parse: Duration,
+) -> Option<Duration> {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let xtask = std::env::var_os("BENCH_XTASK")
         .map(PathBuf::from)
         .unwrap_or_else(|| ws.join("target/debug/xtask"));
-    let t_xtask = if xtask.is_file() {
+    if xtask.is_file() {
         let (t, rss, cpu) = run_measured(
             Command::new(&xtask)
                 .current_dir(&ws)
                 .args(["baseline-diff", "--format", "json", "--output"])
                 .arg(dir.join("report.json"))
                 .arg("--baseline")
-                .arg(&base)
+                .arg(base)
                 .arg("--candidate")
-                .arg(&cand),
+                .arg(cand),
         );
         println!(
             "xtask baseline-diff (dev profile, as users run it): {:.2}s, {:.0} MiB/s, {:.2}x the parse-only time, cpu {:.2}s, peak RSS {:.0} MiB",
@@ -126,13 +149,15 @@ fn main() {
             xtask.display()
         );
         None
-    };
+    }
+}
 
+fn python(base: &Path, cand: &Path, mib: f64, t_cmp: Duration, t_xtask: Option<Duration>) {
     let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/reference.py");
     let probe = Command::new(&python).args(["-c", "import numpy"]).output();
     if probe.map(|o| o.status.success()).unwrap_or(false) {
-        let (t, rss, cpu) = run_measured(Command::new(&python).arg(&script).arg(&base).arg(&cand));
+        let (t, rss, cpu) = run_measured(Command::new(&python).arg(&script).arg(base).arg(cand));
         println!(
             "python reference (json + numpy.isclose): {:.2}s, {:.1} MiB/s, cpu {:.2}s, peak RSS {:.0} MiB",
             t.as_secs_f64(),
