@@ -179,7 +179,7 @@ pub fn compare_arrays(s: &TensorSettings, b: &Array, c: &Array) -> Check {
         };
         if let Some(m) = &stats.max_abs_diff {
             if m.value > 0.0 {
-                summary.push_str(&format!(", max abs diff {:e}", m.value));
+                summary.push_str(&format!(", max abs diff {}", fmt_num(m.value)));
             }
         }
         Check::new(name, Status::Pass, summary)
@@ -202,14 +202,20 @@ pub fn compare_arrays(s: &TensorSettings, b: &Array, c: &Array) -> Check {
         );
         if let Some(m) = &stats.max_abs_diff {
             ch.details.push(format!(
-                "max abs diff {:e} at {:?} (baseline {}, candidate {})",
-                m.value, m.index, m.baseline, m.candidate
+                "max abs diff {} at {:?} (baseline {}, candidate {})",
+                fmt_num(m.value),
+                m.index,
+                m.baseline,
+                m.candidate
             ));
         }
         if let Some(m) = &stats.max_rel_diff {
             ch.details.push(format!(
-                "max rel diff {:e} at {:?} (baseline {}, candidate {})",
-                m.value, m.index, m.baseline, m.candidate
+                "max rel diff {} at {:?} (baseline {}, candidate {})",
+                fmt_num(m.value),
+                m.index,
+                m.baseline,
+                m.candidate
             ));
         }
         if acc.nan > 0 {
