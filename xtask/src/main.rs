@@ -8,6 +8,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
 
+/// baseline-diff parses telemetry on reader threads and frees it on others;
+/// mimalloc handles that without the arena-lock contention of glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Rollout tooling for Townlet's M4 release.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
@@ -63,6 +68,8 @@ enum Command {
     TlsSmoke(Box<tls_smoke::Args>),
     /// Alert on tick-health logs and telemetry: runtime_variant, drops, exit queue, plaintext, gaps
     Monitor(monitor::Args),
+    /// Compare a telemetry capture and observation tensors with the Phase 3 baselines
+    BaselineDiff(baseline_diff::Args),
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Tag(a) => release::tag::run(&xshell::Shell::new()?, &ctx, a, &mut stdout),
         Command::TlsSmoke(a) => tls_smoke::run(&ctx, *a, &mut stdout),
         Command::Monitor(a) => monitor::run(&sh, &ctx, a, &mut stdout),
+        Command::BaselineDiff(a) => baseline_diff::run(&xshell::Shell::new()?, &ctx, a),
     }
 }
 

@@ -27,6 +27,57 @@ pub struct BaselineSection {
     /// Telemetry fields compared tick by tick; `*` matches one path segment.
     #[serde(default = "default_fields")]
     pub fields: Vec<String>,
+    /// How a number is judged close to its baseline value.
+    #[serde(default)]
+    pub rule: ToleranceRule,
+    /// Whether NaN equals NaN.
+    #[serde(default)]
+    pub nan: NanPolicy,
+    /// What key paths present only in the candidate's telemetry (or JSON
+    /// documents) do to the verdict.
+    #[serde(default)]
+    pub added_paths: AddedPaths,
+    /// How many mismatches each check lists in full.
+    #[serde(default = "default_examples")]
+    pub examples: usize,
+}
+
+/// `baseline.rule`: the closeness test for numbers, with `b` the baseline
+/// value and `c` the candidate value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToleranceRule {
+    /// `|c - b| <= abs + rel * |b|`: numpy's `isclose`/`assert_allclose`,
+    /// asymmetric (relative to the baseline).
+    #[default]
+    Numpy,
+    /// `|c - b| <= max(abs, rel * max(|b|, |c|))`: approx's `relative_eq`,
+    /// symmetric.
+    Symmetric,
+}
+
+/// `baseline.nan`: how NaN compares. Infinities always compare exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NanPolicy {
+    /// NaN equals NaN; NaN against a number is a mismatch.
+    #[default]
+    Equal,
+    /// Every NaN is a mismatch, even against NaN (numpy's default).
+    Unequal,
+}
+
+/// `baseline.added_paths`: the status of paths only the candidate has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddedPaths {
+    /// Pass, list them.
+    Ignore,
+    /// A warning (the verdict still passes).
+    #[default]
+    Warn,
+    /// A failure.
+    Fail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
@@ -56,6 +107,10 @@ impl Default for Tolerance {
     }
 }
 
+fn default_examples() -> usize {
+    5
+}
+
 fn default_dir() -> PathBuf {
     PathBuf::from("../baselines/{target}")
 }
@@ -80,6 +135,10 @@ impl Default for BaselineSection {
             tolerance: Tolerance::default(),
             overrides: BTreeMap::new(),
             fields: default_fields(),
+            rule: ToleranceRule::default(),
+            nan: NanPolicy::default(),
+            added_paths: AddedPaths::default(),
+            examples: default_examples(),
         }
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use baseline::{BaselineSection, Tolerance};
+pub use baseline::{AddedPaths, BaselineSection, NanPolicy, Tolerance, ToleranceRule};
 pub use gate::{GateSection, Policy, Step, StepKind};
 pub use monitor::{MonitorSection, Severity};
 pub use release::{ReleaseSection, SignoffTeam};
@@ -348,7 +348,23 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
     };
     check_tol("baseline.tolerance".into(), &f.baseline.tolerance)?;
     for (name, t) in &f.baseline.overrides {
+        if name.trim().is_empty() || name.split('.').any(str::is_empty) {
+            return Err(err(
+                format!("baseline.overrides.{name}"),
+                format!(
+                    "expected a field path such as 'queue_metrics.*' or an array name, found '{name}'"
+                ),
+            ));
+        }
         check_tol(format!("baseline.overrides.{name}"), t)?;
+    }
+    for (i, field) in f.baseline.fields.iter().enumerate() {
+        if field.trim().is_empty() || field.split('.').any(str::is_empty) {
+            return Err(err(
+                format!("baseline.fields[{i}]"),
+                format!("expected a dotted field path such as 'queue_metrics.*', found '{field}'"),
+            ));
+        }
     }
 
     // Monitor.

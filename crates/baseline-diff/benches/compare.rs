@@ -1,0 +1,325 @@
+//! Figures for baseline-diff on a synthetic Townlet capture (written under
+//! the system temp directory, never in the repository):
+//!
+//! - throughput of `compare_paths` against plain `serde_json` parsing of the
+//!   same bytes (one thread, every line into a `Value`);
+//! - the command as users run it (`target/debug/xtask baseline-diff`, dev
+//!   profile) with its peak RSS;
+//! - the Python reference (`benches/reference.py`: json + numpy.isclose).
+//!
+//! `BENCH_MB` sets the size of each capture (default 200); `BENCH_XTASK` the
+//! xtask binary (default `target/debug/xtask`; build it first with
+//! `cargo build -p xtask`); `BENCH_PYTHON` the interpreter (default
+//! `python3`, which needs numpy).
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use baseline_diff::{CompareSettings, compare_paths};
+use rollout_config::model::BaselineSection;
+use serde_json::{Value, json};
+
+/// The same allocator as the xtask binary, for both the command and the
+/// plain serde_json figure.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let mb: u64 = std::env::var("BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let dir = std::env::temp_dir().join(format!("baseline-diff-bench-{mb}mb"));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let base = dir.join("baseline.jsonl");
+    let cand = dir.join("candidate.jsonl");
+    let target = mb << 20;
+    for (p, perturb) in [(&base, false), (&cand, true)] {
+        if std::fs::metadata(p)
+            .map(|m| m.len() < target)
+            .unwrap_or(true)
+        {
+            let t = Instant::now();
+            generate(p, target, perturb);
+            eprintln!("generated `{}` in {:.1?}", p.display(), t.elapsed());
+        }
+    }
+    let bytes = std::fs::metadata(&base).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(&cand).map(|m| m.len()).unwrap_or(0);
+    let mib = bytes as f64 / (1u64 << 20) as f64;
+    println!(
+        "capture: 2 files, {mib:.0} MiB in total, in `{}`",
+        dir.display()
+    );
+
+    // BENCH_QUICK=1: one parse-only run and the command only (for the 1 GB
+    // memory figure).
+    let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let runs = if quick { 1 } else { 2 };
+    let t_parse = best(runs, || parse_only(&[&base, &cand]));
+    let (_, cpu_parse) = if quick {
+        (t_parse, t_parse)
+    } else {
+        timed(|| parse_only(&[&base, &cand]))
+    };
+    println!(
+        "serde_json parse only (1 thread): {:.2}s, {:.0} MiB/s, cpu {:.2}s",
+        t_parse.as_secs_f64(),
+        mib / t_parse.as_secs_f64(),
+        cpu_parse.as_secs_f64()
+    );
+
+    let t_read = best(runs, || {
+        for p in [&base, &cand] {
+            let n: u64 = telemetry::Stream::open(p)
+                .expect("open")
+                .map(|s| s.expect("state").tick)
+                .sum();
+            std::hint::black_box(n);
+        }
+    });
+    println!(
+        "telemetry::Stream alone (read, parse, reconstruct; files one after the other): {:.2}s, {:.0} MiB/s",
+        t_read.as_secs_f64(),
+        mib / t_read.as_secs_f64()
+    );
+
+    let settings = CompareSettings::from_config(&BaselineSection::default(), "facade");
+    if quick {
+        measure_xtask(&base, &cand, &dir, mib, t_parse);
+        return;
+    }
+    let mut verdict = String::new();
+    let t_cmp = best(2, || {
+        let r = compare_paths(&settings, &base, &cand).expect("compare");
+        verdict = format!("{:?}, {} failed checks", r.verdict, r.counts.fail);
+    });
+    let (_, cpu_cmp) = timed(|| {
+        compare_paths(&settings, &base, &cand).expect("compare");
+    });
+    println!(
+        "compare_paths (bench profile): {:.2}s, {:.0} MiB/s, {:.2}x the parse-only time, cpu {:.2}s = {:.2}x the parse-only cpu ({verdict})",
+        t_cmp.as_secs_f64(),
+        mib / t_cmp.as_secs_f64(),
+        t_cmp.as_secs_f64() / t_parse.as_secs_f64(),
+        cpu_cmp.as_secs_f64(),
+        cpu_cmp.as_secs_f64() / cpu_parse.as_secs_f64()
+    );
+
+    let t_xtask = measure_xtask(&base, &cand, &dir, mib, t_parse);
+    python(&base, &cand, mib, t_cmp, t_xtask);
+}
+
+fn measure_xtask(
+    base: &Path,
+    cand: &Path,
+    dir: &Path,
+    mib: f64,
+    t_parse: Duration,
+) -> Option<Duration> {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let xtask = std::env::var_os("BENCH_XTASK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ws.join("target/debug/xtask"));
+    if xtask.is_file() {
+        let (t, rss, cpu) = run_measured(
+            Command::new(&xtask)
+                .current_dir(&ws)
+                .args(["baseline-diff", "--format", "json", "--output"])
+                .arg(dir.join("report.json"))
+                .arg("--baseline")
+                .arg(base)
+                .arg("--candidate")
+                .arg(cand),
+        );
+        println!(
+            "xtask baseline-diff (dev profile, as users run it): {:.2}s, {:.0} MiB/s, {:.2}x the parse-only time, cpu {:.2}s, peak RSS {:.0} MiB",
+            t.as_secs_f64(),
+            mib / t.as_secs_f64(),
+            t.as_secs_f64() / t_parse.as_secs_f64(),
+            cpu.as_secs_f64(),
+            rss as f64 / 1024.0
+        );
+        Some(t)
+    } else {
+        println!(
+            "xtask baseline-diff: not measured, `{}` missing (run `cargo build -p xtask`)",
+            xtask.display()
+        );
+        None
+    }
+}
+
+fn python(base: &Path, cand: &Path, mib: f64, t_cmp: Duration, t_xtask: Option<Duration>) {
+    let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/reference.py");
+    let probe = Command::new(&python).args(["-c", "import numpy"]).output();
+    if probe.map(|o| o.status.success()).unwrap_or(false) {
+        let (t, rss, cpu) = run_measured(Command::new(&python).arg(&script).arg(base).arg(cand));
+        println!(
+            "python reference (json + numpy.isclose): {:.2}s, {:.1} MiB/s, cpu {:.2}s, peak RSS {:.0} MiB",
+            t.as_secs_f64(),
+            mib / t.as_secs_f64(),
+            cpu.as_secs_f64(),
+            rss as f64 / 1024.0
+        );
+        println!(
+            "speed-up over python: compare_paths {:.1}x",
+            t.as_secs_f64() / t_cmp.as_secs_f64()
+        );
+        if let Some(x) = t_xtask {
+            println!(
+                "speed-up over python: xtask {:.1}x",
+                t.as_secs_f64() / x.as_secs_f64()
+            );
+        }
+    } else {
+        println!(
+            "python reference: not measured, `{python}` cannot import numpy (pip install numpy)"
+        );
+    }
+}
+
+/// CPU time (user + system) of a process so far, from `/proc/PID/stat`.
+fn cpu_of(pid: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = text.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Wall and CPU time of `f` in this process.
+fn timed(mut f: impl FnMut()) -> (Duration, Duration) {
+    let c0 = cpu_of("self").unwrap_or_default();
+    let t = Instant::now();
+    f();
+    (
+        t.elapsed(),
+        cpu_of("self").unwrap_or_default().saturating_sub(c0),
+    )
+}
+
+fn best(n: usize, mut f: impl FnMut()) -> Duration {
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn parse_only(paths: &[&Path]) {
+    let mut lines = 0u64;
+    for p in paths {
+        let mut r = BufReader::with_capacity(1 << 16, std::fs::File::open(p).expect("open"));
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            if r.read_until(b'\n', &mut buf).expect("read") == 0 {
+                break;
+            }
+            let v: Value = serde_json::from_slice(&buf).expect("json");
+            std::hint::black_box(&v);
+            lines += 1;
+        }
+    }
+    std::hint::black_box(lines);
+}
+
+/// Runs a command, polling its peak RSS (`VmHWM`, KiB) and CPU time until
+/// it exits.
+fn run_measured(cmd: &mut Command) -> (Duration, u64, Duration) {
+    let t = Instant::now();
+    let mut child = cmd.spawn().expect("spawn");
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    let mut cpu = Duration::ZERO;
+    let pid = child.id().to_string();
+    loop {
+        if let Some(c) = cpu_of(&pid) {
+            cpu = cpu.max(c);
+        }
+        if let Ok(text) = std::fs::read_to_string(&status_path)
+            && let Some(kb) = text
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        {
+            peak = peak.max(kb);
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            let elapsed = t.elapsed();
+            assert!(status.code().is_some(), "killed: {status}");
+            return (elapsed, peak, cpu);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Writes a capture shaped like Townlet's schema 0.9.7 stream: a snapshot,
+/// then diffs of `conflict`, `stability` and `kpi_history` (about 4 KiB a
+/// line), with every third tick dropped. `perturb` changes one queue value.
+fn generate(path: &Path, target: u64, perturb: bool) {
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("create"));
+    let mut written = 0u64;
+    let mut tick = 1u64;
+    let names = ["alice", "bob", "carol", "dave", "erin", "frank"];
+    while written < target {
+        let queues = json!({
+            "cooldown_events": tick / 7,
+            "ghost_step_events": tick / 11,
+            "rotation_events": tick / 13 + u64::from(perturb && tick == 1001),
+        });
+        let history: Vec<Value> = (0..12)
+            .map(|i| json!({"tick": tick.saturating_sub(i), "delta": {"cooldown_events": i % 2, "ghost_step_events": 0, "rotation_events": i % 3}, "totals": queues}))
+            .collect();
+        let rivalry: serde_json::Map<String, Value> = names
+            .iter()
+            .map(|n| {
+                (
+                    n.to_string(),
+                    json!({"intensity": (tick % 17) as f64 * 0.05, "last_tick": tick}),
+                )
+            })
+            .collect();
+        let kpi: Vec<f64> = (0..60).map(|i| ((tick + i) % 97) as f64 / 97.0).collect();
+        let stability = json!({
+            "metrics": {"starvation_incidents": 0, "option_switch_rate": 0.125, "reward_variance": (tick % 5) as f64 * 0.01,
+                         "queue_totals": queues, "queue_deltas": {"cooldown_events": 0, "ghost_step_events": 1, "rotation_events": 0},
+                         "thresholds": {"affordance_fail_threshold": 5, "lateness_threshold": 3}},
+            "alerts": [], "inputs": {"hunger_levels": names.iter().map(|n| (n.to_string(), json!(0.42))).collect::<serde_json::Map<_, _>>()}
+        });
+        let line = if tick == 1 {
+            json!({
+                "schema_version": "0.9.7", "tick": tick, "runtime_variant": "facade",
+                "queue_metrics": queues,
+                "embedding_metrics": {"allocations_total": 6.0, "forced_reuse_count": 0.0, "forced_reuse_rate": 0.0, "reuse_warning": 0.0},
+                "employment": {"daily_exit_cap": 2, "exits_today": 0, "pending": [], "pending_count": 0, "queue_limit": 8, "review_window": 1440},
+                "conflict": {"queues": queues, "queue_history": history, "rivalry": rivalry, "rivalry_events": []},
+                "stability": stability, "kpi_history": {"queue_conflict_intensity": kpi},
+                "payload_type": "snapshot"
+            })
+        } else {
+            json!({
+                "schema_version": "0.9.7", "tick": tick, "payload_type": "diff",
+                "changes": {
+                    "queue_metrics": queues,
+                    "conflict": {"queues": queues, "queue_history": history, "rivalry": rivalry, "rivalry_events": []},
+                    "stability": stability, "kpi_history": {"queue_conflict_intensity": kpi}
+                }
+            })
+        };
+        let mut text = serde_json::to_vec(&line).expect("json");
+        text.push(b'\n');
+        out.write_all(&text).expect("write");
+        written += text.len() as u64;
+        tick += if tick.is_multiple_of(3) { 2 } else { 1 };
+    }
+    out.flush().expect("flush");
+}

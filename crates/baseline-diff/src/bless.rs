@@ -1,0 +1,198 @@
+//! `--bless`: the candidate becomes the baseline. Files are copied into a
+//! temporary directory next to the baseline directory, hashed, described in
+//! `manifest.json`, flushed, and only then swapped in by one rename. A failure
+//! at any point removes the temporary directory and leaves the old baseline
+//! as it was.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::compare::{MANIFEST, list_files};
+
+/// `manifest.json` of a blessed baseline directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: u32,
+    /// RFC 3339 UTC time of blessing.
+    pub blessed_at: String,
+    /// The candidate that was blessed.
+    pub source: PathBuf,
+    /// The capture commands that produced it, when it was captured.
+    pub capture_commands: Vec<String>,
+    /// `git rev-parse HEAD` of the Townlet checkout, when known.
+    pub townlet_commit: Option<String>,
+    /// Relative path -> sha256 and size.
+    pub files: BTreeMap<String, ManifestFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// What the manifest records besides the files.
+#[derive(Debug, Clone, Default)]
+pub struct BlessInfo {
+    pub capture_commands: Vec<String>,
+    pub townlet_commit: Option<String>,
+}
+
+/// Makes `candidate` (a file or a directory) the content of the directory
+/// `baseline`, atomically.
+pub fn bless(candidate: &Path, baseline: &Path, info: &BlessInfo) -> Result<Manifest> {
+    if baseline.is_file() {
+        bail!(
+            "cannot bless into `{}`: it is a file, and a blessed baseline is a directory with a `{MANIFEST}`\nhint: pass the baseline directory with `--baseline DIR`",
+            baseline.display()
+        );
+    }
+    let name = baseline
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .with_context(|| format!("`{}` has no directory name", baseline.display()))?;
+    let parent = match baseline.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create directory `{}`", parent.display()))?;
+    let tmp = parent.join(format!(".{name}.bless-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)
+            .with_context(|| format!("cannot remove stale `{}`", tmp.display()))?;
+    }
+    std::fs::create_dir(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
+    let result = fill(candidate, &tmp, info).and_then(|m| {
+        swap_in(&tmp, baseline, &parent, &name)?;
+        Ok(m)
+    });
+    if result.is_err() && tmp.exists() {
+        let _cleanup = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+fn fill(candidate: &Path, tmp: &Path, info: &BlessInfo) -> Result<Manifest> {
+    let sources: BTreeMap<String, PathBuf> = if candidate.is_dir() {
+        list_files(candidate)?
+    } else if candidate.is_file() {
+        let name = candidate
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        BTreeMap::from([(name, candidate.to_path_buf())])
+    } else {
+        bail!("candidate `{}` does not exist", candidate.display());
+    };
+    if sources.is_empty() {
+        bail!(
+            "candidate `{}` holds no files: refusing to bless an empty baseline",
+            candidate.display()
+        );
+    }
+    let mut files = BTreeMap::new();
+    for (rel, src) in &sources {
+        let dst = tmp.join(rel);
+        if let Some(d) = dst.parent() {
+            std::fs::create_dir_all(d)
+                .with_context(|| format!("cannot create `{}`", d.display()))?;
+        }
+        let entry = copy_hashed(src, &dst)?;
+        files.insert(rel.clone(), entry);
+    }
+    let manifest = Manifest {
+        schema: 1,
+        blessed_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        source: candidate.to_path_buf(),
+        capture_commands: info.capture_commands.clone(),
+        townlet_commit: info.townlet_commit.clone(),
+        files,
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest)?;
+    json.push(b'\n');
+    rollout_config::fs::write_atomic(&tmp.join(MANIFEST), &json)?;
+    Ok(manifest)
+}
+
+fn copy_hashed(src: &Path, dst: &Path) -> Result<ManifestFile> {
+    let mut input = File::open(src).with_context(|| format!("cannot read `{}`", src.display()))?;
+    let mut out = File::create(dst).with_context(|| format!("cannot write `{}`", dst.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = input
+            .read(&mut buf)
+            .with_context(|| format!("cannot read `{}`", src.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .with_context(|| format!("cannot write `{}`", dst.display()))?;
+        bytes += n as u64;
+    }
+    out.sync_all()
+        .with_context(|| format!("cannot flush `{}`", dst.display()))?;
+    let digest = hasher.finalize();
+    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(ManifestFile { sha256, bytes })
+}
+
+/// Puts `tmp` at `baseline`: one atomic exchange when the old baseline
+/// exists (Linux `renameat2(RENAME_EXCHANGE)`), else a rename.
+fn swap_in(tmp: &Path, baseline: &Path, parent: &Path, name: &str) -> Result<()> {
+    if !baseline.exists() {
+        return std::fs::rename(tmp, baseline).with_context(|| {
+            format!(
+                "cannot move `{}` to `{}`",
+                tmp.display(),
+                baseline.display()
+            )
+        });
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        if renameat_with(CWD, tmp, CWD, baseline, RenameFlags::EXCHANGE).is_ok() {
+            // `tmp` now holds the old baseline.
+            return std::fs::remove_dir_all(tmp).with_context(|| {
+                format!(
+                    "blessed, but cannot remove the old baseline at `{}`",
+                    tmp.display()
+                )
+            });
+        }
+    }
+    // Two renames; if the second fails the old baseline is put back.
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    std::fs::rename(baseline, &old).with_context(|| {
+        format!(
+            "cannot move the old baseline `{}` aside",
+            baseline.display()
+        )
+    })?;
+    if let Err(e) = std::fs::rename(tmp, baseline) {
+        let _restore = std::fs::rename(&old, baseline);
+        return Err(e).with_context(|| {
+            format!(
+                "cannot move `{}` to `{}`",
+                tmp.display(),
+                baseline.display()
+            )
+        });
+    }
+    std::fs::remove_dir_all(&old).with_context(|| {
+        format!(
+            "blessed, but cannot remove the old baseline at `{}`",
+            old.display()
+        )
+    })
+}

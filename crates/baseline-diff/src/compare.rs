@@ -1,0 +1,325 @@
+//! Comparing two paths: a file of a known kind, or two directories whose files
+//! are matched by relative path.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use rollout_config::model::{AddedPaths, BaselineSection, NanPolicy, Tolerance, ToleranceRule};
+
+use crate::jsondoc::{ValueCmp, compare_documents};
+use crate::npz::{read_npy, read_npz};
+use crate::report::{Check, FileKind, FileReport, Report, Status};
+use crate::stream_cmp::{StreamSettings, compare_streams};
+use crate::tensor::{TensorSettings, compare_archives};
+use crate::tolerance::{NumRule, Overrides};
+
+/// The name of the bless manifest inside a baseline directory; never compared.
+pub const MANIFEST: &str = "manifest.json";
+
+/// Everything a comparison needs, resolved from the config and the flags.
+#[derive(Debug, Clone)]
+pub struct CompareSettings {
+    pub tolerance: Tolerance,
+    pub rule: ToleranceRule,
+    pub nan: NanPolicy,
+    pub overrides: std::collections::BTreeMap<String, Tolerance>,
+    pub fields: Vec<String>,
+    pub runtime_variant: String,
+    pub added_paths: AddedPaths,
+    pub examples: usize,
+}
+
+impl CompareSettings {
+    /// From the `baseline` section and the top-level `runtime_variant`.
+    pub fn from_config(b: &BaselineSection, runtime_variant: &str) -> Self {
+        Self {
+            tolerance: b.tolerance,
+            rule: b.rule,
+            nan: b.nan,
+            overrides: b.overrides.clone(),
+            fields: b.fields.clone(),
+            runtime_variant: runtime_variant.to_string(),
+            added_paths: b.added_paths,
+            examples: b.examples,
+        }
+    }
+
+    pub fn num_rule(&self) -> NumRule {
+        NumRule::new(self.tolerance, self.rule, self.nan)
+    }
+}
+
+/// Compares `baseline` with `candidate` (two files or two directories).
+/// `Err` when an input cannot be read or is invalid.
+pub fn compare_paths(s: &CompareSettings, baseline: &Path, candidate: &Path) -> Result<Report> {
+    let overrides = Overrides::new(&s.overrides);
+    let files = match (baseline.is_dir(), candidate.is_dir()) {
+        (true, true) => compare_dirs(s, &overrides, baseline, candidate)?,
+        (false, false) => {
+            for p in [baseline, candidate] {
+                if !p.exists() {
+                    bail!("`{}` does not exist", p.display());
+                }
+            }
+            let name = baseline
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let kb = kind_of(baseline);
+            let kc = kind_of(candidate);
+            if kb != kc {
+                bail!(
+                    "cannot compare `{}` ({}) with `{}` ({}): the files are of different kinds\nhint: pass two `.jsonl`, two `.npz`, two `.npy` or two `.json` files, or two directories",
+                    baseline.display(),
+                    kind_name(kb),
+                    candidate.display(),
+                    kind_name(kc)
+                );
+            }
+            vec![compare_file(s, &overrides, &name, baseline, candidate)?]
+        }
+        (true, false) => bail!(
+            "`{}` is a directory but `{}` is not: compare two files or two directories",
+            baseline.display(),
+            candidate.display()
+        ),
+        (false, true) => bail!(
+            "`{}` is a directory but `{}` is not: compare two files or two directories",
+            candidate.display(),
+            baseline.display()
+        ),
+    };
+    Ok(Report::new(
+        baseline.to_path_buf(),
+        candidate.to_path_buf(),
+        s.num_rule().describe(),
+        s.runtime_variant.clone(),
+        files,
+    ))
+}
+
+fn kind_name(k: FileKind) -> &'static str {
+    match k {
+        FileKind::Telemetry => "telemetry JSONL",
+        FileKind::Npz => "npz archive",
+        FileKind::Npy => "npy array",
+        FileKind::Json => "JSON document",
+        FileKind::Bytes => "other file",
+    }
+}
+
+/// The kind of a file, by extension.
+pub fn kind_of(p: &Path) -> FileKind {
+    match p.extension().and_then(|e| e.to_str()) {
+        Some("jsonl") => FileKind::Telemetry,
+        Some("npz") => FileKind::Npz,
+        Some("npy") => FileKind::Npy,
+        Some("json") => FileKind::Json,
+        _ => FileKind::Bytes,
+    }
+}
+
+fn compare_dirs(
+    s: &CompareSettings,
+    overrides: &Overrides,
+    base: &Path,
+    cand: &Path,
+) -> Result<Vec<FileReport>> {
+    let b = list_files(base)?;
+    let c = list_files(cand)?;
+    let mut out = Vec::new();
+    for (rel, bp) in &b {
+        let kind = kind_of(bp);
+        match c.get(rel) {
+            Some(cp) => out.push(compare_file(s, overrides, rel, bp, cp)?),
+            None => out.push(FileReport::new(
+                rel.clone(),
+                kind,
+                vec![Check::new(
+                    "present",
+                    Status::Fail,
+                    "missing in the candidate",
+                )],
+            )),
+        }
+    }
+    for (rel, cp) in &c {
+        if !b.contains_key(rel) {
+            out.push(FileReport::new(
+                rel.clone(),
+                kind_of(cp),
+                vec![Check::new(
+                    "present",
+                    Status::Warn,
+                    "only in the candidate, not in the baseline",
+                )],
+            ));
+        }
+    }
+    if b.is_empty() && c.is_empty() {
+        bail!(
+            "`{}` and `{}` hold no files to compare",
+            base.display(),
+            cand.display()
+        );
+    }
+    Ok(out)
+}
+
+/// Files below `root` by relative path (with `/`), without the manifest and
+/// hidden files.
+pub fn list_files(root: &Path) -> Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot list directory `{}`", dir.display()))?;
+        for e in entries {
+            let e = e.with_context(|| format!("cannot list directory `{}`", dir.display()))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = e.path();
+            let ft = e
+                .file_type()
+                .with_context(|| format!("cannot stat `{}`", path.display()))?;
+            if ft.is_dir() || (ft.is_symlink() && path.is_dir()) {
+                stack.push(path);
+                continue;
+            }
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            if rel == MANIFEST {
+                continue;
+            }
+            out.insert(rel, path);
+        }
+    }
+    Ok(out)
+}
+
+/// Compares one pair of files of the same kind.
+pub fn compare_file(
+    s: &CompareSettings,
+    overrides: &Overrides,
+    rel: &str,
+    b: &Path,
+    c: &Path,
+) -> Result<FileReport> {
+    let kind = kind_of(b);
+    let rule = s.num_rule();
+    let checks = match kind {
+        FileKind::Telemetry => {
+            let ss = StreamSettings {
+                cmp: ValueCmp { rule, overrides },
+                fields: s.fields.clone(),
+                runtime_variant: s.runtime_variant.clone(),
+                added: s.added_paths,
+                examples: s.examples,
+            };
+            compare_streams(&ss, b, c)?
+        }
+        FileKind::Npz | FileKind::Npy => {
+            let ts = TensorSettings {
+                rule,
+                overrides: overrides.clone(),
+                examples: s.examples,
+            };
+            // A single array is named after the baseline file on both sides.
+            let npy_name = Path::new(rel)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let read = |p: &Path| -> Result<Vec<crate::npz::Array>> {
+                let bytes =
+                    std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+                if kind == FileKind::Npy {
+                    let a = read_npy(&npy_name, &bytes)
+                        .map_err(|e| anyhow::anyhow!("`{}`: {e}", p.display()))?;
+                    Ok(vec![a])
+                } else {
+                    read_npz(&bytes).map_err(|e| anyhow::anyhow!("`{}`: {e}", p.display()))
+                }
+            };
+            let (ba, ca) = rayon::join(|| read(b), || read(c));
+            let (ba, ca) = (ba?, ca?);
+            let checks = compare_archives(&ts, &ba, &ca);
+            if checks.is_empty() {
+                vec![Check::new(
+                    "arrays",
+                    Status::Pass,
+                    "both archives hold no arrays",
+                )]
+            } else {
+                checks
+            }
+        }
+        FileKind::Json => {
+            let read = |p: &Path| -> Result<serde_json::Value> {
+                let bytes =
+                    std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+                let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+                serde_json::from_slice(bytes).map_err(|e| {
+                    anyhow::anyhow!(
+                        "`{}`:{}:{}: invalid JSON: {}",
+                        p.display(),
+                        e.line(),
+                        e.column(),
+                        strip_position(&e.to_string())
+                    )
+                })
+            };
+            let (bv, cv) = (read(b)?, read(c)?);
+            vec![compare_documents(
+                &ValueCmp { rule, overrides },
+                s.added_paths,
+                s.examples,
+                &bv,
+                &cv,
+            )]
+        }
+        FileKind::Bytes => {
+            let read = |p: &Path| {
+                std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))
+            };
+            let (bb, cb) = (read(b)?, read(c)?);
+            vec![if bb == cb {
+                Check::new(
+                    "bytes",
+                    Status::Pass,
+                    format!("{} bytes, identical", bb.len()),
+                )
+            } else {
+                let first = bb
+                    .iter()
+                    .zip(&cb)
+                    .position(|(x, y)| x != y)
+                    .unwrap_or(bb.len().min(cb.len()));
+                Check::new(
+                    "bytes",
+                    Status::Fail,
+                    format!(
+                        "contents differ from byte offset {first} (baseline {} bytes, candidate {} bytes; compared byte for byte: not a .jsonl, .npz, .npy or .json file)",
+                        bb.len(),
+                        cb.len()
+                    ),
+                )
+            }]
+        }
+    };
+    Ok(FileReport::new(rel.to_string(), kind, checks))
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}

@@ -1,0 +1,157 @@
+//! Printing a report: human, JSON, JUnit XML, Markdown.
+
+use anyhow::Result;
+use rollout_config::{Format, Style};
+
+use crate::report::{Report, Status, Verdict};
+
+/// The report in the given format, ending with a newline.
+pub fn render(report: &Report, format: Format, style: Style) -> Result<String> {
+    Ok(match format {
+        Format::Human => human(report, style),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(report)?;
+            s.push('\n');
+            s
+        }
+        Format::Junit => junit(report)?,
+        Format::Markdown => markdown(report),
+    })
+}
+
+fn word(s: Status, style: Style) -> String {
+    match s {
+        Status::Pass => style.pass(),
+        Status::Warn => style.warn(),
+        Status::Fail => style.fail(),
+        Status::Skip => style.skip(),
+    }
+}
+
+/// `FAIL (2 failed, 1 warning, 10 passed, 1 skipped)`.
+pub fn verdict_line(r: &Report, style: Style) -> String {
+    let c = r.counts;
+    let v = match r.verdict {
+        Verdict::Pass => style.pass(),
+        Verdict::Fail => style.fail(),
+    };
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "verdict: {v} ({}, {}, {} passed, {} skipped)",
+        plural(c.fail, "failed", "failed"),
+        plural(c.warn, "warning", "warnings"),
+        c.pass,
+        c.skip
+    )
+}
+
+fn human(r: &Report, style: Style) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "baseline-diff: `{}` against baseline `{}`\n",
+        r.candidate.display(),
+        r.baseline.display()
+    ));
+    out.push_str(&format!("tolerance: {}\n", r.rule));
+    for f in &r.files {
+        out.push_str(&format!("{}\n", style.bold(&f.path)));
+        for c in &f.checks {
+            out.push_str(&format!(
+                "  {:<4}  {}: {}\n",
+                word(c.status, style),
+                c.name,
+                c.summary
+            ));
+            if matches!(c.status, Status::Fail | Status::Warn | Status::Skip) {
+                for d in &c.details {
+                    out.push_str(&format!("        {d}\n"));
+                }
+            }
+        }
+    }
+    out.push_str(&verdict_line(r, style));
+    out.push('\n');
+    out
+}
+
+fn markdown(r: &Report) -> String {
+    let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut out = String::new();
+    let verdict = match r.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "FAIL",
+    };
+    out.push_str(&format!("## baseline-diff: {verdict}\n\n"));
+    out.push_str(&format!(
+        "Candidate `{}` against baseline `{}`.  \nTolerance: {}.  \n{}\n",
+        r.candidate.display(),
+        r.baseline.display(),
+        r.rule,
+        verdict_line(r, Style::new(false))
+    ));
+    for f in &r.files {
+        out.push_str(&format!(
+            "\n### `{}`\n\n| status | check | result |\n|---|---|---|\n",
+            f.path
+        ));
+        for c in &f.checks {
+            let w = match c.status {
+                Status::Pass => "pass",
+                Status::Warn => "warn",
+                Status::Fail => "**FAIL**",
+                Status::Skip => "skip",
+            };
+            out.push_str(&format!(
+                "| {w} | {} | {} |\n",
+                esc(&c.name),
+                esc(&c.summary)
+            ));
+        }
+        for c in f.checks.iter().filter(|c| {
+            matches!(c.status, Status::Fail | Status::Warn | Status::Skip) && !c.details.is_empty()
+        }) {
+            out.push_str(&format!("\n{}:\n\n", esc(&c.name)));
+            for d in &c.details {
+                out.push_str(&format!("- {}\n", d.replace('\n', " ")));
+            }
+        }
+    }
+    out
+}
+
+fn junit(r: &Report) -> Result<String> {
+    use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
+    let mut report = JReport::new("baseline-diff");
+    for f in &r.files {
+        let mut suite = TestSuite::new(f.path.as_str());
+        for c in &f.checks {
+            let details = c.details.join("\n");
+            let status = match c.status {
+                Status::Pass | Status::Warn => TestCaseStatus::success(),
+                Status::Fail => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(c.summary.as_str());
+                    if !details.is_empty() {
+                        s.set_description(details.as_str());
+                    }
+                    s
+                }
+                Status::Skip => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(c.summary.as_str());
+                    s
+                }
+            };
+            let mut case = TestCase::new(c.name.as_str(), status);
+            case.set_classname(format!("baseline-diff.{}", f.path));
+            if c.status == Status::Warn {
+                case.set_system_out(format!("warning: {}\n{details}", c.summary));
+            } else if c.status == Status::Pass {
+                case.set_system_out(c.summary.as_str());
+            }
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    Ok(report.to_string()?)
+}

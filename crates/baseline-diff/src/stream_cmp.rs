@@ -1,0 +1,843 @@
+//! Comparison of two telemetry streams: `runtime_variant`, the schema (key
+//! paths), tick alignment, and the configured fields tick by tick.
+//!
+//! Each stream is read and summarised on its own thread (and its lines are
+//! parsed in parallel by the telemetry reader); this thread joins the two by
+//! tick. Memory does not grow with the streams: only per-tick rows of the
+//! compared fields cross the threads, through bounded channels, and the
+//! report keeps capped lists.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashSet as HashSet;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, sync_channel};
+
+use anyhow::{Result, anyhow};
+use rollout_config::model::AddedPaths;
+use serde_json::Value;
+use telemetry::{Known, Stream, TickState};
+
+use crate::jsondoc::{Diff, DiffKind, ValueCmp, describe_values, short};
+use crate::report::{Check, Mismatch, Ranges, Status, TickAlignment};
+
+/// Settings for comparing streams.
+#[derive(Debug, Clone)]
+pub struct StreamSettings<'a> {
+    pub cmp: ValueCmp<'a>,
+    /// Field patterns compared tick by tick (`queue_metrics.*`).
+    pub fields: Vec<String>,
+    /// The `runtime_variant` every candidate payload must carry.
+    pub runtime_variant: String,
+    pub added: AddedPaths,
+    pub examples: usize,
+}
+
+/// The values one pattern matched at a tick.
+#[derive(Debug)]
+enum FieldRow {
+    /// The state was not known there (stream began with diffs).
+    Unknown,
+    Values(Vec<(String, Value)>),
+}
+
+#[derive(Debug)]
+struct TickRow {
+    tick: u64,
+    line: u64,
+    fields: Vec<FieldRow>,
+}
+
+/// What one side learnt about its stream as a whole.
+#[derive(Debug, Default)]
+struct Side {
+    ticks: u64,
+    paths: HashSet<String>,
+    /// Top-level keys some payload set or removed.
+    known_top: HashSet<String>,
+    /// A full state was seen.
+    complete_seen: bool,
+    variant: VariantTrack,
+    /// Pattern index -> concrete values matched at some tick.
+    matched: Vec<u64>,
+    /// Shape hashes (see [`shape_hash`]) whose paths are in `paths`.
+    shapes: HashSet<u64>,
+}
+
+#[derive(Debug, Default)]
+struct VariantTrack {
+    carried: u64,
+    present: bool,
+    /// (tick, line, value) of payloads carrying another value.
+    wrong: Vec<(u64, u64, Value)>,
+    wrong_ticks: Ranges,
+    /// (tick, line) where it disappeared after being present.
+    gone: Vec<(u64, u64)>,
+}
+
+const VARIANT: &str = "runtime_variant";
+const ROWS_IN_FLIGHT: usize = 4096;
+const MAX_LISTED: usize = 50;
+/// Distinct differing field paths tracked.
+const MAX_PATHS: usize = 1000;
+
+/// Differences of one field path over the ticks.
+#[derive(Debug)]
+struct PathStat {
+    ticks: Ranges,
+    /// The first difference, its tick and candidate line.
+    first: (Diff, u64, u64),
+}
+
+/// Compares two telemetry files; `Err` when either cannot be read.
+pub fn compare_streams(s: &StreamSettings<'_>, base: &Path, cand: &Path) -> Result<Vec<Check>> {
+    let patterns: Vec<Vec<String>> = s
+        .fields
+        .iter()
+        .map(|f| f.split('.').map(String::from).collect())
+        .collect();
+    let base_stream = Stream::open(base)?;
+    let cand_stream = Stream::open(cand)?;
+    let expected = s.runtime_variant.as_str();
+    std::thread::scope(|scope| {
+        let (btx, brx) = sync_channel(ROWS_IN_FLIGHT);
+        let (ctx, crx) = sync_channel(ROWS_IN_FLIGHT);
+        let pats = &patterns;
+        let bh = scope.spawn(move || summarise(base, base_stream, pats, expected, btx));
+        let ch = scope.spawn(move || summarise(cand, cand_stream, pats, expected, ctx));
+        let joined = join(s, &patterns, brx, crx);
+        let bside = bh
+            .join()
+            .map_err(|_| anyhow!("the reader of `{}` panicked", base.display()))?;
+        let cside = ch
+            .join()
+            .map_err(|_| anyhow!("the reader of `{}` panicked", cand.display()))?;
+        // Errors of reading come first: they explain a short join.
+        let bside = bside?;
+        let cside = cside?;
+        let (mut fields_check, align) = joined;
+        let mut checks = vec![variant_check(s, &bside, &cside)];
+        checks.push(schema_check(s, &bside, &cside));
+        checks.push(ticks_check(&align, &bside, &cside));
+        for (i, p) in s.fields.iter().enumerate() {
+            if bside.matched.get(i) == Some(&0) && cside.matched.get(i) == Some(&0) {
+                fields_check.details.push(format!(
+                    "note: field pattern '{p}' matched nothing on either side"
+                ));
+            }
+        }
+        fields_check.ticks = Some(align);
+        checks.push(fields_check);
+        Ok(checks)
+    })
+}
+
+type RowResult = Result<TickRow>;
+
+fn summarise(
+    path: &Path,
+    stream: Stream,
+    patterns: &[Vec<String>],
+    expected: &str,
+    tx: std::sync::mpsc::SyncSender<RowResult>,
+) -> Result<Side> {
+    let mut side = Side {
+        matched: vec![0; patterns.len()],
+        ..Side::default()
+    };
+    let mut last: Option<(u64, u64)> = None;
+    let mut buf = String::new();
+    let mut receiver_gone = false;
+    for item in stream {
+        let state = match item {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = e.to_string();
+                let _closed = tx.send(Err(anyhow!("{msg}")));
+                return Err(e.into());
+            }
+        };
+        if let Some((t, line)) = last
+            && state.tick <= t
+        {
+            let e = anyhow!(
+                "`{}`:{}: tick {} does not follow tick {t} of line {line}: ticks must increase",
+                path.display(),
+                state.line,
+                state.tick
+            );
+            let _closed = tx.send(Err(anyhow!("{e}")));
+            return Err(e);
+        }
+        last = Some((state.tick, state.line));
+        side.ticks += 1;
+        if state.complete {
+            side.complete_seen = true;
+        }
+        for k in &state.set_keys {
+            if !side.known_top.contains(&**k) {
+                side.known_top.insert(k.to_string());
+            }
+            if let Some(v) = state.state.get(k) {
+                // Payloads mostly repeat the shapes of earlier ones: hash the
+                // shape without allocating, and collect the paths only for a
+                // shape not seen before under this key.
+                let shape = shape_hash(k, v);
+                if side.shapes.insert(shape) {
+                    buf.clear();
+                    buf.push_str(k);
+                    collect_paths(&mut buf, v, &mut side.paths);
+                }
+            }
+        }
+        for k in &state.removed_keys {
+            if !side.known_top.contains(k.as_str()) {
+                side.known_top.insert(k.clone());
+            }
+        }
+        track_variant(&mut side.variant, &state, expected);
+        if receiver_gone {
+            continue;
+        }
+        let fields = patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let row = resolve(&state, p);
+                if let FieldRow::Values(v) = &row {
+                    side.matched[i] += v.len() as u64;
+                }
+                row
+            })
+            .collect();
+        let row = TickRow {
+            tick: state.tick,
+            line: state.line,
+            fields,
+        };
+        if tx.send(Ok(row)).is_err() {
+            receiver_gone = true;
+        }
+    }
+    Ok(side)
+}
+
+fn track_variant(v: &mut VariantTrack, state: &TickState, expected: &str) {
+    let carries = state.set_keys.iter().any(|k| &**k == VARIANT);
+    if carries {
+        v.carried += 1;
+        let value = state.key(VARIANT).present().cloned().unwrap_or(Value::Null);
+        if value.as_str() != Some(expected) {
+            v.wrong_ticks.push(state.tick);
+            if v.wrong.len() < MAX_LISTED {
+                v.wrong.push((state.tick, state.line, value));
+            }
+        }
+        v.present = true;
+    } else if v.present
+        && (state.payload_type.is_full() || state.removed_keys.iter().any(|k| k == VARIANT))
+    {
+        v.present = false;
+        if v.gone.len() < MAX_LISTED {
+            v.gone.push((state.tick, state.line));
+        }
+    }
+}
+
+/// A structural hash of `v` under top-level key `key`: object keys and the
+/// shapes below them, array items' shapes with consecutive repeats
+/// collapsed, scalars all alike. Equal hashes mean (up to collisions) equal
+/// key-path sets; different hashes may still have equal sets (then the
+/// paths are just collected again). Computed without allocating.
+fn shape_hash(key: &str, v: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn shape(v: &Value) -> u64 {
+        match v {
+            Value::Object(m) => {
+                let mut h = rustc_hash::FxHasher::default();
+                1u8.hash(&mut h);
+                for (k, child) in m {
+                    k.hash(&mut h);
+                    shape(child).hash(&mut h);
+                }
+                h.finish()
+            }
+            Value::Array(items) => {
+                let mut h = rustc_hash::FxHasher::default();
+                2u8.hash(&mut h);
+                let mut last = None;
+                for child in items.iter().filter(|c| c.is_object() || c.is_array()) {
+                    let s = shape(child);
+                    if last != Some(s) {
+                        s.hash(&mut h);
+                        last = Some(s);
+                    }
+                }
+                h.finish()
+            }
+            _ => 0,
+        }
+    }
+    let mut h = rustc_hash::FxHasher::default();
+    key.hash(&mut h);
+    shape(v).hash(&mut h);
+    h.finish()
+}
+
+/// Every key path below `prefix` (array items collapsed to `[]`).
+fn collect_paths(prefix: &mut String, v: &Value, out: &mut HashSet<String>) {
+    if !out.contains(prefix.as_str()) {
+        out.insert(prefix.clone());
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let len = prefix.len();
+                prefix.push('.');
+                prefix.push_str(k);
+                collect_paths(prefix, child, out);
+                prefix.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            let len = prefix.len();
+            prefix.push_str("[]");
+            if !out.contains(prefix.as_str()) {
+                out.insert(prefix.clone());
+            }
+            // Scalar items all have the path `prefix[]`, inserted above.
+            for child in items.iter().filter(|c| c.is_object() || c.is_array()) {
+                collect_paths(prefix, child, out);
+            }
+            prefix.truncate(len);
+        }
+        _ => {}
+    }
+}
+
+/// The values a field pattern matches in a state.
+fn resolve(state: &TickState, pattern: &[String]) -> FieldRow {
+    let mut out = Vec::new();
+    let Some((first, rest)) = pattern.split_first() else {
+        return FieldRow::Values(out);
+    };
+    if first == "*" {
+        if !state.complete {
+            return FieldRow::Unknown;
+        }
+        for (k, v) in &state.state {
+            descend(k, v, rest, &mut out);
+        }
+        return FieldRow::Values(out);
+    }
+    match state.key(first) {
+        Known::Present(v) => descend(first, v, rest, &mut out),
+        Known::Absent => {}
+        Known::Unknown => return FieldRow::Unknown,
+    }
+    FieldRow::Values(out)
+}
+
+fn descend(path: &str, v: &Value, rest: &[String], out: &mut Vec<(String, Value)>) {
+    let Some((seg, rest)) = rest.split_first() else {
+        out.push((path.to_string(), v.clone()));
+        return;
+    };
+    match v {
+        Value::Object(m) if seg == "*" => {
+            for (k, child) in m {
+                descend(&format!("{path}.{k}"), child, rest, out);
+            }
+        }
+        Value::Object(m) => {
+            if let Some(child) = m.get(seg.as_str()) {
+                descend(&format!("{path}.{seg}"), child, rest, out);
+            }
+        }
+        Value::Array(items) if seg == "*" => {
+            for (i, child) in items.iter().enumerate() {
+                descend(&format!("{path}.{i}"), child, rest, out);
+            }
+        }
+        Value::Array(items) => {
+            if let Some(child) = seg.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                descend(&format!("{path}.{seg}"), child, rest, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Joins the two row streams by tick and compares the fields.
+fn join(
+    s: &StreamSettings<'_>,
+    patterns: &[Vec<String>],
+    brx: Receiver<RowResult>,
+    crx: Receiver<RowResult>,
+) -> (Check, TickAlignment) {
+    let _ = patterns;
+    let mut align = TickAlignment::default();
+    let mut b_only = Ranges::default();
+    let mut c_only = Ranges::default();
+    let (mut changed, mut missing, mut extra) = (0u64, 0u64, 0u64);
+    let mut changed_ticks = Ranges::default();
+    let mut examples: Vec<(Diff, u64, u64)> = Vec::new();
+    let mut by_path: BTreeMap<String, PathStat> = BTreeMap::new();
+    let next = |rx: &Receiver<RowResult>| rx.recv().ok().and_then(|r| r.ok());
+    let mut b = next(&brx);
+    let mut c = next(&crx);
+    let mut path = String::new();
+    loop {
+        match (&b, &c) {
+            (None, None) => break,
+            (Some(x), Some(y)) if x.tick == y.tick => {
+                align.aligned += 1;
+                let mut tick_differs = false;
+                for (fb, fc) in x.fields.iter().zip(&y.fields) {
+                    let (FieldRow::Values(vb), FieldRow::Values(vc)) = (fb, fc) else {
+                        align.unknown += 1;
+                        continue;
+                    };
+                    let mut on_diff = |d: Diff| {
+                        match d.kind {
+                            DiffKind::Value => changed += 1,
+                            DiffKind::Missing => missing += 1,
+                            DiffKind::Added => {
+                                extra += 1;
+                                if s.added != AddedPaths::Fail {
+                                    return;
+                                }
+                            }
+                        }
+                        tick_differs = true;
+                        let known = by_path.contains_key(&d.path);
+                        if known || by_path.len() < MAX_PATHS {
+                            let e = by_path.entry(d.path.clone()).or_insert_with(|| PathStat {
+                                ticks: Ranges::default(),
+                                first: (d.clone(), x.tick, y.line),
+                            });
+                            e.ticks.push(x.tick);
+                        }
+                        if examples.len() < s.examples {
+                            examples.push((d, x.tick, y.line));
+                        }
+                    };
+                    for (p, bv) in vb {
+                        match vc.iter().find(|(q, _)| q == p) {
+                            Some((_, cv)) => {
+                                path.clear();
+                                path.push_str(p);
+                                align.values_compared +=
+                                    s.cmp.compare(&mut path, bv, cv, &mut on_diff);
+                            }
+                            None => on_diff(Diff {
+                                kind: DiffKind::Missing,
+                                path: p.clone(),
+                                baseline: bv.clone(),
+                                candidate: Value::Null,
+                            }),
+                        }
+                    }
+                    for (p, cv) in vc {
+                        if !vb.iter().any(|(q, _)| q == p) {
+                            on_diff(Diff {
+                                kind: DiffKind::Added,
+                                path: p.clone(),
+                                baseline: Value::Null,
+                                candidate: cv.clone(),
+                            });
+                        }
+                    }
+                }
+                if tick_differs {
+                    changed_ticks.push(x.tick);
+                }
+                b = next(&brx);
+                c = next(&crx);
+            }
+            (Some(x), Some(y)) if x.tick < y.tick => {
+                b_only.push(x.tick);
+                b = next(&brx);
+            }
+            (Some(x), None) => {
+                b_only.push(x.tick);
+                b = next(&brx);
+            }
+            (_, Some(y)) => {
+                c_only.push(y.tick);
+                c = next(&crx);
+            }
+        }
+    }
+    align.baseline_only = b_only.count;
+    align.candidate_only = c_only.count;
+    align.baseline_ticks = align.aligned + b_only.count;
+    align.candidate_ticks = align.aligned + c_only.count;
+    align.baseline_only_ranges = b_only.ranges;
+    align.candidate_only_ranges = c_only.ranges;
+
+    let failing = changed
+        + missing
+        + if s.added == AddedPaths::Fail {
+            extra
+        } else {
+            0
+        };
+    let status = if failing > 0 {
+        Status::Fail
+    } else if extra > 0 && s.added == AddedPaths::Warn {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    let mut summary = if failing == 0 {
+        format!(
+            "{} values at {} aligned ticks equal within tolerance",
+            align.values_compared, align.aligned
+        )
+    } else {
+        let mut parts = Vec::new();
+        if changed > 0 {
+            parts.push(count(changed, "value differs", "values differ"));
+        }
+        if missing > 0 {
+            parts.push(count(
+                missing,
+                "field missing in the candidate",
+                "fields missing in the candidate",
+            ));
+        }
+        if extra > 0 && s.added == AddedPaths::Fail {
+            parts.push(count(
+                extra,
+                "field only in the candidate",
+                "fields only in the candidate",
+            ));
+        }
+        format!(
+            "{} at {} of {} aligned ticks ({} {})",
+            parts.join(", "),
+            changed_ticks.count,
+            align.aligned,
+            if changed_ticks.count == 1 {
+                "tick"
+            } else {
+                "ticks"
+            },
+            changed_ticks.text()
+        )
+    };
+    if extra > 0 && s.added == AddedPaths::Warn && failing == 0 {
+        summary.push_str(&format!("; {extra} fields only in the candidate"));
+    }
+    let mut ch = Check::new(format!("fields ({})", s.fields.join(", ")), status, summary);
+    for (path, st) in by_path.iter().take(s.examples.max(1) * 4) {
+        let (d, tick, line) = &st.first;
+        let n = st.ticks.count;
+        ch.details.push(format!(
+            "{path}: differs at {n} tick{} ({}); first at tick {tick} (candidate line {line}): {}",
+            if n == 1 { "" } else { "s" },
+            st.ticks.text(),
+            describe_values(d)
+        ));
+    }
+    if by_path.len() > s.examples.max(1) * 4 {
+        ch.details.push(format!(
+            "... and {} more fields",
+            by_path.len() - s.examples.max(1) * 4
+        ));
+    }
+    for (d, tick, line) in examples {
+        ch.mismatches.push(Mismatch {
+            at: format!("tick {tick}"),
+            path: Some(d.path),
+            tick: Some(tick),
+            index: None,
+            baseline: d.baseline,
+            candidate: d.candidate,
+            candidate_line: Some(line),
+        });
+    }
+    if align.unknown > 0 {
+        ch.details.push(format!(
+            "{} field comparisons skipped: the state was not known (a stream began with diffs)",
+            align.unknown
+        ));
+    }
+    (ch, align)
+}
+
+/// `1 value differs`, `3 values differ`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn variant_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
+    let v = &c.variant;
+    let name = "runtime_variant";
+    let expected = &s.runtime_variant;
+    if !v.wrong.is_empty() || !v.gone.is_empty() {
+        let mut parts = Vec::new();
+        if v.wrong_ticks.count > 0 {
+            parts.push(format!(
+                "{} another value than '{expected}' ({} {})",
+                count(v.wrong_ticks.count, "payload reports", "payloads report"),
+                if v.wrong_ticks.count == 1 {
+                    "tick"
+                } else {
+                    "ticks"
+                },
+                v.wrong_ticks.text()
+            ));
+        }
+        if !v.gone.is_empty() {
+            let ticks: Vec<String> = v.gone.iter().map(|(t, _)| t.to_string()).collect();
+            parts.push(format!(
+                "it disappears after being present at tick {}",
+                ticks.join(", ")
+            ));
+        }
+        let mut ch = Check::new(name, Status::Fail, parts.join("; "));
+        for (tick, line, value) in v.wrong.iter().take(s.examples.max(1)) {
+            ch.details.push(format!(
+                "tick {tick} (candidate line {line}): runtime_variant {}, expected '{expected}'",
+                short(value)
+            ));
+            ch.mismatches.push(Mismatch {
+                at: format!("tick {tick}"),
+                path: Some(VARIANT.into()),
+                tick: Some(*tick),
+                index: None,
+                baseline: Value::from(expected.as_str()),
+                candidate: value.clone(),
+                candidate_line: Some(*line),
+            });
+        }
+        for (tick, line) in v.gone.iter().take(s.examples.max(1)) {
+            ch.details.push(format!(
+                "tick {tick} (candidate line {line}): runtime_variant removed"
+            ));
+            ch.mismatches.push(Mismatch {
+                at: format!("tick {tick}"),
+                path: Some(VARIANT.into()),
+                tick: Some(*tick),
+                index: None,
+                baseline: Value::from(expected.as_str()),
+                candidate: Value::Null,
+                candidate_line: Some(*line),
+            });
+        }
+        return ch;
+    }
+    if v.carried == 0 {
+        if b.variant.carried > 0 {
+            return Check::new(
+                name,
+                Status::Fail,
+                format!(
+                    "no candidate payload carries runtime_variant (its snapshot may have been dropped), but {} baseline payloads do: cannot confirm '{expected}'",
+                    b.variant.carried
+                ),
+            );
+        }
+        return Check::new(
+            name,
+            Status::Skip,
+            "not checked: no payload carries runtime_variant (schema 0.9.0 streams do not)",
+        );
+    }
+    Check::new(
+        name,
+        Status::Pass,
+        format!(
+            "all {} candidate payloads carrying it report '{expected}'",
+            v.carried
+        ),
+    )
+}
+
+fn schema_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
+    let top = |p: &str| p.split(['.', '[']).next().unwrap_or("").to_string();
+    let unknown_in =
+        |side: &Side, p: &str| !side.complete_seen && !side.known_top.contains(&top(p));
+    let mut removed: Vec<&String> = Vec::new();
+    let mut unknown = 0u64;
+    for p in &b.paths {
+        if !c.paths.contains(p) {
+            if unknown_in(c, p) {
+                unknown += 1;
+            } else {
+                removed.push(p);
+            }
+        }
+    }
+    let mut added: Vec<&String> = Vec::new();
+    for p in &c.paths {
+        if !b.paths.contains(p) {
+            if unknown_in(b, p) {
+                unknown += 1;
+            } else {
+                added.push(p);
+            }
+        }
+    }
+    removed.sort();
+    added.sort();
+    let removed_roots = roots(&removed);
+    let added_roots = roots(&added);
+    let status = if !removed.is_empty() || (!added.is_empty() && s.added == AddedPaths::Fail) {
+        Status::Fail
+    } else if !added.is_empty() && s.added == AddedPaths::Warn {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    let summary = if removed.is_empty() && added.is_empty() {
+        format!("{} key paths, the same on both sides", b.paths.len())
+    } else {
+        format!(
+            "{} key paths removed, {} added (baseline {}, candidate {})",
+            removed.len(),
+            added.len(),
+            b.paths.len(),
+            c.paths.len()
+        )
+    };
+    let mut ch = Check::new("schema", status, summary);
+    let limit = s.examples.max(1) * 4;
+    for (p, below) in removed_roots.iter().take(limit) {
+        ch.details
+            .push(format!("removed: {p}{}", below_text(*below)));
+    }
+    if removed_roots.len() > limit {
+        ch.details.push(format!(
+            "... and {} more removed",
+            removed_roots.len() - limit
+        ));
+    }
+    if s.added != AddedPaths::Ignore || status != Status::Pass {
+        for (p, below) in added_roots.iter().take(limit) {
+            ch.details.push(format!("added: {p}{}", below_text(*below)));
+        }
+        if added_roots.len() > limit {
+            ch.details
+                .push(format!("... and {} more added", added_roots.len() - limit));
+        }
+    }
+    if unknown > 0 {
+        ch.details.push(format!(
+            "{unknown} key paths not judged: a stream began with diffs and never said whether they exist"
+        ));
+    }
+    ch
+}
+
+/// The paths whose parent is not in the list, each with how many listed
+/// paths lie below it.
+fn roots<'a>(sorted: &[&'a String]) -> Vec<(&'a str, usize)> {
+    let set: HashSet<&str> = sorted.iter().map(|p| p.as_str()).collect();
+    let parent = |p: &str| -> Option<String> {
+        if let Some(stripped) = p.strip_suffix("[]") {
+            return Some(stripped.to_string());
+        }
+        p.rfind('.').map(|i| p[..i].to_string())
+    };
+    let root_of = |p: &str| -> String {
+        let mut cur = p.to_string();
+        while let Some(up) = parent(&cur) {
+            if set.contains(up.as_str()) {
+                cur = up;
+            } else {
+                break;
+            }
+        }
+        cur
+    };
+    let mut out: Vec<(&'a str, usize)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for p in sorted {
+        let r = root_of(p);
+        if r == p.as_str() {
+            index.insert(r, out.len());
+            out.push((p.as_str(), 0));
+        } else if let Some(&i) = index.get(&r) {
+            out[i].1 += 1;
+        }
+    }
+    out
+}
+
+fn below_text(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (and 1 path below it)".into(),
+        n => format!(" (and {n} paths below it)"),
+    }
+}
+
+fn ticks_check(a: &TickAlignment, b: &Side, c: &Side) -> Check {
+    let status = if a.aligned == 0 {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    let mut summary = format!(
+        "{} ticks in the baseline, {} in the candidate, {} aligned",
+        b.ticks, c.ticks, a.aligned
+    );
+    let text = |r: &[(u64, u64)], n: u64| {
+        Ranges {
+            ranges: r.to_vec(),
+            count: n,
+        }
+        .text()
+    };
+    if a.baseline_only > 0 {
+        summary.push_str(&format!(
+            "; {} only in the baseline ({})",
+            a.baseline_only,
+            text(&a.baseline_only_ranges, a.baseline_only)
+        ));
+    }
+    if a.candidate_only > 0 {
+        summary.push_str(&format!(
+            "; {} only in the candidate ({})",
+            a.candidate_only,
+            text(&a.candidate_only_ranges, a.candidate_only)
+        ));
+    }
+    let mut ch = Check::new("ticks", status, summary);
+    if a.aligned == 0 {
+        ch.details
+            .push("no tick is present in both streams, so no field was compared".into());
+    }
+    ch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_hashes_ignore_values_and_repetition() {
+        let a = serde_json::json!({"x": 1, "h": [{"t": 1}, {"t": 2}], "s": [1, 2]});
+        let b = serde_json::json!({"h": [{"t": 5}], "x": "nine", "s": []});
+        let c = serde_json::json!({"h": [{"u": 5}], "x": 9, "s": []});
+        assert_eq!(shape_hash("k", &a), shape_hash("k", &b));
+        assert_ne!(shape_hash("k", &a), shape_hash("k", &c));
+        assert_ne!(shape_hash("k", &a), shape_hash("j", &a));
+    }
+
+    #[test]
+    fn key_paths_collapse_arrays() {
+        let mut out = HashSet::default();
+        let v: Value = serde_json::json!({"h": [{"t": 1}, {"u": 2}], "e": []});
+        collect_paths(&mut "c".to_string(), &v, &mut out);
+        let mut got: Vec<_> = out.into_iter().collect();
+        got.sort();
+        assert_eq!(
+            got,
+            ["c", "c.e", "c.e[]", "c.h", "c.h[]", "c.h[].t", "c.h[].u"]
+        );
+    }
+}

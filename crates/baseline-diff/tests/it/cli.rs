@@ -1,0 +1,204 @@
+//! The command as users run it: config, flags, formats, `--output`,
+//! capture and `--bless`.
+
+use std::path::{Path, PathBuf};
+
+use baseline_diff::{Args, Manifest, bless};
+use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
+
+use crate::fixtures::*;
+
+/// A workspace with a rollout config whose baseline dir is `baselines/` and
+/// whose Townlet root is `townlet/`.
+fn workspace(extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = dir.path().to_path_buf();
+    std::fs::create_dir_all(ws.join("configs")).expect("mkdir");
+    std::fs::create_dir_all(ws.join("townlet")).expect("mkdir");
+    std::fs::write(ws.join("Cargo.toml"), "[workspace]\n").expect("write");
+    std::fs::write(
+        ws.join("configs/rollout.yaml"),
+        format!("target:\n  root: ../townlet\nbaseline:\n  dir: ../baselines\n{extra}"),
+    )
+    .expect("write");
+    (dir, ws)
+}
+
+fn ctx(ws: &Path, format: Format) -> Context {
+    let settings = Settings::resolve(ws, ws, &Overrides::default(), &|_| None).expect("settings");
+    Context {
+        settings,
+        format,
+        verbosity: Verbosity::Quiet,
+    }
+}
+
+fn shell(ws: &Path) -> xshell::Shell {
+    let sh = xshell::Shell::new().expect("shell");
+    sh.change_dir(ws);
+    sh
+}
+
+#[test]
+fn formats_and_output_file() {
+    let (_d, ws) = workspace("");
+    jsonl(&ws.join("b.jsonl"), &stream(&[2, 3]));
+    let mut cand = stream(&[2, 3]);
+    cand[1]["changes"]["queue_metrics"]["cooldown_events"] = serde_json::json!(3);
+    jsonl(&ws.join("c.jsonl"), &cand);
+    for (format, file, needle) in [
+        (Format::Json, "r.json", "\"verdict\": \"fail\""),
+        (
+            Format::Junit,
+            "r.xml",
+            "<failure message=\"1 value differs at 1 of 3 aligned ticks (tick 2)\"",
+        ),
+        (Format::Markdown, "r.md", "| **FAIL** | fields"),
+        (Format::Human, "r.txt", "FAIL  fields"),
+    ] {
+        let args = Args {
+            baseline: Some("b.jsonl".into()),
+            candidate: Some("c.jsonl".into()),
+            output: Some(file.into()),
+            ..Args::default()
+        };
+        let out = baseline_diff::run(&shell(&ws), &ctx(&ws, format), args).expect("run");
+        assert_eq!(out, Outcome::Fail);
+        let text = std::fs::read_to_string(ws.join(file)).expect("report written");
+        assert!(text.contains(needle), "{format:?}: {text}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.join("r.json")).expect("read"))
+            .expect("json");
+    assert_eq!(json["files"][0]["checks"][3]["mismatches"][0]["tick"], 2);
+    assert_eq!(json["schema"], 1);
+}
+
+#[test]
+fn tolerance_flags_override_the_config() {
+    let (_d, ws) = workspace("  tolerance: {abs: 0.0, rel: 0.0}\n");
+    jsonl(&ws.join("b.jsonl"), &[snapshot(1, "facade", 1.0)]);
+    jsonl(&ws.join("c.jsonl"), &[snapshot(1, "facade", 1.001)]);
+    let run = |abs: Option<f64>| {
+        let args = Args {
+            baseline: Some("b.jsonl".into()),
+            candidate: Some("c.jsonl".into()),
+            abs_tol: abs,
+            output: Some("r.txt".into()),
+            ..Args::default()
+        };
+        baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), args)
+    };
+    assert_eq!(run(None).expect("run"), Outcome::Fail);
+    assert_eq!(run(Some(0.01)).expect("run"), Outcome::Pass);
+    let e = run(Some(-1.0)).expect_err("negative");
+    assert!(
+        e.to_string()
+            .contains("--abs-tol expects a finite number >= 0, found -1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_missing_baseline_says_how_to_make_one() {
+    let (_d, ws) = workspace("");
+    jsonl(&ws.join("c.jsonl"), &stream(&[2]));
+    let args = Args {
+        candidate: Some("c.jsonl".into()),
+        ..Args::default()
+    };
+    let e =
+        baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), args).expect_err("no baseline");
+    let text = format!("{e:#}");
+    assert!(
+        text.contains("baselines` does not exist") && text.contains("hint:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn without_candidate_the_capture_command_runs_then_bless_and_compare() {
+    let (_d, ws) =
+        workspace("  capture:\n    - \"cp {root}/run.jsonl {capture_dir}/telemetry.jsonl\"\n");
+    jsonl(&ws.join("townlet/run.jsonl"), &stream(&[2, 3]));
+    let bless_args = Args {
+        bless: true,
+        ..Args::default()
+    };
+    let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), bless_args).expect("bless");
+    assert_eq!(out, Outcome::Pass);
+    assert!(ws.join("target/rollout/capture/telemetry.jsonl").is_file());
+    let manifest: Manifest = serde_json::from_slice(
+        &std::fs::read(ws.join("baselines/manifest.json")).expect("manifest"),
+    )
+    .expect("parse manifest");
+    assert_eq!(manifest.files.len(), 1);
+    assert_eq!(manifest.files["telemetry.jsonl"].sha256.len(), 64);
+    assert!(
+        manifest.capture_commands[0].starts_with("cp "),
+        "{manifest:?}"
+    );
+    // Capture again and compare with the blessed baseline.
+    let args = Args {
+        output: Some("r.txt".into()),
+        ..Args::default()
+    };
+    let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), args).expect("compare");
+    assert_eq!(out, Outcome::Pass);
+}
+
+#[test]
+fn a_failing_capture_command_is_an_error() {
+    let (_d, ws) = workspace("  capture:\n    - \"false\"\n");
+    let e = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), Args::default())
+        .expect_err("capture fails");
+    assert!(
+        format!("{e:#}").contains("capture command `false` failed"),
+        "{e:#}"
+    );
+}
+
+#[test]
+fn bless_replaces_the_baseline_atomically() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().join("baselines");
+    let old = dir.path().join("old");
+    std::fs::create_dir_all(&old).expect("mkdir");
+    std::fs::write(old.join("telemetry.jsonl"), "{\"tick\":1}\n").expect("write");
+    bless(&old, &base, &Default::default()).expect("first bless");
+
+    let new = dir.path().join("new");
+    std::fs::create_dir_all(new.join("obs")).expect("mkdir");
+    std::fs::write(new.join("telemetry.jsonl"), "{\"tick\":2}\n").expect("write");
+    observation_npz(&new.join("obs/a.npz"), &base_map(), false);
+    // A file that cannot be read, sorted after the others: the copy fails
+    // midway, after two files were written.
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), new.join("zz-broken.json"))
+        .expect("symlink");
+    let e = bless(&new, &base, &Default::default()).expect_err("must fail midway");
+    assert!(format!("{e:#}").contains("zz-broken.json"), "{e:#}");
+    // The old baseline is untouched and nothing half-written is left around.
+    assert_eq!(
+        std::fs::read_to_string(base.join("telemetry.jsonl")).expect("read"),
+        "{\"tick\":1}\n"
+    );
+    assert!(!base.join("obs").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    std::fs::remove_file(new.join("zz-broken.json")).expect("rm");
+    let m = bless(&new, &base, &Default::default()).expect("second bless");
+    assert_eq!(
+        m.files.keys().collect::<Vec<_>>(),
+        ["obs/a.npz", "telemetry.jsonl"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(base.join("telemetry.jsonl")).expect("read"),
+        "{\"tick\":2}\n"
+    );
+    assert!(base.join("manifest.json").is_file());
+}

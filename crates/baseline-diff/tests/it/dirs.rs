@@ -1,0 +1,87 @@
+use baseline_diff::compare_paths;
+use baseline_diff::report::{FileKind, Status, Verdict};
+use serde_json::json;
+
+use crate::fixtures::*;
+
+fn write_json(path: &std::path::Path, v: &serde_json::Value) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, serde_json::to_vec_pretty(v).expect("json")).expect("write");
+}
+
+#[test]
+fn directories_are_matched_by_relative_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (b, c) = (dir.path().join("base"), dir.path().join("cand"));
+    for root in [&b, &c] {
+        std::fs::create_dir_all(root.join("observations")).expect("mkdir");
+        jsonl(&root.join("telemetry.jsonl"), &stream(&[2, 3]));
+        observation_npz(&root.join("observations/agent.npz"), &base_map(), false);
+        write_json(
+            &root.join("metrics/rollout.json"),
+            &json!({"ticks": 500, "reward": 1.25}),
+        );
+    }
+    jsonl(&b.join("only-baseline.jsonl"), &stream(&[2]));
+    std::fs::write(c.join("notes.txt"), "extra").expect("write");
+    std::fs::write(b.join("manifest.json"), "{}").expect("manifest is never compared");
+    let r = compare_paths(&settings(), &b, &c).expect("compare");
+    let paths: Vec<(&str, Status, FileKind)> = r
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.status, f.kind))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("metrics/rollout.json", Status::Pass, FileKind::Json),
+            ("observations/agent.npz", Status::Pass, FileKind::Npz),
+            ("only-baseline.jsonl", Status::Fail, FileKind::Telemetry),
+            ("telemetry.jsonl", Status::Pass, FileKind::Telemetry),
+            ("notes.txt", Status::Warn, FileKind::Bytes),
+        ]
+    );
+    assert_eq!(r.files[2].checks[0].summary, "missing in the candidate");
+    assert_eq!(r.verdict, Verdict::Fail);
+}
+
+#[test]
+fn json_documents_compare_numbers_with_tolerance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (b, c) = (dir.path().join("b.json"), dir.path().join("c.json"));
+    write_json(&b, &json!({"runs": [{"reward": 1.0, "name": "a"}]}));
+    write_json(&c, &json!({"runs": [{"reward": 1.0000001, "name": "a"}]}));
+    assert_eq!(
+        compare_paths(&settings(), &b, &c).expect("compare").verdict,
+        Verdict::Pass
+    );
+    write_json(&c, &json!({"runs": [{"reward": 1.5, "name": "b"}]}));
+    let r = compare_paths(&settings(), &b, &c).expect("compare");
+    let ch = &r.files[0].checks[0];
+    assert_eq!(ch.status, Status::Fail);
+    assert_eq!(
+        ch.details,
+        [
+            "runs.0.name: baseline \"a\", candidate \"b\"",
+            "runs.0.reward: baseline 1.0, candidate 1.5"
+        ]
+    );
+    std::fs::write(&c, "{\"runs\": [}").expect("write");
+    let e = compare_paths(&settings(), &b, &c).expect_err("invalid");
+    assert!(
+        format!("{e:#}").contains("c.json`:1:11: invalid JSON"),
+        "{e:#}"
+    );
+}
+
+#[test]
+fn a_file_and_a_directory_do_not_compare() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = jsonl(&dir.path().join("t.jsonl"), &stream(&[2]));
+    let e = compare_paths(&settings(), dir.path(), &f).expect_err("mixed");
+    assert!(format!("{e:#}").contains("is a directory but"), "{e:#}");
+    let n = dir.path().join("x.npz");
+    observation_npz(&n, &base_map(), false);
+    let e = compare_paths(&settings(), &f, &n).expect_err("kinds");
+    assert!(format!("{e:#}").contains("different kinds"), "{e:#}");
+}

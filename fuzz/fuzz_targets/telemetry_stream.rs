@@ -1,0 +1,30 @@
+//! Any bytes through the telemetry reader and reconstruction: never a panic,
+//! line numbers increase, errors stay inside the input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let len = data.len() as u64;
+    let stream = telemetry::Stream::inline(std::io::Cursor::new(data.to_vec()), "fuzz".into());
+    let mut last_line = 0;
+    for item in stream {
+        match item {
+            Ok(state) => {
+                assert!(state.line > last_line);
+                assert!(state.offset < len);
+                last_line = state.line;
+                for key in state.set_keys.iter() {
+                    assert!(state.is_known(key));
+                }
+                let _ = state.known_keys();
+                let _ = state.field("queue_metrics.cooldown_events");
+            }
+            Err(e) => {
+                assert!(e.offset <= len, "{e}");
+                let _ = e.to_string();
+                break;
+            }
+        }
+    }
+});
