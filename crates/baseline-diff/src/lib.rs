@@ -36,9 +36,6 @@ pub use compare::{CompareSettings, compare_paths};
 pub use render::render;
 pub use report::{Report, Status, Verdict};
 
-/// Where captures are written, relative to the workspace root.
-pub const CAPTURE_DIR: &str = "target/rollout/capture";
-
 /// Compare a capture with the blessed baselines.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(
@@ -208,7 +205,7 @@ pub fn capture(sh: &Shell, ctx: &Context) -> Result<(PathBuf, Vec<String>)> {
         );
     }
     let root = ctx.settings.checkout()?.to_path_buf();
-    let dir = ctx.settings.workspace.join(CAPTURE_DIR);
+    let dir = ctx.settings.capture_dir();
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("cannot clear the capture directory `{}`", dir.display()))?;

@@ -20,6 +20,8 @@ pub(crate) struct BuiltinOutcome {
 pub(crate) fn run(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
     match p.step.kind {
         StepKind::TlsSmoke => tls(ctx, p, log),
+        StepKind::BaselineDiff => baseline(ctx, p, log),
+        StepKind::Monitor => monitor(ctx, p, log),
         other => bail!("step '{}' of kind {other:?} is not a built-in", p.step.id),
     }
 }
@@ -104,5 +106,132 @@ fn tls(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
         status,
         summary,
         details,
+    })
+}
+
+fn nonempty_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn baseline(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
+    let cfg = &ctx.settings.config;
+    let baseline = &cfg.baseline.dir;
+    let candidate = p
+        .inputs
+        .first()
+        .context("baseline-diff step without a candidate")?;
+    if !baseline.exists() {
+        bail!(
+            "no baselines at `{}` for target '{}'\nhint: bless a capture you trust: cargo xtask baseline-diff --candidate {} --bless",
+            baseline.display(),
+            ctx.settings.target,
+            candidate.display()
+        );
+    }
+    let settings = baseline_diff::CompareSettings::from_config(&cfg.baseline, &cfg.runtime_variant);
+    let report = baseline_diff::compare_paths(&settings, baseline, candidate)?;
+    let text = baseline_diff::render(&report, rollout_config::Format::Human, Style::new(false))?;
+    std::fs::write(log, &text)
+        .with_context(|| format!("cannot write step log `{}`", log.display()))?;
+    let c = report.counts;
+    let (status, summary) = match report.verdict {
+        baseline_diff::Verdict::Pass => {
+            let warn = if c.warn > 0 {
+                format!(", {} warned", c.warn)
+            } else {
+                String::new()
+            };
+            (
+                StepStatus::Pass,
+                format!(
+                    "{} checks within tolerance{warn} against `{}`",
+                    c.pass,
+                    baseline.display()
+                ),
+            )
+        }
+        baseline_diff::Verdict::Fail => {
+            let first = report
+                .files
+                .iter()
+                .flat_map(|f| f.checks.iter().map(move |c| (f, c)))
+                .find(|(_, c)| c.status == baseline_diff::Status::Fail)
+                .map(|(f, c)| format!("{}: {}: {}", f.path, c.name, c.summary))
+                .unwrap_or_default();
+            (
+                StepStatus::Fail,
+                format!(
+                    "{} check(s) differ from the baselines; first: {first}",
+                    c.fail
+                ),
+            )
+        }
+    };
+    Ok(BuiltinOutcome {
+        status,
+        summary,
+        details: nonempty_lines(&text),
+    })
+}
+
+fn monitor(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
+    let inputs: Vec<monitor::input::Input> = p
+        .inputs
+        .iter()
+        .map(|path| monitor::input::Input {
+            env: p.step.id.clone(),
+            path: path.clone(),
+            kind: None,
+        })
+        .collect();
+    for input in &inputs {
+        if !input.path.is_file() {
+            bail!(
+                "monitor input `{}` does not exist\nhint: check `inputs` of gate step '{}'",
+                input.path.display(),
+                p.step.id
+            );
+        }
+    }
+    let report = monitor::evaluate(&ctx.settings, &inputs, None)?;
+    let mut text = Vec::new();
+    monitor::render::human(&report, &Style::new(false), &mut text)?;
+    std::fs::write(log, &text)
+        .with_context(|| format!("cannot write step log `{}`", log.display()))?;
+    // The first of the most severe alerts.
+    let worst = report
+        .alerts
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, a)| (a.severity, std::cmp::Reverse(*i)))
+        .map(|(_, a)| a);
+    let status = match report.verdict {
+        rollout_config::Outcome::Pass => StepStatus::Pass,
+        rollout_config::Outcome::Fail => StepStatus::Fail,
+    };
+    let summary = match worst {
+        None => format!("no alerts over {} input(s)", report.inputs.len()),
+        Some(a) => {
+            let list: Vec<String> = report
+                .alerts
+                .iter()
+                .map(|a| format!("{} ({})", a.rule, a.severity.as_str()))
+                .collect();
+            format!(
+                "{} alert(s): {}; {}: {}",
+                report.alerts.len(),
+                list.join(", "),
+                a.rule,
+                a.message
+            )
+        }
+    };
+    Ok(BuiltinOutcome {
+        status,
+        summary,
+        details: nonempty_lines(&String::from_utf8_lossy(&text)),
     })
 }

@@ -15,6 +15,8 @@ pub struct Vars {
     pub root: PathBuf,
     pub workspace: PathBuf,
     pub capture_dir: PathBuf,
+    /// Where step logs go (`{log_dir}`).
+    pub log_dir: PathBuf,
     /// Arguments for `{suite...}`: empty for the full suite.
     pub suite: Vec<String>,
 }
@@ -28,6 +30,7 @@ impl Vars {
             "root" => one(&self.root),
             "workspace" => one(&self.workspace),
             "capture_dir" => one(&self.capture_dir),
+            "log_dir" => one(&self.log_dir),
             "suite" => Some(self.suite.clone()),
             _ => None,
         }
@@ -51,6 +54,10 @@ pub struct Planned {
     pub argv: Vec<String>,
     pub cwd: PathBuf,
     pub env: BTreeMap<String, String>,
+    /// Files a built-in step reads, placeholders filled, relative to the
+    /// Townlet root: the candidate of `baseline-diff`, the inputs of
+    /// `monitor`.
+    pub inputs: Vec<PathBuf>,
     /// Needs that are part of this run.
     pub needs: Vec<String>,
     /// Pulled in because a selected step needs it.
@@ -170,9 +177,28 @@ pub fn plan(steps: &[Step], sel: &Selection, vars: &Vars) -> Result<Plan> {
                     .map_err(|e| anyhow::anyhow!("gate step '{id}' env {k}: {e}"))?,
             );
         }
+        let fill_path = |text: &str| -> Result<PathBuf> {
+            let filled = vars
+                .fill(text)
+                .map_err(|e| anyhow::anyhow!("gate step '{id}': {e}"))?;
+            Ok(rollout_config::model::normalize(&vars.root.join(filled)))
+        };
+        let inputs = match step.kind {
+            StepKind::BaselineDiff => vec![match &step.candidate {
+                Some(c) => fill_path(c)?,
+                None => vars.capture_dir.clone(),
+            }],
+            StepKind::Monitor => step
+                .inputs
+                .iter()
+                .map(|i| fill_path(i))
+                .collect::<Result<_>>()?,
+            _ => Vec::new(),
+        };
         run.push(Planned {
             step: step.clone(),
             argv,
+            inputs,
             cwd,
             env,
             needs: step.needs.clone(),
@@ -206,6 +232,7 @@ mod tests {
             root: "/t".into(),
             workspace: "/w".into(),
             capture_dir: "/w/target/rollout/capture".into(),
+            log_dir: "/w/target/rollout/gate".into(),
             suite: vec![],
         }
     }

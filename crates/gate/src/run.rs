@@ -121,7 +121,8 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
         python: s.python(),
         root: root.clone(),
         workspace: s.workspace.clone(),
-        capture_dir: s.rollout_dir().join("capture"),
+        capture_dir: s.capture_dir(),
+        log_dir: s.gate_log_dir(),
         suite,
     };
     let plan = plan(
@@ -170,7 +171,7 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
         )?;
     }
 
-    let log_dir = s.rollout_dir().join("gate");
+    let log_dir = s.gate_log_dir();
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("cannot create `{}`", log_dir.display()))?;
     let capture_used = plan.run.iter().any(|p| {
@@ -491,7 +492,7 @@ fn run_step(
             std::fs::write(log, text + "\n")?;
             Ok(result)
         }
-        StepKind::TlsSmoke | StepKind::BaselineDiff => {
+        StepKind::TlsSmoke | StepKind::BaselineDiff | StepKind::Monitor => {
             let o = crate::builtin::run(ctx, p, log)?;
             Ok(StepResult {
                 status: o.status,

@@ -162,6 +162,16 @@ impl Settings {
         self.target_dir.join("rollout")
     }
 
+    /// Where captures are written (`{capture_dir}`): `target/rollout/capture`.
+    pub fn capture_dir(&self) -> PathBuf {
+        self.rollout_dir().join("capture")
+    }
+
+    /// Where the gate writes step logs (`{log_dir}`): `target/rollout/gate`.
+    pub fn gate_log_dir(&self) -> PathBuf {
+        self.rollout_dir().join("gate")
+    }
+
     /// The target's interpreter: relative to the root when it has a `/`,
     /// else a program name looked up on `PATH`.
     pub fn python(&self) -> PathBuf {

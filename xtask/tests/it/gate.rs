@@ -101,3 +101,60 @@ fn github_actions_get_annotations_and_a_step_summary() {
     );
     assert!(md.contains("| `broken` | fail |"), "{md}");
 }
+
+#[test]
+fn the_shipped_gate_passes_on_the_bundled_sample() {
+    // What a new user runs first: `cargo xtask gate`, every step for real
+    // (provisioning the sample's environment when it is missing).
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::cargo_bin("xtask")
+        .expect("bin")
+        .arg("gate")
+        .env("NO_COLOR", "1")
+        .env_remove("TOWNLET_ROOT")
+        .env("CARGO_TARGET_DIR", out_dir.path())
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text =
+        std::fs::read_to_string(out_dir.path().join("rollout/gate-report.json")).expect("report");
+    let r: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(r["verdict"], "pass");
+    assert_eq!(r["complete"], true);
+    let ids: Vec<&str> = r["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "pytest",
+            "ruff",
+            "mypy",
+            "tls-smoke",
+            "capture",
+            "baseline-diff",
+            "monitor",
+            "observer-ui",
+            "merge-policy"
+        ]
+    );
+    for s in r["steps"].as_array().expect("steps") {
+        assert_eq!(s["status"], "pass", "{s}");
+    }
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("gate passed")),
+        "{stdout}"
+    );
+}

@@ -251,3 +251,61 @@ fn a_named_suite_runs_only_its_tests() {
         "{err}"
     );
 }
+
+#[test]
+fn the_capture_is_compared_with_the_baselines_and_monitored() {
+    let ws = Ws::new();
+    copy_sample(&ws.path().join("townlet"));
+    let blessed = repo_root().join("baselines/townlet-sample/phase3/telemetry.jsonl");
+    ws.write(
+        "baselines/townlet-sample/phase3/telemetry.jsonl",
+        &std::fs::read_to_string(blessed).expect("blessed baseline"),
+    );
+    let config = |extra: &str| {
+        format!(
+            r#"target:
+  root: ../townlet
+  python: {python}
+gate:
+  steps:
+    - id: capture
+      command: "{{python}} scripts/run_simulation.py configs/examples/poc_hybrid.yaml --ticks 500 --telemetry-path {{capture_dir}}/telemetry.jsonl{extra}"
+      env: {{PYTHONPATH: "{{root}}/src"}}
+    - id: baseline-diff
+      kind: baseline-diff
+      needs: [capture]
+    - id: monitor
+      kind: monitor
+      needs: [capture]
+      inputs: ["{{capture_dir}}/telemetry.jsonl", "{{log_dir}}/capture.log"]
+"#,
+            python = tool_python().display()
+        )
+    };
+    ws.write("configs/rollout.yaml", &config(""));
+    let (outcome, report) = ws.gate(gate::Args::default());
+    let report = report.expect("report");
+    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
+    assert!(
+        step(&report, "baseline-diff")
+            .summary
+            .contains("checks within tolerance against `"),
+        "{report:#?}"
+    );
+    assert_eq!(
+        step(&report, "monitor").summary,
+        "no alerts over 2 input(s)"
+    );
+
+    // The same run under telemetry backpressure drops payloads: the monitor
+    // says where drops began and baseline-diff names the missing ticks.
+    ws.write("configs/rollout.yaml", &config(" --buffer-bytes 6000"));
+    let (_, report) = ws.gate(gate::Args::default());
+    let report = report.expect("report");
+    let monitor = step(&report, "monitor");
+    assert!(monitor.summary.contains("telemetry-drops"), "{monitor:?}");
+    let diff_log =
+        std::fs::read_to_string(step(&report, "baseline-diff").log.clone().expect("log"))
+            .expect("log");
+    assert!(diff_log.contains("ticks"), "{diff_log}");
+}

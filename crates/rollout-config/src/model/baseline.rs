@@ -112,7 +112,7 @@ fn default_examples() -> usize {
 }
 
 fn default_dir() -> PathBuf {
-    PathBuf::from("../baselines/{target}")
+    PathBuf::from("../baselines/{target}/phase3")
 }
 
 fn default_fields() -> Vec<String> {

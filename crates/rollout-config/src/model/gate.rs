@@ -34,6 +34,8 @@ pub enum StepKind {
     BaselineDiff,
     /// The high-risk-path merge policy, called as a library.
     MergePolicy,
+    /// `cargo xtask monitor` over logs and telemetry, called as a library.
+    Monitor,
     /// A command run in a pseudo-terminal for a bounded time.
     TerminalSmoke,
 }
@@ -76,6 +78,10 @@ pub struct Step {
     /// (default `{capture_dir}`).
     #[serde(default)]
     pub candidate: Option<String>,
+    /// `monitor`: the logs and telemetry streams to check (told apart by
+    /// content), relative to the Townlet root, with placeholders.
+    #[serde(default)]
+    pub inputs: Vec<String>,
     /// `terminal-smoke`: texts that must appear on the screen.
     #[serde(default)]
     pub expect: Vec<String>,

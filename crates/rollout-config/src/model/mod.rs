@@ -256,6 +256,7 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
                 step.candidate.is_some(),
                 StepKind::BaselineDiff,
             ),
+            ("inputs", !step.inputs.is_empty(), StepKind::Monitor),
             ("expect", !step.expect.is_empty(), StepKind::TerminalSmoke),
             (
                 "advancing",
@@ -296,6 +297,15 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
                     ));
                 }
             }
+        }
+        if step.kind == StepKind::Monitor && step.inputs.is_empty() {
+            return Err(err(
+                key.clone(),
+                format!(
+                    "step '{}' of kind monitor needs `inputs` (logs or telemetry to check)",
+                    step.id
+                ),
+            ));
         }
         if step.timeout.0.is_zero() {
             return Err(err(
@@ -444,6 +454,7 @@ pub fn kind_name(kind: StepKind) -> &'static str {
         StepKind::BaselineDiff => "baseline-diff",
         StepKind::MergePolicy => "merge-policy",
         StepKind::TerminalSmoke => "terminal-smoke",
+        StepKind::Monitor => "monitor",
     }
 }
 

@@ -138,7 +138,7 @@ fn each_target_gets_its_own_baselines() {
     );
     let s = resolve(&ws, dir.path(), Some("flag-root"), None);
     assert_eq!(s.target, "townlet");
-    assert_eq!(s.config.baseline.dir, ws.join("baselines/townlet"));
+    assert_eq!(s.config.baseline.dir, ws.join("baselines/townlet/phase3"));
     assert_eq!(
         s.config.gate.steps[0].debt.as_deref(),
         Some(ws.join("baselines/townlet/debt.txt").as_path())
@@ -150,5 +150,5 @@ fn each_target_gets_its_own_baselines() {
     // Without a pyproject, the directory's name.
     let s = resolve(&ws, dir.path(), Some("env-root"), None);
     assert_eq!(s.target, "env-root");
-    assert_eq!(s.config.baseline.dir, ws.join("baselines/env-root"));
+    assert_eq!(s.config.baseline.dir, ws.join("baselines/env-root/phase3"));
 }

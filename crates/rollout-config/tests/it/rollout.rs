@@ -42,7 +42,7 @@ fn shipped_config_loads_with_the_plan_settings() {
         root.display()
     );
     assert!(!root.to_string_lossy().contains(".."), "{}", root.display());
-    assert!(cfg.baseline.dir.ends_with("baselines/{target}"));
+    assert!(cfg.baseline.dir.ends_with("baselines/{target}/phase3"));
 }
 
 #[test]
