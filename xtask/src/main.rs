@@ -103,11 +103,11 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             },
             &mut stdout,
         ),
-        Command::Signoff(a) => release::signoff::run(&xshell::Shell::new()?, &ctx, a, &mut stdout),
-        Command::Tag(a) => release::tag::run(&xshell::Shell::new()?, &ctx, a, &mut stdout),
+        Command::Signoff(a) => release::signoff::run(&sh, &ctx, a, &mut stdout),
+        Command::Tag(a) => release::tag::run(&sh, &ctx, a, &mut stdout),
         Command::TlsSmoke(a) => tls_smoke::run(&ctx, *a, &mut stdout),
         Command::Monitor(a) => monitor::run(&sh, &ctx, a, &mut stdout),
-        Command::BaselineDiff(a) => baseline_diff::run(&xshell::Shell::new()?, &ctx, a),
+        Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx, a),
     }
 }
 
