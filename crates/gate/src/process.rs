@@ -88,11 +88,7 @@ fn supervise(
         if let Some(status) = child.try_wait()? {
             // The leader is gone; make sure nothing it started lingers.
             let _gone = killpg(pgid, Signal::SIGKILL);
-            return Ok(match (status.code(), status.signal()) {
-                (Some(code), _) => Exit::Code(code),
-                (None, Some(sig)) => Exit::Signal(sig),
-                (None, None) => Exit::Code(-1),
-            });
+            return Ok(exit_of(status));
         }
         let reason = if cancel.load(Ordering::Relaxed) {
             Some(Exit::Interrupted)
@@ -121,6 +117,14 @@ fn supervise(
     }
 }
 
+fn exit_of(status: std::process::ExitStatus) -> Exit {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(sig)) => Exit::Signal(sig),
+        (None, None) => Exit::Code(-1),
+    }
+}
+
 /// Sends `first` to the group, then SIGTERM and SIGKILL after grace periods.
 fn stop_group(child: &mut Child, pgid: Pid, first: Signal) -> Result<Exit> {
     let mut signals = vec![first];
@@ -134,11 +138,7 @@ fn stop_group(child: &mut Child, pgid: Pid, first: Signal) -> Result<Exit> {
         while Instant::now() < until {
             if let Some(status) = child.try_wait()? {
                 let _gone = killpg(pgid, Signal::SIGKILL);
-                return Ok(match (status.code(), status.signal()) {
-                    (Some(code), _) => Exit::Code(code),
-                    (None, Some(sig)) => Exit::Signal(sig),
-                    (None, None) => Exit::Code(-1),
-                });
+                return Ok(exit_of(status));
             }
             std::thread::sleep(POLL);
         }
