@@ -211,15 +211,7 @@ pub fn capture(sh: &Shell, ctx: &Context) -> Result<(PathBuf, Vec<String>)> {
             .with_context(|| format!("cannot clear the capture directory `{}`", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let python = ctx.settings.python();
-    let vars = |name: &str| -> Option<Vec<String>> {
-        match name {
-            "capture_dir" => Some(vec![dir.display().to_string()]),
-            "python" => Some(vec![python.display().to_string()]),
-            "root" => Some(vec![root.display().to_string()]),
-            _ => None,
-        }
-    };
+    let vars = |name: &str| ctx.settings.placeholder(name);
     let quiet = ctx.verbosity == Verbosity::Quiet;
     let mut ran = Vec::new();
     let n = cfg.capture.len();

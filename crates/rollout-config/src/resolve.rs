@@ -167,6 +167,27 @@ impl Settings {
         self.rollout_dir().join("capture")
     }
 
+    /// The value of a placeholder that every command line may use:
+    /// `{python}`, `{bin}` (the interpreter's directory), `{root}`,
+    /// `{workspace}`, `{capture_dir}`, `{log_dir}`. Commands add their own
+    /// (the gate's `{suite...}`).
+    pub fn placeholder(&self, name: &str) -> Option<Vec<String>> {
+        let one = |p: PathBuf| Some(vec![p.display().to_string()]);
+        match name {
+            "python" => one(self.python()),
+            "bin" => one(self
+                .python()
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()),
+            "root" => one(self.root.value.clone()),
+            "workspace" => one(self.workspace.clone()),
+            "capture_dir" => one(self.capture_dir()),
+            "log_dir" => one(self.gate_log_dir()),
+            _ => None,
+        }
+    }
+
     /// Where the gate writes step logs (`{log_dir}`): `target/rollout/gate`.
     pub fn gate_log_dir(&self) -> PathBuf {
         self.rollout_dir().join("gate")
