@@ -147,6 +147,49 @@ fn stop_group(child: &mut Child, pgid: Pid, first: Signal) -> Result<Exit> {
     Ok(Exit::Signal(status.signal().unwrap_or(9)))
 }
 
+/// A finished child's exit and output.
+#[derive(Debug)]
+pub struct Captured {
+    pub exit: Exit,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs `cmd` in a new process group with stdout and stderr captured, until
+/// it exits or `timeout` passes (then its group is stopped). For network
+/// commands of other crates (`git push`, `git ls-remote`) that must not hang.
+pub fn run_captured(mut cmd: Command, timeout: Duration) -> Result<Captured> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let base = std::env::temp_dir().join(format!("rollout-{}-{n}", std::process::id()));
+    let (out_path, err_path) = (base.with_extension("out"), base.with_extension("err"));
+    let result = (|| {
+        let out = File::create(&out_path)
+            .with_context(|| format!("cannot create `{}`", out_path.display()))?;
+        let err = File::create(&err_path)
+            .with_context(|| format!("cannot create `{}`", err_path.display()))?;
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = spawn(&mut cmd)?;
+        let exit = supervise(
+            child,
+            Instant::now() + timeout,
+            &AtomicBool::new(false),
+            &|| false,
+        )?;
+        Ok(Captured {
+            exit,
+            stdout: std::fs::read(&out_path)?,
+            stderr: std::fs::read(&err_path)?,
+        })
+    })();
+    let _gone = std::fs::remove_file(&out_path);
+    let _gone = std::fs::remove_file(&err_path);
+    result
+}
+
 /// What a terminal run showed.
 #[derive(Debug)]
 pub struct PtyRun {

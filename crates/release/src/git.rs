@@ -13,7 +13,12 @@ use xshell::{Cmd, Shell, cmd};
 pub struct Git<'a> {
     sh: &'a Shell,
     root: PathBuf,
+    /// Longest a command that talks to a remote may take.
+    network_timeout: std::time::Duration,
 }
+
+/// How long a push or `ls-remote` may take unless configured otherwise.
+pub const NETWORK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// What a git command did, when we need to look at a failure ourselves.
 #[derive(Debug, Clone)]
@@ -53,6 +58,7 @@ impl<'a> Git<'a> {
         let g = Self {
             sh,
             root: root.to_path_buf(),
+            network_timeout: NETWORK_TIMEOUT,
         };
         let r = g.try_run(cmd!(sh, "git rev-parse --show-toplevel"))?;
         if !r.ok {
@@ -81,6 +87,40 @@ impl<'a> Git<'a> {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Sets how long a command that talks to a remote may take.
+    pub fn with_network_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.network_timeout = timeout;
+        self
+    }
+
+    /// Runs a git command that talks to a remote (push, ls-remote) under a
+    /// deadline: when it passes, git and anything it started (ssh) are
+    /// stopped and the command counts as failed, with a message saying so.
+    pub fn network(&self, c: Cmd<'_>) -> Result<Ran> {
+        let _dir = self.sh.push_dir(&self.root);
+        let shown = c.to_string();
+        let command: std::process::Command =
+            c.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C").into();
+        let got = gate::process::run_captured(command, self.network_timeout)?;
+        let mut ran = Ran {
+            ok: got.exit == gate::process::Exit::Code(0),
+            stdout: String::from_utf8_lossy(&got.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&got.stderr).trim().to_string(),
+        };
+        if got.exit == gate::process::Exit::TimedOut {
+            let note = format!(
+                "`{shown}` did not finish within {}; it was stopped (release.network_timeout)",
+                rollout_config::model::Span(self.network_timeout)
+            );
+            ran.stderr = if ran.stderr.is_empty() {
+                note
+            } else {
+                format!("{}\n{note}", ran.stderr)
+            };
+        }
+        Ok(ran)
     }
 
     /// Runs a git command in the checkout without failing on its exit code.
@@ -211,7 +251,7 @@ impl<'a> Git<'a> {
     /// for annotated tags); `Err` carries git's words when it cannot ask.
     pub fn remote_tags(&self, remote: &str) -> Result<BTreeMap<String, String>, String> {
         let r = self
-            .try_run(cmd!(self.sh(), "git ls-remote --tags {remote}"))
+            .network(cmd!(self.sh(), "git ls-remote --tags {remote}"))
             .map_err(|e| format!("{e:#}"))?;
         if !r.ok {
             return Err(r.stderr);

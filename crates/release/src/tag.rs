@@ -10,7 +10,7 @@ use gate::report::{GateReport, StepStatus, Verdict, report_path};
 use rollout_config::model::valid_ref_name;
 use rollout_config::{Context, Format, Outcome, Style, Verbosity};
 use serde::Serialize;
-use xshell::Shell;
+use xshell::{Shell, cmd};
 
 use crate::git::{Git, LocalTag};
 use crate::message::{self, MARKER, Override, RollbackCommit};
@@ -364,7 +364,7 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
     let s = &ctx.settings;
     let rel = &s.config.release;
     let root = s.checkout()?;
-    let git = Git::open(sh, root)?;
+    let git = Git::open(sh, root)?.with_network_timeout(rel.network_timeout.0);
     let commit = git.commit("HEAD")?;
     let tree = git.tree(&commit)?;
     let branch = git.branch()?;
@@ -769,7 +769,9 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
         ex.hint = Some("fix what the checks report, or pass the named --allow-* flag to record an override in the tag message".into());
         return Ok(ex);
     }
-    let git = Git::open(sh, &plan.root)?;
+    let git = Git::open(sh, &plan.root)?
+        .with_network_timeout(ctx.settings.config.release.network_timeout.0);
+    let git_sh = sh;
     let name = &plan.tag.name;
     let say = |m: String| {
         if ctx.verbosity > Verbosity::Quiet {
@@ -834,10 +836,7 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
     let refspec = format!("refs/tags/{name}:refs/tags/{name}");
     // Only this tag: no `+` (never forced), and no annotated tags that
     // `push.followTags` would add.
-    let out = git.act(
-        &["push".into(), "--no-follow-tags".into(), r.clone(), refspec],
-        None,
-    )?;
+    let out = git.network(cmd!(git_sh, "git push --no-follow-tags {r} {refspec}"))?;
     if out.ok {
         push.pushed = true;
         push.remote_has_tag = Some(true);

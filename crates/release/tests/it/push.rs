@@ -244,3 +244,36 @@ fn remote_gone_between_plan_and_push_says_it_cannot_tell() {
     );
     assert_eq!(f.tags(), ["v0.9.0-m4"]);
 }
+
+#[test]
+fn a_push_that_hangs_is_stopped_at_the_network_timeout() {
+    let mut f = Fixture::new();
+    f.config = "release:\n  network_timeout: 2s\n".into();
+    let bare = f.bare_remote("origin");
+    // The remote accepts the connection and then never answers.
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\nsleep 60\n").expect("hook");
+    set_executable(&hook);
+    f.ready();
+
+    let started = std::time::Instant::now();
+    let (o, out) = f.run(push_args("origin"));
+    assert_eq!(o, Outcome::Fail, "{out}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the push was not stopped"
+    );
+    assert!(
+        out.contains("did not finish within 2s; it was stopped (release.network_timeout)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`origin` does not have v0.9.0-m4; the local tag is kept"),
+        "{out}"
+    );
+    assert!(
+        out.contains("retry with `git push origin refs/tags/v0.9.0-m4`"),
+        "{out}"
+    );
+    assert_eq!(f.tags(), ["v0.9.0-m4"]);
+}

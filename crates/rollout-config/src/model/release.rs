@@ -41,6 +41,9 @@ pub struct ReleaseSection {
     /// The git notes ref that holds sign-offs.
     #[serde(default = "default_signoff_ref")]
     pub signoff_ref: String,
+    /// Longest a `git push` or `git ls-remote` may take before it is stopped.
+    #[serde(default = "default_network_timeout")]
+    pub network_timeout: super::types::Span,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -78,6 +81,10 @@ fn default_remote() -> String {
 fn default_release_tags() -> String {
     "v*".into()
 }
+fn default_network_timeout() -> super::types::Span {
+    super::types::Span(std::time::Duration::from_secs(120))
+}
+
 fn default_signoff_ref() -> String {
     "refs/notes/townlet-signoff".into()
 }
@@ -123,6 +130,7 @@ impl Default for ReleaseSection {
             release_tags: default_release_tags(),
             untracked_dirty: false,
             signoff_ref: default_signoff_ref(),
+            network_timeout: default_network_timeout(),
         }
     }
 }
