@@ -8,14 +8,6 @@ use tls_smoke::{SmokeOptions, SmokeTarget, smoke};
 
 use crate::support::*;
 
-fn status(r: &tls_smoke::Report, id: &str) -> Status {
-    r.checks
-        .iter()
-        .find(|c| c.id == id)
-        .map(|c| c.status)
-        .expect(id)
-}
-
 #[test]
 fn dns_failure() {
     let fx = Fixture::new();
@@ -47,8 +39,8 @@ fn connection_refused() {
         Class::ConnectionRefused,
         &format!("connection refused by {addr}"),
     );
-    assert_eq!(status(&r, "connect"), Status::Fail);
-    assert_eq!(status(&r, "handshake"), Status::Skip);
+    assert_eq!(check_status(&r, "connect"), Status::Fail);
+    assert_eq!(check_status(&r, "handshake"), Status::Skip);
 }
 
 #[test]
@@ -195,7 +187,7 @@ fn client_certificate_required_but_not_configured() {
     );
     assert_eq!(r.client_auth.requested, Some(true));
     assert!(!r.client_auth.configured);
-    assert_eq!(status(&r, "client-auth"), Status::Fail);
+    assert_eq!(check_status(&r, "client-auth"), Status::Fail);
 }
 
 #[test]

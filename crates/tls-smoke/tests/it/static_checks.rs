@@ -6,14 +6,6 @@ use tls_smoke::smoke;
 
 use crate::support::*;
 
-fn check_status(r: &tls_smoke::Report, id: &str) -> Status {
-    r.checks
-        .iter()
-        .find(|c| c.id == id)
-        .map(|c| c.status)
-        .expect(id)
-}
-
 #[test]
 fn plaintext_localhost_passes_with_townlet_warning() {
     let fx = Fixture::new();

@@ -355,3 +355,12 @@ pub fn openssl(args: &[&str]) {
         .run()
         .expect("openssl");
 }
+
+/// The status of check `id` of a report.
+pub fn check_status(r: &tls_smoke::Report, id: &str) -> tls_smoke::report::Status {
+    r.checks
+        .iter()
+        .find(|c| c.id == id)
+        .map(|c| c.status)
+        .expect(id)
+}
