@@ -3,37 +3,40 @@
 //! Pure: data in, data out.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use rollout_config::model::{Step, StepKind, kind_name};
 
-/// Values of the placeholders in step commands.
+/// Values of the placeholders in step commands: those every command line
+/// may use (from [`rollout_config::Settings::placeholders`]) plus the gate's
+/// `{suite...}`.
 #[derive(Debug, Clone)]
 pub struct Vars {
-    pub python: PathBuf,
-    pub root: PathBuf,
-    pub workspace: PathBuf,
-    pub capture_dir: PathBuf,
-    /// Where step logs go (`{log_dir}`).
-    pub log_dir: PathBuf,
+    common: BTreeMap<String, Vec<String>>,
     /// Arguments for `{suite...}`: empty for the full suite.
-    pub suite: Vec<String>,
+    suite: Vec<String>,
 }
 
 impl Vars {
+    pub fn new(common: BTreeMap<String, Vec<String>>, suite: Vec<String>) -> Self {
+        Self { common, suite }
+    }
+
     fn get(&self, name: &str) -> Option<Vec<String>> {
-        let one = |p: &Path| Some(vec![p.display().to_string()]);
         match name {
-            "python" => one(&self.python),
-            "bin" => one(self.python.parent().unwrap_or(Path::new(""))),
-            "root" => one(&self.root),
-            "workspace" => one(&self.workspace),
-            "capture_dir" => one(&self.capture_dir),
-            "log_dir" => one(&self.log_dir),
             "suite" => Some(self.suite.clone()),
-            _ => None,
+            _ => self.common.get(name).cloned(),
         }
+    }
+
+    /// A path-valued placeholder (`root`, `python`, `capture_dir`, …).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.common
+            .get(name)
+            .and_then(|v| v.first())
+            .map(PathBuf::from)
+            .unwrap_or_default()
     }
 
     /// Fills placeholders in a single string (cwd, env values).
@@ -163,11 +166,11 @@ pub fn plan(steps: &[Step], sel: &Selection, vars: &Vars) -> Result<Plan> {
             _ => Vec::new(),
         };
         let cwd = match &step.cwd {
-            Some(c) => vars.root.join(
+            Some(c) => vars.path("root").join(
                 vars.fill(c)
                     .map_err(|e| anyhow::anyhow!("gate step '{id}' cwd: {e}"))?,
             ),
-            None => vars.root.clone(),
+            None => vars.path("root"),
         };
         let mut env = BTreeMap::new();
         for (k, v) in &step.env {
@@ -181,12 +184,14 @@ pub fn plan(steps: &[Step], sel: &Selection, vars: &Vars) -> Result<Plan> {
             let filled = vars
                 .fill(text)
                 .map_err(|e| anyhow::anyhow!("gate step '{id}': {e}"))?;
-            Ok(rollout_config::model::normalize(&vars.root.join(filled)))
+            Ok(rollout_config::model::normalize(
+                &vars.path("root").join(filled),
+            ))
         };
         let inputs = match step.kind {
             StepKind::BaselineDiff => vec![match &step.candidate {
                 Some(c) => fill_path(c)?,
-                None => vars.capture_dir.clone(),
+                None => vars.path("capture_dir"),
             }],
             StepKind::Monitor => step
                 .inputs
@@ -218,6 +223,8 @@ pub fn describe(p: &Planned) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn steps(yaml: &str) -> Vec<Step> {
@@ -227,14 +234,20 @@ mod tests {
     }
 
     fn vars() -> Vars {
-        Vars {
-            python: "/t/.venv/bin/python".into(),
-            root: "/t".into(),
-            workspace: "/w".into(),
-            capture_dir: "/w/target/rollout/capture".into(),
-            log_dir: "/w/target/rollout/gate".into(),
-            suite: vec![],
-        }
+        let common = [
+            ("python", "/t/.venv/bin/python"),
+            ("root", "/t"),
+            ("workspace", "/w"),
+            ("capture_dir", "/w/target/rollout/capture"),
+            ("log_dir", "/w/target/rollout/gate"),
+        ];
+        Vars::new(
+            common
+                .iter()
+                .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+                .collect(),
+            vec![],
+        )
     }
 
     const STEPS: &str = "gate:\n  steps:\n    - id: capture\n      command: \"{python} run.py --out {capture_dir}/t.jsonl\"\n    - id: diff\n      kind: baseline-diff\n      needs: [capture]\n    - id: pytest\n      command: \"{python} -m pytest {suite...}\"\n      env: {PYTHONPATH: \"{root}/src\"}\n      cwd: sub\n";

@@ -117,14 +117,8 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
             }
         },
     };
-    let vars = Vars {
-        python: s.python(),
-        root: root.clone(),
-        workspace: s.workspace.clone(),
-        capture_dir: s.capture_dir(),
-        log_dir: s.gate_log_dir(),
-        suite,
-    };
+    let vars = Vars::new(s.placeholders(), suite);
+    let capture_dir = s.capture_dir();
     let plan = plan(
         &cfg.gate.steps,
         &Selection {
@@ -157,14 +151,14 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
     let uses_python = plan.run.iter().any(|p| {
         p.argv
             .iter()
-            .any(|a| *a == vars.python.display().to_string())
+            .any(|a| *a == vars.path("python").display().to_string())
     });
     if uses_python {
         provision(
             sh,
             ctx,
             &root,
-            &vars.python,
+            &vars.path("python"),
             args.no_provision,
             &interrupted,
             &progress,
@@ -177,18 +171,18 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
     let capture_used = plan.run.iter().any(|p| {
         p.argv
             .iter()
-            .any(|a| a.contains(&vars.capture_dir.display().to_string()))
+            .any(|a| a.contains(&capture_dir.display().to_string()))
     });
-    if capture_used && vars.capture_dir.exists() {
-        std::fs::remove_dir_all(&vars.capture_dir).with_context(|| {
+    if capture_used && capture_dir.exists() {
+        std::fs::remove_dir_all(&capture_dir).with_context(|| {
             format!(
                 "cannot clear the capture directory `{}`",
-                vars.capture_dir.display()
+                capture_dir.display()
             )
         })?;
     }
     if capture_used {
-        std::fs::create_dir_all(&vars.capture_dir)?;
+        std::fs::create_dir_all(&capture_dir)?;
     }
 
     let git = git_state(sh, &root);
@@ -902,7 +896,7 @@ impl Versions {
 }
 
 fn tool_versions(run: &[Planned], vars: &Vars) -> Versions {
-    let python = vars.python.display().to_string();
+    let python = vars.path("python").display().to_string();
     let mut probes: BTreeSet<(String, Vec<String>)> = BTreeSet::new();
     for p in run {
         let Some(program) = p.argv.first() else {
@@ -933,7 +927,7 @@ fn tool_versions(run: &[Planned], vars: &Vars) -> Versions {
     }
     let (tx, rx) = mpsc::channel();
     let count = probes.len();
-    let root = vars.root.clone();
+    let root = vars.path("root");
     std::thread::spawn(move || {
         for (name, argv) in probes {
             let Ok(sh) = Shell::new() else { return };

@@ -19,6 +19,16 @@ pub const ENV_TOWNLET_ROOT: &str = "TOWNLET_ROOT";
 /// The bundled sample target, relative to the workspace root.
 pub const SAMPLE_TARGET: &str = "examples/townlet-sample";
 
+/// The placeholders every command line may use (see [`Settings::placeholder`]).
+pub const PLACEHOLDERS: [&str; 6] = [
+    "python",
+    "bin",
+    "root",
+    "workspace",
+    "capture_dir",
+    "log_dir",
+];
+
 /// Cargo's variable naming the target directory; honoured for `target/rollout`.
 pub const ENV_CARGO_TARGET_DIR: &str = "CARGO_TARGET_DIR";
 
@@ -186,6 +196,14 @@ impl Settings {
             "log_dir" => one(self.gate_log_dir()),
             _ => None,
         }
+    }
+
+    /// Every placeholder of [`Settings::placeholder`] with its value.
+    pub fn placeholders(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        PLACEHOLDERS
+            .iter()
+            .filter_map(|n| Some((n.to_string(), self.placeholder(n)?)))
+            .collect()
     }
 
     /// Where the gate writes step logs (`{log_dir}`): `target/rollout/gate`.

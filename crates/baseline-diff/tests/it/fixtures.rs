@@ -14,17 +14,7 @@ pub fn settings() -> CompareSettings {
 /// A `.npy` exactly as numpy 1.x/2.x writes it (format 1.0, header padded
 /// with spaces to a multiple of 64 bytes and ended by a newline).
 pub fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let shape = match shape {
-        [one] => format!("({one},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let shape = baseline_diff::npz::shape_text(shape);
     let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     let mut header = dict.into_bytes();
     let total = 10 + header.len() + 1;
