@@ -304,8 +304,12 @@ gate:
     let report = report.expect("report");
     let monitor = step(&report, "monitor");
     assert!(monitor.summary.contains("telemetry-drops"), "{monitor:?}");
-    let diff_log =
-        std::fs::read_to_string(step(&report, "baseline-diff").log.clone().expect("log"))
-            .expect("log");
-    assert!(diff_log.contains("ticks"), "{diff_log}");
+    let diff = step(&report, "baseline-diff");
+    assert_eq!(diff.status, gate::report::StepStatus::Fail, "{diff:?}");
+    let diff_log = std::fs::read_to_string(diff.log.clone().expect("log")).expect("log");
+    assert!(
+        diff_log.contains("500 ticks in the baseline, 290 in the candidate, 290 aligned; 210 only in the baseline (1, 5, 9,"),
+        "{diff_log}"
+    );
+    assert_eq!(report.verdict, gate::report::Verdict::Fail);
 }
