@@ -6,7 +6,18 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let len = data.len() as u64;
-    let stream = telemetry::Stream::inline(std::io::Cursor::new(data.to_vec()), "fuzz".into());
+    // Half the inputs keep only some fields, with the schema listed.
+    let options = if data.first().is_some_and(|b| b & 1 == 1) {
+        let pats = ["queue_metrics.*", "runtime_variant", "h.0.t"]
+            .map(|p| telemetry::FieldPattern::new(p).expect("pattern"));
+        telemetry::Options::default()
+            .keep(telemetry::Keep::fields(pats))
+            .schema(true)
+    } else {
+        telemetry::Options::default()
+    };
+    let stream =
+        telemetry::Stream::inline_with(std::io::Cursor::new(data.to_vec()), "fuzz".into(), options);
     let mut last_line = 0;
     for item in stream {
         match item {
@@ -19,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 let _ = state.known_keys();
                 let _ = state.field("queue_metrics.cooldown_events");
+                let _ = state.field("h.0.t.x");
             }
             Err(e) => {
                 assert!(e.offset <= len, "{e}");

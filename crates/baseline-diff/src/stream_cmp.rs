@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use anyhow::{Result, anyhow};
 use rollout_config::model::AddedPaths;
 use serde_json::Value;
-use telemetry::{Known, Stream, TickState};
+use telemetry::{FieldPattern, Keep, Options, Selection, Stream, TickState};
 
 use crate::jsondoc::{Diff, DiffKind, ValueCmp, describe_values, short};
 use crate::report::{Check, Mismatch, Ranges, Status, TickAlignment};
@@ -60,8 +60,6 @@ struct Side {
     variant: VariantTrack,
     /// Pattern index -> concrete values matched at some tick.
     matched: Vec<u64>,
-    /// Shape hashes (see [`shape_hash`]) whose paths are in `paths`.
-    shapes: HashSet<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -91,13 +89,20 @@ struct PathStat {
 
 /// Compares two telemetry files; `Err` when either cannot be read.
 pub fn compare_streams(s: &StreamSettings<'_>, base: &Path, cand: &Path) -> Result<Vec<Check>> {
-    let patterns: Vec<Vec<String>> = s
+    let patterns = s
         .fields
         .iter()
-        .map(|f| f.split('.').map(String::from).collect())
-        .collect();
-    let base_stream = Stream::open(base)?;
-    let cand_stream = Stream::open(cand)?;
+        .map(|f| FieldPattern::new(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("baseline.fields: {e}"))?;
+    // Only the compared fields and runtime_variant are built into values;
+    // the rest of each payload is checked and fingerprinted for the schema.
+    let variant = FieldPattern::new(VARIANT).map_err(|e| anyhow!(e))?;
+    let options = Options::default()
+        .keep(Keep::fields(patterns.iter().cloned().chain([variant])))
+        .schema(true);
+    let base_stream = Stream::open_with(base, options.clone())?;
+    let cand_stream = Stream::open_with(cand, options)?;
     let expected = s.runtime_variant.as_str();
     std::thread::scope(|scope| {
         let (btx, brx) = sync_channel(ROWS_IN_FLIGHT);
@@ -105,7 +110,7 @@ pub fn compare_streams(s: &StreamSettings<'_>, base: &Path, cand: &Path) -> Resu
         let pats = &patterns;
         let bh = scope.spawn(move || summarise(base, base_stream, pats, expected, btx));
         let ch = scope.spawn(move || summarise(cand, cand_stream, pats, expected, ctx));
-        let joined = join(s, &patterns, brx, crx);
+        let joined = join(s, brx, crx);
         let bside = bh
             .join()
             .map_err(|_| anyhow!("the reader of `{}` panicked", base.display()))?;
@@ -137,7 +142,7 @@ type RowResult = Result<TickRow>;
 fn summarise(
     path: &Path,
     stream: Stream,
-    patterns: &[Vec<String>],
+    patterns: &[FieldPattern],
     expected: &str,
     tx: std::sync::mpsc::SyncSender<RowResult>,
 ) -> Result<Side> {
@@ -146,10 +151,9 @@ fn summarise(
         ..Side::default()
     };
     let mut last: Option<(u64, u64)> = None;
-    let mut buf = String::new();
     let mut receiver_gone = false;
     for item in stream {
-        let state = match item {
+        let mut state = match item {
             Ok(s) => s,
             Err(e) => {
                 let msg = e.to_string();
@@ -178,18 +182,8 @@ fn summarise(
             if !side.known_top.contains(&**k) {
                 side.known_top.insert(k.to_string());
             }
-            if let Some(v) = state.state.get(k) {
-                // Payloads mostly repeat the shapes of earlier ones: hash the
-                // shape without allocating, and collect the paths only for a
-                // shape not seen before under this key.
-                let shape = shape_hash(k, v);
-                if side.shapes.insert(shape) {
-                    buf.clear();
-                    buf.push_str(k);
-                    collect_paths(&mut buf, v, &mut side.paths);
-                }
-            }
         }
+        side.paths.extend(std::mem::take(&mut state.schema_paths));
         for k in &state.removed_keys {
             if !side.known_top.contains(k.as_str()) {
                 side.known_top.insert(k.clone());
@@ -202,12 +196,13 @@ fn summarise(
         let fields = patterns
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                let row = resolve(&state, p);
-                if let FieldRow::Values(v) = &row {
+            .map(|(i, p)| match state.select(p) {
+                Selection::Values(v) => {
                     side.matched[i] += v.len() as u64;
+                    FieldRow::Values(v.into_iter().map(|(p, v)| (p, v.clone())).collect())
                 }
-                row
+                // Not decoded cannot happen: the reader keeps every pattern.
+                Selection::Unknown | Selection::NotDecoded => FieldRow::Unknown,
             })
             .collect();
         let row = TickRow {
@@ -244,138 +239,12 @@ fn track_variant(v: &mut VariantTrack, state: &TickState, expected: &str) {
     }
 }
 
-/// A structural hash of `v` under top-level key `key`: object keys and the
-/// shapes below them, array items' shapes with consecutive repeats
-/// collapsed, scalars all alike. Equal hashes mean (up to collisions) equal
-/// key-path sets; different hashes may still have equal sets (then the
-/// paths are just collected again). Computed without allocating.
-fn shape_hash(key: &str, v: &Value) -> u64 {
-    use std::hash::{Hash, Hasher};
-    fn shape(v: &Value) -> u64 {
-        match v {
-            Value::Object(m) => {
-                let mut h = rustc_hash::FxHasher::default();
-                1u8.hash(&mut h);
-                for (k, child) in m {
-                    k.hash(&mut h);
-                    shape(child).hash(&mut h);
-                }
-                h.finish()
-            }
-            Value::Array(items) => {
-                let mut h = rustc_hash::FxHasher::default();
-                2u8.hash(&mut h);
-                let mut last = None;
-                for child in items.iter().filter(|c| c.is_object() || c.is_array()) {
-                    let s = shape(child);
-                    if last != Some(s) {
-                        s.hash(&mut h);
-                        last = Some(s);
-                    }
-                }
-                h.finish()
-            }
-            _ => 0,
-        }
-    }
-    let mut h = rustc_hash::FxHasher::default();
-    key.hash(&mut h);
-    shape(v).hash(&mut h);
-    h.finish()
-}
-
-/// Every key path below `prefix` (array items collapsed to `[]`).
-fn collect_paths(prefix: &mut String, v: &Value, out: &mut HashSet<String>) {
-    if !out.contains(prefix.as_str()) {
-        out.insert(prefix.clone());
-    }
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                let len = prefix.len();
-                prefix.push('.');
-                prefix.push_str(k);
-                collect_paths(prefix, child, out);
-                prefix.truncate(len);
-            }
-        }
-        Value::Array(items) => {
-            let len = prefix.len();
-            prefix.push_str("[]");
-            if !out.contains(prefix.as_str()) {
-                out.insert(prefix.clone());
-            }
-            // Scalar items all have the path `prefix[]`, inserted above.
-            for child in items.iter().filter(|c| c.is_object() || c.is_array()) {
-                collect_paths(prefix, child, out);
-            }
-            prefix.truncate(len);
-        }
-        _ => {}
-    }
-}
-
-/// The values a field pattern matches in a state.
-fn resolve(state: &TickState, pattern: &[String]) -> FieldRow {
-    let mut out = Vec::new();
-    let Some((first, rest)) = pattern.split_first() else {
-        return FieldRow::Values(out);
-    };
-    if first == "*" {
-        if !state.complete {
-            return FieldRow::Unknown;
-        }
-        for (k, v) in &state.state {
-            descend(k, v, rest, &mut out);
-        }
-        return FieldRow::Values(out);
-    }
-    match state.key(first) {
-        Known::Present(v) => descend(first, v, rest, &mut out),
-        Known::Absent => {}
-        Known::Unknown => return FieldRow::Unknown,
-    }
-    FieldRow::Values(out)
-}
-
-fn descend(path: &str, v: &Value, rest: &[String], out: &mut Vec<(String, Value)>) {
-    let Some((seg, rest)) = rest.split_first() else {
-        out.push((path.to_string(), v.clone()));
-        return;
-    };
-    match v {
-        Value::Object(m) if seg == "*" => {
-            for (k, child) in m {
-                descend(&format!("{path}.{k}"), child, rest, out);
-            }
-        }
-        Value::Object(m) => {
-            if let Some(child) = m.get(seg.as_str()) {
-                descend(&format!("{path}.{seg}"), child, rest, out);
-            }
-        }
-        Value::Array(items) if seg == "*" => {
-            for (i, child) in items.iter().enumerate() {
-                descend(&format!("{path}.{i}"), child, rest, out);
-            }
-        }
-        Value::Array(items) => {
-            if let Some(child) = seg.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                descend(&format!("{path}.{seg}"), child, rest, out);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// Joins the two row streams by tick and compares the fields.
 fn join(
     s: &StreamSettings<'_>,
-    patterns: &[Vec<String>],
     brx: Receiver<RowResult>,
     crx: Receiver<RowResult>,
 ) -> (Check, TickAlignment) {
-    let _ = patterns;
     let mut align = TickAlignment::default();
     let mut b_only = Ranges::default();
     let mut c_only = Ranges::default();
@@ -812,32 +681,4 @@ fn ticks_check(a: &TickAlignment, b: &Side, c: &Side) -> Check {
             .push("no tick is present in both streams, so no field was compared".into());
     }
     ch
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shape_hashes_ignore_values_and_repetition() {
-        let a = serde_json::json!({"x": 1, "h": [{"t": 1}, {"t": 2}], "s": [1, 2]});
-        let b = serde_json::json!({"h": [{"t": 5}], "x": "nine", "s": []});
-        let c = serde_json::json!({"h": [{"u": 5}], "x": 9, "s": []});
-        assert_eq!(shape_hash("k", &a), shape_hash("k", &b));
-        assert_ne!(shape_hash("k", &a), shape_hash("k", &c));
-        assert_ne!(shape_hash("k", &a), shape_hash("j", &a));
-    }
-
-    #[test]
-    fn key_paths_collapse_arrays() {
-        let mut out = HashSet::default();
-        let v: Value = serde_json::json!({"h": [{"t": 1}, {"u": 2}], "e": []});
-        collect_paths(&mut "c".to_string(), &v, &mut out);
-        let mut got: Vec<_> = out.into_iter().collect();
-        got.sort();
-        assert_eq!(
-            got,
-            ["c", "c.e", "c.e[]", "c.h", "c.h[]", "c.h[].t", "c.h[].u"]
-        );
-    }
 }

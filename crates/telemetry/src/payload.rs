@@ -5,9 +5,11 @@ use std::io::BufRead;
 use std::ops::Range;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::decode::{RawPayload, decode_line};
 use crate::error::{ErrorKind, ReadError, describe};
+use crate::pattern::Keep;
 
 /// What a line says about the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -56,11 +58,20 @@ pub struct Payload {
     pub tick: u64,
     pub schema_version: Option<String>,
     pub payload_type: PayloadType,
-    /// Top-level keys set by this payload: the whole state for a full state
-    /// or snapshot (without the envelope keys), `changes` for a diff.
-    pub set: Map<String, Value>,
+    /// Top-level keys set by this payload, sorted, with their values: the
+    /// whole state for a full state or snapshot (without `tick`,
+    /// `schema_version` and `payload_type`), `changes` for a diff. Values a
+    /// reader does not [`Keep`] are pruned to the kept parts, or `null`.
+    pub set: Vec<(String, Value)>,
     /// Top-level keys deleted by a diff.
     pub removed: Vec<String>,
+    /// The shape fingerprint of each value of `set`, in the same order.
+    pub(crate) shapes: Vec<u64>,
+    /// Key paths (array items as `[]`) of the values this payload set whose
+    /// shape the stream had not shown before, when the reader was asked for
+    /// them (see [`Options::schema`](crate::Options::schema)). Their union
+    /// over a stream is every key path of the stream.
+    pub schema_paths: Vec<String>,
 }
 
 /// One raw line of a batch.
@@ -185,8 +196,35 @@ impl<R: BufRead> Splitter<R> {
     }
 }
 
-/// Decodes one line (without its newline) into a payload.
+/// Decodes one line (without its newline) into a payload, keeping every
+/// value.
 pub fn parse_line(
+    source: &str,
+    number: u64,
+    offset: u64,
+    bytes: &[u8],
+    terminated: bool,
+) -> Result<Payload, ReadError> {
+    parse_line_keeping(&Keep::All, source, number, offset, bytes, terminated)
+}
+
+/// Whether the line says `"payload_type": "diff"` at its top level, as far as
+/// a glance can tell; [`decode_line`] needs to know before it reads
+/// `changes`, and the guess is checked afterwards.
+fn looks_like_diff(bytes: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"payload_type\"";
+    let Some(at) = memchr::memmem::find(bytes, KEY) else {
+        return false;
+    };
+    let rest = &bytes[at + KEY.len()..];
+    let rest = rest.trim_ascii_start();
+    rest.strip_prefix(b":")
+        .is_some_and(|r| r.trim_ascii_start().starts_with(b"\"diff\""))
+}
+
+/// [`parse_line`], building only the values `keep` asks for.
+pub fn parse_line_keeping(
+    keep: &Keep,
     source: &str,
     number: u64,
     offset: u64,
@@ -201,8 +239,18 @@ pub fn parse_line(
     };
     let text = std::str::from_utf8(bytes)
         .map_err(|e| err(offset + e.valid_up_to() as u64, ErrorKind::InvalidUtf8))?;
-    let value: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
+    let decode = |as_diff| decode_line(text, keep, as_diff);
+    let guess = looks_like_diff(bytes);
+    let decoded = decode(guess).and_then(|raw| {
+        let is_diff = matches!(&raw.payload_type, Some(Value::String(s)) if s == "diff");
+        if is_diff == guess {
+            Ok(raw)
+        } else {
+            decode(is_diff)
+        }
+    });
+    let mut raw: RawPayload = match decoded {
+        Ok(raw) => raw,
         Err(e) => {
             // The line has no newline inside, so serde_json's column is the
             // 1-based byte position in the line.
@@ -220,17 +268,9 @@ pub fn parse_line(
             ));
         }
     };
-    let Value::Object(mut obj) = value else {
-        let found = match value {
-            Value::Null => "null",
-            Value::Bool(_) => "a boolean",
-            Value::Number(_) => "a number",
-            Value::String(_) => "a string",
-            Value::Array(_) => "an array",
-            Value::Object(_) => "an object",
-        };
+    if let Some(found) = raw.not_an_object {
         return Err(err(offset, ErrorKind::NotAnObject { found }));
-    };
+    }
     let bad = |field: &'static str, expected: &'static str, found: String| {
         err(
             offset,
@@ -241,7 +281,7 @@ pub fn parse_line(
             },
         )
     };
-    let tick = match obj.remove("tick") {
+    let tick = match raw.tick.take() {
         Some(Value::Number(n)) => match n.as_u64() {
             Some(t) => t,
             None => match n.as_f64() {
@@ -264,12 +304,12 @@ pub fn parse_line(
             ));
         }
     };
-    let schema_version = match obj.remove("schema_version") {
+    let schema_version = match raw.schema_version.take() {
         Some(Value::String(s)) => Some(s),
         None | Some(Value::Null) => None,
         Some(v) => return Err(bad("schema_version", "a string", describe(&v))),
     };
-    let payload_type = match obj.remove("payload_type") {
+    let payload_type = match raw.payload_type.take() {
         None | Some(Value::Null) => PayloadType::FullState,
         Some(Value::String(s)) => match s.as_str() {
             "snapshot" => PayloadType::Snapshot,
@@ -278,23 +318,26 @@ pub fn parse_line(
         },
         Some(v) => return Err(bad("payload_type", "a string", describe(&v))),
     };
-    if payload_type.is_full() {
-        return Ok(Payload {
-            line: number,
-            offset,
-            tick,
-            schema_version,
-            payload_type,
-            set: obj,
-            removed: Vec::new(),
-        });
-    }
-    let set = match obj.remove("changes") {
-        Some(Value::Object(m)) => m,
-        None | Some(Value::Null) => Map::new(),
-        Some(v) => return Err(bad("changes", "an object", describe(&v))),
+    let (set, shapes) = raw.set.into_iter().map(|(k, s, v)| ((k, v), s)).unzip();
+    let payload = |removed| Payload {
+        line: number,
+        offset,
+        tick,
+        schema_version,
+        payload_type,
+        set,
+        removed,
+        shapes,
+        schema_paths: Vec::new(),
     };
-    let removed = match obj.remove("removed") {
+    if payload_type.is_full() {
+        return Ok(payload(Vec::new()));
+    }
+    match raw.changes_other {
+        None | Some(Value::Null) => {}
+        Some(v) => return Err(bad("changes", "an object", describe(&v))),
+    }
+    let removed = match raw.removed {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => {
             let mut keys = Vec::with_capacity(items.len());
@@ -314,15 +357,7 @@ pub fn parse_line(
         }
         Some(v) => return Err(bad("removed", "a list of key names", describe(&v))),
     };
-    Ok(Payload {
-        line: number,
-        offset,
-        tick,
-        schema_version,
-        payload_type,
-        set,
-        removed,
-    })
+    Ok(payload(removed))
 }
 
 /// serde_json appends " at line L column C"; we report the place ourselves.
@@ -333,8 +368,14 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-pub(crate) fn parse_raw(source: &str, batch: &Batch, raw: &RawLine) -> Result<Payload, ReadError> {
-    parse_line(
+pub(crate) fn parse_raw(
+    keep: &Keep,
+    source: &str,
+    batch: &Batch,
+    raw: &RawLine,
+) -> Result<Payload, ReadError> {
+    parse_line_keeping(
+        keep,
         source,
         raw.number,
         raw.offset,
@@ -365,7 +406,7 @@ mod tests {
             .expect("parse");
         assert_eq!(p.payload_type, PayloadType::Diff);
         assert_eq!(p.removed, ["b"]);
-        assert!(p.set.contains_key("a"));
+        assert_eq!(p.set, [("a".to_string(), Value::from(1))]);
     }
 
     #[test]

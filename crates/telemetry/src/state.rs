@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::pattern::{FieldPattern, Keep};
 use crate::payload::{Payload, PayloadType};
 
 /// What is known about a key or field at a tick.
@@ -16,6 +17,20 @@ pub enum Known<'a> {
     /// Not known: the stream began with diffs whose snapshot was dropped, and
     /// no payload since has set or removed this key.
     Unknown,
+    /// The stream has it, but the reader was told not to keep it (see
+    /// [`Keep`]).
+    NotDecoded,
+}
+
+/// The values a field pattern matches in a state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection<'a> {
+    /// Each matched value with its concrete path (`queue_metrics.cooldown`).
+    Values(Vec<(String, &'a Value)>),
+    /// Not known: the stream began with diffs and has not said.
+    Unknown,
+    /// The reader was told not to keep these values.
+    NotDecoded,
 }
 
 impl<'a> Known<'a> {
@@ -38,9 +53,11 @@ pub struct TickState {
     pub offset: u64,
     pub payload_type: PayloadType,
     pub schema_version: Option<String>,
-    /// Top-level keys and their values. Without the envelope keys (`tick`,
-    /// `schema_version`, `payload_type`, `changes`, `removed`).
-    pub state: BTreeMap<Arc<str>, Arc<Value>>,
+    /// Top-level keys and their values (pruned to what the reader keeps).
+    /// Without the envelope keys (`tick`, `schema_version`, `payload_type`,
+    /// `changes`, `removed`).
+    state: BTreeMap<Arc<str>, Arc<Value>>,
+    keep: Keep,
     /// A full state (snapshot or schema 0.9.0 line) has been seen, so every
     /// key is known.
     pub complete: bool,
@@ -50,21 +67,30 @@ pub struct TickState {
     pub set_keys: Vec<Arc<str>>,
     /// Top-level keys this tick's payload removed.
     pub removed_keys: Vec<String>,
+    /// Key paths of the values this payload set whose shape was new to the
+    /// stream (see [`Payload::schema_paths`]).
+    pub schema_paths: Vec<String>,
 }
 
 impl TickState {
     /// A top-level key.
     pub fn key(&self, key: &str) -> Known<'_> {
         match self.state.get(key) {
-            Some(v) => Known::Present(v),
+            Some(v) if self.keep.covers([key]) => Known::Present(v),
+            Some(_) => Known::NotDecoded,
             None if self.complete || self.absent.contains(key) => Known::Absent,
             None => Known::Unknown,
         }
     }
 
-    /// Whether the top-level key's value is known (present or absent).
+    /// Whether the top-level key is known to be present or absent.
     pub fn is_known(&self, key: &str) -> bool {
         !matches!(self.key(key), Known::Unknown)
+    }
+
+    /// The top-level keys present at this tick.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.state.keys().map(|k| &**k)
     }
 
     /// Keys that are not known at this tick, as far as can be said: `None`
@@ -84,9 +110,10 @@ impl TickState {
     pub fn field(&self, path: &str) -> Known<'_> {
         let mut parts = path.split('.');
         let first = parts.next().unwrap_or("");
-        let mut cur = match self.key(first) {
-            Known::Present(v) => v,
-            other => return other,
+        let mut cur = match self.state.get(first) {
+            Some(v) if self.keep.covers(path.split('.')) => &**v,
+            Some(_) => return Known::NotDecoded,
+            None => return self.key(first),
         };
         for p in parts {
             let next = match cur {
@@ -101,6 +128,65 @@ impl TickState {
         }
         Known::Present(cur)
     }
+
+    /// The values `pattern` matches, each with its concrete path.
+    pub fn select(&self, pattern: &FieldPattern) -> Selection<'_> {
+        let Some((first, rest)) = pattern.segments().split_first() else {
+            return Selection::Values(Vec::new());
+        };
+        if !self
+            .keep
+            .covers(pattern.segments().iter().map(String::as_str))
+        {
+            return Selection::NotDecoded;
+        }
+        let mut out = Vec::new();
+        if first == "*" {
+            if !self.complete {
+                return Selection::Unknown;
+            }
+            for (k, v) in &self.state {
+                descend(k, v, rest, &mut out);
+            }
+        } else {
+            match self.state.get(first.as_str()) {
+                Some(v) => descend(first, v, rest, &mut out),
+                None if self.complete || self.absent.contains(first.as_str()) => {}
+                None => return Selection::Unknown,
+            }
+        }
+        Selection::Values(out)
+    }
+}
+
+fn descend<'a>(path: &str, v: &'a Value, rest: &[String], out: &mut Vec<(String, &'a Value)>) {
+    let Some((seg, rest)) = rest.split_first() else {
+        out.push((path.to_string(), v));
+        return;
+    };
+    match v {
+        Value::Object(m) if seg == "*" => {
+            for (k, child) in m {
+                descend(&format!("{path}.{k}"), child, rest, out);
+            }
+        }
+        Value::Object(m) => {
+            if let Some(child) = m.get(seg.as_str()) {
+                descend(&format!("{path}.{seg}"), child, rest, out);
+            }
+        }
+        Value::Array(items) if seg == "*" => {
+            for (i, child) in items.iter().enumerate() {
+                descend(&format!("{path}.{i}"), child, rest, out);
+            }
+        }
+        Value::Array(items) => {
+            if let Some(child) = seg.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                descend(&format!("{path}.{seg}"), child, rest, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Applies payloads in stream order and produces the state after each.
@@ -109,11 +195,21 @@ pub struct Reconstructor {
     state: BTreeMap<Arc<str>, Arc<Value>>,
     complete: bool,
     absent: Arc<BTreeSet<Arc<str>>>,
+    keep: Keep,
 }
 
 impl Reconstructor {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// For payloads decoded keeping only `keep` (the states it makes answer
+    /// [`Known::NotDecoded`] for the rest).
+    pub fn keeping(keep: Keep) -> Self {
+        Self {
+            keep,
+            ..Self::default()
+        }
     }
 
     /// Applies one payload and returns the state at its tick.
@@ -151,6 +247,8 @@ impl Reconstructor {
             absent: self.absent.clone(),
             set_keys,
             removed_keys: p.removed,
+            schema_paths: p.schema_paths,
+            keep: self.keep.clone(),
         }
     }
 }

@@ -6,14 +6,60 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use rayon::prelude::*;
 
 use crate::error::{ErrorKind, ReadError};
+use crate::pattern::Keep;
 use crate::payload::{Batch, Payload, Splitter, parse_raw};
+use crate::schema::Seen;
 use crate::state::{Reconstructor, TickState};
+
+/// How a stream is read.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The values decoded; the default keeps all.
+    pub keep: Keep,
+    /// Fill in [`TickState::schema_paths`].
+    pub schema: bool,
+}
+
+impl Options {
+    pub fn keep(mut self, keep: Keep) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    pub fn schema(mut self, on: bool) -> Self {
+        self.schema = on;
+        self
+    }
+}
+
+/// What the threads parsing a stream's lines share.
+#[derive(Debug, Default)]
+struct Decoding {
+    options: Options,
+    seen: Seen,
+}
+
+impl Decoding {
+    fn parse(
+        &self,
+        name: &str,
+        batch: &Batch,
+        raw: &crate::payload::RawLine,
+    ) -> Result<Payload, ReadError> {
+        let mut p = parse_raw(&self.options.keep, name, batch, raw)?;
+        if self.options.schema {
+            self.seen.describe(&mut p, &batch.buf[raw.range.clone()]);
+        }
+        Ok(p)
+    }
+}
 
 /// Bytes of lines parsed together.
 const BATCH_BYTES: usize = 1 << 20;
@@ -32,6 +78,7 @@ enum Source {
     Inline {
         splitter: Splitter<Box<dyn BufRead + Send>>,
         name: String,
+        decoding: Decoding,
     },
 }
 
@@ -47,6 +94,11 @@ pub struct Stream {
 impl Stream {
     /// Opens a file and reads it on a background thread.
     pub fn open(path: &Path) -> Result<Self, ReadError> {
+        Self::open_with(path, Options::default())
+    }
+
+    /// [`Stream::open`] with options.
+    pub fn open_with(path: &Path, options: Options) -> Result<Self, ReadError> {
         let name = path.display().to_string();
         let file = File::open(path).map_err(|e| ReadError {
             source_name: name.clone(),
@@ -54,33 +106,71 @@ impl Stream {
             offset: 0,
             kind: ErrorKind::Io(e.to_string()),
         })?;
-        Ok(Self::threaded(file, name))
+        Ok(Self::threaded_with(file, name, options))
     }
 
     /// Reads `reader` on a background thread; `name` appears in errors.
     pub fn threaded<R: Read + Send + 'static>(reader: R, name: String) -> Self {
+        Self::threaded_with(reader, name, Options::default())
+    }
+
+    /// [`Stream::threaded`] with options.
+    pub fn threaded_with<R: Read + Send + 'static>(
+        reader: R,
+        name: String,
+        options: Options,
+    ) -> Self {
+        let keep = options.keep.clone();
+        let decoding = Arc::new(Decoding {
+            options,
+            seen: Seen::default(),
+        });
         let (tx, rx) = sync_channel(IN_FLIGHT);
         let handle = std::thread::Builder::new()
             .name("telemetry-reader".into())
-            .spawn(move || produce(BufReader::with_capacity(1 << 16, reader), name, tx))
+            .spawn(move || {
+                produce(
+                    BufReader::with_capacity(1 << 16, reader),
+                    name,
+                    &decoding,
+                    tx,
+                )
+            })
             .ok();
-        Self::with_source(Source::Threaded { rx, handle })
+        Self::with_source(Source::Threaded { rx, handle }, keep)
     }
 
     /// Reads `reader` on the calling thread, one line at a time (for small
     /// inputs and fuzzing).
     pub fn inline<R: BufRead + Send + 'static>(reader: R, name: String) -> Self {
-        Self::with_source(Source::Inline {
-            splitter: Splitter::new(Box::new(reader), name.clone()),
-            name,
-        })
+        Self::inline_with(reader, name, Options::default())
     }
 
-    fn with_source(source: Source) -> Self {
+    /// [`Stream::inline`] with options.
+    pub fn inline_with<R: BufRead + Send + 'static>(
+        reader: R,
+        name: String,
+        options: Options,
+    ) -> Self {
+        let keep = options.keep.clone();
+        Self::with_source(
+            Source::Inline {
+                splitter: Splitter::new(Box::new(reader), name.clone()),
+                name,
+                decoding: Decoding {
+                    options,
+                    seen: Seen::default(),
+                },
+            },
+            keep,
+        )
+    }
+
+    fn with_source(source: Source, keep: Keep) -> Self {
         Self {
             source,
             pending: Vec::new().into_iter(),
-            recon: Reconstructor::new(),
+            recon: Reconstructor::keeping(keep),
             done: false,
         }
     }
@@ -100,11 +190,15 @@ impl Stream {
                     None
                 }
             },
-            Source::Inline { splitter, name } => match splitter.next_batch(1) {
+            Source::Inline {
+                splitter,
+                name,
+                decoding,
+            } => match splitter.next_batch(1) {
                 Ok(Some(batch)) => {
                     let mut out = Vec::with_capacity(batch.lines.len());
                     for raw in &batch.lines {
-                        match parse_raw(name, &batch, raw) {
+                        match decoding.parse(name, &batch, raw) {
                             Ok(p) => out.push(p),
                             Err(e) => return Some(Err(e)),
                         }
@@ -145,7 +239,7 @@ impl Iterator for Stream {
     }
 }
 
-fn produce<R: BufRead>(reader: R, name: String, tx: SyncSender<Parsed>) {
+fn produce<R: BufRead>(reader: R, name: String, decoding: &Decoding, tx: SyncSender<Parsed>) {
     let mut splitter = Splitter::new(reader, name.clone());
     loop {
         let batch = match splitter.next_batch(BATCH_BYTES) {
@@ -156,7 +250,7 @@ fn produce<R: BufRead>(reader: R, name: String, tx: SyncSender<Parsed>) {
                 return;
             }
         };
-        let (payloads, error) = parse_batch(&name, &batch);
+        let (payloads, error) = parse_batch(decoding, &name, &batch);
         if !payloads.is_empty() && tx.send(Ok(payloads)).is_err() {
             return;
         }
@@ -169,18 +263,22 @@ fn produce<R: BufRead>(reader: R, name: String, tx: SyncSender<Parsed>) {
 
 /// Parses a batch; returns the payloads before the first bad line and that
 /// line's error.
-fn parse_batch(name: &str, batch: &Batch) -> (Vec<Payload>, Option<ReadError>) {
+fn parse_batch(
+    decoding: &Decoding,
+    name: &str,
+    batch: &Batch,
+) -> (Vec<Payload>, Option<ReadError>) {
     let results: Vec<Result<Payload, ReadError>> = if batch.lines.len() >= PARALLEL_MIN_LINES {
         batch
             .lines
             .par_iter()
-            .map(|raw| parse_raw(name, batch, raw))
+            .map(|raw| decoding.parse(name, batch, raw))
             .collect()
     } else {
         batch
             .lines
             .iter()
-            .map(|raw| parse_raw(name, batch, raw))
+            .map(|raw| decoding.parse(name, batch, raw))
             .collect()
     };
     let mut out = Vec::with_capacity(results.len());

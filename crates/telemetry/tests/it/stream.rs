@@ -1,6 +1,9 @@
 use std::path::PathBuf;
 
-use telemetry::{ErrorKind, Known, PayloadType, ReadError, Stream, TickState};
+use telemetry::{
+    ErrorKind, FieldPattern, Keep, Known, Options, PayloadType, ReadError, Selection, Stream,
+    TickState,
+};
 
 fn write(dir: &tempfile::TempDir, bytes: &[u8]) -> PathBuf {
     let p = dir.path().join("t.jsonl");
@@ -121,4 +124,116 @@ fn inline_and_threaded_agree() {
     let e2 = threaded[2].as_ref().expect_err("bad");
     assert_eq!(e1, e2);
     assert_eq!(e1.line, 3);
+}
+
+fn keep(patterns: &[&str]) -> Options {
+    let patterns = patterns
+        .iter()
+        .map(|p| FieldPattern::new(p).expect("pattern"));
+    Options::default().keep(Keep::fields(patterns)).schema(true)
+}
+
+fn read_with(bytes: &[u8], options: Options) -> Vec<TickState> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(&dir, bytes);
+    Stream::open_with(&p, options)
+        .expect("open")
+        .collect::<Result<_, _>>()
+        .expect("read")
+}
+
+const KEPT: &[u8] = b"{\"tick\":1,\"payload_type\":\"snapshot\",\"queue_metrics\":{\"a\":1,\"b\":[2]},\"conflict\":{\"queues\":{\"q\":3},\"queue_history\":[{\"t\":1},{\"t\":2}]},\"world\":{\"agents\":{\"x\":{\"hp\":5}}}}\n\
+{\"tick\":2,\"payload_type\":\"diff\",\"changes\":{\"queue_metrics\":{\"a\":4,\"b\":[2]},\"world\":{\"agents\":{\"y\":{\"hp\":1}}}}}\n\
+{\"changes\":{\"conflict\":{\"queues\":{\"q\":9}}},\"payload_type\":\"diff\",\"tick\":3,\"removed\":[\"world\"]}\n";
+
+#[test]
+fn keeping_some_fields_answers_them_and_says_what_was_not_decoded() {
+    let states = read_with(KEPT, keep(&["queue_metrics.*", "conflict.queues.*"]));
+    let pattern = |p: &str| FieldPattern::new(p).expect("pattern");
+    assert_eq!(
+        states[1].select(&pattern("queue_metrics.*")),
+        Selection::Values(vec![
+            ("queue_metrics.a".into(), &4.into()),
+            ("queue_metrics.b".into(), &serde_json::json!([2])),
+        ])
+    );
+    // The diff of tick 3, written with `changes` before `payload_type`,
+    // changes conflict and keeps the queue metrics of tick 2.
+    assert_eq!(
+        states[2].field("conflict.queues.q"),
+        Known::Present(&9.into())
+    );
+    assert_eq!(
+        states[2].field("queue_metrics.a"),
+        Known::Present(&4.into())
+    );
+    // Not kept: present, but not decoded; removed keys are still absent.
+    assert_eq!(states[0].field("conflict.queue_history"), Known::NotDecoded);
+    assert_eq!(states[0].key("conflict"), Known::NotDecoded);
+    assert_eq!(states[1].field("world.agents.y.hp"), Known::NotDecoded);
+    assert_eq!(states[2].key("world"), Known::Absent);
+    assert_eq!(states[0].select(&pattern("world.*")), Selection::NotDecoded);
+    assert_eq!(
+        states[0].keys().collect::<Vec<_>>(),
+        ["conflict", "queue_metrics", "world"]
+    );
+}
+
+#[test]
+fn schema_paths_are_listed_once_per_new_shape() {
+    let kept = read_with(KEPT, keep(&["queue_metrics.*"]));
+    let all = read_with(KEPT, Options::default().schema(true));
+    let paths = |states: &[TickState]| -> Vec<Vec<String>> {
+        states.iter().map(|s| s.schema_paths.clone()).collect()
+    };
+    assert_eq!(
+        paths(&kept),
+        paths(&all),
+        "what is kept does not change the schema"
+    );
+    let listed = paths(&kept);
+    assert!(
+        listed[0].contains(&"conflict.queue_history[].t".to_string()),
+        "{listed:?}"
+    );
+    assert!(listed[0].contains(&"world.agents.x.hp".to_string()));
+    // Tick 2: queue_metrics has its old shape; world has a new agent.
+    assert_eq!(
+        listed[1],
+        [
+            "world",
+            "world.agents",
+            "world.agents.y",
+            "world.agents.y.hp"
+        ]
+    );
+    // Without the option nothing is listed.
+    assert!(
+        read_with(KEPT, Options::default())
+            .iter()
+            .all(|s| s.schema_paths.is_empty())
+    );
+}
+
+#[test]
+fn keeping_some_fields_reports_the_same_errors() {
+    let bad: &[&[u8]] = &[
+        b"{\"tick\":1,\"world\":{\"x\":1e999}}\n",
+        b"{\"tick\":1,\"world\":{\"x\":}}\n",
+        b"{\"tick\":1,\"payload_type\":\"diff\",\"changes\":[1]}\n",
+        b"{\"tick\":1,\"payload_type\":\"diff\",\"other\":tru}\n",
+        b"[1,2]\n",
+    ];
+    for bytes in bad {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = write(&dir, bytes);
+        let full = Stream::open(&p)
+            .expect("open")
+            .collect::<Result<Vec<_>, _>>();
+        let kept = Stream::open_with(&p, keep(&["queue_metrics.*"]))
+            .expect("open")
+            .collect::<Result<Vec<_>, _>>();
+        let full = full.expect_err("bad input");
+        assert_eq!(full, kept.expect_err("bad input"));
+    }
 }
