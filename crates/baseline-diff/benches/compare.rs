@@ -3,14 +3,13 @@
 //!
 //! - throughput of `compare_paths` against plain `serde_json` parsing of the
 //!   same bytes (one thread, every line into a `Value`);
-//! - the command as users run it (`target/debug/xtask baseline-diff`, dev
-//!   profile) with its peak RSS;
+//! - the command as users run it (`cargo xtask baseline-diff`, dev profile;
+//!   the binary is built first) with its CPU time and peak RSS;
 //! - the Python reference (`benches/reference.py`: json + numpy.isclose).
 //!
-//! `BENCH_MB` sets the size of each capture (default 200); `BENCH_XTASK` the
-//! xtask binary (default `target/debug/xtask`; build it first with
-//! `cargo build -p xtask`); `BENCH_PYTHON` the interpreter (default
-//! `python3`, which needs numpy).
+//! `BENCH_MB` sets the size of each capture (default 200); `BENCH_XTASK` an
+//! xtask binary to measure instead of building `target/debug/xtask`;
+//! `BENCH_PYTHON` the interpreter (default `python3`, which needs numpy).
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -81,9 +80,32 @@ fn main() {
         }
     });
     println!(
-        "telemetry::Stream alone (read, parse, reconstruct; files one after the other): {:.2}s, {:.0} MiB/s",
+        "telemetry::Stream alone, every value built (read, parse, reconstruct; files one after the other): {:.2}s, {:.0} MiB/s",
         t_read.as_secs_f64(),
         mib / t_read.as_secs_f64()
+    );
+    let kept = telemetry::Keep::fields(
+        BaselineSection::default()
+            .fields
+            .iter()
+            .map(|f| telemetry::FieldPattern::new(f).expect("pattern")),
+    );
+    let t_kept = best(runs, || {
+        for p in [&base, &cand] {
+            let options = telemetry::Options::default()
+                .keep(kept.clone())
+                .schema(true);
+            let n: u64 = telemetry::Stream::open_with(p, options)
+                .expect("open")
+                .map(|s| s.expect("state").tick)
+                .sum();
+            std::hint::black_box(n);
+        }
+    });
+    println!(
+        "telemetry::Stream alone, keeping the compared fields, with key paths: {:.2}s, {:.0} MiB/s",
+        t_kept.as_secs_f64(),
+        mib / t_kept.as_secs_f64()
     );
 
     let settings = CompareSettings::from_config(&BaselineSection::default(), "facade");
@@ -112,6 +134,11 @@ fn main() {
     python(&base, &cand, mib, t_cmp, t_xtask);
 }
 
+/// The command as users run it: `cargo xtask baseline-diff` (dev profile).
+/// The binary is built first so that the figures are of the current code;
+/// `BENCH_XTASK` measures another binary instead. Reports the median of
+/// three runs of the binary (with CPU time and peak RSS), then the literal
+/// `cargo xtask` invocation, which adds cargo's up-to-date check.
 fn measure_xtask(
     base: &Path,
     cand: &Path,
@@ -120,36 +147,61 @@ fn measure_xtask(
     t_parse: Duration,
 ) -> Option<Duration> {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let xtask = std::env::var_os("BENCH_XTASK")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| ws.join("target/debug/xtask"));
-    if xtask.is_file() {
-        let (t, rss, cpu) = run_measured(
-            Command::new(&xtask)
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let xtask = match std::env::var_os("BENCH_XTASK") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let built = Command::new(&cargo)
                 .current_dir(&ws)
-                .args(["baseline-diff", "--format", "json", "--output"])
-                .arg(dir.join("report.json"))
-                .arg("--baseline")
-                .arg(base)
-                .arg("--candidate")
-                .arg(cand),
-        );
+                .args(["build", "--quiet", "--package", "xtask"])
+                .status();
+            if !built.map(|s| s.success()).unwrap_or(false) {
+                println!("xtask baseline-diff: not measured, `cargo build -p xtask` failed");
+                return None;
+            }
+            ws.join("target/debug/xtask")
+        }
+    };
+    let args = |cmd: &mut Command| {
+        cmd.current_dir(&ws)
+            .args(["baseline-diff", "--quiet", "--format", "json", "--output"])
+            .arg(dir.join("report.json"))
+            .arg("--baseline")
+            .arg(base)
+            .arg("--candidate")
+            .arg(cand);
+    };
+    let mut runs: Vec<(Duration, u64, Duration)> = (0..3)
+        .map(|_| {
+            let mut cmd = Command::new(&xtask);
+            args(&mut cmd);
+            run_measured(&mut cmd)
+        })
+        .collect();
+    runs.sort();
+    let (t, rss, cpu) = runs[1];
+    println!(
+        "xtask baseline-diff (dev profile, median of 3; min {:.2}s, max {:.2}s): {:.2}s, {:.0} MiB/s, {:.2}x the parse-only time, cpu {:.2}s, peak RSS {:.0} MiB",
+        runs[0].0.as_secs_f64(),
+        runs[2].0.as_secs_f64(),
+        t.as_secs_f64(),
+        mib / t.as_secs_f64(),
+        t.as_secs_f64() / t_parse.as_secs_f64(),
+        cpu.as_secs_f64(),
+        rss as f64 / 1024.0
+    );
+    if std::env::var_os("BENCH_XTASK").is_none() {
+        let mut cmd = Command::new(&cargo);
+        cmd.args(["xtask"]);
+        args(&mut cmd);
+        let (tc, _, _) = run_measured(&mut cmd);
         println!(
-            "xtask baseline-diff (dev profile, as users run it): {:.2}s, {:.0} MiB/s, {:.2}x the parse-only time, cpu {:.2}s, peak RSS {:.0} MiB",
-            t.as_secs_f64(),
-            mib / t.as_secs_f64(),
-            t.as_secs_f64() / t_parse.as_secs_f64(),
-            cpu.as_secs_f64(),
-            rss as f64 / 1024.0
+            "`cargo xtask baseline-diff` (up-to-date check included): {:.2}s",
+            tc.as_secs_f64()
         );
-        Some(t)
-    } else {
-        println!(
-            "xtask baseline-diff: not measured, `{}` missing (run `cargo build -p xtask`)",
-            xtask.display()
-        );
-        None
+        return Some(tc.max(t));
     }
+    Some(t)
 }
 
 fn python(base: &Path, cand: &Path, mib: f64, t_cmp: Duration, t_xtask: Option<Duration>) {
@@ -171,7 +223,7 @@ fn python(base: &Path, cand: &Path, mib: f64, t_cmp: Duration, t_xtask: Option<D
         );
         if let Some(x) = t_xtask {
             println!(
-                "speed-up over python: xtask {:.1}x",
+                "speed-up over python: cargo xtask {:.1}x",
                 t.as_secs_f64() / x.as_secs_f64()
             );
         }
