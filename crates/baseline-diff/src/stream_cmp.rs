@@ -57,6 +57,9 @@ struct Side {
     known_top: HashSet<String>,
     /// A full state was seen.
     complete_seen: bool,
+    /// More than [`MAX_SCHEMA_PATHS`] distinct key paths: the rest were not
+    /// kept.
+    paths_overflow: bool,
     variant: VariantTrack,
     /// Pattern index -> concrete values matched at some tick.
     matched: Vec<u64>,
@@ -78,6 +81,11 @@ const ROWS_IN_FLIGHT: usize = 4096;
 const MAX_LISTED: usize = 50;
 /// Distinct differing field paths tracked.
 const MAX_PATHS: usize = 1000;
+/// Distinct key paths kept per stream for the schema check (Townlet's
+/// streams have hundreds). Object keys that are ids (agent names, say) make
+/// a new path per id; past this many the schema is not judged, so that
+/// memory stays bounded.
+pub const MAX_SCHEMA_PATHS: usize = 100_000;
 
 /// Differences of one field path over the ticks.
 #[derive(Debug)]
@@ -183,7 +191,13 @@ fn summarise(
                 side.known_top.insert(k.to_string());
             }
         }
-        side.paths.extend(std::mem::take(&mut state.schema_paths));
+        for p in std::mem::take(&mut state.schema_paths) {
+            if side.paths.len() < MAX_SCHEMA_PATHS {
+                side.paths.insert(p);
+            } else if !side.paths.contains(&p) {
+                side.paths_overflow = true;
+            }
+        }
         for k in &state.removed_keys {
             if !side.known_top.contains(k.as_str()) {
                 side.known_top.insert(k.clone());
@@ -526,6 +540,12 @@ fn variant_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
 }
 
 fn schema_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
+    if let Some((which, side)) = [("baseline", b), ("candidate", c)]
+        .into_iter()
+        .find(|(_, side)| side.paths_overflow)
+    {
+        return too_many_paths(which, side);
+    }
     let top = |p: &str| p.split(['.', '[']).next().unwrap_or("").to_string();
     let unknown_in =
         |side: &Side, p: &str| !side.complete_seen && !side.known_top.contains(&top(p));
@@ -596,6 +616,33 @@ fn schema_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
     if unknown > 0 {
         ch.details.push(format!(
             "{unknown} key paths not judged: a stream began with diffs and never said whether they exist"
+        ));
+    }
+    ch
+}
+
+/// The schema of a stream with more distinct key paths than are kept: not
+/// judged, with the parent that has most of them (whose keys are likely ids).
+fn too_many_paths(which: &str, side: &Side) -> Check {
+    let mut children: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for p in &side.paths {
+        if let Some(i) = p.rfind('.') {
+            *children.entry(&p[..i]).or_default() += 1;
+        }
+    }
+    let mut ch = Check::new(
+        "schema",
+        Status::Warn,
+        format!(
+            "not judged: the {which} has more than {MAX_SCHEMA_PATHS} distinct key paths, more than are kept"
+        ),
+    );
+    if let Some((parent, n)) = children
+        .into_iter()
+        .max_by_key(|(p, n)| (*n, std::cmp::Reverse(*p)))
+    {
+        ch.details.push(format!(
+            "{n} of the kept paths are directly below `{parent}`: its keys look like ids (each one makes new paths)"
         ));
     }
     ch

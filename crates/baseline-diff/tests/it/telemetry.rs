@@ -285,3 +285,33 @@ fn human_report_reads_well() {
     r.files[0].path = "telemetry.jsonl".into();
     insta::assert_snapshot!(render(&r, Format::Human, Style::new(false)).expect("render"));
 }
+
+#[test]
+fn a_stream_whose_keys_are_ids_is_not_judged_on_its_schema() {
+    // Each tick brings new agents: a new key path per agent and field.
+    let per_tick = 50;
+    let ticks = baseline_diff::stream_cmp::MAX_SCHEMA_PATHS / per_tick + 10;
+    let lines: Vec<serde_json::Value> = (1..=ticks)
+        .map(|t| {
+            let agents: serde_json::Map<String, serde_json::Value> = (0..per_tick)
+                .map(|i| (format!("a{t}_{i}"), json!(i)))
+                .collect();
+            json!({"tick": t, "runtime_variant": "facade", "agents": agents})
+        })
+        .collect();
+    let r = compare(&lines, &lines);
+    let schema = check(&r, "schema");
+    assert_eq!(schema.status, Status::Warn, "{schema:?}");
+    assert_eq!(
+        schema.summary,
+        "not judged: the baseline has more than 100000 distinct key paths, more than are kept"
+    );
+    assert!(
+        schema.details[0].ends_with(
+            "directly below `agents`: its keys look like ids (each one makes new paths)"
+        ),
+        "{:?}",
+        schema.details
+    );
+    assert_eq!(check(&r, "fields").status, Status::Pass);
+}
