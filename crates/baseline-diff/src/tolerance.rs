@@ -127,24 +127,6 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
-/// Matches a dotted path against a pattern where `*` is one segment; a
-/// pattern also covers everything below the path it names.
-pub fn pattern_matches(pattern: &str, path: &str) -> bool {
-    let mut p = pattern.split('.');
-    let mut s = path.split('.');
-    loop {
-        match (p.next(), s.next()) {
-            (None, _) => return true,
-            (Some(_), None) => return false,
-            (Some(a), Some(b)) => {
-                if a != "*" && a != b {
-                    return false;
-                }
-            }
-        }
-    }
-}
-
 /// Per-path tolerance overrides: the longest matching pattern wins.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -167,7 +149,7 @@ impl Overrides {
     pub fn find(&self, path: &str) -> Option<(&str, Tolerance)> {
         self.items
             .iter()
-            .find(|(p, _)| pattern_matches(p, path))
+            .find(|(p, _)| telemetry::pattern_reaches(p, path))
             .map(|(p, t)| (p.as_str(), *t))
     }
 }
@@ -229,17 +211,7 @@ mod tests {
     }
 
     #[test]
-    fn patterns_and_overrides() {
-        assert!(pattern_matches(
-            "queue_metrics.*",
-            "queue_metrics.cooldown_events"
-        ));
-        assert!(pattern_matches(
-            "queue_metrics",
-            "queue_metrics.cooldown_events"
-        ));
-        assert!(!pattern_matches("queue_metrics.*", "queue_metrics"));
-        assert!(!pattern_matches("conflict.queues.*", "conflict.rivalry.x"));
+    fn the_most_specific_override_wins() {
         let mut m = std::collections::BTreeMap::new();
         m.insert("a".to_string(), Tolerance { abs: 1.0, rel: 0.0 });
         m.insert("a.*.c".to_string(), Tolerance { abs: 2.0, rel: 0.0 });

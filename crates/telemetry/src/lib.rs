@@ -41,7 +41,7 @@ mod state;
 mod stream;
 
 pub use error::{ErrorKind, ReadError, describe};
-pub use pattern::{FieldPattern, Keep};
+pub use pattern::{FieldPattern, Keep, pattern_reaches};
 pub use payload::{ENVELOPE_KEYS, Payload, PayloadType, parse_line, parse_line_keeping};
 pub use state::{Known, Reconstructor, Selection, TickState};
 pub use stream::{Options, Stream, for_each_state};

@@ -36,14 +36,28 @@ impl FieldPattern {
         &self.segments
     }
 
-    /// Whether the pattern reaches `path` or a value above it: the pattern's
-    /// segments match the first segments of `path`.
     fn reaches<'a>(&self, path: impl IntoIterator<Item = &'a str>) -> bool {
-        let mut path = path.into_iter();
-        self.segments
-            .iter()
-            .all(|p| path.next().is_some_and(|s| p == "*" || p == s))
+        reach(self.segments.iter().map(String::as_str), path)
     }
+}
+
+/// Whether the dotted `pattern` (`*` for any one segment) reaches `path` or
+/// a value above it, so that it covers everything below the path it names:
+/// `queue_metrics.*` covers `queue_metrics.cooldown_events.x` but not
+/// `queue_metrics`. The one matching rule for field patterns, tolerance
+/// overrides included.
+pub fn pattern_reaches(pattern: &str, path: &str) -> bool {
+    reach(pattern.split('.'), path.split('.'))
+}
+
+fn reach<'a, 'b>(
+    pattern: impl IntoIterator<Item = &'a str>,
+    path: impl IntoIterator<Item = &'b str>,
+) -> bool {
+    let mut path = path.into_iter();
+    pattern
+        .into_iter()
+        .all(|p| path.next().is_some_and(|s| p == "*" || p == s))
 }
 
 impl fmt::Display for FieldPattern {
@@ -125,6 +139,21 @@ mod tests {
         assert!(k.covers(["history", "0", "tick"]));
         assert!(!k.covers(["history", "1", "tick"]));
         assert!(Keep::All.covers(["anything"]));
+    }
+
+    #[test]
+    fn a_pattern_reaches_what_it_names_and_below() {
+        assert!(pattern_reaches(
+            "queue_metrics.*",
+            "queue_metrics.cooldown_events"
+        ));
+        assert!(pattern_reaches(
+            "queue_metrics",
+            "queue_metrics.cooldown_events"
+        ));
+        assert!(!pattern_reaches("queue_metrics.*", "queue_metrics"));
+        assert!(!pattern_reaches("conflict.queues.*", "conflict.rivalry.x"));
+        assert!(pattern_reaches("obs", "obs"));
     }
 
     #[test]
