@@ -65,12 +65,14 @@ pub struct Tally {
     pub handshake_failures: Vec<String>,
     /// Valid JSON payload lines.
     pub payloads: u64,
-    /// Payloads per `payload_type` (`untyped` when absent, as in full-state
-    /// streams of older builds).
+    /// Payloads per `payload_type` (`full-state` when absent, as in the
+    /// schema 0.9.0 streams of older builds).
     pub by_payload_type: BTreeMap<String, u64>,
-    /// Lines that are not a JSON object.
+    /// Lines that are not telemetry payloads (as the `telemetry` crate reads
+    /// them: a JSON object with a `tick`).
     pub invalid_lines: u64,
-    /// The first few invalid lines: `connection N line M: error`.
+    /// The first few invalid lines, each naming connection, line and byte
+    /// offset.
     pub invalid_examples: Vec<String>,
     /// Payloads per `runtime_variant` other than the expected one.
     pub other_runtime_variants: BTreeMap<String, u64>,
@@ -81,67 +83,46 @@ pub struct Tally {
 const MAX_EXAMPLES: usize = 5;
 
 impl Tally {
-    /// Records one line of connection `conn` (1-based line number `line`).
-    /// Blank lines are keep-alives, not payloads.
-    pub fn line(&mut self, conn: u64, line: u64, bytes: &[u8], expected_variant: &str) {
+    /// Records one line of connection `conn`: its 1-based number `line`,
+    /// starting `offset` bytes into the connection. Blank lines are
+    /// keep-alives, not payloads.
+    pub fn line(
+        &mut self,
+        conn: u64,
+        line: u64,
+        offset: u64,
+        bytes: &[u8],
+        expected_variant: &str,
+    ) {
         self.bytes += bytes.len() as u64;
-        let text = String::from_utf8_lossy(bytes);
-        let text = text.trim();
-        if text.is_empty() {
+        let terminated = bytes.ends_with(b"\n");
+        let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        let value: Result<serde_json::Value, String> =
-            serde_json::from_str(text).map_err(|e| e.to_string());
-        let object = match value {
-            Ok(serde_json::Value::Object(o)) => o,
-            Ok(other) => {
-                self.invalid(
-                    conn,
-                    line,
-                    format!("expected a JSON object, found {}", kind(&other)),
-                );
-                return;
-            }
+        let source = format!("connection {conn}");
+        let payload = match telemetry::parse_line(&source, line, offset, text, terminated) {
+            Ok(p) => p,
             Err(e) => {
-                self.invalid(conn, line, format!("not JSON: {e}"));
+                self.invalid_lines += 1;
+                if self.invalid_examples.len() < MAX_EXAMPLES {
+                    self.invalid_examples.push(e.to_string());
+                }
                 return;
             }
         };
         self.payloads += 1;
-        let payload_type = object
-            .get("payload_type")
-            .and_then(|v| v.as_str())
-            .unwrap_or("untyped")
-            .to_string();
-        *self.by_payload_type.entry(payload_type).or_default() += 1;
-        let variant = object
-            .get("runtime_variant")
-            .or_else(|| object.get("changes").and_then(|c| c.get("runtime_variant")));
-        if let Some(v) = variant {
+        *self
+            .by_payload_type
+            .entry(payload.payload_type.as_str().to_string())
+            .or_default() += 1;
+        if let Some((_, v)) = payload.set.iter().find(|(k, _)| k == "runtime_variant") {
             let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
             if v != expected_variant {
                 *self.other_runtime_variants.entry(v).or_default() += 1;
             }
         }
-    }
-
-    fn invalid(&mut self, conn: u64, line: u64, why: String) {
-        self.invalid_lines += 1;
-        if self.invalid_examples.len() < MAX_EXAMPLES {
-            self.invalid_examples
-                .push(format!("connection {conn} line {line}: {why}"));
-        }
-    }
-}
-
-fn kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
     }
 }
 
@@ -191,15 +172,18 @@ pub(crate) async fn handle(
     let mut reader = tokio::io::BufReader::new(tls);
     let mut buf = Vec::new();
     let mut line_no = 0u64;
+    let mut offset = 0u64;
     loop {
         buf.clear();
         match reader.read_until(b'\n', &mut buf).await {
             Ok(0) => break,
-            Ok(_) => {
+            Ok(n) => {
                 line_no += 1;
+                let at = offset;
+                offset += n as u64;
                 let reached = match shared.tally.lock() {
                     Ok(mut t) => {
-                        t.line(conn, line_no, &buf, &shared.expected_variant);
+                        t.line(conn, line_no, at, &buf, &shared.expected_variant);
                         shared.max_payloads.is_some_and(|m| t.payloads >= m)
                     }
                     Err(_) => false,
@@ -223,47 +207,34 @@ mod tests {
     #[test]
     fn tally_counts_types_and_flags_variants() {
         let mut t = Tally::default();
-        t.line(
-            1,
-            1,
+        let lines: [&[u8]; 8] = [
             br#"{"payload_type":"snapshot","runtime_variant":"facade","tick":1}"#,
-            "facade",
-        );
-        t.line(
-            1,
-            2,
-            b"{\"payload_type\":\"diff\",\"changes\":{\"tick\":2}}\n",
-            "facade",
-        );
-        t.line(
-            1,
-            3,
-            b"{\"payload_type\":\"diff\",\"changes\":{\"runtime_variant\":\"legacy\"}}\n",
-            "facade",
-        );
-        t.line(
-            1,
-            4,
-            b"{\"tick\":4,\"runtime_variant\":\"legacy\"}\n",
-            "facade",
-        );
-        t.line(1, 5, b"\n", "facade");
-        t.line(1, 6, b"{not json\n", "facade");
-        t.line(1, 7, b"[1,2]\n", "facade");
+            b"{\"payload_type\":\"diff\",\"tick\":2,\"changes\":{\"x\":2}}\n",
+            b"{\"payload_type\":\"diff\",\"tick\":3,\"changes\":{\"runtime_variant\":\"legacy\"}}\n",
+            b"{\"tick\":4,\"runtime_variant\":\"legacy\"}\r\n",
+            b"\n",
+            b"{not json\n",
+            b"[1,2]\n",
+            b"{\"payload_type\":\"diff\",\"changes\":{}}\n",
+        ];
+        let mut offset = 0;
+        for (i, l) in lines.iter().enumerate() {
+            t.line(1, i as u64 + 1, offset, l, "facade");
+            offset += l.len() as u64;
+        }
         assert_eq!(t.payloads, 4);
         assert_eq!(t.by_payload_type.get("diff"), Some(&2));
         assert_eq!(t.by_payload_type.get("snapshot"), Some(&1));
-        assert_eq!(t.by_payload_type.get("untyped"), Some(&1));
+        assert_eq!(t.by_payload_type.get("full-state"), Some(&1));
         assert_eq!(t.other_runtime_variants.get("legacy"), Some(&2));
-        assert_eq!(t.invalid_lines, 2);
-        assert!(
-            t.invalid_examples[0].starts_with("connection 1 line 6: not JSON"),
-            "{:?}",
-            t.invalid_examples
-        );
+        assert_eq!(t.invalid_lines, 3);
         assert_eq!(
-            t.invalid_examples[1],
-            "connection 1 line 7: expected a JSON object, found an array"
+            t.invalid_examples,
+            [
+                "`connection 1`:6:2: invalid JSON at byte offset 227: key must be a string",
+                "`connection 1`:7: expected a JSON object (one payload per line) at byte offset 236, found an array",
+                "`connection 1`:8: payload at byte offset 242: `tick` must be a non-negative integer, found no `tick` key",
+            ]
         );
     }
 }
