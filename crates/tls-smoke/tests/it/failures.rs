@@ -215,21 +215,20 @@ fn client_certificate_rejected() {
 fn client_certificate_rejected_under_tls12_too() {
     let fx = Fixture::new();
     let other = Ca::new("Client CA the smoke does not have");
-    let addr = OpenSsl::start(&[
-        "-cert",
-        fx.path("certs/demo_server.pem").to_str().expect("utf-8"),
-        "-key",
-        fx.path("certs/demo_server.key").to_str().expect("utf-8"),
-        "-CAfile",
-        &{
-            fx.write("certs/other_ca.pem", &other.cert_pem);
-            fx.path("certs/other_ca.pem").to_string_lossy().into_owned()
-        },
-        "-Verify",
-        "1",
-        "-verify_return_error",
-        "-tls1_2",
-    ]);
+    let addr = OpenSsl::demo_server(
+        &fx,
+        &[
+            "-CAfile",
+            &{
+                fx.write("certs/other_ca.pem", &other.cert_pem);
+                fx.path("certs/other_ca.pem").to_string_lossy().into_owned()
+            },
+            "-Verify",
+            "1",
+            "-verify_return_error",
+            "-tls1_2",
+        ],
+    );
     let r = smoke(&fx.demo("demo.local:8765", 2.0), &connect(addr.addr));
     assert_failed(
         &r,
@@ -243,15 +242,7 @@ fn client_certificate_rejected_under_tls12_too() {
 fn no_common_protocol_or_cipher() {
     let fx = Fixture::new();
     // TLS 1.2 with only a static-RSA suite, which rustls never offers.
-    let server = OpenSsl::start(&[
-        "-cert",
-        fx.path("certs/demo_server.pem").to_str().expect("utf-8"),
-        "-key",
-        fx.path("certs/demo_server.key").to_str().expect("utf-8"),
-        "-tls1_2",
-        "-cipher",
-        "AES128-SHA",
-    ]);
+    let server = OpenSsl::demo_server(&fx, &["-tls1_2", "-cipher", "AES128-SHA"]);
     let r = smoke(&fx.demo("demo.local:8765", 2.0), &connect(server.addr));
     assert_failed(
         &r,

@@ -12,17 +12,16 @@ use crate::support::*;
 #[test]
 fn openssl_s_server_with_client_auth_passes() {
     let fx = Fixture::new();
-    let server = OpenSsl::start(&[
-        "-cert",
-        fx.path("certs/demo_server.pem").to_str().expect("utf-8"),
-        "-key",
-        fx.path("certs/demo_server.key").to_str().expect("utf-8"),
-        "-CAfile",
-        fx.path("certs/demo_ca.pem").to_str().expect("utf-8"),
-        "-Verify",
-        "1",
-        "-verify_return_error",
-    ]);
+    let server = OpenSsl::demo_server(
+        &fx,
+        &[
+            "-CAfile",
+            fx.path("certs/demo_ca.pem").to_str().expect("utf-8"),
+            "-Verify",
+            "1",
+            "-verify_return_error",
+        ],
+    );
     let r = smoke(&fx.demo("demo.local:8765", 2.0), &connect(server.addr));
     assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     let s = r.session.as_ref().expect("session");
@@ -36,18 +35,17 @@ fn openssl_s_server_with_client_auth_passes() {
     assert_eq!(r.address.as_deref(), Some(server.addr.to_string().as_str()));
 
     // TLS 1.2 only: acceptance is the completed handshake.
-    let server = OpenSsl::start(&[
-        "-cert",
-        fx.path("certs/demo_server.pem").to_str().expect("utf-8"),
-        "-key",
-        fx.path("certs/demo_server.key").to_str().expect("utf-8"),
-        "-CAfile",
-        fx.path("certs/demo_ca.pem").to_str().expect("utf-8"),
-        "-Verify",
-        "1",
-        "-verify_return_error",
-        "-tls1_2",
-    ]);
+    let server = OpenSsl::demo_server(
+        &fx,
+        &[
+            "-CAfile",
+            fx.path("certs/demo_ca.pem").to_str().expect("utf-8"),
+            "-Verify",
+            "1",
+            "-verify_return_error",
+            "-tls1_2",
+        ],
+    );
     let r = smoke(&fx.demo("demo.local:8765", 2.0), &connect(server.addr));
     assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     assert_eq!(

@@ -309,6 +309,21 @@ pub struct OpenSsl {
 }
 
 impl OpenSsl {
+    /// `openssl s_server` with the fixture's demo server certificate and key,
+    /// plus `extra` arguments.
+    pub fn demo_server(fx: &Fixture, extra: &[&str]) -> Self {
+        let cert = fx.path("certs/demo_server.pem");
+        let key = fx.path("certs/demo_server.key");
+        let mut args = vec![
+            "-cert",
+            cert.to_str().expect("utf-8"),
+            "-key",
+            key.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        Self::start(&args)
+    }
+
     pub fn start(args: &[&str]) -> Self {
         for _attempt in 0..5 {
             let port = closed_port().port();
