@@ -486,29 +486,15 @@ fn variant_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
                 "tick {tick} (candidate line {line}): runtime_variant {}, expected '{expected}'",
                 short(value)
             ));
-            ch.mismatches.push(Mismatch {
-                at: format!("tick {tick}"),
-                path: Some(VARIANT.into()),
-                tick: Some(*tick),
-                index: None,
-                baseline: Value::from(expected.as_str()),
-                candidate: value.clone(),
-                candidate_line: Some(*line),
-            });
+            ch.mismatches
+                .push(variant_mismatch(*tick, *line, expected, value.clone()));
         }
         for (tick, line) in v.gone.iter().take(s.examples.max(1)) {
             ch.details.push(format!(
                 "tick {tick} (candidate line {line}): runtime_variant removed"
             ));
-            ch.mismatches.push(Mismatch {
-                at: format!("tick {tick}"),
-                path: Some(VARIANT.into()),
-                tick: Some(*tick),
-                index: None,
-                baseline: Value::from(expected.as_str()),
-                candidate: Value::Null,
-                candidate_line: Some(*line),
-            });
+            ch.mismatches
+                .push(variant_mismatch(*tick, *line, expected, Value::Null));
         }
         return ch;
     }
@@ -537,6 +523,20 @@ fn variant_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
             v.carried
         ),
     )
+}
+
+/// A candidate payload whose `runtime_variant` is not the expected one
+/// (`null` when it was removed).
+fn variant_mismatch(tick: u64, line: u64, expected: &str, candidate: Value) -> Mismatch {
+    Mismatch {
+        at: format!("tick {tick}"),
+        path: Some(VARIANT.into()),
+        tick: Some(tick),
+        index: None,
+        baseline: Value::from(expected),
+        candidate,
+        candidate_line: Some(line),
+    }
 }
 
 fn schema_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
