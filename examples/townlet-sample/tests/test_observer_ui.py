@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import pty
 import re
 import select
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +20,11 @@ def run_in_pty(
     until: Callable[[str], bool], env: dict[str, str], stop: int | None, seconds: float = 20.0
 ) -> tuple[str, int]:
     """Run the UI with `--ticks 0` in a pty until `until(text)` holds, the process exits, or
-    `seconds` pass; then send `stop`. Returns the text (escape codes removed) and exit code."""
+    `seconds` pass; then send `stop`. Returns the text (escape codes removed) and exit code.
+
+    The test keeps its own copy of the terminal's child end open until the UI has exited, so
+    reading never hits the end-of-terminal error while output is still buffered (some kernels
+    drop that output), and drains what is left afterwards."""
     argv = [
         sys.executable,
         str(ROOT / "scripts" / "observer_ui.py"),
@@ -30,43 +34,49 @@ def run_in_pty(
         "--refresh",
         "0.05",
     ]
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - the child
-        os.execve(argv[0], argv, {**os.environ, **env})
+    master, slave = os.openpty()
+    child = subprocess.Popen(
+        argv,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, **env},
+        start_new_session=True,
+    )
     output = b""
-    deadline = time.monotonic() + seconds
-    exited = None
-    while time.monotonic() < deadline and exited is None:
-        if until(ANSI.sub(b"", output).decode("utf-8", "replace")):
-            break
-        ready, _, _ = select.select([fd], [], [], 0.05)
-        if ready:
-            try:
-                output += os.read(fd, 65536)
-            except OSError:
-                break
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            exited = status
-    if exited is None and stop is not None:
-        os.kill(pid, stop)
-    drain_deadline = time.monotonic() + 10.0
-    while True:
-        ready, _, _ = select.select([fd], [], [], max(0.0, drain_deadline - time.monotonic()))
-        if not ready:  # the child ignored the signal: do not hang the suite
-            os.kill(pid, signal.SIGKILL)
-            break
+
+    def read_for(seconds: float) -> bool:
+        """Read what arrives within `seconds`; False when nothing did."""
+        ready, _, _ = select.select([master], [], [], seconds)
+        if not ready:
+            return False
+        nonlocal output
+        output += os.read(master, 65536)
+        return True
+
+    def text() -> str:
+        return ANSI.sub(b"", output).decode("utf-8", "replace")
+
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and child.poll() is None and not until(text()):
+            read_for(0.05)
+        if child.poll() is None and stop is not None:
+            child.send_signal(stop)
         try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    if exited is None:
-        _, exited = os.waitpid(pid, 0)
-    os.close(fd)
-    return ANSI.sub(b"", output).decode("utf-8", "replace"), os.waitstatus_to_exitcode(exited)
+            code = child.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:  # it ignored the signal: do not hang the suite
+            child.kill()
+            code = child.wait()
+        while read_for(0.2):
+            pass
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        os.close(slave)
+        os.close(master)
+    return text(), code
 
 
 def test_dashboard_advances_and_stops_on_sigint():
