@@ -7,10 +7,11 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -215,7 +216,20 @@ pub fn run_in_pty(
         ws_ypixel: 0,
     };
     let pty = nix::pty::openpty(&size, None).context("cannot open a pseudo-terminal")?;
+    // openpty(3) leaves both ends inheritable: steps started meanwhile by
+    // other threads would hold this terminal open.
+    for fd in [pty.master.as_fd(), pty.slave.as_fd()] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .context("cannot mark the pseudo-terminal close-on-exec")?;
+    }
     let slave = File::from(pty.slave);
+    // The parent keeps one copy of the child end open until the child is
+    // gone and its output drained: some kernels (macOS) discard unread
+    // output once every copy is closed.
+    let keep_open = slave.try_clone()?;
     cmd.stdin(Stdio::from(slave.try_clone()?))
         .stdout(Stdio::from(slave.try_clone()?))
         .stderr(Stdio::from(slave))
@@ -224,13 +238,13 @@ pub fn run_in_pty(
         .env("LINES", size.ws_row.to_string())
         .process_group(0);
     let child = spawn(&mut cmd)?;
-    // The parent's copies of the slave end are gone with `cmd`'s Stdio, so a
-    // read on the master ends (EIO) when the child side is closed.
     drop(cmd);
 
     let screen = Arc::new(Mutex::new(String::new()));
+    let bytes_read = Arc::new(AtomicUsize::new(0));
     let reader = {
         let screen = Arc::clone(&screen);
+        let bytes_read = Arc::clone(&bytes_read);
         let mut master = File::from(pty.master);
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
@@ -239,6 +253,7 @@ pub fn run_in_pty(
                 match master.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
+                        bytes_read.fetch_add(n, Ordering::Relaxed);
                         let text = strip.feed(&buf[..n]);
                         if let Ok(mut s) = screen.lock() {
                             s.push_str(&text);
@@ -258,6 +273,19 @@ pub fn run_in_pty(
     };
     let seen = || screen.lock().map(|s| enough(&s)).unwrap_or(false);
     let exit = supervise(child, Instant::now() + run_for, cancel, &seen)?;
+    // The child is gone: wait until its output stops arriving (at most 2 s),
+    // then close the last copy of the child end so the reader sees the end.
+    let quiet_by = Instant::now() + Duration::from_secs(2);
+    let mut before = bytes_read.load(Ordering::Relaxed);
+    while Instant::now() < quiet_by {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = bytes_read.load(Ordering::Relaxed);
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    drop(keep_open);
     let _joined = reader.join();
     let screen = screen.lock().map(|s| s.clone()).unwrap_or_default();
     std::fs::write(log, &screen)
@@ -348,5 +376,28 @@ mod tests {
             test_support::process_gone(&pid.to_string()),
             "grandchild {pid} survived"
         );
+    }
+
+    #[test]
+    fn everything_a_quickly_exiting_program_wrote_to_the_terminal_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("step.log");
+        // About 1 MB, far more than a terminal buffers, then exit at once.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("seq 1 150000; echo last line >&2; exit 3");
+        let run = run_in_pty(
+            cmd,
+            &log,
+            Duration::from_secs(60),
+            &AtomicBool::new(false),
+            &|_| false,
+        )
+        .expect("runs");
+        assert_eq!(run.exit, Exit::Code(3));
+        let lines: Vec<&str> = run.screen.lines().collect();
+        assert_eq!(lines.len(), 150_001, "{:?}", &lines[lines.len() - 3..]);
+        assert_eq!((lines[149_999], lines[150_000]), ("150000", "last line"));
+        assert_eq!(std::fs::read_to_string(&log).expect("log"), run.screen);
     }
 }
