@@ -123,10 +123,15 @@ fn the_sample_passes_every_step_with_the_real_tools() {
 fn injected_failures_fail_their_steps_with_the_evidence() {
     let ws = sample_ws();
     let root = ws.path().join("townlet");
-    ws.write(
-        "townlet/tests/test_injected.py",
-        "def test_injected_failure():\n    assert 1 + 1 == 3\n",
-    );
+    // The failing test joins a small suite: the full suite is
+    // `the_sample_passes_every_step_with_the_real_tools`'s job.
+    let employment = root.join("tests/test_employment.py");
+    let text = std::fs::read_to_string(&employment).expect("read");
+    std::fs::write(
+        &employment,
+        format!("{text}\n\ndef test_injected_failure():\n    assert 1 + 1 == 3\n"),
+    )
+    .expect("write");
     let init = root.join("src/townlet/world/__init__.py");
     let text = std::fs::read_to_string(&init).expect("read");
     std::fs::write(&init, format!("import os\n{text}")).expect("write");
@@ -140,6 +145,7 @@ fn injected_failures_fail_their_steps_with_the_evidence() {
 
     let args = gate::Args {
         steps: vec!["pytest".into(), "ruff".into(), "mypy".into()],
+        suite: Some("employment".into()),
         ..Default::default()
     };
     let (outcome, report) = ws.gate(args);
@@ -152,7 +158,15 @@ fn injected_failures_fail_their_steps_with_the_evidence() {
         (pytest.status, pytest.exit_code),
         (StepStatus::Fail, Some(1))
     );
-    assert!(pytest.summary.contains("1 failed"), "{pytest:?}");
+    let pytest_log = std::fs::read_to_string(pytest.log.clone().expect("log")).expect("log");
+    assert!(
+        pytest.summary.contains("1 failed, 7 passed"),
+        "{pytest:?}\n{pytest_log}"
+    );
+    assert!(
+        pytest_log.contains("FAILED tests/test_employment.py::test_injected_failure"),
+        "{pytest_log}"
+    );
     let ruff = step(&report, "ruff");
     assert_eq!(ruff.status, StepStatus::Fail);
     let ruff_log = std::fs::read_to_string(ruff.log.clone().expect("log")).expect("log");

@@ -89,7 +89,9 @@ pub fn tool_python() -> PathBuf {
     test_support::venv("test-venv", &pins, &[&spec]).join("python")
 }
 
-/// Copies the sample target into `dest` (without environments and caches).
+/// Copies the sample target into `dest` (without environments, caches and
+/// build output: `pip install` of the sample writes `build/` while other
+/// tests may be copying it).
 pub fn copy_sample(dest: &Path) {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).expect("mkdir");
@@ -104,6 +106,7 @@ pub fn copy_sample(dest: &Path) {
                 ".ruff_cache",
                 "__pycache__",
                 "certs",
+                "build",
             ]
             .contains(&name_s.as_ref())
                 || name_s.ends_with(".egg-info")
