@@ -60,11 +60,18 @@ fn the_sample_passes_every_step_with_the_real_tools() {
     };
     let (outcome, report) = ws.gate(args);
     let report = report.expect("report written");
+    for s in &report.steps {
+        // A failing step shows its log: CI keeps nothing else.
+        let log = (s.log.as_ref()).and_then(|l| std::fs::read_to_string(l).ok());
+        assert_eq!(
+            s.status,
+            StepStatus::Pass,
+            "{s:?}\n{}",
+            log.unwrap_or_default()
+        );
+    }
     assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
     assert_eq!(report.verdict, Verdict::Pass);
-    for s in &report.steps {
-        assert_eq!(s.status, StepStatus::Pass, "{s:?}");
-    }
     assert!(
         step(&report, "pytest").summary.contains("passed"),
         "{report:#?}"
