@@ -86,9 +86,7 @@ fn supervise(
 ) -> Result<Exit> {
     let pgid = Pid::from_raw(child.id() as i32);
     loop {
-        if let Some(status) = child.try_wait()? {
-            // The leader is gone; make sure nothing it started lingers.
-            let _gone = killpg(pgid, Signal::SIGKILL);
+        if let Some(status) = reap_with_group(&mut child, pgid)? {
             return Ok(exit_of(status));
         }
         let reason = if cancel.load(Ordering::Relaxed) {
@@ -118,6 +116,33 @@ fn supervise(
     }
 }
 
+/// If the group's leader has exited, kills what is left of its group and
+/// reaps the leader. On Linux the group is killed while the unreaped leader
+/// still holds its process id, so the signal cannot reach a new group that
+/// reused the id.
+fn reap_with_group(child: &mut Child, pgid: Pid) -> Result<Option<std::process::ExitStatus>> {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::Pid(pgid), flags) {
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Ok(_) => {
+                let _gone = killpg(pgid, Signal::SIGKILL);
+                return Ok(child.try_wait()?);
+            }
+            // Already reaped, or waitid unusable here: the portable path.
+            Err(_) => {}
+        }
+    }
+    let status = child.try_wait()?;
+    if status.is_some() {
+        // The leader is gone; make sure nothing it started lingers.
+        let _gone = killpg(pgid, Signal::SIGKILL);
+    }
+    Ok(status)
+}
+
 fn exit_of(status: std::process::ExitStatus) -> Exit {
     match (status.code(), status.signal()) {
         (Some(code), _) => Exit::Code(code),
@@ -137,8 +162,7 @@ fn stop_group(child: &mut Child, pgid: Pid, first: Signal) -> Result<Exit> {
         let _gone = killpg(pgid, sig);
         let until = Instant::now() + GRACE;
         while Instant::now() < until {
-            if let Some(status) = child.try_wait()? {
-                let _gone = killpg(pgid, Signal::SIGKILL);
+            if let Some(status) = reap_with_group(child, pgid)? {
                 return Ok(exit_of(status));
             }
             std::thread::sleep(POLL);
@@ -375,6 +399,30 @@ mod tests {
         assert!(
             test_support::process_gone(&pid.to_string()),
             "grandchild {pid} survived"
+        );
+    }
+
+    #[test]
+    fn what_a_finished_step_left_running_is_stopped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("child.pid");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(format!(
+            "sleep 30 & echo $! > {}; exit 4",
+            pidfile.display()
+        ));
+        let exit = run_logged(
+            cmd,
+            &dir.path().join("step.log"),
+            Duration::from_secs(60),
+            &AtomicBool::new(false),
+        )
+        .expect("runs");
+        assert_eq!(exit, Exit::Code(4));
+        let pid = std::fs::read_to_string(&pidfile).expect("pid");
+        assert!(
+            test_support::process_gone(pid.trim()),
+            "background child {pid} survived"
         );
     }
 
