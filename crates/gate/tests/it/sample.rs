@@ -129,26 +129,22 @@ fn the_sample_passes_every_step_with_the_real_tools() {
 #[test]
 fn injected_failures_fail_their_steps_with_the_evidence() {
     let ws = sample_ws();
-    let root = ws.path().join("townlet");
+    let edit = |file: &str, change: &dyn Fn(String) -> String| {
+        let path = ws.path().join("townlet").join(file);
+        let text = std::fs::read_to_string(&path).expect("read");
+        std::fs::write(&path, change(text)).expect("write");
+    };
     // The failing test joins a small suite: the full suite is
     // `the_sample_passes_every_step_with_the_real_tools`'s job.
-    let employment = root.join("tests/test_employment.py");
-    let text = std::fs::read_to_string(&employment).expect("read");
-    std::fs::write(
-        &employment,
-        format!("{text}\n\ndef test_injected_failure():\n    assert 1 + 1 == 3\n"),
-    )
-    .expect("write");
-    let init = root.join("src/townlet/world/__init__.py");
-    let text = std::fs::read_to_string(&init).expect("read");
-    std::fs::write(&init, format!("import os\n{text}")).expect("write");
-    let builder = root.join("src/townlet/observations/builder.py");
-    let text = std::fs::read_to_string(&builder).expect("read");
-    std::fs::write(
-        &builder,
-        format!("{text}\n\ndef injected() -> int:\n    return \"not an int\"\n"),
-    )
-    .expect("write");
+    edit("tests/test_employment.py", &|text| {
+        format!("{text}\n\ndef test_injected_failure():\n    assert 1 + 1 == 3\n")
+    });
+    edit("src/townlet/world/__init__.py", &|text| {
+        format!("import os\n{text}")
+    });
+    edit("src/townlet/observations/builder.py", &|text| {
+        format!("{text}\n\ndef injected() -> int:\n    return \"not an int\"\n")
+    });
 
     let args = gate::Args {
         steps: vec!["pytest".into(), "ruff".into(), "mypy".into()],
