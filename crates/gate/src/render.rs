@@ -73,12 +73,7 @@ pub fn verdict_line(report: &GateReport) -> String {
     let failed: Vec<&str> = report
         .steps
         .iter()
-        .filter(|s| {
-            matches!(
-                s.status,
-                StepStatus::Fail | StepStatus::Timeout | StepStatus::Interrupted
-            )
-        })
+        .filter(|s| s.status.fails_the_gate())
         .map(|s| s.id.as_str())
         .collect();
     let passed = report

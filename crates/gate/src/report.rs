@@ -39,6 +39,14 @@ pub enum StepStatus {
     Interrupted,
 }
 
+impl StepStatus {
+    /// Whether this status makes the gate fail: failed, timed out or
+    /// interrupted (an allowed failure only warns).
+    pub fn fails_the_gate(self) -> bool {
+        matches!(self, Self::Fail | Self::Timeout | Self::Interrupted)
+    }
+}
+
 /// The state of the Townlet checkout's git repository when gated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitState {

@@ -347,12 +347,7 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
             summary: left.reason.clone(),
         });
     }
-    let failed = steps.iter().any(|s| {
-        matches!(
-            s.status,
-            StepStatus::Fail | StepStatus::Timeout | StepStatus::Interrupted
-        )
-    });
+    let failed = steps.iter().any(|s| s.status.fails_the_gate());
     let verdict = if was_interrupted {
         Verdict::Interrupted
     } else if failed {

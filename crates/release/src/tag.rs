@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use gate::report::{GateReport, StepStatus, Verdict, report_path};
+use gate::report::{GateReport, Verdict, report_path};
 use rollout_config::model::valid_ref_name;
 use rollout_config::{Context, Format, Outcome, Style, Verbosity};
 use serde::Serialize;
@@ -326,12 +326,7 @@ pub fn gate_check(path: &Path, commit: &str, tree: &str) -> (Check, Option<GateR
         let failed: Vec<String> = report
             .steps
             .iter()
-            .filter(|s| {
-                matches!(
-                    s.status,
-                    StepStatus::Fail | StepStatus::Timeout | StepStatus::Interrupted
-                )
-            })
+            .filter(|s| s.status.fails_the_gate())
             .map(|s| format!("{}: {}", s.id, s.summary))
             .collect();
         Check::fail(
