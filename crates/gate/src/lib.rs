@@ -13,7 +13,6 @@ mod builtin;
 pub mod debt;
 pub mod merge_policy;
 pub mod plan;
-pub mod process;
 pub mod render;
 pub mod report;
 mod run;

@@ -17,7 +17,7 @@ use xshell::{Shell, cmd};
 
 use crate::debt::{Debt, compare, parse_mypy};
 use crate::plan::{Planned, Selection, Vars, describe, plan};
-use crate::process::{Exit, run_in_pty, run_logged};
+use plumbing::process::{Exit, run_in_pty, run_logged};
 use crate::render;
 use crate::report::{GateReport, GitState, SCHEMA, StepReport, StepStatus, Verdict, report_path};
 use crate::terminal::{Expectations, judge};

@@ -103,13 +103,13 @@ impl<'a> Git<'a> {
         let shown = c.to_string();
         let command: std::process::Command =
             c.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C").into();
-        let got = gate::process::run_captured(command, self.network_timeout)?;
+        let got = plumbing::process::run_captured(command, self.network_timeout)?;
         let mut ran = Ran {
-            ok: got.exit == gate::process::Exit::Code(0),
+            ok: got.exit == plumbing::process::Exit::Code(0),
             stdout: String::from_utf8_lossy(&got.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&got.stderr).trim().to_string(),
         };
-        if got.exit == gate::process::Exit::TimedOut {
+        if got.exit == plumbing::process::Exit::TimedOut {
             let note = format!(
                 "`{shown}` did not finish within {}; it was stopped (release.network_timeout)",
                 rollout_config::model::Span(self.network_timeout)

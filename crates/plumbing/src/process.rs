@@ -1,9 +1,9 @@
-//! Child processes of the gate: each step runs in its own process group with
-//! its output in a log file, a deadline, and cancellation. On timeout or
-//! interruption the whole group is stopped (SIGTERM, then SIGKILL after a
-//! grace period), so no grandchild outlives the gate. Terminal smokes run in
-//! a pseudo-terminal. This is the only module that manages processes by hand;
-//! everything else goes through xshell.
+//! Supervised child processes: each runs in its own process group with its
+//! output in a log file (or captured), a deadline, and cancellation. On
+//! timeout or interruption the whole group is stopped (SIGTERM, then SIGKILL
+//! after a grace period), so no grandchild outlives the command that started
+//! it. Terminal smokes run in a pseudo-terminal. This is the only module that
+//! manages processes by hand; short probes elsewhere go through xshell.
 
 use std::fs::File;
 use std::io::Read;

@@ -1,0 +1,11 @@
+//! Plumbing shared by the commands that run other programs.
+//!
+//! Owns: supervising child processes ([`process`]): each in its own process
+//! group with its output in a log file or captured, a deadline and
+//! cancellation, the whole group stopped on timeout or interrupt, and
+//! terminal runs in a pseudo-terminal.
+//!
+//! Does not own: what is run or how its output is judged (the gate, the
+//! capture, `release`'s git calls).
+
+pub mod process;
