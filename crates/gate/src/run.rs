@@ -17,10 +17,10 @@ use xshell::{Shell, cmd};
 
 use crate::debt::{Debt, compare, parse_mypy};
 use crate::plan::{Planned, Selection, Vars, describe, plan};
-use plumbing::process::{Exit, run_in_pty, run_logged};
 use crate::render;
 use crate::report::{GateReport, GitState, SCHEMA, StepReport, StepStatus, Verdict, report_path};
 use crate::terminal::{Expectations, judge};
+use plumbing::process::{Exit, run_in_pty, run_logged};
 
 /// Run the M4 validation gate on the Townlet checkout.
 #[derive(Debug, Clone, Default, clap::Args)]

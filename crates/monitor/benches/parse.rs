@@ -11,9 +11,10 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use monitor::rules::{DropThresholds, Kind, RuleSettings, SourceEval};
-use monitor::{CheckArgs, InputArgs, follow, logline};
+use monitor::{CheckArgs, InputArgs, follow};
 use rollout_config::model::Severity;
 use rollout_config::{Context, Format, Overrides, Settings, Verbosity};
+use telemetry::log as logline;
 
 fn line(tick: u64, dropped: u64, older: bool) -> String {
     if older {

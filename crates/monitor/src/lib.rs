@@ -1,15 +1,15 @@
 //! `cargo xtask monitor`: the rollout plan's monitoring hooks as executable
 //! alert rules over Townlet's tick-health logs and telemetry streams.
 //!
-//! Owns: the parser of Townlet log lines (`tick_health`, the plaintext
-//! transport warning, the telemetry buffer warning), the alert rules
+//! Owns: the alert rules
 //! (runtime variant, drop rate against learnt or configured thresholds,
 //! exit-queue spikes, plaintext transport, telemetry gaps), following a live
 //! log through rotation and truncation, `learn` (thresholds from known-good
 //! runs), node_exporter textfile metrics, the equivalent Prometheus alerting
 //! rules, and the chart.
 //!
-//! Does not own: reading telemetry JSONL (the `telemetry` crate), the shape
+//! Does not own: reading telemetry JSONL or parsing Townlet's log lines
+//! (both in the `telemetry` crate), the shape
 //! of `rollout.yaml` (`rollout-config`), or running Townlet (the gate makes
 //! the capture and calls [`evaluate`] on it).
 
@@ -17,7 +17,6 @@ pub mod chart;
 pub mod follow;
 pub mod input;
 pub mod learn;
-pub mod logline;
 pub mod prom;
 pub mod render;
 pub mod rules;

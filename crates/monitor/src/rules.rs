@@ -9,7 +9,7 @@ use std::fmt;
 use rollout_config::model::Severity;
 use serde::Serialize;
 
-use crate::logline::{self, LogEvent};
+use telemetry::log::{self as logline, LogEvent};
 
 /// Tick ranges kept per alert; further ranges are only counted.
 pub const MAX_RANGES: usize = 20;

@@ -1,5 +1,5 @@
-//! Townlet's telemetry stream: reading JSONL payloads and reconstructing the
-//! state at each tick.
+//! Townlet's telemetry: reading JSONL payloads and reconstructing the state
+//! at each tick, and the telemetry lines of its Python log.
 //!
 //! Owns: splitting a stream into lines (line numbers, byte offsets, a leading
 //! byte order mark, blank lines), field patterns (`queue_metrics.*`) and
@@ -8,7 +8,9 @@
 //! `snapshot` and `diff` with `changes` and `removed`), reconstruction of the
 //! state at each tick including streams whose first snapshot was dropped
 //! (what no payload has said is reported as unknown), and precise errors
-//! (file, line, byte offset, expected vs found).
+//! (file, line, byte offset, expected vs found); and the log lines Townlet
+//! writes about its telemetry ([`log`]: `tick_health`, buffer drops,
+//! plaintext transport).
 //!
 //! Does not own: what the states are compared with or alerted on (that is
 //! `baseline-diff` and monitoring), transports (TCP/TLS), or output.
@@ -34,6 +36,7 @@
 
 mod decode;
 mod error;
+pub mod log;
 mod pattern;
 mod payload;
 mod schema;

@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     settings.exit_queue_limit = Some(5);
     let mut eval = SourceEval::new("fuzz", "fuzz.log", Kind::Log, settings).collect_points();
     for (i, line) in text.split('\n').enumerate() {
-        let _event = monitor::logline::parse(line);
+        let _event = telemetry::log::parse(line);
         let _tick = eval.log_line(i as u64 + 1, line);
     }
     let _alerts = eval.alerts();

@@ -1,12 +1,13 @@
-//! The parser of Townlet's Python log lines: `tick_health` records, the
-//! plaintext-transport warning and the telemetry buffer warning. Pure: one
+//! The parser of Townlet's Python log lines about its telemetry:
+//! `tick_health` records, the plaintext-transport warning and the telemetry
+//! buffer warning. Read by the monitor and by the capture. Pure: one
 //! line in, one event (or nothing) out. Keys are read as `key=value` pairs,
 //! never by position, so the key sets of older and newer Townlet builds both
 //! parse; a value of `None` (or one that is not a number) is "not reported".
 
 use memchr::memmem;
 
-/// What a log line says, when it says anything the monitor reads.
+/// What a log line says about telemetry, when it says anything.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LogEvent<'a> {
     TickHealth(TickHealth<'a>),
