@@ -28,6 +28,7 @@ pub struct CompareSettings {
     pub runtime_variant: String,
     pub added_paths: AddedPaths,
     pub examples: usize,
+    pub max_missing_ticks: u64,
 }
 
 impl CompareSettings {
@@ -42,6 +43,7 @@ impl CompareSettings {
             runtime_variant: runtime_variant.to_string(),
             added_paths: b.added_paths,
             examples: b.examples,
+            max_missing_ticks: b.max_missing_ticks,
         }
     }
 
@@ -223,6 +225,7 @@ pub fn compare_file(
                 runtime_variant: s.runtime_variant.clone(),
                 added: s.added_paths,
                 examples: s.examples,
+                max_missing_ticks: s.max_missing_ticks,
             };
             compare_streams(&ss, b, c)?
         }

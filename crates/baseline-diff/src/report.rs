@@ -96,8 +96,16 @@ pub struct TickAlignment {
     pub baseline_only_ranges: Vec<(u64, u64)>,
     pub candidate_only_ranges: Vec<(u64, u64)>,
     /// Aligned ticks where a field could not be compared because one side's
-    /// state was not known (stream began with diffs).
+    /// state was not known (a stream began with diffs or lost payloads).
     pub unknown: u64,
+    /// Ticks of the baseline the candidate lacks (the same as
+    /// `baseline_only`), judged against `max_missing`.
+    pub missing: u64,
+    /// Ranges (inclusive) of the missing ticks; the first 100.
+    pub missing_ranges: Vec<(u64, u64)>,
+    /// How many may be missing before the ticks check fails
+    /// (`baseline.max_missing_ticks`).
+    pub max_missing: u64,
     /// Field values compared.
     pub values_compared: u64,
 }
@@ -266,6 +274,23 @@ impl Ranges {
         }
         if self.ranges.len() < MAX_RANGES {
             self.ranges.push((t, t));
+        }
+    }
+
+    /// Adds the ticks `first..=last`, which follow every tick added so far.
+    pub fn push_range(&mut self, first: u64, last: u64) {
+        if last < first {
+            return;
+        }
+        self.count += last - first + 1;
+        if let Some(prev) = self.ranges.last_mut()
+            && prev.1 + 1 == first
+        {
+            prev.1 = last;
+            return;
+        }
+        if self.ranges.len() < MAX_RANGES {
+            self.ranges.push((first, last));
         }
     }
 

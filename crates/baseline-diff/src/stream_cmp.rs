@@ -1,5 +1,7 @@
 //! Comparison of two telemetry streams: `runtime_variant`, the schema (key
-//! paths), tick alignment, and the configured fields tick by tick.
+//! paths of the reconstructed states at the ticks both streams have), tick
+//! alignment with the ticks the candidate lost, and the configured fields
+//! tick by tick.
 //!
 //! Each stream is read and summarised on its own thread (and its lines are
 //! parsed in parallel by the telemetry reader); this thread joins the two by
@@ -9,14 +11,15 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashSet as HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use anyhow::{Result, anyhow};
 use rollout_config::model::AddedPaths;
 use serde_json::Value;
-use telemetry::{FieldPattern, Keep, Options, Selection, Stream, TickState};
+use telemetry::{FieldPattern, Keep, Options, PayloadType, Selection, Stream, TickState};
 
 use crate::jsondoc::{Diff, DiffKind, ValueCmp, describe_values, short};
 use crate::report::{Check, Mismatch, Ranges, Status, TickAlignment};
@@ -31,6 +34,8 @@ pub struct StreamSettings<'a> {
     pub runtime_variant: String,
     pub added: AddedPaths,
     pub examples: usize,
+    /// Ticks the candidate may lack before the ticks check fails.
+    pub max_missing_ticks: u64,
 }
 
 /// The values one pattern matched at a tick.
@@ -41,10 +46,39 @@ enum FieldRow {
     Values(Vec<(String, Value)>),
 }
 
+/// What a state says about its top-level keys: those present with their
+/// shape fingerprints, those known to be absent, and whether every other key
+/// is absent too (a complete state) or unknown.
+#[derive(Debug)]
+struct KeysAt {
+    complete: bool,
+    present: Vec<(Arc<str>, u64)>,
+    absent: Vec<Arc<str>>,
+}
+
+impl KeysAt {
+    fn of(state: &TickState) -> Self {
+        Self {
+            complete: state.complete,
+            present: state.shapes().map(|(k, f)| (Arc::from(k), f)).collect(),
+            absent: state.absent_keys().map(Arc::from).collect(),
+        }
+    }
+
+    /// Whether the state says whether `key` exists.
+    fn knows(&self, key: &str) -> bool {
+        self.complete
+            || self.present.iter().any(|(k, _)| &**k == key)
+            || self.absent.iter().any(|k| &**k == key)
+    }
+}
+
 #[derive(Debug)]
 struct TickRow {
     tick: u64,
     line: u64,
+    /// Ticks lost right before this one.
+    keys: KeysAt,
     fields: Vec<FieldRow>,
 }
 
@@ -52,14 +86,21 @@ struct TickRow {
 #[derive(Debug, Default)]
 struct Side {
     ticks: u64,
-    paths: HashSet<String>,
-    /// Top-level keys some payload set or removed.
-    known_top: HashSet<String>,
-    /// A full state was seen.
-    complete_seen: bool,
+    /// Every key path of the stream.
+    paths: HashSet<Arc<str>>,
+    /// The key paths of each shape fingerprint.
+    shape_paths: HashMap<u64, Vec<Arc<str>>>,
     /// More than [`MAX_SCHEMA_PATHS`] distinct key paths: the rest were not
     /// kept.
     paths_overflow: bool,
+    /// A full state was seen.
+    full_seen: bool,
+    /// The tick and payload type of the first payload.
+    first: Option<(u64, PayloadType)>,
+    /// Schema versions seen (a few).
+    versions: Vec<String>,
+    /// Ticks lost inside the stream (gaps between payloads).
+    lost: Ranges,
     variant: VariantTrack,
     /// Pattern index -> concrete values matched at some tick.
     matched: Vec<u64>,
@@ -128,10 +169,14 @@ pub fn compare_streams(s: &StreamSettings<'_>, base: &Path, cand: &Path) -> Resu
         // Errors of reading come first: they explain a short join.
         let bside = bside?;
         let cside = cside?;
-        let (mut fields_check, align) = joined;
+        let Joined {
+            fields: mut fields_check,
+            align,
+            judged,
+        } = joined;
         let mut checks = vec![variant_check(s, &bside, &cside)];
-        checks.push(schema_check(s, &bside, &cside));
-        checks.push(ticks_check(&align, &bside, &cside));
+        checks.push(schema_check(s, &bside, &cside, &judged, align.aligned));
+        checks.push(ticks_check(s, &align, &bside, &cside));
         for (i, p) in s.fields.iter().enumerate() {
             if bside.matched.get(i) == Some(&0) && cside.matched.get(i) == Some(&0) {
                 fields_check.details.push(format!(
@@ -183,25 +228,33 @@ fn summarise(
         }
         last = Some((state.tick, state.line));
         side.ticks += 1;
-        if state.complete {
-            side.complete_seen = true;
+        side.first.get_or_insert((state.tick, state.payload_type));
+        if state.payload_type.is_full() {
+            side.full_seen = true;
         }
-        for k in &state.set_keys {
-            if !side.known_top.contains(&**k) {
-                side.known_top.insert(k.to_string());
-            }
+        if let Some(v) = &state.schema_version
+            && side.versions.len() < 4
+            && !side.versions.contains(v)
+        {
+            side.versions.push(v.clone());
         }
-        for p in std::mem::take(&mut state.schema_paths) {
-            if side.paths.len() < MAX_SCHEMA_PATHS {
-                side.paths.insert(p);
-            } else if !side.paths.contains(&p) {
-                side.paths_overflow = true;
-            }
+        if let Some((a, b)) = state.missing_before {
+            side.lost.push_range(a, b);
         }
-        for k in &state.removed_keys {
-            if !side.known_top.contains(k.as_str()) {
-                side.known_top.insert(k.clone());
+        for shape in std::mem::take(&mut state.new_shapes) {
+            let mut paths = Vec::with_capacity(shape.paths.len());
+            for p in shape.paths {
+                match side.paths.get(p.as_str()) {
+                    Some(known) => paths.push(Arc::clone(known)),
+                    None if side.paths.len() < MAX_SCHEMA_PATHS => {
+                        let p: Arc<str> = Arc::from(p);
+                        side.paths.insert(Arc::clone(&p));
+                        paths.push(p);
+                    }
+                    None => side.paths_overflow = true,
+                }
             }
+            side.shape_paths.insert(shape.shape, paths);
         }
         track_variant(&mut side.variant, &state, expected);
         if receiver_gone {
@@ -222,6 +275,7 @@ fn summarise(
         let row = TickRow {
             tick: state.tick,
             line: state.line,
+            keys: KeysAt::of(&state),
             fields,
         };
         if tx.send(Ok(row)).is_err() {
@@ -253,13 +307,41 @@ fn track_variant(v: &mut VariantTrack, state: &TickState, expected: &str) {
     }
 }
 
+/// What joining the streams by tick found.
+struct Joined {
+    fields: Check,
+    align: TickAlignment,
+    judged: Judged,
+}
+
+/// The shapes whose key paths are judged: those of top-level keys at ticks
+/// both streams have, where the other stream also knows whether the key
+/// exists.
+#[derive(Default)]
+struct Judged {
+    baseline: HashSet<u64>,
+    candidate: HashSet<u64>,
+}
+
+impl Judged {
+    fn add(&mut self, b: &KeysAt, c: &KeysAt) {
+        for (k, shape) in &b.present {
+            if c.knows(k) {
+                self.baseline.insert(*shape);
+            }
+        }
+        for (k, shape) in &c.present {
+            if b.knows(k) {
+                self.candidate.insert(*shape);
+            }
+        }
+    }
+}
+
 /// Joins the two row streams by tick and compares the fields.
-fn join(
-    s: &StreamSettings<'_>,
-    brx: Receiver<RowResult>,
-    crx: Receiver<RowResult>,
-) -> (Check, TickAlignment) {
+fn join(s: &StreamSettings<'_>, brx: Receiver<RowResult>, crx: Receiver<RowResult>) -> Joined {
     let mut align = TickAlignment::default();
+    let mut judged = Judged::default();
     let mut b_only = Ranges::default();
     let mut c_only = Ranges::default();
     let (mut changed, mut missing, mut extra) = (0u64, 0u64, 0u64);
@@ -275,6 +357,7 @@ fn join(
             (None, None) => break,
             (Some(x), Some(y)) if x.tick == y.tick => {
                 align.aligned += 1;
+                judged.add(&x.keys, &y.keys);
                 let mut tick_differs = false;
                 for (fb, fc) in x.fields.iter().zip(&y.fields) {
                     let (FieldRow::Values(vb), FieldRow::Values(vc)) = (fb, fc) else {
@@ -354,6 +437,9 @@ fn join(
     }
     align.baseline_only = b_only.count;
     align.candidate_only = c_only.count;
+    align.missing = b_only.count;
+    align.missing_ranges = b_only.ranges.clone();
+    align.max_missing = s.max_missing_ticks;
     align.baseline_ticks = align.aligned + b_only.count;
     align.candidate_ticks = align.aligned + c_only.count;
     align.baseline_only_ranges = b_only.ranges;
@@ -443,11 +529,15 @@ fn join(
     }
     if align.unknown > 0 {
         ch.details.push(format!(
-            "{} field comparisons skipped: the state was not known (a stream began with diffs)",
+            "{} field comparisons skipped: the state was not known (a stream began with diffs or lost payloads, and no payload since set the field)",
             align.unknown
         ));
     }
-    (ch, align)
+    Joined {
+        fields: ch,
+        align,
+        judged,
+    }
 }
 
 /// `1 value differs`, `3 values differ`.
@@ -499,21 +589,18 @@ fn variant_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
         return ch;
     }
     if v.carried == 0 {
+        let why = no_variant_reason(c);
         if b.variant.carried > 0 {
             return Check::new(
                 name,
                 Status::Fail,
                 format!(
-                    "no candidate payload carries runtime_variant (its snapshot may have been dropped), but {} baseline payloads do: cannot confirm '{expected}'",
+                    "no candidate payload carries runtime_variant ({why}), but {} baseline payloads do: cannot confirm '{expected}'",
                     b.variant.carried
                 ),
             );
         }
-        return Check::new(
-            name,
-            Status::Skip,
-            "not checked: no payload carries runtime_variant (schema 0.9.0 streams do not)",
-        );
+        return Check::new(name, Status::Skip, format!("not checked: {why}"));
     }
     Check::new(
         name,
@@ -523,6 +610,24 @@ fn variant_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
             v.carried
         ),
     )
+}
+
+/// Why no payload of a stream carries `runtime_variant`.
+fn no_variant_reason(side: &Side) -> String {
+    let versions = if side.versions.is_empty() {
+        "without a schema_version".to_string()
+    } else {
+        format!("of schema {}", side.versions.join(", "))
+    };
+    match side.first {
+        None => "the stream is empty".into(),
+        Some(_) if side.full_seen => {
+            format!("its full states {versions} have no runtime_variant key")
+        }
+        Some((tick, _)) => format!(
+            "it has no snapshot: it begins with a diff at tick {tick} (the snapshot was lost), and no diff sets runtime_variant"
+        ),
+    }
 }
 
 /// A candidate payload whose `runtime_variant` is not the expected one
@@ -539,39 +644,50 @@ fn variant_mismatch(tick: u64, line: u64, expected: &str, candidate: Value) -> M
     }
 }
 
-fn schema_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
+fn schema_check(
+    s: &StreamSettings<'_>,
+    b: &Side,
+    c: &Side,
+    judged: &Judged,
+    aligned: u64,
+) -> Check {
     if let Some((which, side)) = [("baseline", b), ("candidate", c)]
         .into_iter()
         .find(|(_, side)| side.paths_overflow)
     {
         return too_many_paths(which, side);
     }
-    let top = |p: &str| p.split(['.', '[']).next().unwrap_or("").to_string();
-    let unknown_in =
-        |side: &Side, p: &str| !side.complete_seen && !side.known_top.contains(&top(p));
-    let mut removed: Vec<&String> = Vec::new();
-    let mut unknown = 0u64;
-    for p in &b.paths {
-        if !c.paths.contains(p) {
-            if unknown_in(c, p) {
-                unknown += 1;
-            } else {
-                removed.push(p);
-            }
-        }
-    }
-    let mut added: Vec<&String> = Vec::new();
-    for p in &c.paths {
-        if !b.paths.contains(p) {
-            if unknown_in(b, p) {
-                unknown += 1;
-            } else {
-                added.push(p);
-            }
-        }
-    }
-    removed.sort();
-    added.sort();
+    // The key paths of the reconstructed states at the ticks both streams
+    // have, for the keys both know about there: a tick or a diff one stream
+    // lost does not count as a change of schema.
+    let judged_paths = |side: &Side, shapes: &HashSet<u64>| -> HashSet<Arc<str>> {
+        shapes
+            .iter()
+            .filter_map(|f| side.shape_paths.get(f))
+            .flatten()
+            .cloned()
+            .collect()
+    };
+    let pb = judged_paths(b, &judged.baseline);
+    let pc = judged_paths(c, &judged.candidate);
+    let mut removed: Vec<&str> = pb
+        .iter()
+        .filter(|p| !pc.contains(*p))
+        .map(|p| &**p)
+        .collect();
+    let mut added: Vec<&str> = pc
+        .iter()
+        .filter(|p| !pb.contains(*p))
+        .map(|p| &**p)
+        .collect();
+    let not_judged = b
+        .paths
+        .iter()
+        .chain(c.paths.iter().filter(|p| !b.paths.contains(*p)))
+        .filter(|p| !pb.contains(*p) && !pc.contains(*p))
+        .count();
+    removed.sort_unstable();
+    added.sort_unstable();
     let removed_roots = roots(&removed);
     let added_roots = roots(&added);
     let status = if !removed.is_empty() || (!added.is_empty() && s.added == AddedPaths::Fail) {
@@ -581,17 +697,23 @@ fn schema_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
     } else {
         Status::Pass
     };
-    let summary = if removed.is_empty() && added.is_empty() {
-        format!("{} key paths, the same on both sides", b.paths.len())
+    let judged_count = pb.len().max(pc.len());
+    let mut summary = if removed.is_empty() && added.is_empty() {
+        format!("{judged_count} key paths, the same on both sides at the {aligned} ticks both have")
     } else {
         format!(
-            "{} key paths removed, {} added (baseline {}, candidate {})",
+            "{} key paths removed, {} added at the {aligned} ticks both have (baseline {}, candidate {})",
             removed.len(),
             added.len(),
-            b.paths.len(),
-            c.paths.len()
+            pb.len(),
+            pc.len()
         )
     };
+    if not_judged > 0 {
+        summary.push_str(&format!(
+            "; {not_judged} not judged (only at ticks one stream lacks, or in keys it does not know there)"
+        ));
+    }
     let mut ch = Check::new("schema", status, summary);
     let limit = s.examples.max(1) * 4;
     for (p, below) in removed_roots.iter().take(limit) {
@@ -613,9 +735,9 @@ fn schema_check(s: &StreamSettings<'_>, b: &Side, c: &Side) -> Check {
                 .push(format!("... and {} more added", added_roots.len() - limit));
         }
     }
-    if unknown > 0 {
+    if not_judged > 0 {
         ch.details.push(format!(
-            "{unknown} key paths not judged: a stream began with diffs and never said whether they exist"
+            "{not_judged} key paths not judged: they occur only at ticks one stream lacks, or in top-level keys whose state the other stream does not know at the ticks both have (it began with diffs or lost payloads)"
         ));
     }
     ch
@@ -650,8 +772,8 @@ fn too_many_paths(which: &str, side: &Side) -> Check {
 
 /// The paths whose parent is not in the list, each with how many listed
 /// paths lie below it.
-fn roots<'a>(sorted: &[&'a String]) -> Vec<(&'a str, usize)> {
-    let set: HashSet<&str> = sorted.iter().map(|p| p.as_str()).collect();
+fn roots<'a>(sorted: &[&'a str]) -> Vec<(&'a str, usize)> {
+    let set: HashSet<&str> = sorted.iter().copied().collect();
     let parent = |p: &str| -> Option<String> {
         if let Some(stripped) = p.strip_suffix("[]") {
             return Some(stripped.to_string());
@@ -673,9 +795,9 @@ fn roots<'a>(sorted: &[&'a String]) -> Vec<(&'a str, usize)> {
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for p in sorted {
         let r = root_of(p);
-        if r == p.as_str() {
+        if r == *p {
             index.insert(r, out.len());
-            out.push((p.as_str(), 0));
+            out.push((p, 0));
         } else if let Some(&i) = index.get(&r) {
             out[i].1 += 1;
         }
@@ -691,16 +813,7 @@ fn below_text(n: usize) -> String {
     }
 }
 
-fn ticks_check(a: &TickAlignment, b: &Side, c: &Side) -> Check {
-    let status = if a.aligned == 0 {
-        Status::Warn
-    } else {
-        Status::Pass
-    };
-    let mut summary = format!(
-        "{} ticks in the baseline, {} in the candidate, {} aligned",
-        b.ticks, c.ticks, a.aligned
-    );
+fn ticks_check(s: &StreamSettings<'_>, a: &TickAlignment, b: &Side, c: &Side) -> Check {
     let text = |r: &[(u64, u64)], n: u64| {
         Ranges {
             ranges: r.to_vec(),
@@ -708,13 +821,37 @@ fn ticks_check(a: &TickAlignment, b: &Side, c: &Side) -> Check {
         }
         .text()
     };
-    if a.baseline_only > 0 {
-        summary.push_str(&format!(
-            "; {} only in the baseline ({})",
-            a.baseline_only,
-            text(&a.baseline_only_ranges, a.baseline_only)
-        ));
-    }
+    let status = if a.missing > s.max_missing_ticks {
+        Status::Fail
+    } else if a.aligned == 0 || a.missing > 0 {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    let mut summary = if a.missing > 0 {
+        let allowed = if s.max_missing_ticks == 0 {
+            "none may be".to_string()
+        } else {
+            format!("at most {} may be", s.max_missing_ticks)
+        };
+        format!(
+            "{} {} missing from the candidate ({}; {allowed}); {} of {} baseline ticks aligned",
+            a.missing,
+            if a.missing == 1 {
+                "tick is"
+            } else {
+                "ticks are"
+            },
+            text(&a.missing_ranges, a.missing),
+            a.aligned,
+            b.ticks
+        )
+    } else {
+        format!(
+            "{} ticks in the baseline, {} in the candidate, {} aligned",
+            b.ticks, c.ticks, a.aligned
+        )
+    };
     if a.candidate_only > 0 {
         summary.push_str(&format!(
             "; {} only in the candidate ({})",
@@ -723,6 +860,29 @@ fn ticks_check(a: &TickAlignment, b: &Side, c: &Side) -> Check {
         ));
     }
     let mut ch = Check::new("ticks", status, summary);
+    if a.missing > 0 {
+        ch.details.push(format!(
+            "the candidate has {} payloads for {} ticks of the baseline; Townlet writes one payload per tick, so the missing ones were lost (telemetry backpressure drops the oldest payloads)",
+            a.aligned, b.ticks
+        ));
+        ch.details.push(
+            "hint: capture again without loss (a larger `telemetry.transport.buffer.max_buffer_bytes` in `capture.set`), or raise `baseline.max_missing_ticks`".into(),
+        );
+    }
+    if c.lost.count > 0 && c.lost.count != a.missing {
+        ch.details.push(format!(
+            "the candidate's own payloads skip {} ticks ({})",
+            c.lost.count,
+            c.lost.text()
+        ));
+    }
+    if b.lost.count > 0 {
+        ch.details.push(format!(
+            "the baseline itself lacks {} ticks ({})",
+            b.lost.count,
+            b.lost.text()
+        ));
+    }
     if a.aligned == 0 {
         ch.details
             .push("no tick is present in both streams, so no field was compared".into());

@@ -422,12 +422,7 @@ impl SourceEval {
     pub fn telemetry_state(&mut self, s: &telemetry::TickState) {
         let num = |path: &str| s.field(path).present().and_then(serde_json::Value::as_u64);
         // Ticks missing between payloads were dropped by the transport.
-        let missing = match self.last_tick {
-            Some(last) if s.tick > last.saturating_add(1) => Some((last + 1, s.tick - 1)),
-            None if s.tick > 1 && !s.payload_type.is_full() => Some((1, s.tick - 1)),
-            _ => None,
-        };
-        if let Some((start, end)) = missing {
+        if let Some((start, end)) = s.missing_before {
             self.gaps.add(TickRange { start, end });
             if self.gap_evidence.len() < 3 {
                 self.gap_evidence.push(self.at(s.line));

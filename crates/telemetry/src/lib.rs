@@ -32,7 +32,7 @@
 //! [`Keep::Fields`]): lines are still checked in full, but values are built
 //! only for those fields, which makes reading about three times faster; other
 //! fields answer [`Known::NotDecoded`]. [`Options::schema`] lists the key
-//! paths of each stream as they first appear ([`TickState::schema_paths`]).
+//! paths of each new shape as it first appears ([`TickState::new_shapes`]).
 
 mod decode;
 mod error;
@@ -45,6 +45,8 @@ mod stream;
 
 pub use error::{ErrorKind, ReadError, describe};
 pub use pattern::{FieldPattern, Keep, pattern_reaches};
-pub use payload::{ENVELOPE_KEYS, Payload, PayloadType, parse_line, parse_line_keeping};
+pub use payload::{
+    ENVELOPE_KEYS, Payload, PayloadType, ShapePaths, parse_line, parse_line_keeping,
+};
 pub use state::{Known, Reconstructor, Selection, TickState};
 pub use stream::{Options, Stream, for_each_state};

@@ -69,9 +69,19 @@ pub struct Payload {
     pub(crate) shapes: Vec<u64>,
     /// Key paths (array items as `[]`) of the values this payload set whose
     /// shape the stream had not shown before, when the reader was asked for
-    /// them (see [`Options::schema`](crate::Options::schema)). Their union
-    /// over a stream is every key path of the stream.
-    pub schema_paths: Vec<String>,
+    /// them (see [`Options::schema`](crate::Options::schema)). Over a stream
+    /// every shape is listed once, so their union is every key path of the
+    /// stream.
+    pub new_shapes: Vec<ShapePaths>,
+}
+
+/// The key paths of a top-level value of a shape first seen in this payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapePaths {
+    /// The shape's fingerprint, as [`TickState::shapes`](crate::TickState::shapes) reports it.
+    pub shape: u64,
+    /// The top-level key and every key path below it, sorted.
+    pub paths: Vec<String>,
 }
 
 /// One raw line of a batch.
@@ -328,7 +338,7 @@ pub fn parse_line_keeping(
         set,
         removed,
         shapes,
-        schema_paths: Vec::new(),
+        new_shapes: Vec::new(),
     };
     if payload_type.is_full() {
         return Ok(payload(Vec::new()));

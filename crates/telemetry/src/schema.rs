@@ -9,7 +9,7 @@ use rustc_hash::FxHashSet;
 use serde_json::Value;
 
 use crate::decode::keyed;
-use crate::payload::{Payload, PayloadType};
+use crate::payload::{Payload, PayloadType, ShapePaths};
 
 /// Every key path below `prefix` (array items collapsed to `[]`), added to
 /// `out`.
@@ -48,7 +48,7 @@ pub(crate) fn collect_paths(prefix: &mut String, v: &Value, out: &mut FxHashSet<
 pub(crate) struct Seen(RwLock<FxHashSet<u64>>);
 
 impl Seen {
-    /// Fills `p.schema_paths` when `p` sets a value of a shape not seen
+    /// Fills `p.new_shapes` when `p` sets a value of a shape not seen
     /// before. The values a reader does not keep are pruned, so the line's
     /// text (`text`) is read again in full for them.
     pub fn describe(&self, p: &mut Payload, text: &[u8]) {
@@ -75,18 +75,22 @@ impl Seen {
             (PayloadType::Diff, Some(Value::Object(changes))) => changes,
             _ => &full,
         };
-        let mut paths = FxHashSet::default();
         let mut prefix = String::new();
         for &i in &new {
             let key = &p.set[i].0;
             if let Some(v) = values.get(key) {
+                let mut paths = FxHashSet::default();
                 prefix.clear();
                 prefix.push_str(key);
                 collect_paths(&mut prefix, v, &mut paths);
+                let mut paths: Vec<String> = paths.into_iter().collect();
+                paths.sort_unstable();
+                p.new_shapes.push(ShapePaths {
+                    shape: fingerprints[i],
+                    paths,
+                });
             }
         }
-        p.schema_paths = paths.into_iter().collect();
-        p.schema_paths.sort_unstable();
         let mut seen = self.0.write().unwrap_or_else(|e| e.into_inner());
         seen.extend(new.iter().map(|&i| fingerprints[i]));
     }

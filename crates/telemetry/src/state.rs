@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::pattern::{FieldPattern, Keep};
-use crate::payload::{Payload, PayloadType};
+use crate::payload::{Payload, PayloadType, ShapePaths};
 
 /// What is known about a key or field at a tick.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,30 +53,44 @@ pub struct TickState {
     pub offset: u64,
     pub payload_type: PayloadType,
     pub schema_version: Option<String>,
-    /// Top-level keys and their values (pruned to what the reader keeps).
-    /// Without the envelope keys (`tick`, `schema_version`, `payload_type`,
-    /// `changes`, `removed`).
-    state: BTreeMap<Arc<str>, Arc<Value>>,
+    /// Top-level keys with their values (pruned to what the reader keeps)
+    /// and shape fingerprints. Without the envelope keys (`tick`,
+    /// `schema_version`, `payload_type`, `changes`, `removed`).
+    state: BTreeMap<Arc<str>, Entry>,
     keep: Keep,
-    /// A full state (snapshot or schema 0.9.0 line) has been seen, so every
-    /// key is known.
+    /// A full state (snapshot or schema 0.9.0 line) has been seen, and no
+    /// payload was lost since, so every key is known.
     pub complete: bool,
+    /// Ticks with no payload right before this one (`(first, last)`): lost
+    /// payloads, since Townlet writes one per tick. A stream that begins
+    /// with a diff at tick `t > 1` misses `(1, t - 1)`. After a gap, the
+    /// keys that this and later payloads have not set are unknown: a lost
+    /// diff may have changed them.
+    pub missing_before: Option<(u64, u64)>,
     /// Keys known to be absent although the state is incomplete.
     absent: Arc<BTreeSet<Arc<str>>>,
     /// Top-level keys this tick's payload set (all keys for a full state).
     pub set_keys: Vec<Arc<str>>,
     /// Top-level keys this tick's payload removed.
     pub removed_keys: Vec<String>,
-    /// Key paths of the values this payload set whose shape was new to the
-    /// stream (see [`Payload::schema_paths`]).
-    pub schema_paths: Vec<String>,
+    /// The key paths of the values this payload set whose shape was new to
+    /// the stream (see [`Payload::new_shapes`]).
+    pub new_shapes: Vec<ShapePaths>,
+}
+
+/// A top-level value in a state: the value and its shape fingerprint (which
+/// also covers the key's name).
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Arc<Value>,
+    shape: u64,
 }
 
 impl TickState {
     /// A top-level key.
     pub fn key(&self, key: &str) -> Known<'_> {
         match self.state.get(key) {
-            Some(v) if self.keep.covers([key]) => Known::Present(v),
+            Some(e) if self.keep.covers([key]) => Known::Present(&e.value),
             Some(_) => Known::NotDecoded,
             None if self.complete || self.absent.contains(key) => Known::Absent,
             None => Known::Unknown,
@@ -91,6 +105,20 @@ impl TickState {
     /// The top-level keys present at this tick.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.state.keys().map(|k| &**k)
+    }
+
+    /// The shape fingerprint of each top-level key present at this tick.
+    /// Two values with the same fingerprint have the same key paths (see
+    /// [`ShapePaths`]).
+    pub fn shapes(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.state.iter().map(|(k, e)| (&**k, e.shape))
+    }
+
+    /// Top-level keys known to be absent although the state is incomplete
+    /// (removed since the last gap); empty for a complete state, where every
+    /// key not present is absent.
+    pub fn absent_keys(&self) -> impl Iterator<Item = &str> {
+        self.absent.iter().map(|k| &**k)
     }
 
     /// Keys that are not known at this tick, as far as can be said: `None`
@@ -111,7 +139,7 @@ impl TickState {
         let mut parts = path.split('.');
         let first = parts.next().unwrap_or("");
         let mut cur = match self.state.get(first) {
-            Some(v) if self.keep.covers(path.split('.')) => &**v,
+            Some(e) if self.keep.covers(path.split('.')) => &*e.value,
             Some(_) => return Known::NotDecoded,
             None => return self.key(first),
         };
@@ -145,12 +173,12 @@ impl TickState {
             if !self.complete {
                 return Selection::Unknown;
             }
-            for (k, v) in &self.state {
-                descend(k, v, rest, &mut out);
+            for (k, e) in &self.state {
+                descend(k, &e.value, rest, &mut out);
             }
         } else {
             match self.state.get(first.as_str()) {
-                Some(v) => descend(first, v, rest, &mut out),
+                Some(e) => descend(first, &e.value, rest, &mut out),
                 None if self.complete || self.absent.contains(first.as_str()) => {}
                 None => return Selection::Unknown,
             }
@@ -192,10 +220,11 @@ fn descend<'a>(path: &str, v: &'a Value, rest: &[String], out: &mut Vec<(String,
 /// Applies payloads in stream order and produces the state after each.
 #[derive(Debug, Default)]
 pub struct Reconstructor {
-    state: BTreeMap<Arc<str>, Arc<Value>>,
+    state: BTreeMap<Arc<str>, Entry>,
     complete: bool,
     absent: Arc<BTreeSet<Arc<str>>>,
     keep: Keep,
+    last_tick: Option<u64>,
 }
 
 impl Reconstructor {
@@ -215,6 +244,21 @@ impl Reconstructor {
     /// Applies one payload and returns the state at its tick.
     pub fn apply(&mut self, p: Payload) -> TickState {
         let mut set_keys = Vec::with_capacity(p.set.len());
+        let missing_before = match self.last_tick {
+            Some(last) if p.tick > last.saturating_add(1) => Some((last + 1, p.tick - 1)),
+            None if p.tick > 1 && !p.payload_type.is_full() => Some((1, p.tick - 1)),
+            _ => None,
+        };
+        self.last_tick = Some(p.tick);
+        if missing_before.is_some() && !p.payload_type.is_full() {
+            // A lost diff may have changed any key: only what is set from
+            // here on is known.
+            self.state.clear();
+            self.complete = false;
+            if !self.absent.is_empty() {
+                self.absent = Arc::default();
+            }
+        }
         if p.payload_type.is_full() {
             self.state.clear();
             self.complete = true;
@@ -222,13 +266,20 @@ impl Reconstructor {
                 self.absent = Arc::default();
             }
         }
-        for (k, v) in p.set {
+        for ((k, v), shape) in p.set.into_iter().zip(p.shapes) {
+            let shape = crate::decode::keyed(&k, shape);
             let k: Arc<str> = Arc::from(k);
             if !self.complete && self.absent.contains(&k) {
                 Arc::make_mut(&mut self.absent).remove(&k);
             }
             set_keys.push(k.clone());
-            self.state.insert(k, Arc::new(v));
+            self.state.insert(
+                k,
+                Entry {
+                    value: Arc::new(v),
+                    shape,
+                },
+            );
         }
         for k in &p.removed {
             self.state.remove(k.as_str());
@@ -244,10 +295,11 @@ impl Reconstructor {
             schema_version: p.schema_version,
             state: self.state.clone(),
             complete: self.complete,
+            missing_before,
             absent: self.absent.clone(),
             set_keys,
             removed_keys: p.removed,
-            schema_paths: p.schema_paths,
+            new_shapes: p.new_shapes,
             keep: self.keep.clone(),
         }
     }

@@ -23,7 +23,7 @@ use crate::state::{Reconstructor, TickState};
 pub struct Options {
     /// The values decoded; the default keeps all.
     pub keep: Keep,
-    /// Fill in [`TickState::schema_paths`].
+    /// Fill in [`TickState::new_shapes`].
     pub schema: bool,
 }
 

@@ -102,20 +102,111 @@ fn runtime_variant_removed_after_being_present() {
 }
 
 #[test]
-fn dropped_ticks_are_listed_per_side() {
+fn ticks_missing_from_the_candidate_fail_with_their_count_and_ranges() {
     let base = stream(&[2, 3, 4, 5, 9]);
     let cand = stream(&[2, 5, 6, 7, 9]);
     let r = compare(&base, &cand);
     let t = check(&r, "ticks");
-    assert_eq!(t.status, Status::Pass);
+    assert_eq!(t.status, Status::Fail);
     assert_eq!(
         t.summary,
-        "6 ticks in the baseline, 6 in the candidate, 4 aligned; 2 only in the baseline (3-4); 2 only in the candidate (6-7)"
+        "2 ticks are missing from the candidate (3-4; none may be); 4 of 6 baseline ticks aligned; 2 only in the candidate (6-7)"
     );
     let a = check(&r, "fields").ticks.clone().expect("alignment");
     assert_eq!(a.baseline_only_ranges, [(3, 4)]);
     assert_eq!(a.candidate_only_ranges, [(6, 7)]);
+    assert_eq!((a.missing, a.missing_ranges.clone()), (2, vec![(3, 4)]));
+    assert_eq!(r.verdict, Verdict::Fail);
+
+    // Within a configured budget the loss is a warning.
+    let mut s = settings();
+    s.max_missing_ticks = 2;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = jsonl(&dir.path().join("b.jsonl"), &base);
+    let c = jsonl(&dir.path().join("c.jsonl"), &cand);
+    let r = compare_paths(&s, &b, &c).expect("compare");
+    let t = check(&r, "ticks");
+    assert_eq!(t.status, Status::Warn);
+    assert!(t.summary.contains("at most 2 may be"), "{}", t.summary);
     assert_eq!(r.verdict, Verdict::Pass);
+}
+
+#[test]
+fn a_lost_diff_does_not_invent_removed_keys() {
+    // The diff of tick 2 is the only payload carrying `events` with items;
+    // the candidate lost it (and tick 3).
+    let mut base = stream(&[2, 3, 4, 5]);
+    base[1]["changes"]["events"] = json!([{"actor": "alice", "kind": "wait"}]);
+    base[2]["changes"]["events"] = json!([]);
+    let cand: Vec<_> = [&base[0], &base[3], &base[4]]
+        .into_iter()
+        .cloned()
+        .collect();
+    let r = compare(&base, &cand);
+    let s = check(&r, "schema");
+    assert_eq!(s.status, Status::Pass, "{s:#?}");
+    assert!(
+        s.summary.contains("at the 3 ticks both have; 4 not judged"),
+        "{}",
+        s.summary
+    );
+    // The loss itself fails the ticks check, with the ticks named.
+    let t = check(&r, "ticks");
+    assert_eq!(t.status, Status::Fail);
+    assert!(
+        t.summary
+            .starts_with("2 ticks are missing from the candidate (2-3;"),
+        "{}",
+        t.summary
+    );
+    // After the gap, keys that no payload set again are not compared with
+    // stale values: they are unknown.
+    let f = check(&r, "fields");
+    assert_eq!(f.status, Status::Pass, "{f:#?}");
+    assert!(f.ticks.as_ref().is_some_and(|a| a.unknown > 0));
+}
+
+#[test]
+fn a_key_dropped_by_the_candidate_is_still_a_removed_path() {
+    let base = stream(&[2, 3]);
+    let mut cand = base.clone();
+    cand[0]["embedding_metrics"] = json!({"allocations_total": 2.0});
+    let r = compare(&base, &cand);
+    let s = check(&r, "schema");
+    assert_eq!(s.status, Status::Fail);
+    assert_eq!(s.details[0], "removed: embedding_metrics.forced_reuse_rate");
+}
+
+#[test]
+fn runtime_variant_reasons_name_the_missing_snapshot() {
+    // Both streams begin with diffs: nothing carries runtime_variant, and
+    // the reason is the lost snapshot, not the schema.
+    let all_diffs: Vec<_> = stream(&[2, 3, 4])[1..].to_vec();
+    let r = compare(&all_diffs, &all_diffs);
+    let v = check(&r, "runtime_variant");
+    assert_eq!(v.status, Status::Skip);
+    assert_eq!(
+        v.summary,
+        "not checked: it has no snapshot: it begins with a diff at tick 2 (the snapshot was lost), and no diff sets runtime_variant"
+    );
+    // Against a baseline that had it, the same candidate fails.
+    let r = compare(&stream(&[2, 3, 4]), &all_diffs);
+    let v = check(&r, "runtime_variant");
+    assert_eq!(v.status, Status::Fail);
+    assert!(v.summary.contains("it has no snapshot"), "{}", v.summary);
+    assert!(
+        v.summary.contains("but 1 baseline payloads do"),
+        "{}",
+        v.summary
+    );
+    // Full states of schema 0.9.0 never carry it.
+    let line = |t: u64| json!({"schema_version": "0.9.0", "tick": t, "queue_metrics": {"cooldown_events": 0}});
+    let legacy = vec![line(1), line(2)];
+    let v = check(&compare(&legacy, &legacy), "runtime_variant").clone();
+    assert_eq!(
+        v.summary,
+        "not checked: its full states of schema 0.9.0 have no runtime_variant key"
+    );
 }
 
 #[test]

@@ -50,6 +50,8 @@ fn chart_shows_both_environments_and_the_non_facade_one() {
         "heading"
     );
     assert!(svg.contains("staging: all facade"));
-    assert!(svg.contains("prod: NOT facade at 51 of 81 ticks"));
+    // Ticks 41-59 were lost, and a lost diff may have changed the variant:
+    // from tick 60 on it is not known, so only ticks 31-40 count.
+    assert!(svg.contains("prod: NOT facade at 10 of 40 ticks"));
     assert!(svg.contains("#D62728"), "red band for the non-facade ticks");
 }

@@ -40,6 +40,10 @@ pub struct BaselineSection {
     /// How many mismatches each check lists in full.
     #[serde(default = "default_examples")]
     pub examples: usize,
+    /// How many ticks of the baseline a candidate may lack (payloads lost
+    /// under telemetry backpressure) before the ticks check fails.
+    #[serde(default)]
+    pub max_missing_ticks: u64,
 }
 
 /// `baseline.rule`: the closeness test for numbers, with `b` the baseline
@@ -139,6 +143,7 @@ impl Default for BaselineSection {
             nan: NanPolicy::default(),
             added_paths: AddedPaths::default(),
             examples: default_examples(),
+            max_missing_ticks: 0,
         }
     }
 }

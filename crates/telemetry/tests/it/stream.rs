@@ -184,7 +184,15 @@ fn schema_paths_are_listed_once_per_new_shape() {
     let kept = read_with(KEPT, keep(&["queue_metrics.*"]));
     let all = read_with(KEPT, Options::default().schema(true));
     let paths = |states: &[TickState]| -> Vec<Vec<String>> {
-        states.iter().map(|s| s.schema_paths.clone()).collect()
+        states
+            .iter()
+            .map(|s| {
+                let mut all: Vec<String> =
+                    s.new_shapes.iter().flat_map(|n| n.paths.clone()).collect();
+                all.sort();
+                all
+            })
+            .collect()
     };
     assert_eq!(
         paths(&kept),
@@ -211,7 +219,7 @@ fn schema_paths_are_listed_once_per_new_shape() {
     assert!(
         read_with(KEPT, Options::default())
             .iter()
-            .all(|s| s.schema_paths.is_empty())
+            .all(|s| s.new_shapes.is_empty())
     );
 }
 
@@ -236,4 +244,59 @@ fn keeping_some_fields_reports_the_same_errors() {
         let full = full.expect_err("bad input");
         assert_eq!(full, kept.expect_err("bad input"));
     }
+}
+
+#[test]
+fn a_gap_makes_what_the_lost_payloads_may_have_changed_unknown() {
+    let states = read(
+        b"{\"tick\":1,\"payload_type\":\"snapshot\",\"a\":1,\"b\":{\"x\":1},\"c\":3}\n\
+          {\"tick\":2,\"payload_type\":\"diff\",\"changes\":{\"a\":2}}\n\
+          {\"tick\":5,\"payload_type\":\"diff\",\"changes\":{\"b\":{\"x\":5}},\"removed\":[\"c\"]}\n\
+          {\"tick\":6,\"payload_type\":\"diff\",\"changes\":{\"a\":6}}\n\
+          {\"tick\":8,\"payload_type\":\"snapshot\",\"a\":8}\n",
+    )
+    .expect("read");
+    let missing: Vec<_> = states.iter().map(|s| s.missing_before).collect();
+    assert_eq!(missing, [None, None, Some((3, 4)), None, Some((7, 7))]);
+    // Tick 2 follows tick 1: nothing lost, everything known.
+    assert!(states[1].complete);
+    assert_eq!(states[1].key("c"), Known::Present(&3.into()));
+    // Ticks 3-4 were lost: `a` may have changed there, so it is unknown
+    // until tick 6 sets it; what tick 5 says is known.
+    assert!(!states[2].complete);
+    assert_eq!(states[2].key("a"), Known::Unknown);
+    assert_eq!(states[2].field("b.x"), Known::Present(&5.into()));
+    assert_eq!(states[2].key("c"), Known::Absent);
+    assert_eq!(states[3].key("a"), Known::Present(&6.into()));
+    assert_eq!(states[3].field("b.x"), Known::Present(&5.into()));
+    // A snapshot after a gap knows everything again.
+    assert!(states[4].complete);
+    assert_eq!(states[4].key("b"), Known::Absent);
+}
+
+#[test]
+fn equal_shapes_have_equal_fingerprints_and_paths_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(
+        &dir,
+        b"{\"tick\":1,\"payload_type\":\"snapshot\",\"a\":{\"x\":1},\"b\":{\"x\":1}}\n\
+          {\"tick\":2,\"payload_type\":\"diff\",\"changes\":{\"a\":{\"x\":7}}}\n\
+          {\"tick\":3,\"payload_type\":\"diff\",\"changes\":{\"a\":{\"y\":7}}}\n",
+    );
+    let states: Vec<TickState> = Stream::open_with(&p, Options::default().schema(true))
+        .expect("open")
+        .collect::<Result<_, _>>()
+        .expect("read");
+    let shape = |s: &TickState, k: &str| s.shapes().find(|(key, _)| *key == k).map(|(_, f)| f);
+    // Same value shape, same key: same fingerprint; another key: another.
+    assert_eq!(shape(&states[0], "a"), shape(&states[1], "a"));
+    assert_ne!(shape(&states[0], "a"), shape(&states[0], "b"));
+    assert_ne!(shape(&states[1], "a"), shape(&states[2], "a"));
+    assert!(
+        states[1].new_shapes.is_empty(),
+        "a's shape was seen at tick 1"
+    );
+    assert_eq!(states[2].new_shapes.len(), 1);
+    assert_eq!(states[2].new_shapes[0].paths, ["a", "a.y"]);
+    assert_eq!(Some(states[2].new_shapes[0].shape), shape(&states[2], "a"));
 }
