@@ -2,7 +2,8 @@
 //! tensors with the Phase 3 baselines, within tolerances.
 //!
 //! Owns: the comparisons (`runtime_variant`, schema key paths, tick-by-tick
-//! fields with tick alignment, tensors from `.npz`/`.npy` element by element,
+//! fields with tick alignment, tensors from `.npz`/`.npy` element by element
+//! and their pickled object arrays decoded safely,
 //! JSON documents, other files byte for byte, directories matched by
 //! relative path), the tolerance rule ([`tolerance`]), the report and its
 //! formats (human, JSON, JUnit, Markdown), capturing a candidate with the
@@ -16,6 +17,7 @@ pub mod bless;
 pub mod compare;
 pub mod jsondoc;
 pub mod npz;
+pub mod pickle;
 pub mod render;
 pub mod report;
 pub mod stream_cmp;

@@ -2,7 +2,7 @@
 //!
 //! ndarray-npy decodes the numeric and bool arrays. What it cannot handle is
 //! done here first, from the `.npy` header: object arrays (`|O`, pickled
-//! Python objects) are kept as raw bytes and reported as not compared;
+//! Python objects) are kept as raw bytes (decoded by [`crate::pickle`]);
 //! unsupported dtypes (complex, structured, strings, dates, float16) and
 //! headers whose shape does not match the bytes that follow are errors that
 //! name the archive, the array and the byte offset.

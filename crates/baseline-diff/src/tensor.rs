@@ -70,32 +70,94 @@ fn names(arrays: &[Array]) -> Option<String> {
     )
 }
 
-/// Compares two arrays of the same name.
-pub fn compare_arrays(s: &TensorSettings, b: &Array, c: &Array) -> Check {
-    let name = format!("array {}", b.name);
-    if b.dtype.kind == Kind::Object || c.dtype.kind == Kind::Object {
-        let same = matches!((&b.data, &c.data), (Data::Object(x), Data::Object(y)) if x == y);
-        let mut ch = Check::new(
+/// Object arrays (pickled Python objects, such as Townlet's `metadata`):
+/// decoded without running code and compared as Python's `==` would; when
+/// either cannot be decoded safely, by their pickled bytes.
+fn compare_objects(name: &str, b: &Array, c: &Array) -> Check {
+    let (Data::Object(bb), Data::Object(cb)) = (&b.data, &c.data) else {
+        return Check::new(
             name,
-            Status::Skip,
-            "not compared: an object array (pickled Python objects) cannot be compared numerically",
-        );
-        ch.details.push(if b.dtype.kind != c.dtype.kind {
+            Status::Fail,
             format!(
                 "dtype differs: {} in the baseline, {} in the candidate",
                 b.dtype.name(),
                 c.dtype.name()
-            )
-        } else if same {
-            "the pickled bytes are identical".into()
-        } else {
-            "the pickled bytes differ (this need not mean the objects differ)".into()
-        });
-        if b.dtype.kind != c.dtype.kind {
-            ch.status = Status::Fail;
-            ch.summary = ch.details[0].clone();
+            ),
+        );
+    };
+    match (
+        crate::pickle::decode_object_array(bb),
+        crate::pickle::decode_object_array(cb),
+    ) {
+        (Ok(x), Ok(y)) => match crate::pickle::first_difference(&x, &y) {
+            None => Check::new(
+                name,
+                Status::Pass,
+                format!(
+                    "object {}: {} objects equal (decoded from the pickle)",
+                    shape_text(&x.shape),
+                    x.items.len()
+                ),
+            ),
+            Some(d) => {
+                let mut ch = Check::new(
+                    name,
+                    Status::Fail,
+                    format!("objects differ at {}{}: {}", b.name, d.path, d.what),
+                );
+                let (vb, vc) = d.values.clone().unwrap_or_default();
+                ch.mismatches.push(Mismatch {
+                    at: format!("{}{}", b.name, d.path),
+                    path: Some(d.path.clone()),
+                    tick: None,
+                    index: None,
+                    baseline: Value::from(vb),
+                    candidate: Value::from(vc),
+                    candidate_line: None,
+                });
+                ch.details.push(format!(
+                    "first difference: {}{}: {}",
+                    b.name, d.path, d.what
+                ));
+                ch
+            }
+        },
+        (x, y) => {
+            let why = [("baseline", x.err()), ("candidate", y.err())]
+                .into_iter()
+                .filter_map(|(side, e)| {
+                    e.map(|e| format!("the {side}'s pickle cannot be decoded safely: {e}"))
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            if bb == cb {
+                let mut ch = Check::new(
+                    name,
+                    Status::Pass,
+                    "object array: the pickled bytes are identical (not decoded)",
+                );
+                ch.details.push(why);
+                ch
+            } else {
+                let mut ch = Check::new(
+                    name,
+                    Status::Fail,
+                    format!("object array: the pickled bytes differ, and {why}"),
+                );
+                ch.details.push(
+                    "hint: store plain dicts, lists, strings and numbers in object arrays so that they can be compared".into(),
+                );
+                ch
+            }
         }
-        return ch;
+    }
+}
+
+/// Compares two arrays of the same name.
+pub fn compare_arrays(s: &TensorSettings, b: &Array, c: &Array) -> Check {
+    let name = format!("array {}", b.name);
+    if b.dtype.kind == Kind::Object || c.dtype.kind == Kind::Object {
+        return compare_objects(&name, b, c);
     }
     if !b.dtype.same_type(&c.dtype) {
         return Check::new(

@@ -58,14 +58,46 @@ pub fn npz(path: &Path, entries: &[(&str, Vec<u8>)], compressed: bool) {
     zip.finish().expect("finish zip");
 }
 
-/// A pickled Python dict as numpy stores it in an object array (protocol 4
-/// framing; the content is opaque to the comparator).
-pub fn pickled(tag: &str) -> Vec<u8> {
-    let mut v = b"\x80\x04\x95\x20\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94\x8c\x04dict\x94"
-        .to_vec();
-    v.extend(tag.as_bytes());
-    v.push(b'.');
-    v
+/// `np.save` of `np.array([{'variant': 'hybrid', 'map_shape': (4, 11,
+/// 11), 'feature_names': names}], dtype=object)`, written by hand in
+/// the opcodes numpy 2 uses (protocol 4 without framing).
+pub fn object_array_pickle(names: &[&str]) -> Vec<u8> {
+    let mut p = vec![0x80, 4];
+    let s = |p: &mut Vec<u8>, t: &str| {
+        p.push(0x8c);
+        p.push(t.len() as u8);
+        p.extend(t.as_bytes());
+    };
+    s(&mut p, "numpy._core.multiarray");
+    s(&mut p, "_reconstruct");
+    p.push(0x93);
+    s(&mut p, "numpy");
+    p.push(0x94); // memo 0 = 'numpy'
+    s(&mut p, "ndarray");
+    p.push(0x93);
+    p.extend([b'K', 0, 0x85, b'C', 1, b'b', 0x87, b'R']);
+    p.extend([b'(', b'K', 1, b'K', 1, 0x85]);
+    p.extend([b'h', 0]); // 'numpy'
+    s(&mut p, "dtype");
+    p.push(0x93);
+    s(&mut p, "O8");
+    p.extend([0x89, 0x88, 0x87, b'R']);
+    p.extend([b'(', b'K', 3]);
+    s(&mut p, "|");
+    p.extend([b'N', b'N', b'N', b'J', 0xff, 0xff, 0xff, 0xff]);
+    p.extend([b'J', 0xff, 0xff, 0xff, 0xff, b'K', 63, b't', b'b']);
+    p.extend([0x89, b']', b'}', b'(']);
+    s(&mut p, "variant");
+    s(&mut p, "hybrid");
+    s(&mut p, "map_shape");
+    p.extend([b'K', 4, b'K', 11, b'K', 11, 0x87]);
+    s(&mut p, "feature_names");
+    p.extend([b']', b'(']);
+    for n in names {
+        s(&mut p, n);
+    }
+    p.extend([b'e', b'u', b'a', b't', b'b', b'.']);
+    p
 }
 
 /// An observation archive like Townlet's `baseline_hybrid.npz`: float32 map
@@ -77,7 +109,10 @@ pub fn observation_npz(path: &Path, map: &[f32], compressed: bool) {
         &[
             ("map", npy("<f4", &[2, 3, 4], &f32_bytes(map))),
             ("features", npy("<f4", &[81], &f32_bytes(&features))),
-            ("metadata", npy("|O", &[1], &pickled("meta"))),
+            (
+                "metadata",
+                npy("|O", &[1], &object_array_pickle(&FEATURE_NAMES)),
+            ),
             ("actions", npy("<i8", &[3], &i64_bytes(&[1, 2, 3]))),
             ("dones", npy("|b1", &[3], &[0, 0, 1])),
             ("values", npy("<f8", &[2], &f64_bytes(&[0.5, -1.5]))),
@@ -85,6 +120,9 @@ pub fn observation_npz(path: &Path, map: &[f32], compressed: bool) {
         compressed,
     );
 }
+
+/// Feature names of the fixture's metadata.
+pub const FEATURE_NAMES: [&str; 4] = ["need_hunger", "need_hygiene", "need_energy", "wallet"];
 
 pub fn base_map() -> Vec<f32> {
     (0..24).map(|i| i as f32 / 8.0).collect()

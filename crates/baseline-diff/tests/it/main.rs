@@ -5,5 +5,6 @@
 mod cli;
 mod dirs;
 mod fixtures;
+mod pickle;
 mod telemetry;
 mod tensors;

@@ -1,0 +1,633 @@
+//! The objects of a numpy object array (`|O`), decoded from its pickle
+//! without running any code, and compared as Python's `==` would.
+//!
+//! `np.save` writes an object array as `pickle.dump(array)`: the ndarray is
+//! rebuilt with `numpy.core.multiarray._reconstruct` and its state (version,
+//! shape, dtype, order, the list of objects). Before anything is decoded the
+//! pickle is screened opcode by opcode ([`screen`]): it may name only those
+//! numpy globals, may not instantiate classes (`NEWOBJ`, `INST`, `OBJ`),
+//! reference persistent ids or out-of-band buffers, share a container
+//! through the memo (which could expand a small pickle into a huge value),
+//! nest deeper than [`MAX_DEPTH`], or declare lengths beyond its own end.
+//! What passes holds only dicts, lists, tuples, sets, strings, bytes,
+//! numbers, booleans and `None`, and is decoded by `serde-pickle`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_pickle::{HashableValue, Value};
+
+/// Deepest nesting of containers accepted.
+pub const MAX_DEPTH: u32 = 64;
+
+/// The globals a numpy object array's pickle uses, and nothing else.
+const ALLOWED_GLOBALS: [(&str, &str); 4] = [
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+];
+
+/// The objects of an object array, in C order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Objects {
+    pub shape: Vec<usize>,
+    pub items: Vec<Value>,
+}
+
+/// Decodes the pickle of a numpy object array; `Err` says why it cannot be
+/// decoded safely.
+pub fn decode_object_array(bytes: &[u8]) -> Result<Objects, String> {
+    screen(bytes)?;
+    let options = serde_pickle::DeOptions::new()
+        .decode_strings()
+        .replace_unresolved_globals()
+        .keep_restore_state();
+    let value = serde_pickle::value_from_slice(bytes, options)
+        .map_err(|e| format!("not a valid pickle: {e}"))?;
+    // `_reconstruct(...)` is unresolved (None) and its BUILD state kept:
+    // (version, shape, dtype state, fortran order, [objects]).
+    let Value::Tuple(state) = value else {
+        return Err(format!(
+            "not the pickle of a numpy array: it holds {}",
+            kind_name(&value)
+        ));
+    };
+    let (Some(Value::Tuple(shape)), Some(Value::List(items))) = (state.get(1), state.get(4)) else {
+        return Err("not the pickle of a numpy array: unexpected array state".into());
+    };
+    let shape: Vec<usize> = shape
+        .iter()
+        .map(|d| match d {
+            Value::I64(n) => usize::try_from(*n).ok(),
+            _ => None,
+        })
+        .collect::<Option<_>>()
+        .ok_or("not the pickle of a numpy array: its shape is not a tuple of sizes")?;
+    let count = shape.iter().try_fold(1usize, |acc, d| acc.checked_mul(*d));
+    if count != Some(items.len()) {
+        return Err(format!(
+            "not the pickle of a numpy array: shape {shape:?} but {} objects",
+            items.len()
+        ));
+    }
+    Ok(Objects {
+        shape,
+        items: items.clone(),
+    })
+}
+
+/// What a stack slot holds, as far as screening needs to know.
+#[derive(Debug, Clone, PartialEq)]
+enum Slot {
+    Mark,
+    Text(String),
+    Scalar,
+    Global,
+    Container(u32),
+}
+
+impl Slot {
+    fn depth(&self) -> u32 {
+        match self {
+            Slot::Container(d) => *d,
+            _ => 0,
+        }
+    }
+}
+
+/// Checks that a pickle only builds plain data (see the module docs).
+pub fn screen(bytes: &[u8]) -> Result<(), String> {
+    let mut stack: Vec<Slot> = Vec::new();
+    let mut memo: BTreeMap<u64, Slot> = BTreeMap::new();
+    let mut at = 0usize;
+    let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
+        let end = at
+            .checked_add(n)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| format!("truncated at byte {at}: {n} bytes declared"))?;
+        let out = &bytes[*at..end];
+        *at = end;
+        Ok(out)
+    };
+    let uint = |b: &[u8]| {
+        b.iter()
+            .rev()
+            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
+    };
+    let line = |at: &mut usize| -> Result<String, String> {
+        let rest = &bytes[*at..];
+        let n = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| format!("truncated at byte {at}: a line without its end"))?;
+        let text = String::from_utf8_lossy(&rest[..n]).into_owned();
+        *at += n + 1;
+        Ok(text)
+    };
+    let pop_to_mark = |stack: &mut Vec<Slot>| -> Result<Vec<Slot>, String> {
+        let m = stack
+            .iter()
+            .rposition(|s| *s == Slot::Mark)
+            .ok_or("an opcode expected a MARK that is not there")?;
+        let items = stack.split_off(m + 1);
+        stack.pop();
+        Ok(items)
+    };
+    let pop = |stack: &mut Vec<Slot>| stack.pop().ok_or("the pickle pops an empty stack");
+    let container = |items: &[Slot]| -> Result<Slot, String> {
+        let d = items.iter().map(Slot::depth).max().unwrap_or(0) + 1;
+        if d > MAX_DEPTH {
+            return Err(format!("containers nest deeper than {MAX_DEPTH}"));
+        }
+        Ok(Slot::Container(d))
+    };
+    // Adds children to the container below them on the stack.
+    let fill = |stack: &mut Vec<Slot>, items: Vec<Slot>| -> Result<(), String> {
+        let top = stack
+            .last_mut()
+            .ok_or("the pickle adds to an empty stack")?;
+        let d = items.iter().map(Slot::depth).max().unwrap_or(0) + 1;
+        if d > MAX_DEPTH {
+            return Err(format!("containers nest deeper than {MAX_DEPTH}"));
+        }
+        if let Slot::Container(own) = top {
+            *own = (*own).max(d);
+        }
+        Ok(())
+    };
+    let global = |module: &str, name: &str| -> Result<Slot, String> {
+        if ALLOWED_GLOBALS.contains(&(module, name)) {
+            Ok(Slot::Global)
+        } else {
+            Err(format!(
+                "it names `{module}.{name}`, which is not plain data (only numpy's array reconstruction is decoded)"
+            ))
+        }
+    };
+    while at < bytes.len() {
+        let op = bytes[at];
+        let op_at = at;
+        at += 1;
+        match op {
+            b'.' => return Ok(()),
+            // PROTO, FRAME
+            0x80 => {
+                take(&mut at, 1)?;
+            }
+            0x95 => {
+                take(&mut at, 8)?;
+            }
+            b'(' => stack.push(Slot::Mark),
+            // NONE, NEWTRUE, NEWFALSE
+            b'N' | 0x88 | 0x89 => stack.push(Slot::Scalar),
+            // BININT1, BININT2, BININT, BINFLOAT
+            b'K' => {
+                take(&mut at, 1)?;
+                stack.push(Slot::Scalar);
+            }
+            b'M' => {
+                take(&mut at, 2)?;
+                stack.push(Slot::Scalar);
+            }
+            b'J' => {
+                take(&mut at, 4)?;
+                stack.push(Slot::Scalar);
+            }
+            b'G' => {
+                take(&mut at, 8)?;
+                stack.push(Slot::Scalar);
+            }
+            // LONG1, LONG4
+            0x8a => {
+                let n = uint(take(&mut at, 1)?) as usize;
+                take(&mut at, n)?;
+                stack.push(Slot::Scalar);
+            }
+            0x8b => {
+                let n = uint(take(&mut at, 4)?) as usize;
+                take(&mut at, n)?;
+                stack.push(Slot::Scalar);
+            }
+            // INT, LONG, FLOAT: text lines
+            b'I' | b'L' | b'F' => {
+                line(&mut at)?;
+                stack.push(Slot::Scalar);
+            }
+            // STRING, UNICODE: text lines
+            b'S' | b'V' => {
+                let text = line(&mut at)?;
+                stack.push(Slot::Text(text));
+            }
+            // SHORT_BINUNICODE, BINUNICODE, BINUNICODE8
+            0x8c | b'X' | 0x8d => {
+                let width = match op {
+                    0x8c => 1,
+                    b'X' => 4,
+                    _ => 8,
+                };
+                let n = uint(take(&mut at, width)?);
+                let n = usize::try_from(n).map_err(|_| "a string longer than memory")?;
+                let text = String::from_utf8_lossy(take(&mut at, n)?).into_owned();
+                stack.push(Slot::Text(text));
+            }
+            // SHORT_BINSTRING, BINSTRING, SHORT_BINBYTES, BINBYTES,
+            // BINBYTES8, BYTEARRAY8
+            b'U' | b'T' | b'C' | b'B' | 0x8e | 0x96 => {
+                let width = match op {
+                    b'U' | b'C' => 1,
+                    b'T' | b'B' => 4,
+                    _ => 8,
+                };
+                let n = uint(take(&mut at, width)?);
+                let n = usize::try_from(n).map_err(|_| "bytes longer than memory")?;
+                let raw = take(&mut at, n)?;
+                stack.push(Slot::Text(String::from_utf8_lossy(raw).into_owned()));
+            }
+            // EMPTY_TUPLE, EMPTY_LIST, EMPTY_DICT, EMPTY_SET
+            b')' | b']' | b'}' | 0x8f => stack.push(Slot::Container(1)),
+            // TUPLE, LIST, DICT, FROZENSET
+            b't' | b'l' | b'd' | 0x91 => {
+                let items = pop_to_mark(&mut stack)?;
+                let c = container(&items)?;
+                stack.push(c);
+            }
+            // TUPLE1, TUPLE2, TUPLE3
+            0x85..=0x87 => {
+                let n = usize::from(op - 0x84);
+                if stack.len() < n {
+                    return Err("the pickle pops an empty stack".into());
+                }
+                let items = stack.split_off(stack.len() - n);
+                if items.contains(&Slot::Mark) {
+                    return Err("a tuple holds a MARK".into());
+                }
+                let c = container(&items)?;
+                stack.push(c);
+            }
+            // APPEND
+            b'a' => {
+                let item = pop(&mut stack)?;
+                fill(&mut stack, vec![item])?;
+            }
+            // SETITEM
+            b's' => {
+                let value = pop(&mut stack)?;
+                let key = pop(&mut stack)?;
+                fill(&mut stack, vec![key, value])?;
+            }
+            // APPENDS, SETITEMS, ADDITEMS
+            b'e' | b'u' | 0x90 => {
+                let items = pop_to_mark(&mut stack)?;
+                fill(&mut stack, items)?;
+            }
+            // POP, POP_MARK, DUP
+            b'0' => {
+                pop(&mut stack)?;
+            }
+            b'1' => {
+                pop_to_mark(&mut stack)?;
+            }
+            b'2' => {
+                let top = stack.last().cloned().ok_or("DUP of an empty stack")?;
+                if matches!(top, Slot::Container(_)) {
+                    return Err("it duplicates a container".into());
+                }
+                stack.push(top);
+            }
+            // MEMOIZE, PUT, BINPUT, LONG_BINPUT
+            0x94 | b'p' | b'q' | b'r' => {
+                let index = match op {
+                    0x94 => memo.len() as u64,
+                    b'p' => line(&mut at)?
+                        .trim()
+                        .parse()
+                        .map_err(|_| "PUT with a bad index")?,
+                    b'q' => uint(take(&mut at, 1)?),
+                    _ => uint(take(&mut at, 4)?),
+                };
+                let top = stack.last().cloned().ok_or("MEMOIZE of an empty stack")?;
+                memo.insert(index, top);
+            }
+            // GET, BINGET, LONG_BINGET
+            b'g' | b'h' | b'j' => {
+                let index = match op {
+                    b'g' => line(&mut at)?
+                        .trim()
+                        .parse()
+                        .map_err(|_| "GET with a bad index")?,
+                    b'h' => uint(take(&mut at, 1)?),
+                    _ => uint(take(&mut at, 4)?),
+                };
+                let slot = memo
+                    .get(&index)
+                    .cloned()
+                    .ok_or_else(|| format!("GET of memo {index}, which was never set"))?;
+                if matches!(slot, Slot::Container(_)) {
+                    return Err(
+                        "it shares one container in several places (memo reference to a list, dict or tuple)"
+                            .into(),
+                    );
+                }
+                stack.push(slot);
+            }
+            // GLOBAL: module and name on two lines
+            b'c' => {
+                let module = line(&mut at)?;
+                let name = line(&mut at)?;
+                let g = global(&module, &name)?;
+                stack.push(g);
+            }
+            // STACK_GLOBAL
+            0x93 => {
+                let name = pop(&mut stack)?;
+                let module = pop(&mut stack)?;
+                let (Slot::Text(module), Slot::Text(name)) = (module, name) else {
+                    return Err("STACK_GLOBAL without a module and name".into());
+                };
+                let g = global(&module, &name)?;
+                stack.push(g);
+            }
+            // REDUCE: only an allowed global applied to its arguments
+            b'R' => {
+                let args = pop(&mut stack)?;
+                let callable = pop(&mut stack)?;
+                if callable != Slot::Global {
+                    return Err("REDUCE of something that is not an allowed global".into());
+                }
+                let c = container(&[args])?;
+                stack.push(c);
+            }
+            // BUILD: sets the state of the object below it
+            b'b' => {
+                let state = pop(&mut stack)?;
+                fill(&mut stack, vec![state])?;
+            }
+            // NEWOBJ, NEWOBJ_EX, OBJ, INST, PERSID, BINPERSID, EXT1/2/4,
+            // NEXT_BUFFER, READONLY_BUFFER
+            0x81 | 0x92 | b'o' | b'i' | b'P' | b'Q' | 0x82 | 0x83 | 0x84 | 0x97 | 0x98 => {
+                return Err(format!(
+                    "opcode 0x{op:02x} at byte {op_at} builds objects other than plain data"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "unknown pickle opcode 0x{other:02x} at byte {op_at}"
+                ));
+            }
+        }
+    }
+    Err("the pickle has no STOP opcode".into())
+}
+
+/// The first difference between two decoded object arrays as Python's
+/// `==` would see it (`1 == 1.0`, `True == 1`, a list never equals a tuple,
+/// dicts by their key sets; NaN equals NaN here), with its path.
+pub fn first_difference(base: &Objects, cand: &Objects) -> Option<Difference> {
+    if base.shape != cand.shape {
+        return Some(Difference {
+            path: String::new(),
+            what: format!(
+                "shape {:?} in the baseline, {:?} in the candidate",
+                base.shape, cand.shape
+            ),
+            values: None,
+        });
+    }
+    base.items
+        .iter()
+        .zip(&cand.items)
+        .enumerate()
+        .find_map(|(i, (b, c))| diff(&format!("[{i}]"), b, c))
+}
+
+/// Where two objects first differ, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// `[0]['feature_names'][3]`.
+    pub path: String,
+    pub what: String,
+    /// The two values there (Python-like), when the difference is one of
+    /// values rather than of lengths or keys.
+    pub values: Option<(String, String)>,
+}
+
+fn diff(path: &str, b: &Value, c: &Value) -> Option<Difference> {
+    let here = |what: String| {
+        Some(Difference {
+            path: path.to_string(),
+            what,
+            values: None,
+        })
+    };
+    let values = || {
+        let (rb, rc) = (repr(b), repr(c));
+        Some(Difference {
+            path: path.to_string(),
+            what: format!("baseline {rb}, candidate {rc}"),
+            values: Some((rb, rc)),
+        })
+    };
+    match (b, c) {
+        (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => {
+            let found = x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (u, v))| diff(&format!("{path}[{i}]"), u, v));
+            if found.is_some() {
+                return found;
+            }
+            if x.len() != y.len() {
+                return here(format!(
+                    "{} items in the baseline, {} in the candidate",
+                    x.len(),
+                    y.len()
+                ));
+            }
+            None
+        }
+        (Value::Dict(x), Value::Dict(y)) => {
+            for (k, u) in x {
+                let key = repr(&k.clone().into_value());
+                match y.get(k) {
+                    Some(v) => {
+                        if let Some(d) = diff(&format!("{path}[{key}]"), u, v) {
+                            return Some(d);
+                        }
+                    }
+                    None => return here(format!("key {key} missing in the candidate")),
+                }
+            }
+            y.keys().find(|k| !x.contains_key(*k)).and_then(|k| {
+                here(format!(
+                    "key {} only in the candidate",
+                    repr(&k.clone().into_value())
+                ))
+            })
+        }
+        (Value::Set(x), Value::Set(y)) | (Value::FrozenSet(x), Value::FrozenSet(y)) => {
+            (!same_hashables(x, y)).then(values).flatten()
+        }
+        _ => match (number(b), number(c)) {
+            (Some(u), Some(v)) => (!(u == v || (u.is_nan() && v.is_nan())))
+                .then(values)
+                .flatten(),
+            _ if std::mem::discriminant(b) == std::mem::discriminant(c) && b == c => None,
+            _ => values(),
+        },
+    }
+}
+
+fn same_hashables(
+    x: &std::collections::BTreeSet<HashableValue>,
+    y: &std::collections::BTreeSet<HashableValue>,
+) -> bool {
+    x.len() == y.len()
+        && x.iter()
+            .zip(y)
+            .all(|(a, b)| diff("", &a.clone().into_value(), &b.clone().into_value()).is_none())
+}
+
+/// Python's numeric tower: bool, int and float compare by value.
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        Value::I64(n) => Some(*n as f64),
+        Value::F64(f) => Some(*f),
+        Value::Int(big) => big.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::None => "None",
+        Value::Bool(_) => "a bool",
+        Value::I64(_) | Value::Int(_) => "an int",
+        Value::F64(_) => "a float",
+        Value::Bytes(_) => "bytes",
+        Value::String(_) => "a str",
+        Value::List(_) => "a list",
+        Value::Tuple(_) => "a tuple",
+        Value::Set(_) | Value::FrozenSet(_) => "a set",
+        Value::Dict(_) => "a dict",
+    }
+}
+
+/// A short Python-like rendering (`'wallet'`, `(4, 11, 11)`, `{'a': 1}`).
+pub fn repr(v: &Value) -> String {
+    let mut out = String::new();
+    write_repr(&mut out, v);
+    if out.chars().count() > 80 {
+        let cut: String = out.chars().take(77).collect();
+        return format!("{cut}...");
+    }
+    out
+}
+
+fn write_repr(out: &mut String, v: &Value) {
+    if out.len() > 200 {
+        return;
+    }
+    let seq =
+        |out: &mut String, items: &mut dyn Iterator<Item = Value>, open: &str, close: &str| {
+            out.push_str(open);
+            for (i, item) in items.enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(out, &item);
+            }
+            out.push_str(close);
+        };
+    match v {
+        Value::None => out.push_str("None"),
+        Value::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
+        Value::I64(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::F64(f) => {
+            let _ = write!(out, "{f:?}");
+        }
+        Value::String(s) => {
+            let _ = write!(out, "'{}'", s.replace('\'', "\\'"));
+        }
+        Value::Bytes(b) => {
+            let _ = write!(out, "b'{}'", b.escape_ascii());
+        }
+        Value::List(items) => seq(out, &mut items.iter().cloned(), "[", "]"),
+        Value::Tuple(items) if items.len() == 1 => seq(out, &mut items.iter().cloned(), "(", ",)"),
+        Value::Tuple(items) => seq(out, &mut items.iter().cloned(), "(", ")"),
+        Value::Set(items) | Value::FrozenSet(items) => seq(
+            out,
+            &mut items.iter().cloned().map(HashableValue::into_value),
+            "{",
+            "}",
+        ),
+        Value::Dict(map) => {
+            out.push('{');
+            for (i, (k, val)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(out, &k.clone().into_value());
+                out.push_str(": ");
+                write_repr(out, val);
+            }
+            out.push('}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_equality_of_numbers_and_sequences() {
+        let one = Value::I64(1);
+        assert_eq!(diff("", &one, &Value::F64(1.0)), None);
+        assert_eq!(diff("", &Value::Bool(true), &one), None);
+        assert!(
+            diff(
+                "",
+                &Value::List(vec![one.clone()]),
+                &Value::Tuple(vec![one])
+            )
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn anything_but_plain_data_is_refused() {
+        // A class instance: GLOBAL os.system, then REDUCE.
+        let evil = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85q\x02Rq\x03.";
+        let e = screen(evil).expect_err("refused");
+        assert!(e.contains("`os.system`"), "{e}");
+        // A memo reference to a container (the way a pickle bomb grows).
+        let shared = b"\x80\x04]\x94(h\x00h\x00e.";
+        assert!(
+            screen(shared)
+                .expect_err("refused")
+                .contains("shares one container")
+        );
+        // A length beyond the end.
+        assert!(
+            screen(b"\x80\x04\x8d\xff\xff\xff\xff\xff\xff\xff\x7f")
+                .expect_err("refused")
+                .contains("truncated")
+        );
+        // NEWOBJ.
+        assert!(screen(b"\x80\x04)\x81.").is_err());
+        // Deep nesting.
+        let mut deep = vec![0x80, 4];
+        deep.extend(std::iter::repeat_n(b']', 100));
+        deep.extend(std::iter::repeat_n(b'a', 99));
+        deep.push(b'.');
+        assert!(screen(&deep).expect_err("refused").contains("nest deeper"));
+    }
+}
