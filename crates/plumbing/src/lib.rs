@@ -3,9 +3,11 @@
 //! Owns: supervising child processes ([`process`]): each in its own process
 //! group with its output in a log file or captured, a deadline and
 //! cancellation, the whole group stopped on timeout or interrupt, and
-//! terminal runs in a pseudo-terminal.
+//! terminal runs in a pseudo-terminal; and git access to the Townlet checkout
+//! ([`git`]), each command returning data.
 //!
 //! Does not own: what is run or how its output is judged (the gate, the
-//! capture, `release`'s git calls).
+//! capture, release checks).
 
+pub mod git;
 pub mod process;

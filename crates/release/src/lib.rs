@@ -10,7 +10,6 @@
 //! through the `gate` crate's report type) or the release settings' shape
 //! (`rollout-config`).
 
-pub mod git;
 pub mod message;
 pub mod naming;
 pub mod signoff;

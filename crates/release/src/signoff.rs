@@ -15,7 +15,7 @@ use rollout_config::{Context, Format, Outcome, Style};
 use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
-use crate::git::Git;
+use plumbing::git::Git;
 
 /// Arguments of `cargo xtask signoff`.
 #[derive(Debug, Clone, Default, clap::Args)]

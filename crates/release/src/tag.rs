@@ -12,7 +12,7 @@ use rollout_config::{Context, Format, Outcome, Style, Verbosity};
 use serde::Serialize;
 use xshell::{Shell, cmd};
 
-use crate::git::{Git, LocalTag};
+use plumbing::git::{Git, LocalTag};
 use crate::message::{self, MARKER, Override, RollbackCommit};
 use crate::naming;
 use crate::signoff::{self, TeamState, short};

@@ -160,7 +160,7 @@ fn ancestor_signoff_holds_until_a_high_risk_path_changes() {
     );
     let head = f.head();
     let teams = signoff::evaluate(
-        &release::git::Git::open(&f.sh, &f.repo).expect("git"),
+        &plumbing::git::Git::open(&f.sh, &f.repo).expect("git"),
         &f.ctx().settings.config.release,
         &head,
     )
@@ -221,7 +221,7 @@ fn signoffs_travel_with_push_and_fetch_of_the_notes_ref() {
         ],
     );
     let teams = signoff::evaluate(
-        &release::git::Git::open(&f.sh, &clone).expect("git"),
+        &plumbing::git::Git::open(&f.sh, &clone).expect("git"),
         &f.ctx().settings.config.release,
         &f.head(),
     )

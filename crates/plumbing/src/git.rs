@@ -1,6 +1,7 @@
-//! The git commands the release tooling runs, each returning data. Every call
-//! runs in the Townlet checkout, quietly, with git's stderr captured so that
-//! a refusal can be quoted in our own message.
+//! The git commands the tooling runs in the Townlet checkout (release, the
+//! capture and the baselines read it), each returning data. Every call runs
+//! quietly, with git's stderr captured so that a refusal can be quoted in
+//! our own message.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -103,16 +104,16 @@ impl<'a> Git<'a> {
         let shown = c.to_string();
         let command: std::process::Command =
             c.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C").into();
-        let got = plumbing::process::run_captured(command, self.network_timeout)?;
+        let got = crate::process::run_captured(command, self.network_timeout)?;
         let mut ran = Ran {
-            ok: got.exit == plumbing::process::Exit::Code(0),
+            ok: got.exit == crate::process::Exit::Code(0),
             stdout: String::from_utf8_lossy(&got.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&got.stderr).trim().to_string(),
         };
-        if got.exit == plumbing::process::Exit::TimedOut {
+        if got.exit == crate::process::Exit::TimedOut {
             let note = format!(
                 "`{shown}` did not finish within {}; it was stopped (release.network_timeout)",
-                rollout_config::model::Span(self.network_timeout)
+                humantime::format_duration(self.network_timeout)
             );
             ran.stderr = if ran.stderr.is_empty() {
                 note
