@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 
 use crate::compare::{MANIFEST, list_files};
 
-/// `manifest.json` of a blessed baseline directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `manifest.json` of a blessed baseline directory. Fields are added, never
+/// renamed; an older manifest reads with the new ones absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub schema: u32,
     /// RFC 3339 UTC time of blessing.
@@ -24,11 +25,40 @@ pub struct Manifest {
     /// The candidate that was blessed.
     pub source: PathBuf,
     /// The capture commands that produced it, when it was captured.
+    #[serde(default)]
     pub capture_commands: Vec<String>,
     /// `git rev-parse HEAD` of the Townlet checkout, when known.
+    #[serde(default)]
     pub townlet_commit: Option<String>,
+    /// Uncommitted changes to tracked files were present when blessed.
+    #[serde(default)]
+    pub townlet_dirty: Option<bool>,
+    /// What the capture ran and wrote (commands, sim config and the keys
+    /// set in it, ticks written and lost, drops Townlet reported), when the
+    /// candidate is the capture made by the tooling.
+    #[serde(default)]
+    pub capture: Option<capture::Record>,
+    /// Ticks written and lost per telemetry stream of the candidate.
+    #[serde(default)]
+    pub streams: Vec<capture::StreamCount>,
+    /// No stream lost a tick and Townlet reported no drop.
+    #[serde(default)]
+    pub lossless: Option<bool>,
+    /// Blessed with `--allow-lossy` although it lost ticks.
+    #[serde(default)]
+    pub allowed_lossy: bool,
     /// Relative path -> sha256 and size.
     pub files: BTreeMap<String, ManifestFile>,
+}
+
+impl Manifest {
+    /// Reads a `manifest.json`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read baseline manifest `{}`", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("`{}` is not a baseline manifest", path.display()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +72,11 @@ pub struct ManifestFile {
 pub struct BlessInfo {
     pub capture_commands: Vec<String>,
     pub townlet_commit: Option<String>,
+    pub townlet_dirty: Option<bool>,
+    pub capture: Option<capture::Record>,
+    pub streams: Vec<capture::StreamCount>,
+    pub lossless: Option<bool>,
+    pub allowed_lossy: bool,
 }
 
 /// Makes `candidate` (a file or a directory) the content of the directory
@@ -113,6 +148,11 @@ fn fill(candidate: &Path, tmp: &Path, info: &BlessInfo) -> Result<Manifest> {
         source: candidate.to_path_buf(),
         capture_commands: info.capture_commands.clone(),
         townlet_commit: info.townlet_commit.clone(),
+        townlet_dirty: info.townlet_dirty,
+        capture: info.capture.clone(),
+        streams: info.streams.clone(),
+        lossless: info.lossless,
+        allowed_lossy: info.allowed_lossy,
         files,
     };
     let mut json = serde_json::to_vec_pretty(&manifest)?;
@@ -142,7 +182,7 @@ fn copy_hashed(src: &Path, dst: &Path) -> Result<ManifestFile> {
     out.sync_all()
         .with_context(|| format!("cannot flush `{}`", dst.display()))?;
     let digest = hasher.finalize();
-    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = rollout_config::fs::hex(&digest);
     Ok(ManifestFile { sha256, bytes })
 }
 

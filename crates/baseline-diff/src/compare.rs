@@ -29,6 +29,8 @@ pub struct CompareSettings {
     pub added_paths: AddedPaths,
     pub examples: usize,
     pub max_missing_ticks: u64,
+    /// Field patterns not compared (`baseline.ignore`).
+    pub ignore: Vec<String>,
 }
 
 impl CompareSettings {
@@ -44,6 +46,7 @@ impl CompareSettings {
             added_paths: b.added_paths,
             examples: b.examples,
             max_missing_ticks: b.max_missing_ticks,
+            ignore: b.ignore.clone(),
         }
     }
 
@@ -220,7 +223,11 @@ pub fn compare_file(
     let checks = match kind {
         FileKind::Telemetry => {
             let ss = StreamSettings {
-                cmp: ValueCmp { rule, overrides },
+                cmp: ValueCmp {
+                    rule,
+                    overrides,
+                    ignore: &s.ignore,
+                },
                 fields: s.fields.clone(),
                 runtime_variant: s.runtime_variant.clone(),
                 added: s.added_paths,
@@ -281,7 +288,11 @@ pub fn compare_file(
             };
             let (bv, cv) = (read(b)?, read(c)?);
             vec![compare_documents(
-                &ValueCmp { rule, overrides },
+                &ValueCmp {
+                    rule,
+                    overrides,
+                    ignore: &s.ignore,
+                },
                 s.added_paths,
                 s.examples,
                 &bv,

@@ -32,9 +32,18 @@ pub struct Diff {
 pub struct ValueCmp<'a> {
     pub rule: NumRule,
     pub overrides: &'a Overrides,
+    /// Field patterns not compared (`baseline.ignore`): values that change
+    /// from run to run, such as timestamps.
+    pub ignore: &'a [String],
 }
 
 impl ValueCmp<'_> {
+    fn ignored(&self, path: &str) -> bool {
+        self.ignore
+            .iter()
+            .any(|p| telemetry::pattern_reaches(p, path))
+    }
+
     /// Calls `out` for each difference below `path`; returns the number of
     /// leaves compared.
     pub fn compare(
@@ -50,6 +59,10 @@ impl ValueCmp<'_> {
                 for (k, bv) in x {
                     let len = path.len();
                     push(path, k);
+                    if self.ignored(path) {
+                        path.truncate(len);
+                        continue;
+                    }
                     match y.get(k) {
                         Some(cv) => n += self.compare(path, bv, cv, out),
                         None => out(Diff {
@@ -65,6 +78,10 @@ impl ValueCmp<'_> {
                     if !x.contains_key(k) {
                         let len = path.len();
                         push(path, k);
+                        if self.ignored(path) {
+                            path.truncate(len);
+                            continue;
+                        }
                         out(Diff {
                             kind: DiffKind::Added,
                             path: path.clone(),
@@ -283,6 +300,7 @@ mod tests {
                 NanPolicy::Equal,
             ),
             overrides: o,
+            ignore: &[],
         }
     }
 

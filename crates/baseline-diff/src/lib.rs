@@ -13,6 +13,7 @@
 //! of the config (`rollout-config`), or the gate (which calls
 //! [`compare_paths`] as a library and keeps the [`Report`]).
 
+pub mod baselines;
 pub mod bless;
 pub mod compare;
 pub mod jsondoc;
@@ -25,13 +26,12 @@ pub mod tensor;
 pub mod tolerance;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use rollout_config::model::ToleranceRule;
 use rollout_config::{Context, Format, Outcome, Style, Verbosity};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 pub use bless::{BlessInfo, Manifest, bless};
 pub use compare::{CompareSettings, compare_paths};
@@ -65,6 +65,9 @@ pub struct Args {
     /// Make the candidate the new baseline (atomic; writes manifest.json)
     #[arg(long)]
     pub bless: bool,
+    /// With --bless: bless a candidate that lost ticks
+    #[arg(long, requires = "bless")]
+    pub allow_lossy: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,63 +100,39 @@ pub fn settings(ctx: &Context, args: &Args) -> Result<CompareSettings> {
     Ok(s)
 }
 
-/// Runs the command: capture when needed, compare, print, bless.
+/// Runs the command: find the baseline, capture when needed, compare,
+/// print, bless.
 pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
     let s = settings(ctx, &args)?;
     let cwd = sh.current_dir();
     let from_flag = |p: &Path| rollout_config::model::normalize(&cwd.join(p));
-    let baseline = match &args.baseline {
-        Some(p) => from_flag(p),
-        None => ctx.settings.config.baseline.dir.clone(),
+    let root = ctx.settings.root.value.clone();
+    let dir = ctx.settings.config.baseline.dir.clone();
+    // The baseline is found before any time is spent on a capture.
+    let chosen = if args.bless {
+        None
+    } else {
+        let from = args
+            .baseline
+            .as_deref()
+            .map(&from_flag)
+            .unwrap_or(dir.clone());
+        Some(baselines::choose(&from, &root)?)
     };
-    let (candidate, commands) = match &args.candidate {
-        Some(p) => (from_flag(p), Vec::new()),
-        None => capture(sh, ctx)?,
+    let (candidate, record) = match &args.candidate {
+        Some(p) => (from_flag(p), None),
+        None => {
+            let record = capture_now(ctx)?;
+            (ctx.settings.capture_dir(), Some(record))
+        }
     };
-    let started = Instant::now();
     if args.bless {
-        let report = if baseline.exists() {
-            compare_paths(&s, &baseline, &candidate).with_context(|| {
-                format!(
-                    "not blessed: cannot compare with the old baseline `{}`\nhint: fix the input, or move the old baseline away to bless from scratch",
-                    baseline.display()
-                )
-            })?
-        } else {
-            // Nothing to compare with: still check that the candidate reads.
-            compare_paths(&s, &candidate, &candidate)
-                .context("not blessed: the candidate is not valid")?
-        };
-        if baseline.exists() {
-            emit(
-                ctx,
-                &report,
-                args.output.as_deref().map(from_flag).as_deref(),
-            )?;
-        }
-        let info = BlessInfo {
-            capture_commands: commands,
-            townlet_commit: townlet_commit(sh, &ctx.settings.root.value),
-        };
-        let m = bless(&candidate, &baseline, &info)?;
-        if ctx.verbosity != Verbosity::Quiet {
-            eprintln!(
-                "blessed `{}` as the baseline `{}` ({} files, {} written)",
-                candidate.display(),
-                baseline.display(),
-                m.files.len(),
-                compare::MANIFEST
-            );
-        }
-        return Ok(Outcome::Pass);
+        return bless_candidate(ctx, &args, &s, &candidate, record, &from_flag);
     }
-    if !baseline.exists() {
-        bail!(
-            "baseline `{}` does not exist\nhint: pass `--baseline PATH`, or capture and bless one with `cargo xtask baseline-diff --bless`",
-            baseline.display()
-        );
-    }
-    let report = compare_paths(&s, &baseline, &candidate)?;
+    let chosen = chosen.context("no baseline chosen")?;
+    let started = Instant::now();
+    let mut report = compare_paths(&s, &chosen.path, &candidate)?;
+    report.baseline_relation = (!chosen.relation.is_empty()).then(|| chosen.relation.clone());
     if ctx.verbosity == Verbosity::Verbose {
         eprintln!("compared in {:.2?}", started.elapsed());
     }
@@ -163,6 +142,106 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
         args.output.as_deref().map(from_flag).as_deref(),
     )?;
     Ok(Outcome::from_ok(report.verdict == Verdict::Pass))
+}
+
+/// `--bless`: the candidate becomes the baseline, unless it lost ticks
+/// (then only with `--allow-lossy`).
+fn bless_candidate(
+    ctx: &Context,
+    args: &Args,
+    s: &CompareSettings,
+    candidate: &Path,
+    record: Option<capture::Record>,
+    from_flag: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Outcome> {
+    let root = &ctx.settings.root.value;
+    // A candidate that is the tooling's last capture carries its record.
+    let record = record.or_else(|| {
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        let file = capture::record_path(&ctx.settings);
+        (same(candidate, &ctx.settings.capture_dir()) && file.is_file())
+            .then(|| capture::Record::load(&file).ok())
+            .flatten()
+    });
+    let streams = match &record {
+        Some(r) => r.streams.clone(),
+        None => capture::streams_in(candidate)?,
+    };
+    let lossless = match &record {
+        Some(r) => r.is_lossless(),
+        None => streams.iter().all(|s| s.lost == 0 && s.error.is_none()),
+    };
+    if !lossless && !args.allow_lossy {
+        let lost: Vec<String> = match &record {
+            Some(r) => vec![r.summary()],
+            None => streams
+                .iter()
+                .filter(|s| s.lost > 0 || s.error.is_some())
+                .map(capture::StreamCount::summary)
+                .collect(),
+        };
+        bail!(
+            "not blessed: the candidate `{}` is lossy: {}\nhint: capture again without loss (raise `telemetry.transport.buffer.max_buffer_bytes` in `capture.set`), or pass --allow-lossy to bless it as it is",
+            candidate.display(),
+            lost.join("; ")
+        );
+    }
+    let (commit, dirty) = match &record {
+        Some(r) => (r.townlet_commit.clone(), r.townlet_dirty),
+        None => capture::commit_of(root),
+    };
+    let baseline = match &args.baseline {
+        Some(p) => from_flag(p),
+        None => baselines::bless_target(&ctx.settings.config.baseline.dir, commit.as_deref()),
+    };
+    if baseline.exists() {
+        let report = compare_paths(s, &baseline, candidate).with_context(|| {
+            format!(
+                "not blessed: cannot compare with the old baseline `{}`\nhint: fix the input, or move the old baseline away to bless from scratch",
+                baseline.display()
+            )
+        })?;
+        emit(
+            ctx,
+            &report,
+            args.output.as_deref().map(from_flag).as_deref(),
+        )?;
+    } else {
+        // Nothing to compare with: still check that the candidate reads.
+        compare_paths(s, candidate, candidate)
+            .context("not blessed: the candidate is not valid")?;
+    }
+    let info = BlessInfo {
+        capture_commands: record
+            .as_ref()
+            .map(|r| r.commands.iter().map(|c| c.written.clone()).collect())
+            .unwrap_or_default(),
+        townlet_commit: commit,
+        townlet_dirty: dirty,
+        capture: record,
+        streams,
+        lossless: Some(lossless),
+        allowed_lossy: !lossless,
+    };
+    let m = bless(candidate, &baseline, &info)?;
+    if ctx.verbosity != Verbosity::Quiet {
+        eprintln!(
+            "blessed `{}` as the baseline `{}` ({} files, {} written){}",
+            candidate.display(),
+            baseline.display(),
+            m.files.len(),
+            compare::MANIFEST,
+            if lossless {
+                ""
+            } else {
+                " although it is lossy (--allow-lossy)"
+            }
+        );
+    }
+    Ok(Outcome::Pass)
 }
 
 /// Prints the report on stdout, or writes it to `output` and prints the
@@ -196,83 +275,51 @@ fn emit(ctx: &Context, report: &Report, output: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// Runs the configured capture commands from the Townlet root into
-/// `target/rollout/capture/`; returns that directory and the commands run.
-pub fn capture(sh: &Shell, ctx: &Context) -> Result<(PathBuf, Vec<String>)> {
-    let cfg = &ctx.settings.config.baseline;
-    if cfg.capture.is_empty() {
-        bail!(
-            "no `--candidate` given and no capture command configured\nhint: pass `--candidate PATH`, or set `baseline.capture` in `{}`",
-            ctx.settings.config.path.display()
-        );
-    }
-    let root = ctx.settings.checkout()?.to_path_buf();
-    let dir = ctx.settings.capture_dir();
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("cannot clear the capture directory `{}`", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let vars = |name: &str| ctx.settings.placeholder(name);
+/// Runs the rollout capture (`capture.commands`) into
+/// `target/rollout/capture/`, with its progress and summary on stderr;
+/// Ctrl-C stops it. A capture whose command failed could not make a
+/// candidate: an error.
+pub fn capture_now(ctx: &Context) -> Result<capture::Record> {
     let quiet = ctx.verbosity == Verbosity::Quiet;
-    let mut ran = Vec::new();
-    let n = cfg.capture.len();
-    for (i, line) in cfg.capture.iter().enumerate() {
-        let argv = line
-            .expand(&vars)
-            .map_err(|e| anyhow::anyhow!("baseline.capture[{i}]: {e}"))?;
-        let Some((program, rest)) = argv.split_first() else {
-            bail!("baseline.capture[{i}] is empty");
-        };
-        let shown = argv.join(" ");
-        if !quiet {
-            eprintln!(
-                "capture [{}/{n}]: running `{shown}` in `{}`",
-                i + 1,
-                root.display()
-            );
-        }
-        let started = Instant::now();
-        let _dir = sh.push_dir(&root);
-        let mut command: std::process::Command = cmd!(sh, "{program} {rest...}").into();
-        // The child's stdout would mix with our report: send it to stderr,
-        // where the capture's own progress output belongs.
-        command.stdout(Stdio::from(std::io::stderr()));
-        if quiet {
-            command.stderr(Stdio::null());
-            command.stdout(Stdio::null());
-        }
-        let status = command.status().with_context(|| {
-            format!("cannot run capture command `{shown}`\nhint: check `target.python` and `baseline.capture` in the rollout config")
-        })?;
-        if !status.success() {
-            bail!(
-                "capture command `{shown}` failed ({status}) after {:.1}s\nhint: run it by hand in `{}` to see why",
-                started.elapsed().as_secs_f64(),
-                root.display()
-            );
-        }
-        if !quiet {
-            eprintln!(
-                "capture [{}/{n}]: done in {:.1}s",
-                i + 1,
-                started.elapsed().as_secs_f64()
-            );
-        }
-        ran.push(shown);
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&cancel))
+            .context("cannot install the interrupt handler")?;
     }
-    Ok((dir, ran))
-}
-
-fn townlet_commit(sh: &Shell, root: &Path) -> Option<String> {
-    if !root.join(".git").exists() {
-        return None;
+    let log = ctx.settings.rollout_dir().join("capture.log");
+    let progress = |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    let record = capture::run(
+        &ctx.settings,
+        &capture::Run {
+            log: &log,
+            timeout: ctx.settings.config.capture.timeout.0,
+            cancel: &cancel,
+            progress: &progress,
+        },
+    )?;
+    match &record.ended {
+        capture::Ended::Done => {
+            if !quiet {
+                eprintln!("capture: {}", record.summary());
+            }
+            Ok(record)
+        }
+        capture::Ended::Failed { command, .. } => bail!(
+            "capture command `{command}` failed; its output is in `{}`\nhint: run it by hand in `{}` to see why",
+            log.display(),
+            record.root.display()
+        ),
+        capture::Ended::TimedOut { command } => bail!(
+            "capture command `{command}` ran past capture.timeout ({}) and was stopped; its output is in `{}`",
+            ctx.settings.config.capture.timeout,
+            log.display()
+        ),
+        capture::Ended::Interrupted { command } => {
+            bail!("interrupted while running capture command `{command}`")
+        }
     }
-    cmd!(sh, "git -C {root} rev-parse HEAD")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
 }

@@ -48,9 +48,13 @@ pub fn verdict_line(r: &Report, style: Style) -> String {
 fn human(r: &Report, style: Style) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "baseline-diff: `{}` against baseline `{}`\n",
+        "baseline-diff: `{}` against baseline `{}`{}\n",
         r.candidate.display(),
-        r.baseline.display()
+        r.baseline.display(),
+        r.baseline_relation
+            .as_deref()
+            .map(|rel| format!(" ({rel})"))
+            .unwrap_or_default()
     ));
     out.push_str(&format!("tolerance: {}\n", r.rule));
     for f in &r.files {

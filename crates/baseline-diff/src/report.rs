@@ -196,6 +196,10 @@ pub struct Counts {
 pub struct Report {
     pub schema: u32,
     pub baseline: PathBuf,
+    /// How the baseline relates to the checkout (`blessed at 69e30cd205
+    /// (HEAD)`), when it was chosen among baselines blessed per commit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_relation: Option<String>,
     pub candidate: PathBuf,
     /// The tolerance rule in words, as applied by default.
     pub rule: String,
@@ -231,6 +235,7 @@ impl Report {
         Self {
             schema: SCHEMA,
             baseline,
+            baseline_relation: None,
             candidate,
             rule,
             runtime_variant,

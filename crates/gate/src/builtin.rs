@@ -67,7 +67,9 @@ fn tls(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
     std::fs::write(log, &text)
         .with_context(|| format!("cannot write step log `{}`", log.display()))?;
 
+    let dev_certs = report.used_dev_ca();
     let status = match report.verdict {
+        tls_smoke::Verdict::Pass if dev_certs && !p.step.accept_dev_certs => StepStatus::Warn,
         tls_smoke::Verdict::Pass => StepStatus::Pass,
         tls_smoke::Verdict::Fail | tls_smoke::Verdict::Error => StepStatus::Fail,
     };
@@ -77,14 +79,32 @@ fn tls(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
         ""
     };
     let summary = match (&report.session, status) {
-        (Some(session), StepStatus::Pass) => {
+        (Some(session), StepStatus::Pass | StepStatus::Warn) => {
             let client = match report.client_auth.accepted {
                 Some(true) => ", client certificate accepted",
                 _ => "",
             };
+            let dev = match (dev_certs, notes.is_empty()) {
+                (false, _) => String::new(),
+                (true, false) => {
+                    " (dev certificates generated now: the real ones were not tested)".into()
+                }
+                (true, true) => format!(
+                    " (dev certificates of `tls-smoke certs`, CA '{}': the real ones were not tested)",
+                    tls_smoke::DEV_CA_NAME
+                ),
+            };
+            let word = if status == StepStatus::Warn {
+                "pass"
+            } else {
+                ""
+            };
             format!(
-                "{} {} with {}{mode}{client}",
-                session.protocol, session.cipher_suite, report.server_name
+                "{word}{}{} {} with {}{mode}{client}{dev}",
+                if word.is_empty() { "" } else { ": " },
+                session.protocol,
+                session.cipher_suite,
+                report.server_name
             )
         }
         _ => {
@@ -118,36 +138,45 @@ fn nonempty_lines(text: &str) -> Vec<String> {
 
 fn baseline(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
     let cfg = &ctx.settings.config;
-    let baseline = &cfg.baseline.dir;
     let candidate = p
         .inputs
         .first()
         .context("baseline-diff step without a candidate")?;
-    if !baseline.exists() {
-        bail!(
-            "no baselines at `{}` for target '{}'\nhint: bless a capture you trust: cargo xtask baseline-diff --candidate {} --bless",
-            baseline.display(),
-            ctx.settings.target,
-            candidate.display()
-        );
-    }
+    let chosen = baseline_diff::baselines::choose(&cfg.baseline.dir, &ctx.settings.root.value)
+        .with_context(|| format!("no baseline for target '{}'", ctx.settings.target))?;
+    let baseline = &chosen.path;
     let settings = baseline_diff::CompareSettings::from_config(&cfg.baseline, &cfg.runtime_variant);
-    let report = baseline_diff::compare_paths(&settings, baseline, candidate)?;
+    let mut report = baseline_diff::compare_paths(&settings, baseline, candidate)?;
+    report.baseline_relation = (!chosen.relation.is_empty()).then(|| chosen.relation.clone());
+    let relation = report
+        .baseline_relation
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
     let text = baseline_diff::render(&report, rollout_config::Format::Human, Style::new(false))?;
     std::fs::write(log, &text)
         .with_context(|| format!("cannot write step log `{}`", log.display()))?;
     let c = report.counts;
     let (status, summary) = match report.verdict {
         baseline_diff::Verdict::Pass => {
-            let warn = if c.warn > 0 {
-                format!(", {} warned", c.warn)
-            } else {
-                String::new()
+            let first_warning = report
+                .files
+                .iter()
+                .flat_map(|f| f.checks.iter().map(move |c| (f, c)))
+                .find(|(_, c)| c.status == baseline_diff::Status::Warn)
+                .map(|(f, c)| format!("{}: {}: {}", f.path, c.name, c.summary));
+            let warn = match &first_warning {
+                Some(w) => format!(", {} warned (first: {w})", c.warn),
+                None => String::new(),
             };
             (
-                StepStatus::Pass,
+                if c.warn > 0 {
+                    StepStatus::Warn
+                } else {
+                    StepStatus::Pass
+                },
                 format!(
-                    "{} checks within tolerance{warn} against `{}`",
+                    "{} checks within tolerance{warn} against `{}`{relation}",
                     c.pass,
                     baseline.display()
                 ),
@@ -164,7 +193,7 @@ fn baseline(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
             (
                 StepStatus::Fail,
                 format!(
-                    "{} check(s) differ from the baselines; first: {first}",
+                    "{} check(s) differ from the baseline{relation}; first: {first}",
                     c.fail
                 ),
             )
@@ -187,15 +216,6 @@ fn monitor(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
             kind: None,
         })
         .collect();
-    for input in &inputs {
-        if !input.path.is_file() {
-            bail!(
-                "monitor input `{}` does not exist\nhint: check `inputs` of gate step '{}'",
-                input.path.display(),
-                p.step.id
-            );
-        }
-    }
     let report = monitor::evaluate(&ctx.settings, &inputs, None)?;
     let mut text = Vec::new();
     monitor::render::human(&report, &Style::new(false), &mut text)?;
@@ -212,7 +232,14 @@ fn monitor(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
         rollout_config::Outcome::Pass => StepStatus::Pass,
         rollout_config::Outcome::Fail => StepStatus::Fail,
     };
+    let problems: Vec<&str> = report.problems().map(|(_, p)| p).collect();
     let summary = match worst {
+        None if !problems.is_empty() => format!(
+            "{} of {} input(s) unusable: {}; no alerts from the rest",
+            problems.len(),
+            report.inputs.len(),
+            problems.join("; ")
+        ),
         None => format!("no alerts over {} input(s)", report.inputs.len()),
         Some(a) => {
             let list: Vec<String> = report
@@ -220,8 +247,13 @@ fn monitor(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
                 .iter()
                 .map(|a| format!("{} ({})", a.rule, a.severity.as_str()))
                 .collect();
+            let unusable = if problems.is_empty() {
+                String::new()
+            } else {
+                format!("; unusable: {}", problems.join("; "))
+            };
             format!(
-                "{} alert(s): {}; {}: {}",
+                "{} alert(s): {}; {}: {}{unusable}",
                 report.alerts.len(),
                 list.join(", "),
                 a.rule,

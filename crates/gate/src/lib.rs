@@ -16,6 +16,7 @@ pub mod plan;
 pub mod render;
 pub mod report;
 mod run;
+mod summary;
 pub mod terminal;
 
 pub use run::{Args, run, run_to};

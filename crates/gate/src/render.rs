@@ -17,7 +17,7 @@ pub fn secs(ms: u64) -> String {
 fn word(status: StepStatus, style: &Style) -> String {
     match status {
         StepStatus::Pass => style.pass(),
-        StepStatus::AllowedFailure => style.warn(),
+        StepStatus::Warn | StepStatus::AllowedFailure => style.warn(),
         StepStatus::Fail | StepStatus::Timeout | StepStatus::Interrupted => style.fail(),
         StepStatus::Skipped => style.skip(),
     }
@@ -53,7 +53,7 @@ pub fn human(
         )?;
         if matches!(
             step.status,
-            StepStatus::Fail | StepStatus::Timeout | StepStatus::AllowedFailure
+            StepStatus::Fail | StepStatus::Timeout | StepStatus::AllowedFailure | StepStatus::Warn
         ) {
             if let Some((_, lines)) = details.iter().find(|(id, _)| *id == step.id) {
                 for line in lines {
@@ -81,6 +81,11 @@ pub fn verdict_line(report: &GateReport) -> String {
         .iter()
         .filter(|s| s.status == StepStatus::Pass)
         .count();
+    let warned = report
+        .steps
+        .iter()
+        .filter(|s| matches!(s.status, StepStatus::Warn | StepStatus::AllowedFailure))
+        .count();
     let ran = report
         .steps
         .iter()
@@ -96,6 +101,9 @@ pub fn verdict_line(report: &GateReport) -> String {
     };
     let took = secs(report.duration_ms);
     match report.verdict {
+        Verdict::Pass if warned > 0 => format!(
+            "gate passed{what}: {passed} of {ran} steps passed, {warned} with warnings, in {took}"
+        ),
         Verdict::Pass => format!("gate passed{what}: {passed} of {ran} steps passed in {took}"),
         Verdict::Fail => format!(
             "gate FAILED{what}: {} failed ({}) in {took}",
@@ -113,6 +121,11 @@ pub fn junit(report: &GateReport, details: &[(String, Vec<String>)]) -> Result<S
     for step in &report.steps {
         let status = match step.status {
             StepStatus::Pass => TestCaseStatus::success(),
+            StepStatus::Warn => {
+                let mut s = TestCaseStatus::success();
+                s.set_message(format!("warning: {}", step.summary));
+                s
+            }
             StepStatus::Skipped => {
                 let mut s = TestCaseStatus::skipped();
                 s.set_message(step.summary.clone());
@@ -191,11 +204,14 @@ pub fn annotations(report: &GateReport) -> Vec<String> {
         .filter(|s| {
             matches!(
                 s.status,
-                StepStatus::Fail | StepStatus::Timeout | StepStatus::AllowedFailure
+                StepStatus::Fail
+                    | StepStatus::Timeout
+                    | StepStatus::AllowedFailure
+                    | StepStatus::Warn
             )
         })
         .map(|s: &StepReport| {
-            let level = if s.status == StepStatus::AllowedFailure {
+            let level = if matches!(s.status, StepStatus::AllowedFailure | StepStatus::Warn) {
                 "warning"
             } else {
                 "error"

@@ -30,6 +30,9 @@ pub enum Verdict {
 #[serde(rename_all = "kebab-case")]
 pub enum StepStatus {
     Pass,
+    /// Passed with a reservation the summary names (dev certificates, a
+    /// lossy capture): does not fail the gate.
+    Warn,
     /// Failed, but the step is allowed to fail.
     AllowedFailure,
     Fail,
@@ -41,9 +44,15 @@ pub enum StepStatus {
 
 impl StepStatus {
     /// Whether this status makes the gate fail: failed, timed out or
-    /// interrupted (an allowed failure only warns).
+    /// interrupted (a warning and an allowed failure do not).
     pub fn fails_the_gate(self) -> bool {
         matches!(self, Self::Fail | Self::Timeout | Self::Interrupted)
+    }
+
+    /// Whether steps that need this one may run: it passed, perhaps with a
+    /// warning.
+    pub fn lets_dependents_run(self) -> bool {
+        matches!(self, Self::Pass | Self::Warn)
     }
 }
 
@@ -63,7 +72,8 @@ pub struct GitState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
     pub id: String,
-    /// `command`, `tls-smoke`, `baseline-diff`, `merge-policy`, `terminal-smoke`.
+    /// `command`, `capture`, `tls-smoke`, `baseline-diff`, `monitor`,
+    /// `merge-policy`, `terminal-smoke`.
     pub kind: String,
     pub status: StepStatus,
     pub duration_ms: u64,
@@ -99,6 +109,18 @@ pub struct GateReport {
     /// What was asked for on the command line.
     #[serde(default)]
     pub selection: Selection,
+    /// The rollout definition the gate ran with; absent in reports of older
+    /// versions.
+    #[serde(default)]
+    pub config: Option<ConfigUsed>,
+}
+
+/// Which rollout definition a report was made with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigUsed {
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes.
+    pub sha256: String,
 }
 
 /// The command line's selection of steps.
@@ -110,6 +132,38 @@ pub struct Selection {
 }
 
 impl GateReport {
+    /// What a partial run selected (`--steps ruff,mypy --suite telemetry`),
+    /// or `None` for a complete run.
+    pub fn partial_selection(&self) -> Option<String> {
+        if self.complete {
+            return None;
+        }
+        let sel = &self.selection;
+        let mut what = Vec::new();
+        if !sel.steps.is_empty() {
+            what.push(format!("--steps {}", sel.steps.join(",")));
+        }
+        if !sel.skip.is_empty() {
+            what.push(format!("--skip {}", sel.skip.join(",")));
+        }
+        if let Some(suite) = &sel.suite {
+            what.push(format!("--suite {suite}"));
+        }
+        Some(if what.is_empty() {
+            "a partial run".to_string()
+        } else {
+            what.join(" ")
+        })
+    }
+
+    /// Steps that ran (were not skipped or left out).
+    pub fn ran(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.status != StepStatus::Skipped)
+            .count()
+    }
+
     /// Reads a report written by the gate.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)

@@ -148,12 +148,19 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
     }
 
     let progress = Progress::new(ctx.verbosity);
-    let uses_python = plan.run.iter().any(|p| {
-        p.argv
-            .iter()
-            .any(|a| *a == vars.path("python").display().to_string())
+    let python = vars.path("python");
+    let bin = vars.path("bin");
+    // A step needs the target's environment when it runs its interpreter or
+    // a tool installed next to it (`{bin}/ruff`), or is the capture.
+    let needs_env = plan.run.iter().any(|p| {
+        p.step.kind == StepKind::Capture
+            || p.argv.iter().take(1).any(|a| {
+                let program = Path::new(a);
+                program == python
+                    || (!bin.as_os_str().is_empty() && program.parent() == Some(bin.as_path()))
+            })
     });
-    if uses_python {
+    if needs_env {
         provision(
             sh,
             ctx,
@@ -227,7 +234,7 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
             if let Some(&j) = needs.iter().find(|&&j| {
                 results[j]
                     .as_ref()
-                    .is_some_and(|(r, _)| r.status != StepStatus::Pass)
+                    .is_some_and(|(r, _)| !r.status.lets_dependents_run())
             }) {
                 let why = format!("needs '{}', which did not pass", plan.run[j].step.id);
                 results[i] = Some((StepResult::new(StepStatus::Skipped, why), 0));
@@ -374,6 +381,10 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
             skip: args.skip.clone(),
             suite: args.suite.clone(),
         },
+        config: Some(crate::report::ConfigUsed {
+            path: cfg.path.clone(),
+            sha256: cfg.sha256.clone(),
+        }),
     };
     report.write(&report_path(&ctx.settings))?;
     emit(&ctx, &args, &report, &details, out)?;
@@ -440,13 +451,17 @@ fn run_step(
 ) -> Result<StepResult> {
     std::fs::write(log, "")
         .with_context(|| format!("cannot create step log `{}`", log.display()))?;
-    let timeout = p.step.timeout.0;
+    let timeout = p.step.timeout();
     match p.step.kind {
         StepKind::Command => {
             let exit = run_logged(command(p)?, log, timeout, cancel)?;
             match &p.step.debt {
                 Some(debt) => judge_mypy(exit, log, debt, args),
-                None => Ok(judge_exit(exit, log, timeout)),
+                None => Ok(with_tool_summary(
+                    judge_exit(exit, log, timeout),
+                    &p.argv,
+                    log,
+                )),
             }
         }
         StepKind::TerminalSmoke => terminal_smoke(p, log, cancel),
@@ -481,6 +496,7 @@ fn run_step(
             std::fs::write(log, text + "\n")?;
             Ok(result)
         }
+        StepKind::Capture => capture_step(ctx, p, log, cancel),
         StepKind::TlsSmoke | StepKind::BaselineDiff | StepKind::Monitor => {
             let o = crate::builtin::run(ctx, p, log)?;
             Ok(StepResult {
@@ -491,6 +507,72 @@ fn run_step(
             })
         }
     }
+}
+
+/// The rollout capture, with its commands' output in the step log; warns
+/// when Townlet lost ticks, and says how many.
+fn capture_step(ctx: &Context, p: &Planned, log: &Path, cancel: &AtomicBool) -> Result<StepResult> {
+    let quiet = |_: &str| {};
+    let record = capture::run(
+        &ctx.settings,
+        &capture::Run {
+            log,
+            timeout: p.step.timeout(),
+            cancel,
+            progress: &quiet,
+        },
+    )?;
+    let summary = record.summary();
+    let last_exit = record.commands.last().and_then(|c| c.exit_code);
+    let mut r = match &record.ended {
+        capture::Ended::Done if record.is_lossless() => StepResult::new(StepStatus::Pass, summary),
+        capture::Ended::Done => {
+            let mut r = StepResult::new(StepStatus::Warn, format!("lossy capture: {summary}"));
+            r.details = record
+                .streams
+                .iter()
+                .filter(|s| s.lost > 0 || s.error.is_some())
+                .map(capture::StreamCount::summary)
+                .collect();
+            r.details.push(record.log.summary());
+            r.details.push(
+                "hint: raise `telemetry.transport.buffer.max_buffer_bytes` in `capture.set` so that Townlet drops nothing".into(),
+            );
+            r
+        }
+        capture::Ended::Failed {
+            command,
+            exit_code,
+            signal,
+        } => {
+            let how = match (exit_code, signal) {
+                (Some(c), _) => format!("exit {c}"),
+                (_, Some(s)) => format!("killed by signal {s}"),
+                _ => "failed".into(),
+            };
+            let last = last_line(log);
+            let mut r = StepResult::new(StepStatus::Fail, format!("`{command}` {how}: {last}"));
+            r.details = tail(log, TAIL_LINES);
+            r
+        }
+        capture::Ended::TimedOut { command } => {
+            let mut r = StepResult::new(
+                StepStatus::Timeout,
+                format!(
+                    "`{command}` timed out after {}; its process group was stopped",
+                    humantime(p.step.timeout())
+                ),
+            );
+            r.details = tail(log, TAIL_LINES);
+            r
+        }
+        capture::Ended::Interrupted { .. } => StepResult::new(
+            StepStatus::Interrupted,
+            "interrupted; its process group was stopped",
+        ),
+    };
+    r.exit_code = last_exit;
+    Ok(r)
 }
 
 /// The step's process, built with xshell (argument handling, environment)
@@ -576,6 +658,28 @@ fn judge_exit(exit: Exit, log: &Path, timeout: Duration) -> StepResult {
     }
 }
 
+/// A failed ruff or mypy step says how many errors and the first cause,
+/// not the tool's last line.
+fn with_tool_summary(mut r: StepResult, argv: &[String], log: &Path) -> StepResult {
+    if r.status != StepStatus::Fail {
+        return r;
+    }
+    let Some(tool) = crate::summary::Tool::of(argv) else {
+        return r;
+    };
+    let output = std::fs::read(log)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let summary = match tool {
+        crate::summary::Tool::Ruff => crate::summary::ruff(&output),
+        crate::summary::Tool::Mypy => crate::summary::mypy(&output),
+    };
+    if let (Some(s), Some(code)) = (summary, r.exit_code) {
+        r.summary = format!("exit {code}: {s}");
+    }
+    r
+}
+
 fn humantime(d: Duration) -> String {
     rollout_config::model::Span(d).to_string()
 }
@@ -586,7 +690,11 @@ fn judge_mypy(exit: Exit, log: &Path, debt_file: &Path, args: &Args) -> Result<S
         other => {
             let mut r = judge_exit(other, log, Duration::ZERO);
             if let Exit::Code(c) = other {
-                r.summary = format!("mypy could not check (exit {c}): {}", last_line(log));
+                let output = std::fs::read(log)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let cause = crate::summary::mypy(&output).unwrap_or_else(|| last_line(log));
+                r.summary = format!("mypy could not check (exit {c}): {cause}");
             }
             return Ok(r);
         }
@@ -690,7 +798,7 @@ fn terminal_smoke(p: &Planned, log: &Path, cancel: &AtomicBool) -> Result<StepRe
         .step
         .run_for
         .map_or(Duration::from_secs(20), |s| s.0)
-        .min(p.step.timeout.0);
+        .min(p.step.timeout());
     let enough = |screen: &str| {
         let j = judge(screen, &exp);
         j.passed() || j.traceback.is_some()
@@ -778,7 +886,7 @@ fn provision(
         return Ok(());
     }
     let cfg = &ctx.settings.config;
-    let commands = &cfg.target.provision;
+    let commands = cfg.target.provision_for(&ctx.settings.target);
     if no_provision || commands.is_empty() {
         let how = if commands.is_empty() {
             "add commands under target.provision".to_string()
@@ -1027,7 +1135,7 @@ impl Progress {
                     match r.status {
                         StepStatus::Pass => self.style.pass(),
                         StepStatus::Skipped => self.style.skip(),
-                        StepStatus::AllowedFailure => self.style.warn(),
+                        StepStatus::AllowedFailure | StepStatus::Warn => self.style.warn(),
                         _ => self.style.fail(),
                     },
                     render::secs(*ms),

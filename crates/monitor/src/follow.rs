@@ -206,6 +206,7 @@ pub fn run(
             ticks: 0,
             first_tick: None,
             last_tick: None,
+            problem: None,
         };
         tails.push((Tail::new(i.path.clone()), eval, summary));
     }

@@ -108,6 +108,10 @@ pub struct InputSummary {
     pub ticks: u64,
     pub first_tick: Option<u64>,
     pub last_tick: Option<u64>,
+    /// Why nothing could be read from this input (a log without
+    /// `tick_health` lines): its own failed check, while the other inputs
+    /// are still judged.
+    pub problem: Option<String>,
 }
 
 /// Reads a whole input into `eval`.
@@ -126,6 +130,7 @@ pub fn read_all(
         ticks: 0,
         first_tick: None,
         last_tick: None,
+        problem: None,
     };
     let note = |tick: u64, s: &mut InputSummary| {
         s.ticks += 1;
@@ -153,9 +158,9 @@ pub fn read_all(
             }
             summary.records = line_no;
             if summary.ticks == 0 {
-                bail!(
-                    "`{name}`: no `tick_health` lines in {line_no} lines: expected a Townlet log at INFO level\nhint: run the simulation with Python logging at INFO, or pass a telemetry stream with `--telemetry`"
-                );
+                summary.problem = Some(format!(
+                    "`{name}`: no `tick_health` lines in {line_no} lines: expected a Townlet log at INFO level (hint: run the simulation with Python logging at INFO, as `capture.log_level` does, or pass a telemetry stream with `--telemetry`)"
+                ));
             }
         }
         Kind::Telemetry => {

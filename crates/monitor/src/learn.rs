@@ -89,6 +89,9 @@ pub fn run(ctx: &Context, args: crate::LearnArgs, out: &mut dyn std::io::Write) 
         })
         .collect();
     let (evals, summaries) = crate::read_inputs(&rules, &inputs, false)?;
+    if let Some(problem) = summaries.iter().find_map(|s| s.problem.as_deref()) {
+        anyhow::bail!("{problem}");
+    }
     let mut runs = Vec::new();
     for (e, s) in evals.iter().zip(&summaries) {
         if e.kind() != Kind::Log {

@@ -199,6 +199,13 @@ pub struct EnvMetrics {
 }
 
 impl Report {
+    /// The inputs nothing could be read from, with why.
+    pub fn problems(&self) -> impl Iterator<Item = (&InputSummary, &str)> {
+        self.inputs
+            .iter()
+            .filter_map(|i| i.problem.as_deref().map(|p| (i, p)))
+    }
+
     pub fn counts(&self) -> (usize, usize) {
         let crit = self
             .alerts
@@ -255,7 +262,29 @@ pub fn evaluate(
     fail_on: Option<Severity>,
 ) -> Result<Report> {
     let rules = rule_settings(settings)?;
-    let (evals, summaries) = read_inputs(&rules, inputs, false)?;
+    // An input that was never written (a capture that logged nothing) is
+    // its own failed check; the others are still judged.
+    let (present, missing): (Vec<Input>, Vec<Input>) = inputs
+        .iter()
+        .cloned()
+        .partition(|i| i.is_stdin() || i.path.is_file());
+    let (evals, mut summaries) = if present.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        read_inputs(&rules, &present, false)?
+    };
+    for i in missing {
+        summaries.push(InputSummary {
+            env: i.env.clone(),
+            path: i.name(),
+            kind: i.kind.unwrap_or(Kind::Log),
+            records: 0,
+            ticks: 0,
+            first_tick: None,
+            last_tick: None,
+            problem: Some(format!("`{}` does not exist", i.name())),
+        });
+    }
     let fail_on = fail_on.unwrap_or(settings.config.monitor.fail_on);
     Ok(report(&rules, fail_on, &evals, summaries))
 }
@@ -291,7 +320,8 @@ pub fn report(
 ) -> Report {
     let mut alerts: Vec<Alert> = evals.iter().flat_map(SourceEval::alerts).collect();
     alerts.sort_by(|a, b| (b.severity, &a.env, a.rule).cmp(&(a.severity, &b.env, b.rule)));
-    let verdict = Outcome::from_ok(!alerts.iter().any(|a| a.severity >= fail_on));
+    let unusable = inputs.iter().any(|i| i.problem.is_some());
+    let verdict = Outcome::from_ok(!unusable && !alerts.iter().any(|a| a.severity >= fail_on));
     Report {
         schema: SCHEMA,
         verdict,
@@ -406,6 +436,12 @@ fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Ou
         follow::run(ctx, &rules, fail_on, &inputs, &a, out)?
     } else {
         let (evals, summaries) = read_inputs(&rules, &inputs, false)?;
+        if let Some(first) = summaries.iter().find_map(|s| s.problem.as_deref())
+            && summaries.iter().all(|s| s.problem.is_some())
+        {
+            // Nothing could be checked at all: the input is bad.
+            anyhow::bail!("{first}");
+        }
         let report = report(&rules, fail_on, &evals, summaries);
         if let Some(path) = &a.prom_textfile {
             prom::write_textfile(path, &report.environments)?;

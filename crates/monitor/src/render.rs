@@ -15,7 +15,7 @@ fn skip_reason(report: &Report, env: &str, rule: Rule) -> Option<&'static str> {
     let kinds: Vec<Kind> = report
         .inputs
         .iter()
-        .filter(|i| i.env == env)
+        .filter(|i| i.env == env && i.problem.is_none())
         .map(|i| i.kind)
         .collect();
     let metrics = report
@@ -53,6 +53,9 @@ pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> 
         if !envs.contains(&i.env.as_str()) {
             envs.push(&i.env);
         }
+    }
+    for (input, problem) in report.problems() {
+        writeln!(out, "{} input [{}]: {problem}", style.fail(), input.env)?;
     }
     for env in &envs {
         for rule in Rule::ALL {
@@ -94,10 +97,16 @@ pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> 
         Severity::Warning => "warning",
         Severity::Critical => "critical",
     };
+    let unusable = report.problems().count();
     let summary = format!(
-        "{crit} critical, {warn} warning alerts in {} environment{} (fail on {threshold})",
+        "{crit} critical, {warn} warning alerts in {} environment{} (fail on {threshold}){}",
         envs.len(),
-        if envs.len() == 1 { "" } else { "s" }
+        if envs.len() == 1 { "" } else { "s" },
+        match unusable {
+            0 => String::new(),
+            1 => "; 1 input unusable".into(),
+            n => format!("; {n} inputs unusable"),
+        }
     );
     match report.verdict {
         rollout_config::Outcome::Pass => writeln!(out, "{}: {summary}", style.pass())?,

@@ -58,6 +58,7 @@ fn secs(ms: u64) -> String {
 fn status_word(s: StepStatus) -> &'static str {
     match s {
         StepStatus::Pass => "pass",
+        StepStatus::Warn => "warn",
         StepStatus::AllowedFailure => "allowed-failure",
         StepStatus::Fail => "FAIL",
         StepStatus::Timeout => "timeout",
@@ -116,9 +117,16 @@ pub fn build(i: &Input<'_>) -> String {
                 Some(git) => format!("commit {} (not this commit)", short(&git.commit)),
                 None => "no git state".to_string(),
             };
+            let steps = match g.partial_selection() {
+                None => format!("{} steps", g.ran()),
+                Some(what) => format!(
+                    "partial run ({what}): {} of {} steps ran",
+                    g.ran(),
+                    g.steps.len()
+                ),
+            };
             line(&format!(
-                "Gate: {verdict} for {gated}, {} steps in {}, started {}",
-                g.steps.len(),
+                "Gate: {verdict} for {gated}, {steps} in {}, started {}",
                 secs(g.duration_ms),
                 g.started_at
             ));
@@ -243,6 +251,7 @@ mod tests {
             tools: Default::default(),
             complete: true,
             selection: Default::default(),
+            config: None,
         }
     }
 
@@ -279,6 +288,31 @@ mod tests {
         let all = format!("git revert --no-edit {} {}", "b".repeat(40), "a".repeat(40));
         assert!(msg.contains(&all), "{msg}");
         assert!(msg.find(&"b".repeat(12)) < msg.find(&"a".repeat(12)));
+    }
+
+    #[test]
+    fn a_partial_run_is_not_summarised_as_every_step() {
+        let mut g = report();
+        g.complete = false;
+        g.selection.steps = vec!["pytest".into()];
+        g.steps[1].status = StepStatus::Skipped;
+        let msg = build(&Input {
+            name: "v0.9.0-m4",
+            commit: "c",
+            branch: Some("main"),
+            gate: Some(&g),
+            signoffs: &[],
+            overrides: &[],
+            previous: None,
+            facade_paths: &[],
+            rollback: &[],
+        });
+        assert!(
+            msg.contains(
+                "Gate: pass for this commit, partial run (--steps pytest): 1 of 2 steps ran in"
+            ),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -12,10 +12,10 @@ use rollout_config::{Context, Format, Outcome, Style, Verbosity};
 use serde::Serialize;
 use xshell::{Shell, cmd};
 
-use plumbing::git::{Git, LocalTag};
 use crate::message::{self, MARKER, Override, RollbackCommit};
 use crate::naming;
 use crate::signoff::{self, TeamState, short};
+use plumbing::git::{Git, LocalTag};
 
 /// Version of the JSON document's shape.
 pub const SCHEMA: u32 = 1;
@@ -239,9 +239,31 @@ impl Execution {
     }
 }
 
+/// What a usable gate report must have gated: this root, with this
+/// rollout definition.
+#[derive(Debug, Clone, Copy)]
+pub struct Gated<'a> {
+    pub root: &'a Path,
+    pub config: &'a Path,
+    pub config_sha256: &'a str,
+}
+
+/// Whether two paths name the same file or directory.
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// Reads the gate report and checks that it passed for exactly `commit` and
-/// `tree`.
-pub fn gate_check(path: &Path, commit: &str, tree: &str) -> (Check, Option<GateReport>) {
+/// `tree`, on the same root and with the same rollout definition.
+pub fn gate_check(
+    path: &Path,
+    commit: &str,
+    tree: &str,
+    expected: Gated<'_>,
+) -> (Check, Option<GateReport>) {
     let shown = path.display();
     let rerun = "run the gate on this commit: cargo xtask gate (or pass --allow-gate)";
     if !path.exists() {
@@ -268,7 +290,23 @@ pub fn gate_check(path: &Path, commit: &str, tree: &str) -> (Check, Option<GateR
             Some(report),
         );
     };
-    let check = if g.commit != commit {
+    let check = if !same_path(&report.root, expected.root) {
+        Check::fail(
+            "gate",
+            format!(
+                "gate report is for the checkout `{}`, not `{}`",
+                report.root.display(),
+                expected.root.display()
+            ),
+            "run the gate on this checkout: cargo xtask gate --root <this checkout> (or pass --allow-gate)",
+        )
+    } else if let Some(msg) = config_mismatch(&report, expected) {
+        Check::fail(
+            "gate",
+            msg,
+            "run the gate again with this rollout config: cargo xtask gate (or pass --allow-gate)",
+        )
+    } else if g.commit != commit {
         Check::fail(
             "gate",
             format!(
@@ -297,23 +335,10 @@ pub fn gate_check(path: &Path, commit: &str, tree: &str) -> (Check, Option<GateR
             ),
             "commit or stash the changes, then run cargo xtask gate again (or pass --allow-gate)",
         )
-    } else if report.verdict == Verdict::Pass && !report.complete {
-        let sel = &report.selection;
-        let mut what = Vec::new();
-        if !sel.steps.is_empty() {
-            what.push(format!("--steps {}", sel.steps.join(",")));
-        }
-        if !sel.skip.is_empty() {
-            what.push(format!("--skip {}", sel.skip.join(",")));
-        }
-        if let Some(suite) = &sel.suite {
-            what.push(format!("--suite {suite}"));
-        }
-        let what = if what.is_empty() {
-            "a partial run".to_string()
-        } else {
-            what.join(" ")
-        };
+    } else if let Some(what) = report
+        .partial_selection()
+        .filter(|_| report.verdict == Verdict::Pass)
+    {
         Check::fail(
             "gate",
             format!(
@@ -346,12 +371,38 @@ pub fn gate_check(path: &Path, commit: &str, tree: &str) -> (Check, Option<GateR
                 "gate passed for {} (tree {}): {} steps, started {}",
                 short(commit),
                 short(tree),
-                report.steps.len(),
+                report.ran(),
                 report.started_at
             ),
         )
     };
     (check, Some(report))
+}
+
+/// Why the report's rollout definition is not the one in use, if it is not.
+fn config_mismatch(report: &GateReport, expected: Gated<'_>) -> Option<String> {
+    let Some(used) = &report.config else {
+        return Some(
+            "gate report does not record which rollout config it ran with (made by an older version)"
+                .into(),
+        );
+    };
+    if !same_path(&used.path, expected.config) {
+        return Some(format!(
+            "gate ran with the rollout config `{}`, this uses `{}`",
+            used.path.display(),
+            expected.config.display()
+        ));
+    }
+    if used.sha256 != expected.config_sha256 {
+        return Some(format!(
+            "gate ran with another version of `{}` (sha256 {}, now {})",
+            expected.config.display(),
+            short(&used.sha256),
+            short(expected.config_sha256)
+        ));
+    }
+    None
 }
 
 /// Makes the plan: resolves the name, runs every check, builds the message.
@@ -417,7 +468,16 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
     });
 
     // The gate.
-    let (gate, report) = gate_check(&report_path(s), &commit, &tree);
+    let (gate, report) = gate_check(
+        &report_path(s),
+        &commit,
+        &tree,
+        Gated {
+            root: &s.root.value,
+            config: &s.config.path,
+            config_sha256: &s.config.sha256,
+        },
+    );
     checks.push(gate);
 
     // Sign-offs.

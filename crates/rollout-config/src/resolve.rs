@@ -20,13 +20,14 @@ pub const ENV_TOWNLET_ROOT: &str = "TOWNLET_ROOT";
 pub const SAMPLE_TARGET: &str = "examples/townlet-sample";
 
 /// The placeholders every command line may use (see [`Settings::placeholder`]).
-pub const PLACEHOLDERS: [&str; 6] = [
+pub const PLACEHOLDERS: [&str; 7] = [
     "python",
     "bin",
     "root",
     "workspace",
     "capture_dir",
     "log_dir",
+    "townlet_log",
 ];
 
 /// Cargo's variable naming the target directory; honoured for `target/rollout`.
@@ -177,10 +178,17 @@ impl Settings {
         self.rollout_dir().join("capture")
     }
 
+    /// Townlet's own Python log of the capture (`{townlet_log}`), written at
+    /// `capture.log_level`: `target/rollout/townlet.log`.
+    pub fn townlet_log(&self) -> PathBuf {
+        self.rollout_dir().join("townlet.log")
+    }
+
     /// The value of a placeholder that every command line may use:
     /// `{python}`, `{bin}` (the interpreter's directory), `{root}`,
-    /// `{workspace}`, `{capture_dir}`, `{log_dir}`. Commands add their own
-    /// (the gate's `{suite...}`).
+    /// `{workspace}`, `{capture_dir}`, `{log_dir}`, `{townlet_log}`.
+    /// Commands add their own (the gate's `{suite...}`, the capture's
+    /// `{sim_config}`).
     pub fn placeholder(&self, name: &str) -> Option<Vec<String>> {
         let one = |p: PathBuf| Some(vec![p.display().to_string()]);
         match name {
@@ -194,6 +202,7 @@ impl Settings {
             "workspace" => one(self.workspace.clone()),
             "capture_dir" => one(self.capture_dir()),
             "log_dir" => one(self.gate_log_dir()),
+            "townlet_log" => one(self.townlet_log()),
             _ => None,
         }
     }

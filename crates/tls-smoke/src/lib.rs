@@ -39,7 +39,8 @@ use anyhow::{Result, bail};
 use rollout_config::{Context, Format, Outcome, Style, Verbosity};
 
 pub use certs::{
-    DevMaterial, FILES as DEV_CERT_FILES, ensure_dev_certs, generate as generate_dev_certs,
+    CA_NAME as DEV_CA_NAME, DevMaterial, FILES as DEV_CERT_FILES, ensure_dev_certs,
+    generate as generate_dev_certs,
 };
 pub use collector::Tally;
 pub use report::{Report, Verdict};

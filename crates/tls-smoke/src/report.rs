@@ -195,6 +195,16 @@ pub struct Report {
 }
 
 impl Report {
+    /// Whether the server presented a certificate issued by the dev CA that
+    /// `tls-smoke certs` generates: the handshake then tested the tooling's
+    /// own material, not the deployment's certificates.
+    pub fn used_dev_ca(&self) -> bool {
+        let dev = format!("CN={}", crate::certs::CA_NAME);
+        self.server_chain
+            .iter()
+            .any(|c| c.issuer == dev || c.subject == dev)
+    }
+
     /// Sets `failure`, `verdict` and `exit_code` from the findings.
     pub(crate) fn conclude(&mut self) {
         let first_error = self.findings.iter().find(|f| f.severity == Severity::Error);

@@ -1,22 +1,21 @@
 #!/usr/bin/env python3
 """Run the sample simulation and write its telemetry stream (and optionally observations).
 
-Usage: run_simulation.py CONFIG --ticks N --telemetry-path PATH
-       [--observations-path PATH.npz] [--buffer-bytes N]
+Usage: run_simulation.py CONFIG --ticks N --telemetry-path PATH [--observations-path PATH.npz]
 
-Deterministic: the same arguments always write byte-identical files.
+Deterministic: the same arguments always write byte-identical files. Like Townlet's script it
+configures no logging: its `tick_health` lines and drop warnings are written only when the
+caller sets Python logging up at INFO.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from townlet.core.capture import RolloutCapture
 from townlet.core.config import ConfigError, load_config
-from townlet.core.logs import configure_logging
 from townlet.core.sim_loop import SimulationLoop
 from townlet.observations.builder import ObservationBuilder
 from townlet.telemetry.worker import TelemetryWorker
@@ -39,28 +38,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--observations-path", type=Path, help="also write the first agent's rollout (.npz)"
     )
-    parser.add_argument(
-        "--buffer-bytes",
-        type=positive_int,
-        help="telemetry buffer budget in bytes; payloads beyond it are dropped (default: none)",
-    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    configure_logging()
-    log = logging.getLogger("townlet.scripts.run_simulation")
     try:
         config = load_config(args.config)
     except ConfigError as err:
-        log.error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
         return 2
     args.telemetry_path.parent.mkdir(parents=True, exist_ok=True)
     with args.telemetry_path.open("w", encoding="utf-8", newline="\n") as sink:
         worker = TelemetryWorker(
             sink,
-            max_buffer_bytes=args.buffer_bytes,
+            max_buffer_bytes=config.transport.max_buffer_bytes,
             flush_interval_ticks=config.transport.flush_interval_ticks,
             max_batch_size=config.transport.max_batch_size,
         )

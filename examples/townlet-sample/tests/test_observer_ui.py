@@ -63,11 +63,14 @@ def run_in_pty(
             read_for(0.05)
         if child.poll() is None and stop is not None:
             child.send_signal(stop)
-        try:
-            code = child.wait(timeout=10.0)
-        except subprocess.TimeoutExpired:  # it ignored the signal: do not hang the suite
+        # Keep reading while it stops: a UI blocked writing to a full terminal never sees
+        # the signal's flag.
+        stop_by = time.monotonic() + 10.0
+        while child.poll() is None and time.monotonic() < stop_by:
+            read_for(0.05)
+        if child.poll() is None:  # it ignored the signal: do not hang the suite
             child.kill()
-            code = child.wait()
+        code = child.wait()
         while read_for(0.2):
             pass
     finally:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import yaml
 
 from conftest import HYBRID_CONFIG, ROOT
 from townlet.core.config import load_config
@@ -145,12 +146,24 @@ def test_worker_drops_oldest_payloads_over_budget(caplog):
     ] * 2
 
 
-def run_simulation(tmp_path, name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+# How a caller that wants Townlet's log runs the script: logging at INFO, then the script.
+WITH_LOGGING = (
+    "import logging, runpy, sys; "
+    "logging.basicConfig(level=logging.INFO, "
+    "format='%(asctime)s %(levelname)s %(name)s %(message)s'); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+def run_simulation(
+    tmp_path, name: str, *extra: str, config=HYBRID_CONFIG, logging_on: bool = True
+) -> subprocess.CompletedProcess[str]:
+    launcher = [sys.executable, "-c", WITH_LOGGING] if logging_on else [sys.executable]
     return subprocess.run(
         [
-            sys.executable,
+            *launcher,
             str(ROOT / "scripts" / "run_simulation.py"),
-            str(HYBRID_CONFIG),
+            str(config),
             "--ticks",
             "120",
             "--telemetry-path",
@@ -185,8 +198,18 @@ def test_run_simulation_is_deterministic_and_logs_tick_health(tmp_path):
         assert capture["dones"].dtype == np.bool_ and capture["dones"][-1]
 
 
+def test_run_simulation_configures_no_logging_like_townlet(tmp_path):
+    result = run_simulation(tmp_path, "quiet", logging_on=False)
+    assert "tick_health" not in result.stderr
+    assert len((tmp_path / "quiet.jsonl").read_text().splitlines()) == 120
+
+
 def test_run_simulation_budget_drops_and_warns(tmp_path):
-    result = run_simulation(tmp_path, "d", "--buffer-bytes", "4000")
+    data = yaml.safe_load(HYBRID_CONFIG.read_text())
+    data["telemetry"]["transport"]["buffer"]["max_buffer_bytes"] = 4000
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump(data))
+    result = run_simulation(tmp_path, "d", config=small)
     warnings = [m for m in map(DROP_WARNING.match, result.stderr.splitlines()) if m]
     assert warnings and all(m.group(1) == "4000" for m in warnings)
     dropped = sum(int(m.group(2)) for m in warnings)
@@ -194,6 +217,41 @@ def test_run_simulation_budget_drops_and_warns(tmp_path):
     assert len(written) + dropped == 120
     last_health = [m for m in map(TICK_HEALTH.match, result.stderr.splitlines()) if m][-1]
     assert int(last_health.group(2)) == dropped, "tick_health reports cumulative drops"
+
+
+def test_capture_rollout_writes_deterministic_replay_samples(tmp_path):
+    def capture(out: str) -> None:
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "capture_rollout.py"),
+                str(ROOT / "configs" / "scenarios" / "observation_baseline.yaml"),
+                "--output",
+                str(tmp_path / out),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+
+    capture("a")
+    capture("b")
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == [
+        "rollout_sample_agent_001_001.json",
+        "rollout_sample_agent_001_001.npz",
+        "rollout_sample_manifest.json",
+        "rollout_sample_metrics.json",
+    ]
+    npz = "rollout_sample_agent_001_001.npz"
+    assert (tmp_path / "a" / npz).read_bytes() == (tmp_path / "b" / npz).read_bytes()
+    with np.load(tmp_path / "a" / npz, allow_pickle=False) as sample:
+        assert sample["map"].shape == (20, 4, 11, 11)
+        assert sample["value_preds"].shape == (21,)
+    meta = json.loads((tmp_path / "a" / "rollout_sample_agent_001_001.json").read_text())
+    assert meta["frame_count"] == 20
+    assert meta["capture_metadata"]["config_path"].endswith("observation_baseline.yaml")
 
 
 def test_observer_ui_without_terminal_writes_only_json(tmp_path):

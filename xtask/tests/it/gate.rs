@@ -148,7 +148,20 @@ fn the_shipped_gate_passes_on_the_bundled_sample() {
         ]
     );
     for s in r["steps"].as_array().expect("steps") {
-        assert_eq!(s["status"], "pass", "{s}");
+        if s["id"] == "tls-smoke" {
+            // The sample's certificates come from `tls-smoke certs`: the
+            // handshake passed, but the gate says that real ones were not
+            // tested.
+            assert_eq!(s["status"], "warn", "{s}");
+            assert!(
+                s["summary"].as_str().is_some_and(
+                    |t| t.starts_with("pass: ") && t.contains("the real ones were not tested")
+                ),
+                "{s}"
+            );
+        } else {
+            assert_eq!(s["status"], "pass", "{s}");
+        }
     }
     assert!(
         stdout

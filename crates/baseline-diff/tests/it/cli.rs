@@ -111,15 +111,16 @@ fn a_missing_baseline_says_how_to_make_one() {
         baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), args).expect_err("no baseline");
     let text = format!("{e:#}");
     assert!(
-        text.contains("baselines` does not exist") && text.contains("hint:"),
+        text.contains("no baseline at `") && text.contains("hint:"),
         "{text}"
     );
 }
 
 #[test]
 fn without_candidate_the_capture_command_runs_then_bless_and_compare() {
-    let (_d, ws) =
-        workspace("  capture:\n    - \"cp {root}/run.jsonl {capture_dir}/telemetry.jsonl\"\n");
+    let (_d, ws) = workspace(
+        "capture:\n  commands:\n    - \"cp {root}/run.jsonl {capture_dir}/telemetry.jsonl\"\n",
+    );
     jsonl(&ws.join("townlet/run.jsonl"), &stream(&[2, 3]));
     let bless_args = Args {
         bless: true,
@@ -138,6 +139,9 @@ fn without_candidate_the_capture_command_runs_then_bless_and_compare() {
         manifest.capture_commands[0].starts_with("cp "),
         "{manifest:?}"
     );
+    assert_eq!(manifest.lossless, Some(true));
+    let record = manifest.capture.as_ref().expect("capture record");
+    assert_eq!(record.streams[0].payloads, 3);
     // Capture again and compare with the blessed baseline.
     let args = Args {
         output: Some("r.txt".into()),
@@ -149,7 +153,9 @@ fn without_candidate_the_capture_command_runs_then_bless_and_compare() {
 
 #[test]
 fn a_failing_capture_command_is_an_error() {
-    let (_d, ws) = workspace("  capture:\n    - \"false\"\n");
+    let (_d, ws) = workspace("capture:\n  commands:\n    - \"false\"\n");
+    std::fs::create_dir_all(ws.join("baselines")).expect("mkdir");
+    jsonl(&ws.join("baselines/telemetry.jsonl"), &stream(&[2]));
     let e = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), Args::default())
         .expect_err("capture fails");
     assert!(
@@ -201,4 +207,107 @@ fn bless_replaces_the_baseline_atomically() {
         "{\"tick\":2}\n"
     );
     assert!(base.join("manifest.json").is_file());
+}
+
+#[test]
+fn the_baseline_is_looked_for_before_the_capture_runs() {
+    let (_d, ws) = workspace("capture:\n  commands:\n    - \"touch {root}/captured\"\n");
+    let e = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), Args::default())
+        .expect_err("no baseline");
+    assert!(format!("{e:#}").contains("no baseline at `"), "{e:#}");
+    assert!(
+        !ws.join("townlet/captured").exists(),
+        "the capture ran although there is nothing to compare it with"
+    );
+}
+
+#[test]
+fn bless_refuses_a_lossy_capture_unless_told() {
+    let (_d, ws) = workspace(
+        "capture:\n  commands:\n    - \"cp {root}/run.jsonl {capture_dir}/telemetry.jsonl\"\n",
+    );
+    // Ticks 3 and 4 were dropped.
+    jsonl(&ws.join("townlet/run.jsonl"), &stream(&[2, 5]));
+    let bless_args = Args {
+        bless: true,
+        ..Args::default()
+    };
+    let e = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), bless_args.clone())
+        .expect_err("lossy");
+    let text = format!("{e:#}");
+    assert!(
+        text.contains("is lossy: telemetry.jsonl: 3 of 5 ticks written, 2 lost (3-4)"),
+        "{text}"
+    );
+    assert!(text.contains("--allow-lossy"), "{text}");
+    assert!(!ws.join("baselines").exists());
+
+    let allowed = Args {
+        allow_lossy: true,
+        ..bless_args
+    };
+    let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), allowed).expect("bless");
+    assert_eq!(out, Outcome::Pass);
+    let manifest = Manifest::load(&ws.join("baselines/manifest.json")).expect("manifest");
+    assert_eq!(
+        (manifest.lossless, manifest.allowed_lossy),
+        (Some(false), true)
+    );
+    assert_eq!(manifest.streams[0].lost_ranges, [(3, 4)]);
+}
+
+#[test]
+fn baselines_blessed_per_commit_are_chosen_by_ancestry() {
+    let (_d, ws) = workspace(
+        "capture:\n  commands:\n    - \"cp {root}/run.jsonl {capture_dir}/telemetry.jsonl\"\n",
+    );
+    let root = ws.join("townlet");
+    let sh = shell(&root);
+    let git = |args: &[&str]| {
+        xshell::cmd!(sh, "git {args...}")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@e")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@e")
+            .quiet()
+            .read()
+            .expect("git")
+    };
+    git(&["init", "-q"]);
+    jsonl(&root.join("run.jsonl"), &stream(&[2, 3]));
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+    let first = git(&["rev-parse", "HEAD"]);
+    let bless_args = Args {
+        bless: true,
+        ..Args::default()
+    };
+    baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), bless_args).expect("bless");
+    let entry = ws.join("baselines").join(&first[..12]);
+    assert!(
+        entry.join("manifest.json").is_file(),
+        "blessed under the commit"
+    );
+
+    // Two commits later the capture changed: the baseline of the first
+    // commit is used, and the report says so.
+    std::fs::write(root.join("a.txt"), "a").expect("write");
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "second"]);
+    let mut changed = stream(&[2, 3]);
+    changed[2]["changes"]["queue_metrics"]["cooldown_events"] = serde_json::json!(9);
+    jsonl(&root.join("run.jsonl"), &changed);
+    git(&["commit", "-q", "-am", "third"]);
+    let args = Args {
+        output: Some("r.json".into()),
+        ..Args::default()
+    };
+    let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Json), args).expect("compare");
+    assert_eq!(out, Outcome::Fail);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.join("r.json")).expect("read")).expect("json");
+    assert_eq!(
+        report["baseline_relation"],
+        format!("blessed at {}, 2 commits before HEAD", &first[..10])
+    );
 }

@@ -237,6 +237,36 @@ fn a_missing_environment_is_provisioned_or_reported() {
 }
 
 #[test]
+fn a_step_running_a_tool_of_the_environment_provisions_it_too() {
+    let ws = Ws::new();
+    // A target named by its pyproject gets its own provisioning commands.
+    ws.write(
+        "townlet/pyproject.toml",
+        "[project]\nname = \"townlet\"\nversion = \"0.1.0\"\n",
+    );
+    ws.write(
+        "configs/rollout.yaml",
+        "target:\n  root: ../townlet\n  python: .venv/bin/python\n  provision:\n    - \"false\"\n  provision_by_target:\n    townlet:\n      - mkdir -p .venv/bin\n      - cp /bin/true .venv/bin/python\n      - cp /bin/true .venv/bin/ruff\ngate:\n  steps:\n    - id: ruff\n      command: \"{bin}/ruff check src\"\n    - id: plain\n      command: \"true\"\n",
+    );
+    // Only `{bin}/ruff` is selected: no `{python}` anywhere, yet the
+    // environment must exist first.
+    let (outcome, report) = ws.gate(gate::Args {
+        steps: vec!["ruff".into()],
+        ..Default::default()
+    });
+    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
+    assert!(ws.path().join("townlet/.venv/bin/ruff").is_file());
+    // A step that needs nothing of the environment does not provision.
+    std::fs::remove_dir_all(ws.path().join("townlet/.venv")).expect("rm");
+    let (outcome, _) = ws.gate(gate::Args {
+        steps: vec!["plain".into()],
+        ..Default::default()
+    });
+    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert!(!ws.path().join("townlet/.venv").exists());
+}
+
+#[test]
 fn unknown_steps_and_unusable_commands_are_reported() {
     let ws = Ws::new();
     config(

@@ -262,13 +262,7 @@ fn bad_inputs_are_errors_that_name_the_file() {
         e.contains("t.jsonl` was given as a log") && e.contains("hint:"),
         "{e}"
     );
-    let empty = fixtures::write(dir.path(), "x.log", "hello\nworld\n");
-    let e = err(Input {
-        env: "e".into(),
-        path: empty,
-        kind: None,
-    });
-    assert!(e.contains("no `tick_health` lines in 2 lines"), "{e}");
+
     let broken = fixtures::write(dir.path(), "b.jsonl", "{\"tick\":1}\n{\"tick\": 2,\n");
     let e = err(Input {
         env: "e".into(),
@@ -276,10 +270,69 @@ fn bad_inputs_are_errors_that_name_the_file() {
         kind: Some(Kind::Telemetry),
     });
     assert!(e.contains("b.jsonl") && e.contains(":2"), "{e}");
-    let e = err(Input {
-        env: "e".into(),
-        path: dir.path().join("nope.log"),
-        kind: None,
-    });
-    assert!(e.contains("nope.log` is not a file"), "{e}");
+}
+
+#[test]
+fn a_log_without_tick_health_fails_on_its_own_and_the_stream_is_still_judged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = fixtures::context(dir.path(), "");
+    // The stream is lossy (ticks 4-6 missing) and not facade from tick 8.
+    let t = fixtures::write(
+        dir.path(),
+        "t.jsonl",
+        &fixtures::telemetry(
+            (1..=3).chain(7..=9),
+            |t| {
+                if t >= 8 {
+                    "legacy".into()
+                } else {
+                    "facade".into()
+                }
+            },
+            |_| 0,
+        ),
+    );
+    // Townlet's script configures no logging: the capture's log has no
+    // tick_health lines.
+    let log = fixtures::write(
+        dir.path(),
+        "capture.log",
+        "Telemetry stream written to t.jsonl\n",
+    );
+    let input = |path: std::path::PathBuf, kind| Input {
+        env: "gate".into(),
+        path,
+        kind,
+    };
+    let report = evaluate(
+        &ctx.settings,
+        &[
+            input(t.clone(), Some(Kind::Telemetry)),
+            input(log, Some(Kind::Log)),
+            input(dir.path().join("townlet.log"), Some(Kind::Log)),
+        ],
+        None,
+    )
+    .expect("the stream can be judged");
+    assert_eq!(report.verdict, rollout_config::Outcome::Fail);
+    let problems: Vec<&str> = report.problems().map(|(_, p)| p).collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].contains("no `tick_health` lines in 1 lines"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        problems[1].contains("townlet.log` does not exist"),
+        "{}",
+        problems[1]
+    );
+    let rules: Vec<_> = report.alerts.iter().map(|a| a.rule).collect();
+    assert!(rules.contains(&monitor::Rule::RuntimeVariant), "{rules:?}");
+    assert!(rules.contains(&monitor::Rule::TelemetryGap), "{rules:?}");
+    let mut text = Vec::new();
+    monitor::render::human(&report, &rollout_config::Style::new(false), &mut text).expect("render");
+    let text = String::from_utf8(text).expect("utf-8");
+    assert!(text.starts_with("FAIL input [gate]: `"), "{text}");
+    assert!(text.contains("; 2 inputs unusable"), "{text}");
 }

@@ -61,6 +61,8 @@ fn dirty_tree_fails_alone_and_untracked_files_only_when_configured() {
     );
 
     f.config = "release:\n  untracked_dirty: true\n".into();
+    // A report made with the old config no longer counts: gate again.
+    f.gate();
     let plan = f.plan(&Args::default());
     assert_eq!(failed(&plan), ["clean"]);
     assert!(
@@ -71,6 +73,7 @@ fn dirty_tree_fails_alone_and_untracked_files_only_when_configured() {
     );
 
     f.config = "release: {}\n".into();
+    f.gate();
     f.write("README.md", "changed\n");
     let plan = f.plan(&Args::default());
     assert_eq!(failed(&plan), ["clean"]);
@@ -387,4 +390,63 @@ fn a_root_inside_another_repository_is_refused() {
         "{err}"
     );
     assert!(err.contains("hint: pass `--root PATH`"), "{err}");
+}
+
+#[test]
+fn a_gate_report_made_with_another_config_or_root_does_not_count() {
+    let mut f = Fixture::new();
+    f.ready();
+    assert!(failed(&f.plan(&Args::default())).is_empty());
+
+    // The same file, edited since the gate ran.
+    f.config = "release:\n  remote: upstream\n".into();
+    let plan = f.plan(&Args::default());
+    assert_eq!(failed(&plan), ["gate"]);
+    let gate = plan
+        .checks
+        .iter()
+        .find(|c| c.id == "gate")
+        .expect("gate check");
+    assert!(
+        gate.summary.contains("gate ran with another version of"),
+        "{}",
+        gate.summary
+    );
+
+    // A report without the config (an older version) does not count either.
+    f.config = "release: {}\n".into();
+    f.gate();
+    let path = f.workspace.join("target/rollout/gate-report.json");
+    let mut report = gate::report::GateReport::load(&path).expect("report");
+    report.config = None;
+    report.write(&path).expect("write");
+    let plan = f.plan(&Args::default());
+    let gate = plan
+        .checks
+        .iter()
+        .find(|c| c.id == "gate")
+        .expect("gate check");
+    assert!(
+        gate.summary
+            .contains("does not record which rollout config"),
+        "{}",
+        gate.summary
+    );
+
+    // Nor a report of another checkout.
+    f.gate();
+    report = gate::report::GateReport::load(&path).expect("report");
+    report.root = f.workspace.clone();
+    report.write(&path).expect("write");
+    let plan = f.plan(&Args::default());
+    let gate = plan
+        .checks
+        .iter()
+        .find(|c| c.id == "gate")
+        .expect("gate check");
+    assert!(
+        gate.summary.contains("is for the checkout"),
+        "{}",
+        gate.summary
+    );
 }

@@ -189,6 +189,13 @@ impl Fixture {
             tools: Default::default(),
             complete: true,
             selection: Default::default(),
+            config: {
+                let c = &self.ctx().settings.config;
+                Some(gate::report::ConfigUsed {
+                    path: c.path.clone(),
+                    sha256: c.sha256.clone(),
+                })
+            },
         };
         report
             .write(&self.workspace.join(REPORT_PATH))

@@ -5,18 +5,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::types::CommandLine;
-
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BaselineSection {
     /// Directory of blessed baselines, relative to the config file.
     #[serde(default = "default_dir")]
     pub dir: PathBuf,
-    /// Commands that capture a candidate, run from the Townlet root;
-    /// `{capture_dir}` is where they must write.
-    #[serde(default)]
-    pub capture: Vec<CommandLine>,
     /// Default tolerance for numbers.
     #[serde(default)]
     pub tolerance: Tolerance,
@@ -44,6 +38,11 @@ pub struct BaselineSection {
     /// under telemetry backpressure) before the ticks check fails.
     #[serde(default)]
     pub max_missing_ticks: u64,
+    /// Fields of JSON documents and telemetry payloads that are not
+    /// compared (values that change from run to run, such as timestamps);
+    /// `*` matches one path segment and a path covers what is below it.
+    #[serde(default)]
+    pub ignore: Vec<String>,
 }
 
 /// `baseline.rule`: the closeness test for numbers, with `b` the baseline
@@ -135,7 +134,6 @@ impl Default for BaselineSection {
     fn default() -> Self {
         Self {
             dir: default_dir(),
-            capture: Vec::new(),
             tolerance: Tolerance::default(),
             overrides: BTreeMap::new(),
             fields: default_fields(),
@@ -144,6 +142,7 @@ impl Default for BaselineSection {
             added_paths: AddedPaths::default(),
             examples: default_examples(),
             max_missing_ticks: 0,
+            ignore: Vec::new(),
         }
     }
 }

@@ -38,6 +38,8 @@ pub enum StepKind {
     Monitor,
     /// A command run in a pseudo-terminal for a bounded time.
     TerminalSmoke,
+    /// The rollout capture (`capture` section), with Townlet's logging.
+    Capture,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -56,9 +58,10 @@ pub struct Step {
     /// Extra environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Longest the step may run.
-    #[serde(default = "default_timeout")]
-    pub timeout: Span,
+    /// Longest the step may run (default: `capture.timeout` for a capture
+    /// step, else 10 minutes); see [`Step::timeout`].
+    #[serde(default)]
+    pub timeout: Option<Span>,
     /// Steps that must pass first.
     #[serde(default)]
     pub needs: Vec<String>,
@@ -74,6 +77,11 @@ pub struct Step {
     /// generated dev certificates instead of the configured endpoint.
     #[serde(default)]
     pub loopback: bool,
+    /// `tls-smoke`: a handshake that used the dev CA of `tls-smoke certs`
+    /// (generated now or earlier) passes instead of warning that the real
+    /// certificates were not tested.
+    #[serde(default)]
+    pub accept_dev_certs: bool,
     /// `baseline-diff`: the candidate to compare with the baselines
     /// (default `{capture_dir}`).
     #[serde(default)]
@@ -110,6 +118,12 @@ fn default_kind() -> StepKind {
     StepKind::Command
 }
 
-fn default_timeout() -> Span {
-    Span(std::time::Duration::from_secs(600))
+/// How long a step may run unless it says otherwise.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl Step {
+    /// Longest the step may run.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0)
+    }
 }

@@ -2,6 +2,7 @@
 //! section), loading, and the checks serde cannot express.
 
 mod baseline;
+mod capture;
 mod gate;
 mod monitor;
 mod release;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use baseline::{AddedPaths, BaselineSection, NanPolicy, Tolerance, ToleranceRule};
+pub use capture::{CaptureSection, LOG_LEVELS};
 pub use gate::{GateSection, Policy, Step, StepKind};
 pub use monitor::{MonitorSection, Severity};
 pub use release::{ReleaseSection, SignoffTeam};
@@ -41,6 +43,8 @@ pub struct RolloutFile {
     #[serde(default)]
     pub tls_smoke: TlsSmokeSection,
     #[serde(default)]
+    pub capture: CaptureSection,
+    #[serde(default)]
     pub baseline: BaselineSection,
     #[serde(default)]
     pub monitor: MonitorSection,
@@ -56,6 +60,9 @@ fn default_variant() -> String {
 pub struct RolloutConfig {
     /// The file it was read from.
     pub path: PathBuf,
+    /// SHA-256 of the file's bytes (lower-case hex): which definition a
+    /// report was made with.
+    pub sha256: String,
     #[serde(flatten)]
     pub file: RolloutFile,
 }
@@ -88,9 +95,13 @@ impl RolloutConfig {
         file.monitor.thresholds_file = absolute(&file.monitor.thresholds_file);
         for step in &mut file.gate.steps {
             step.debt = step.debt.as_deref().map(absolute);
+            if step.timeout.is_none() && step.kind == StepKind::Capture {
+                step.timeout = Some(file.capture.timeout);
+            }
         }
         Ok(Self {
             path: path.to_path_buf(),
+            sha256: crate::fs::sha256_hex(text.as_bytes()),
             file,
         })
     }
@@ -248,9 +259,34 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
                 ),
             ));
         }
+        if step.kind == StepKind::Capture {
+            if step.command.is_some() {
+                return Err(err(
+                    format!("{key}.command"),
+                    format!(
+                        "step '{}' of kind capture runs `capture.commands`; it takes no `command`",
+                        step.id
+                    ),
+                ));
+            }
+            if f.capture.commands.is_empty() {
+                return Err(err(
+                    key,
+                    format!(
+                        "step '{}' of kind capture needs commands under `capture.commands`",
+                        step.id
+                    ),
+                ));
+            }
+        }
         let misplaced = [
             ("debt", step.debt.is_some(), StepKind::Command),
             ("loopback", step.loopback, StepKind::TlsSmoke),
+            (
+                "accept_dev_certs",
+                step.accept_dev_certs,
+                StepKind::TlsSmoke,
+            ),
             (
                 "candidate",
                 step.candidate.is_some(),
@@ -307,7 +343,7 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
                 ),
             ));
         }
-        if step.timeout.0.is_zero() {
+        if step.timeout.is_some_and(|t| t.0.is_zero()) {
             return Err(err(
                 format!("{key}.timeout"),
                 "expected a positive duration, found 0".into(),
@@ -344,6 +380,61 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
         }
     }
 
+    // Capture.
+    let c = &f.capture;
+    if !LOG_LEVELS.contains(&c.log_level.as_str()) {
+        return Err(err(
+            "capture.log_level".into(),
+            format!(
+                "expected one of {}, found '{}'",
+                LOG_LEVELS.join(", "),
+                c.log_level
+            ),
+        ));
+    }
+    if c.timeout.0.is_zero() {
+        return Err(err(
+            "capture.timeout".into(),
+            "expected a positive duration, found 0".into(),
+        ));
+    }
+    if let Some(sim) = &c.sim_config
+        && sim.trim().is_empty()
+    {
+        return Err(err(
+            "capture.sim_config".into(),
+            "expected a Townlet config path relative to the Townlet root, found an empty string"
+                .into(),
+        ));
+    }
+    for key in c.set.keys() {
+        if key.trim().is_empty() || key.split('.').any(str::is_empty) {
+            return Err(err(
+                format!("capture.set.{key}"),
+                format!(
+                    "expected a dotted key of the Townlet config such as 'telemetry.transport.buffer.max_buffer_bytes', found '{key}'"
+                ),
+            ));
+        }
+    }
+    if !c.set.is_empty() && c.sim_config.is_none() {
+        return Err(err(
+            "capture.set".into(),
+            "`set` changes `capture.sim_config`, which is not given".into(),
+        )
+        .hint(
+            "add `sim_config: configs/examples/poc_hybrid.yaml` (relative to the Townlet root)",
+        ));
+    }
+    for (i, line) in c.commands.iter().enumerate() {
+        if c.sim_config.is_none() && line.argv.iter().any(|a| a.contains("{sim_config}")) {
+            return Err(err(
+                format!("capture.commands[{i}]"),
+                "the command uses `{sim_config}`, but `capture.sim_config` is not given".into(),
+            ));
+        }
+    }
+
     // Baseline tolerances.
     let check_tol = |key: String, t: &Tolerance| -> Result<(), ConfigError> {
         for (name, v) in [("abs", t.abs), ("rel", t.rel)] {
@@ -367,6 +458,16 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
             ));
         }
         check_tol(format!("baseline.overrides.{name}"), t)?;
+    }
+    for (i, field) in f.baseline.ignore.iter().enumerate() {
+        if field.trim().is_empty() || field.split('.').any(str::is_empty) {
+            return Err(err(
+                format!("baseline.ignore[{i}]"),
+                format!(
+                    "expected a dotted field path such as '*.capture_timestamp', found '{field}'"
+                ),
+            ));
+        }
     }
     for (i, field) in f.baseline.fields.iter().enumerate() {
         if field.trim().is_empty() || field.split('.').any(str::is_empty) {
@@ -455,6 +556,7 @@ pub fn kind_name(kind: StepKind) -> &'static str {
         StepKind::MergePolicy => "merge-policy",
         StepKind::TerminalSmoke => "terminal-smoke",
         StepKind::Monitor => "monitor",
+        StepKind::Capture => "capture",
     }
 }
 

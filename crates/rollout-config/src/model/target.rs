@@ -1,5 +1,6 @@
 //! `target`: the Townlet checkout the rollout runs against.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,20 @@ pub struct TargetSection {
     /// missing, run in order from the Townlet root.
     #[serde(default)]
     pub provision: Vec<CommandLine>,
+    /// Provisioning commands of a named target (the `[project] name` of its
+    /// pyproject, as `{target}`), used instead of `provision`: Townlet
+    /// needs extras and packages the sample does not.
+    #[serde(default)]
+    pub provision_by_target: BTreeMap<String, Vec<CommandLine>>,
+}
+
+impl TargetSection {
+    /// The provisioning commands for the target named `target`.
+    pub fn provision_for(&self, target: &str) -> &[CommandLine] {
+        self.provision_by_target
+            .get(target)
+            .map_or(&self.provision, Vec::as_slice)
+    }
 }
 
 fn default_python() -> String {
@@ -33,6 +48,7 @@ impl Default for TargetSection {
             root: None,
             python: default_python(),
             provision: Vec::new(),
+            provision_by_target: BTreeMap::new(),
         }
     }
 }

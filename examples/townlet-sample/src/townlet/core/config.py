@@ -26,6 +26,8 @@ class JobSpec:
 class TransportSettings:
     type: str = "stdout"
     max_batch_size: int = 32
+    # Townlet's default budget; payloads beyond it are dropped under backpressure.
+    max_buffer_bytes: int = 256_000
     flush_interval_ticks: int = 1
 
 
@@ -65,6 +67,16 @@ def _section(data: dict[str, Any], *path: str) -> dict[str, Any]:
             return {}
         node = node.get(key, {})
     return node if isinstance(node, dict) else {}
+
+
+def _buffer_bytes(value: Any) -> int:
+    # Townlet's pydantic model allows 1024 to 16 MiB.
+    budget = int(value)
+    if not 1024 <= budget <= 16_777_216:
+        raise ValueError(
+            f"telemetry.transport.buffer.max_buffer_bytes must be 1024..16777216, found {budget}"
+        )
+    return budget
 
 
 def _cell(value: Any) -> tuple[int, int]:
@@ -136,6 +148,7 @@ def config_from_mapping(data: dict[str, Any], source: str = "<config>") -> Simul
             transport=TransportSettings(
                 type=str(_section(data, "telemetry", "transport").get("type", "stdout")),
                 max_batch_size=int(buffer.get("max_batch_size", 32)),
+                max_buffer_bytes=_buffer_bytes(buffer.get("max_buffer_bytes", 256_000)),
                 flush_interval_ticks=max(1, int(buffer.get("flush_interval_ticks", 1))),
             ),
         )
