@@ -483,8 +483,18 @@ fn join(s: &StreamSettings<'_>, brx: Receiver<RowResult>, crx: Receiver<RowResul
                 "fields only in the candidate",
             ));
         }
+        let first = examples
+            .first()
+            .map(|(d, tick, line)| {
+                format!(
+                    "; first {} at tick {tick} (candidate line {line}): {}",
+                    d.path,
+                    describe_values(d)
+                )
+            })
+            .unwrap_or_default();
         format!(
-            "{} at {} of {} aligned ticks ({} {})",
+            "{} at {} of {} aligned ticks ({} {}){first}",
             parts.join(", "),
             changed_ticks.count,
             align.aligned,

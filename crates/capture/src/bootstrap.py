@@ -9,7 +9,8 @@ changes none of Townlet's files.
 
   bootstrap.py run LEVEL LOG_FILE -- SCRIPT [ARGS...]
   bootstrap.py run LEVEL LOG_FILE -- -m MODULE [ARGS...]
-      Runs SCRIPT (or MODULE) as `__main__`, as `python SCRIPT ARGS` would,
+  bootstrap.py run LEVEL LOG_FILE -- -c CODE [ARGS...]
+      Runs SCRIPT (or MODULE, or CODE) as `__main__`, as `python SCRIPT ARGS` would,
       with Python logging at LEVEL appended to LOG_FILE in Townlet's format
       (`2026-01-05 10:00:01,123 INFO townlet.core.sim_loop tick_health ...`).
       Townlet's scripts configure no logging, so without this its
@@ -96,6 +97,14 @@ def run(level_name: str, log_file: str, argv: list[str]) -> None:
             fail("-m without a module")
         sys.argv = [argv[1], *argv[2:]]
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+    elif argv[0] == "-c":
+        if len(argv) < 2:
+            fail("-c without code")
+        sys.argv = ["-c", *argv[2:]]
+        sys.path[0] = ""
+        exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__"})
+    elif argv[0].startswith("-"):
+        fail(f"the capture runs SCRIPT, -m MODULE or -c CODE under the interpreter, not {argv[0]}")
     else:
         script = argv[0]
         sys.argv = list(argv)

@@ -1,5 +1,6 @@
 //! Built-in steps backed by other crates of the workspace, called as
-//! libraries: `tls-smoke` and `baseline-diff`.
+//! libraries: `tls-smoke`, `baseline-diff` and `monitor` (the capture step
+//! is in `run`, next to the other steps that run processes).
 
 use std::path::Path;
 
@@ -202,8 +203,31 @@ fn baseline(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
     Ok(BuiltinOutcome {
         status,
         summary,
-        details: nonempty_lines(&text),
+        details: not_passing(&report),
     })
+}
+
+/// The checks of a report that did not pass, with their details: what a
+/// failing or warning step shows (the full report is in its log).
+fn not_passing(report: &baseline_diff::Report) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in &report.files {
+        for c in f.checks.iter().filter(|c| {
+            matches!(
+                c.status,
+                baseline_diff::Status::Fail | baseline_diff::Status::Warn
+            )
+        }) {
+            let word = if c.status == baseline_diff::Status::Fail {
+                "FAIL"
+            } else {
+                "warn"
+            };
+            out.push(format!("{}: {word} {}: {}", f.path, c.name, c.summary));
+            out.extend(c.details.iter().map(|d| format!("  {d}")));
+        }
+    }
+    out
 }
 
 fn monitor(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
@@ -228,8 +252,10 @@ fn monitor(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
         .enumerate()
         .max_by_key(|(i, a)| (a.severity, std::cmp::Reverse(*i)))
         .map(|(_, a)| a);
+    // Alerts below `monitor.fail_on` do not fail the step, but it says so.
     let status = match report.verdict {
-        rollout_config::Outcome::Pass => StepStatus::Pass,
+        rollout_config::Outcome::Pass if report.alerts.is_empty() => StepStatus::Pass,
+        rollout_config::Outcome::Pass => StepStatus::Warn,
         rollout_config::Outcome::Fail => StepStatus::Fail,
     };
     let problems: Vec<&str> = report.problems().map(|(_, p)| p).collect();

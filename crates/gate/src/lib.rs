@@ -6,8 +6,9 @@
 //! merge policy, and `target/rollout/gate-report.json` (the record of what was
 //! gated that `cargo xtask tag` checks), plus its JUnit and Markdown forms.
 //!
-//! Does not own: the built-in steps' own logic (`tls-smoke` and
-//! `baseline-diff` live in their crates and are called here as libraries).
+//! Does not own: the built-in steps' own logic (`capture`, `tls-smoke`,
+//! `baseline-diff` and `monitor` live in their crates and are called here as
+//! libraries) or running processes (`plumbing`).
 
 mod builtin;
 pub mod debt;

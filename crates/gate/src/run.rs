@@ -658,8 +658,8 @@ fn judge_exit(exit: Exit, log: &Path, timeout: Duration) -> StepResult {
     }
 }
 
-/// A failed ruff or mypy step says how many errors and the first cause,
-/// not the tool's last line.
+/// A failed pytest, ruff or mypy step says how many failed and the first
+/// cause, not the tool's last line.
 fn with_tool_summary(mut r: StepResult, argv: &[String], log: &Path) -> StepResult {
     if r.status != StepStatus::Fail {
         return r;
@@ -671,6 +671,7 @@ fn with_tool_summary(mut r: StepResult, argv: &[String], log: &Path) -> StepResu
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
     let summary = match tool {
+        crate::summary::Tool::Pytest => crate::summary::pytest(&output),
         crate::summary::Tool::Ruff => crate::summary::ruff(&output),
         crate::summary::Tool::Mypy => crate::summary::mypy(&output),
     };

@@ -1,11 +1,13 @@
-//! One-line summaries of what ruff and mypy printed, with the count and the
-//! cause instead of their last line (`[*] 12 fixable with --fix.`).
+//! One-line summaries of what pytest, ruff and mypy printed when they
+//! failed: the count and the cause instead of their last line (`[*] 12
+//! fixable with --fix.`).
 
 use std::collections::BTreeMap;
 
 /// Which tool a command runs, by its program (or `python -m tool`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
+    Pytest,
     Ruff,
     Mypy,
 }
@@ -24,11 +26,35 @@ impl Tool {
             _ => program,
         };
         match tool.as_str() {
+            "pytest" => Some(Tool::Pytest),
             "ruff" => Some(Tool::Ruff),
             "mypy" => Some(Tool::Mypy),
             _ => None,
         }
     }
+}
+
+/// `1 failed, 500 passed, 1 skipped in 126.58s; first FAILED
+/// tests/test_x.py::test_y - TypeError: ...`: pytest's result line without
+/// its `=` frame, and the first failure of its short summary.
+pub fn pytest(output: &str) -> Option<String> {
+    let result = output
+        .lines()
+        .rev()
+        .map(|l| l.trim().trim_matches('=').trim())
+        .find(|l| {
+            (l.contains(" failed") || l.contains(" error") || l.contains(" passed"))
+                && l.contains(" in ")
+        })?
+        .to_string();
+    let first = output
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("FAILED ") || l.starts_with("ERROR "));
+    Some(match first {
+        Some(f) => format!("{result}; first {f}"),
+        None => result,
+    })
 }
 
 /// `15 errors (I001 ×8, UP035 ×3, E402): first src/a.py:3:1 I001 Import
@@ -181,7 +207,19 @@ mod tests {
             Tool::of(&argv(&["/t/.venv/bin/python", "-m", "mypy"])),
             Some(Tool::Mypy)
         );
-        assert_eq!(Tool::of(&argv(&["pytest"])), None);
+        assert_eq!(Tool::of(&argv(&["pytest"])), Some(Tool::Pytest));
+        assert_eq!(Tool::of(&argv(&["make"])), None);
+    }
+
+    #[test]
+    fn pytest_result_line_and_first_failure() {
+        let out = "....F\n=========================== short test summary info ============================\nFAILED tests/test_training_replay.py::test_ppo_social_chat_drift - TypeError:...\n======= 1 failed, 500 passed, 1 skipped, 1 warning in 126.58s (0:02:06) ========\n";
+        assert_eq!(
+            pytest(out).as_deref(),
+            Some(
+                "1 failed, 500 passed, 1 skipped, 1 warning in 126.58s (0:02:06); first FAILED tests/test_training_replay.py::test_ppo_social_chat_drift - TypeError:..."
+            )
+        );
     }
 
     #[test]

@@ -56,6 +56,18 @@ pub fn venv(name: &str, key: &str, args: &[&str]) -> PathBuf {
     bin
 }
 
+/// The interpreter of a virtual environment with the sample's dev tools
+/// (pytest, ruff, mypy, numpy, PyYAML), created once under
+/// `target/test-venv`. Installed without `-e`: tests' copies of the sample
+/// import their own `src` through PYTHONPATH.
+pub fn sample_python() -> PathBuf {
+    let sample = workspace().join("examples/townlet-sample");
+    let spec = format!("{}[dev]", sample.display());
+    // The pyproject is the key: a change of pins rebuilds the environment.
+    let pins = std::fs::read_to_string(sample.join("pyproject.toml")).expect("sample pyproject");
+    venv("test-venv", &pins, &[&spec]).join("python")
+}
+
 /// An npm package installed once under `target/NAME` (`npm install SPEC`);
 /// returns its `node_modules` directory.
 pub fn npm_package(name: &str, spec: &str) -> PathBuf {

@@ -51,7 +51,7 @@ fn formats_and_output_file() {
         (
             Format::Junit,
             "r.xml",
-            "<failure message=\"1 value differs at 1 of 3 aligned ticks (tick 2)\"",
+            "<failure message=\"1 value differs at 1 of 3 aligned ticks (tick 2); first queue_metrics.cooldown_events at tick 2",
         ),
         (Format::Markdown, "r.md", "| **FAIL** | fields"),
         (Format::Human, "r.txt", "FAIL  fields"),

@@ -168,6 +168,12 @@ fn injected_failures_fail_their_steps_with_the_evidence() {
         "{pytest:?}\n{pytest_log}"
     );
     assert!(
+        pytest.summary.ends_with(
+            "; first FAILED tests/test_employment.py::test_injected_failure - assert (1 + 1) == 3"
+        ),
+        "{pytest:?}"
+    );
+    assert!(
         pytest_log.contains("FAILED tests/test_employment.py::test_injected_failure"),
         "{pytest_log}"
     );
@@ -178,7 +184,7 @@ fn injected_failures_fail_their_steps_with_the_evidence() {
     // The count and the cause, not ruff's last line (`[*] 1 fixable ...`).
     assert!(
         ruff.summary
-            .starts_with("exit 1: 1 error (F401): first src/townlet/world/__init__.py:1:8 F401 `os` imported but unused"),
+            .starts_with("exit 1: 3 errors (E402, F401, I001): first src/townlet/world/__init__.py:1:1 I001 Import block is un-sorted or un-formatted"),
         "{ruff:?}"
     );
     let mypy = step(&report, "mypy");

@@ -77,16 +77,10 @@ pub fn step<'a>(report: &'a GateReport, id: &str) -> &'a gate::report::StepRepor
         .unwrap_or_else(|| panic!("no step {id} in {report:#?}"))
 }
 
-/// The interpreter of a virtual environment with the sample's dev tools
-/// (pytest, ruff, mypy, numpy), created once under `target/test-venv`.
-/// Installed without `-e`: the tests' copies of the sample import their own
-/// `src` through PYTHONPATH.
+/// The interpreter of the sample's tool environment (see
+/// [`test_support::sample_python`]).
 pub fn tool_python() -> PathBuf {
-    let sample = repo_root().join("examples/townlet-sample");
-    let spec = format!("{}[dev]", sample.display());
-    // The pyproject is the key: a change of pins rebuilds the environment.
-    let pins = std::fs::read_to_string(sample.join("pyproject.toml")).expect("sample pyproject");
-    test_support::venv("test-venv", &pins, &[&spec]).join("python")
+    test_support::sample_python()
 }
 
 /// Copies the sample target into `dest` (without environments, caches and
