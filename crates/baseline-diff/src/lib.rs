@@ -47,7 +47,7 @@ pub struct Args {
     /// Baseline file (.jsonl, .npz, .npy, .json) or directory [default: baseline.dir]
     #[arg(long, value_name = "PATH")]
     pub baseline: Option<PathBuf>,
-    /// Candidate file or directory [default: run baseline.capture into target/rollout/capture]
+    /// Candidate file or directory [default: run the capture (capture.commands) into target/rollout/capture]
     #[arg(long, value_name = "PATH")]
     pub candidate: Option<PathBuf>,
     /// Absolute tolerance for numbers [default: baseline.tolerance.abs]
