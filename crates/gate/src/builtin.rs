@@ -9,7 +9,7 @@ use rollout_config::model::StepKind;
 use rollout_config::{Context, Style};
 
 use crate::plan::Planned;
-use crate::report::StepStatus;
+use plumbing::report::StepStatus;
 
 /// What a built-in step concluded.
 pub(crate) struct BuiltinOutcome {

@@ -3,8 +3,9 @@
 //! Owns: running the gate's steps from `configs/rollout.yaml` (commands,
 //! built-in checks, terminal smokes) concurrently with their dependencies,
 //! provisioning the target's Python environment, the mypy debt ratchet, the
-//! merge policy, and `target/rollout/gate-report.json` (the record of what was
-//! gated that `cargo xtask tag` checks), plus its JUnit and Markdown forms.
+//! merge policy, and writing `target/rollout/gate-report.json` (whose type,
+//! the contract with `cargo xtask tag`, is `plumbing::report`), plus its
+//! JUnit and Markdown forms.
 //!
 //! Does not own: the built-in steps' own logic (`capture`, `tls-smoke`,
 //! `baseline-diff` and `monitor` live in their crates and are called here as
@@ -15,7 +16,7 @@ pub mod debt;
 pub mod merge_policy;
 pub mod plan;
 pub mod render;
-pub mod report;
+
 mod run;
 mod summary;
 pub mod terminal;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use rollout_config::Style;
 
-use crate::report::{GateReport, StepReport, StepStatus, Verdict};
+use plumbing::report::{GateReport, StepReport, StepStatus, Verdict};
 
 pub fn secs(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)

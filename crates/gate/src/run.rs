@@ -18,9 +18,11 @@ use xshell::{Shell, cmd};
 use crate::debt::{Debt, compare, parse_mypy};
 use crate::plan::{Planned, Selection, Vars, describe, plan};
 use crate::render;
-use crate::report::{GateReport, GitState, SCHEMA, StepReport, StepStatus, Verdict, report_path};
 use crate::terminal::{Expectations, judge};
 use plumbing::process::{Exit, run_in_pty, run_logged};
+use plumbing::report::{
+    GateReport, GitState, SCHEMA, StepReport, StepStatus, Verdict, report_path,
+};
 
 /// Run the M4 validation gate on the Townlet checkout.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -376,12 +378,12 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
             && args.skip.is_empty()
             && args.suite.is_none()
             && !args.update_debt,
-        selection: crate::report::Selection {
+        selection: plumbing::report::Selection {
             steps: args.steps.clone(),
             skip: args.skip.clone(),
             suite: args.suite.clone(),
         },
-        config: Some(crate::report::ConfigUsed {
+        config: Some(plumbing::report::ConfigUsed {
             path: cfg.path.clone(),
             sha256: cfg.sha256.clone(),
         }),

@@ -3,11 +3,14 @@
 //! Owns: supervising child processes ([`process`]): each in its own process
 //! group with its output in a log file or captured, a deadline and
 //! cancellation, the whole group stopped on timeout or interrupt, and
-//! terminal runs in a pseudo-terminal; and git access to the Townlet checkout
-//! ([`git`]), each command returning data.
+//! terminal runs in a pseudo-terminal; git access to the Townlet checkout
+//! ([`git`]), each command returning data; and the gate report
+//! ([`report`], `target/rollout/gate-report.json`), the contract between the
+//! gate that writes it and `tag` that reads it.
 //!
 //! Does not own: what is run or how its output is judged (the gate, the
 //! capture, release checks).
 
 pub mod git;
 pub mod process;
+pub mod report;

@@ -7,8 +7,8 @@
 //! tag's message with its rollback section, and creating and pushing the tag.
 //!
 //! Does not own: running the gate (it reads `target/rollout/gate-report.json`
-//! through the `gate` crate's report type) or the release settings' shape
-//! (`rollout-config`).
+//! through `plumbing::report`, the type the gate writes) or the release
+//! settings' shape (`rollout-config`).
 
 pub mod message;
 pub mod naming;

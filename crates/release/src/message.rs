@@ -1,7 +1,7 @@
 //! The annotated tag's message: what was gated, who signed off, what was
 //! overridden, and how to roll back. Pure: data in, text out.
 
-use gate::report::{GateReport, StepStatus};
+use plumbing::report::{GateReport, StepStatus};
 use serde::Serialize;
 
 use crate::signoff::{TeamState, TeamStatus, detail, short};
@@ -212,7 +212,7 @@ pub fn build(i: &Input<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gate::report::{GitState, StepReport, Verdict};
+    use plumbing::report::{GitState, StepReport, Verdict};
 
     fn report() -> GateReport {
         GateReport {

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use gate::report::{GateReport, Verdict, report_path};
+use plumbing::report::{GateReport, Verdict, report_path};
 use rollout_config::model::valid_ref_name;
 use rollout_config::{Context, Format, Outcome, Style, Verbosity};
 use serde::Serialize;

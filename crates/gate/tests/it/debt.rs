@@ -2,7 +2,7 @@
 //! the exact shape of the M4-era run (18 errors in one file, exit 1) passes
 //! as debt; a 19th error fails and is the only one listed.
 
-use gate::report::StepStatus;
+use plumbing::report::StepStatus;
 use rollout_config::Outcome;
 
 use crate::support::{Ws, repo_root, step};
@@ -37,7 +37,7 @@ fn mypy_output(extra: &[&str]) -> String {
     out
 }
 
-fn run(ws: &Ws, output: &str) -> gate::report::StepReport {
+fn run(ws: &Ws, output: &str) -> plumbing::report::StepReport {
     ws.write("townlet/mypy-output.txt", output);
     ws.write(
         "configs/rollout.yaml",
@@ -69,7 +69,10 @@ fn townlets_m4_debt_passes_and_a_nineteenth_error_fails() {
         "1 new error(s) beyond the recorded debt (18 known)"
     );
     let (_, report) = ws.gate(gate::Args::default());
-    assert_eq!(report.expect("report").verdict, gate::report::Verdict::Fail);
+    assert_eq!(
+        report.expect("report").verdict,
+        plumbing::report::Verdict::Fail
+    );
 }
 
 #[test]

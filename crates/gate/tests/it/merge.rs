@@ -1,6 +1,6 @@
 //! The merge policy on real git repositories.
 
-use gate::report::StepStatus;
+use plumbing::report::StepStatus;
 use rollout_config::Outcome;
 
 use crate::support::{Ws, git, step};

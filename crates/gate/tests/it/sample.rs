@@ -1,6 +1,6 @@
 //! The sample target with the real tools.
 
-use gate::report::{StepStatus, Verdict};
+use plumbing::report::{StepStatus, Verdict};
 use rollout_config::Outcome;
 
 use crate::support::{Ws, copy_sample, repo_root, step, tool_python};

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use gate::report::{StepStatus, Verdict};
+use plumbing::report::{StepStatus, Verdict};
 use rollout_config::Outcome;
 
 use crate::support::{Ws, step};

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gate::report::GateReport;
+use plumbing::report::GateReport;
 use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
 
 pub fn repo_root() -> PathBuf {
@@ -69,7 +69,7 @@ impl Ws {
     }
 }
 
-pub fn step<'a>(report: &'a GateReport, id: &str) -> &'a gate::report::StepReport {
+pub fn step<'a>(report: &'a GateReport, id: &str) -> &'a plumbing::report::StepReport {
     report
         .steps
         .iter()

@@ -1,6 +1,6 @@
 //! Each check failing on its own, the happy path, overrides.
 
-use gate::report::Verdict;
+use plumbing::report::Verdict;
 
 use crate::support::REPORT_PATH;
 use release::tag::Args;
@@ -196,7 +196,7 @@ fn gate_report_must_pass_for_exactly_head() {
     // A passing run of only some steps does not clear a tag.
     f.gate();
     let path = f.workspace.join(REPORT_PATH);
-    let mut report = gate::report::GateReport::load(&path).expect("report");
+    let mut report = plumbing::report::GateReport::load(&path).expect("report");
     report.complete = false;
     report.selection.steps = vec!["pytest".into()];
     report.write(&path).expect("write");
@@ -417,7 +417,7 @@ fn a_gate_report_made_with_another_config_or_root_does_not_count() {
     f.config = "release: {}\n".into();
     f.gate();
     let path = f.workspace.join("target/rollout/gate-report.json");
-    let mut report = gate::report::GateReport::load(&path).expect("report");
+    let mut report = plumbing::report::GateReport::load(&path).expect("report");
     report.config = None;
     report.write(&path).expect("write");
     let plan = f.plan(&Args::default());
@@ -435,7 +435,7 @@ fn a_gate_report_made_with_another_config_or_root_does_not_count() {
 
     // Nor a report of another checkout.
     f.gate();
-    report = gate::report::GateReport::load(&path).expect("report");
+    report = plumbing::report::GateReport::load(&path).expect("report");
     report.root = f.workspace.clone();
     report.write(&path).expect("write");
     let plan = f.plan(&Args::default());

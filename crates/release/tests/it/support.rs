@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gate::report::{GateReport, GitState, StepReport, StepStatus, Verdict};
+use plumbing::report::{GateReport, GitState, StepReport, StepStatus, Verdict};
 
 /// Where the gate writes its report, relative to the workspace (no CARGO_TARGET_DIR in these tests).
 pub const REPORT_PATH: &str = "target/rollout/gate-report.json";
@@ -165,7 +165,7 @@ impl Fixture {
             summary: summary.into(),
         };
         let report = GateReport {
-            schema: gate::report::SCHEMA,
+            schema: plumbing::report::SCHEMA,
             tool_version: "0.1.0".into(),
             started_at: "2026-11-28T08:00:00Z".into(),
             duration_ms: 15_400,
@@ -191,7 +191,7 @@ impl Fixture {
             selection: Default::default(),
             config: {
                 let c = &self.ctx().settings.config;
-                Some(gate::report::ConfigUsed {
+                Some(plumbing::report::ConfigUsed {
                     path: c.path.clone(),
                     sha256: c.sha256.clone(),
                 })
