@@ -151,7 +151,7 @@ fn measure_xtask(
     let xtask = match std::env::var_os("BENCH_XTASK") {
         Some(p) => PathBuf::from(p),
         None => {
-            let built = Command::new(&cargo)
+            let built = plumbing::process::command(&cargo)
                 .current_dir(&ws)
                 .args(["build", "--quiet", "--package", "xtask"])
                 .status();
@@ -173,7 +173,7 @@ fn measure_xtask(
     };
     let mut runs: Vec<(Duration, u64, Duration)> = (0..3)
         .map(|_| {
-            let mut cmd = Command::new(&xtask);
+            let mut cmd = plumbing::process::command(&xtask);
             args(&mut cmd);
             run_measured(&mut cmd)
         })
@@ -191,7 +191,7 @@ fn measure_xtask(
         rss as f64 / 1024.0
     );
     if std::env::var_os("BENCH_XTASK").is_none() {
-        let mut cmd = Command::new(&cargo);
+        let mut cmd = plumbing::process::command(&cargo);
         cmd.args(["xtask"]);
         args(&mut cmd);
         let (tc, _, _) = run_measured(&mut cmd);
@@ -207,9 +207,16 @@ fn measure_xtask(
 fn python(base: &Path, cand: &Path, mib: f64, t_cmp: Duration, t_xtask: Option<Duration>) {
     let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/reference.py");
-    let probe = Command::new(&python).args(["-c", "import numpy"]).output();
+    let probe = plumbing::process::command(&python)
+        .args(["-c", "import numpy"])
+        .output();
     if probe.map(|o| o.status.success()).unwrap_or(false) {
-        let (t, rss, cpu) = run_measured(Command::new(&python).arg(&script).arg(base).arg(cand));
+        let (t, rss, cpu) = run_measured(
+            plumbing::process::command(&python)
+                .arg(&script)
+                .arg(base)
+                .arg(cand),
+        );
         println!(
             "python reference (json + numpy.isclose): {:.2}s, {:.1} MiB/s, cpu {:.2}s, peak RSS {:.0} MiB",
             t.as_secs_f64(),

@@ -297,6 +297,7 @@ pub fn capture_now(ctx: &Context) -> Result<capture::Record> {
         &capture::Run {
             log: &log,
             timeout: ctx.settings.config.capture.timeout.0,
+            env: &[],
             cancel: &cancel,
             progress: &progress,
         },

@@ -42,6 +42,8 @@ pub struct Run<'a> {
     /// The commands' stdout and stderr are appended here.
     pub log: &'a Path,
     pub timeout: Duration,
+    /// Variables added to the commands' environment (a gate step's `env`).
+    pub env: &'a [(String, String)],
     pub cancel: &'a AtomicBool,
     /// Told one line per command as it starts (progress).
     pub progress: &'a dyn Fn(&str),
@@ -332,15 +334,7 @@ fn execute(
     deadline: Instant,
 ) -> Result<(Exit, CommandRecord)> {
     let started = Instant::now();
-    let (program, args) = argv.split_first().context("empty capture command")?;
-    let program = if program.contains('/') {
-        root.join(program)
-    } else {
-        PathBuf::from(program)
-    };
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(root);
-    let command: std::process::Command = xshell::cmd!(sh, "{program} {args...}").into();
+    let command = plumbing::process::command_in(root, &argv, run.env)?;
     {
         use std::io::Write as _;
         let mut log = std::fs::File::options()

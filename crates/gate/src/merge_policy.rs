@@ -5,12 +5,13 @@
 use std::path::Path;
 
 use anyhow::Result;
+use plumbing::git::Git;
 use rollout_config::model::ReleaseSection;
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
-/// What the policy concluded.
+/// What the policy found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Finding {
     /// Not applicable (not a git repository, no main branch): why.
     Skip(String),
     Pass(String),
@@ -30,56 +31,27 @@ pub fn under(file: &str, dir: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-pub fn check(sh: &Shell, root: &Path, release: &ReleaseSection) -> Result<Verdict> {
-    let _dir = sh.push_dir(root);
-    let inside = cmd!(sh, "git rev-parse --is-inside-work-tree")
-        .quiet()
-        .ignore_stderr()
-        .read();
-    if inside.map(|s| s.trim() != "true").unwrap_or(true) {
-        return Ok(Verdict::Skip(format!(
+pub fn check(sh: &Shell, root: &Path, release: &ReleaseSection) -> Result<Finding> {
+    let Some(git) = Git::discover(sh, root) else {
+        return Ok(Finding::Skip(format!(
             "`{}` is not a git repository",
             root.display()
         )));
-    }
-    let branch = cmd!(sh, "git symbolic-ref --short -q HEAD")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok();
-    let branch = branch
-        .map(|b| b.trim().to_string())
-        .filter(|b| !b.is_empty());
+    };
+    let branch = git.branch()?;
     let main = &release.main_branch;
     let candidates = [main.clone(), format!("origin/{main}")];
-    let Some(main_ref) = candidates.iter().find(|r| {
-        let spec = format!("{r}^{{commit}}");
-        cmd!(sh, "git rev-parse --verify -q {spec}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .is_ok()
-    }) else {
-        return Ok(Verdict::Skip(format!(
+    let Some(main_ref) = candidates.iter().find(|r| git.commit(r).is_ok()) else {
+        return Ok(Finding::Skip(format!(
             "no `{main}` branch (local or origin) to compare with"
         )));
     };
-    let base = cmd!(sh, "git merge-base HEAD {main_ref}")
-        .quiet()
-        .ignore_stderr()
-        .read();
-    let Ok(base) = base else {
-        return Ok(Verdict::Skip(format!(
+    let Some(base) = git.merge_base(main_ref)? else {
+        return Ok(Finding::Skip(format!(
             "HEAD has no merge-base with `{main_ref}` (shallow clone?)"
         )));
     };
-    let base = base.trim().to_string();
-    // Paths relative to the Townlet root, which may sit below the top of
-    // the repository.
-    let changed = cmd!(sh, "git diff --name-only --relative {base} HEAD")
-        .quiet()
-        .read()?;
-    let changed: Vec<&str> = changed.lines().filter(|l| !l.is_empty()).collect();
+    let changed = git.changed_since(&base)?;
     let risky: Vec<String> = changed
         .iter()
         .filter(|f| release.high_risk_paths.iter().any(|d| under(f, d)))
@@ -87,7 +59,7 @@ pub fn check(sh: &Shell, root: &Path, release: &ReleaseSection) -> Result<Verdic
         .collect();
     let short = &base[..base.len().min(10)];
     if risky.is_empty() {
-        return Ok(Verdict::Pass(format!(
+        return Ok(Finding::Pass(format!(
             "{} file(s) changed since merge-base {short} with `{main_ref}`, none under {}",
             changed.len(),
             release.high_risk_paths.join(", ")
@@ -95,13 +67,13 @@ pub fn check(sh: &Shell, root: &Path, release: &ReleaseSection) -> Result<Verdic
     }
     let on = branch.as_deref().unwrap_or("a detached HEAD");
     if branch.as_deref() == Some(release.staging_branch.as_str()) {
-        return Ok(Verdict::Pass(format!(
+        return Ok(Finding::Pass(format!(
             "{} high-risk file(s) changed, staged on `{}` as required",
             risky.len(),
             release.staging_branch
         )));
     }
-    Ok(Verdict::Violation {
+    Ok(Finding::Violation {
         message: format!(
             "{} file(s) under {} changed since merge-base {short} with `{main_ref}` on {on}; stage this change on `{}` before merging into `{main}`",
             risky.len(),

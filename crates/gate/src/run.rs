@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use rollout_config::model::{Policy, StepKind, kind_name};
 use rollout_config::{Context, Format, Outcome, Style, Verbosity};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use crate::debt::{Debt, compare, parse_mypy};
 use crate::plan::{Planned, Selection, Vars, describe, plan};
@@ -164,7 +163,6 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
     });
     if needs_env {
         provision(
-            sh,
             ctx,
             &root,
             &vars.path("python"),
@@ -475,14 +473,14 @@ fn run_step(
                 &ctx.settings.config.release,
             )?;
             let (result, text) = match verdict {
-                crate::merge_policy::Verdict::Skip(why) => (
+                crate::merge_policy::Finding::Skip(why) => (
                     StepResult::new(StepStatus::Pass, format!("not applicable: {why}")),
                     why,
                 ),
-                crate::merge_policy::Verdict::Pass(msg) => {
+                crate::merge_policy::Finding::Pass(msg) => {
                     (StepResult::new(StepStatus::Pass, msg.clone()), msg)
                 }
-                crate::merge_policy::Verdict::Violation { message, files } => {
+                crate::merge_policy::Finding::Violation { message, files } => {
                     let status = match p.step.policy.unwrap_or(Policy::Fail) {
                         Policy::Fail => StepStatus::Fail,
                         Policy::Warn => StepStatus::AllowedFailure,
@@ -515,11 +513,13 @@ fn run_step(
 /// when Townlet lost ticks, and says how many.
 fn capture_step(ctx: &Context, p: &Planned, log: &Path, cancel: &AtomicBool) -> Result<StepResult> {
     let quiet = |_: &str| {};
+    let env: Vec<(String, String)> = p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let record = capture::run(
         &ctx.settings,
         &capture::Run {
             log,
             timeout: p.step.timeout(),
+            env: &env,
             cancel,
             progress: &quiet,
         },
@@ -577,24 +577,10 @@ fn capture_step(ctx: &Context, p: &Planned, log: &Path, cancel: &AtomicBool) -> 
     Ok(r)
 }
 
-/// The step's process, built with xshell (argument handling, environment)
-/// and handed to the process module for supervision.
+/// The step's process, for the process module to supervise.
 fn command(p: &Planned) -> Result<Command> {
-    let sh = Shell::new()?;
-    sh.change_dir(&p.cwd);
-    for (k, v) in &p.env {
-        sh.set_var(k, v);
-    }
-    let (program, args) = p.argv.split_first().context("empty command")?;
-    let program = if program.contains('/') {
-        p.cwd.join(program)
-    } else {
-        PathBuf::from(program)
-    };
-    if !p.cwd.is_dir() {
-        bail!("working directory `{}` does not exist", p.cwd.display());
-    }
-    Ok(cmd!(sh, "{program} {args...}").into())
+    let env: Vec<(String, String)> = p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    plumbing::process::command_in(&p.cwd, &p.argv, &env)
 }
 
 fn tail(log: &Path, n: usize) -> Vec<String> {
@@ -870,9 +856,11 @@ fn terminal_smoke(p: &Planned, log: &Path, cancel: &AtomicBool) -> Result<StepRe
     Ok(r)
 }
 
+/// Longest one provisioning command may take (a `pip install` of torch).
+const PROVISION_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
 /// Creates the target's Python environment when its interpreter is missing.
 fn provision(
-    sh: &Shell,
     ctx: &Context,
     root: &Path,
     python: &Path,
@@ -910,39 +898,26 @@ fn provision(
     }
     for c in commands {
         progress.note(&format!("provisioning `{}`: {c}", root.display()));
-        let _d = sh.push_dir(root);
-        let (program, args) = c.argv.split_first().context("empty provisioning command")?;
-        let program = if program.contains('/') {
-            root.join(program)
-        } else {
-            PathBuf::from(program)
-        };
-        let mut command: Command = cmd!(sh, "{program} {args...}").into();
         // Progress is visible on stderr; stdout carries only the result.
-        let err = std::io::stderr().as_fd().try_clone_to_owned()?;
-        command
-            .stdout(std::process::Stdio::from(err.try_clone()?))
-            .stderr(std::process::Stdio::from(err));
-        let status = {
-            let mut child = command
-                .spawn()
-                .with_context(|| format!("cannot start provisioning command `{c}`"))?;
-            loop {
-                if let Some(st) = child.try_wait()? {
-                    break st;
-                }
-                if cancel.load(Ordering::Relaxed) {
-                    let _killed = child.kill();
-                    bail!("interrupted while provisioning");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        };
-        if !status.success() {
-            bail!(
-                "provisioning command `{c}` failed ({status}) in `{}`\nhint: fix the environment by hand, then rerun the gate",
+        let command = plumbing::process::command_in(root, &c.argv, &[])
+            .with_context(|| format!("cannot start provisioning command `{c}`"))?;
+        let exit = plumbing::process::run_streamed(command, PROVISION_TIMEOUT, cancel)
+            .with_context(|| format!("cannot start provisioning command `{c}`"))?;
+        match exit {
+            Exit::Code(0) => {}
+            Exit::Interrupted => bail!("interrupted while provisioning: `{c}` was stopped"),
+            Exit::TimedOut => bail!(
+                "provisioning command `{c}` ran longer than {} and was stopped",
+                humantime(PROVISION_TIMEOUT)
+            ),
+            Exit::Code(code) => bail!(
+                "provisioning command `{c}` failed (exit {code}) in `{}`\nhint: fix the environment by hand, then rerun the gate",
                 root.display()
-            );
+            ),
+            Exit::Signal(sig) => bail!(
+                "provisioning command `{c}` was killed by signal {sig} in `{}`",
+                root.display()
+            ),
         }
     }
     if !python.is_file() {
@@ -956,29 +931,7 @@ fn provision(
 }
 
 fn git_state(sh: &Shell, root: &Path) -> Option<GitState> {
-    let _d = sh.push_dir(root);
-    let read = |args: &[&str]| {
-        cmd!(sh, "git {args...}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .ok()
-            .map(|s| s.trim().to_string())
-    };
-    if read(&["rev-parse", "--is-inside-work-tree"]).as_deref() != Some("true") {
-        return None;
-    }
-    let commit = read(&["rev-parse", "HEAD"])?;
-    let tree = read(&["rev-parse", "HEAD^{tree}"])?;
-    let dirty =
-        read(&["status", "--porcelain", "--untracked-files=no"]).is_none_or(|s| !s.is_empty());
-    let branch = read(&["symbolic-ref", "--short", "-q", "HEAD"]).filter(|b| !b.is_empty());
-    Some(GitState {
-        commit,
-        tree,
-        dirty,
-        branch,
-    })
+    plumbing::git::Git::discover(sh, root)?.state().ok()
 }
 
 /// Versions of the tools the steps use, probed in the background.
@@ -1036,18 +989,7 @@ fn tool_versions(run: &[Planned], vars: &Vars) -> Versions {
     let root = vars.path("root");
     std::thread::spawn(move || {
         for (name, argv) in probes {
-            let Ok(sh) = Shell::new() else { return };
-            sh.change_dir(&root);
-            let (program, args) = argv
-                .split_first()
-                .map(|(p, a)| (p.clone(), a.to_vec()))
-                .unwrap_or_default();
-            if let Ok(out) = cmd!(sh, "{program} {args...}")
-                .quiet()
-                .ignore_stderr()
-                .read()
-            {
-                let line = out.lines().next().unwrap_or("").trim().to_string();
+            if let Some(line) = plumbing::process::probe(&root, &argv, Duration::from_secs(3)) {
                 let _sent = tx.send((name, line));
             }
         }

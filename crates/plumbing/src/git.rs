@@ -86,6 +86,56 @@ impl<'a> Git<'a> {
         Ok(g)
     }
 
+    /// Opens the repository holding `root`, which may lie below its top (the
+    /// bundled sample inside this workspace): for reading the state of what
+    /// is gated, never for writing tags or notes. `None` when `root` is not
+    /// in a git work tree.
+    pub fn discover(sh: &'a Shell, root: &Path) -> Option<Self> {
+        let g = Self {
+            sh,
+            root: root.to_path_buf(),
+            network_timeout: NETWORK_TIMEOUT,
+        };
+        let r = g
+            .try_run(cmd!(sh, "git rev-parse --is-inside-work-tree"))
+            .ok()?;
+        (r.ok && r.stdout.trim() == "true").then_some(g)
+    }
+
+    /// HEAD's commit and tree, whether tracked files changed, and the branch.
+    pub fn state(&self) -> Result<crate::report::GitState> {
+        let commit = self.commit("HEAD")?;
+        let tree = self.tree(&commit)?;
+        let dirty = !self.status(false)?.is_empty();
+        Ok(crate::report::GitState {
+            commit,
+            tree,
+            dirty,
+            branch: self.branch()?,
+        })
+    }
+
+    /// The merge-base of HEAD and `other`, or `None` when they have none
+    /// (unrelated or shallow histories).
+    pub fn merge_base(&self, other: &str) -> Result<Option<String>> {
+        let r = self.try_run(cmd!(self.sh(), "git merge-base HEAD {other}"))?;
+        Ok(r.ok.then(|| r.stdout.trim().to_string()))
+    }
+
+    /// Files changed between `base` and HEAD, relative to the root (which
+    /// may sit below the top of the repository).
+    pub fn changed_since(&self, base: &str) -> Result<Vec<String>> {
+        let out = self.read(cmd!(
+            self.sh(),
+            "git diff --name-only --relative {base} HEAD"
+        ))?;
+        Ok(out
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

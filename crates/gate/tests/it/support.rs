@@ -120,7 +120,7 @@ pub fn copy_sample(dest: &Path) {
 
 /// Runs git in `dir` with a fixed identity and no user configuration.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
+    let out = plumbing::process::command("git")
         .args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -327,7 +327,7 @@ impl OpenSsl {
     pub fn start(args: &[&str]) -> Self {
         for _attempt in 0..5 {
             let port = closed_port().port();
-            let mut child = Command::new("openssl")
+            let mut child = plumbing::process::command("openssl")
                 .arg("s_server")
                 .args(["-accept", &format!("127.0.0.1:{port}")])
                 .args(args)
