@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
 
 /// baseline-diff parses telemetry on reader threads and frees it on others;
@@ -33,23 +33,12 @@ struct Global {
     /// The Townlet checkout [env: TOWNLET_ROOT] [default: target.root, else examples/townlet-sample]
     #[arg(long, global = true, value_name = "PATH")]
     root: Option<PathBuf>,
-    /// How to print the result on stdout
-    #[arg(long, global = true, value_enum, default_value_t = FormatArg::Human)]
-    format: FormatArg,
     /// Print only the result
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
     /// Print progress details on stderr
     #[arg(short, long, global = true)]
     verbose: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum FormatArg {
-    Human,
-    Json,
-    Junit,
-    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +66,25 @@ struct ConfigArgs {
     /// Townlet simulation config to validate, relative to the Townlet root [default: tls_smoke.sim_config]
     #[arg(long, value_name = "PATH")]
     sim_config: Option<PathBuf>,
+    /// How to print the result on stdout
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    format: rollout_config::TextFormat,
+}
+
+impl Command {
+    /// The format the command was asked for: each command accepts only its
+    /// own (`--format junit` is a usage error for `tag`).
+    fn format(&self) -> Format {
+        match self {
+            Command::Gate(a) => a.format.into(),
+            Command::Config(a) => a.format.into(),
+            Command::Signoff(a) => a.format.into(),
+            Command::Tag(a) => a.format.into(),
+            Command::TlsSmoke(a) => a.format.into(),
+            Command::Monitor(a) => a.check.format.into(),
+            Command::BaselineDiff(a) => a.format.into(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -85,13 +93,13 @@ fn main() -> ExitCode {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(2)
+            ExitCode::from(Outcome::Error.exit_code())
         }
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let ctx = context(&cli.global)?;
+    let ctx = context(&cli.global, cli.command.format())?;
     let mut stdout = std::io::stdout().lock();
     let sh = xshell::Shell::new()?;
     match cli.command {
@@ -111,7 +119,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-fn context(g: &Global) -> anyhow::Result<Context> {
+fn context(g: &Global, format: Format) -> anyhow::Result<Context> {
     let cwd = std::env::current_dir()?;
     let workspace =
         rollout_config::resolve::find_workspace(env!("CARGO_MANIFEST_DIR").as_ref(), &cwd)?;
@@ -122,12 +130,7 @@ fn context(g: &Global) -> anyhow::Result<Context> {
     let settings = Settings::resolve(&workspace, &cwd, &overrides, &|k| std::env::var(k).ok())?;
     Ok(Context {
         settings,
-        format: match g.format {
-            FormatArg::Human => Format::Human,
-            FormatArg::Json => Format::Json,
-            FormatArg::Junit => Format::Junit,
-            FormatArg::Markdown => Format::Markdown,
-        },
+        format,
         verbosity: match (g.quiet, g.verbose) {
             (true, _) => Verbosity::Quiet,
             (_, true) => Verbosity::Verbose,

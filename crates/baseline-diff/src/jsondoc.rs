@@ -6,7 +6,7 @@ use rollout_config::model::AddedPaths;
 use serde_json::Value;
 
 use crate::report::{Check, Mismatch, Status, num};
-use crate::tolerance::{NumRule, Overrides, Verdict};
+use crate::tolerance::{Closeness, NumRule, Overrides};
 
 /// What differs at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl ValueCmp<'_> {
                     Some((_, t)) => self.rule.with(t),
                     None => self.rule,
                 };
-                if rule.check(bf, cf) != Verdict::Close {
+                if rule.check(bf, cf) != Closeness::Close {
                     out(Diff {
                         kind: DiffKind::Value,
                         path: path.clone(),

@@ -36,7 +36,7 @@ use xshell::Shell;
 pub use bless::{BlessInfo, Manifest, bless};
 pub use compare::{CompareSettings, compare_paths};
 pub use render::render;
-pub use report::{Report, Status, Verdict};
+pub use report::{Report, Status};
 
 /// Compare a capture with the blessed baselines.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -44,6 +44,9 @@ pub use report::{Report, Status, Verdict};
     after_help = "Example:\n  cargo xtask baseline-diff --baseline ../baselines/phase3 --candidate target/rollout/capture --format markdown --output target/rollout/baseline-diff.md"
 )]
 pub struct Args {
+    /// How to print the result on stdout
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    pub format: rollout_config::ReportFormat,
     /// Baseline file (.jsonl, .npz, .npy, .json) or directory [default: baseline.dir]
     #[arg(long, value_name = "PATH")]
     pub baseline: Option<PathBuf>,
@@ -141,7 +144,7 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
         &report,
         args.output.as_deref().map(from_flag).as_deref(),
     )?;
-    Ok(Outcome::from_ok(report.verdict == Verdict::Pass))
+    Ok(Outcome::from_ok(report.verdict == Outcome::Pass))
 }
 
 /// `--bless`: the candidate becomes the baseline, unless it lost ticks

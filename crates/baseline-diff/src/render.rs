@@ -3,37 +3,38 @@
 use anyhow::Result;
 use rollout_config::{Format, Style};
 
-use crate::report::{Report, Status, Verdict};
+use crate::report::{Report, Status};
+use rollout_config::Outcome;
 
-/// The report in the given format, ending with a newline.
-pub fn render(report: &Report, format: Format, style: Style) -> Result<String> {
-    Ok(match format {
-        Format::Human => human(report, style),
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(report)?;
-            s.push('\n');
-            s
-        }
-        Format::Junit => junit(report)?,
-        Format::Markdown => markdown(report),
-    })
+impl rollout_config::Report for Report {
+    fn human(&self, style: &Style, out: &mut dyn std::io::Write) -> Result<()> {
+        out.write_all(human(self, *style).as_bytes())?;
+        Ok(())
+    }
+
+    fn junit(&self) -> Result<String> {
+        junit(self)
+    }
+
+    fn markdown(&self) -> Result<String> {
+        Ok(markdown(self))
+    }
 }
 
-fn word(s: Status, style: Style) -> String {
-    match s {
-        Status::Pass => style.pass(),
-        Status::Warn => style.warn(),
-        Status::Fail => style.fail(),
-        Status::Skip => style.skip(),
-    }
+/// The report in the given format, ending with a newline (for files and
+/// logs; commands print with [`rollout_config::emit`]).
+pub fn render(report: &Report, format: Format, style: Style) -> Result<String> {
+    let mut out = Vec::new();
+    rollout_config::emit(report, format, &style, &mut out)?;
+    Ok(String::from_utf8(out)?)
 }
 
 /// `FAIL (2 failed, 1 warning, 10 passed, 1 skipped)`.
 pub fn verdict_line(r: &Report, style: Style) -> String {
     let c = r.counts;
     let v = match r.verdict {
-        Verdict::Pass => style.pass(),
-        Verdict::Fail => style.fail(),
+        Outcome::Pass => style.pass(),
+        Outcome::Fail | Outcome::Error => style.fail(),
     };
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     format!(
@@ -62,7 +63,7 @@ fn human(r: &Report, style: Style) -> String {
         for c in &f.checks {
             out.push_str(&format!(
                 "  {:<4}  {}: {}\n",
-                word(c.status, style),
+                c.status.word(&style),
                 c.name,
                 c.summary
             ));
@@ -82,8 +83,8 @@ fn markdown(r: &Report) -> String {
     let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
     let mut out = String::new();
     let verdict = match r.verdict {
-        Verdict::Pass => "pass",
-        Verdict::Fail => "FAIL",
+        Outcome::Pass => "pass",
+        Outcome::Fail | Outcome::Error => "FAIL",
     };
     out.push_str(&format!("## baseline-diff: {verdict}\n\n"));
     out.push_str(&format!(

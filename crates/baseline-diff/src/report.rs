@@ -10,15 +10,8 @@ use serde_json::Value;
 /// Version of the report's shape.
 pub const SCHEMA: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    /// Not compared (with the reason in the summary).
-    Skip,
-    Warn,
-    Fail,
-}
+/// The statuses and the verdict are the workspace's shared vocabulary.
+pub use rollout_config::{Outcome, Status};
 
 /// What kind of file was compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -176,13 +169,6 @@ impl FileReport {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Pass,
-    Fail,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub struct Counts {
     pub pass: u64,
@@ -204,7 +190,7 @@ pub struct Report {
     /// The tolerance rule in words, as applied by default.
     pub rule: String,
     pub runtime_variant: String,
-    pub verdict: Verdict,
+    pub verdict: Outcome,
     /// Checks by status, over all files.
     pub counts: Counts,
     pub files: Vec<FileReport>,
@@ -228,9 +214,9 @@ impl Report {
             }
         }
         let verdict = if counts.fail > 0 {
-            Verdict::Fail
+            Outcome::Fail
         } else {
-            Verdict::Pass
+            Outcome::Pass
         };
         Self {
             schema: SCHEMA,

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::npz::{Array, Data, Kind, shape_text};
 use crate::report::{Check, Extreme, Mismatch, Status, TensorStats, num};
-use crate::tolerance::{NumRule, Overrides, Verdict, fmt_num};
+use crate::tolerance::{Closeness, NumRule, Overrides, fmt_num};
 
 /// Settings for comparing arrays.
 #[derive(Debug, Clone)]
@@ -406,12 +406,12 @@ fn floats<T: Float>(acc: &mut Acc, rule: &NumRule, b: &ArrayD<T>, c: &ArrayD<T>)
             }
         }
         match verdict {
-            Verdict::Close => {}
+            Closeness::Close => {}
             v => {
                 acc.mismatches += 1;
                 match v {
-                    Verdict::Nan => acc.nan += 1,
-                    Verdict::Inf => acc.inf += 1,
+                    Closeness::Nan => acc.nan += 1,
+                    Closeness::Inf => acc.inf += 1,
                     _ => {}
                 }
                 acc.example(shape, i, num(x), num(y));

@@ -15,9 +15,9 @@
 use rollout_config::model::{NanPolicy, Tolerance, ToleranceRule};
 use serde::Serialize;
 
-/// What the rule says about a pair of numbers.
+/// How close the rule finds a pair of numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Closeness {
     Close,
     /// Outside tolerance (both finite).
     Far,
@@ -56,19 +56,19 @@ impl NumRule {
 
     /// Compares candidate `c` against baseline `b`.
     #[inline]
-    pub fn check(&self, b: f64, c: f64) -> Verdict {
+    pub fn check(&self, b: f64, c: f64) -> Closeness {
         if b == c {
-            return Verdict::Close;
+            return Closeness::Close;
         }
         if b.is_nan() || c.is_nan() {
             return if b.is_nan() && c.is_nan() && self.nan == NanPolicy::Equal {
-                Verdict::Close
+                Closeness::Close
             } else {
-                Verdict::Nan
+                Closeness::Nan
             };
         }
         if b.is_infinite() || c.is_infinite() {
-            return Verdict::Inf;
+            return Closeness::Inf;
         }
         let close = match self.rule {
             ToleranceRule::Numpy => (c - b).abs() <= self.abs + self.rel * b.abs(),
@@ -76,7 +76,11 @@ impl NumRule {
                 approx::relative_eq!(c, b, epsilon = self.abs, max_relative = self.rel)
             }
         };
-        if close { Verdict::Close } else { Verdict::Far }
+        if close {
+            Closeness::Close
+        } else {
+            Closeness::Far
+        }
     }
 
     /// The relative difference in the rule's own terms: `|c - b| / |b|`
@@ -166,48 +170,48 @@ mod tests {
     fn numpy_rule_is_relative_to_the_baseline() {
         let r = rule(0.0, 0.1, ToleranceRule::Numpy);
         // |110 - 100| = 10 <= 0.1 * 100
-        assert_eq!(r.check(100.0, 110.0), Verdict::Close);
+        assert_eq!(r.check(100.0, 110.0), Closeness::Close);
         // |100 - 110| = 10 > 0.1 * 100 when the baseline is 100 but not when it is 110
-        assert_eq!(r.check(110.0, 100.0), Verdict::Close);
-        assert_eq!(r.check(100.0, 111.0), Verdict::Far);
+        assert_eq!(r.check(110.0, 100.0), Closeness::Close);
+        assert_eq!(r.check(100.0, 111.0), Closeness::Far);
         // asymmetry: b = 90.5, c = 100: 9.5 > 9.05 fails; swapped passes (9.5 <= 10)
-        assert_eq!(r.check(90.5, 100.0), Verdict::Far);
-        assert_eq!(r.check(100.0, 90.5), Verdict::Close);
+        assert_eq!(r.check(90.5, 100.0), Closeness::Far);
+        assert_eq!(r.check(100.0, 90.5), Closeness::Close);
     }
 
     #[test]
     fn symmetric_rule_uses_the_larger_magnitude() {
         let r = rule(0.0, 0.1, ToleranceRule::Symmetric);
-        assert_eq!(r.check(90.5, 100.0), Verdict::Close);
-        assert_eq!(r.check(100.0, 90.5), Verdict::Close);
-        assert_eq!(r.check(89.0, 100.0), Verdict::Far);
+        assert_eq!(r.check(90.5, 100.0), Closeness::Close);
+        assert_eq!(r.check(100.0, 90.5), Closeness::Close);
+        assert_eq!(r.check(89.0, 100.0), Closeness::Far);
         let a = rule(1e-3, 0.0, ToleranceRule::Symmetric);
-        assert_eq!(a.check(0.0, 0.0009), Verdict::Close);
-        assert_eq!(a.check(0.0, 0.0011), Verdict::Far);
+        assert_eq!(a.check(0.0, 0.0009), Closeness::Close);
+        assert_eq!(a.check(0.0, 0.0011), Closeness::Far);
     }
 
     #[test]
     fn just_inside_and_just_outside_the_absolute_tolerance() {
         let r = rule(1e-6, 0.0, ToleranceRule::Numpy);
-        assert_eq!(r.check(1.0, 1.0 + 0.9e-6), Verdict::Close);
-        assert_eq!(r.check(1.0, 1.0 + 1.1e-6), Verdict::Far);
+        assert_eq!(r.check(1.0, 1.0 + 0.9e-6), Closeness::Close);
+        assert_eq!(r.check(1.0, 1.0 + 1.1e-6), Closeness::Far);
     }
 
     #[test]
     fn nan_and_inf_policy() {
         let r = rule(1.0, 1.0, ToleranceRule::Numpy);
-        assert_eq!(r.check(f64::NAN, f64::NAN), Verdict::Close);
-        assert_eq!(r.check(f64::NAN, 1.0), Verdict::Nan);
-        assert_eq!(r.check(1.0, f64::NAN), Verdict::Nan);
+        assert_eq!(r.check(f64::NAN, f64::NAN), Closeness::Close);
+        assert_eq!(r.check(f64::NAN, 1.0), Closeness::Nan);
+        assert_eq!(r.check(1.0, f64::NAN), Closeness::Nan);
         let strict = NumRule {
             nan: NanPolicy::Unequal,
             ..r
         };
-        assert_eq!(strict.check(f64::NAN, f64::NAN), Verdict::Nan);
-        assert_eq!(r.check(f64::INFINITY, f64::INFINITY), Verdict::Close);
-        assert_eq!(r.check(f64::INFINITY, f64::NEG_INFINITY), Verdict::Inf);
-        assert_eq!(r.check(f64::INFINITY, 1e308), Verdict::Inf);
-        assert_eq!(r.check(1.0, f64::INFINITY), Verdict::Inf);
+        assert_eq!(strict.check(f64::NAN, f64::NAN), Closeness::Nan);
+        assert_eq!(r.check(f64::INFINITY, f64::INFINITY), Closeness::Close);
+        assert_eq!(r.check(f64::INFINITY, f64::NEG_INFINITY), Closeness::Inf);
+        assert_eq!(r.check(f64::INFINITY, 1e308), Closeness::Inf);
+        assert_eq!(r.check(1.0, f64::INFINITY), Closeness::Inf);
     }
 
     #[test]

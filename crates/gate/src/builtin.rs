@@ -70,9 +70,9 @@ fn tls(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
 
     let dev_certs = report.used_dev_ca();
     let status = match report.verdict {
-        tls_smoke::Verdict::Pass if dev_certs && !p.step.accept_dev_certs => StepStatus::Warn,
-        tls_smoke::Verdict::Pass => StepStatus::Pass,
-        tls_smoke::Verdict::Fail | tls_smoke::Verdict::Error => StepStatus::Fail,
+        rollout_config::Outcome::Pass if dev_certs && !p.step.accept_dev_certs => StepStatus::Warn,
+        rollout_config::Outcome::Pass => StepStatus::Pass,
+        rollout_config::Outcome::Fail | rollout_config::Outcome::Error => StepStatus::Fail,
     };
     let mode = if p.step.loopback {
         " (loopback collector)"
@@ -161,7 +161,7 @@ fn baseline(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
         .with_context(|| format!("cannot write step log `{}`", log.display()))?;
     let c = report.counts;
     let (status, summary) = match report.verdict {
-        baseline_diff::Verdict::Pass => {
+        rollout_config::Outcome::Pass => {
             let first_warning = report
                 .files
                 .iter()
@@ -185,7 +185,7 @@ fn baseline(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
                 ),
             )
         }
-        baseline_diff::Verdict::Fail => {
+        rollout_config::Outcome::Fail | rollout_config::Outcome::Error => {
             let first = report
                 .files
                 .iter()
@@ -258,7 +258,7 @@ fn monitor(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
     let status = match report.verdict {
         rollout_config::Outcome::Pass if report.alerts.is_empty() => StepStatus::Pass,
         rollout_config::Outcome::Pass => StepStatus::Warn,
-        rollout_config::Outcome::Fail => StepStatus::Fail,
+        rollout_config::Outcome::Fail | rollout_config::Outcome::Error => StepStatus::Fail,
     };
     let problems: Vec<&str> = report.problems().map(|(_, p)| p).collect();
     let summary = match worst {

@@ -10,17 +10,39 @@ use rollout_config::Style;
 
 use plumbing::report::{GateReport, StepReport, StepStatus, Verdict};
 
+/// The gate's result as printed: the report (its JSON form) with the log
+/// lines shown under failing steps.
+pub struct Printed<'a> {
+    pub report: &'a GateReport,
+    pub details: &'a [(String, Vec<String>)],
+}
+
+impl serde::Serialize for Printed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.report.serialize(s)
+    }
+}
+
+impl rollout_config::Report for Printed<'_> {
+    fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
+        human(self.report, self.details, style, out)
+    }
+
+    fn junit(&self) -> Result<String> {
+        junit(self.report, self.details)
+    }
+
+    fn markdown(&self) -> Result<String> {
+        Ok(markdown(self.report))
+    }
+}
+
 pub fn secs(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
 }
 
 fn word(status: StepStatus, style: &Style) -> String {
-    match status {
-        StepStatus::Pass => style.pass(),
-        StepStatus::Warn | StepStatus::AllowedFailure => style.warn(),
-        StepStatus::Fail | StepStatus::Timeout | StepStatus::Interrupted => style.fail(),
-        StepStatus::Skipped => style.skip(),
-    }
+    status.status().word(style)
 }
 
 /// The human result: a line per step, details of failures, one verdict.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use rollout_config::model::{Policy, StepKind, kind_name};
-use rollout_config::{Context, Format, Outcome, Style, Verbosity};
+use rollout_config::{Context, Outcome, Style, Verbosity};
 use xshell::Shell;
 
 use crate::debt::{Debt, compare, parse_mypy};
@@ -29,6 +29,9 @@ use plumbing::report::{
     after_help = "Example:\n  cargo xtask gate --root ../townlet --suite observation --junit target/gate.xml"
 )]
 pub struct Args {
+    /// How to print the result on stdout
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    pub format: rollout_config::ReportFormat,
     /// Run only these steps (and the steps they need), comma-separated
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     pub steps: Vec<String>,
@@ -405,15 +408,8 @@ fn emit(
     details: &[(String, Vec<String>)],
     out: &mut dyn Write,
 ) -> Result<()> {
-    match ctx.format {
-        Format::Human => render::human(report, details, &Style::stdout(), out)?,
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report)?;
-            writeln!(out)?;
-        }
-        Format::Junit => write!(out, "{}", render::junit(report, details)?)?,
-        Format::Markdown => write!(out, "{}", render::markdown(report))?,
-    }
+    let printed = render::Printed { report, details };
+    rollout_config::emit(&printed, ctx.format, &Style::stdout(), out)?;
     if let Some(path) = &args.junit {
         rollout_config::fs::write_atomic(path, render::junit(report, details)?.as_bytes())?;
     }
@@ -1076,15 +1072,7 @@ impl Progress {
         }
         for (i, p) in run.iter().enumerate() {
             let (word, time) = match (&results[i], started[i]) {
-                (Some((r, ms)), _) => (
-                    match r.status {
-                        StepStatus::Pass => self.style.pass(),
-                        StepStatus::Skipped => self.style.skip(),
-                        StepStatus::AllowedFailure | StepStatus::Warn => self.style.warn(),
-                        _ => self.style.fail(),
-                    },
-                    render::secs(*ms),
-                ),
+                (Some((r, ms)), _) => (r.status.status().word(&self.style), render::secs(*ms)),
                 (None, Some(t)) => (
                     " run".to_string(),
                     render::secs(t.elapsed().as_millis() as u64),

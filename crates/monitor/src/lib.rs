@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use rollout_config::model::Severity;
-use rollout_config::{Context, Format, Outcome, Settings};
+use rollout_config::{Context, Outcome, Settings};
 use serde::Serialize;
 
 pub use input::{Input, InputSummary};
@@ -124,6 +124,9 @@ impl From<FailOn> for Severity {
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CheckArgs {
+    /// How to print the result on stdout
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    pub format: rollout_config::TextFormat,
     #[command(flatten)]
     pub inputs: InputArgs,
     /// Keep reading the files as they grow (survives rotation and truncation)
@@ -196,6 +199,12 @@ pub struct EnvMetrics {
     pub env: String,
     #[serde(flatten)]
     pub metrics: Metrics,
+}
+
+impl rollout_config::Report for Report {
+    fn human(&self, style: &rollout_config::Style, out: &mut dyn std::io::Write) -> Result<()> {
+        render::human(self, style, out)
+    }
 }
 
 impl Report {
@@ -416,16 +425,6 @@ pub fn run(
 }
 
 fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Outcome> {
-    if matches!(ctx.format, Format::Junit | Format::Markdown) {
-        anyhow::bail!(
-            "`cargo xtask monitor` prints `--format human` or `--format json`, not {}",
-            if ctx.format == Format::Junit {
-                "junit"
-            } else {
-                "markdown"
-            }
-        );
-    }
     let rules = rule_settings(&ctx.settings)?;
     let fail_on = a
         .fail_on
@@ -448,12 +447,7 @@ fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Ou
         }
         report
     };
-    match ctx.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &report).context("cannot write the report")?;
-            writeln!(out)?;
-        }
-        _ => render::human(&report, &rollout_config::Style::stdout(), out)?,
-    }
+    rollout_config::emit(&report, ctx.format, &rollout_config::Style::stdout(), out)
+        .context("cannot write the report")?;
     Ok(report.verdict)
 }

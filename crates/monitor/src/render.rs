@@ -110,7 +110,9 @@ pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> 
     );
     match report.verdict {
         rollout_config::Outcome::Pass => writeln!(out, "{}: {summary}", style.pass())?,
-        rollout_config::Outcome::Fail => writeln!(out, "{}: {summary}", style.fail())?,
+        rollout_config::Outcome::Fail | rollout_config::Outcome::Error => {
+            writeln!(out, "{}: {summary}", style.fail())?
+        }
     }
     Ok(())
 }

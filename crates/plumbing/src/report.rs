@@ -18,6 +18,8 @@ pub fn report_path(settings: &rollout_config::Settings) -> PathBuf {
     settings.rollout_dir().join(REPORT_FILE)
 }
 
+/// The gate's verdict as `gate-report.json` writes it (`interrupted` is the
+/// gate's own word for [`Outcome::Error`](rollout_config::Outcome)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
@@ -46,7 +48,19 @@ impl StepStatus {
     /// Whether this status makes the gate fail: failed, timed out or
     /// interrupted (a warning and an allowed failure do not).
     pub fn fails_the_gate(self) -> bool {
-        matches!(self, Self::Fail | Self::Timeout | Self::Interrupted)
+        self.status() == rollout_config::Status::Fail
+    }
+
+    /// The step's status in the workspace's shared words: a warning and an
+    /// allowed failure warn; a failure, a timeout and an interruption fail.
+    pub fn status(self) -> rollout_config::Status {
+        use rollout_config::Status;
+        match self {
+            Self::Pass => Status::Pass,
+            Self::Warn | Self::AllowedFailure => Status::Warn,
+            Self::Fail | Self::Timeout | Self::Interrupted => Status::Fail,
+            Self::Skipped => Status::Skip,
+        }
     }
 
     /// Whether steps that need this one may run: it passed, perhaps with a

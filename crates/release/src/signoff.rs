@@ -11,7 +11,7 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use rollout_config::model::{ReleaseSection, SignoffTeam};
-use rollout_config::{Context, Format, Outcome, Style};
+use rollout_config::{Context, Outcome, Style};
 use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
@@ -23,6 +23,9 @@ use plumbing::git::Git;
     after_help = "Example:\n  cargo xtask signoff telemetry --note \"TLS smoke and baselines checked\"\n  cargo xtask signoff --status"
 )]
 pub struct Args {
+    /// How to print the result on stdout
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    pub format: rollout_config::TextFormat,
     /// The team signing off (an `id` from `release.signoff_teams`: ui, telemetry, training)
     #[arg(required_unless_present = "status", value_name = "TEAM")]
     pub team: Option<String>,
@@ -262,6 +265,33 @@ struct Recorded<'a> {
     note: Option<&'a str>,
     checklist: &'a [String],
     notes_ref: &'a str,
+    #[serde(skip)]
+    remote: &'a str,
+}
+
+impl rollout_config::Report for Recorded<'_> {
+    fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
+        writeln!(
+            out,
+            "{} {} ({}) signed off {} by {} at {}",
+            style.pass(),
+            self.name,
+            self.team,
+            short(self.commit),
+            self.by,
+            self.at
+        )?;
+        writeln!(out, "     checklist confirmed by this sign-off:")?;
+        for item in self.checklist {
+            writeln!(out, "       - {item}")?;
+        }
+        writeln!(
+            out,
+            "     stored in `{}`; share it: git push {} {}",
+            self.notes_ref, self.remote, self.notes_ref
+        )?;
+        Ok(())
+    }
 }
 
 #[derive(Serialize)]
@@ -270,73 +300,86 @@ struct StatusReport<'a> {
     notes_ref: &'a str,
     teams: &'a [TeamStatus],
     verdict: Outcome,
+    /// The revision asked for, as written.
+    #[serde(skip)]
+    rev: &'a str,
+    /// Whether the checkout has the notes ref at all.
+    #[serde(skip)]
+    has_ref: bool,
+    #[serde(skip)]
+    remote: &'a str,
+}
+
+impl rollout_config::Report for StatusReport<'_> {
+    fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
+        let commit = self.commit;
+        writeln!(out, "sign-offs for {} ({})", short(commit), self.rev)?;
+        let width = self.teams.iter().map(|t| t.team.len()).max().unwrap_or(0);
+        for t in self.teams {
+            let word = if t.state == TeamState::Valid {
+                style.pass()
+            } else {
+                style.fail()
+            };
+            writeln!(out, "{word} {:width$}  {}", t.team, describe(t, commit))?;
+            if t.state != TeamState::Valid {
+                writeln!(
+                    out,
+                    "     hint: cargo xtask signoff {} --commit {}",
+                    t.team,
+                    short(commit)
+                )?;
+            }
+        }
+        if !self.has_ref {
+            writeln!(
+                out,
+                "     hint: this checkout has no sign-offs at all (`{r}` is absent); if they were given elsewhere, fetch them: git fetch {remote} {r}:{r}",
+                r = self.notes_ref,
+                remote = self.remote
+            )?;
+        }
+        let missing = self
+            .teams
+            .iter()
+            .filter(|t| t.state != TeamState::Valid)
+            .count();
+        if missing == 0 {
+            writeln!(
+                out,
+                "verdict: pass (all {} teams signed off)",
+                self.teams.len()
+            )?;
+        } else {
+            writeln!(
+                out,
+                "verdict: FAIL ({missing} of {} teams have no valid sign-off)",
+                self.teams.len()
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Records a sign-off, or with `--status` lists them.
 pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
     let rel = &ctx.settings.config.release;
     let git = Git::open(sh, ctx.settings.checkout()?)?;
-    if !matches!(ctx.format, Format::Human | Format::Json) {
-        bail!(
-            "`signoff` prints human or json, not {}",
-            format!("{:?}", ctx.format).to_lowercase()
-        );
-    }
     if let Some(rev) = &args.status {
         let commit = git.commit(rev)?;
         let teams = evaluate(&git, rel, &commit)?;
         let ok = teams.iter().all(|t| t.state == TeamState::Valid);
         let verdict = Outcome::from_ok(ok);
-        if ctx.format == Format::Json {
-            serde_json::to_writer_pretty(
-                &mut *out,
-                &StatusReport {
-                    commit: &commit,
-                    notes_ref: &rel.signoff_ref,
-                    teams: &teams,
-                    verdict,
-                },
-            )?;
-            writeln!(out)?;
-            return Ok(verdict);
-        }
-        let style = Style::stdout();
-        writeln!(out, "sign-offs for {} ({rev})", short(&commit))?;
-        let width = teams.iter().map(|t| t.team.len()).max().unwrap_or(0);
-        for t in &teams {
-            let word = if t.state == TeamState::Valid {
-                style.pass()
-            } else {
-                style.fail()
-            };
-            writeln!(out, "{word} {:width$}  {}", t.team, describe(t, &commit))?;
-            if t.state != TeamState::Valid {
-                writeln!(
-                    out,
-                    "     hint: cargo xtask signoff {} --commit {}",
-                    t.team,
-                    short(&commit)
-                )?;
-            }
-        }
-        if !git.ref_exists(&rel.signoff_ref)? {
-            writeln!(
-                out,
-                "     hint: this checkout has no sign-offs at all (`{r}` is absent); if they were given elsewhere, fetch them: git fetch {remote} {r}:{r}",
-                r = rel.signoff_ref,
-                remote = rel.remote
-            )?;
-        }
-        let missing = teams.iter().filter(|t| t.state != TeamState::Valid).count();
-        if ok {
-            writeln!(out, "verdict: pass (all {} teams signed off)", teams.len())?;
-        } else {
-            writeln!(
-                out,
-                "verdict: FAIL ({missing} of {} teams have no valid sign-off)",
-                teams.len()
-            )?;
-        }
+        let report = StatusReport {
+            commit: &commit,
+            notes_ref: &rel.signoff_ref,
+            teams: &teams,
+            verdict,
+            rev,
+            has_ref: git.ref_exists(&rel.signoff_ref)?,
+            remote: &rel.remote,
+        };
+        rollout_config::emit(&report, ctx.format, &Style::stdout(), out)?;
         return Ok(verdict);
     }
 
@@ -369,43 +412,18 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
         &append_record(&existing, &record)?,
     )?;
 
-    if ctx.format == Format::Json {
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &Recorded {
-                team: &team.id,
-                name: &team.name,
-                commit: &commit,
-                by: &record.by,
-                at: &record.at,
-                note: record.note.as_deref(),
-                checklist: &team.checklist,
-                notes_ref: &rel.signoff_ref,
-            },
-        )?;
-        writeln!(out)?;
-    } else {
-        let style = Style::stdout();
-        writeln!(
-            out,
-            "{} {} ({}) signed off {} by {} at {}",
-            style.pass(),
-            team.name,
-            team.id,
-            short(&commit),
-            record.by,
-            record.at
-        )?;
-        writeln!(out, "     checklist confirmed by this sign-off:")?;
-        for item in &team.checklist {
-            writeln!(out, "       - {item}")?;
-        }
-        writeln!(
-            out,
-            "     stored in `{}`; share it: git push {} {}",
-            rel.signoff_ref, rel.remote, rel.signoff_ref
-        )?;
-    }
+    let recorded = Recorded {
+        team: &team.id,
+        name: &team.name,
+        commit: &commit,
+        by: &record.by,
+        at: &record.at,
+        note: record.note.as_deref(),
+        checklist: &team.checklist,
+        notes_ref: &rel.signoff_ref,
+        remote: &rel.remote,
+    };
+    rollout_config::emit(&recorded, ctx.format, &Style::stdout(), out)?;
     Ok(Outcome::Pass)
 }
 

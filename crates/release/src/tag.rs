@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use plumbing::report::{GateReport, Verdict, report_path};
 use rollout_config::model::valid_ref_name;
-use rollout_config::{Context, Format, Outcome, Style, Verbosity};
+use rollout_config::{Context, Outcome, Style, Verbosity};
 use serde::Serialize;
 use xshell::{Shell, cmd};
 
@@ -26,6 +26,9 @@ pub const SCHEMA: u32 = 1;
     after_help = "Example:\n  cargo xtask tag                            # dry run: the plan and its checks\n  cargo xtask tag --execute --push origin    # create v0.9.0-m4 (or the next free name) and push it"
 )]
 pub struct Args {
+    /// How to print the result on stdout
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    pub format: rollout_config::TextFormat,
     /// Create the tag; without it, only print the plan and the checks
     #[arg(long)]
     pub execute: bool,
@@ -81,13 +84,8 @@ fn override_flag(check: &str) -> Option<&'static str> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-}
+/// A check's status: the workspace's shared vocabulary.
+pub use rollout_config::Status;
 
 /// One check and its result.
 #[derive(Debug, Clone, Serialize)]
@@ -947,14 +945,14 @@ struct Report<'a> {
     verdict: Outcome,
 }
 
+impl rollout_config::Report for Report<'_> {
+    fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
+        render(self.plan, self.execution, style, out)
+    }
+}
+
 /// Plans, executes with `--execute`, and prints the plan and the outcome.
 pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
-    if !matches!(ctx.format, Format::Human | Format::Json) {
-        bail!(
-            "`tag` prints human or json, not {}",
-            format!("{:?}", ctx.format).to_lowercase()
-        );
-    }
     let plan = plan(sh, ctx, &args)?;
     let exec = if args.execute {
         Some(execute(sh, ctx, &plan)?)
@@ -965,21 +963,14 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
         Some(e) => e.ok(),
         None => plan.ready,
     });
-    if ctx.format == Format::Json {
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &Report {
-                schema: SCHEMA,
-                mode: if args.execute { "execute" } else { "dry-run" },
-                plan: &plan,
-                execution: exec.as_ref(),
-                verdict,
-            },
-        )?;
-        writeln!(out)?;
-    } else {
-        render(&plan, exec.as_ref(), &Style::stdout(), out)?;
-    }
+    let report = Report {
+        schema: SCHEMA,
+        mode: if args.execute { "execute" } else { "dry-run" },
+        plan: &plan,
+        execution: exec.as_ref(),
+        verdict,
+    };
+    rollout_config::emit(&report, ctx.format, &Style::stdout(), out)?;
     Ok(verdict)
 }
 
@@ -1001,9 +992,8 @@ pub fn render(
     )?;
     for c in &plan.checks {
         let word = match (c.status, &c.overridden_by) {
-            (Status::Pass, _) => style.pass(),
-            (Status::Warn, _) | (Status::Fail, Some(_)) => style.warn(),
-            (Status::Fail, None) => style.fail(),
+            (Status::Fail, Some(_)) => style.warn(),
+            (status, _) => status.word(style),
         };
         let over = c
             .overridden_by

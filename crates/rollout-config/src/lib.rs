@@ -22,7 +22,9 @@ mod yaml;
 
 pub use error::ConfigError;
 pub use model::{RolloutConfig, RolloutFile};
-pub use output::{Format, Outcome, Style, Verbosity};
+pub use output::{
+    Format, Outcome, Report, ReportFormat, Status, Style, TextFormat, Verbosity, emit,
+};
 pub use resolve::{Context, Overrides, Resolved, Settings, Source};
 pub use townlet::{Transport, load_transport};
 

@@ -10,7 +10,8 @@ pub const ENV_NO_COLOR: &str = "NO_COLOR";
 /// Set by CI systems; no colour or progress animation there.
 pub const ENV_CI: &str = "CI";
 
-/// `--format`: how a command prints its result on stdout.
+/// How a command prints its result on stdout. Each command accepts only
+/// the formats it has, through [`TextFormat`] or [`ReportFormat`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -25,22 +26,104 @@ pub enum Format {
     Markdown,
 }
 
-/// What a command concluded. Errors (could not run) are `Err`, not a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// `--format` of a command whose result is for a person or a program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TextFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// `--format` of a command whose result is a report of checks, which CI
+/// tools also read as JUnit or Markdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReportFormat {
+    #[default]
+    Human,
+    Json,
+    Junit,
+    Markdown,
+}
+
+impl From<TextFormat> for Format {
+    fn from(f: TextFormat) -> Self {
+        match f {
+            TextFormat::Human => Format::Human,
+            TextFormat::Json => Format::Json,
+        }
+    }
+}
+
+impl From<ReportFormat> for Format {
+    fn from(f: ReportFormat) -> Self {
+        match f {
+            ReportFormat::Human => Format::Human,
+            ReportFormat::Json => Format::Json,
+            ReportFormat::Junit => Format::Junit,
+            ReportFormat::Markdown => Format::Markdown,
+        }
+    }
+}
+
+/// The status of one check, in the same words in every command's report.
+/// Ordered from best to worst, so that the worst of several is their `max`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    /// Not checked (the summary says why).
+    Skip,
+    /// Passed with a reservation the summary names.
+    Warn,
+    Fail,
+}
+
+impl Status {
+    /// The status word as printed (`pass`, `skip`, `warn`, `FAIL`).
+    pub fn word(self, style: &Style) -> String {
+        match self {
+            Status::Pass => style.pass(),
+            Status::Skip => style.skip(),
+            Status::Warn => style.warn(),
+            Status::Fail => style.fail(),
+        }
+    }
+
+    /// The name in reports (`pass`, `skip`, `warn`, `fail`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Skip => "skip",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// What a command concluded, and so its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Everything checked passed (warnings allowed).
     Pass,
     /// A check found a problem.
     Fail,
+    /// It could not run (bad input, bad config, missing tool): a report that
+    /// says so. A command that cannot even report returns `Err`, which
+    /// means the same.
+    Error,
 }
 
 impl Outcome {
-    /// The process exit code: 0 pass, 1 a problem found.
+    /// The process exit code, the same for every command: 0 pass, 1 a
+    /// problem found, 2 could not run.
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Pass => 0,
             Outcome::Fail => 1,
+            Outcome::Error => 2,
         }
     }
 
@@ -109,4 +192,40 @@ impl Style {
     pub fn bold(&self, text: &str) -> String {
         self.paint("1", text)
     }
+}
+
+/// A command's result that can be printed in the formats it supports.
+pub trait Report: Serialize {
+    /// Short lines for a person.
+    fn human(&self, style: &Style, out: &mut dyn std::io::Write) -> anyhow::Result<()>;
+
+    /// JUnit XML, for commands whose format enum offers it.
+    fn junit(&self) -> anyhow::Result<String> {
+        anyhow::bail!("this report has no JUnit form")
+    }
+
+    /// Markdown, for commands whose format enum offers it.
+    fn markdown(&self) -> anyhow::Result<String> {
+        anyhow::bail!("this report has no Markdown form")
+    }
+}
+
+/// Prints `report` on `out` in `format`: the one way every command writes
+/// its result (JSON is the report's serialisation, pretty, with a newline).
+pub fn emit<R: Report>(
+    report: &R,
+    format: Format,
+    style: &Style,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Human => report.human(style, out)?,
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)?;
+        }
+        Format::Junit => write!(out, "{}", report.junit()?)?,
+        Format::Markdown => write!(out, "{}", report.markdown()?)?,
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::output::{Format, Outcome, Style};
+use crate::output::{Outcome, Style};
 use crate::resolve::{Context, Resolved};
 use crate::townlet::{Transport, TransportKind, load_transport};
 
@@ -47,18 +47,14 @@ pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
         transport: &transport,
         settings: &s.config.file,
     };
-    match ctx.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &report)?;
-            writeln!(out)?;
-        }
-        Format::Human => render(&report, &Style::stdout(), out)?,
-        other => anyhow::bail!(
-            "`config` prints human or json, not {}",
-            format!("{other:?}").to_lowercase()
-        ),
-    }
+    crate::output::emit(&report, ctx.format, &Style::stdout(), out)?;
     Ok(Outcome::Pass)
+}
+
+impl crate::output::Report for Report<'_> {
+    fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
+        render(self, style, out)
+    }
 }
 
 fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> Result<()> {

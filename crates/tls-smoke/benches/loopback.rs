@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         let report = smoke(&transport, &opts);
         walls.push(t.elapsed());
         anyhow::ensure!(
-            report.verdict == tls_smoke::Verdict::Pass,
+            report.verdict == rollout_config::Outcome::Pass,
             "loopback smoke failed: {:?}",
             report.findings
         );

@@ -36,14 +36,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use rollout_config::{Context, Format, Outcome, Style, Verbosity};
+use rollout_config::{Context, Outcome, Style, Verbosity};
 
 pub use certs::{
     CA_NAME as DEV_CA_NAME, DevMaterial, FILES as DEV_CERT_FILES, ensure_dev_certs,
     generate as generate_dev_certs,
 };
 pub use collector::Tally;
-pub use report::{Report, Verdict};
+pub use report::Report;
 pub use serve::{ServeOptions, ServeSummary, render as serve_render, serve};
 pub use smoke::{SmokeOptions, SmokeTarget, dev_certs_dir, provider, smoke};
 
@@ -59,6 +59,15 @@ pub mod dev_files {
     after_help = "Example:\n  cargo xtask tls-smoke --loopback --sim-config configs/demo/poc_demo_tls.yaml"
 )]
 pub struct Args {
+    /// How to print the result on stdout
+    #[arg(
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT",
+        global = true
+    )]
+    pub format: rollout_config::TextFormat,
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
@@ -150,16 +159,6 @@ pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
     }
 }
 
-fn check_format(ctx: &Context, what: &str) -> Result<()> {
-    match ctx.format {
-        Format::Human | Format::Json => Ok(()),
-        other => bail!(
-            "`{what}` prints human or json, not {}",
-            format!("{other:?}").to_lowercase()
-        ),
-    }
-}
-
 fn load(ctx: &Context, sim_config: Option<&Path>) -> Result<rollout_config::Transport> {
     let root = ctx.settings.checkout()?;
     let sim = ctx.settings.sim_config(sim_config);
@@ -176,7 +175,6 @@ fn load(ctx: &Context, sim_config: Option<&Path>) -> Result<rollout_config::Tran
 }
 
 fn run_smoke(ctx: &Context, args: SmokeArgs, out: &mut dyn Write) -> Result<Outcome> {
-    check_format(ctx, "tls-smoke")?;
     let transport = load(ctx, args.sim_config.as_deref())?;
     let ws = |p: PathBuf| ctx.settings.workspace.join(p);
     let target = if args.loopback {
@@ -202,22 +200,15 @@ fn run_smoke(ctx: &Context, args: SmokeArgs, out: &mut dyn Write) -> Result<Outc
         eprintln!("tls-smoke: reading `{}`", transport.source.display());
     }
     let report = smoke(&transport, &opts);
-    match ctx.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &report)?;
-            writeln!(out)?;
-        }
-        _ => report::render(&report, &Style::stdout(), out)?,
-    }
+    rollout_config::emit(&report, ctx.format, &Style::stdout(), out)?;
     match report.verdict {
-        Verdict::Pass => Ok(Outcome::Pass),
-        Verdict::Fail => Ok(Outcome::Fail),
-        Verdict::Error => bail!("{}", report.setup_errors()),
+        Outcome::Pass => Ok(Outcome::Pass),
+        Outcome::Fail => Ok(Outcome::Fail),
+        Outcome::Error => bail!("{}", report.setup_errors()),
     }
 }
 
 fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Outcome> {
-    check_format(ctx, "tls-smoke certs")?;
     let (dir, host) = match (args.out, args.host) {
         (Some(out), Some(host)) => (ctx.settings.workspace.join(out), host),
         (out, host) => {
@@ -244,35 +235,43 @@ fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Outc
     };
     let material = certs::generate(&host, args.days)?;
     let written = certs::write(&dir, &material, args.force)?;
-    match ctx.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(
-                &mut *out,
-                &serde_json::json!({ "host": host, "dir": dir, "files": written }),
-            )?;
-            writeln!(out)?;
-        }
-        _ => {
-            let style = Style::stdout();
-            for p in &written {
-                writeln!(out, "{} wrote {}", style.pass(), p.display())?;
-            }
-            writeln!(
-                out,
-                "{}",
-                style.bold(&format!(
-                    "dev certificates for `{host}` written to `{}` (CA {}, keys mode 0600)",
-                    dir.display(),
-                    certs::CA_NAME
-                ))
-            )?;
-        }
-    }
+    let result = CertsWritten {
+        host,
+        dir,
+        files: written,
+    };
+    rollout_config::emit(&result, ctx.format, &Style::stdout(), out)?;
     Ok(Outcome::Pass)
 }
 
+/// What `tls-smoke certs` wrote.
+#[derive(Debug, serde::Serialize)]
+struct CertsWritten {
+    host: String,
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+impl rollout_config::Report for CertsWritten {
+    fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
+        for p in &self.files {
+            writeln!(out, "{} wrote {}", style.pass(), p.display())?;
+        }
+        writeln!(
+            out,
+            "{}",
+            style.bold(&format!(
+                "dev certificates for `{}` written to `{}` (CA {}, keys mode 0600)",
+                self.host,
+                self.dir.display(),
+                certs::CA_NAME
+            ))
+        )?;
+        Ok(())
+    }
+}
+
 fn run_serve(ctx: &Context, args: ServeArgs, out: &mut dyn Write) -> Result<Outcome> {
-    check_format(ctx, "tls-smoke serve")?;
     let ws = |p: PathBuf| ctx.settings.workspace.join(p);
     let opts = ServeOptions {
         listen: args.listen,
@@ -290,12 +289,6 @@ fn run_serve(ctx: &Context, args: ServeArgs, out: &mut dyn Write) -> Result<Outc
             eprintln!("tls-smoke serve: listening on {addr} (Ctrl-C to stop)");
         }
     })?;
-    match ctx.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &summary)?;
-            writeln!(out)?;
-        }
-        _ => serve::render(&summary, &Style::stdout(), out)?,
-    }
-    Ok(Outcome::from_ok(summary.verdict == Verdict::Pass))
+    rollout_config::emit(&summary, ctx.format, &Style::stdout(), out)?;
+    Ok(Outcome::from_ok(summary.verdict == Outcome::Pass))
 }

@@ -12,15 +12,9 @@ use crate::inspect::CertInfo;
 /// Version of the report's shape.
 pub const SCHEMA: u32 = 1;
 
-/// How a check ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-    Skip,
-}
+/// How a check ended, and the overall verdict (`pass`, `fail`, `error` for
+/// could not run): the workspace's shared vocabulary.
+pub use rollout_config::{Outcome, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,26 +137,6 @@ pub struct Session {
     pub key_exchange: Option<String>,
 }
 
-/// Overall result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    /// Could not run (configuration or certificate loading).
-    Error,
-}
-
-impl Verdict {
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Verdict::Pass => 0,
-            Verdict::Fail => 1,
-            Verdict::Error => 2,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub schema: u32,
@@ -190,7 +164,7 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// The class of the first error, when the verdict is not pass.
     pub failure: Option<Class>,
-    pub verdict: Verdict,
+    pub verdict: Outcome,
     pub exit_code: u8,
 }
 
@@ -210,16 +184,16 @@ impl Report {
         let first_error = self.findings.iter().find(|f| f.severity == Severity::Error);
         self.failure = first_error.map(|f| f.class);
         self.verdict = match first_error {
-            None => Verdict::Pass,
+            None => Outcome::Pass,
             Some(_)
                 if self
                     .findings
                     .iter()
                     .any(|f| f.severity == Severity::Error && f.class.is_setup()) =>
             {
-                Verdict::Error
+                Outcome::Error
             }
-            Some(_) => Verdict::Fail,
+            Some(_) => Outcome::Fail,
         };
         self.exit_code = self.verdict.exit_code();
     }
@@ -264,21 +238,22 @@ fn finding_text(f: &Finding) -> String {
 /// Human output: one line per check, the findings of checks that warned or
 /// failed indented below them, the server chain when the handshake failed
 /// after seeing it, and one verdict line.
+impl rollout_config::Report for Report {
+    fn human(&self, style: &Style, out: &mut dyn Write) -> anyhow::Result<()> {
+        Ok(render(self, style, out)?)
+    }
+}
+
 pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result<()> {
     let width = r.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in &r.checks {
-        let word = match c.status {
-            Status::Pass => style.pass(),
-            Status::Warn => style.warn(),
-            Status::Fail => style.fail(),
-            Status::Skip => style.skip(),
-        };
+        let word = c.status.word(style);
         writeln!(out, "{word} {:width$}  {}", c.id, c.summary)?;
         if matches!(c.status, Status::Warn | Status::Fail) {
             // When the smoke could not run, its setup errors go to stderr
             // (the command's error); do not print them twice.
             let shown = |f: &&Finding| {
-                f.check == c.id && !(r.verdict == Verdict::Error && f.class.is_setup())
+                f.check == c.id && !(r.verdict == Outcome::Error && f.class.is_setup())
             };
             for f in r.findings.iter().filter(shown) {
                 for (i, line) in finding_text(f).lines().enumerate() {
@@ -310,16 +285,16 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
         Mode::Loopback => format!("{} (loopback collector)", r.endpoint),
     };
     let line = match (r.verdict, &r.session) {
-        (Verdict::Pass, Some(s)) => format!(
+        (Outcome::Pass, Some(s)) => format!(
             "tls-smoke passed: {target} negotiated {} {}",
             s.protocol, s.cipher_suite
         ),
-        (Verdict::Pass, None) => format!("tls-smoke passed: {target} (no handshake)"),
-        (Verdict::Fail, _) => format!(
+        (Outcome::Pass, None) => format!("tls-smoke passed: {target} (no handshake)"),
+        (Outcome::Fail, _) => format!(
             "tls-smoke FAILED: {target}: {}",
             r.failure.map(class_words).unwrap_or("problem found")
         ),
-        (Verdict::Error, _) => format!("tls-smoke could not run: {target} (errors below)"),
+        (Outcome::Error, _) => format!("tls-smoke could not run: {target} (errors below)"),
     };
     writeln!(out, "{}", style.bold(&line))
 }
@@ -394,7 +369,7 @@ mod tests {
                 hint: Some("fix it".into()),
             }],
             failure: None,
-            verdict: Verdict::Pass,
+            verdict: Outcome::Pass,
             exit_code: 0,
         };
         r.conclude();
@@ -420,16 +395,16 @@ mod tests {
         let mut r = report();
         assert_eq!(
             (r.verdict, r.exit_code, r.failure),
-            (Verdict::Fail, 1, Some(Class::NameMismatch))
+            (Outcome::Fail, 1, Some(Class::NameMismatch))
         );
         r.findings[0].class = Class::EncryptedKey;
         r.conclude();
-        assert_eq!((r.verdict, r.exit_code), (Verdict::Error, 2));
+        assert_eq!((r.verdict, r.exit_code), (Outcome::Error, 2));
         r.findings[0].severity = Severity::Warning;
         r.conclude();
         assert_eq!(
             (r.verdict, r.exit_code, r.failure),
-            (Verdict::Pass, 0, None)
+            (Outcome::Pass, 0, None)
         );
         let json = serde_json::to_string(&r).expect("json");
         let back: Report = serde_json::from_str(&json).expect("round trip");

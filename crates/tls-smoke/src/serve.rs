@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::collector::{self, Shared, Tally};
 use crate::material::{self, Source};
-use crate::report::Verdict;
+use crate::report::Outcome;
 use crate::sink::Sink;
 
 /// What to serve.
@@ -49,7 +49,7 @@ pub struct ServeSummary {
     pub tally: Tally,
     /// `pass`: payloads arrived, all valid JSON with the expected variant,
     /// and no handshake failed; else `fail`.
-    pub verdict: Verdict,
+    pub verdict: Outcome,
     pub exit_code: u8,
 }
 
@@ -156,7 +156,7 @@ pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<Serv
             && tally.invalid_lines == 0
             && tally.other_runtime_variants.is_empty()
             && tally.handshake_failures.is_empty();
-        let verdict = if ok { Verdict::Pass } else { Verdict::Fail };
+        let verdict = if ok { Outcome::Pass } else { Outcome::Fail };
         Ok(ServeSummary {
             schema: 1,
             listen: local.to_string(),
@@ -171,6 +171,12 @@ pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<Serv
 }
 
 /// Human summary: one line per check, details for failures, a verdict line.
+impl rollout_config::Report for ServeSummary {
+    fn human(&self, style: &Style, out: &mut dyn Write) -> anyhow::Result<()> {
+        Ok(render(self, style, out)?)
+    }
+}
+
 pub fn render(s: &ServeSummary, style: &Style, out: &mut dyn Write) -> std::io::Result<()> {
     let t = &s.tally;
     let word = |ok: bool| if ok { style.pass() } else { style.fail() };
@@ -234,7 +240,7 @@ pub fn render(s: &ServeSummary, style: &Style, out: &mut dyn Write) -> std::io::
     }
     let line = format!(
         "serve {} on {}: stopped by {} after {:.1}s",
-        if s.verdict == Verdict::Pass {
+        if s.verdict == Outcome::Pass {
             "passed"
         } else {
             "FAILED"

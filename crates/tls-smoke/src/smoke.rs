@@ -15,7 +15,7 @@ use crate::certs;
 use crate::client::{self, Setup, Target};
 use crate::collector;
 use crate::material::{self, CertFile, Source};
-use crate::report::{Check, Class, ClientAuth, Mode, Report, SCHEMA, Severity, Status, Verdict};
+use crate::report::{Check, Class, ClientAuth, Mode, Outcome, Report, SCHEMA, Severity, Status};
 use crate::sink::Sink;
 
 /// Where the live handshake goes.
@@ -99,7 +99,7 @@ pub fn smoke(transport: &Transport, opts: &SmokeOptions) -> Report {
         checks: Vec::new(),
         findings: Vec::new(),
         failure: None,
-        verdict: Verdict::Pass,
+        verdict: Outcome::Pass,
         exit_code: 0,
     };
     let mut sink = Sink::default();

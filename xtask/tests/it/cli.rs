@@ -53,6 +53,28 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn each_command_accepts_only_its_own_formats() {
+    for (args, allowed) in [
+        (&["tag", "--format", "junit"][..], "human, json"),
+        (&["monitor", "--format", "markdown"][..], "human, json"),
+        (&["tls-smoke", "certs", "--format", "junit"][..], "human, json"),
+        (&["gate", "--format", "yaml"][..], "human, json, junit, markdown"),
+    ] {
+        xtask()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("[possible values: {allowed}]")));
+    }
+    // A subcommand without a report of its own takes no --format at all.
+    xtask()
+        .args(["monitor", "rules", "--format", "json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unexpected argument '--format'"));
+}
+
+#[test]
 fn config_passes_on_the_bundled_sample_from_any_directory() {
     xtask()
         .current_dir(workspace().join("crates"))

@@ -2,7 +2,8 @@
 
 use baseline_diff::compare_paths;
 use baseline_diff::pickle;
-use baseline_diff::report::{Status, Verdict};
+use baseline_diff::report::Status;
+use rollout_config::Outcome;
 
 use crate::fixtures::*;
 
@@ -56,7 +57,7 @@ fn a_reordered_feature_list_in_the_metadata_fails_with_the_first_difference() {
     moved.swap(1, 2);
     let c = archive(dir.path(), "c.npz", &moved);
     let r = compare_paths(&settings(), &b, &c).expect("compare");
-    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.verdict, Outcome::Fail);
     let m = r.files[0]
         .checks
         .iter()

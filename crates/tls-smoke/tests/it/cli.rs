@@ -276,7 +276,7 @@ fn gate_flow_generates_missing_dev_certs_then_passes() {
         expiry_warning_days: 30,
     };
     let report = tls_smoke::smoke(&t, &opts);
-    assert_eq!(report.verdict, tls_smoke::Verdict::Pass, "{report:#?}");
+    assert_eq!(report.verdict, rollout_config::Outcome::Pass, "{report:#?}");
     assert_eq!(report.exit_code, 0);
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
 }
