@@ -419,7 +419,7 @@ pub fn shape_text(shape: &[usize]) -> String {
 /// strings, True/False, integers, tuples and lists.
 mod literal {
     #[derive(Debug, Clone, PartialEq)]
-    pub enum Lit {
+    pub(super) enum Lit {
         Dict(Vec<(String, Lit)>),
         Str(String),
         Bool(bool),
@@ -437,7 +437,7 @@ mod literal {
         depth: usize,
     }
 
-    pub fn parse(text: &str) -> Res<Lit> {
+    pub(super) fn parse(text: &str) -> Res<Lit> {
         let mut p = P {
             s: text.as_bytes(),
             i: 0,

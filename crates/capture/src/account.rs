@@ -55,7 +55,7 @@ impl StreamCount {
 }
 
 /// `3-5, 9, ...`.
-pub fn ranges_text(ranges: &[(u64, u64)], total: u64) -> String {
+pub(crate) fn ranges_text(ranges: &[(u64, u64)], total: u64) -> String {
     let mut shown = 0;
     let mut parts: Vec<String> = Vec::new();
     for &(a, b) in ranges.iter().take(8) {
@@ -121,7 +121,7 @@ impl LogCount {
 
 /// The streams (`*.jsonl`, counted) and the other files of the capture
 /// directory, by relative path.
-pub fn streams(dir: &Path) -> Result<(Vec<StreamCount>, Vec<String>)> {
+pub(crate) fn streams(dir: &Path) -> Result<(Vec<StreamCount>, Vec<String>)> {
     let mut streams = Vec::new();
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -202,7 +202,10 @@ fn add_lost(count: &mut StreamCount, first: u64, last: u64) {
 
 /// Adds the ticks Townlet ran after each stream's last payload: the
 /// longest run of the log is the run that wrote the streams.
-pub fn with_expected_ticks(mut streams: Vec<StreamCount>, log: &LogCount) -> Vec<StreamCount> {
+pub(crate) fn with_expected_ticks(
+    mut streams: Vec<StreamCount>,
+    log: &LogCount,
+) -> Vec<StreamCount> {
     let Some(&ran) = log.runs.iter().max() else {
         return streams;
     };
@@ -222,7 +225,7 @@ pub fn with_expected_ticks(mut streams: Vec<StreamCount>, log: &LogCount) -> Vec
 }
 
 /// Reads Townlet's log of the capture (absent: nothing logged).
-pub fn log(path: &Path) -> Result<LogCount> {
+pub(crate) fn log(path: &Path) -> Result<LogCount> {
     let mut count = LogCount {
         path: path.display().to_string(),
         ..LogCount::default()

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 /// Which tool a command runs, by its program (or `python -m tool`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tool {
+pub(crate) enum Tool {
     Pytest,
     Ruff,
     Mypy,
 }
 
 impl Tool {
-    pub fn of(argv: &[String]) -> Option<Tool> {
+    pub(crate) fn of(argv: &[String]) -> Option<Tool> {
         let name = |a: &str| {
             std::path::Path::new(a)
                 .file_name()
@@ -37,7 +37,7 @@ impl Tool {
 /// `1 failed, 500 passed, 1 skipped in 126.58s; first FAILED
 /// tests/test_x.py::test_y - TypeError: ...`: pytest's result line without
 /// its `=` frame, and the first failure of its short summary.
-pub fn pytest(output: &str) -> Option<String> {
+pub(crate) fn pytest(output: &str) -> Option<String> {
     let result = output
         .lines()
         .rev()
@@ -60,7 +60,7 @@ pub fn pytest(output: &str) -> Option<String> {
 /// `15 errors (I001 ×8, UP035 ×3, E402): first src/a.py:3:1 I001 Import
 /// block is un-sorted or un-formatted`, from ruff's `full` or `concise`
 /// output; `None` when it shows no diagnostics.
-pub fn ruff(output: &str) -> Option<String> {
+pub(crate) fn ruff(output: &str) -> Option<String> {
     let mut codes: BTreeMap<String, usize> = BTreeMap::new();
     let mut first: Option<(String, String, String)> = None;
     let mut found: Option<usize> = None;
@@ -160,7 +160,7 @@ fn is_code(word: &str) -> bool {
 /// file or directory (errors prevented further checking)`, from mypy's
 /// output when it could not check (exit 2) or printed errors it did not
 /// number; `None` when it printed no error lines.
-pub fn mypy(output: &str) -> Option<String> {
+pub(crate) fn mypy(output: &str) -> Option<String> {
     let mut errors: Vec<String> = Vec::new();
     let mut found: Option<String> = None;
     for line in output.lines() {

@@ -9,7 +9,7 @@ use yaml_rust2::scanner::Marker;
 
 /// Where each key and value of a YAML document stands.
 #[derive(Debug, Default)]
-pub struct Locator {
+pub(crate) struct Locator {
     keys: HashMap<String, (usize, usize)>,
     values: HashMap<String, (usize, usize)>,
 }
@@ -29,7 +29,7 @@ enum Frame {
 impl Locator {
     /// Builds the index. A text that does not parse yields an empty index:
     /// the deserialiser reports syntax errors with their own location.
-    pub fn new(text: &str) -> Self {
+    pub(crate) fn new(text: &str) -> Self {
         let mut loc = Locator::default();
         let mut parser = Parser::new_from_str(text);
         let mut stack: Vec<Frame> = Vec::new();
@@ -105,7 +105,7 @@ impl Locator {
 
     /// Line and column of the key at `path` (or, for a sequence item, of the
     /// item itself).
-    pub fn key(&self, path: &str) -> Option<(usize, usize)> {
+    pub(crate) fn key(&self, path: &str) -> Option<(usize, usize)> {
         self.keys
             .get(path)
             .or_else(|| self.values.get(path))
@@ -113,7 +113,7 @@ impl Locator {
     }
 
     /// Line and column of the value at `path`, falling back to its key.
-    pub fn value(&self, path: &str) -> Option<(usize, usize)> {
+    pub(crate) fn value(&self, path: &str) -> Option<(usize, usize)> {
         self.values
             .get(path)
             .or_else(|| self.keys.get(path))
@@ -121,7 +121,7 @@ impl Locator {
     }
 
     /// The closest located ancestor of `path`, for keys that are absent.
-    pub fn nearest(&self, path: &str) -> Option<(usize, usize)> {
+    pub(crate) fn nearest(&self, path: &str) -> Option<(usize, usize)> {
         let mut p = path;
         loop {
             if let Some(found) = self.key(p) {

@@ -10,7 +10,7 @@ use crate::error::{ConfigError, closest};
 use crate::locate::Locator;
 
 /// Deserialises `text` (the contents of `file`) into `T`.
-pub fn from_str<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, ConfigError> {
+pub(crate) fn from_str<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         // An empty document is an empty mapping: every key takes its default.

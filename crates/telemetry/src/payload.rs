@@ -117,7 +117,7 @@ pub(crate) struct Splitter<R> {
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl<R: BufRead> Splitter<R> {
-    pub fn new(reader: R, source: String) -> Self {
+    pub(crate) fn new(reader: R, source: String) -> Self {
         Self {
             reader,
             source,
@@ -130,7 +130,7 @@ impl<R: BufRead> Splitter<R> {
     }
 
     /// Reads lines until about `max_bytes` are buffered. `Ok(None)` at the end.
-    pub fn next_batch(&mut self, max_bytes: usize) -> Result<Option<Batch>, ReadError> {
+    pub(crate) fn next_batch(&mut self, max_bytes: usize) -> Result<Option<Batch>, ReadError> {
         if self.done {
             return Ok(None);
         }

@@ -51,7 +51,7 @@ impl Seen {
     /// Fills `p.new_shapes` when `p` sets a value of a shape not seen
     /// before. The values a reader does not keep are pruned, so the line's
     /// text (`text`) is read again in full for them.
-    pub fn describe(&self, p: &mut Payload, text: &[u8]) {
+    pub(crate) fn describe(&self, p: &mut Payload, text: &[u8]) {
         let fingerprints: Vec<u64> = p
             .set
             .iter()

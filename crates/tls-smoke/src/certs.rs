@@ -37,7 +37,7 @@ pub const FILES: [&str; 6] = [
 /// The CA's common name.
 pub const CA_NAME: &str = "Townlet tls-smoke dev CA";
 /// The client certificate's common name.
-pub const CLIENT_NAME: &str = "townlet-telemetry-client";
+pub(crate) const CLIENT_NAME: &str = "townlet-telemetry-client";
 
 /// Generated PEM texts.
 #[derive(Debug, Clone)]
@@ -121,7 +121,7 @@ fn dn(cn: &str) -> DistinguishedName {
 }
 
 /// The files of `dir` that already exist.
-pub fn existing(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn existing(dir: &Path) -> Vec<PathBuf> {
     FILES
         .iter()
         .map(|f| dir.join(f))
@@ -131,7 +131,7 @@ pub fn existing(dir: &Path) -> Vec<PathBuf> {
 
 /// Writes `material` into `dir` (created if needed). Refuses to replace any
 /// existing file unless `force`. Keys get mode 0600. Returns the paths written.
-pub fn write(dir: &Path, material: &DevMaterial, force: bool) -> Result<Vec<PathBuf>> {
+pub(crate) fn write(dir: &Path, material: &DevMaterial, force: bool) -> Result<Vec<PathBuf>> {
     let present = existing(dir);
     if !force && !present.is_empty() {
         let list = present

@@ -9,7 +9,7 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    pub fn finding(
+    pub(crate) fn finding(
         &mut self,
         check: &str,
         severity: Severity,
@@ -29,7 +29,7 @@ impl Sink {
     }
 
     /// The status the findings recorded so far give check `id`.
-    pub fn worst(&self, id: &str) -> Status {
+    pub(crate) fn worst(&self, id: &str) -> Status {
         let mut status = Status::Pass;
         for f in self.findings.iter().filter(|f| f.check == id) {
             match f.severity {
@@ -41,7 +41,7 @@ impl Sink {
     }
 
     /// Adds check `id` with the status its findings give it.
-    pub fn check(&mut self, id: &str, summary: impl Into<String>) {
+    pub(crate) fn check(&mut self, id: &str, summary: impl Into<String>) {
         let status = self.worst(id);
         self.checks.push(Check {
             id: id.to_string(),
@@ -50,7 +50,7 @@ impl Sink {
         });
     }
 
-    pub fn skip(&mut self, id: &str, summary: impl Into<String>) {
+    pub(crate) fn skip(&mut self, id: &str, summary: impl Into<String>) {
         self.checks.push(Check {
             id: id.to_string(),
             status: Status::Skip,
@@ -58,7 +58,7 @@ impl Sink {
         });
     }
 
-    pub fn has_setup_error(&self) -> bool {
+    pub(crate) fn has_setup_error(&self) -> bool {
         self.findings
             .iter()
             .any(|f| f.severity == Severity::Error && f.class.is_setup())

@@ -57,14 +57,22 @@ fn each_command_accepts_only_its_own_formats() {
     for (args, allowed) in [
         (&["tag", "--format", "junit"][..], "human, json"),
         (&["monitor", "--format", "markdown"][..], "human, json"),
-        (&["tls-smoke", "certs", "--format", "junit"][..], "human, json"),
-        (&["gate", "--format", "yaml"][..], "human, json, junit, markdown"),
+        (
+            &["tls-smoke", "certs", "--format", "junit"][..],
+            "human, json",
+        ),
+        (
+            &["gate", "--format", "yaml"][..],
+            "human, json, junit, markdown",
+        ),
     ] {
         xtask()
             .args(args)
             .assert()
             .code(2)
-            .stderr(predicate::str::contains(format!("[possible values: {allowed}]")));
+            .stderr(predicate::str::contains(format!(
+                "[possible values: {allowed}]"
+            )));
     }
     // A subcommand without a report of its own takes no --format at all.
     xtask()

@@ -7,13 +7,13 @@ use baseline_diff::CompareSettings;
 use rollout_config::model::BaselineSection;
 use serde_json::{Value, json};
 
-pub fn settings() -> CompareSettings {
+pub(crate) fn settings() -> CompareSettings {
     CompareSettings::from_config(&BaselineSection::default(), "facade")
 }
 
 /// A `.npy` exactly as numpy 1.x/2.x writes it (format 1.0, header padded
 /// with spaces to a multiple of 64 bytes and ended by a newline).
-pub fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+pub(crate) fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let shape = baseline_diff::npz::shape_text(shape);
     let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     let mut header = dict.into_bytes();
@@ -27,21 +27,21 @@ pub fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     out
 }
 
-pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
+pub(crate) fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-pub fn f64_bytes(v: &[f64]) -> Vec<u8> {
+pub(crate) fn f64_bytes(v: &[f64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-pub fn i64_bytes(v: &[i64]) -> Vec<u8> {
+pub(crate) fn i64_bytes(v: &[i64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 /// A zip of `.npy` entries, stored (`np.savez`) or deflated
 /// (`np.savez_compressed`).
-pub fn npz(path: &Path, entries: &[(&str, Vec<u8>)], compressed: bool) {
+pub(crate) fn npz(path: &Path, entries: &[(&str, Vec<u8>)], compressed: bool) {
     let file = std::fs::File::create(path).expect("create npz");
     let mut zip = zip::ZipWriter::new(file);
     let method = if compressed {
@@ -61,7 +61,7 @@ pub fn npz(path: &Path, entries: &[(&str, Vec<u8>)], compressed: bool) {
 /// `np.save` of `np.array([{'variant': 'hybrid', 'map_shape': (4, 11,
 /// 11), 'feature_names': names}], dtype=object)`, written by hand in
 /// the opcodes numpy 2 uses (protocol 4 without framing).
-pub fn object_array_pickle(names: &[&str]) -> Vec<u8> {
+pub(crate) fn object_array_pickle(names: &[&str]) -> Vec<u8> {
     let mut p = vec![0x80, 4];
     let s = |p: &mut Vec<u8>, t: &str| {
         p.push(0x8c);
@@ -102,7 +102,7 @@ pub fn object_array_pickle(names: &[&str]) -> Vec<u8> {
 
 /// An observation archive like Townlet's `baseline_hybrid.npz`: float32 map
 /// and features, an object array of metadata, plus int64 and bool arrays.
-pub fn observation_npz(path: &Path, map: &[f32], compressed: bool) {
+pub(crate) fn observation_npz(path: &Path, map: &[f32], compressed: bool) {
     let features: Vec<f32> = (0..81).map(|i| i as f32 * 0.25).collect();
     npz(
         path,
@@ -122,14 +122,15 @@ pub fn observation_npz(path: &Path, map: &[f32], compressed: bool) {
 }
 
 /// Feature names of the fixture's metadata.
-pub const FEATURE_NAMES: [&str; 4] = ["need_hunger", "need_hygiene", "need_energy", "wallet"];
+pub(crate) const FEATURE_NAMES: [&str; 4] =
+    ["need_hunger", "need_hygiene", "need_energy", "wallet"];
 
-pub fn base_map() -> Vec<f32> {
+pub(crate) fn base_map() -> Vec<f32> {
     (0..24).map(|i| i as f32 / 8.0).collect()
 }
 
 /// A snapshot (schema 0.9.7) at `tick`.
-pub fn snapshot(tick: u64, variant: &str, cooldown: f64) -> Value {
+pub(crate) fn snapshot(tick: u64, variant: &str, cooldown: f64) -> Value {
     json!({
         "schema_version": "0.9.7",
         "tick": tick,
@@ -144,7 +145,7 @@ pub fn snapshot(tick: u64, variant: &str, cooldown: f64) -> Value {
 }
 
 /// A diff replacing `queue_metrics` (and whatever `extra` holds).
-pub fn diff(tick: u64, cooldown: f64, extra: Value, removed: &[&str]) -> Value {
+pub(crate) fn diff(tick: u64, cooldown: f64, extra: Value, removed: &[&str]) -> Value {
     let mut changes = json!({
         "queue_metrics": {"cooldown_events": cooldown, "ghost_step_events": 0, "rotation_events": 0}
     });
@@ -158,7 +159,7 @@ pub fn diff(tick: u64, cooldown: f64, extra: Value, removed: &[&str]) -> Value {
     d
 }
 
-pub fn jsonl(path: &Path, lines: &[Value]) -> PathBuf {
+pub(crate) fn jsonl(path: &Path, lines: &[Value]) -> PathBuf {
     let mut text = String::new();
     for l in lines {
         text.push_str(&serde_json::to_string(l).expect("json"));
@@ -169,7 +170,7 @@ pub fn jsonl(path: &Path, lines: &[Value]) -> PathBuf {
 }
 
 /// A hybrid-like stream: snapshot at tick 1, diffs for `ticks`.
-pub fn stream(ticks: &[u64]) -> Vec<Value> {
+pub(crate) fn stream(ticks: &[u64]) -> Vec<Value> {
     let mut out = vec![snapshot(1, "facade", 0.0)];
     for &t in ticks {
         out.push(diff(t, (t / 10) as f64, json!({}), &[]));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use plumbing::report::GateReport;
 use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
 
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
@@ -14,22 +14,22 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// A scratch rollout workspace with its own config and `target/`.
-pub struct Ws {
+pub(crate) struct Ws {
     pub dir: tempfile::TempDir,
 }
 
 impl Ws {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Ws {
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, rel: &str, text: &str) -> PathBuf {
         let p = self.path().join(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(&p, text).expect("write");
@@ -37,12 +37,12 @@ impl Ws {
     }
 
     /// Runs the gate with `configs/rollout.yaml` of this workspace.
-    pub fn gate(&self, args: gate::Args) -> (anyhow::Result<Outcome>, Option<GateReport>) {
+    pub(crate) fn gate(&self, args: gate::Args) -> (anyhow::Result<Outcome>, Option<GateReport>) {
         self.gate_output(args).0
     }
 
     /// As [`Ws::gate`], also returning the human result.
-    pub fn gate_output(
+    pub(crate) fn gate_output(
         &self,
         args: gate::Args,
     ) -> ((anyhow::Result<Outcome>, Option<GateReport>), String) {
@@ -69,7 +69,7 @@ impl Ws {
     }
 }
 
-pub fn step<'a>(report: &'a GateReport, id: &str) -> &'a plumbing::report::StepReport {
+pub(crate) fn step<'a>(report: &'a GateReport, id: &str) -> &'a plumbing::report::StepReport {
     report
         .steps
         .iter()
@@ -79,14 +79,14 @@ pub fn step<'a>(report: &'a GateReport, id: &str) -> &'a plumbing::report::StepR
 
 /// The interpreter of the sample's tool environment (see
 /// [`test_support::sample_python`]).
-pub fn tool_python() -> PathBuf {
+pub(crate) fn tool_python() -> PathBuf {
     test_support::sample_python()
 }
 
 /// Copies the sample target into `dest` (without environments, caches and
 /// build output: `pip install` of the sample writes `build/` while other
 /// tests may be copying it).
-pub fn copy_sample(dest: &Path) {
+pub(crate) fn copy_sample(dest: &Path) {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).expect("mkdir");
         for entry in std::fs::read_dir(from).expect("read_dir") {
@@ -119,7 +119,7 @@ pub fn copy_sample(dest: &Path) {
 }
 
 /// Runs git in `dir` with a fixed identity and no user configuration.
-pub fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let out = plumbing::process::command("git")
         .args(args)
         .current_dir(dir)

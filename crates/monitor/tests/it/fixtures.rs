@@ -10,14 +10,14 @@ use rollout_config::{Context, Format, Overrides, Settings, Verbosity};
 
 /// One tick of a run.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Tick {
+pub(crate) struct Tick {
     pub dropped: u64,
     pub queue: u64,
     pub exit_queue: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keys {
+pub(crate) enum Keys {
     /// Current Townlet: `flush_ms`, `payloads_total`, `bytes_total` too.
     Newer,
     /// Older builds: no `flush_ms`, `payloads_total`, `bytes_total`.
@@ -33,14 +33,14 @@ fn stamp(i: u64) -> String {
 }
 
 /// The header Townlet prints before the first tick.
-pub fn header() -> String {
+pub(crate) fn header() -> String {
     let mut s = String::from("Telemetry stream written to tmp/rollout/t.jsonl\n");
     writeln!(s, "{} INFO townlet.config.affordance_manifest Loaded affordance manifest configs/affordances/core.yaml (objects=3, affordances=4, sha256=00)", stamp(0)).ok();
     writeln!(s, "{} WARNING townlet.console.auth console_auth_disabled role=viewer message='Admin commands require tokens; console auth is disabled.'", stamp(0)).ok();
     s
 }
 
-pub fn tick_health(keys: Keys, tick: u64, t: Tick) -> String {
+pub(crate) fn tick_health(keys: Keys, tick: u64, t: Tick) -> String {
     match keys {
         Keys::Newer => format!(
             "{} INFO townlet.core.sim_loop tick_health tick={tick} duration_ms=1.43 queue={} dropped={} flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue={}\n",
@@ -59,14 +59,14 @@ pub fn tick_health(keys: Keys, tick: u64, t: Tick) -> String {
     }
 }
 
-pub fn buffer_warning(tick: u64, n: u64) -> String {
+pub(crate) fn buffer_warning(tick: u64, n: u64) -> String {
     format!(
         "{} WARNING townlet.telemetry.worker Telemetry buffer exceeded 256000 bytes; dropped {n} payloads\n",
         stamp(tick)
     )
 }
 
-pub fn plaintext_warning(endpoint: &str) -> String {
+pub(crate) fn plaintext_warning(endpoint: &str) -> String {
     format!(
         "{} WARNING townlet.telemetry.transport telemetry_tcp_plaintext_enabled endpoint={endpoint}\n",
         stamp(0)
@@ -76,7 +76,7 @@ pub fn plaintext_warning(endpoint: &str) -> String {
 /// A log of ticks 1..=n; `per_tick(tick)` gives the drops of that tick
 /// (printed as a buffer warning before the tick's line), the queue and the
 /// exit queue.
-pub fn log(keys: Keys, n: u64, per_tick: impl Fn(u64) -> (u64, u64, u64)) -> String {
+pub(crate) fn log(keys: Keys, n: u64, per_tick: impl Fn(u64) -> (u64, u64, u64)) -> String {
     let mut s = header();
     let mut total = 0;
     for tick in 1..=n {
@@ -102,7 +102,7 @@ pub fn log(keys: Keys, n: u64, per_tick: impl Fn(u64) -> (u64, u64, u64)) -> Str
 /// A 0.9.7 stream: a snapshot at tick 1, then diffs for the ticks in
 /// `ticks` (others missing); `variant(tick)` is the runtime_variant, set by
 /// a diff when it changes; `pending(tick)` the employment queue.
-pub fn telemetry(
+pub(crate) fn telemetry(
     ticks: impl IntoIterator<Item = u64>,
     variant: impl Fn(u64) -> String,
     pending: impl Fn(u64) -> u64,
@@ -134,7 +134,7 @@ pub fn telemetry(
     s
 }
 
-pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write fixture");
     p
@@ -142,7 +142,7 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// A context over a rollout config holding `monitor_yaml` as its `monitor`
 /// section, in `dir`.
-pub fn context(dir: &Path, monitor_yaml: &str) -> Context {
+pub(crate) fn context(dir: &Path, monitor_yaml: &str) -> Context {
     let cfg = dir.join("rollout.yaml");
     let mut text =
         String::from("runtime_variant: facade\nmonitor:\n  thresholds_file: thresholds.yaml\n");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use plumbing::report::{GateReport, GitState, StepReport, StepStatus, Verdict};
 
 /// Where the gate writes its report, relative to the workspace (no CARGO_TARGET_DIR in these tests).
-pub const REPORT_PATH: &str = "target/rollout/gate-report.json";
+pub(crate) const REPORT_PATH: &str = "target/rollout/gate-report.json";
 use release::tag::{self, Args, Execution, Plan};
 use rollout_config::{
     Context, Format, Outcome, Resolved, RolloutConfig, Settings, Source, Verbosity,
@@ -14,7 +14,7 @@ use rollout_config::{
 use tempfile::TempDir;
 use xshell::{Shell, cmd};
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub dir: TempDir,
     pub sh: Shell,
     pub repo: PathBuf,
@@ -23,7 +23,7 @@ pub struct Fixture {
 }
 
 /// A shell whose git sees only the fixture's identity and config.
-pub fn shell(home: &Path) -> Shell {
+pub(crate) fn shell(home: &Path) -> Shell {
     let sh = Shell::new().expect("shell");
     let global = home.join("gitconfig");
     std::fs::write(
@@ -47,7 +47,7 @@ pub fn shell(home: &Path) -> Shell {
 
 impl Fixture {
     /// A repository on `main` with one commit touching the facade paths.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let sh = shell(dir.path());
         let repo = dir.path().join("townlet");
@@ -70,18 +70,18 @@ impl Fixture {
         f
     }
 
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.repo.join(rel)
     }
 
-    pub fn write(&self, rel: &str, text: &str) {
+    pub(crate) fn write(&self, rel: &str, text: &str) {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(p, text).expect("write");
     }
 
     /// Runs git in `dir` and returns its stdout; panics with git's stderr.
-    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+    pub(crate) fn git_in(&self, dir: &Path, args: &[&str]) -> String {
         let _d = self.sh.push_dir(dir);
         let out = cmd!(self.sh, "git {args...}")
             .quiet()
@@ -96,24 +96,24 @@ impl Fixture {
         String::from_utf8_lossy(&out.stdout).trim_end().to_string()
     }
 
-    pub fn git(&self, args: &[&str]) -> String {
+    pub(crate) fn git(&self, args: &[&str]) -> String {
         self.git_in(&self.repo, args)
     }
 
     /// Writes a file and commits it; returns the commit id.
-    pub fn commit(&self, rel: &str, text: &str, msg: &str) -> String {
+    pub(crate) fn commit(&self, rel: &str, text: &str, msg: &str) -> String {
         self.write(rel, text);
         self.git(&["add", rel]);
         self.git(&["commit", "-q", "-m", msg]);
         self.head()
     }
 
-    pub fn head(&self) -> String {
+    pub(crate) fn head(&self) -> String {
         self.git(&["rev-parse", "HEAD"])
     }
 
     /// A bare repository added as remote `name`.
-    pub fn bare_remote(&self, name: &str) -> PathBuf {
+    pub(crate) fn bare_remote(&self, name: &str) -> PathBuf {
         let bare = self.dir.path().join(format!("{name}.git"));
         self.git_in(
             self.dir.path(),
@@ -123,7 +123,7 @@ impl Fixture {
         bare
     }
 
-    pub fn context_for(&self, root: &Path) -> Context {
+    pub(crate) fn context_for(&self, root: &Path) -> Context {
         let path = self.workspace.join("configs/rollout.yaml");
         let config = RolloutConfig::parse(&self.config, &path).expect("config parses");
         Context {
@@ -142,12 +142,12 @@ impl Fixture {
         }
     }
 
-    pub fn ctx(&self) -> Context {
+    pub(crate) fn ctx(&self) -> Context {
         self.context_for(&self.repo)
     }
 
     /// Writes a gate report for `root`'s HEAD.
-    pub fn gate_in(&self, root: &Path, verdict: Verdict, dirty: bool) {
+    pub(crate) fn gate_in(&self, root: &Path, verdict: Verdict, dirty: bool) {
         let commit = self.git_in(root, &["rev-parse", "HEAD"]);
         let tree = self.git_in(root, &["rev-parse", "HEAD^{tree}"]);
         let passed = verdict == Verdict::Pass;
@@ -202,18 +202,18 @@ impl Fixture {
             .expect("write report");
     }
 
-    pub fn gate(&self) {
+    pub(crate) fn gate(&self) {
         self.gate_in(&self.repo, Verdict::Pass, false);
     }
 
     /// Every default team signs `rev` in `root`.
-    pub fn sign_all_in(&self, root: &Path, rev: &str) {
+    pub(crate) fn sign_all_in(&self, root: &Path, rev: &str) {
         for team in ["ui", "telemetry", "training"] {
             self.sign_in(root, team, rev);
         }
     }
 
-    pub fn sign_in(&self, root: &Path, team: &str, rev: &str) {
+    pub(crate) fn sign_in(&self, root: &Path, team: &str, rev: &str) {
         let args = release::signoff::Args {
             team: Some(team.into()),
             commit: Some(rev.into()),
@@ -225,34 +225,34 @@ impl Fixture {
         assert_eq!(o, Outcome::Pass);
     }
 
-    pub fn sign_all(&self) {
+    pub(crate) fn sign_all(&self) {
         self.sign_all_in(&self.repo, "HEAD");
     }
 
     /// Gate passed and every team signed HEAD.
-    pub fn ready(&self) {
+    pub(crate) fn ready(&self) {
         self.gate();
         self.sign_all();
     }
 
-    pub fn plan(&self, args: &Args) -> Plan {
+    pub(crate) fn plan(&self, args: &Args) -> Plan {
         self.plan_in(&self.repo, args)
     }
 
-    pub fn plan_in(&self, root: &Path, args: &Args) -> Plan {
+    pub(crate) fn plan_in(&self, root: &Path, args: &Args) -> Plan {
         tag::plan(&self.sh, &self.context_for(root), args).expect("plan")
     }
 
-    pub fn execute(&self, plan: &Plan) -> Execution {
+    pub(crate) fn execute(&self, plan: &Plan) -> Execution {
         tag::execute(&self.sh, &self.ctx(), plan).expect("execute")
     }
 
     /// `tag` as the CLI runs it, with its human output.
-    pub fn run(&self, args: Args) -> (Outcome, String) {
+    pub(crate) fn run(&self, args: Args) -> (Outcome, String) {
         self.run_in(&self.repo, args, Format::Human)
     }
 
-    pub fn run_in(&self, root: &Path, args: Args, format: Format) -> (Outcome, String) {
+    pub(crate) fn run_in(&self, root: &Path, args: Args, format: Format) -> (Outcome, String) {
         let mut ctx = self.context_for(root);
         ctx.format = format;
         let mut out = Vec::new();
@@ -261,13 +261,13 @@ impl Fixture {
     }
 
     /// `tag` expected to stop with an error (exit 2).
-    pub fn run_err(&self, args: Args) -> String {
+    pub(crate) fn run_err(&self, args: Args) -> String {
         let mut out = Vec::new();
         let e = tag::run(&self.sh, &self.ctx(), args, &mut out).expect_err("tag must refuse");
         format!("{e:#}")
     }
 
-    pub fn execute_args() -> Args {
+    pub(crate) fn execute_args() -> Args {
         Args {
             execute: true,
             ..Default::default()
@@ -275,7 +275,7 @@ impl Fixture {
     }
 
     /// Local tags of the repository.
-    pub fn tags(&self) -> Vec<String> {
+    pub(crate) fn tags(&self) -> Vec<String> {
         self.git(&["tag", "--list"])
             .lines()
             .map(str::to_string)
@@ -284,7 +284,7 @@ impl Fixture {
 }
 
 /// Status of check `id` in a plan, as the JSON spells it.
-pub fn status(plan: &Plan, id: &str) -> String {
+pub(crate) fn status(plan: &Plan, id: &str) -> String {
     let c = plan
         .checks
         .iter()
@@ -298,7 +298,7 @@ pub fn status(plan: &Plan, id: &str) -> String {
 }
 
 /// The ids of the checks that failed.
-pub fn failed(plan: &Plan) -> Vec<&'static str> {
+pub(crate) fn failed(plan: &Plan) -> Vec<&'static str> {
     plan.checks
         .iter()
         .filter(|c| c.status == tag::Status::Fail)

@@ -119,7 +119,7 @@ fn default_kind() -> StepKind {
 }
 
 /// How long a step may run unless it says otherwise.
-pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+pub(super) const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Step {
     /// Longest the step may run.

@@ -20,23 +20,23 @@ use tls_smoke::report::{Class, Report, Severity};
 use tls_smoke::{SmokeOptions, SmokeTarget};
 
 /// A certificate authority made for a test.
-pub struct Ca {
+pub(crate) struct Ca {
     pub cert_pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
-pub enum Use {
+pub(crate) enum Use {
     Server,
     Client,
 }
 
 /// Validity relative to now, in days.
-pub struct Window(pub i64, pub i64);
+pub(crate) struct Window(pub i64, pub i64);
 
-pub const VALID: Window = Window(-1, 365);
+pub(crate) const VALID: Window = Window(-1, 365);
 
 impl Ca {
-    pub fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let key = KeyPair::generate().expect("ca key");
         let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
         p.distinguished_name = dn(name);
@@ -53,12 +53,12 @@ impl Ca {
     }
 
     /// A leaf (certificate PEM, PKCS#8 key PEM).
-    pub fn leaf(&self, names: &[&str], cn: &str, usage: Use, w: Window) -> (String, String) {
+    pub(crate) fn leaf(&self, names: &[&str], cn: &str, usage: Use, w: Window) -> (String, String) {
         let key = KeyPair::generate().expect("key");
         self.leaf_with_key(&key, names, cn, usage, w)
     }
 
-    pub fn leaf_with_key(
+    pub(crate) fn leaf_with_key(
         &self,
         key: &KeyPair,
         names: &[&str],
@@ -90,17 +90,17 @@ fn dn(cn: &str) -> DistinguishedName {
 }
 
 /// A Townlet root with `certs/` and a config.
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub dir: tempfile::TempDir,
     pub ca: Ca,
 }
 
-pub const HOST: &str = "demo.local";
+pub(crate) const HOST: &str = "demo.local";
 
 impl Fixture {
     /// CA, server certificate for `demo.local` and client certificate, all
     /// valid, written under `certs/` with the demo names; keys mode 0600.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca = Ca::new("Test CA");
         let fx = Self { dir, ca };
@@ -114,32 +114,32 @@ impl Fixture {
         fx
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
-    pub fn write(&self, rel: &str, text: &str) {
+    pub(crate) fn write(&self, rel: &str, text: &str) {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(&p, text).expect("write");
     }
 
-    pub fn write_key(&self, rel: &str, text: &str) {
+    pub(crate) fn write_key(&self, rel: &str, text: &str) {
         self.write(rel, text);
         chmod(&self.path(rel), 0o600);
     }
 
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).expect("read")
     }
 
     /// Writes `configs/demo/poc_demo_tls.yaml` with this transport body
     /// (YAML lines indented under `transport:`), and loads it.
-    pub fn transport(&self, body: &str) -> rollout_config::Transport {
+    pub(crate) fn transport(&self, body: &str) -> rollout_config::Transport {
         let mut text = String::from("config_id: test\ntelemetry:\n  transport:\n");
         for line in body.lines() {
             text.push_str("    ");
@@ -152,14 +152,14 @@ impl Fixture {
     }
 
     /// The demo transport: TLS with CA, client cert and key, hostname check.
-    pub fn demo(&self, endpoint: &str, timeout: f64) -> rollout_config::Transport {
+    pub(crate) fn demo(&self, endpoint: &str, timeout: f64) -> rollout_config::Transport {
         self.transport(&format!(
             "type: tcp\nendpoint: {endpoint}\nenable_tls: true\nverify_hostname: true\nca_file: certs/demo_ca.pem\ncert_file: certs/demo_client.pem\nkey_file: certs/demo_client.key\nconnect_timeout_seconds: {timeout}"
         ))
     }
 
     /// The server's rustls certificate and key.
-    pub fn server_identity(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    pub(crate) fn server_identity(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
         identity(
             &self.read("certs/demo_server.pem"),
             &self.read("certs/demo_server.key"),
@@ -167,12 +167,15 @@ impl Fixture {
     }
 }
 
-pub fn chmod(p: &Path, mode: u32) {
+pub(crate) fn chmod(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-pub fn identity(cert: &str, key: &str) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+pub(crate) fn identity(
+    cert: &str,
+    key: &str,
+) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
     let certs = CertificateDer::pem_slice_iter(cert.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .expect("certs");
@@ -180,7 +183,7 @@ pub fn identity(cert: &str, key: &str) -> (Vec<CertificateDer<'static>>, Private
     (certs, key)
 }
 
-pub fn connect(addr: SocketAddr) -> SmokeOptions {
+pub(crate) fn connect(addr: SocketAddr) -> SmokeOptions {
     SmokeOptions {
         target: SmokeTarget::Connect(addr.to_string()),
         expiry_warning_days: 30,
@@ -188,7 +191,7 @@ pub fn connect(addr: SocketAddr) -> SmokeOptions {
 }
 
 /// The one error finding of `r`, asserting there is exactly one error.
-pub fn error(r: &Report) -> &tls_smoke::report::Finding {
+pub(crate) fn error(r: &Report) -> &tls_smoke::report::Finding {
     let errors: Vec<_> = r
         .findings
         .iter()
@@ -199,7 +202,7 @@ pub fn error(r: &Report) -> &tls_smoke::report::Finding {
 }
 
 /// Asserts exit code, failure class and a message fragment.
-pub fn assert_failed(r: &Report, exit: u8, class: Class, fragment: &str) {
+pub(crate) fn assert_failed(r: &Report, exit: u8, class: Class, fragment: &str) {
     let e = error(r);
     assert_eq!(r.exit_code, exit, "{r:#?}");
     assert_eq!(e.class, class, "{r:#?}");
@@ -211,7 +214,7 @@ pub fn assert_failed(r: &Report, exit: u8, class: Class, fragment: &str) {
     );
 }
 
-pub fn warnings(r: &Report) -> Vec<&tls_smoke::report::Finding> {
+pub(crate) fn warnings(r: &Report) -> Vec<&tls_smoke::report::Finding> {
     r.findings
         .iter()
         .filter(|f| f.severity == Severity::Warning)
@@ -220,7 +223,7 @@ pub fn warnings(r: &Report) -> Vec<&tls_smoke::report::Finding> {
 
 /// A rustls server on 127.0.0.1 that serves one connection: handshake, then
 /// reads until the client closes. Returns its address.
-pub fn rustls_server(config: rustls::ServerConfig) -> SocketAddr {
+pub(crate) fn rustls_server(config: rustls::ServerConfig) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let config = Arc::new(config);
@@ -244,13 +247,13 @@ pub fn rustls_server(config: rustls::ServerConfig) -> SocketAddr {
     addr
 }
 
-pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     tls_smoke::provider()
 }
 
 /// A server config with the given identity, requiring client certificates
 /// from `client_ca` when given.
-pub fn server_config(
+pub(crate) fn server_config(
     identity: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
     client_ca: Option<&str>,
 ) -> rustls::ServerConfig {
@@ -278,7 +281,7 @@ pub fn server_config(
 
 /// A TCP server that accepts and then sends `reply` (or nothing) and holds
 /// the connection for `hold`.
-pub fn raw_server(reply: Option<&'static [u8]>, hold: Duration) -> SocketAddr {
+pub(crate) fn raw_server(reply: Option<&'static [u8]>, hold: Duration) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {
@@ -296,14 +299,14 @@ pub fn raw_server(reply: Option<&'static [u8]>, hold: Duration) -> SocketAddr {
 }
 
 /// A port with nothing listening.
-pub fn closed_port() -> SocketAddr {
+pub(crate) fn closed_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr")
 }
 
 /// `openssl s_server` on 127.0.0.1, killed on drop. Its stdin stays open
 /// (it stops on end of input).
-pub struct OpenSsl {
+pub(crate) struct OpenSsl {
     child: Child,
     pub addr: SocketAddr,
 }
@@ -311,7 +314,7 @@ pub struct OpenSsl {
 impl OpenSsl {
     /// `openssl s_server` with the fixture's demo server certificate and key,
     /// plus `extra` arguments.
-    pub fn demo_server(fx: &Fixture, extra: &[&str]) -> Self {
+    pub(crate) fn demo_server(fx: &Fixture, extra: &[&str]) -> Self {
         let cert = fx.path("certs/demo_server.pem");
         let key = fx.path("certs/demo_server.key");
         let mut args = vec![
@@ -324,7 +327,7 @@ impl OpenSsl {
         Self::start(&args)
     }
 
-    pub fn start(args: &[&str]) -> Self {
+    pub(crate) fn start(args: &[&str]) -> Self {
         for _attempt in 0..5 {
             let port = closed_port().port();
             let mut child = plumbing::process::command("openssl")
@@ -362,7 +365,7 @@ impl Drop for OpenSsl {
 }
 
 /// Runs `openssl` to completion with these arguments (key conversions).
-pub fn openssl(args: &[&str]) {
+pub(crate) fn openssl(args: &[&str]) {
     let sh = xshell::Shell::new().expect("shell");
     xshell::cmd!(sh, "openssl {args...}")
         .quiet()
@@ -372,7 +375,7 @@ pub fn openssl(args: &[&str]) {
 }
 
 /// The status of check `id` of a report.
-pub fn check_status(r: &tls_smoke::Report, id: &str) -> tls_smoke::report::Status {
+pub(crate) fn check_status(r: &tls_smoke::Report, id: &str) -> tls_smoke::report::Status {
     r.checks
         .iter()
         .find(|c| c.id == id)
