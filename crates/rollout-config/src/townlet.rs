@@ -181,6 +181,11 @@ pub fn parse_transport(
     validate(wire, path, townlet_root, &locator)
 }
 
+/// Makes the error of a key below `telemetry.transport` (the empty key is
+/// the section itself).
+type KeyError<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
+
+/// Townlet's validation of `telemetry.transport`, rule by rule.
 fn validate(
     w: TransportWire,
     path: &Path,
@@ -198,10 +203,6 @@ fn validate(
             .key(key_path)
     };
     let kind = w.kind.clone().unwrap_or_else(|| "stdout".to_string());
-    let tls_files_set = w.ca_file.is_some() || w.cert_file.is_some() || w.key_file.is_some();
-    let allow_plaintext = w.allow_plaintext.unwrap_or(false);
-    let dev_allow_plaintext = w.dev_allow_plaintext.unwrap_or(false);
-
     let connect_timeout_seconds = w.connect_timeout_seconds.unwrap_or(5.0);
     if !(0.0..=60.0).contains(&connect_timeout_seconds) {
         return Err(err(
@@ -209,7 +210,35 @@ fn validate(
             format!("expected seconds between 0 and 60, found {connect_timeout_seconds}"),
         ));
     }
+    let mut transport = Transport {
+        source: path.to_path_buf(),
+        kind: TransportKind::Stdout,
+        endpoint: None,
+        tls: None,
+        plaintext: false,
+        connect_timeout: Duration::from_secs_f64(connect_timeout_seconds),
+        warnings: Vec::new(),
+        key_locations: key_locations(loc),
+    };
+    match kind.as_str() {
+        "stdout" => stdout_rules(&w, &err)?,
+        "file" => transport.kind = file_rules(&w, root, &err)?,
+        "websocket" => transport.kind = websocket_rules(&w, &err)?,
+        "tcp" => tcp_rules(&w, root, &err, &mut transport)?,
+        other => {
+            return Err(err(
+                "type",
+                format!(
+                    "unsupported transport type '{other}', expected one of stdout, file, tcp, websocket"
+                ),
+            ));
+        }
+    }
+    Ok(transport)
+}
 
+/// Where each key of `telemetry.transport` is written, for later messages.
+fn key_locations(loc: &Locator) -> BTreeMap<String, (usize, usize)> {
     let mut key_locations = BTreeMap::new();
     for key in [
         "type",
@@ -229,208 +258,226 @@ fn validate(
             key_locations.insert(key.to_string(), at);
         }
     }
-    let mut transport = Transport {
-        source: path.to_path_buf(),
-        kind: TransportKind::Stdout,
-        endpoint: None,
-        tls: None,
-        plaintext: false,
-        connect_timeout: Duration::from_secs_f64(connect_timeout_seconds),
-        warnings: Vec::new(),
-        key_locations,
-    };
+    key_locations
+}
 
-    let non_tcp = |name: &str| -> Result<(), ConfigError> {
-        if w.enable_tls == Some(true) {
-            return Err(err(
-                "enable_tls",
-                format!("TLS is only supported for tcp transport, not `{name}`"),
-            ));
-        }
-        if tls_files_set {
-            let key = ["ca_file", "cert_file", "key_file"]
-                .into_iter()
-                .find(|k| match *k {
-                    "ca_file" => w.ca_file.is_some(),
-                    "cert_file" => w.cert_file.is_some(),
-                    _ => w.key_file.is_some(),
-                })
-                .unwrap_or("ca_file");
+/// TLS options and the plaintext flags are errors on a transport that is
+/// not tcp.
+fn non_tcp(w: &TransportWire, name: &str, err: &KeyError<'_>) -> Result<(), ConfigError> {
+    if w.enable_tls == Some(true) {
+        return Err(err(
+            "enable_tls",
+            format!("TLS is only supported for tcp transport, not `{name}`"),
+        ));
+    }
+    let tls_file = [
+        ("ca_file", &w.ca_file),
+        ("cert_file", &w.cert_file),
+        ("key_file", &w.key_file),
+    ]
+    .into_iter()
+    .find(|(_, value)| value.is_some());
+    if let Some((key, _)) = tls_file {
+        return Err(err(
+            key,
+            format!("TLS options are only supported for tcp transport, not `{name}`"),
+        ));
+    }
+    for (key, set) in [
+        ("allow_plaintext", w.allow_plaintext.unwrap_or(false)),
+        (
+            "dev_allow_plaintext",
+            w.dev_allow_plaintext.unwrap_or(false),
+        ),
+    ] {
+        if set {
             return Err(err(
                 key,
-                format!("TLS options are only supported for tcp transport, not `{name}`"),
-            ));
-        }
-        if allow_plaintext {
-            return Err(err(
-                "allow_plaintext",
                 format!("only supported for tcp transport, not `{name}`"),
-            ));
-        }
-        if dev_allow_plaintext {
-            return Err(err(
-                "dev_allow_plaintext",
-                format!("only supported for tcp transport, not `{name}`"),
-            ));
-        }
-        Ok(())
-    };
-
-    match kind.as_str() {
-        "stdout" => {
-            non_tcp("stdout")?;
-            if w.endpoint.as_deref().is_some_and(|e| !e.is_empty()) {
-                return Err(err("endpoint", "not supported for stdout transport".into()));
-            }
-            if w.file_path.is_some() {
-                return Err(err(
-                    "file_path",
-                    "must be omitted for stdout transport".into(),
-                ));
-            }
-        }
-        "file" => {
-            non_tcp("file")?;
-            let Some(file_path) = w.file_path.as_deref() else {
-                return Err(err(
-                    "",
-                    "`file_path` is required when type is 'file'".into(),
-                ));
-            };
-            if file_path.trim().is_empty() {
-                return Err(err("file_path", "must not be blank".into()));
-            }
-            transport.kind = TransportKind::File {
-                file_path: root.join(file_path),
-            };
-        }
-        "websocket" => {
-            if w.endpoint.is_some() {
-                return Err(err(
-                    "endpoint",
-                    "must be omitted for websocket transport".into(),
-                ));
-            }
-            if w.file_path.is_some() {
-                return Err(err(
-                    "file_path",
-                    "must be omitted for websocket transport".into(),
-                ));
-            }
-            if tls_files_set {
-                return Err(err(
-                    "ca_file",
-                    "websocket transport does not support TLS certificate options".into(),
-                ));
-            }
-            if allow_plaintext || dev_allow_plaintext {
-                return Err(err(
-                    "allow_plaintext",
-                    "websocket transport does not use allow_plaintext flags".into(),
-                ));
-            }
-            let url = w.websocket_url.as_deref().unwrap_or("").trim().to_string();
-            if url.is_empty() {
-                return Err(err(
-                    "",
-                    "`websocket_url` is required when type is 'websocket'".into(),
-                ));
-            }
-            transport.kind = TransportKind::Websocket { websocket_url: url };
-        }
-        "tcp" => {
-            let raw = w.endpoint.as_deref().unwrap_or("").trim();
-            if raw.is_empty() {
-                return Err(err(
-                    "",
-                    "`endpoint` is required when type is 'tcp', as `host:port`".into(),
-                ));
-            }
-            let endpoint = parse_endpoint(raw).map_err(|m| err("endpoint", m))?;
-            if w.file_path.is_some() {
-                return Err(err("file_path", "must be omitted for tcp transport".into()));
-            }
-            transport.kind = TransportKind::Tcp;
-            let enable_tls = w.enable_tls.unwrap_or(!allow_plaintext);
-            if enable_tls {
-                let blank = |v: &Option<String>| v.as_deref().is_some_and(|s| s.trim().is_empty());
-                if w.key_file.is_some() && w.cert_file.is_none() {
-                    return Err(err(
-                        "key_file",
-                        "`cert_file` must be provided when `key_file` is set".into(),
-                    ));
-                }
-                if w.cert_file.is_some() && w.key_file.is_none() {
-                    return Err(err(
-                        "cert_file",
-                        "`key_file` must be provided when `cert_file` is set".into(),
-                    ));
-                }
-                for (key, value) in [
-                    ("cert_file", &w.cert_file),
-                    ("key_file", &w.key_file),
-                    ("ca_file", &w.ca_file),
-                ] {
-                    if blank(value) {
-                        return Err(err(key, "must not be blank".into()));
-                    }
-                }
-                let resolve = |v: &Option<String>| v.as_deref().map(|p| root.join(p));
-                transport.tls = Some(TlsSettings {
-                    verify_hostname: w.verify_hostname.unwrap_or(true),
-                    ca_file: resolve(&w.ca_file),
-                    cert_file: resolve(&w.cert_file),
-                    key_file: resolve(&w.key_file),
-                });
-            } else {
-                if !allow_plaintext {
-                    return Err(err(
-                        "enable_tls",
-                        "tcp transport requires `enable_tls: true` or `allow_plaintext: true`"
-                            .into(),
-                    ));
-                }
-                if !dev_allow_plaintext {
-                    return Err(err(
-                        "allow_plaintext",
-                        "plaintext tcp also requires `dev_allow_plaintext: true`".into(),
-                    ));
-                }
-                // Townlet takes the host as the text before the first ':' of
-                // the endpoint, so `[::1]:8765` and `::1:8765` are rejected by
-                // Townlet itself; we mirror that.
-                let townlet_host = raw.split(':').next().unwrap_or("").trim();
-                if !LOOPBACK_HOSTS.contains(&townlet_host) {
-                    let e = err(
-                        "endpoint",
-                        format!(
-                            "plaintext tcp is only permitted for localhost endpoints (localhost, 127.0.0.1), found host '{}'",
-                            endpoint.host
-                        ),
-                    );
-                    return Err(if endpoint.host == "::1" {
-                        e.hint("Townlet splits the endpoint at the first ':', so an IPv6 loopback is rejected; use 127.0.0.1")
-                    } else {
-                        e.hint("enable TLS for remote collectors, or point the endpoint at localhost for development")
-                    });
-                }
-                transport.plaintext = true;
-                transport
-                    .warnings
-                    .push(format!("{PLAINTEXT_WARNING} endpoint={raw}"));
-            }
-            transport.endpoint = Some(endpoint);
-        }
-        other => {
-            return Err(err(
-                "type",
-                format!(
-                    "unsupported transport type '{other}', expected one of stdout, file, tcp, websocket"
-                ),
             ));
         }
     }
-    Ok(transport)
+    Ok(())
+}
+
+fn stdout_rules(w: &TransportWire, err: &KeyError<'_>) -> Result<(), ConfigError> {
+    non_tcp(w, "stdout", err)?;
+    if w.endpoint.as_deref().is_some_and(|e| !e.is_empty()) {
+        return Err(err("endpoint", "not supported for stdout transport".into()));
+    }
+    if w.file_path.is_some() {
+        return Err(err(
+            "file_path",
+            "must be omitted for stdout transport".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn file_rules(
+    w: &TransportWire,
+    root: &Path,
+    err: &KeyError<'_>,
+) -> Result<TransportKind, ConfigError> {
+    non_tcp(w, "file", err)?;
+    let Some(file_path) = w.file_path.as_deref() else {
+        return Err(err(
+            "",
+            "`file_path` is required when type is 'file'".into(),
+        ));
+    };
+    if file_path.trim().is_empty() {
+        return Err(err("file_path", "must not be blank".into()));
+    }
+    Ok(TransportKind::File {
+        file_path: root.join(file_path),
+    })
+}
+
+fn websocket_rules(w: &TransportWire, err: &KeyError<'_>) -> Result<TransportKind, ConfigError> {
+    if w.endpoint.is_some() {
+        return Err(err(
+            "endpoint",
+            "must be omitted for websocket transport".into(),
+        ));
+    }
+    if w.file_path.is_some() {
+        return Err(err(
+            "file_path",
+            "must be omitted for websocket transport".into(),
+        ));
+    }
+    if w.ca_file.is_some() || w.cert_file.is_some() || w.key_file.is_some() {
+        return Err(err(
+            "ca_file",
+            "websocket transport does not support TLS certificate options".into(),
+        ));
+    }
+    if w.allow_plaintext.unwrap_or(false) || w.dev_allow_plaintext.unwrap_or(false) {
+        return Err(err(
+            "allow_plaintext",
+            "websocket transport does not use allow_plaintext flags".into(),
+        ));
+    }
+    let url = w.websocket_url.as_deref().unwrap_or("").trim().to_string();
+    if url.is_empty() {
+        return Err(err(
+            "",
+            "`websocket_url` is required when type is 'websocket'".into(),
+        ));
+    }
+    Ok(TransportKind::Websocket { websocket_url: url })
+}
+
+fn tcp_rules(
+    w: &TransportWire,
+    root: &Path,
+    err: &KeyError<'_>,
+    transport: &mut Transport,
+) -> Result<(), ConfigError> {
+    let raw = w.endpoint.as_deref().unwrap_or("").trim();
+    if raw.is_empty() {
+        return Err(err(
+            "",
+            "`endpoint` is required when type is 'tcp', as `host:port`".into(),
+        ));
+    }
+    let endpoint = parse_endpoint(raw).map_err(|m| err("endpoint", m))?;
+    if w.file_path.is_some() {
+        return Err(err("file_path", "must be omitted for tcp transport".into()));
+    }
+    transport.kind = TransportKind::Tcp;
+    let allow_plaintext = w.allow_plaintext.unwrap_or(false);
+    if w.enable_tls.unwrap_or(!allow_plaintext) {
+        transport.tls = Some(tls_settings(w, root, err)?);
+    } else {
+        plaintext_rules(w, raw, &endpoint, err)?;
+        transport.plaintext = true;
+        transport
+            .warnings
+            .push(format!("{PLAINTEXT_WARNING} endpoint={raw}"));
+    }
+    transport.endpoint = Some(endpoint);
+    Ok(())
+}
+
+/// TLS on: the certificate and key go together and no path is blank.
+fn tls_settings(
+    w: &TransportWire,
+    root: &Path,
+    err: &KeyError<'_>,
+) -> Result<TlsSettings, ConfigError> {
+    let blank = |v: &Option<String>| v.as_deref().is_some_and(|s| s.trim().is_empty());
+    if w.key_file.is_some() && w.cert_file.is_none() {
+        return Err(err(
+            "key_file",
+            "`cert_file` must be provided when `key_file` is set".into(),
+        ));
+    }
+    if w.cert_file.is_some() && w.key_file.is_none() {
+        return Err(err(
+            "cert_file",
+            "`key_file` must be provided when `cert_file` is set".into(),
+        ));
+    }
+    for (key, value) in [
+        ("cert_file", &w.cert_file),
+        ("key_file", &w.key_file),
+        ("ca_file", &w.ca_file),
+    ] {
+        if blank(value) {
+            return Err(err(key, "must not be blank".into()));
+        }
+    }
+    let resolve = |v: &Option<String>| v.as_deref().map(|p| root.join(p));
+    Ok(TlsSettings {
+        verify_hostname: w.verify_hostname.unwrap_or(true),
+        ca_file: resolve(&w.ca_file),
+        cert_file: resolve(&w.cert_file),
+        key_file: resolve(&w.key_file),
+    })
+}
+
+/// Plaintext tcp needs both flags and a loopback host, as Townlet reads it.
+fn plaintext_rules(
+    w: &TransportWire,
+    raw: &str,
+    endpoint: &Endpoint,
+    err: &KeyError<'_>,
+) -> Result<(), ConfigError> {
+    if !w.allow_plaintext.unwrap_or(false) {
+        return Err(err(
+            "enable_tls",
+            "tcp transport requires `enable_tls: true` or `allow_plaintext: true`".into(),
+        ));
+    }
+    if !w.dev_allow_plaintext.unwrap_or(false) {
+        return Err(err(
+            "allow_plaintext",
+            "plaintext tcp also requires `dev_allow_plaintext: true`".into(),
+        ));
+    }
+    // Townlet takes the host as the text before the first ':' of the
+    // endpoint, so `[::1]:8765` and `::1:8765` are rejected by Townlet
+    // itself; we mirror that.
+    let townlet_host = raw.split(':').next().unwrap_or("").trim();
+    if LOOPBACK_HOSTS.contains(&townlet_host) {
+        return Ok(());
+    }
+    let e = err(
+        "endpoint",
+        format!(
+            "plaintext tcp is only permitted for localhost endpoints (localhost, 127.0.0.1), found host '{}'",
+            endpoint.host
+        ),
+    );
+    Err(if endpoint.host == "::1" {
+        e.hint("Townlet splits the endpoint at the first ':', so an IPv6 loopback is rejected; use 127.0.0.1")
+    } else {
+        e.hint(
+            "enable TLS for remote collectors, or point the endpoint at localhost for development",
+        )
+    })
 }
 
 /// Parses `host:port` or `[v6]:port`.

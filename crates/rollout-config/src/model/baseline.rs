@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::Checker;
+use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -145,4 +147,52 @@ impl Default for BaselineSection {
             ignore: Vec::new(),
         }
     }
+}
+
+/// The checks of `baseline` serde cannot express: tolerances and field
+/// patterns.
+pub(crate) fn validate(section: &BaselineSection, check: &Checker<'_>) -> Result<(), ConfigError> {
+    let check_tol = |key: String, t: &Tolerance| -> Result<(), ConfigError> {
+        for (name, v) in [("abs", t.abs), ("rel", t.rel)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(check.err(
+                    format!("{key}.{name}"),
+                    format!("expected a finite number >= 0, found {v}"),
+                ));
+            }
+        }
+        Ok(())
+    };
+    check_tol("baseline.tolerance".into(), &section.tolerance)?;
+    for (name, t) in &section.overrides {
+        if name.trim().is_empty() || name.split('.').any(str::is_empty) {
+            return Err(check.err(
+                format!("baseline.overrides.{name}"),
+                format!(
+                    "expected a field path such as 'queue_metrics.*' or an array name, found '{name}'"
+                ),
+            ));
+        }
+        check_tol(format!("baseline.overrides.{name}"), t)?;
+    }
+    for (i, field) in section.ignore.iter().enumerate() {
+        if field.trim().is_empty() || field.split('.').any(str::is_empty) {
+            return Err(check.err(
+                format!("baseline.ignore[{i}]"),
+                format!(
+                    "expected a dotted field path such as '*.capture_timestamp', found '{field}'"
+                ),
+            ));
+        }
+    }
+    for (i, field) in section.fields.iter().enumerate() {
+        if field.trim().is_empty() || field.split('.').any(str::is_empty) {
+            return Err(check.err(
+                format!("baseline.fields[{i}]"),
+                format!("expected a dotted field path such as 'queue_metrics.*', found '{field}'"),
+            ));
+        }
+    }
+
+    Ok(())
 }

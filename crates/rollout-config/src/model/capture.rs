@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::Checker;
+use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 
 use super::types::{CommandLine, Span};
@@ -56,4 +58,64 @@ impl Default for CaptureSection {
             commands: Vec::new(),
         }
     }
+}
+
+/// The checks of `capture` serde cannot express.
+pub(crate) fn validate(section: &CaptureSection, check: &Checker<'_>) -> Result<(), ConfigError> {
+    let c = section;
+    if !LOG_LEVELS.contains(&c.log_level.as_str()) {
+        return Err(check.err(
+            "capture.log_level".into(),
+            format!(
+                "expected one of {}, found '{}'",
+                LOG_LEVELS.join(", "),
+                c.log_level
+            ),
+        ));
+    }
+    if c.timeout.0.is_zero() {
+        return Err(check.err(
+            "capture.timeout".into(),
+            "expected a positive duration, found 0".into(),
+        ));
+    }
+    if let Some(sim) = &c.sim_config
+        && sim.trim().is_empty()
+    {
+        return Err(check.err(
+            "capture.sim_config".into(),
+            "expected a Townlet config path relative to the Townlet root, found an empty string"
+                .into(),
+        ));
+    }
+    for key in c.set.keys() {
+        if key.trim().is_empty() || key.split('.').any(str::is_empty) {
+            return Err(check.err(
+                format!("capture.set.{key}"),
+                format!(
+                    "expected a dotted key of the Townlet config such as 'telemetry.transport.buffer.max_buffer_bytes', found '{key}'"
+                ),
+            ));
+        }
+    }
+    if !c.set.is_empty() && c.sim_config.is_none() {
+        return Err(check
+            .err(
+                "capture.set".into(),
+                "`set` changes `capture.sim_config`, which is not given".into(),
+            )
+            .hint(
+                "add `sim_config: configs/examples/poc_hybrid.yaml` (relative to the Townlet root)",
+            ));
+    }
+    for (i, line) in c.commands.iter().enumerate() {
+        if c.sim_config.is_none() && line.argv.iter().any(|a| a.contains("{sim_config}")) {
+            return Err(check.err(
+                format!("capture.commands[{i}]"),
+                "the command uses `{sim_config}`, but `capture.sim_config` is not given".into(),
+            ));
+        }
+    }
+
+    Ok(())
 }

@@ -10,7 +10,6 @@ mod target;
 mod tls;
 pub mod types;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -139,412 +138,36 @@ pub fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigError> {
-    let err = |key: String, msg: String| {
-        ConfigError::new(path, msg)
-            .at(loc.value(&key).or_else(|| loc.nearest(&key)))
-            .key(key)
-    };
+/// Finds the place of a key in the file for an error message.
+pub(crate) struct Checker<'a> {
+    loc: &'a Locator,
+    path: &'a Path,
+}
 
+impl Checker<'_> {
+    /// An error about `key`, located at its value (or the nearest key).
+    pub(crate) fn err(&self, key: String, msg: String) -> ConfigError {
+        ConfigError::new(self.path, msg)
+            .at(self.loc.value(&key).or_else(|| self.loc.nearest(&key)))
+            .key(key)
+    }
+}
+
+/// The checks serde cannot express, one section at a time.
+fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigError> {
+    let check = Checker { loc, path };
     if f.runtime_variant.trim().is_empty() {
-        return Err(err(
+        return Err(check.err(
             "runtime_variant".into(),
             "expected a variant name such as 'facade', found an empty string".into(),
         ));
     }
-    if f.target.python.trim().is_empty() {
-        return Err(err(
-            "target.python".into(),
-            "expected an interpreter path, found an empty string".into(),
-        ));
-    }
-
-    // Release.
-    for (key, value) in [
-        ("release.main_branch", &f.release.main_branch),
-        ("release.staging_branch", &f.release.staging_branch),
-        ("release.base_tag", &f.release.base_tag),
-        ("release.signoff_ref", &f.release.signoff_ref),
-    ] {
-        if !valid_ref_name(value) {
-            return Err(err(
-                key.into(),
-                format!("'{value}' is not a valid git ref name"),
-            ));
-        }
-    }
-    if !f.release.signoff_ref.starts_with("refs/notes/") {
-        return Err(err(
-            "release.signoff_ref".into(),
-            format!(
-                "expected a ref under refs/notes/, found '{}'",
-                f.release.signoff_ref
-            ),
-        ));
-    }
-    if f.release.remote.trim().is_empty() || f.release.remote.starts_with('-') {
-        return Err(err(
-            "release.remote".into(),
-            format!(
-                "expected a remote name such as 'origin', found '{}'",
-                f.release.remote
-            ),
-        ));
-    }
-    if f.release.release_tags.trim().is_empty() {
-        return Err(err(
-            "release.release_tags".into(),
-            "expected a tag glob such as 'v*', found an empty string".into(),
-        ));
-    }
-    let mut team_ids = BTreeSet::new();
-    for (i, team) in f.release.signoff_teams.iter().enumerate() {
-        if team.id.is_empty()
-            || !team
-                .id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(err(
-                format!("release.signoff_teams[{i}].id"),
-                format!("expected letters, digits, '-' or '_', found '{}'", team.id),
-            ));
-        }
-        if !team_ids.insert(team.id.as_str()) {
-            return Err(err(
-                format!("release.signoff_teams[{i}].id"),
-                format!("team '{}' is listed twice", team.id),
-            ));
-        }
-    }
-
-    // Gate steps: unique ids, commands where needed, known and acyclic needs.
-    if f.gate.jobs == Some(0) {
-        return Err(err(
-            "gate.jobs".into(),
-            "expected at least 1, found 0 (leave it out to use every CPU)".into(),
-        ));
-    }
-    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, step) in f.gate.steps.iter().enumerate() {
-        let key = format!("gate.steps[{i}]");
-        if step.id.is_empty()
-            || !step
-                .id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(err(
-                format!("{key}.id"),
-                format!("expected letters, digits, '-' or '_', found '{}'", step.id),
-            ));
-        }
-        if let Some(first) = ids.insert(step.id.as_str(), i) {
-            return Err(err(
-                format!("{key}.id"),
-                format!(
-                    "step id '{}' is already used by gate.steps[{first}]",
-                    step.id
-                ),
-            ));
-        }
-        let needs_command = matches!(step.kind, StepKind::Command | StepKind::TerminalSmoke);
-        if needs_command && step.command.is_none() {
-            return Err(err(
-                key,
-                format!(
-                    "step '{}' of kind {} needs a `command`",
-                    step.id,
-                    kind_name(step.kind)
-                ),
-            ));
-        }
-        if step.kind == StepKind::Capture {
-            if step.command.is_some() {
-                return Err(err(
-                    format!("{key}.command"),
-                    format!(
-                        "step '{}' of kind capture runs `capture.commands`; it takes no `command`",
-                        step.id
-                    ),
-                ));
-            }
-            if f.capture.commands.is_empty() {
-                return Err(err(
-                    key,
-                    format!(
-                        "step '{}' of kind capture needs commands under `capture.commands`",
-                        step.id
-                    ),
-                ));
-            }
-        }
-        let misplaced = [
-            ("debt", step.debt.is_some(), StepKind::Command),
-            ("loopback", step.loopback, StepKind::TlsSmoke),
-            (
-                "accept_dev_certs",
-                step.accept_dev_certs,
-                StepKind::TlsSmoke,
-            ),
-            (
-                "candidate",
-                step.candidate.is_some(),
-                StepKind::BaselineDiff,
-            ),
-            ("inputs", !step.inputs.is_empty(), StepKind::Monitor),
-            ("expect", !step.expect.is_empty(), StepKind::TerminalSmoke),
-            (
-                "advancing",
-                step.advancing.is_some(),
-                StepKind::TerminalSmoke,
-            ),
-            ("run_for", step.run_for.is_some(), StepKind::TerminalSmoke),
-            ("policy", step.policy.is_some(), StepKind::MergePolicy),
-        ];
-        for (name, set, kind) in misplaced {
-            if set && step.kind != kind {
-                return Err(err(
-                    format!("{key}.{name}"),
-                    format!(
-                        "`{name}` applies to {} steps, but step '{}' is a {} step",
-                        kind_name(kind),
-                        step.id,
-                        kind_name(step.kind)
-                    ),
-                ));
-            }
-        }
-        if let Some(re) = &step.advancing {
-            match regex::Regex::new(re) {
-                Ok(compiled) if compiled.captures_len() >= 2 => {}
-                Ok(_) => {
-                    return Err(err(
-                        format!("{key}.advancing"),
-                        format!(
-                            "expected a regular expression with a number group such as `Tick: (\\d+)`, found '{re}' without a group"
-                        ),
-                    ));
-                }
-                Err(e) => {
-                    return Err(err(
-                        format!("{key}.advancing"),
-                        format!("invalid regular expression: {e}"),
-                    ));
-                }
-            }
-        }
-        if step.kind == StepKind::Monitor && step.inputs.is_empty() {
-            return Err(err(
-                key.clone(),
-                format!(
-                    "step '{}' of kind monitor needs `inputs` (logs or telemetry to check)",
-                    step.id
-                ),
-            ));
-        }
-        if step.timeout.is_some_and(|t| t.0.is_zero()) {
-            return Err(err(
-                format!("{key}.timeout"),
-                "expected a positive duration, found 0".into(),
-            ));
-        }
-    }
-    for (i, step) in f.gate.steps.iter().enumerate() {
-        for (j, need) in step.needs.iter().enumerate() {
-            if !ids.contains_key(need.as_str()) {
-                let mut msg = format!("step '{}' needs unknown step '{need}'", step.id);
-                if let Some(best) = crate::error::closest(need, ids.keys().copied()) {
-                    msg.push_str(&format!(", did you mean '{best}'?"));
-                }
-                return Err(err(format!("gate.steps[{i}].needs[{j}]"), msg));
-            }
-        }
-    }
-    if let Some(cycle) = find_cycle(&f.gate.steps) {
-        let first = ids.get(cycle[0].as_str()).copied().unwrap_or(0);
-        return Err(err(
-            format!("gate.steps[{first}].needs"),
-            format!(
-                "steps depend on each other in a cycle: {}",
-                cycle.join(" -> ")
-            ),
-        ));
-    }
-    for (suite, args) in &f.gate.suites {
-        if args.is_empty() {
-            return Err(err(
-                format!("gate.suites.{suite}"),
-                "expected at least one pytest argument".into(),
-            ));
-        }
-    }
-
-    // Capture.
-    let c = &f.capture;
-    if !LOG_LEVELS.contains(&c.log_level.as_str()) {
-        return Err(err(
-            "capture.log_level".into(),
-            format!(
-                "expected one of {}, found '{}'",
-                LOG_LEVELS.join(", "),
-                c.log_level
-            ),
-        ));
-    }
-    if c.timeout.0.is_zero() {
-        return Err(err(
-            "capture.timeout".into(),
-            "expected a positive duration, found 0".into(),
-        ));
-    }
-    if let Some(sim) = &c.sim_config
-        && sim.trim().is_empty()
-    {
-        return Err(err(
-            "capture.sim_config".into(),
-            "expected a Townlet config path relative to the Townlet root, found an empty string"
-                .into(),
-        ));
-    }
-    for key in c.set.keys() {
-        if key.trim().is_empty() || key.split('.').any(str::is_empty) {
-            return Err(err(
-                format!("capture.set.{key}"),
-                format!(
-                    "expected a dotted key of the Townlet config such as 'telemetry.transport.buffer.max_buffer_bytes', found '{key}'"
-                ),
-            ));
-        }
-    }
-    if !c.set.is_empty() && c.sim_config.is_none() {
-        return Err(err(
-            "capture.set".into(),
-            "`set` changes `capture.sim_config`, which is not given".into(),
-        )
-        .hint(
-            "add `sim_config: configs/examples/poc_hybrid.yaml` (relative to the Townlet root)",
-        ));
-    }
-    for (i, line) in c.commands.iter().enumerate() {
-        if c.sim_config.is_none() && line.argv.iter().any(|a| a.contains("{sim_config}")) {
-            return Err(err(
-                format!("capture.commands[{i}]"),
-                "the command uses `{sim_config}`, but `capture.sim_config` is not given".into(),
-            ));
-        }
-    }
-
-    // Baseline tolerances.
-    let check_tol = |key: String, t: &Tolerance| -> Result<(), ConfigError> {
-        for (name, v) in [("abs", t.abs), ("rel", t.rel)] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(err(
-                    format!("{key}.{name}"),
-                    format!("expected a finite number >= 0, found {v}"),
-                ));
-            }
-        }
-        Ok(())
-    };
-    check_tol("baseline.tolerance".into(), &f.baseline.tolerance)?;
-    for (name, t) in &f.baseline.overrides {
-        if name.trim().is_empty() || name.split('.').any(str::is_empty) {
-            return Err(err(
-                format!("baseline.overrides.{name}"),
-                format!(
-                    "expected a field path such as 'queue_metrics.*' or an array name, found '{name}'"
-                ),
-            ));
-        }
-        check_tol(format!("baseline.overrides.{name}"), t)?;
-    }
-    for (i, field) in f.baseline.ignore.iter().enumerate() {
-        if field.trim().is_empty() || field.split('.').any(str::is_empty) {
-            return Err(err(
-                format!("baseline.ignore[{i}]"),
-                format!(
-                    "expected a dotted field path such as '*.capture_timestamp', found '{field}'"
-                ),
-            ));
-        }
-    }
-    for (i, field) in f.baseline.fields.iter().enumerate() {
-        if field.trim().is_empty() || field.split('.').any(str::is_empty) {
-            return Err(err(
-                format!("baseline.fields[{i}]"),
-                format!("expected a dotted field path such as 'queue_metrics.*', found '{field}'"),
-            ));
-        }
-    }
-
-    // Monitor.
-    if !(f.monitor.exit_queue_spike_factor.is_finite() && f.monitor.exit_queue_spike_factor > 1.0) {
-        return Err(err(
-            "monitor.exit_queue_spike_factor".into(),
-            format!(
-                "expected a number > 1, found {}",
-                f.monitor.exit_queue_spike_factor
-            ),
-        ));
-    }
-    if f.monitor.exit_queue_window < 3 {
-        return Err(err(
-            "monitor.exit_queue_window".into(),
-            format!(
-                "expected at least 3 ticks, found {}",
-                f.monitor.exit_queue_window
-            ),
-        ));
-    }
-    if !(f.monitor.learn_margin.is_finite() && f.monitor.learn_margin >= 0.0) {
-        return Err(err(
-            "monitor.learn_margin".into(),
-            format!(
-                "expected a finite number >= 0, found {}",
-                f.monitor.learn_margin
-            ),
-        ));
-    }
-    if !(f.monitor.learn_critical_factor.is_finite() && f.monitor.learn_critical_factor >= 1.0) {
-        return Err(err(
-            "monitor.learn_critical_factor".into(),
-            format!(
-                "expected a number >= 1, found {}",
-                f.monitor.learn_critical_factor
-            ),
-        ));
-    }
-    for (key, v) in [
-        (
-            "monitor.drop_warning_per_100_ticks",
-            f.monitor.drop_warning_per_100_ticks,
-        ),
-        (
-            "monitor.drop_critical_per_100_ticks",
-            f.monitor.drop_critical_per_100_ticks,
-        ),
-    ] {
-        if let Some(v) = v
-            && !(v.is_finite() && v >= 0.0)
-        {
-            return Err(err(
-                key.into(),
-                format!("expected a finite number >= 0, found {v}"),
-            ));
-        }
-    }
-    if let (Some(w), Some(c)) = (
-        f.monitor.drop_warning_per_100_ticks,
-        f.monitor.drop_critical_per_100_ticks,
-    ) && c < w
-    {
-        return Err(err(
-            "monitor.drop_critical_per_100_ticks".into(),
-            format!("expected at least the warning threshold {w}, found {c}"),
-        ));
-    }
-    Ok(())
+    target::validate(&f.target, &check)?;
+    release::validate(&f.release, &check)?;
+    gate::validate(&f.gate, &f.capture, &check)?;
+    capture::validate(&f.capture, &check)?;
+    baseline::validate(&f.baseline, &check)?;
+    monitor::validate(&f.monitor, &check)
 }
 
 /// The kind as written in the file.
@@ -558,49 +181,6 @@ pub fn kind_name(kind: StepKind) -> &'static str {
         StepKind::Monitor => "monitor",
         StepKind::Capture => "capture",
     }
-}
-
-/// The first dependency cycle among steps, as ids from start back to start.
-fn find_cycle(steps: &[Step]) -> Option<Vec<String>> {
-    let by_id: BTreeMap<&str, &Step> = steps.iter().map(|s| (s.id.as_str(), s)).collect();
-    // 0 = unvisited, 1 = on the stack, 2 = done
-    let mut state: BTreeMap<&str, u8> = BTreeMap::new();
-    fn visit<'a>(
-        id: &'a str,
-        by_id: &BTreeMap<&'a str, &'a Step>,
-        state: &mut BTreeMap<&'a str, u8>,
-        stack: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        match state.get(id) {
-            Some(2) => return None,
-            Some(1) => {
-                let start = stack.iter().position(|s| *s == id).unwrap_or(0);
-                let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
-                cycle.push(id.to_string());
-                return Some(cycle);
-            }
-            _ => {}
-        }
-        state.insert(id, 1);
-        stack.push(id);
-        if let Some(step) = by_id.get(id) {
-            for need in &step.needs {
-                if let Some(c) = visit(need, by_id, state, stack) {
-                    return Some(c);
-                }
-            }
-        }
-        stack.pop();
-        state.insert(id, 2);
-        None
-    }
-    for s in steps {
-        let mut stack = Vec::new();
-        if let Some(c) = visit(&s.id, &by_id, &mut state, &mut stack) {
-            return Some(c);
-        }
-    }
-    None
 }
 
 /// A conservative check of git's ref-name rules (`git check-ref-format`).

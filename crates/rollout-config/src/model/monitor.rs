@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::Checker;
+use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -92,4 +94,75 @@ impl Default for MonitorSection {
             fail_on: Severity::default(),
         }
     }
+}
+
+/// The checks of `monitor` serde cannot express: factors, windows,
+/// margins and thresholds.
+pub(crate) fn validate(section: &MonitorSection, check: &Checker<'_>) -> Result<(), ConfigError> {
+    if !(section.exit_queue_spike_factor.is_finite() && section.exit_queue_spike_factor > 1.0) {
+        return Err(check.err(
+            "monitor.exit_queue_spike_factor".into(),
+            format!(
+                "expected a number > 1, found {}",
+                section.exit_queue_spike_factor
+            ),
+        ));
+    }
+    if section.exit_queue_window < 3 {
+        return Err(check.err(
+            "monitor.exit_queue_window".into(),
+            format!(
+                "expected at least 3 ticks, found {}",
+                section.exit_queue_window
+            ),
+        ));
+    }
+    if !(section.learn_margin.is_finite() && section.learn_margin >= 0.0) {
+        return Err(check.err(
+            "monitor.learn_margin".into(),
+            format!(
+                "expected a finite number >= 0, found {}",
+                section.learn_margin
+            ),
+        ));
+    }
+    if !(section.learn_critical_factor.is_finite() && section.learn_critical_factor >= 1.0) {
+        return Err(check.err(
+            "monitor.learn_critical_factor".into(),
+            format!(
+                "expected a number >= 1, found {}",
+                section.learn_critical_factor
+            ),
+        ));
+    }
+    for (key, v) in [
+        (
+            "monitor.drop_warning_per_100_ticks",
+            section.drop_warning_per_100_ticks,
+        ),
+        (
+            "monitor.drop_critical_per_100_ticks",
+            section.drop_critical_per_100_ticks,
+        ),
+    ] {
+        if let Some(v) = v
+            && !(v.is_finite() && v >= 0.0)
+        {
+            return Err(check.err(
+                key.into(),
+                format!("expected a finite number >= 0, found {v}"),
+            ));
+        }
+    }
+    if let (Some(w), Some(c)) = (
+        section.drop_warning_per_100_ticks,
+        section.drop_critical_per_100_ticks,
+    ) && c < w
+    {
+        return Err(check.err(
+            "monitor.drop_critical_per_100_ticks".into(),
+            format!("expected at least the warning threshold {w}, found {c}"),
+        ));
+    }
+    Ok(())
 }

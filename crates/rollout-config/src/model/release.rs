@@ -1,6 +1,10 @@
 //! `release`: branches, tags, high-risk paths and the sign-off teams.
 
+use super::Checker;
+use super::valid_ref_name;
+use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -133,4 +137,65 @@ impl Default for ReleaseSection {
             network_timeout: default_network_timeout(),
         }
     }
+}
+
+/// The checks of `release` serde cannot express: ref names, the notes
+/// ref, the remote, unique team ids.
+pub(crate) fn validate(section: &ReleaseSection, check: &Checker<'_>) -> Result<(), ConfigError> {
+    for (key, value) in [
+        ("release.main_branch", &section.main_branch),
+        ("release.staging_branch", &section.staging_branch),
+        ("release.base_tag", &section.base_tag),
+        ("release.signoff_ref", &section.signoff_ref),
+    ] {
+        if !valid_ref_name(value) {
+            return Err(check.err(key.into(), format!("'{value}' is not a valid git ref name")));
+        }
+    }
+    if !section.signoff_ref.starts_with("refs/notes/") {
+        return Err(check.err(
+            "release.signoff_ref".into(),
+            format!(
+                "expected a ref under refs/notes/, found '{}'",
+                section.signoff_ref
+            ),
+        ));
+    }
+    if section.remote.trim().is_empty() || section.remote.starts_with('-') {
+        return Err(check.err(
+            "release.remote".into(),
+            format!(
+                "expected a remote name such as 'origin', found '{}'",
+                section.remote
+            ),
+        ));
+    }
+    if section.release_tags.trim().is_empty() {
+        return Err(check.err(
+            "release.release_tags".into(),
+            "expected a tag glob such as 'v*', found an empty string".into(),
+        ));
+    }
+    let mut team_ids = BTreeSet::new();
+    for (i, team) in section.signoff_teams.iter().enumerate() {
+        if team.id.is_empty()
+            || !team
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(check.err(
+                format!("release.signoff_teams[{i}].id"),
+                format!("expected letters, digits, '-' or '_', found '{}'", team.id),
+            ));
+        }
+        if !team_ids.insert(team.id.as_str()) {
+            return Err(check.err(
+                format!("release.signoff_teams[{i}].id"),
+                format!("team '{}' is listed twice", team.id),
+            ));
+        }
+    }
+
+    Ok(())
 }

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::Checker;
+use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 
 use super::types::CommandLine;
@@ -51,4 +53,16 @@ impl Default for TargetSection {
             provision_by_target: BTreeMap::new(),
         }
     }
+}
+
+/// The checks of `target` serde cannot express.
+pub(crate) fn validate(section: &TargetSection, check: &Checker<'_>) -> Result<(), ConfigError> {
+    if section.python.trim().is_empty() {
+        return Err(check.err(
+            "target.python".into(),
+            "expected an interpreter path, found an empty string".into(),
+        ));
+    }
+
+    Ok(())
 }
