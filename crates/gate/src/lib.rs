@@ -15,9 +15,14 @@ mod builtin;
 pub mod debt;
 pub mod merge_policy;
 pub mod plan;
+mod progress;
+mod provenance;
+mod provision;
 pub mod render;
 
 mod run;
+mod schedule;
+mod step;
 mod summary;
 pub mod terminal;
 

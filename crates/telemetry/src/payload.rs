@@ -291,29 +291,8 @@ pub fn parse_line_keeping(
             },
         )
     };
-    let tick = match raw.tick.take() {
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(t) => t,
-            None => match n.as_f64() {
-                Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 9.007_199_254_740_992e15 => f as u64,
-                _ => {
-                    return Err(bad(
-                        "tick",
-                        "a non-negative integer",
-                        format!("the number {n}"),
-                    ));
-                }
-            },
-        },
-        Some(v) => return Err(bad("tick", "a non-negative integer", describe(&v))),
-        None => {
-            return Err(bad(
-                "tick",
-                "a non-negative integer",
-                "no `tick` key".into(),
-            ));
-        }
-    };
+    let tick =
+        tick_of(raw.tick.take()).map_err(|found| bad("tick", "a non-negative integer", found))?;
     let schema_version = match raw.schema_version.take() {
         Some(Value::String(s)) => Some(s),
         None | Some(Value::Null) => None,
@@ -347,27 +326,41 @@ pub fn parse_line_keeping(
         None | Some(Value::Null) => {}
         Some(v) => return Err(bad("changes", "an object", describe(&v))),
     }
-    let removed = match raw.removed {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => {
-            let mut keys = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    Value::String(s) => keys.push(s),
-                    other => {
-                        return Err(bad(
-                            "removed",
-                            "a list of key names",
-                            format!("an item that is {}", describe(&other)),
-                        ));
-                    }
-                }
-            }
-            keys
-        }
-        Some(v) => return Err(bad("removed", "a list of key names", describe(&v))),
-    };
+    let removed =
+        removed_of(raw.removed).map_err(|found| bad("removed", "a list of key names", found))?;
     Ok(payload(removed))
+}
+
+/// The `tick` of a payload, or what was found instead.
+fn tick_of(value: Option<Value>) -> Result<u64, String> {
+    match value {
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(t) => Ok(t),
+            None => match n.as_f64() {
+                Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 9.007_199_254_740_992e15 => {
+                    Ok(f as u64)
+                }
+                _ => Err(format!("the number {n}")),
+            },
+        },
+        Some(v) => Err(describe(&v)),
+        None => Err("no `tick` key".into()),
+    }
+}
+
+/// The keys a diff's `removed` deletes, or what was found instead.
+fn removed_of(value: Option<Value>) -> Result<Vec<String>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(s) => Ok(s),
+                other => Err(format!("an item that is {}", describe(&other))),
+            })
+            .collect(),
+        Some(v) => Err(describe(&v)),
+    }
 }
 
 /// serde_json appends " at line L column C"; we report the place ourselves.

@@ -1,0 +1,457 @@
+//! Running and judging one step: commands (with the mypy debt ratchet and
+//! tool summaries), the capture, terminal smokes, the merge policy and the
+//! built-ins.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use plumbing::process::{Exit, run_in_pty, run_logged};
+use plumbing::report::StepStatus;
+use rollout_config::Context;
+use rollout_config::model::{Policy, StepKind};
+use xshell::Shell;
+
+use crate::debt::{Debt, compare, parse_mypy};
+use crate::plan::Planned;
+use crate::run::Args;
+use crate::terminal::{Expectations, judge};
+
+/// How many log lines of a failed step are shown inline.
+pub(crate) const TAIL_LINES: usize = 15;
+
+/// The outcome of one step, before it becomes a report entry.
+#[derive(Debug, Clone)]
+pub(crate) struct StepResult {
+    pub(crate) status: StepStatus,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) summary: String,
+    pub(crate) details: Vec<String>,
+}
+
+impl StepResult {
+    pub(crate) fn new(status: StepStatus, summary: impl Into<String>) -> Self {
+        Self {
+            status,
+            exit_code: None,
+            summary: summary.into(),
+            details: Vec::new(),
+        }
+    }
+}
+
+pub(crate) fn run_step(
+    ctx: &Context,
+    args: &Args,
+    p: &Planned,
+    log: &Path,
+    cancel: &AtomicBool,
+) -> Result<StepResult> {
+    std::fs::write(log, "")
+        .with_context(|| format!("cannot create step log `{}`", log.display()))?;
+    let timeout = p.step.timeout();
+    match p.step.kind {
+        StepKind::Command => {
+            let exit = run_logged(command(p)?, log, timeout, cancel)?;
+            match &p.step.debt {
+                Some(debt) => judge_mypy(exit, log, debt, args),
+                None => Ok(with_tool_summary(
+                    judge_exit(exit, log, timeout),
+                    &p.argv,
+                    log,
+                )),
+            }
+        }
+        StepKind::TerminalSmoke => terminal_smoke(p, log, cancel),
+        StepKind::MergePolicy => {
+            let sh = Shell::new()?;
+            let verdict = crate::merge_policy::check(
+                &sh,
+                &ctx.settings.root.value,
+                &ctx.settings.config.release,
+            )?;
+            let (result, text) = match verdict {
+                crate::merge_policy::Finding::Skip(why) => (
+                    StepResult::new(StepStatus::Pass, format!("not applicable: {why}")),
+                    why,
+                ),
+                crate::merge_policy::Finding::Pass(msg) => {
+                    (StepResult::new(StepStatus::Pass, msg.clone()), msg)
+                }
+                crate::merge_policy::Finding::Violation { message, files } => {
+                    let status = match p.step.policy.unwrap_or(Policy::Fail) {
+                        Policy::Fail => StepStatus::Fail,
+                        Policy::Warn => StepStatus::AllowedFailure,
+                    };
+                    let mut r = StepResult::new(status, message.clone());
+                    r.details = files.iter().take(20).cloned().collect();
+                    if files.len() > 20 {
+                        r.details.push(format!("… and {} more", files.len() - 20));
+                    }
+                    (r, format!("{message}\n{}", files.join("\n")))
+                }
+            };
+            std::fs::write(log, text + "\n")?;
+            Ok(result)
+        }
+        StepKind::Capture => capture_step(ctx, p, log, cancel),
+        StepKind::TlsSmoke | StepKind::BaselineDiff | StepKind::Monitor => {
+            let o = crate::builtin::run(ctx, p, log)?;
+            Ok(StepResult {
+                status: o.status,
+                exit_code: None,
+                summary: o.summary,
+                details: o.details,
+            })
+        }
+    }
+}
+
+/// The rollout capture, with its commands' output in the step log; warns
+/// when Townlet lost ticks, and says how many.
+fn capture_step(ctx: &Context, p: &Planned, log: &Path, cancel: &AtomicBool) -> Result<StepResult> {
+    let quiet = |_: &str| {};
+    let env: Vec<(String, String)> = p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let record = capture::run(
+        &ctx.settings,
+        &capture::Run {
+            log,
+            timeout: p.step.timeout(),
+            env: &env,
+            cancel,
+            progress: &quiet,
+        },
+    )?;
+    let summary = record.summary();
+    let last_exit = record.commands.last().and_then(|c| c.exit_code);
+    let mut r = match &record.ended {
+        capture::Ended::Done if record.is_lossless() => StepResult::new(StepStatus::Pass, summary),
+        capture::Ended::Done => {
+            let mut r = StepResult::new(StepStatus::Warn, format!("lossy capture: {summary}"));
+            r.details = record
+                .streams
+                .iter()
+                .filter(|s| s.lost > 0 || s.error.is_some())
+                .map(capture::StreamCount::summary)
+                .collect();
+            r.details.push(record.log.summary());
+            r.details.push(
+                "hint: raise `telemetry.transport.buffer.max_buffer_bytes` in `capture.set` so that Townlet drops nothing".into(),
+            );
+            r
+        }
+        capture::Ended::Failed {
+            command,
+            exit_code,
+            signal,
+        } => {
+            let how = match (exit_code, signal) {
+                (Some(c), _) => format!("exit {c}"),
+                (_, Some(s)) => format!("killed by signal {s}"),
+                _ => "failed".into(),
+            };
+            let last = last_line(log);
+            let mut r = StepResult::new(StepStatus::Fail, format!("`{command}` {how}: {last}"));
+            r.details = tail(log, TAIL_LINES);
+            r
+        }
+        capture::Ended::TimedOut { command } => {
+            let mut r = StepResult::new(
+                StepStatus::Timeout,
+                format!(
+                    "`{command}` timed out after {}; its process group was stopped",
+                    humantime(p.step.timeout())
+                ),
+            );
+            r.details = tail(log, TAIL_LINES);
+            r
+        }
+        capture::Ended::Interrupted { .. } => StepResult::new(
+            StepStatus::Interrupted,
+            "interrupted; its process group was stopped",
+        ),
+    };
+    r.exit_code = last_exit;
+    Ok(r)
+}
+
+/// The step's process, for the process module to supervise.
+fn command(p: &Planned) -> Result<Command> {
+    let env: Vec<(String, String)> = p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    plumbing::process::command_in(&p.cwd, &p.argv, &env)
+}
+
+fn tail(log: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read(log)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+fn last_line(log: &Path) -> String {
+    let line = tail(log, 1).pop().unwrap_or_default();
+    let line = line.trim();
+    if line.chars().count() > 100 {
+        format!("{}…", line.chars().take(99).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+fn judge_exit(exit: Exit, log: &Path, timeout: Duration) -> StepResult {
+    match exit {
+        Exit::Code(0) => {
+            let mut r = StepResult::new(StepStatus::Pass, last_line(log));
+            r.exit_code = Some(0);
+            r
+        }
+        Exit::Code(code) => {
+            let last = last_line(log);
+            let summary = if last.is_empty() {
+                format!("exit {code}, no output")
+            } else {
+                format!("exit {code}: {last}")
+            };
+            let mut r = StepResult::new(StepStatus::Fail, summary);
+            r.exit_code = Some(code);
+            r.details = tail(log, TAIL_LINES);
+            r
+        }
+        Exit::Signal(sig) => {
+            let mut r = StepResult::new(StepStatus::Fail, format!("killed by signal {sig}"));
+            r.details = tail(log, TAIL_LINES);
+            r
+        }
+        Exit::TimedOut => {
+            let mut r = StepResult::new(
+                StepStatus::Timeout,
+                format!(
+                    "timed out after {}; its process group was stopped",
+                    humantime(timeout)
+                ),
+            );
+            r.details = tail(log, TAIL_LINES);
+            r
+        }
+        Exit::Interrupted => StepResult::new(
+            StepStatus::Interrupted,
+            "interrupted; its process group was stopped",
+        ),
+    }
+}
+
+/// A failed pytest, ruff or mypy step says how many failed and the first
+/// cause, not the tool's last line.
+fn with_tool_summary(mut r: StepResult, argv: &[String], log: &Path) -> StepResult {
+    if r.status != StepStatus::Fail {
+        return r;
+    }
+    let Some(tool) = crate::summary::Tool::of(argv) else {
+        return r;
+    };
+    let output = std::fs::read(log)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let summary = match tool {
+        crate::summary::Tool::Pytest => crate::summary::pytest(&output),
+        crate::summary::Tool::Ruff => crate::summary::ruff(&output),
+        crate::summary::Tool::Mypy => crate::summary::mypy(&output),
+    };
+    if let (Some(s), Some(code)) = (summary, r.exit_code) {
+        r.summary = format!("exit {code}: {s}");
+    }
+    r
+}
+
+pub(crate) fn humantime(d: Duration) -> String {
+    rollout_config::model::Span(d).to_string()
+}
+
+fn judge_mypy(exit: Exit, log: &Path, debt_file: &Path, args: &Args) -> Result<StepResult> {
+    let code = match exit {
+        Exit::Code(c @ (0 | 1)) => c,
+        other => {
+            let mut r = judge_exit(other, log, Duration::ZERO);
+            if let Exit::Code(c) = other {
+                let output = std::fs::read(log)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let cause = crate::summary::mypy(&output).unwrap_or_else(|| last_line(log));
+                r.summary = format!("mypy could not check (exit {c}): {cause}");
+            }
+            return Ok(r);
+        }
+    };
+    let output = std::fs::read_to_string(log).unwrap_or_default();
+    let parsed = parse_mypy(&output);
+    if let Some(reported) = parsed.reported {
+        if reported != parsed.errors.len() {
+            let mut r = StepResult::new(
+                StepStatus::Fail,
+                format!(
+                    "mypy reported {reported} errors but {} error lines could be read",
+                    parsed.errors.len()
+                ),
+            );
+            r.exit_code = Some(code);
+            r.details = tail(log, TAIL_LINES);
+            return Ok(r);
+        }
+    } else if code == 1 && parsed.errors.is_empty() {
+        let mut r = StepResult::new(
+            StepStatus::Fail,
+            "mypy exited 1 without error lines or a summary",
+        );
+        r.exit_code = Some(code);
+        r.details = tail(log, TAIL_LINES);
+        return Ok(r);
+    }
+    let debt = Debt::load(debt_file)?;
+    let ratchet = compare(&parsed.errors, &debt);
+    let debt_name = debt_file.display();
+    if args.update_debt {
+        let current = Debt::from_errors(&parsed.errors);
+        let growth = ratchet.new.len();
+        if growth > 0 && !args.allow_debt_growth {
+            let mut r = StepResult::new(
+                StepStatus::Fail,
+                format!(
+                    "--update-debt would add {growth} new error(s) to `{debt_name}`; fix them or pass --allow-debt-growth"
+                ),
+            );
+            r.exit_code = Some(code);
+            r.details = ratchet.new.iter().map(ToString::to_string).collect();
+            return Ok(r);
+        }
+        rollout_config::fs::write_atomic(debt_file, current.render().as_bytes())?;
+        let mut r = StepResult::new(
+            StepStatus::Pass,
+            format!(
+                "debt updated: `{debt_name}` now holds {} error(s) (was {})",
+                current.total(),
+                debt.total()
+            ),
+        );
+        r.exit_code = Some(code);
+        return Ok(r);
+    }
+    let paid: usize = ratchet.paid.iter().map(|(_, n)| n).sum();
+    let paid_note = if paid > 0 {
+        format!("; {paid} paid off (shrink `{debt_name}` with --update-debt)")
+    } else {
+        String::new()
+    };
+    let mut r = if ratchet.new.is_empty() {
+        StepResult::new(
+            StepStatus::Pass,
+            format!("{} error(s), all known debt{paid_note}", ratchet.known),
+        )
+    } else {
+        let mut r = StepResult::new(
+            StepStatus::Fail,
+            format!(
+                "{} new error(s) beyond the recorded debt ({} known){paid_note}",
+                ratchet.new.len(),
+                ratchet.known
+            ),
+        );
+        r.details = ratchet.new.iter().map(ToString::to_string).collect();
+        r
+    };
+    r.exit_code = Some(code);
+    Ok(r)
+}
+
+fn terminal_smoke(p: &Planned, log: &Path, cancel: &AtomicBool) -> Result<StepResult> {
+    let texts = if p.step.expect.is_empty() {
+        vec!["Telemetry".to_string()]
+    } else {
+        p.step.expect.clone()
+    };
+    let pattern = p
+        .step
+        .advancing
+        .clone()
+        .unwrap_or_else(|| r"Tick: (\d+)".to_string());
+    let exp = Expectations {
+        texts,
+        advancing: Some(regex::Regex::new(&pattern)?),
+    };
+    let run_for = p
+        .step
+        .run_for
+        .map_or(Duration::from_secs(20), |s| s.0)
+        .min(p.step.timeout());
+    let enough = |screen: &str| {
+        let j = judge(screen, &exp);
+        j.passed() || j.traceback.is_some()
+    };
+    let run = run_in_pty(command(p)?, log, run_for, cancel, &enough)?;
+    let j = judge(&run.screen, &exp);
+    let label = pattern
+        .split('(')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches(':')
+        .trim();
+    let label = if label.is_empty() {
+        "the number"
+    } else {
+        label
+    };
+    let ticks = match (j.values.first(), j.values.last()) {
+        (Some(a), Some(b)) if j.values.len() > 1 => format!(", {label} went {a} → {b}"),
+        (Some(a), _) => format!(", {label} stayed at {a}"),
+        _ => String::new(),
+    };
+    let mut r = if let Some(tb) = &j.traceback {
+        StepResult::new(
+            StepStatus::Fail,
+            format!("the program raised a Python traceback: {tb}"),
+        )
+    } else if j.passed() {
+        StepResult::new(
+            StepStatus::Pass,
+            format!("rendered {}{ticks}", exp.texts.join(", ")),
+        )
+    } else if run.exit == Exit::Interrupted {
+        StepResult::new(StepStatus::Interrupted, "interrupted")
+    } else {
+        let mut why = Vec::new();
+        if !j.missing.is_empty() {
+            why.push(format!(
+                "never showed {}",
+                j.missing
+                    .iter()
+                    .map(|m| format!("'{m}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !j.advanced {
+            why.push(if j.values.is_empty() {
+                format!("never showed `{pattern}`")
+            } else {
+                format!("`{pattern}` did not advance{ticks}")
+            });
+        }
+        let when = match run.exit {
+            Exit::Code(c) => format!(" (it exited with {c} by itself)"),
+            Exit::Signal(s) => format!(" (it died of signal {s})"),
+            _ => format!(" within {}", humantime(run_for)),
+        };
+        StepResult::new(StepStatus::Fail, format!("{}{when}", why.join(" and ")))
+    };
+    if r.status != StepStatus::Pass {
+        r.details = tail(log, TAIL_LINES);
+    }
+    r.exit_code = run.exit.code();
+    Ok(r)
+}
