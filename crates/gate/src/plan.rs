@@ -159,58 +159,64 @@ pub fn plan(steps: &[Step], sel: &Selection, vars: &Vars) -> Result<Plan> {
             });
             continue;
         }
-        let argv = match (&step.command, step.kind) {
-            (Some(c), StepKind::Command | StepKind::TerminalSmoke) => c
-                .expand(&|n| vars.get(n))
-                .map_err(|e| anyhow::anyhow!("gate step '{id}': {e}"))?,
-            _ => Vec::new(),
-        };
-        let cwd = match &step.cwd {
-            Some(c) => vars.path("root").join(
-                vars.fill(c)
-                    .map_err(|e| anyhow::anyhow!("gate step '{id}' cwd: {e}"))?,
-            ),
-            None => vars.path("root"),
-        };
-        let mut env = BTreeMap::new();
-        for (k, v) in &step.env {
-            env.insert(
-                k.clone(),
-                vars.fill(v)
-                    .map_err(|e| anyhow::anyhow!("gate step '{id}' env {k}: {e}"))?,
-            );
-        }
-        let fill_path = |text: &str| -> Result<PathBuf> {
-            let filled = vars
-                .fill(text)
-                .map_err(|e| anyhow::anyhow!("gate step '{id}': {e}"))?;
-            Ok(rollout_config::model::normalize(
-                &vars.path("root").join(filled),
-            ))
-        };
-        let inputs = match step.kind {
-            StepKind::BaselineDiff => vec![match &step.candidate {
-                Some(c) => fill_path(c)?,
-                None => vars.path("capture_dir"),
-            }],
-            StepKind::Monitor => step
-                .inputs
-                .iter()
-                .map(|i| fill_path(i))
-                .collect::<Result<_>>()?,
-            _ => Vec::new(),
-        };
-        run.push(Planned {
-            step: step.clone(),
-            argv,
-            inputs,
-            cwd,
-            env,
-            needs: step.needs.clone(),
-            implied: !explicitly.contains(id),
-        });
+        run.push(planned(step, vars, !explicitly.contains(id))?);
     }
     Ok(Plan { run, left_out })
+}
+
+/// One selected step with its placeholders filled.
+fn planned(step: &Step, vars: &Vars, implied: bool) -> Result<Planned> {
+    let id = step.id.as_str();
+    let argv = match (&step.command, step.kind) {
+        (Some(c), StepKind::Command | StepKind::TerminalSmoke) => c
+            .expand(&|n| vars.get(n))
+            .map_err(|e| anyhow::anyhow!("gate step '{id}': {e}"))?,
+        _ => Vec::new(),
+    };
+    let cwd = match &step.cwd {
+        Some(c) => vars.path("root").join(
+            vars.fill(c)
+                .map_err(|e| anyhow::anyhow!("gate step '{id}' cwd: {e}"))?,
+        ),
+        None => vars.path("root"),
+    };
+    let mut env = BTreeMap::new();
+    for (k, v) in &step.env {
+        env.insert(
+            k.clone(),
+            vars.fill(v)
+                .map_err(|e| anyhow::anyhow!("gate step '{id}' env {k}: {e}"))?,
+        );
+    }
+    let fill_path = |text: &str| -> Result<PathBuf> {
+        let filled = vars
+            .fill(text)
+            .map_err(|e| anyhow::anyhow!("gate step '{id}': {e}"))?;
+        Ok(rollout_config::model::normalize(
+            &vars.path("root").join(filled),
+        ))
+    };
+    let inputs = match step.kind {
+        StepKind::BaselineDiff => vec![match &step.candidate {
+            Some(c) => fill_path(c)?,
+            None => vars.path("capture_dir"),
+        }],
+        StepKind::Monitor => step
+            .inputs
+            .iter()
+            .map(|i| fill_path(i))
+            .collect::<Result<_>>()?,
+        _ => Vec::new(),
+    };
+    Ok(Planned {
+        step: step.clone(),
+        argv,
+        inputs,
+        cwd,
+        env,
+        needs: step.needs.clone(),
+        implied,
+    })
 }
 
 /// Describes a planned step for people: its command or its built-in kind.
