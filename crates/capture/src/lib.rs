@@ -198,47 +198,19 @@ pub fn run(settings: &Settings, run: &Run<'_>) -> Result<Record> {
     let bootstrap = rollout.join("capture-bootstrap.py");
     rollout_config::fs::write_atomic(&bootstrap, BOOTSTRAP.as_bytes())?;
 
-    let python = settings.python();
-    let deadline = started + run.timeout;
-    let mut commands = Vec::new();
-    let mut ended = Ended::Done;
+    let mut session = Session {
+        root: &root,
+        python: settings.python(),
+        bootstrap: &bootstrap,
+        townlet_log: &townlet_log,
+        run,
+        deadline: started + run.timeout,
+        commands: Vec::new(),
+        ended: Ended::Done,
+    };
     let sim_config = match &cfg.sim_config {
         None => None,
-        Some(source) => {
-            let written = rollout.join("capture-sim-config").join(
-                Path::new(source)
-                    .file_name()
-                    .map_or_else(|| "sim.yaml".into(), |n| n.to_os_string()),
-            );
-            std::fs::create_dir_all(written.parent().unwrap_or(&rollout))
-                .with_context(|| format!("cannot create `{}`", written.display()))?;
-            let set = serde_json::to_string(&cfg.set)?;
-            let argv = vec![
-                python.display().to_string(),
-                bootstrap.display().to_string(),
-                "sim-config".to_string(),
-                settings.in_root(source).display().to_string(),
-                written.display().to_string(),
-                set,
-            ];
-            let shown = format!(
-                "write `{source}` with {} key(s) set to `{}`",
-                cfg.set.len(),
-                written.display()
-            );
-            (run.progress)(&format!("capture: {shown}"));
-            let what = format!("write `{source}` with `capture.set` applied");
-            let (exit, record) = execute(&root, &what, &shown, argv, run, deadline)?;
-            commands.push(record);
-            if let Some(e) = failure(exit, &shown) {
-                ended = e;
-            }
-            Some(SimConfig {
-                source: source.clone(),
-                written,
-                set: cfg.set.clone(),
-            })
-        }
+        Some(source) => Some(session.write_sim_config(settings, source)?),
     };
     let vars = |name: &str| match name {
         "sim_config" => sim_config
@@ -248,34 +220,22 @@ pub fn run(settings: &Settings, run: &Run<'_>) -> Result<Record> {
     };
     let total = cfg.commands.len();
     for (i, line) in cfg.commands.iter().enumerate() {
-        if ended != Ended::Done {
+        if session.ended != Ended::Done {
             break;
         }
         let argv = line
             .expand(&vars)
             .map_err(|e| anyhow::anyhow!("capture.commands[{i}]: {e}"))?;
-        let shown = argv.join(" ");
-        let argv = if argv.first().map(PathBuf::from) == Some(python.clone()) {
-            let mut with = vec![
-                python.display().to_string(),
-                bootstrap.display().to_string(),
-                "run".into(),
-                cfg.log_level.clone(),
-                townlet_log.display().to_string(),
-                "--".into(),
-            ];
-            with.extend(argv.into_iter().skip(1));
-            with
-        } else {
-            argv
-        };
-        (run.progress)(&format!("capture [{}/{total}]: `{shown}`", i + 1));
-        let (exit, record) = execute(&root, &line.raw, &shown, argv, run, deadline)?;
-        commands.push(record);
-        if let Some(e) = failure(exit, &shown) {
-            ended = e;
-        }
+        (run.progress)(&format!(
+            "capture [{}/{total}]: `{}`",
+            i + 1,
+            argv.join(" ")
+        ));
+        session.command(&line.raw, argv, &cfg.log_level)?;
     }
+    let Session {
+        commands, ended, ..
+    } = session;
 
     let (streams, files) = account::streams(&dir)?;
     let log = account::log(&townlet_log)?;
@@ -300,6 +260,86 @@ pub fn run(settings: &Settings, run: &Run<'_>) -> Result<Record> {
     json.push(b'\n');
     rollout_config::fs::write_atomic(&record_file, &json)?;
     Ok(record)
+}
+
+/// The commands of one capture, run one after the other under one deadline.
+struct Session<'a> {
+    root: &'a Path,
+    python: PathBuf,
+    bootstrap: &'a Path,
+    townlet_log: &'a Path,
+    run: &'a Run<'a>,
+    deadline: Instant,
+    commands: Vec<CommandRecord>,
+    ended: Ended,
+}
+
+impl Session<'_> {
+    /// Writes `source` with `capture.set` applied, by the target's own
+    /// Python (the bootstrap's `sim-config`), under `target/rollout/`.
+    fn write_sim_config(&mut self, settings: &Settings, source: &str) -> Result<SimConfig> {
+        let cfg = &settings.config.capture;
+        let rollout = settings.rollout_dir();
+        let written = rollout.join("capture-sim-config").join(
+            Path::new(source)
+                .file_name()
+                .map_or_else(|| "sim.yaml".into(), |n| n.to_os_string()),
+        );
+        std::fs::create_dir_all(written.parent().unwrap_or(&rollout))
+            .with_context(|| format!("cannot create `{}`", written.display()))?;
+        let argv = vec![
+            self.python.display().to_string(),
+            self.bootstrap.display().to_string(),
+            "sim-config".to_string(),
+            settings.in_root(source).display().to_string(),
+            written.display().to_string(),
+            serde_json::to_string(&cfg.set)?,
+        ];
+        let shown = format!(
+            "write `{source}` with {} key(s) set to `{}`",
+            cfg.set.len(),
+            written.display()
+        );
+        (self.run.progress)(&format!("capture: {shown}"));
+        let what = format!("write `{source}` with `capture.set` applied");
+        self.execute(&what, &shown, argv)?;
+        Ok(SimConfig {
+            source: source.to_string(),
+            written,
+            set: cfg.set.clone(),
+        })
+    }
+
+    /// Runs one of `capture.commands` (`written` as in the config, `argv`
+    /// filled); the target's interpreter runs it under the bootstrap, with
+    /// Townlet's logging at `log_level`.
+    fn command(&mut self, written: &str, argv: Vec<String>, log_level: &str) -> Result<()> {
+        let shown = argv.join(" ");
+        let argv = if argv.first().map(PathBuf::from).as_ref() == Some(&self.python) {
+            let mut with = vec![
+                self.python.display().to_string(),
+                self.bootstrap.display().to_string(),
+                "run".into(),
+                log_level.to_string(),
+                self.townlet_log.display().to_string(),
+                "--".into(),
+            ];
+            with.extend(argv.into_iter().skip(1));
+            with
+        } else {
+            argv
+        };
+        self.execute(written, &shown, argv)
+    }
+
+    fn execute(&mut self, written: &str, shown: &str, argv: Vec<String>) -> Result<()> {
+        let (exit, record) = execute(self.root, written, shown, argv, self.run, self.deadline)?;
+        self.commands.push(record);
+        if let Some(e) = failure(exit, shown) {
+            self.ended = e;
+        }
+        Ok(())
+    }
 }
 
 /// Empties the capture directory and removes what an earlier capture left.
