@@ -236,97 +236,9 @@ pub fn compare_file(
             };
             compare_streams(&ss, b, c)?
         }
-        FileKind::Npz | FileKind::Npy => {
-            let ts = TensorSettings {
-                rule,
-                overrides: overrides.clone(),
-                examples: s.examples,
-            };
-            // A single array is named after the baseline file on both sides.
-            let npy_name = Path::new(rel)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let read = |p: &Path| -> Result<Vec<crate::npz::Array>> {
-                let bytes =
-                    std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?;
-                if kind == FileKind::Npy {
-                    let a = read_npy(&npy_name, &bytes)
-                        .map_err(|e| anyhow::anyhow!("`{}`: {e}", p.display()))?;
-                    Ok(vec![a])
-                } else {
-                    read_npz(&bytes).map_err(|e| anyhow::anyhow!("`{}`: {e}", p.display()))
-                }
-            };
-            let (ba, ca) = rayon::join(|| read(b), || read(c));
-            let (ba, ca) = (ba?, ca?);
-            let checks = compare_archives(&ts, &ba, &ca);
-            if checks.is_empty() {
-                vec![Check::new(
-                    "arrays",
-                    Status::Pass,
-                    "both archives hold no arrays",
-                )]
-            } else {
-                checks
-            }
-        }
-        FileKind::Json => {
-            let read = |p: &Path| -> Result<serde_json::Value> {
-                let bytes =
-                    std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?;
-                let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-                serde_json::from_slice(bytes).map_err(|e| {
-                    anyhow::anyhow!(
-                        "`{}`:{}:{}: invalid JSON: {}",
-                        p.display(),
-                        e.line(),
-                        e.column(),
-                        strip_position(&e.to_string())
-                    )
-                })
-            };
-            let (bv, cv) = (read(b)?, read(c)?);
-            vec![compare_documents(
-                &ValueCmp {
-                    rule,
-                    overrides,
-                    ignore: &s.ignore,
-                },
-                s.added_paths,
-                s.examples,
-                &bv,
-                &cv,
-            )]
-        }
-        FileKind::Bytes => {
-            let read = |p: &Path| {
-                std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))
-            };
-            let (bb, cb) = (read(b)?, read(c)?);
-            vec![if bb == cb {
-                Check::new(
-                    "bytes",
-                    Status::Pass,
-                    format!("{} bytes, identical", bb.len()),
-                )
-            } else {
-                let first = bb
-                    .iter()
-                    .zip(&cb)
-                    .position(|(x, y)| x != y)
-                    .unwrap_or(bb.len().min(cb.len()));
-                Check::new(
-                    "bytes",
-                    Status::Fail,
-                    format!(
-                        "contents differ from byte offset {first} (baseline {} bytes, candidate {} bytes; compared byte for byte: not a .jsonl, .npz, .npy or .json file)",
-                        bb.len(),
-                        cb.len()
-                    ),
-                )
-            }]
-        }
+        FileKind::Npz | FileKind::Npy => compare_tensor_files(s, overrides, kind, rel, b, c)?,
+        FileKind::Json => vec![compare_json_files(s, overrides, b, c)?],
+        FileKind::Bytes => vec![compare_bytes(b, c)?],
     };
     Ok(FileReport::new(rel.to_string(), kind, checks))
 }
@@ -336,4 +248,109 @@ fn strip_position(msg: &str) -> String {
         Some(i) => msg[..i].to_string(),
         None => msg.to_string(),
     }
+}
+
+/// Two `.npz` archives (or `.npy` arrays), array by array.
+fn compare_tensor_files(
+    s: &CompareSettings,
+    overrides: &Overrides,
+    kind: FileKind,
+    rel: &str,
+    b: &Path,
+    c: &Path,
+) -> Result<Vec<Check>> {
+    let ts = TensorSettings {
+        rule: s.num_rule(),
+        overrides: overrides.clone(),
+        examples: s.examples,
+    };
+    // A single array is named after the baseline file on both sides.
+    let npy_name = Path::new(rel)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let read = |p: &Path| -> Result<Vec<crate::npz::Array>> {
+        let bytes = std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+        if kind == FileKind::Npy {
+            let a = read_npy(&npy_name, &bytes)
+                .map_err(|e| anyhow::anyhow!("`{}`: {e}", p.display()))?;
+            Ok(vec![a])
+        } else {
+            read_npz(&bytes).map_err(|e| anyhow::anyhow!("`{}`: {e}", p.display()))
+        }
+    };
+    let (ba, ca) = rayon::join(|| read(b), || read(c));
+    let (ba, ca) = (ba?, ca?);
+    let checks = compare_archives(&ts, &ba, &ca);
+    Ok(if checks.is_empty() {
+        vec![Check::new(
+            "arrays",
+            Status::Pass,
+            "both archives hold no arrays",
+        )]
+    } else {
+        checks
+    })
+}
+
+/// Two JSON documents: numbers under the tolerance rule, the rest exactly.
+fn compare_json_files(
+    s: &CompareSettings,
+    overrides: &Overrides,
+    b: &Path,
+    c: &Path,
+) -> Result<Check> {
+    let read = |p: &Path| -> Result<serde_json::Value> {
+        let bytes = std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        serde_json::from_slice(bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "`{}`:{}:{}: invalid JSON: {}",
+                p.display(),
+                e.line(),
+                e.column(),
+                strip_position(&e.to_string())
+            )
+        })
+    };
+    let (bv, cv) = (read(b)?, read(c)?);
+    Ok(compare_documents(
+        &ValueCmp {
+            rule: s.num_rule(),
+            overrides,
+            ignore: &s.ignore,
+        },
+        s.added_paths,
+        s.examples,
+        &bv,
+        &cv,
+    ))
+}
+
+/// Two other files, byte for byte.
+fn compare_bytes(b: &Path, c: &Path) -> Result<Check> {
+    let read =
+        |p: &Path| std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()));
+    let (bb, cb) = (read(b)?, read(c)?);
+    if bb == cb {
+        return Ok(Check::new(
+            "bytes",
+            Status::Pass,
+            format!("{} bytes, identical", bb.len()),
+        ));
+    }
+    let first = bb
+        .iter()
+        .zip(&cb)
+        .position(|(x, y)| x != y)
+        .unwrap_or(bb.len().min(cb.len()));
+    Ok(Check::new(
+        "bytes",
+        Status::Fail,
+        format!(
+            "contents differ from byte offset {first} (baseline {} bytes, candidate {} bytes; compared byte for byte: not a .jsonl, .npz, .npy or .json file)",
+            bb.len(),
+            cb.len()
+        ),
+    ))
 }

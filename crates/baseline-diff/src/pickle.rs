@@ -98,228 +98,262 @@ impl Slot {
 
 /// Checks that a pickle only builds plain data (see the module docs).
 pub fn screen(bytes: &[u8]) -> Result<(), String> {
-    let mut stack: Vec<Slot> = Vec::new();
-    let mut memo: BTreeMap<u64, Slot> = BTreeMap::new();
-    let mut at = 0usize;
-    let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
+    let mut screen = Screen {
+        bytes,
+        at: 0,
+        stack: Vec::new(),
+        memo: BTreeMap::new(),
+    };
+    while screen.at < bytes.len() {
+        let op = bytes[screen.at];
+        let op_at = screen.at;
+        screen.at += 1;
+        if op == b'.' {
+            return Ok(());
+        }
+        let known = screen.literal(op)?
+            || screen.container_op(op)?
+            || screen.memo_op(op)?
+            || screen.object_op(op, op_at)?;
+        if !known {
+            return Err(format!("unknown pickle opcode 0x{op:02x} at byte {op_at}"));
+        }
+    }
+    Err("the pickle has no STOP opcode".into())
+}
+
+/// The state of screening: the bytes, where it is, and what the stack and
+/// the memo hold.
+struct Screen<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    stack: Vec<Slot>,
+    memo: BTreeMap<u64, Slot>,
+}
+
+impl Screen<'_> {
+    /// The next `n` bytes, which must be there.
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        let at = self.at;
         let end = at
             .checked_add(n)
-            .filter(|&e| e <= bytes.len())
+            .filter(|&e| e <= self.bytes.len())
             .ok_or_else(|| format!("truncated at byte {at}: {n} bytes declared"))?;
-        let out = &bytes[*at..end];
-        *at = end;
-        Ok(out)
-    };
-    let uint = |b: &[u8]| {
-        b.iter()
+        self.at = end;
+        Ok(&self.bytes[at..end])
+    }
+
+    /// A little-endian unsigned integer of `width` bytes.
+    fn uint(&mut self, width: usize) -> Result<u64, String> {
+        let b = self.take(width)?;
+        Ok(b.iter()
             .rev()
-            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
-    };
-    let line = |at: &mut usize| -> Result<String, String> {
-        let rest = &bytes[*at..];
+            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+    }
+
+    /// A length of `width` bytes, then that many bytes.
+    fn counted(&mut self, width: usize) -> Result<&[u8], String> {
+        let n = self.uint(width)?;
+        let n = usize::try_from(n).map_err(|_| "a length longer than memory")?;
+        self.take(n)
+    }
+
+    /// Text up to the next newline (text opcodes of protocol 0).
+    fn line(&mut self) -> Result<String, String> {
+        let at = self.at;
+        let rest = &self.bytes[at..];
         let n = rest
             .iter()
             .position(|&b| b == b'\n')
             .ok_or_else(|| format!("truncated at byte {at}: a line without its end"))?;
         let text = String::from_utf8_lossy(&rest[..n]).into_owned();
-        *at += n + 1;
+        self.at += n + 1;
         Ok(text)
-    };
-    let pop_to_mark = |stack: &mut Vec<Slot>| -> Result<Vec<Slot>, String> {
-        let m = stack
+    }
+
+    fn pop(&mut self) -> Result<Slot, String> {
+        self.stack
+            .pop()
+            .ok_or_else(|| "the pickle pops an empty stack".to_string())
+    }
+
+    fn pop_to_mark(&mut self) -> Result<Vec<Slot>, String> {
+        let m = self
+            .stack
             .iter()
             .rposition(|s| *s == Slot::Mark)
             .ok_or("an opcode expected a MARK that is not there")?;
-        let items = stack.split_off(m + 1);
-        stack.pop();
+        let items = self.stack.split_off(m + 1);
+        self.stack.pop();
         Ok(items)
-    };
-    let pop = |stack: &mut Vec<Slot>| stack.pop().ok_or("the pickle pops an empty stack");
-    let container = |items: &[Slot]| -> Result<Slot, String> {
-        let d = items.iter().map(Slot::depth).max().unwrap_or(0) + 1;
-        if d > MAX_DEPTH {
-            return Err(format!("containers nest deeper than {MAX_DEPTH}"));
-        }
-        Ok(Slot::Container(d))
-    };
-    // Adds children to the container below them on the stack.
-    let fill = |stack: &mut Vec<Slot>, items: Vec<Slot>| -> Result<(), String> {
-        let top = stack
+    }
+
+    /// Pushes a new container holding `items`.
+    fn push_container(&mut self, items: &[Slot]) -> Result<(), String> {
+        let d = nesting(items)?;
+        self.stack.push(Slot::Container(d));
+        Ok(())
+    }
+
+    /// Adds `items` to the container on top of the stack.
+    fn fill(&mut self, items: &[Slot]) -> Result<(), String> {
+        let d = nesting(items)?;
+        let top = self
+            .stack
             .last_mut()
             .ok_or("the pickle adds to an empty stack")?;
-        let d = items.iter().map(Slot::depth).max().unwrap_or(0) + 1;
-        if d > MAX_DEPTH {
-            return Err(format!("containers nest deeper than {MAX_DEPTH}"));
-        }
         if let Slot::Container(own) = top {
             *own = (*own).max(d);
         }
         Ok(())
-    };
-    let global = |module: &str, name: &str| -> Result<Slot, String> {
-        if ALLOWED_GLOBALS.contains(&(module, name)) {
-            Ok(Slot::Global)
-        } else {
-            Err(format!(
-                "it names `{module}.{name}`, which is not plain data (only numpy's array reconstruction is decoded)"
-            ))
-        }
-    };
-    while at < bytes.len() {
-        let op = bytes[at];
-        let op_at = at;
-        at += 1;
-        match op {
-            b'.' => return Ok(()),
-            // PROTO, FRAME
+    }
+
+    /// Numbers, strings, bytes, booleans, None and framing.
+    fn literal(&mut self, op: u8) -> Result<bool, String> {
+        let slot = match op {
+            // PROTO, FRAME: framing only.
             0x80 => {
-                take(&mut at, 1)?;
+                self.take(1)?;
+                return Ok(true);
             }
             0x95 => {
-                take(&mut at, 8)?;
+                self.take(8)?;
+                return Ok(true);
             }
-            b'(' => stack.push(Slot::Mark),
             // NONE, NEWTRUE, NEWFALSE
-            b'N' | 0x88 | 0x89 => stack.push(Slot::Scalar),
+            b'N' | 0x88 | 0x89 => Slot::Scalar,
             // BININT1, BININT2, BININT, BINFLOAT
-            b'K' => {
-                take(&mut at, 1)?;
-                stack.push(Slot::Scalar);
-            }
-            b'M' => {
-                take(&mut at, 2)?;
-                stack.push(Slot::Scalar);
-            }
-            b'J' => {
-                take(&mut at, 4)?;
-                stack.push(Slot::Scalar);
-            }
-            b'G' => {
-                take(&mut at, 8)?;
-                stack.push(Slot::Scalar);
+            b'K' | b'M' | b'J' | b'G' => {
+                let width = match op {
+                    b'K' => 1,
+                    b'M' => 2,
+                    b'J' => 4,
+                    _ => 8,
+                };
+                self.take(width)?;
+                Slot::Scalar
             }
             // LONG1, LONG4
-            0x8a => {
-                let n = uint(take(&mut at, 1)?) as usize;
-                take(&mut at, n)?;
-                stack.push(Slot::Scalar);
-            }
-            0x8b => {
-                let n = uint(take(&mut at, 4)?) as usize;
-                take(&mut at, n)?;
-                stack.push(Slot::Scalar);
+            0x8a | 0x8b => {
+                self.counted(if op == 0x8a { 1 } else { 4 })?;
+                Slot::Scalar
             }
             // INT, LONG, FLOAT: text lines
             b'I' | b'L' | b'F' => {
-                line(&mut at)?;
-                stack.push(Slot::Scalar);
+                self.line()?;
+                Slot::Scalar
             }
             // STRING, UNICODE: text lines
-            b'S' | b'V' => {
-                let text = line(&mut at)?;
-                stack.push(Slot::Text(text));
-            }
-            // SHORT_BINUNICODE, BINUNICODE, BINUNICODE8
-            0x8c | b'X' | 0x8d => {
+            b'S' | b'V' => Slot::Text(self.line()?),
+            // SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, SHORT_BINSTRING,
+            // BINSTRING, SHORT_BINBYTES, BINBYTES, BINBYTES8, BYTEARRAY8
+            0x8c | b'X' | 0x8d | b'U' | b'T' | b'C' | b'B' | 0x8e | 0x96 => {
                 let width = match op {
-                    0x8c => 1,
-                    b'X' => 4,
+                    0x8c | b'U' | b'C' => 1,
+                    b'X' | b'T' | b'B' => 4,
                     _ => 8,
                 };
-                let n = uint(take(&mut at, width)?);
-                let n = usize::try_from(n).map_err(|_| "a string longer than memory")?;
-                let text = String::from_utf8_lossy(take(&mut at, n)?).into_owned();
-                stack.push(Slot::Text(text));
+                Slot::Text(String::from_utf8_lossy(self.counted(width)?).into_owned())
             }
-            // SHORT_BINSTRING, BINSTRING, SHORT_BINBYTES, BINBYTES,
-            // BINBYTES8, BYTEARRAY8
-            b'U' | b'T' | b'C' | b'B' | 0x8e | 0x96 => {
-                let width = match op {
-                    b'U' | b'C' => 1,
-                    b'T' | b'B' => 4,
-                    _ => 8,
-                };
-                let n = uint(take(&mut at, width)?);
-                let n = usize::try_from(n).map_err(|_| "bytes longer than memory")?;
-                let raw = take(&mut at, n)?;
-                stack.push(Slot::Text(String::from_utf8_lossy(raw).into_owned()));
-            }
+            _ => return Ok(false),
+        };
+        self.stack.push(slot);
+        Ok(true)
+    }
+
+    /// Tuples, lists, dicts and sets, made and filled, and stack moves.
+    fn container_op(&mut self, op: u8) -> Result<bool, String> {
+        match op {
+            b'(' => self.stack.push(Slot::Mark),
             // EMPTY_TUPLE, EMPTY_LIST, EMPTY_DICT, EMPTY_SET
-            b')' | b']' | b'}' | 0x8f => stack.push(Slot::Container(1)),
+            b')' | b']' | b'}' | 0x8f => self.stack.push(Slot::Container(1)),
             // TUPLE, LIST, DICT, FROZENSET
             b't' | b'l' | b'd' | 0x91 => {
-                let items = pop_to_mark(&mut stack)?;
-                let c = container(&items)?;
-                stack.push(c);
+                let items = self.pop_to_mark()?;
+                self.push_container(&items)?;
             }
             // TUPLE1, TUPLE2, TUPLE3
             0x85..=0x87 => {
                 let n = usize::from(op - 0x84);
-                if stack.len() < n {
+                if self.stack.len() < n {
                     return Err("the pickle pops an empty stack".into());
                 }
-                let items = stack.split_off(stack.len() - n);
+                let items = self.stack.split_off(self.stack.len() - n);
                 if items.contains(&Slot::Mark) {
                     return Err("a tuple holds a MARK".into());
                 }
-                let c = container(&items)?;
-                stack.push(c);
+                self.push_container(&items)?;
             }
             // APPEND
             b'a' => {
-                let item = pop(&mut stack)?;
-                fill(&mut stack, vec![item])?;
+                let item = self.pop()?;
+                self.fill(&[item])?;
             }
             // SETITEM
             b's' => {
-                let value = pop(&mut stack)?;
-                let key = pop(&mut stack)?;
-                fill(&mut stack, vec![key, value])?;
+                let value = self.pop()?;
+                let key = self.pop()?;
+                self.fill(&[key, value])?;
             }
             // APPENDS, SETITEMS, ADDITEMS
             b'e' | b'u' | 0x90 => {
-                let items = pop_to_mark(&mut stack)?;
-                fill(&mut stack, items)?;
+                let items = self.pop_to_mark()?;
+                self.fill(&items)?;
             }
             // POP, POP_MARK, DUP
             b'0' => {
-                pop(&mut stack)?;
+                self.pop()?;
             }
             b'1' => {
-                pop_to_mark(&mut stack)?;
+                self.pop_to_mark()?;
             }
             b'2' => {
-                let top = stack.last().cloned().ok_or("DUP of an empty stack")?;
+                let top = self.stack.last().cloned().ok_or("DUP of an empty stack")?;
                 if matches!(top, Slot::Container(_)) {
                     return Err("it duplicates a container".into());
                 }
-                stack.push(top);
+                self.stack.push(top);
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// MEMOIZE, PUT and GET: a container may not be referenced twice.
+    fn memo_op(&mut self, op: u8) -> Result<bool, String> {
+        match op {
             // MEMOIZE, PUT, BINPUT, LONG_BINPUT
             0x94 | b'p' | b'q' | b'r' => {
                 let index = match op {
-                    0x94 => memo.len() as u64,
-                    b'p' => line(&mut at)?
+                    0x94 => self.memo.len() as u64,
+                    b'p' => self
+                        .line()?
                         .trim()
                         .parse()
                         .map_err(|_| "PUT with a bad index")?,
-                    b'q' => uint(take(&mut at, 1)?),
-                    _ => uint(take(&mut at, 4)?),
+                    b'q' => self.uint(1)?,
+                    _ => self.uint(4)?,
                 };
-                let top = stack.last().cloned().ok_or("MEMOIZE of an empty stack")?;
-                memo.insert(index, top);
+                let top = self
+                    .stack
+                    .last()
+                    .cloned()
+                    .ok_or("MEMOIZE of an empty stack")?;
+                self.memo.insert(index, top);
             }
             // GET, BINGET, LONG_BINGET
             b'g' | b'h' | b'j' => {
                 let index = match op {
-                    b'g' => line(&mut at)?
+                    b'g' => self
+                        .line()?
                         .trim()
                         .parse()
                         .map_err(|_| "GET with a bad index")?,
-                    b'h' => uint(take(&mut at, 1)?),
-                    _ => uint(take(&mut at, 4)?),
+                    b'h' => self.uint(1)?,
+                    _ => self.uint(4)?,
                 };
-                let slot = memo
+                let slot = self
+                    .memo
                     .get(&index)
                     .cloned()
                     .ok_or_else(|| format!("GET of memo {index}, which was never set"))?;
@@ -329,39 +363,44 @@ pub fn screen(bytes: &[u8]) -> Result<(), String> {
                             .into(),
                     );
                 }
-                stack.push(slot);
+                self.stack.push(slot);
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Globals (only the allowed ones), REDUCE of them and BUILD; every way
+    /// of making another object is refused.
+    fn object_op(&mut self, op: u8, op_at: usize) -> Result<bool, String> {
+        match op {
             // GLOBAL: module and name on two lines
             b'c' => {
-                let module = line(&mut at)?;
-                let name = line(&mut at)?;
-                let g = global(&module, &name)?;
-                stack.push(g);
+                let module = self.line()?;
+                let name = self.line()?;
+                self.stack.push(global(&module, &name)?);
             }
             // STACK_GLOBAL
             0x93 => {
-                let name = pop(&mut stack)?;
-                let module = pop(&mut stack)?;
+                let name = self.pop()?;
+                let module = self.pop()?;
                 let (Slot::Text(module), Slot::Text(name)) = (module, name) else {
                     return Err("STACK_GLOBAL without a module and name".into());
                 };
-                let g = global(&module, &name)?;
-                stack.push(g);
+                self.stack.push(global(&module, &name)?);
             }
             // REDUCE: only an allowed global applied to its arguments
             b'R' => {
-                let args = pop(&mut stack)?;
-                let callable = pop(&mut stack)?;
-                if callable != Slot::Global {
+                let args = self.pop()?;
+                if self.pop()? != Slot::Global {
                     return Err("REDUCE of something that is not an allowed global".into());
                 }
-                let c = container(&[args])?;
-                stack.push(c);
+                self.push_container(&[args])?;
             }
             // BUILD: sets the state of the object below it
             b'b' => {
-                let state = pop(&mut stack)?;
-                fill(&mut stack, vec![state])?;
+                let state = self.pop()?;
+                self.fill(&[state])?;
             }
             // NEWOBJ, NEWOBJ_EX, OBJ, INST, PERSID, BINPERSID, EXT1/2/4,
             // NEXT_BUFFER, READONLY_BUFFER
@@ -370,14 +409,30 @@ pub fn screen(bytes: &[u8]) -> Result<(), String> {
                     "opcode 0x{op:02x} at byte {op_at} builds objects other than plain data"
                 ));
             }
-            other => {
-                return Err(format!(
-                    "unknown pickle opcode 0x{other:02x} at byte {op_at}"
-                ));
-            }
+            _ => return Ok(false),
         }
+        Ok(true)
     }
-    Err("the pickle has no STOP opcode".into())
+}
+
+/// The nesting of a container holding `items`, at most [`MAX_DEPTH`].
+fn nesting(items: &[Slot]) -> Result<u32, String> {
+    let d = items.iter().map(Slot::depth).max().unwrap_or(0) + 1;
+    if d > MAX_DEPTH {
+        return Err(format!("containers nest deeper than {MAX_DEPTH}"));
+    }
+    Ok(d)
+}
+
+/// An allowed global, or why it is refused.
+fn global(module: &str, name: &str) -> Result<Slot, String> {
+    if ALLOWED_GLOBALS.contains(&(module, name)) {
+        Ok(Slot::Global)
+    } else {
+        Err(format!(
+            "it names `{module}.{name}`, which is not plain data (only numpy's array reconstruction is decoded)"
+        ))
+    }
 }
 
 /// The first difference between two decoded object arrays as Python's

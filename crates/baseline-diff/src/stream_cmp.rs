@@ -342,82 +342,19 @@ impl Judged {
 fn join(s: &StreamSettings<'_>, brx: Receiver<RowResult>, crx: Receiver<RowResult>) -> Joined {
     let mut align = TickAlignment::default();
     let mut judged = Judged::default();
+    let mut diffs = FieldDiffs::default();
     let mut b_only = Ranges::default();
     let mut c_only = Ranges::default();
-    let (mut changed, mut missing, mut extra) = (0u64, 0u64, 0u64);
-    let mut changed_ticks = Ranges::default();
-    let mut examples: Vec<(Diff, u64, u64)> = Vec::new();
-    let mut by_path: BTreeMap<String, PathStat> = BTreeMap::new();
     let next = |rx: &Receiver<RowResult>| rx.recv().ok().and_then(|r| r.ok());
     let mut b = next(&brx);
     let mut c = next(&crx);
-    let mut path = String::new();
     loop {
         match (&b, &c) {
             (None, None) => break,
             (Some(x), Some(y)) if x.tick == y.tick => {
                 align.aligned += 1;
                 judged.add(&x.keys, &y.keys);
-                let mut tick_differs = false;
-                for (fb, fc) in x.fields.iter().zip(&y.fields) {
-                    let (FieldRow::Values(vb), FieldRow::Values(vc)) = (fb, fc) else {
-                        align.unknown += 1;
-                        continue;
-                    };
-                    let mut on_diff = |d: Diff| {
-                        match d.kind {
-                            DiffKind::Value => changed += 1,
-                            DiffKind::Missing => missing += 1,
-                            DiffKind::Added => {
-                                extra += 1;
-                                if s.added != AddedPaths::Fail {
-                                    return;
-                                }
-                            }
-                        }
-                        tick_differs = true;
-                        let known = by_path.contains_key(&d.path);
-                        if known || by_path.len() < MAX_PATHS {
-                            let e = by_path.entry(d.path.clone()).or_insert_with(|| PathStat {
-                                ticks: Ranges::default(),
-                                first: (d.clone(), x.tick, y.line),
-                            });
-                            e.ticks.push(x.tick);
-                        }
-                        if examples.len() < s.examples {
-                            examples.push((d, x.tick, y.line));
-                        }
-                    };
-                    for (p, bv) in vb {
-                        match vc.iter().find(|(q, _)| q == p) {
-                            Some((_, cv)) => {
-                                path.clear();
-                                path.push_str(p);
-                                align.values_compared +=
-                                    s.cmp.compare(&mut path, bv, cv, &mut on_diff);
-                            }
-                            None => on_diff(Diff {
-                                kind: DiffKind::Missing,
-                                path: p.clone(),
-                                baseline: bv.clone(),
-                                candidate: Value::Null,
-                            }),
-                        }
-                    }
-                    for (p, cv) in vc {
-                        if !vb.iter().any(|(q, _)| q == p) {
-                            on_diff(Diff {
-                                kind: DiffKind::Added,
-                                path: p.clone(),
-                                baseline: Value::Null,
-                                candidate: cv.clone(),
-                            });
-                        }
-                    }
-                }
-                if tick_differs {
-                    changed_ticks.push(x.tick);
-                }
+                diffs.tick(s, x, y, &mut align);
                 b = next(&brx);
                 c = next(&crx);
             }
@@ -444,46 +381,189 @@ fn join(s: &StreamSettings<'_>, brx: Receiver<RowResult>, crx: Receiver<RowResul
     align.candidate_ticks = align.aligned + c_only.count;
     align.baseline_only_ranges = b_only.ranges;
     align.candidate_only_ranges = c_only.ranges;
+    Joined {
+        fields: diffs.into_check(s, &align),
+        align,
+        judged,
+    }
+}
 
-    let failing = changed
-        + missing
-        + if s.added == AddedPaths::Fail {
-            extra
-        } else {
-            0
-        };
-    let status = if failing > 0 {
-        Status::Fail
-    } else if extra > 0 && s.added == AddedPaths::Warn {
-        Status::Warn
-    } else {
-        Status::Pass
-    };
-    let mut summary = if failing == 0 {
-        format!(
-            "{} values at {} aligned ticks equal within tolerance",
-            align.values_compared, align.aligned
-        )
-    } else {
-        let mut parts = Vec::new();
-        if changed > 0 {
-            parts.push(count(changed, "value differs", "values differ"));
+/// The differences of the compared fields, gathered tick by tick.
+#[derive(Default)]
+struct FieldDiffs {
+    changed: u64,
+    missing: u64,
+    extra: u64,
+    changed_ticks: Ranges,
+    examples: Vec<(Diff, u64, u64)>,
+    by_path: BTreeMap<String, PathStat>,
+    path: String,
+}
+
+impl FieldDiffs {
+    /// Compares the fields of an aligned tick (baseline `x`, candidate `y`).
+    fn tick(
+        &mut self,
+        s: &StreamSettings<'_>,
+        x: &TickRow,
+        y: &TickRow,
+        align: &mut TickAlignment,
+    ) {
+        let mut tick_differs = false;
+        for (fb, fc) in x.fields.iter().zip(&y.fields) {
+            let (FieldRow::Values(vb), FieldRow::Values(vc)) = (fb, fc) else {
+                align.unknown += 1;
+                continue;
+            };
+            let mut found: Vec<Diff> = Vec::new();
+            for (p, bv) in vb {
+                match vc.iter().find(|(q, _)| q == p) {
+                    Some((_, cv)) => {
+                        self.path.clear();
+                        self.path.push_str(p);
+                        align.values_compared += s
+                            .cmp
+                            .compare(&mut self.path, bv, cv, &mut |d| found.push(d));
+                    }
+                    None => found.push(Diff {
+                        kind: DiffKind::Missing,
+                        path: p.clone(),
+                        baseline: bv.clone(),
+                        candidate: Value::Null,
+                    }),
+                }
+            }
+            for (p, cv) in vc {
+                if !vb.iter().any(|(q, _)| q == p) {
+                    found.push(Diff {
+                        kind: DiffKind::Added,
+                        path: p.clone(),
+                        baseline: Value::Null,
+                        candidate: cv.clone(),
+                    });
+                }
+            }
+            for d in found {
+                tick_differs |= self.record(s, d, x.tick, y.line);
+            }
         }
-        if missing > 0 {
+        if tick_differs {
+            self.changed_ticks.push(x.tick);
+        }
+    }
+
+    /// Counts one difference; whether it makes the tick differ (fields only
+    /// in the candidate do only under `added_paths: fail`).
+    fn record(&mut self, s: &StreamSettings<'_>, d: Diff, tick: u64, line: u64) -> bool {
+        match d.kind {
+            DiffKind::Value => self.changed += 1,
+            DiffKind::Missing => self.missing += 1,
+            DiffKind::Added => {
+                self.extra += 1;
+                if s.added != AddedPaths::Fail {
+                    return false;
+                }
+            }
+        }
+        let known = self.by_path.contains_key(&d.path);
+        if known || self.by_path.len() < MAX_PATHS {
+            let e = self
+                .by_path
+                .entry(d.path.clone())
+                .or_insert_with(|| PathStat {
+                    ticks: Ranges::default(),
+                    first: (d.clone(), tick, line),
+                });
+            e.ticks.push(tick);
+        }
+        if self.examples.len() < s.examples {
+            self.examples.push((d, tick, line));
+        }
+        true
+    }
+
+    /// The `fields` check.
+    fn into_check(self, s: &StreamSettings<'_>, align: &TickAlignment) -> Check {
+        let extra_fails = s.added == AddedPaths::Fail;
+        let failing = self.changed + self.missing + if extra_fails { self.extra } else { 0 };
+        let status = if failing > 0 {
+            Status::Fail
+        } else if self.extra > 0 && s.added == AddedPaths::Warn {
+            Status::Warn
+        } else {
+            Status::Pass
+        };
+        let mut summary = if failing == 0 {
+            format!(
+                "{} values at {} aligned ticks equal within tolerance",
+                align.values_compared, align.aligned
+            )
+        } else {
+            self.failing_summary(extra_fails, align.aligned)
+        };
+        if self.extra > 0 && s.added == AddedPaths::Warn && failing == 0 {
+            summary.push_str(&format!("; {} fields only in the candidate", self.extra));
+        }
+        let mut ch = Check::new(format!("fields ({})", s.fields.join(", ")), status, summary);
+        let limit = s.examples.max(1) * 4;
+        for (path, st) in self.by_path.iter().take(limit) {
+            let (d, tick, line) = &st.first;
+            let n = st.ticks.count;
+            ch.details.push(format!(
+                "{path}: differs at {n} tick{} ({}); first at tick {tick} (candidate line {line}): {}",
+                if n == 1 { "" } else { "s" },
+                st.ticks.text(),
+                describe_values(d)
+            ));
+        }
+        if self.by_path.len() > limit {
+            ch.details.push(format!(
+                "... and {} more fields",
+                self.by_path.len() - limit
+            ));
+        }
+        for (d, tick, line) in self.examples {
+            ch.mismatches.push(Mismatch {
+                at: format!("tick {tick}"),
+                path: Some(d.path),
+                tick: Some(tick),
+                index: None,
+                baseline: d.baseline,
+                candidate: d.candidate,
+                candidate_line: Some(line),
+            });
+        }
+        if align.unknown > 0 {
+            ch.details.push(format!(
+                "{} field comparisons skipped: the state was not known (a stream began with diffs or lost payloads, and no payload since set the field)",
+                align.unknown
+            ));
+        }
+        ch
+    }
+
+    /// `2 values differ at 1 of 500 aligned ticks (tick 3); first ...`.
+    fn failing_summary(&self, extra_fails: bool, aligned: u64) -> String {
+        let mut parts = Vec::new();
+        if self.changed > 0 {
+            parts.push(count(self.changed, "value differs", "values differ"));
+        }
+        if self.missing > 0 {
             parts.push(count(
-                missing,
+                self.missing,
                 "field missing in the candidate",
                 "fields missing in the candidate",
             ));
         }
-        if extra > 0 && s.added == AddedPaths::Fail {
+        if self.extra > 0 && extra_fails {
             parts.push(count(
-                extra,
+                self.extra,
                 "field only in the candidate",
                 "fields only in the candidate",
             ));
         }
-        let first = examples
+        let first = self
+            .examples
             .first()
             .map(|(d, tick, line)| {
                 format!(
@@ -493,60 +573,14 @@ fn join(s: &StreamSettings<'_>, brx: Receiver<RowResult>, crx: Receiver<RowResul
                 )
             })
             .unwrap_or_default();
+        let ticks = &self.changed_ticks;
         format!(
-            "{} at {} of {} aligned ticks ({} {}){first}",
+            "{} at {} of {aligned} aligned ticks ({} {}){first}",
             parts.join(", "),
-            changed_ticks.count,
-            align.aligned,
-            if changed_ticks.count == 1 {
-                "tick"
-            } else {
-                "ticks"
-            },
-            changed_ticks.text()
+            ticks.count,
+            if ticks.count == 1 { "tick" } else { "ticks" },
+            ticks.text()
         )
-    };
-    if extra > 0 && s.added == AddedPaths::Warn && failing == 0 {
-        summary.push_str(&format!("; {extra} fields only in the candidate"));
-    }
-    let mut ch = Check::new(format!("fields ({})", s.fields.join(", ")), status, summary);
-    for (path, st) in by_path.iter().take(s.examples.max(1) * 4) {
-        let (d, tick, line) = &st.first;
-        let n = st.ticks.count;
-        ch.details.push(format!(
-            "{path}: differs at {n} tick{} ({}); first at tick {tick} (candidate line {line}): {}",
-            if n == 1 { "" } else { "s" },
-            st.ticks.text(),
-            describe_values(d)
-        ));
-    }
-    if by_path.len() > s.examples.max(1) * 4 {
-        ch.details.push(format!(
-            "... and {} more fields",
-            by_path.len() - s.examples.max(1) * 4
-        ));
-    }
-    for (d, tick, line) in examples {
-        ch.mismatches.push(Mismatch {
-            at: format!("tick {tick}"),
-            path: Some(d.path),
-            tick: Some(tick),
-            index: None,
-            baseline: d.baseline,
-            candidate: d.candidate,
-            candidate_line: Some(line),
-        });
-    }
-    if align.unknown > 0 {
-        ch.details.push(format!(
-            "{} field comparisons skipped: the state was not known (a stream began with diffs or lost payloads, and no payload since set the field)",
-            align.unknown
-        ));
-    }
-    Joined {
-        fields: ch,
-        align,
-        judged,
     }
 }
 

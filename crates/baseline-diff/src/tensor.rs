@@ -216,8 +216,8 @@ pub fn compare_arrays(s: &TensorSettings, b: &Array, c: &Array) -> Check {
         elements,
         mismatches: acc.mismatches,
         mismatch_percent: pct,
-        max_abs_diff: acc.max_abs,
-        max_rel_diff: acc.max_rel,
+        max_abs_diff: acc.max_abs.take(),
+        max_rel_diff: acc.max_rel.take(),
         nan_mismatches: acc.nan,
         inf_mismatches: acc.inf,
         abs_tol: rule.abs,
@@ -226,85 +226,105 @@ pub fn compare_arrays(s: &TensorSettings, b: &Array, c: &Array) -> Check {
     let exact_kind = !matches!(b.dtype.kind, Kind::Float);
     let tol = format!("abs {}, rel {}", fmt_num(rule.abs), fmt_num(rule.rel));
     let mut ch = if acc.mismatches == 0 {
-        let mut summary = if exact_kind {
-            format!(
-                "{} {}: {elements} elements, all equal",
-                stats.dtype,
-                shape_text(&stats.shape)
-            )
-        } else {
-            format!(
-                "{} {}: {elements} elements, all within {tol}",
-                stats.dtype,
-                shape_text(&stats.shape)
-            )
-        };
-        if let Some(m) = &stats.max_abs_diff
-            && m.value > 0.0
-        {
-            summary.push_str(&format!(", max abs diff {}", fmt_num(m.value)));
-        }
-        Check::new(name, Status::Pass, summary)
+        passed(name, &stats, exact_kind, &tol)
     } else {
-        let mut ch = Check::new(
-            name,
-            Status::Fail,
-            format!(
-                "{} {}: {} of {elements} elements differ ({}){}",
-                stats.dtype,
-                shape_text(&stats.shape),
-                acc.mismatches,
-                percent(pct),
-                if exact_kind {
-                    String::new()
-                } else {
-                    format!(" beyond {tol}")
-                }
-            ),
-        );
-        if let Some(m) = &stats.max_abs_diff {
-            ch.details.push(format!(
-                "max abs diff {} at {:?} (baseline {}, candidate {})",
-                fmt_num(m.value),
-                m.index,
-                m.baseline,
-                m.candidate
-            ));
-        }
-        if let Some(m) = &stats.max_rel_diff {
-            ch.details.push(format!(
-                "max rel diff {} at {:?} (baseline {}, candidate {})",
-                fmt_num(m.value),
-                m.index,
-                m.baseline,
-                m.candidate
-            ));
-        }
-        if acc.nan > 0 {
-            ch.details.push(format!("{} NaN mismatches", acc.nan));
-        }
-        if acc.inf > 0 {
-            ch.details.push(format!("{} infinity mismatches", acc.inf));
-        }
-        for m in &acc.examples {
-            ch.details.push(format!(
-                "at {}: baseline {}, candidate {}",
-                m.at, m.baseline, m.candidate
-            ));
-        }
-        if acc.mismatches > acc.examples.len() as u64 {
-            ch.details.push(format!(
-                "... and {} more",
-                acc.mismatches - acc.examples.len() as u64
-            ));
-        }
-        ch
+        failed(name, &stats, &acc, exact_kind, &tol, pct)
     };
     if let Some(note) = override_note {
         ch.details.insert(0, note);
     }
     ch.mismatches = acc.examples;
     ch.tensor = Some(stats);
+    ch
+}
+
+/// The check of arrays that are equal within tolerance.
+fn passed(name: String, stats: &TensorStats, exact_kind: bool, tol: &str) -> Check {
+    let elements = stats.elements;
+    let mut summary = if exact_kind {
+        format!(
+            "{} {}: {elements} elements, all equal",
+            stats.dtype,
+            shape_text(&stats.shape)
+        )
+    } else {
+        format!(
+            "{} {}: {elements} elements, all within {tol}",
+            stats.dtype,
+            shape_text(&stats.shape)
+        )
+    };
+    if let Some(m) = &stats.max_abs_diff
+        && m.value > 0.0
+    {
+        summary.push_str(&format!(", max abs diff {}", fmt_num(m.value)));
+    }
+    Check::new(name, Status::Pass, summary)
+}
+
+/// The check of arrays that differ: how many elements, the largest
+/// differences, NaN and infinity mismatches, the first mismatches.
+fn failed(
+    name: String,
+    stats: &TensorStats,
+    acc: &Acc,
+    exact_kind: bool,
+    tol: &str,
+    pct: f64,
+) -> Check {
+    let elements = stats.elements;
+    let mut ch = Check::new(
+        name,
+        Status::Fail,
+        format!(
+            "{} {}: {} of {elements} elements differ ({}){}",
+            stats.dtype,
+            shape_text(&stats.shape),
+            acc.mismatches,
+            percent(pct),
+            if exact_kind {
+                String::new()
+            } else {
+                format!(" beyond {tol}")
+            }
+        ),
+    );
+    if let Some(m) = &stats.max_abs_diff {
+        ch.details.push(format!(
+            "max abs diff {} at {:?} (baseline {}, candidate {})",
+            fmt_num(m.value),
+            m.index,
+            m.baseline,
+            m.candidate
+        ));
+    }
+    if let Some(m) = &stats.max_rel_diff {
+        ch.details.push(format!(
+            "max rel diff {} at {:?} (baseline {}, candidate {})",
+            fmt_num(m.value),
+            m.index,
+            m.baseline,
+            m.candidate
+        ));
+    }
+    if acc.nan > 0 {
+        ch.details.push(format!("{} NaN mismatches", acc.nan));
+    }
+    if acc.inf > 0 {
+        ch.details.push(format!("{} infinity mismatches", acc.inf));
+    }
+    for m in &acc.examples {
+        ch.details.push(format!(
+            "at {}: baseline {}, candidate {}",
+            m.at, m.baseline, m.candidate
+        ));
+    }
+    if acc.mismatches > acc.examples.len() as u64 {
+        ch.details.push(format!(
+            "... and {} more",
+            acc.mismatches - acc.examples.len() as u64
+        ));
+    }
     ch
 }
 
