@@ -131,136 +131,171 @@ where
         )
     };
     let cols = area.split_evenly((1, 3));
-    // runtime_variant band.
+    variant_panel(pts, &cols[0], (lo, hi), &label, colour)?;
+    drops_panel(env, &cols[1], (lo, hi))?;
+    queue_panel(env, &cols[2], (lo, hi))?;
+    Ok(())
+}
+
+/// The `runtime_variant` band: green where the expected variant is
+/// reported, red where another one is, grey before any report.
+fn variant_panel<DB: DrawingBackend>(
+    pts: &[Point],
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    (lo, hi): (u64, u64),
+    label: &str,
+    colour: RGBColor,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(label, ("sans-serif", 20).into_font().color(&colour))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(10)
+        .build_cartesian_2d(lo..hi.saturating_add(1), 0u32..1u32)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .disable_y_axis()
+        .x_desc("tick")
+        .draw()
+        .map_err(plot_err)?;
+    // Only ticks that report a variant count; a tick missing between
+    // two reports keeps the earlier one's colour (payloads only change
+    // what they change), and grey marks ticks before any report.
+    let known: Vec<(u64, bool)> = pts
+        .iter()
+        .filter_map(|p| p.variant_ok.map(|ok| (p.tick, ok)))
+        .collect();
+    let mut bands: Vec<(u64, u64, RGBColor)> = Vec::new();
+    if let Some(&(first, _)) = known.first()
+        && first > lo
     {
-        let mut chart = ChartBuilder::on(&cols[0])
-            .caption(&label, ("sans-serif", 20).into_font().color(&colour))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(10)
-            .build_cartesian_2d(lo..hi.saturating_add(1), 0u32..1u32)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .disable_y_axis()
-            .x_desc("tick")
-            .draw()
-            .map_err(plot_err)?;
-        // Only ticks that report a variant count; a tick missing between
-        // two reports keeps the earlier one's colour (payloads only change
-        // what they change), and grey marks ticks before any report.
-        let known: Vec<(u64, bool)> = pts
-            .iter()
-            .filter_map(|p| p.variant_ok.map(|ok| (p.tick, ok)))
-            .collect();
-        let mut bands: Vec<(u64, u64, RGBColor)> = Vec::new();
-        if let Some(&(first, _)) = known.first()
-            && first > lo
-        {
-            bands.push((lo, first, UNKNOWN));
-        }
-        for (i, &(tick, ok)) in known.iter().enumerate() {
-            let c = if ok { OK } else { BAD };
-            let end = known.get(i + 1).map_or(hi.saturating_add(1), |n| n.0);
-            match bands.last_mut() {
-                Some(b) if b.2 == c && b.1 == tick => b.1 = end,
-                _ => bands.push((tick, end, c)),
-            }
-        }
-        if known.is_empty() {
-            bands.push((lo, hi.saturating_add(1), UNKNOWN));
-        }
-        chart
-            .draw_series(
-                bands
-                    .into_iter()
-                    .map(|(a, b, c)| Rectangle::new([(a, 0), (b, 1)], c.filled())),
-            )
-            .map_err(plot_err)?;
+        bands.push((lo, first, UNKNOWN));
     }
-    // Cumulative drops.
-    {
-        let max = pts
-            .iter()
-            .filter_map(|p| p.dropped)
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let mut chart = ChartBuilder::on(&cols[1])
-            .caption(
-                format!("{}: cumulative dropped payloads", env.name),
-                ("sans-serif", 18),
-            )
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(50)
-            .build_cartesian_2d(lo..hi, 0..max.saturating_add(max / 10).saturating_add(1))
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("tick")
-            .draw()
-            .map_err(plot_err)?;
-        let series: Vec<(u64, u64)> = pts
-            .iter()
-            .filter_map(|p| p.dropped.map(|d| (p.tick, d)))
-            .collect();
-        if series.is_empty() {
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    "no tick_health log",
-                    (lo + (hi - lo) / 3, max / 2 + 1),
-                    ("sans-serif", 16),
-                )))
-                .map_err(plot_err)?;
-        } else {
-            chart
-                .draw_series(LineSeries::new(
-                    series,
-                    RGBColor(220, 120, 0).stroke_width(2),
-                ))
-                .map_err(plot_err)?;
+    for (i, &(tick, ok)) in known.iter().enumerate() {
+        let c = if ok { OK } else { BAD };
+        let end = known.get(i + 1).map_or(hi.saturating_add(1), |n| n.0);
+        match bands.last_mut() {
+            Some(b) if b.2 == c && b.1 == tick => b.1 = end,
+            _ => bands.push((tick, end, c)),
         }
     }
-    // Queue depth and exit queue.
-    {
-        let max = pts
-            .iter()
-            .flat_map(|p| [p.queue, p.exit_queue])
-            .flatten()
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let mut chart = ChartBuilder::on(&cols[2])
-            .caption(
-                format!("{}: queue (blue), exit queue (purple)", env.name),
-                ("sans-serif", 18),
-            )
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(40)
-            .build_cartesian_2d(lo..hi, 0..max.saturating_add(max / 10).saturating_add(1))
-            .map_err(plot_err)?;
+    if known.is_empty() {
+        bands.push((lo, hi.saturating_add(1), UNKNOWN));
+    }
+    chart
+        .draw_series(
+            bands
+                .into_iter()
+                .map(|(a, b, c)| Rectangle::new([(a, 0), (b, 1)], c.filled())),
+        )
+        .map_err(plot_err)?;
+    Ok(())
+}
+
+/// Cumulative dropped payloads, from the log's `tick_health` lines.
+fn drops_panel<DB: DrawingBackend>(
+    env: &Env<'_>,
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    (lo, hi): (u64, u64),
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let pts = &env.points;
+    let max = pts
+        .iter()
+        .filter_map(|p| p.dropped)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            format!("{}: cumulative dropped payloads", env.name),
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(lo..hi, 0..max.saturating_add(max / 10).saturating_add(1))
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("tick")
+        .draw()
+        .map_err(plot_err)?;
+    let series: Vec<(u64, u64)> = pts
+        .iter()
+        .filter_map(|p| p.dropped.map(|d| (p.tick, d)))
+        .collect();
+    if series.is_empty() {
         chart
-            .configure_mesh()
-            .x_desc("tick")
-            .draw()
+            .draw_series(std::iter::once(Text::new(
+                "no tick_health log",
+                (lo + (hi - lo) / 3, max / 2 + 1),
+                ("sans-serif", 16),
+            )))
             .map_err(plot_err)?;
-        let q: Vec<(u64, u64)> = pts
-            .iter()
-            .filter_map(|p| p.queue.map(|v| (p.tick, v)))
-            .collect();
-        let e: Vec<(u64, u64)> = pts
-            .iter()
-            .filter_map(|p| p.exit_queue.map(|v| (p.tick, v)))
-            .collect();
+    } else {
         chart
-            .draw_series(LineSeries::new(q, BLUE.stroke_width(2)))
-            .map_err(plot_err)?;
-        chart
-            .draw_series(LineSeries::new(e, RGBColor(128, 0, 160).stroke_width(2)))
+            .draw_series(LineSeries::new(
+                series,
+                RGBColor(220, 120, 0).stroke_width(2),
+            ))
             .map_err(plot_err)?;
     }
+    Ok(())
+}
+
+/// Queue depth and exit queue.
+fn queue_panel<DB: DrawingBackend>(
+    env: &Env<'_>,
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    (lo, hi): (u64, u64),
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let pts = &env.points;
+    let max = pts
+        .iter()
+        .flat_map(|p| [p.queue, p.exit_queue])
+        .flatten()
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            format!("{}: queue (blue), exit queue (purple)", env.name),
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
+        .build_cartesian_2d(lo..hi, 0..max.saturating_add(max / 10).saturating_add(1))
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("tick")
+        .draw()
+        .map_err(plot_err)?;
+    let q: Vec<(u64, u64)> = pts
+        .iter()
+        .filter_map(|p| p.queue.map(|v| (p.tick, v)))
+        .collect();
+    let e: Vec<(u64, u64)> = pts
+        .iter()
+        .filter_map(|p| p.exit_queue.map(|v| (p.tick, v)))
+        .collect();
+    chart
+        .draw_series(LineSeries::new(q, BLUE.stroke_width(2)))
+        .map_err(plot_err)?;
+    chart
+        .draw_series(LineSeries::new(e, RGBColor(128, 0, 160).stroke_width(2)))
+        .map_err(plot_err)?;
     Ok(())
 }
