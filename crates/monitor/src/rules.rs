@@ -446,7 +446,7 @@ impl SourceEval {
         );
     }
 
-    fn tick(&mut self, tick: u64, line: u64, s: Sample<'_>) {
+    fn tick(&mut self, tick: u64, line: u64, sample: Sample<'_>) {
         if self.last_tick.is_some_and(|last| tick < last) {
             // A new run in the same file (restart, or a truncated log).
             self.restart();
@@ -455,124 +455,147 @@ impl SourceEval {
         self.last_tick = Some(tick);
         self.seen += 1;
 
-        // Runtime variant.
-        let variant_ok = s.variant.map(|v| v == self.settings.variant);
-        if let Some(v) = s.variant {
-            if variant_ok == Some(false) {
-                self.bad_variant.hit(tick);
-                if let Some(n) = self.bad_variants.get_mut(v) {
-                    *n += 1;
-                } else if self.bad_variants.len() < MAX_RANGES {
-                    self.bad_variants.insert(v.to_string(), 1);
-                    self.variant_evidence.push(self.at(line));
-                }
-            } else {
-                self.bad_variant.miss();
-            }
-            if self.variant.as_deref() != Some(v) {
-                self.variant = Some(v.to_string());
+        let variant_ok = sample
+            .variant
+            .map(|variant| self.observe_variant(tick, line, variant));
+        if let Some(cumulative) = sample.dropped {
+            self.observe_drops(tick, line, first, cumulative);
+        }
+        self.pending_warning = None;
+        self.queue = sample.queue.or(self.queue);
+        if let Some(limit) = sample.queue_limit {
+            self.eq_limit_seen = Some(limit);
+        }
+        if let Some(exit_queue) = sample.exit_queue {
+            self.observe_exit_queue(tick, line, exit_queue);
+        }
+        self.record_point(Point {
+            tick,
+            dropped: sample.dropped,
+            queue: sample.queue,
+            exit_queue: sample.exit_queue,
+            variant_ok,
+        });
+    }
+
+    /// Judges one tick's runtime variant; true when it is the expected one.
+    fn observe_variant(&mut self, tick: u64, line: u64, variant: &str) -> bool {
+        let expected = variant == self.settings.variant;
+        if expected {
+            self.bad_variant.miss();
+        } else {
+            self.bad_variant.hit(tick);
+            if let Some(count) = self.bad_variants.get_mut(variant) {
+                *count += 1;
+            } else if self.bad_variants.len() < MAX_RANGES {
+                self.bad_variants.insert(variant.to_string(), 1);
+                self.variant_evidence.push(self.at(line));
             }
         }
+        if self.variant.as_deref() != Some(variant) {
+            self.variant = Some(variant.to_string());
+        }
+        expected
+    }
 
-        // Drops per 100 ticks, from the cumulative count.
-        if let Some(cum) = s.dropped {
-            if first && tick > DROP_WINDOW {
-                self.drop_base = cum;
+    /// Drops per 100 ticks, from the cumulative count.
+    fn observe_drops(&mut self, tick: u64, line: u64, first: bool, cumulative: u64) {
+        if first && tick > DROP_WINDOW {
+            self.drop_base = cumulative;
+        }
+        let before = self
+            .drop_window
+            .back()
+            .map_or(self.drop_base, |&(_, count)| count);
+        if cumulative > before && self.first_drop.is_none() {
+            let evidence = self
+                .pending_warning
+                .clone()
+                .unwrap_or_else(|| self.at(line));
+            self.first_drop = Some((tick, evidence));
+        }
+        self.drop_window.push_back((tick, cumulative));
+        while let Some(&(oldest_tick, count)) = self.drop_window.front() {
+            if oldest_tick.saturating_add(DROP_WINDOW) > tick {
+                break;
             }
-            let before = self.drop_window.back().map_or(self.drop_base, |&(_, c)| c);
-            if cum > before && self.first_drop.is_none() {
-                let ev = self
-                    .pending_warning
-                    .clone()
-                    .unwrap_or_else(|| self.at(line));
-                self.first_drop = Some((tick, ev));
-            }
-            self.drop_window.push_back((tick, cum));
-            while let Some(&(t, c)) = self.drop_window.front() {
-                if t.saturating_add(DROP_WINDOW) <= tick {
-                    self.drop_base = c;
-                    self.drop_window.pop_front();
+            self.drop_base = count;
+            self.drop_window.pop_front();
+        }
+        let rate = cumulative.saturating_sub(self.drop_base) as f64;
+        self.drop_rate = Some(rate);
+        self.dropped = Some(cumulative);
+        if self.peak_rate.is_none_or(|(peak, _)| rate > peak) {
+            self.peak_rate = Some((rate, tick));
+        }
+        match self.settings.drops.severity(rate) {
+            Some(severity) => {
+                self.drop_warn.hit(tick);
+                if severity == Severity::Critical {
+                    self.drop_crit.hit(tick);
                 } else {
-                    break;
-                }
-            }
-            let rate = cum.saturating_sub(self.drop_base) as f64;
-            self.drop_rate = Some(rate);
-            self.dropped = Some(cum);
-            if self.peak_rate.is_none_or(|(p, _)| rate > p) {
-                self.peak_rate = Some((rate, tick));
-            }
-            match self.settings.drops.severity(rate) {
-                Some(sev) => {
-                    self.drop_warn.hit(tick);
-                    if sev == Severity::Critical {
-                        self.drop_crit.hit(tick);
-                    } else {
-                        self.drop_crit.miss();
-                    }
-                }
-                None => {
-                    self.drop_warn.miss();
                     self.drop_crit.miss();
                 }
             }
+            None => {
+                self.drop_warn.miss();
+                self.drop_crit.miss();
+            }
         }
-        self.pending_warning = None;
+    }
 
-        // Exit queue spikes.
-        self.queue = s.queue.or(self.queue);
-        if let Some(limit) = s.queue_limit {
-            self.eq_limit_seen = Some(limit);
-        }
-        if let Some(v) = s.exit_queue {
-            self.exit_queue = Some(v);
-            let k = self.settings.spike_factor;
-            let median = (self.eq_window.len() >= MEDIAN_WARMUP).then(|| median(&self.eq_window));
-            self.eq_median = median;
-            let limit = self.settings.exit_queue_limit.or(self.eq_limit_seen);
-            let reason = if let Some(l) = limit.filter(|&l| v > l) {
-                Some(format!("above the limit {l}"))
-            } else {
-                median
-                    .filter(|&m| v as f64 > k * m.max(1.0))
-                    .map(|m| format!("above {k} x its moving median {m}"))
-            };
-            match reason {
-                Some(reason) => {
-                    self.spikes.hit(tick);
-                    if self.spike_evidence.is_none() {
-                        self.spike_evidence = Some(self.at(line));
-                    }
-                    if self.spike_peak.as_ref().is_none_or(|(p, _, _)| v > *p) {
-                        self.spike_peak = Some((v, tick, reason));
-                    }
+    /// Exit queue spikes: above the limit, or above k times the moving median.
+    fn observe_exit_queue(&mut self, tick: u64, line: u64, exit_queue: u64) {
+        self.exit_queue = Some(exit_queue);
+        let factor = self.settings.spike_factor;
+        let median = (self.eq_window.len() >= MEDIAN_WARMUP).then(|| median(&self.eq_window));
+        self.eq_median = median;
+        let limit = self.settings.exit_queue_limit.or(self.eq_limit_seen);
+        let reason = if let Some(limit) = limit.filter(|&limit| exit_queue > limit) {
+            Some(format!("above the limit {limit}"))
+        } else {
+            median
+                .filter(|&median| exit_queue as f64 > factor * median.max(1.0))
+                .map(|median| format!("above {factor} x its moving median {median}"))
+        };
+        match reason {
+            Some(reason) => {
+                self.spikes.hit(tick);
+                if self.spike_evidence.is_none() {
+                    self.spike_evidence = Some(self.at(line));
                 }
-                None => self.spikes.miss(),
+                if self
+                    .spike_peak
+                    .as_ref()
+                    .is_none_or(|(peak, _, _)| exit_queue > *peak)
+                {
+                    self.spike_peak = Some((exit_queue, tick, reason));
+                }
             }
-            self.eq_window.push_back(v);
-            if self.eq_window.len() > self.settings.window {
-                self.eq_window.pop_front();
-            }
+            None => self.spikes.miss(),
         }
+        self.eq_window.push_back(exit_queue);
+        if self.eq_window.len() > self.settings.window {
+            self.eq_window.pop_front();
+        }
+    }
 
-        if let Some(points) = &mut self.points
-            && self.seen.is_multiple_of(self.stride)
-        {
-            points.push(Point {
-                tick,
-                dropped: s.dropped,
-                queue: s.queue,
-                exit_queue: s.exit_queue,
-                variant_ok,
+    /// Keeps every stride-th tick for the chart, halving the points when full.
+    fn record_point(&mut self, point: Point) {
+        let Some(points) = &mut self.points else {
+            return;
+        };
+        if !self.seen.is_multiple_of(self.stride) {
+            return;
+        }
+        points.push(point);
+        if points.len() >= MAX_POINTS {
+            let mut index: u64 = 0;
+            points.retain(|_| {
+                index += 1;
+                !index.is_multiple_of(2)
             });
-            if points.len() >= MAX_POINTS {
-                let mut i: u64 = 0;
-                points.retain(|_| {
-                    i += 1;
-                    !i.is_multiple_of(2)
-                });
-                self.stride *= 2;
-            }
+            self.stride *= 2;
         }
     }
 
@@ -616,142 +639,171 @@ impl SourceEval {
     /// The alerts raised so far.
     pub fn alerts(&self) -> Vec<Alert> {
         let mut out = Vec::new();
-        let alert = |rule, severity, message: String, ranges: &Ranges, evidence: Vec<Evidence>| {
-            let (ticks, more_ranges) = ranges.snapshot();
-            let first_tick = match (rule, &self.first_drop) {
-                (Rule::TelemetryDrops, Some((t, _))) => Some(*t),
-                _ => ticks.first().map(|r| r.start),
-            };
-            Alert {
-                env: self.env.clone(),
-                rule,
-                severity,
-                first_tick,
-                message,
-                ticks,
-                more_ranges,
-                evidence,
-            }
-        };
-        let expected = &self.settings.variant;
-
-        if !self.bad_variant.is_empty() {
-            let found: Vec<String> = self
-                .bad_variants
-                .iter()
-                .map(|(v, n)| format!("'{v}' ({n} ticks)"))
-                .collect();
-            out.push(alert(
-                Rule::RuntimeVariant,
-                Severity::Critical,
-                format!(
-                    "runtime_variant is not '{expected}': found {}",
-                    found.join(", ")
-                ),
-                &self.bad_variant,
-                self.variant_evidence.clone(),
-            ));
-        }
-
-        if !self.drop_warn.is_empty() {
-            let t = &self.settings.drops;
-            let severity = if self.drop_crit.is_empty() {
-                Severity::Warning
-            } else {
-                Severity::Critical
-            };
-            let (began, ev) = match &self.first_drop {
-                Some((tick, ev)) => (
-                    format!("drops began at tick {tick} ({ev}); "),
-                    vec![ev.clone()],
-                ),
-                None => (String::new(), Vec::new()),
-            };
-            let (peak, peak_tick) = self.peak_rate.unwrap_or((0.0, 0));
-            let thresholds = match (t.warning, t.critical) {
-                (None, None) => {
-                    "any drop is a warning without learnt or configured thresholds".to_string()
-                }
-                (w, c) => format!(
-                    "warning above {}, critical above {} ({})",
-                    w.map_or("0".into(), fmt_num),
-                    c.map_or("never".into(), fmt_num),
-                    t.source
-                ),
-            };
-            out.push(alert(
-                Rule::TelemetryDrops,
-                severity,
-                format!(
-                    "telemetry dropped payloads: {began}{} dropped by tick {}; peak {} per {DROP_WINDOW} ticks at tick {peak_tick}; {thresholds}",
-                    self.dropped.unwrap_or(0),
-                    self.last_tick.unwrap_or(0),
-                    fmt_num(peak),
-                ),
-                &self.drop_warn,
-                ev,
-            ));
-        }
-
-        if !self.spikes.is_empty() {
-            let (v, tick, reason) = self.spike_peak.clone().unwrap_or((0, 0, String::new()));
-            let what = match self.kind {
-                Kind::Log => "exit_queue",
-                Kind::Telemetry => "employment.pending_count",
-            };
-            out.push(alert(
-                Rule::ExitQueueSpike,
-                Severity::Warning,
-                format!(
-                    "employment exit queue spike: {what} reached {v} at tick {tick}, {reason}; {} ticks affected",
-                    self.spikes.ticks
-                ),
-                &self.spikes,
-                self.spike_evidence.iter().cloned().collect(),
-            ));
-        }
-
-        for (endpoint, (count, ev)) in &self.plaintext {
-            let loopback = logline::is_loopback(endpoint);
-            let (severity, why) = if loopback {
-                (
-                    Severity::Warning,
-                    "plaintext is for localhost development only",
-                )
-            } else {
-                (
-                    Severity::Critical,
-                    "a non-loopback endpoint receives telemetry unencrypted",
-                )
-            };
-            out.push(Alert {
-                env: self.env.clone(),
-                rule: Rule::PlaintextTransport,
-                severity,
-                message: format!(
-                    "telemetry_tcp_plaintext_enabled endpoint={endpoint} (logged {count} time{}): {why}",
-                    if *count == 1 { "" } else { "s" }
-                ),
-                first_tick: None,
-                ticks: Vec::new(),
-                more_ranges: 0,
-                evidence: vec![ev.clone()],
-            });
-        }
-
-        if !self.gaps.is_empty() {
-            out.push(alert(
-                Rule::TelemetryGap,
-                Severity::Warning,
-                format!(
-                    "{} ticks missing from the telemetry stream (payloads dropped)",
-                    self.gaps.ticks
-                ),
-                &self.gaps,
-                self.gap_evidence.clone(),
-            ));
-        }
+        out.extend(self.variant_alert());
+        out.extend(self.drops_alert());
+        out.extend(self.spike_alert());
+        out.extend(self.plaintext_alerts());
+        out.extend(self.gap_alert());
         out
+    }
+
+    fn alert(
+        &self,
+        rule: Rule,
+        severity: Severity,
+        message: String,
+        ranges: &Ranges,
+        evidence: Vec<Evidence>,
+    ) -> Alert {
+        let (ticks, more_ranges) = ranges.snapshot();
+        let first_tick = match (rule, &self.first_drop) {
+            (Rule::TelemetryDrops, Some((tick, _))) => Some(*tick),
+            _ => ticks.first().map(|range| range.start),
+        };
+        Alert {
+            env: self.env.clone(),
+            rule,
+            severity,
+            first_tick,
+            message,
+            ticks,
+            more_ranges,
+            evidence,
+        }
+    }
+
+    fn variant_alert(&self) -> Option<Alert> {
+        if self.bad_variant.is_empty() {
+            return None;
+        }
+        let found: Vec<String> = self
+            .bad_variants
+            .iter()
+            .map(|(variant, count)| format!("'{variant}' ({count} ticks)"))
+            .collect();
+        Some(self.alert(
+            Rule::RuntimeVariant,
+            Severity::Critical,
+            format!(
+                "runtime_variant is not '{}': found {}",
+                self.settings.variant,
+                found.join(", ")
+            ),
+            &self.bad_variant,
+            self.variant_evidence.clone(),
+        ))
+    }
+
+    fn drops_alert(&self) -> Option<Alert> {
+        if self.drop_warn.is_empty() {
+            return None;
+        }
+        let thresholds = &self.settings.drops;
+        let severity = if self.drop_crit.is_empty() {
+            Severity::Warning
+        } else {
+            Severity::Critical
+        };
+        let (began, evidence) = match &self.first_drop {
+            Some((tick, evidence)) => (
+                format!("drops began at tick {tick} ({evidence}); "),
+                vec![evidence.clone()],
+            ),
+            None => (String::new(), Vec::new()),
+        };
+        let (peak, peak_tick) = self.peak_rate.unwrap_or((0.0, 0));
+        let threshold_text = match (thresholds.warning, thresholds.critical) {
+            (None, None) => {
+                "any drop is a warning without learnt or configured thresholds".to_string()
+            }
+            (warning, critical) => format!(
+                "warning above {}, critical above {} ({})",
+                warning.map_or("0".into(), fmt_num),
+                critical.map_or("never".into(), fmt_num),
+                thresholds.source
+            ),
+        };
+        Some(self.alert(
+            Rule::TelemetryDrops,
+            severity,
+            format!(
+                "telemetry dropped payloads: {began}{} dropped by tick {}; peak {} per {DROP_WINDOW} ticks at tick {peak_tick}; {threshold_text}",
+                self.dropped.unwrap_or(0),
+                self.last_tick.unwrap_or(0),
+                fmt_num(peak),
+            ),
+            &self.drop_warn,
+            evidence,
+        ))
+    }
+
+    fn spike_alert(&self) -> Option<Alert> {
+        if self.spikes.is_empty() {
+            return None;
+        }
+        let (peak, tick, reason) = self.spike_peak.clone().unwrap_or((0, 0, String::new()));
+        let what = match self.kind {
+            Kind::Log => "exit_queue",
+            Kind::Telemetry => "employment.pending_count",
+        };
+        Some(self.alert(
+            Rule::ExitQueueSpike,
+            Severity::Warning,
+            format!(
+                "employment exit queue spike: {what} reached {peak} at tick {tick}, {reason}; {} ticks affected",
+                self.spikes.ticks
+            ),
+            &self.spikes,
+            self.spike_evidence.iter().cloned().collect(),
+        ))
+    }
+
+    fn plaintext_alerts(&self) -> Vec<Alert> {
+        self.plaintext
+            .iter()
+            .map(|(endpoint, (count, evidence))| {
+                let (severity, why) = if logline::is_loopback(endpoint) {
+                    (
+                        Severity::Warning,
+                        "plaintext is for localhost development only",
+                    )
+                } else {
+                    (
+                        Severity::Critical,
+                        "a non-loopback endpoint receives telemetry unencrypted",
+                    )
+                };
+                Alert {
+                    env: self.env.clone(),
+                    rule: Rule::PlaintextTransport,
+                    severity,
+                    message: format!(
+                        "telemetry_tcp_plaintext_enabled endpoint={endpoint} (logged {count} time{}): {why}",
+                        if *count == 1 { "" } else { "s" }
+                    ),
+                    first_tick: None,
+                    ticks: Vec::new(),
+                    more_ranges: 0,
+                    evidence: vec![evidence.clone()],
+                }
+            })
+            .collect()
+    }
+
+    fn gap_alert(&self) -> Option<Alert> {
+        if self.gaps.is_empty() {
+            return None;
+        }
+        Some(self.alert(
+            Rule::TelemetryGap,
+            Severity::Warning,
+            format!(
+                "{} ticks missing from the telemetry stream (payloads dropped)",
+                self.gaps.ticks
+            ),
+            &self.gaps,
+            self.gap_evidence.clone(),
+        ))
     }
 }
 
