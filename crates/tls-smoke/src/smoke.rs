@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rollout_config::Transport;
-use rollout_config::townlet::TransportKind;
+use rollout_config::townlet::{Endpoint, TlsSettings, TransportKind};
 use rustls::crypto::CryptoProvider;
 use serde::{Deserialize, Serialize};
 
@@ -122,8 +122,93 @@ fn run_checks(
     sink: &mut Sink,
     report: &mut Report,
 ) {
-    // 1. Transport rules (already enforced by the config reader; here we
-    // only see accepted configs, with Townlet's warnings).
+    let Some((endpoint, tls)) = check_transport(transport, sink) else {
+        return;
+    };
+    let provider = provider();
+    let hints = CertsHint {
+        host: &endpoint.host,
+    };
+    let trust = load_trust(transport, tls, &hints, sink);
+    let client = load_client(transport, tls, &provider, &hints, sink);
+    report.client_auth.configured = client.key.is_some();
+    let collector = match &opts.target {
+        SmokeTarget::Loopback {
+            server_cert,
+            server_key,
+        } => load_collector(
+            transport,
+            (server_cert.as_deref(), server_key.as_deref()),
+            trust.file.as_ref(),
+            &provider,
+            &hints,
+            sink,
+        ),
+        _ => Collector::default(),
+    };
+    check_validity(
+        [
+            (trust.source.as_ref(), trust.file.as_ref()),
+            (client.source.as_ref(), client.chain.as_ref()),
+        ],
+        &collector,
+        now,
+        opts.expiry_warning_days,
+        sink,
+    );
+    if sink.has_setup_error() {
+        if matches!(opts.target, SmokeTarget::Loopback { .. }) {
+            sink.skip("collector", "not started");
+        }
+        sink.skip("handshake", "not attempted: fix the errors first");
+        return;
+    }
+    let setup = Setup {
+        provider,
+        roots: trust.roots,
+        client: client.key,
+        verify_hostname: tls.verify_hostname,
+        server_name: endpoint.host.clone(),
+        timeout: transport.connect_timeout,
+        trust_words: trust.words,
+        client_words: client.words,
+    };
+    let Some((outcome, collector_view)) = handshake(
+        setup,
+        &opts.target,
+        endpoint,
+        collector,
+        trust.file.as_ref(),
+        sink,
+    ) else {
+        return;
+    };
+    record(outcome, collector_view, endpoint, sink, report);
+}
+
+/// The fix to suggest for missing or unreadable certificate material.
+struct CertsHint<'a> {
+    host: &'a str,
+}
+
+impl CertsHint<'_> {
+    fn for_dir(&self, dir: Option<&Path>) -> String {
+        format!(
+            "generate dev certificates with `cargo xtask tls-smoke certs --out {} --host {}`, or fix the path",
+            dir.map_or_else(|| "DIR".to_string(), |dir| dir.display().to_string()),
+            self.host
+        )
+    }
+}
+
+/// Check 1, the transport: a TLS or plaintext tcp endpoint with Townlet's
+/// warnings. `None` when there is nothing to hand-shake with.
+fn check_transport<'t>(
+    transport: &'t Transport,
+    sink: &mut Sink,
+) -> Option<(&'t Endpoint, &'t TlsSettings)> {
+    // The config reader already enforced the transport rules; here we only
+    // see accepted configs, with Townlet's warnings.
     let (Some(endpoint), TransportKind::Tcp) = (transport.endpoint.as_ref(), &transport.kind)
     else {
         let kind = match &transport.kind {
@@ -144,65 +229,72 @@ fn run_checks(
             ),
         );
         sink.check("transport", format!("{kind} transport"));
-        return;
+        return None;
     };
-    for w in &transport.warnings {
+    for warning in &transport.warnings {
         sink.finding(
             "transport",
             Severity::Warning,
             Class::Plaintext,
-            format!("Townlet will log `{w}`: telemetry travels unencrypted (development only)"),
+            format!(
+                "Townlet will log `{warning}`: telemetry travels unencrypted (development only)"
+            ),
             Some(transport.place("allow_plaintext")),
             Some("enable TLS (`enable_tls: true` with `ca_file`) before promotion".into()),
         );
     }
-    let timeout = transport.connect_timeout;
+    let timeout = transport.connect_timeout.as_secs_f64();
     let Some(tls) = transport.tls.as_ref() else {
         sink.check(
             "transport",
-            format!(
-                "tcp {endpoint} plaintext, connect timeout {}s",
-                timeout.as_secs_f64()
-            ),
+            format!("tcp {endpoint} plaintext, connect timeout {timeout}s"),
         );
         sink.skip("handshake", "plaintext transport: no TLS to negotiate");
-        return;
+        return None;
     };
     sink.check(
         "transport",
         format!(
-            "tcp {endpoint}, TLS on, verify_hostname={}, connect timeout {}s",
+            "tcp {endpoint}, TLS on, verify_hostname={}, connect timeout {timeout}s",
             tls.verify_hostname,
-            timeout.as_secs_f64()
         ),
     );
-    let provider = provider();
-    let certs_hint = |dir: Option<&Path>| {
-        format!(
-            "generate dev certificates with `cargo xtask tls-smoke certs --out {} --host {}`, or fix the path",
-            dir.map_or_else(|| "DIR".to_string(), |d| d.display().to_string()),
-            endpoint.host
-        )
-    };
+    Some((endpoint, tls))
+}
 
-    // 2. Trust: system roots plus ca_file.
-    let ca_src = tls.ca_file.as_deref().map(|p| Source {
+/// What the client trusts: the system roots plus `ca_file`.
+struct Trust<'t> {
+    source: Option<Source<'t>>,
+    file: Option<CertFile>,
+    roots: rustls::RootCertStore,
+    /// Words naming where trust comes from, for untrusted-issuer messages.
+    words: String,
+}
+
+/// Check 2, trust: reads `ca_file` and adds it to the system roots.
+fn load_trust<'t>(
+    transport: &'t Transport,
+    tls: &'t TlsSettings,
+    hints: &CertsHint<'_>,
+    sink: &mut Sink,
+) -> Trust<'t> {
+    let source = tls.ca_file.as_deref().map(|path| Source {
         key: "ca_file",
-        path: p,
+        path,
         place: Some(transport.place("ca_file")),
     });
-    let ca = ca_src.as_ref().and_then(|src| {
-        let bytes = material::read(sink, "trust", src, &certs_hint(src.path.parent()))?;
-        material::parse_certs(sink, "trust", src, &bytes)
+    let file = source.as_ref().and_then(|source| {
+        let bytes = material::read(sink, "trust", source, &hints.for_dir(source.path.parent()))?;
+        material::parse_certs(sink, "trust", source, &bytes)
     });
-    let (roots, system) = material::roots(ca.as_ref());
-    let trust_words = match (&ca_src, &ca) {
-        (Some(src), Some(ca)) => format!(
+    let (roots, system) = material::roots(file.as_ref());
+    let words = match (&source, &file) {
+        (Some(source), Some(ca)) => format!(
             "`ca_file` `{}` ({}) or the {system} system roots",
-            src.path.display(),
+            source.path.display(),
             ca.infos
                 .iter()
-                .map(|i| i.subject.as_str())
+                .map(|info| info.subject.as_str())
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
@@ -210,249 +302,322 @@ fn run_checks(
     };
     sink.check(
         "trust",
-        match (&ca_src, &ca) {
-            (Some(src), Some(ca)) => format!(
+        match (&source, &file) {
+            (Some(source), Some(ca)) => format!(
                 "{system} system roots + `ca_file` `{}` ({} certificate{})",
-                src.path.display(),
+                source.path.display(),
                 ca.ders.len(),
                 if ca.ders.len() == 1 { "" } else { "s" }
             ),
-            (Some(src), None) => format!("`ca_file` `{}`", src.path.display()),
+            (Some(source), None) => format!("`ca_file` `{}`", source.path.display()),
             (None, _) => format!("{system} system roots (no `ca_file`)"),
         },
     );
+    Trust {
+        source,
+        file,
+        roots,
+        words,
+    }
+}
 
-    // 3. Client certificate and key.
-    let mut client = None;
-    let mut client_chain: Option<CertFile> = None;
-    let client_words;
-    match (tls.cert_file.as_deref(), tls.key_file.as_deref()) {
-        (Some(cert_path), Some(key_path)) => {
-            let cert_src = Source {
-                key: "cert_file",
-                path: cert_path,
-                place: Some(transport.place("cert_file")),
-            };
-            let key_src = Source {
-                key: "key_file",
-                path: key_path,
-                place: Some(transport.place("key_file")),
-            };
-            client_words = format!("`{}`", cert_path.display());
-            let chain = material::read(
-                sink,
-                "client-cert",
-                &cert_src,
-                &certs_hint(cert_path.parent()),
+/// The client certificate and key the transport presents, if any.
+#[derive(Default)]
+struct Client<'t> {
+    source: Option<Source<'t>>,
+    chain: Option<CertFile>,
+    key: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// `cert_file` path words, for rejection messages.
+    words: String,
+}
+
+/// Check 3, client-cert: reads `cert_file` and `key_file` and checks that
+/// they belong together.
+fn load_client<'t>(
+    transport: &'t Transport,
+    tls: &'t TlsSettings,
+    provider: &Arc<CryptoProvider>,
+    hints: &CertsHint<'_>,
+    sink: &mut Sink,
+) -> Client<'t> {
+    let (Some(cert_path), Some(key_path)) = (tls.cert_file.as_deref(), tls.key_file.as_deref())
+    else {
+        sink.skip(
+            "client-cert",
+            "no `cert_file`/`key_file`: no client certificate to present",
+        );
+        return Client::default();
+    };
+    let cert_source = Source {
+        key: "cert_file",
+        path: cert_path,
+        place: Some(transport.place("cert_file")),
+    };
+    let key_source = Source {
+        key: "key_file",
+        path: key_path,
+        place: Some(transport.place("key_file")),
+    };
+    let pair = load_pair(
+        "client-cert",
+        &cert_source,
+        &key_source,
+        provider,
+        &hints.for_dir(cert_path.parent()),
+        &hints.for_dir(key_path.parent()),
+        sink,
+    );
+    if pair.key_read {
+        material::key_permissions(sink, "client-cert", &key_source);
+    }
+    let Pair {
+        chain,
+        key,
+        algorithm,
+        ..
+    } = pair;
+    let subject = first_subject(chain.as_ref());
+    sink.check(
+        "client-cert",
+        if key.is_some() {
+            format!(
+                "`{}`{subject} with `{}` ({algorithm}): key matches",
+                cert_path.display(),
+                key_path.display()
             )
-            .and_then(|b| material::parse_certs(sink, "client-cert", &cert_src, &b));
-            let key_bytes = material::read(
-                sink,
-                "client-cert",
-                &key_src,
-                &certs_hint(key_path.parent()),
-            );
-            let mut algorithm = String::new();
-            if let (Some(chain), Some(bytes)) = (&chain, &key_bytes)
-                && let Some((key, alg)) = material::load_key(
-                    sink,
-                    "client-cert",
-                    &key_src,
-                    bytes,
-                    chain,
-                    &cert_src,
-                    &provider,
-                )
-            {
-                client = Some(key);
-                algorithm = alg;
-            }
-            if key_bytes.is_some() {
-                material::key_permissions(sink, "client-cert", &key_src);
-            }
-            let subject = chain
-                .as_ref()
-                .and_then(|c| c.infos.first())
-                .map_or(String::new(), |i| format!(" ({})", i.subject));
-            sink.check(
-                "client-cert",
-                if client.is_some() {
-                    format!(
-                        "`{}`{subject} with `{}` ({algorithm}): key matches",
-                        cert_path.display(),
-                        key_path.display()
-                    )
-                } else {
-                    format!("`{}` with `{}`", cert_path.display(), key_path.display())
-                },
-            );
-            client_chain = chain;
-        }
-        _ => {
-            client_words = String::new();
-            sink.skip(
-                "client-cert",
-                "no `cert_file`/`key_file`: no client certificate to present",
-            );
-        }
+        } else {
+            format!("`{}` with `{}`", cert_path.display(), key_path.display())
+        },
+    );
+    Client {
+        source: Some(cert_source),
+        chain,
+        key,
+        words: format!("`{}`", cert_path.display()),
     }
-    report.client_auth.configured = client.is_some();
+}
 
-    // 4. Loopback collector material.
-    let mut server = None;
-    let mut server_chain: Option<CertFile> = None;
-    let mut server_words = String::new();
-    let mut server_cert_path = PathBuf::new();
-    if let SmokeTarget::Loopback {
-        server_cert,
-        server_key,
-    } = &opts.target
-    {
-        let ca_dir = dev_certs_dir(transport);
-        match (ca_dir, &ca) {
-            (None, _) => sink.finding(
-                "collector",
-                Severity::Error,
-                Class::Config,
-                "`--loopback` needs `ca_file`: the in-process collector's certificate must be signed by the configured CA".into(),
-                Some(transport.place("ca_file")),
-                Some("set `ca_file`, or test against a real collector without `--loopback`".into()),
-            ),
-            (Some(_), None) => {}
-            (Some(dir), Some(_)) => {
-                let cert_path = server_cert.clone().unwrap_or_else(|| dir.join(certs::SERVER_CERT));
-                let key_path = server_key.clone().unwrap_or_else(|| dir.join(certs::SERVER_KEY));
-                let cert_src = Source { key: "--server-cert", path: &cert_path, place: None };
-                let key_src = Source { key: "--server-key", path: &key_path, place: None };
-                let chain = material::read(sink, "collector", &cert_src, &certs_hint(Some(dir)))
-                    .and_then(|b| material::parse_certs(sink, "collector", &cert_src, &b));
-                let key_bytes = material::read(sink, "collector", &key_src, &certs_hint(Some(dir)));
-                if let (Some(chain), Some(bytes)) = (&chain, &key_bytes) {
-                    server = material::load_key(
-                        sink, "collector", &key_src, bytes, chain, &cert_src, &provider,
-                    )
-                    .map(|(k, _)| k);
-                }
-                server_words = format!(
-                    "server cert `{}`{}",
-                    cert_path.display(),
-                    chain
-                        .as_ref()
-                        .and_then(|c| c.infos.first())
-                        .map_or(String::new(), |i| format!(" ({})", i.subject))
-                );
-                server_chain = chain;
-                server_cert_path = cert_path;
-            }
-        }
+/// A certificate chain and its key, as far as they could be loaded.
+struct Pair {
+    chain: Option<CertFile>,
+    /// Only when the chain and the key parse and match.
+    key: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// The key's algorithm, empty without a key.
+    algorithm: String,
+    /// Whether the key file could be read at all.
+    key_read: bool,
+}
+
+/// Reads a certificate chain and its key.
+fn load_pair(
+    check: &str,
+    cert_source: &Source<'_>,
+    key_source: &Source<'_>,
+    provider: &Arc<CryptoProvider>,
+    cert_hint: &str,
+    key_hint: &str,
+    sink: &mut Sink,
+) -> Pair {
+    let chain = material::read(sink, check, cert_source, cert_hint)
+        .and_then(|bytes| material::parse_certs(sink, check, cert_source, &bytes));
+    let key_bytes = material::read(sink, check, key_source, key_hint);
+    let loaded = match (&chain, &key_bytes) {
+        (Some(chain_file), Some(bytes)) => material::load_key(
+            sink,
+            check,
+            key_source,
+            bytes,
+            chain_file,
+            cert_source,
+            provider,
+        ),
+        _ => None,
+    };
+    let (key, algorithm) = match loaded {
+        Some((key, algorithm)) => (Some(key), algorithm),
+        None => (None, String::new()),
+    };
+    Pair {
+        chain,
+        key,
+        algorithm,
+        key_read: key_bytes.is_some(),
     }
+}
 
-    // 5. Validity windows of everything loaded.
+fn first_subject(chain: Option<&CertFile>) -> String {
+    chain
+        .and_then(|chain| chain.infos.first())
+        .map_or(String::new(), |info| format!(" ({})", info.subject))
+}
+
+/// The loopback collector's server certificate and key.
+#[derive(Default)]
+struct Collector {
+    key: Option<Arc<rustls::sign::CertifiedKey>>,
+    chain: Option<CertFile>,
+    cert_path: PathBuf,
+    words: String,
+}
+
+/// Check 4, collector: the `--loopback` collector's material, by default
+/// the dev certificates next to `ca_file`.
+fn load_collector(
+    transport: &Transport,
+    (server_cert, server_key): (Option<&Path>, Option<&Path>),
+    ca: Option<&CertFile>,
+    provider: &Arc<CryptoProvider>,
+    hints: &CertsHint<'_>,
+    sink: &mut Sink,
+) -> Collector {
+    let Some(dir) = dev_certs_dir(transport) else {
+        sink.finding(
+            "collector",
+            Severity::Error,
+            Class::Config,
+            "`--loopback` needs `ca_file`: the in-process collector's certificate must be signed by the configured CA".into(),
+            Some(transport.place("ca_file")),
+            Some("set `ca_file`, or test against a real collector without `--loopback`".into()),
+        );
+        return Collector::default();
+    };
+    if ca.is_none() {
+        return Collector::default();
+    }
+    let cert_path = server_cert.map_or_else(|| dir.join(certs::SERVER_CERT), Path::to_path_buf);
+    let key_path = server_key.map_or_else(|| dir.join(certs::SERVER_KEY), Path::to_path_buf);
+    let cert_source = Source {
+        key: "--server-cert",
+        path: &cert_path,
+        place: None,
+    };
+    let key_source = Source {
+        key: "--server-key",
+        path: &key_path,
+        place: None,
+    };
+    let hint = hints.for_dir(Some(dir));
+    let Pair { chain, key, .. } = load_pair(
+        "collector",
+        &cert_source,
+        &key_source,
+        provider,
+        &hint,
+        &hint,
+        sink,
+    );
+    let words = format!(
+        "server cert `{}`{}",
+        cert_path.display(),
+        first_subject(chain.as_ref())
+    );
+    Collector {
+        key,
+        chain,
+        cert_path,
+        words,
+    }
+}
+
+/// Check 5, validity: the windows of every certificate loaded, with the
+/// soonest expiry of the configured ones.
+fn check_validity(
+    configured: [(Option<&Source<'_>>, Option<&CertFile>); 2],
+    collector: &Collector,
+    now: i64,
+    expiry_warning_days: u32,
+    sink: &mut Sink,
+) {
     let mut soonest: Option<(i64, String)> = None;
     let mut count = 0;
-    for (src, file) in [
-        (ca_src.as_ref(), ca.as_ref()),
-        (
-            tls.cert_file
-                .as_deref()
-                .map(|p| Source {
-                    key: "cert_file",
-                    path: p,
-                    place: Some(transport.place("cert_file")),
-                })
-                .as_ref(),
-            client_chain.as_ref(),
-        ),
-    ] {
-        if let (Some(src), Some(file)) = (src, file) {
+    for (source, file) in configured {
+        if let (Some(source), Some(file)) = (source, file) {
             count += file.infos.len();
-            if let Some(s) = material::validity(sink, src, file, now, opts.expiry_warning_days)
-                && soonest.as_ref().is_none_or(|(d, _)| s.0 < *d)
+            if let Some(expiry) = material::validity(sink, source, file, now, expiry_warning_days)
+                && soonest.as_ref().is_none_or(|(days, _)| expiry.0 < *days)
             {
-                soonest = Some(s);
+                soonest = Some(expiry);
             }
         }
     }
-    if let Some(chain) = &server_chain {
-        let src = Source {
+    if let Some(chain) = &collector.chain {
+        let source = Source {
             key: "--server-cert",
-            path: &server_cert_path,
+            path: &collector.cert_path,
             place: None,
         };
         count += chain.infos.len();
-        material::validity(sink, &src, chain, now, opts.expiry_warning_days);
+        material::validity(sink, &source, chain, now, expiry_warning_days);
     }
     if count == 0 {
         sink.skip("validity", "no certificate loaded");
-    } else {
-        sink.check(
-            "validity",
-            match soonest {
-                Some((days, subject)) => format!(
-                    "{count} certificate{} checked, soonest expiry in {days} days ({subject})",
-                    if count == 1 { "" } else { "s" }
-                ),
-                None => format!("{count} certificates checked"),
-            },
-        );
-    }
-
-    if sink.has_setup_error() {
-        if matches!(opts.target, SmokeTarget::Loopback { .. }) {
-            sink.skip("collector", "not started");
-        }
-        sink.skip("handshake", "not attempted: fix the errors first");
         return;
     }
+    sink.check(
+        "validity",
+        match soonest {
+            Some((days, subject)) => format!(
+                "{count} certificate{} checked, soonest expiry in {days} days ({subject})",
+                if count == 1 { "" } else { "s" }
+            ),
+            None => format!("{count} certificates checked"),
+        },
+    );
+}
 
-    // 6. Live: connect, handshake, round trip.
+/// Check 6, live: connect, hand-shake and round-trip, with the loopback
+/// collector started first when asked for. `None` when nothing was tried
+/// (the checks say why).
+fn handshake(
+    setup: Setup,
+    target: &SmokeTarget,
+    endpoint: &Endpoint,
+    collector: Collector,
+    ca: Option<&CertFile>,
+    sink: &mut Sink,
+) -> Option<(client::Outcome, Option<Result<(), String>>)> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(r) => r,
-        Err(e) => {
+        Ok(runtime) => runtime,
+        Err(error) => {
             sink.finding(
                 "handshake",
                 Severity::Error,
                 Class::Config,
-                format!("cannot start the async runtime: {e}"),
+                format!("cannot start the async runtime: {error}"),
                 None,
                 None,
             );
             sink.check("handshake", "not attempted");
-            return;
+            return None;
         }
-    };
-    let setup = Setup {
-        provider: provider.clone(),
-        roots,
-        client: client.clone(),
-        verify_hostname: tls.verify_hostname,
-        server_name: endpoint.host.clone(),
-        timeout,
-        trust_words,
-        client_words,
     };
     let outcome = runtime.block_on(async {
         let mut collector_task = None;
-        let target = match &opts.target {
+        let target = match target {
             SmokeTarget::Endpoint => Target::Name(endpoint.host.clone(), endpoint.port),
-            SmokeTarget::Connect(addr) => Target::Text(addr.clone()),
+            SmokeTarget::Connect(address) => Target::Text(address.clone()),
             SmokeTarget::Loopback { .. } => {
-                let started = start_loopback(provider.clone(), server.clone(), ca.as_ref(), timeout).await;
+                let started =
+                    start_loopback(setup.provider.clone(), collector.key, ca, setup.timeout).await;
                 match started {
-                    Ok((addr, task)) => {
+                    Ok((address, task)) => {
                         sink.check(
                             "collector",
-                            format!("in-process on {addr}, {server_words}, client certificates required from `ca_file`"),
+                            format!(
+                                "in-process on {address}, {}, client certificates required from `ca_file`",
+                                collector.words
+                            ),
                         );
                         collector_task = Some(task);
-                        Target::Addr(addr)
+                        Target::Addr(address)
                     }
-                    Err(e) => {
-                        sink.finding("collector", Severity::Error, Class::Config, e, None, None);
+                    Err(error) => {
+                        sink.finding("collector", Severity::Error, Class::Config, error, None, None);
                         sink.check("collector", "in-process collector not started");
+                        sink.skip("handshake", "not attempted");
                         return None;
                     }
                 }
@@ -469,11 +634,7 @@ fn run_checks(
         Some((outcome, seen_by_collector))
     });
     runtime.shutdown_background();
-    let Some((outcome, collector_view)) = outcome else {
-        sink.skip("handshake", "not attempted");
-        return;
-    };
-    record(outcome, collector_view, endpoint, sink, report);
+    outcome
 }
 
 type CollectorTask = tokio::task::JoinHandle<Result<(), String>>;
