@@ -80,57 +80,98 @@ pub(crate) struct Outcome {
 /// Runs connect, handshake and round trip.
 pub(crate) async fn run(setup: Setup, target: Target) -> Outcome {
     let mut out = Outcome::default();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let requested = Arc::new(AtomicBool::new(false));
-    let config = match client_config(&setup, seen.clone(), requested.clone()) {
-        Ok(c) => c,
-        Err(f) => {
-            out.failure = Some(f);
-            return out;
-        }
-    };
-    let name = match ServerName::try_from(setup.server_name.clone()) {
-        Ok(n) => n,
-        Err(e) => {
-            out.failure = Some(Failure {
-                check: "handshake",
-                class: Class::Config,
-                message: format!(
-                    "`{}` is not a valid TLS server name: {e}",
-                    setup.server_name
-                ),
-                hint: Some("fix the host part of `endpoint`".into()),
-            });
-            return out;
-        }
-    };
+    if let Err(failure) = run_into(&setup, &target, &mut out).await {
+        out.failure = Some(failure);
+    }
+    out
+}
 
-    // Resolve and connect, trying each address in turn like Python's
-    // `socket.create_connection`.
+/// Certificates the server presented, and whether it asked for ours, as
+/// seen by the verifier and the certificate resolver.
+#[derive(Default)]
+struct Observed {
+    chain: Arc<Mutex<Vec<CertificateDer<'static>>>>,
+    requested: Arc<AtomicBool>,
+}
+
+impl Observed {
+    fn chain(&self) -> Vec<CertInfo> {
+        self.chain
+            .lock()
+            .map(|ders| {
+                ders.iter()
+                    .filter_map(|der| inspect::cert_info(der).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+}
+
+async fn run_into(setup: &Setup, target: &Target, out: &mut Outcome) -> Result<(), Failure> {
+    let observed = Observed::default();
+    let config = client_config(setup, observed.chain.clone(), observed.requested.clone())?;
+    let name = ServerName::try_from(setup.server_name.clone()).map_err(|error| Failure {
+        check: "handshake",
+        class: Class::Config,
+        message: format!(
+            "`{}` is not a valid TLS server name: {error}",
+            setup.server_name
+        ),
+        hint: Some("fix the host part of `endpoint`".into()),
+    })?;
     let started = Instant::now();
-    let addrs = match resolve(&target, setup.timeout).await {
-        Ok(a) => a,
-        Err(f) => {
-            out.failure = Some(f);
-            return out;
-        }
-    };
+    let tcp = connect(setup, target, out).await?;
+    let _ = tcp.set_nodelay(true);
+    out.connect = Some(started.elapsed());
+    let address = out
+        .address
+        .map_or_else(String::new, |address| address.to_string());
+    let mut tls = handshake(setup, config, name, tcp, &observed, &address, out).await?;
+    let requested = observed.requested();
+    let tls13 = matches!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    if !requested {
+        // Nothing for the server to reject after the handshake.
+        return Ok(());
+    }
+    if !tls13 {
+        // TLS 1.2: the server's Finished came after it checked our
+        // certificate, so a completed handshake is the acceptance.
+        out.accepted = Some(setup.client.is_some());
+        out.evidence = Some("handshake".into());
+        return Ok(());
+    }
+    let verdict = await_client_auth(setup, &mut tls, &address, out).await;
+    let _ = tokio::time::timeout(Duration::from_millis(50), async {
+        use tokio::io::AsyncWriteExt;
+        tls.shutdown().await
+    })
+    .await;
+    verdict
+}
+
+/// Resolves the target and connects, trying each address in turn like
+/// Python's `socket.create_connection`.
+async fn connect(setup: &Setup, target: &Target, out: &mut Outcome) -> Result<TcpStream, Failure> {
+    let addresses = resolve(target, setup.timeout).await?;
     let mut last: Option<Failure> = None;
-    let mut tcp = None;
-    for addr in addrs {
-        out.address = Some(addr);
-        match tokio::time::timeout(setup.timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => {
-                tcp = Some(s);
-                break;
-            }
-            Ok(Err(e)) => last = Some(connect_error(addr, &e)),
+    for address in addresses {
+        out.address = Some(address);
+        match tokio::time::timeout(setup.timeout, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(error)) => last = Some(connect_error(address, &error)),
             Err(_) => {
                 last = Some(Failure {
                     check: "connect",
                     class: Class::ConnectTimeout,
                     message: format!(
-                        "no TCP connection to {addr} within the connect timeout of {}",
+                        "no TCP connection to {address} within the connect timeout of {}",
                         secs(setup.timeout)
                     ),
                     hint: Some("check that the collector runs and that no firewall drops the traffic; `connect_timeout_seconds` sets the timeout".into()),
@@ -138,136 +179,116 @@ pub(crate) async fn run(setup: Setup, target: Target) -> Outcome {
             }
         }
     }
-    let Some(tcp) = tcp else {
-        out.failure = last;
-        return out;
-    };
-    let _ = tcp.set_nodelay(true);
-    out.connect = Some(started.elapsed());
-    let addr = out.address.map_or_else(String::new, |a| a.to_string());
+    // `resolve` never returns an empty list; keep a failure regardless.
+    Err(last.unwrap_or_else(|| Failure {
+        check: "connect",
+        class: Class::Config,
+        message: "no address to connect to".into(),
+        hint: None,
+    }))
+}
 
-    // Handshake.
+/// The TLS handshake within the connect timeout; records the session, the
+/// chain and whether a client certificate was requested.
+async fn handshake(
+    setup: &Setup,
+    config: ClientConfig,
+    name: ServerName<'static>,
+    tcp: TcpStream,
+    observed: &Observed,
+    address: &str,
+    out: &mut Outcome,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Failure> {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let hs_start = Instant::now();
+    let started = Instant::now();
     let result = tokio::time::timeout(setup.timeout, connector.connect(name, tcp)).await;
-    let chain_of = |seen: &Mutex<Vec<CertificateDer<'static>>>| -> Vec<CertInfo> {
-        seen.lock()
-            .map(|v| {
-                v.iter()
-                    .filter_map(|d| inspect::cert_info(d).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut tls = match result {
+    out.chain = observed.chain();
+    out.requested = Some(observed.requested());
+    let tls = match result {
         Err(_) => {
-            out.chain = chain_of(&seen);
-            out.requested = Some(requested.load(Ordering::SeqCst));
-            out.failure = Some(Failure {
+            return Err(Failure {
                 check: "handshake",
                 class: Class::ConnectTimeout,
                 message: format!(
-                    "{addr} accepted the TCP connection but did not complete the TLS handshake within the connect timeout of {}",
+                    "{address} accepted the TCP connection but did not complete the TLS handshake within the connect timeout of {}",
                     secs(setup.timeout)
                 ),
                 hint: Some("the peer may not speak TLS (a plaintext collector waits for data and never answers a handshake), or it is overloaded".into()),
             });
-            return out;
         }
-        Ok(Err(e)) => {
-            out.chain = chain_of(&seen);
-            let req = requested.load(Ordering::SeqCst);
-            out.requested = Some(req);
-            out.failure = Some(classify(&e, &setup, &out.chain, req, &addr, None));
-            return out;
+        Ok(Err(error)) => {
+            let requested = observed.requested();
+            return Err(classify(
+                &error, setup, &out.chain, requested, address, None,
+            ));
         }
-        Ok(Ok(s)) => s,
+        Ok(Ok(stream)) => stream,
     };
-    out.handshake = Some(hs_start.elapsed());
-    out.chain = chain_of(&seen);
-    {
-        let (_, conn) = tls.get_ref();
-        out.session = Some(Session {
-            protocol: conn
-                .protocol_version()
-                .map_or("unknown".into(), protocol_name),
-            cipher_suite: conn
-                .negotiated_cipher_suite()
-                .map_or("unknown".into(), |s| format!("{:?}", s.suite())),
-            key_exchange: conn
-                .negotiated_key_exchange_group()
-                .map(|g| format!("{:?}", g.name())),
-        });
-    }
-    let req = requested.load(Ordering::SeqCst);
-    out.requested = Some(req);
-    let tls13 = matches!(
-        tls.get_ref().1.protocol_version(),
-        Some(rustls::ProtocolVersion::TLSv1_3)
-    );
-    if !req {
-        // Nothing for the server to reject after the handshake.
-        return out;
-    }
-    if !tls13 {
-        // TLS 1.2: the server's Finished came after it checked our
-        // certificate, so a completed handshake is the acceptance.
-        out.accepted = Some(setup.client.is_some());
-        out.evidence = Some("handshake".into());
-        return out;
-    }
+    out.handshake = Some(started.elapsed());
+    let (_, connection) = tls.get_ref();
+    out.session = Some(Session {
+        protocol: connection
+            .protocol_version()
+            .map_or("unknown".into(), protocol_name),
+        cipher_suite: connection
+            .negotiated_cipher_suite()
+            .map_or("unknown".into(), |suite| format!("{:?}", suite.suite())),
+        key_exchange: connection
+            .negotiated_key_exchange_group()
+            .map(|group| format!("{:?}", group.name())),
+    });
+    out.requested = Some(observed.requested());
+    Ok(tls)
+}
 
-    // TLS 1.3: the server checks our certificate after we think the
-    // handshake is done. Wait for its answer: a session ticket or data mean
-    // accepted, an alert means rejected. A server that sends neither gets at
-    // least 500 ms (slow handshakes more), at most the connect timeout.
+/// TLS 1.3: the server checks our certificate after we think the handshake
+/// is done. Waits for its answer: a session ticket or data mean accepted, an
+/// alert means rejected. A server that sends neither gets at least 500 ms
+/// (slow handshakes more), at most the connect timeout.
+async fn await_client_auth(
+    setup: &Setup,
+    tls: &mut tokio_rustls::client::TlsStream<TcpStream>,
+    address: &str,
+    out: &mut Outcome,
+) -> Result<(), Failure> {
     let handshake = out.handshake.unwrap_or_default();
     let deadline = (handshake * 4)
         .max(Duration::from_millis(500))
         .min(setup.timeout);
-    let waited = tokio::time::timeout(deadline, poll_fn(|cx| round_trip(cx, &mut tls))).await;
+    let waited = tokio::time::timeout(deadline, poll_fn(|cx| round_trip(cx, tls))).await;
     match waited {
         Ok(Ok("closed")) => {
-            if req {
-                out.accepted = Some(false);
-            }
+            out.accepted = Some(false);
             out.warning = Some(Failure {
                 check: "client-auth",
                 class: Class::ClosedAfterHandshake,
                 message: format!(
-                    "{addr} closed the connection right after the handshake{}",
-                    if req {
-                        " (it may have rejected the client certificate without an alert)"
-                    } else {
-                        ""
-                    }
+                    "{address} closed the connection right after the handshake (it may have rejected the client certificate without an alert)"
                 ),
                 hint: None,
             });
         }
         Ok(Ok(evidence)) => {
-            if req {
-                out.accepted = Some(setup.client.is_some());
-                out.evidence = Some(evidence.to_string());
-            }
+            out.accepted = Some(setup.client.is_some());
+            out.evidence = Some(evidence.to_string());
         }
-        Ok(Err(e)) => {
+        Ok(Err(error)) => {
             out.accepted = Some(false);
-            out.failure = Some(classify(&e, &setup, &out.chain, req, &addr, Some(true)));
+            return Err(classify(
+                &error,
+                setup,
+                &out.chain,
+                true,
+                address,
+                Some(true),
+            ));
         }
         Err(_) => {
-            if req {
-                out.accepted = Some(setup.client.is_some());
-                out.evidence = Some("no-rejection-within-deadline".into());
-            }
+            out.accepted = Some(setup.client.is_some());
+            out.evidence = Some("no-rejection-within-deadline".into());
         }
     }
-    let _ = tokio::time::timeout(Duration::from_millis(50), async {
-        use tokio::io::AsyncWriteExt;
-        tls.shutdown().await
-    })
-    .await;
-    out
+    Ok(())
 }
 
 /// Polls the connection for the server's first answer after the handshake.
@@ -435,165 +456,31 @@ pub(crate) fn alert_name(a: AlertDescription) -> String {
 /// Turns a handshake or post-handshake error into a failure class and an
 /// actionable message.
 fn classify(
-    e: &io::Error,
+    error: &io::Error,
     setup: &Setup,
     chain: &[CertInfo],
     requested: bool,
     addr: &str,
     after_handshake: Option<bool>,
 ) -> Failure {
-    let tls = e
+    let Some(tls) = error
         .get_ref()
-        .and_then(|inner| inner.downcast_ref::<TlsError>());
-    let leaf = chain.first();
-    let host = &setup.server_name;
-    let fail = |class, message: String, hint: Option<&str>| Failure {
-        check: if matches!(class, Class::ClientCertRejected | Class::ClientCertRequired) {
-            "client-auth"
-        } else {
-            "handshake"
-        },
-        class,
-        message,
-        hint: hint.map(str::to_string),
-    };
-    let Some(tls) = tls else {
-        return match e.kind() {
-            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-                if after_handshake.is_none() && chain.is_empty() =>
-            {
-                fail(
-                    Class::NotTls,
-                    format!(
-                        "{addr} closed the connection without answering the TLS handshake: it does not speak TLS, or it refused this client"
-                    ),
-                    Some(
-                        "check that the collector has TLS enabled on this port (a plaintext collector drops a ClientHello)",
-                    ),
-                )
-            }
-            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset if requested => {
-                client_auth_failure(
-                    setup,
-                    format!(
-                        "{addr} closed the connection during the handshake after requesting a client certificate"
-                    ),
-                )
-            }
-            _ => fail(
-                Class::Tls,
-                format!("TLS connection to {addr} failed: {e}"),
-                None,
-            ),
-        };
+        .and_then(|inner| inner.downcast_ref::<TlsError>())
+    else {
+        return classify_io(error, setup, chain, requested, addr, after_handshake);
     };
     match tls {
-        TlsError::InvalidCertificate(ce) => match ce {
-            CertificateError::UnknownIssuer
-            | CertificateError::BadSignature
-            | CertificateError::UnknownRevocationStatus => fail(
-                Class::UntrustedIssuer,
-                format!(
-                    "server certificate {} is issued by {}, which is not trusted by {}",
-                    leaf.map_or("?", |l| l.subject.as_str()),
-                    leaf.map_or("an unknown issuer", |l| l.issuer.as_str()),
-                    setup.trust_words
-                ),
-                Some("point `ca_file` at the CA that signed the collector's certificate"),
-            ),
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                let presented = match (leaf, ce) {
-                    (Some(l), _) => l.sans.join(", "),
-                    (None, CertificateError::NotValidForNameContext { presented, .. }) => {
-                        presented.join(", ")
-                    }
-                    (None, _) => String::new(),
-                };
-                fail(
-                    Class::NameMismatch,
-                    format!(
-                        "server certificate does not match the name: expected `{host}`, certificate presents [{}]",
-                        if presented.is_empty() {
-                            "no subject alternative names".to_string()
-                        } else {
-                            presented
-                        }
-                    ),
-                    Some(
-                        "fix the host of `endpoint`, or reissue the server certificate with this name as a subject alternative name",
-                    ),
-                )
-            }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => fail(
-                Class::ServerCertExpired,
-                format!(
-                    "server certificate {} expired on {}",
-                    leaf.map_or("?", |l| l.subject.as_str()),
-                    leaf.map_or("?", |l| l.not_after.as_str())
-                ),
-                Some("renew the collector's certificate (or check this machine's clock)"),
-            ),
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => fail(
-                Class::ServerCertNotYetValid,
-                format!(
-                    "server certificate {} is not valid before {}",
-                    leaf.map_or("?", |l| l.subject.as_str()),
-                    leaf.map_or("?", |l| l.not_before.as_str())
-                ),
-                Some("check the clocks of this machine and of the machine that issued it"),
-            ),
-            other => fail(
-                Class::Tls,
-                format!("server certificate rejected: {other:?}"),
-                None,
-            ),
-        },
-        TlsError::AlertReceived(alert) => {
-            if requested {
-                return client_auth_failure(
-                    setup,
-                    format!(
-                        "{addr} answered the client certificate with the alert `{}`",
-                        alert_name(*alert)
-                    ),
-                );
-            }
-            match alert {
-                AlertDescription::ProtocolVersion => fail(
-                    Class::NoCommonProtocol,
-                    format!(
-                        "no common protocol version: {addr} offers neither TLS 1.2 nor TLS 1.3 (alert `protocol_version`)"
-                    ),
-                    Some(
-                        "enable TLS 1.2 or 1.3 on the collector; Townlet's client refuses older versions",
-                    ),
-                ),
-                AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity => {
-                    fail(
-                        Class::NoCommonProtocol,
-                        format!(
-                            "no common cipher suite or protocol version with {addr} (alert `{}`)",
-                            alert_name(*alert)
-                        ),
-                        Some(
-                            "enable an ECDHE suite with AES-GCM or ChaCha20-Poly1305 on the collector",
-                        ),
-                    )
-                }
-                AlertDescription::CertificateRequired => client_auth_failure(
-                    setup,
-                    format!("{addr} requires a client certificate (alert `certificate_required`)"),
-                ),
-                other => fail(
-                    Class::Tls,
-                    format!(
-                        "{addr} aborted the handshake with the alert `{}`",
-                        alert_name(*other)
-                    ),
-                    None,
-                ),
-            }
+        TlsError::InvalidCertificate(certificate_error) => {
+            classify_certificate(certificate_error, setup, chain.first())
         }
+        TlsError::AlertReceived(alert) if requested => client_auth_failure(
+            setup,
+            format!(
+                "{addr} answered the client certificate with the alert `{}`",
+                alert_name(*alert)
+            ),
+        ),
+        TlsError::AlertReceived(alert) => classify_alert(*alert, setup, addr),
         TlsError::PeerIncompatible(p) => fail(
             Class::NoCommonProtocol,
             format!("no common protocol version or cipher suite with {addr}: {p:?}"),
@@ -613,6 +500,159 @@ fn classify(
         other => fail(
             Class::Tls,
             format!("TLS connection to {addr} failed: {other}"),
+            None,
+        ),
+    }
+}
+
+/// A failure of the check its class belongs to.
+fn fail(class: Class, message: String, hint: Option<&str>) -> Failure {
+    Failure {
+        check: if matches!(class, Class::ClientCertRejected | Class::ClientCertRequired) {
+            "client-auth"
+        } else {
+            "handshake"
+        },
+        class,
+        message,
+        hint: hint.map(str::to_string),
+    }
+}
+
+/// An error below TLS: the peer closed or reset the connection.
+fn classify_io(
+    error: &io::Error,
+    setup: &Setup,
+    chain: &[CertInfo],
+    requested: bool,
+    addr: &str,
+    after_handshake: Option<bool>,
+) -> Failure {
+    match error.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+            if after_handshake.is_none() && chain.is_empty() =>
+        {
+            fail(
+                Class::NotTls,
+                format!(
+                    "{addr} closed the connection without answering the TLS handshake: it does not speak TLS, or it refused this client"
+                ),
+                Some(
+                    "check that the collector has TLS enabled on this port (a plaintext collector drops a ClientHello)",
+                ),
+            )
+        }
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset if requested => {
+            client_auth_failure(
+                setup,
+                format!(
+                    "{addr} closed the connection during the handshake after requesting a client certificate"
+                ),
+            )
+        }
+        _ => fail(
+            Class::Tls,
+            format!("TLS connection to {addr} failed: {error}"),
+            None,
+        ),
+    }
+}
+
+/// The server's certificate was refused by our verifier.
+fn classify_certificate(
+    certificate_error: &CertificateError,
+    setup: &Setup,
+    leaf: Option<&CertInfo>,
+) -> Failure {
+    let subject = leaf.map_or("?", |leaf| leaf.subject.as_str());
+    match certificate_error {
+        CertificateError::UnknownIssuer
+        | CertificateError::BadSignature
+        | CertificateError::UnknownRevocationStatus => fail(
+            Class::UntrustedIssuer,
+            format!(
+                "server certificate {subject} is issued by {}, which is not trusted by {}",
+                leaf.map_or("an unknown issuer", |leaf| leaf.issuer.as_str()),
+                setup.trust_words
+            ),
+            Some("point `ca_file` at the CA that signed the collector's certificate"),
+        ),
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            let presented = match (leaf, certificate_error) {
+                (Some(leaf), _) => leaf.sans.join(", "),
+                (None, CertificateError::NotValidForNameContext { presented, .. }) => {
+                    presented.join(", ")
+                }
+                (None, _) => String::new(),
+            };
+            fail(
+                Class::NameMismatch,
+                format!(
+                    "server certificate does not match the name: expected `{}`, certificate presents [{}]",
+                    setup.server_name,
+                    if presented.is_empty() {
+                        "no subject alternative names".to_string()
+                    } else {
+                        presented
+                    }
+                ),
+                Some(
+                    "fix the host of `endpoint`, or reissue the server certificate with this name as a subject alternative name",
+                ),
+            )
+        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => fail(
+            Class::ServerCertExpired,
+            format!(
+                "server certificate {subject} expired on {}",
+                leaf.map_or("?", |leaf| leaf.not_after.as_str())
+            ),
+            Some("renew the collector's certificate (or check this machine's clock)"),
+        ),
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => fail(
+            Class::ServerCertNotYetValid,
+            format!(
+                "server certificate {subject} is not valid before {}",
+                leaf.map_or("?", |leaf| leaf.not_before.as_str())
+            ),
+            Some("check the clocks of this machine and of the machine that issued it"),
+        ),
+        other => fail(
+            Class::Tls,
+            format!("server certificate rejected: {other:?}"),
+            None,
+        ),
+    }
+}
+
+/// An alert from a server that did not ask for a client certificate.
+fn classify_alert(alert: AlertDescription, setup: &Setup, addr: &str) -> Failure {
+    match alert {
+        AlertDescription::ProtocolVersion => fail(
+            Class::NoCommonProtocol,
+            format!(
+                "no common protocol version: {addr} offers neither TLS 1.2 nor TLS 1.3 (alert `protocol_version`)"
+            ),
+            Some("enable TLS 1.2 or 1.3 on the collector; Townlet's client refuses older versions"),
+        ),
+        AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity => fail(
+            Class::NoCommonProtocol,
+            format!(
+                "no common cipher suite or protocol version with {addr} (alert `{}`)",
+                alert_name(alert)
+            ),
+            Some("enable an ECDHE suite with AES-GCM or ChaCha20-Poly1305 on the collector"),
+        ),
+        AlertDescription::CertificateRequired => client_auth_failure(
+            setup,
+            format!("{addr} requires a client certificate (alert `certificate_required`)"),
+        ),
+        other => fail(
+            Class::Tls,
+            format!(
+                "{addr} aborted the handshake with the alert `{}`",
+                alert_name(other)
+            ),
             None,
         ),
     }

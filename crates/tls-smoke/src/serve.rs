@@ -56,56 +56,7 @@ pub struct ServeSummary {
 /// Loads the material, listens, calls `ready` with the bound address, and
 /// serves until a stop condition. Errors are setup problems (exit 2).
 pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<ServeSummary> {
-    let provider = crate::smoke::provider();
-    let mut sink = Sink::default();
-    let cert_src = Source {
-        key: "--cert",
-        path: &opts.cert,
-        place: None,
-    };
-    let key_src = Source {
-        key: "--key",
-        path: &opts.key,
-        place: None,
-    };
-    let hint = "generate dev certificates with `cargo xtask tls-smoke certs`";
-    let chain = material::read(&mut sink, "serve", &cert_src, hint)
-        .and_then(|b| material::parse_certs(&mut sink, "serve", &cert_src, &b));
-    let key_bytes = material::read(&mut sink, "serve", &key_src, hint);
-    let key = match (&chain, &key_bytes) {
-        (Some(chain), Some(bytes)) => material::load_key(
-            &mut sink, "serve", &key_src, bytes, chain, &cert_src, &provider,
-        ),
-        _ => None,
-    };
-    let client_ca = opts.client_ca.as_ref().and_then(|p| {
-        let src = Source {
-            key: "--client-ca",
-            path: p,
-            place: None,
-        };
-        material::read(&mut sink, "serve", &src, hint)
-            .and_then(|b| material::parse_certs(&mut sink, "serve", &src, &b))
-    });
-    if let Some(first) = sink.findings.first() {
-        let mut msg = first.message.clone();
-        if let Some(h) = &first.hint {
-            msg.push_str(&format!("\nhint: {h}"));
-        }
-        bail!(msg);
-    }
-    let Some((key, _)) = key else {
-        bail!("no usable certificate and key for the collector");
-    };
-    let config = collector::server_config(
-        provider,
-        key,
-        client_ca.as_ref().map(|c| c.ders.as_slice()),
-        false,
-    )
-    .map_err(anyhow::Error::msg)?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-
+    let acceptor = acceptor(opts)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -123,35 +74,12 @@ pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<Serv
             done: Default::default(),
         });
         let started = Instant::now();
-        let sleep = async {
-            match opts.duration {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::pin!(sleep);
-        let interrupt = tokio::signal::ctrl_c();
-        tokio::pin!(interrupt);
-        let mut conn = 0u64;
-        let stopped_by = loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let Ok((stream, peer)) = accepted else { continue };
-                    conn += 1;
-                    if let Ok(mut t) = shared.tally.lock() {
-                        t.connections += 1;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(collector::handle(
-                        acceptor.clone(), stream, peer, conn, opts.handshake_timeout, shared.clone(),
-                    ));
-                }
-                _ = shared.done.notified() => break "max-payloads",
-                _ = &mut sleep => break "duration",
-                _ = &mut interrupt => break "interrupt",
-            }
-        };
-        let tally = shared.tally.lock().map(|t| t.clone()).unwrap_or_default();
+        let stopped_by = accept_until_stopped(&listener, &acceptor, opts, &shared).await;
+        let tally = shared
+            .tally
+            .lock()
+            .map(|tally| tally.clone())
+            .unwrap_or_default();
         let ok = tally.payloads > 0
             && tally.invalid_lines == 0
             && tally.other_runtime_variants.is_empty()
@@ -168,6 +96,104 @@ pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<Serv
             exit_code: verdict.exit_code(),
         })
     })
+}
+
+/// The TLS acceptor from `--cert`, `--key` and `--client-ca`; the first
+/// problem with the material is the error.
+fn acceptor(opts: &ServeOptions) -> Result<tokio_rustls::TlsAcceptor> {
+    let provider = crate::smoke::provider();
+    let mut sink = Sink::default();
+    let cert_source = Source {
+        key: "--cert",
+        path: &opts.cert,
+        place: None,
+    };
+    let key_source = Source {
+        key: "--key",
+        path: &opts.key,
+        place: None,
+    };
+    let hint = "generate dev certificates with `cargo xtask tls-smoke certs`";
+    let chain = material::read(&mut sink, "serve", &cert_source, hint)
+        .and_then(|bytes| material::parse_certs(&mut sink, "serve", &cert_source, &bytes));
+    let key_bytes = material::read(&mut sink, "serve", &key_source, hint);
+    let key = match (&chain, &key_bytes) {
+        (Some(chain), Some(bytes)) => material::load_key(
+            &mut sink,
+            "serve",
+            &key_source,
+            bytes,
+            chain,
+            &cert_source,
+            &provider,
+        ),
+        _ => None,
+    };
+    let client_ca = opts.client_ca.as_ref().and_then(|path| {
+        let source = Source {
+            key: "--client-ca",
+            path,
+            place: None,
+        };
+        material::read(&mut sink, "serve", &source, hint)
+            .and_then(|bytes| material::parse_certs(&mut sink, "serve", &source, &bytes))
+    });
+    if let Some(first) = sink.findings.first() {
+        let mut message = first.message.clone();
+        if let Some(hint) = &first.hint {
+            message.push_str(&format!("\nhint: {hint}"));
+        }
+        bail!(message);
+    }
+    let Some((key, _)) = key else {
+        bail!("no usable certificate and key for the collector");
+    };
+    let config = collector::server_config(
+        provider,
+        key,
+        client_ca.as_ref().map(|ca| ca.ders.as_slice()),
+        false,
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts connections, each handled in its own task, until the payload
+/// budget, the duration or an interrupt stops the collector; returns which.
+async fn accept_until_stopped(
+    listener: &tokio::net::TcpListener,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    opts: &ServeOptions,
+    shared: &Arc<Shared>,
+) -> &'static str {
+    let sleep = async {
+        match opts.duration {
+            Some(duration) => tokio::time::sleep(duration).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    let mut connection = 0u64;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                connection += 1;
+                if let Ok(mut tally) = shared.tally.lock() {
+                    tally.connections += 1;
+                }
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(collector::handle(
+                    acceptor.clone(), stream, peer, connection, opts.handshake_timeout, shared.clone(),
+                ));
+            }
+            _ = shared.done.notified() => break "max-payloads",
+            _ = &mut sleep => break "duration",
+            _ = &mut interrupt => break "interrupt",
+        }
+    }
 }
 
 /// Human summary: one line per check, details for failures, a verdict line.
