@@ -54,8 +54,8 @@ pub struct Manifest {
 impl Manifest {
     /// Reads a `manifest.json`.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read baseline manifest `{}`", path.display()))?;
+        let text = input::read_to_string(path, input::Kind::DOCUMENT)
+            .map_err(|error| anyhow::anyhow!("baseline manifest {error}"))?;
         serde_json::from_str(&text)
             .with_context(|| format!("`{}` is not a baseline manifest", path.display()))
     }
@@ -98,6 +98,7 @@ pub fn bless(candidate: &Path, baseline: &Path, info: &BlessInfo) -> Result<Mani
     };
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("cannot create directory `{}`", parent.display()))?;
+    remove_stale_temporaries(&parent, &name);
     let tmp = parent.join(format!(".{name}.bless-{}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)
@@ -112,6 +113,60 @@ pub fn bless(candidate: &Path, baseline: &Path, info: &BlessInfo) -> Result<Mani
         let _cleanup = std::fs::remove_dir_all(&tmp);
     }
     result
+}
+
+/// Removes the temporary directories of blesses that were killed (their
+/// process is gone), so they do not pile up next to the baseline.
+fn remove_stale_temporaries(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.bless-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid == std::process::id() as i32
+            || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if !alive {
+            let _stale = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A baseline holds regular files only: a symlink could copy anything on
+/// the machine into it (`/etc/hostname`), a FIFO would hang the copy.
+fn refuse_special(candidate: &Path, rel: &str, path: &Path) -> Result<()> {
+    // Every directory on the way counts: a symlinked directory leads out too.
+    let mut prefix = candidate.to_path_buf();
+    for (depth, component) in rel.split('/').enumerate() {
+        prefix.push(component);
+        let metadata = std::fs::symlink_metadata(&prefix)
+            .with_context(|| format!("cannot stat `{}`", prefix.display()))?;
+        if metadata.file_type().is_symlink() {
+            let target = std::fs::read_link(&prefix).unwrap_or_default();
+            let shown: Vec<&str> = rel.split('/').take(depth + 1).collect();
+            bail!(
+                "refusing to bless `{}`: `{}` is a symlink to `{}`; a baseline holds regular files only\nhint: copy the file into the candidate, or remove the link",
+                candidate.display(),
+                shown.join("/"),
+                target.display()
+            );
+        }
+    }
+    let metadata = std::fs::symlink_metadata(path)
+        .with_context(|| format!("cannot stat `{}`", path.display()))?;
+    if !metadata.is_file() {
+        bail!(
+            "refusing to bless `{}`: `{rel}` is not a regular file (a FIFO, socket or device); a baseline holds regular files only",
+            candidate.display()
+        );
+    }
+    Ok(())
 }
 
 fn fill(candidate: &Path, tmp: &Path, info: &BlessInfo) -> Result<Manifest> {
@@ -131,6 +186,11 @@ fn fill(candidate: &Path, tmp: &Path, info: &BlessInfo) -> Result<Manifest> {
             "candidate `{}` holds no files: refusing to bless an empty baseline",
             candidate.display()
         );
+    }
+    if candidate.is_dir() {
+        for (rel, src) in &sources {
+            refuse_special(candidate, rel, src)?;
+        }
     }
     let mut files = BTreeMap::new();
     for (rel, src) in &sources {
@@ -162,7 +222,7 @@ fn fill(candidate: &Path, tmp: &Path, info: &BlessInfo) -> Result<Manifest> {
 }
 
 fn copy_hashed(src: &Path, dst: &Path) -> Result<ManifestFile> {
-    let mut input = File::open(src).with_context(|| format!("cannot read `{}`", src.display()))?;
+    let mut input = input::open(src, input::Kind::COPIED)?;
     let mut out = File::create(dst).with_context(|| format!("cannot write `{}`", dst.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

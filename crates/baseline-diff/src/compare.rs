@@ -8,10 +8,10 @@ use anyhow::{Context as _, Result, bail};
 use rollout_config::model::{AddedPaths, BaselineSection, NanPolicy, Tolerance, ToleranceRule};
 
 use crate::jsondoc::{ValueCmp, compare_documents};
-use crate::npz::{read_npy, read_npz};
+use crate::npz::{MAX_ARRAY_BYTES, NpzFile, read_npy};
 use crate::report::{Check, FileKind, FileReport, Report, Status};
 use crate::stream_cmp::{StreamSettings, compare_streams};
-use crate::tensor::{TensorSettings, compare_archives};
+use crate::tensor::{Side, TensorSettings, compare_archives, compare_npz_files};
 use crate::tolerance::{NumRule, Overrides};
 
 /// The name of the bless manifest inside a baseline directory; never compared.
@@ -250,6 +250,12 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
+/// A `.npy` file is one array, held in memory whole.
+const NPY_FILE: input::Kind = input::Kind {
+    what: ".npy array",
+    max_bytes: MAX_ARRAY_BYTES,
+};
+
 /// Two `.npz` archives (or `.npy` arrays), array by array.
 fn compare_tensor_files(
     s: &CompareSettings,
@@ -269,19 +275,26 @@ fn compare_tensor_files(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let read = |p: &Path| -> Result<Vec<crate::npz::Array>> {
-        let bytes = std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?;
-        if kind == FileKind::Npy {
-            let a = read_npy(&npy_name, &bytes)
-                .map_err(|e| anyhow::anyhow!("`{}`: {e}", p.display()))?;
-            Ok(vec![a])
-        } else {
-            read_npz(&bytes).map_err(|e| anyhow::anyhow!("`{}`: {e}", p.display()))
-        }
+    let checks = if kind == FileKind::Npy {
+        let read = |path: &Path| -> Result<crate::npz::Array> {
+            let bytes = input::read(path, NPY_FILE)?;
+            read_npy(&npy_name, &bytes).map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))
+        };
+        let (baseline_array, candidate_array) = rayon::join(|| read(b), || read(c));
+        compare_archives(&ts, &[baseline_array?], &[candidate_array?])
+    } else {
+        let open = |path: &Path| -> Result<NpzFile<std::fs::File>> {
+            let file = input::open(path, input::Kind::NPZ)?;
+            NpzFile::new(file).map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))
+        };
+        let (mut baseline_archive, mut candidate_archive) = (open(b)?, open(c)?);
+        compare_npz_files(&ts, &mut baseline_archive, &mut candidate_archive).map_err(
+            |(side, error)| {
+                let path = if side == Side::Baseline { b } else { c };
+                anyhow::anyhow!("`{}`: {error}", path.display())
+            },
+        )?
     };
-    let (ba, ca) = rayon::join(|| read(b), || read(c));
-    let (ba, ca) = (ba?, ca?);
-    let checks = compare_archives(&ts, &ba, &ca);
     Ok(if checks.is_empty() {
         vec![Check::new(
             "arrays",
@@ -301,16 +314,30 @@ fn compare_json_files(
     c: &Path,
 ) -> Result<Check> {
     let read = |p: &Path| -> Result<serde_json::Value> {
-        let bytes = std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+        let bytes = input::read(p, input::Kind::DOCUMENT)?;
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
         serde_json::from_slice(bytes).map_err(|e| {
-            anyhow::anyhow!(
-                "`{}`:{}:{}: invalid JSON: {}",
-                p.display(),
-                e.line(),
-                e.column(),
-                strip_position(&e.to_string())
-            )
+            let line_start: usize = bytes
+                .split(|&byte| byte == b'\n')
+                .take(e.line().saturating_sub(1))
+                .map(|line| line.len() + 1)
+                .sum();
+            let at = line_start + e.column().saturating_sub(1);
+            match telemetry::python_float_literal(bytes, at) {
+                Some((literal, _)) => anyhow::anyhow!(
+                    "`{}`:{}:{}: invalid JSON: `{literal}` is not a JSON number (Python's `json.dumps` writes it for a non-finite float unless `allow_nan=False`)\nhint: the comparison cannot tell which value was meant; write finite numbers (or null)",
+                    p.display(),
+                    e.line(),
+                    e.column(),
+                ),
+                None => anyhow::anyhow!(
+                    "`{}`:{}:{}: invalid JSON: {}",
+                    p.display(),
+                    e.line(),
+                    e.column(),
+                    strip_position(&e.to_string())
+                ),
+            }
         })
     };
     let (bv, cv) = (read(b)?, read(c)?);
@@ -329,28 +356,63 @@ fn compare_json_files(
 
 /// Two other files, byte for byte.
 fn compare_bytes(b: &Path, c: &Path) -> Result<Check> {
-    let read =
-        |p: &Path| std::fs::read(p).with_context(|| format!("cannot read `{}`", p.display()));
-    let (bb, cb) = (read(b)?, read(c)?);
-    if bb == cb {
+    use std::io::Read;
+    let open = |path: &Path| -> Result<(std::fs::File, u64)> {
+        let file = input::open(path, input::Kind::COPIED)?;
+        let length = file.metadata().map_or(0, |meta| meta.len());
+        Ok((file, length))
+    };
+    let ((mut baseline_file, baseline_len), (mut candidate_file, candidate_len)) =
+        (open(b)?, open(c)?);
+    let mut first_difference = None;
+    let mut offset = 0u64;
+    let (mut baseline_buf, mut candidate_buf) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let read_full = |file: &mut std::fs::File, buf: &mut [u8], path: &Path| -> Result<usize> {
+            let mut filled = 0;
+            while filled < buf.len() {
+                let n = file
+                    .read(&mut buf[filled..])
+                    .with_context(|| format!("cannot read `{}`", path.display()))?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            Ok(filled)
+        };
+        let baseline_n = read_full(&mut baseline_file, &mut baseline_buf, b)?;
+        let candidate_n = read_full(&mut candidate_file, &mut candidate_buf, c)?;
+        let common = baseline_n.min(candidate_n);
+        if let Some(index) = baseline_buf[..common]
+            .iter()
+            .zip(&candidate_buf[..common])
+            .position(|(x, y)| x != y)
+        {
+            first_difference = Some(offset + index as u64);
+            break;
+        }
+        if baseline_n != candidate_n {
+            first_difference = Some(offset + common as u64);
+            break;
+        }
+        if baseline_n == 0 {
+            break;
+        }
+        offset += baseline_n as u64;
+    }
+    let Some(first) = first_difference else {
         return Ok(Check::new(
             "bytes",
             Status::Pass,
-            format!("{} bytes, identical", bb.len()),
+            format!("{offset} bytes, identical"),
         ));
-    }
-    let first = bb
-        .iter()
-        .zip(&cb)
-        .position(|(x, y)| x != y)
-        .unwrap_or(bb.len().min(cb.len()));
+    };
     Ok(Check::new(
         "bytes",
         Status::Fail,
         format!(
-            "contents differ from byte offset {first} (baseline {} bytes, candidate {} bytes; compared byte for byte: not a .jsonl, .npz, .npy or .json file)",
-            bb.len(),
-            cb.len()
+            "contents differ from byte offset {first} (baseline {baseline_len} bytes, candidate {candidate_len} bytes; compared byte for byte: not a .jsonl, .npz, .npy or .json file)"
         ),
     ))
 }

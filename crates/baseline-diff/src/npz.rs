@@ -343,61 +343,217 @@ impl fmt::Display for NpzError {
 
 impl std::error::Error for NpzError {}
 
-/// Largest entry read (uncompressed), to keep a corrupt archive from
-/// exhausting memory.
-const MAX_ENTRY: u64 = 8 << 30;
+/// Largest array read (uncompressed `.npy` bytes). Two arrays, one of each
+/// side, are in memory at a time, each about twice (bytes and decoded).
+pub const MAX_ARRAY_BYTES: u64 = 128 << 20;
+/// Largest total of inflated bytes read from one archive (a zip bomb of many
+/// small-declaring entries stops here).
+pub const MAX_ARCHIVE_BYTES: u64 = 1 << 30;
+/// Largest `.npy` header read.
+const MAX_HEADER_BYTES: usize = 1 << 20;
 
-/// Reads every array of an `.npz` archive, in archive order.
-pub fn read_npz(bytes: &[u8]) -> Result<Vec<Array>, NpzError> {
-    let whole = |m: String| NpzError {
-        entry: None,
-        error: npy_err(None, m),
-    };
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
-        whole(format!(
-            "not an .npz archive: not a readable zip file ({e})"
-        ))
-    })?;
-    let mut out = Vec::with_capacity(zip.len());
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|e| {
+/// An `.npz` archive read one array at a time: entries are listed when it is
+/// opened, and each is inflated only when asked for, after its `.npy` header
+/// was checked against the size the zip declares.
+pub struct NpzFile<R> {
+    zip: zip::ZipArchive<R>,
+    /// `(array name, entry index)` in archive order.
+    entries: Vec<(String, usize)>,
+    inflated: u64,
+}
+
+impl<R: Read + std::io::Seek> NpzFile<R> {
+    /// Opens an archive and lists its arrays; every entry must be a `.npy`.
+    pub fn new(reader: R) -> Result<Self, NpzError> {
+        let mut zip = zip::ZipArchive::new(reader).map_err(|e| {
             whole(format!(
-                "not an .npz archive: cannot open zip entry {i} ({e})"
+                "not an .npz archive: not a readable zip file ({e})"
             ))
         })?;
-        let entry_name = entry.name().to_string();
+        let mut entries = Vec::with_capacity(zip.len());
+        for index in 0..zip.len() {
+            let entry = zip.by_index_raw(index).map_err(|e| {
+                whole(format!(
+                    "not an .npz archive: cannot open zip entry {index} ({e})"
+                ))
+            })?;
+            if entry.is_dir() {
+                continue;
+            }
+            let entry_name = entry.name().to_string();
+            let Some(name) = entry_name.strip_suffix(".npy") else {
+                return Err(NpzError {
+                    entry: Some(entry_name),
+                    error: npy_err(
+                        None,
+                        "not an .npz archive: every entry must be a `.npy` array",
+                    ),
+                });
+            };
+            entries.push((name.to_string(), index));
+        }
+        Ok(Self {
+            zip,
+            entries,
+            inflated: 0,
+        })
+    }
+
+    /// The arrays' names, in archive order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// Whether the archive holds an array of that name.
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.iter().any(|(entry, _)| entry == name)
+    }
+
+    /// Inflates and decodes one array.
+    pub fn read(&mut self, name: &str) -> Result<Array, NpzError> {
+        let Some(index) = self
+            .entries
+            .iter()
+            .find(|(entry, _)| entry == name)
+            .map(|(_, index)| *index)
+        else {
+            return Err(whole(format!("no array `{name}` in the archive")));
+        };
         let at = |error: NpyError| NpzError {
-            entry: Some(entry_name.clone()),
+            entry: Some(format!("{name}.npy")),
             error,
         };
-        if entry.is_dir() {
-            continue;
-        }
-        let Some(name) = entry_name.strip_suffix(".npy") else {
+        let mut entry = self.zip.by_index(index).map_err(|e| {
+            whole(format!(
+                "not an .npz archive: cannot open zip entry {index} ({e})"
+            ))
+        })?;
+        let declared = entry.size();
+        if declared > MAX_ARRAY_BYTES {
             return Err(at(npy_err(
                 None,
-                "not an .npz archive: every entry must be a `.npy` array",
-            )));
-        };
-        let name = name.to_string();
-        if entry.size() > MAX_ENTRY {
-            return Err(at(npy_err(
-                None,
-                format!("entry too large ({} bytes)", entry.size()),
+                format!(
+                    "the zip declares {declared} bytes, more than the {} MiB limit for one array",
+                    MAX_ARRAY_BYTES >> 20
+                ),
             )));
         }
-        let mut buf = Vec::with_capacity(entry.size().min(1 << 26) as usize);
-        (&mut entry)
-            .take(MAX_ENTRY)
-            .read_to_end(&mut buf)
-            .map_err(|e| at(npy_err(None, format!("cannot decompress: {e}"))))?;
+        if self.inflated.saturating_add(declared) > MAX_ARCHIVE_BYTES {
+            return Err(at(npy_err(
+                None,
+                format!(
+                    "the archive inflates to more than {} MiB in all",
+                    MAX_ARCHIVE_BYTES >> 20
+                ),
+            )));
+        }
+        let bytes = inflate_checked(&mut entry, declared).map_err(at)?;
+        self.inflated += bytes.len() as u64;
         drop(entry);
-        out.push(read_npy(&name, &buf).map_err(|e| NpzError {
-            entry: Some(entry_name.clone()),
-            error: e,
-        })?);
+        read_npy(name, &bytes).map_err(at)
     }
-    Ok(out)
+}
+
+fn whole(message: String) -> NpzError {
+    NpzError {
+        entry: None,
+        error: npy_err(None, message),
+    }
+}
+
+/// Reads an entry of `declared` bytes: first its `.npy` header, whose shape
+/// and dtype must account for exactly the declared size, then the data, never
+/// more than declared (a lying zip is cut off and refused).
+fn inflate_checked(entry: &mut impl Read, declared: u64) -> Result<Vec<u8>, NpyError> {
+    let decompress = |e: std::io::Error| npy_err(None, format!("cannot decompress: {e}"));
+    let mut limited = entry.take(declared + 1);
+    let mut bytes = Vec::new();
+    (&mut limited)
+        .take(12)
+        .read_to_end(&mut bytes)
+        .map_err(decompress)?;
+    if bytes.len() >= 10 && bytes.starts_with(MAGIC) {
+        let (length, start) = match bytes[6] {
+            1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+            _ if bytes.len() >= 12 => (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            ),
+            _ => (0, 12),
+        };
+        if length > MAX_HEADER_BYTES {
+            return Err(npy_err(
+                Some(start - 2),
+                format!("the header claims {length} bytes, more than the 1 MiB allowed"),
+            ));
+        }
+        let header_end = (start + length) as u64;
+        let have = bytes.len() as u64;
+        (&mut limited)
+            .take(header_end.saturating_sub(have))
+            .read_to_end(&mut bytes)
+            .map_err(decompress)?;
+        let header = parse_header(&bytes)?;
+        if let Some(expected) = data_bytes(&header) {
+            let total = (header.data_offset as u64).checked_add(expected);
+            if total != Some(declared) {
+                return Err(npy_err(
+                    Some(header.data_offset),
+                    format!(
+                        "the header says shape {} of '{}' = {expected} bytes, but {} bytes follow the header",
+                        shape_text(&header.shape),
+                        header.dtype.descr,
+                        declared.saturating_sub(header.data_offset as u64)
+                    ),
+                ));
+            }
+        }
+    }
+    bytes.reserve(
+        usize::try_from(declared)
+            .unwrap_or(0)
+            .saturating_sub(bytes.len()),
+    );
+    limited.read_to_end(&mut bytes).map_err(decompress)?;
+    if bytes.len() as u64 > declared {
+        return Err(npy_err(
+            None,
+            format!("the entry inflates to more than the {declared} bytes the zip declares"),
+        ));
+    }
+    if (bytes.len() as u64) < declared {
+        return Err(npy_err(
+            None,
+            format!(
+                "the entry inflates to {} bytes, but the zip declares {declared}",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The data size a header's shape and dtype call for; `None` for object
+/// arrays (pickles have no fixed size) and shapes too large to address.
+fn data_bytes(header: &Header) -> Option<u64> {
+    if header.dtype.kind == Kind::Object {
+        return None;
+    }
+    header
+        .shape
+        .iter()
+        .try_fold(header.dtype.size as u64, |acc, &dim| {
+            acc.checked_mul(dim as u64)
+        })
+        .or(Some(u64::MAX))
+}
+
+/// Reads every array of an in-memory `.npz` archive, in archive order (for
+/// small inputs and fuzzing; files are compared with [`NpzFile`]).
+pub fn read_npz(bytes: &[u8]) -> Result<Vec<Array>, NpzError> {
+    let mut archive = NpzFile::new(Cursor::new(bytes))?;
+    let names: Vec<String> = archive.names().map(str::to_string).collect();
+    names.iter().map(|name| archive.read(name)).collect()
 }
 
 /// `(4, 11, 11)`, `(81,)`, `()` as numpy prints shapes.

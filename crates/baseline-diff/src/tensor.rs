@@ -4,7 +4,7 @@
 use ndarray::ArrayD;
 use serde_json::Value;
 
-use crate::npz::{Array, Data, Kind, shape_text};
+use crate::npz::{Array, Data, Kind, NpzError, NpzFile, shape_text};
 use crate::report::{Check, Extreme, Mismatch, Status, TensorStats, num};
 use crate::tolerance::{Closeness, NumRule, Overrides, fmt_num};
 
@@ -19,52 +19,95 @@ pub struct TensorSettings {
 
 /// Compares two archives' arrays by name; one check per array name.
 pub fn compare_archives(s: &TensorSettings, base: &[Array], cand: &[Array]) -> Vec<Check> {
+    let candidate_names: Vec<&str> = cand.iter().map(|array| array.name.as_str()).collect();
     let mut checks = Vec::new();
     for b in base {
         match cand.iter().find(|c| c.name == b.name) {
             Some(c) => checks.push(compare_arrays(s, b, c)),
-            None => {
-                let mut ch = Check::new(
-                    format!("array {}", b.name),
-                    Status::Fail,
-                    format!(
-                        "missing in the candidate (baseline: {} {})",
-                        b.dtype.name(),
-                        shape_text(&b.shape)
-                    ),
-                );
-                ch.details.push(format!(
-                    "the candidate has: {}",
-                    names(cand).unwrap_or_else(|| "no arrays".into())
-                ));
-                checks.push(ch);
-            }
+            None => checks.push(missing_check(b, &candidate_names)),
         }
     }
     for c in cand {
         if !base.iter().any(|b| b.name == c.name) {
-            checks.push(Check::new(
-                format!("array {}", c.name),
-                Status::Fail,
-                format!(
-                    "only in the candidate ({} {}), not in the baseline",
-                    c.dtype.name(),
-                    shape_text(&c.shape)
-                ),
-            ));
+            checks.push(extra_check(c));
         }
     }
     checks
 }
 
-fn names(arrays: &[Array]) -> Option<String> {
+/// Which archive a read error comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Baseline,
+    Candidate,
+}
+
+/// [`compare_archives`] over two archive files, one pair of arrays in memory
+/// at a time.
+pub fn compare_npz_files<R: std::io::Read + std::io::Seek>(
+    s: &TensorSettings,
+    base: &mut NpzFile<R>,
+    cand: &mut NpzFile<R>,
+) -> Result<Vec<Check>, (Side, NpzError)> {
+    let base_names: Vec<String> = base.names().map(str::to_string).collect();
+    let candidate_names: Vec<String> = cand.names().map(str::to_string).collect();
+    let candidate_refs: Vec<&str> = candidate_names.iter().map(String::as_str).collect();
+    let mut checks = Vec::new();
+    for name in &base_names {
+        let baseline_array = base.read(name).map_err(|e| (Side::Baseline, e))?;
+        if cand.contains(name) {
+            let candidate_array = cand.read(name).map_err(|e| (Side::Candidate, e))?;
+            checks.push(compare_arrays(s, &baseline_array, &candidate_array));
+        } else {
+            checks.push(missing_check(&baseline_array, &candidate_refs));
+        }
+    }
+    for name in &candidate_names {
+        if !base_names.contains(name) {
+            let candidate_array = cand.read(name).map_err(|e| (Side::Candidate, e))?;
+            checks.push(extra_check(&candidate_array));
+        }
+    }
+    Ok(checks)
+}
+
+fn missing_check(b: &Array, candidate_names: &[&str]) -> Check {
+    let mut check = Check::new(
+        format!("array {}", b.name),
+        Status::Fail,
+        format!(
+            "missing in the candidate (baseline: {} {})",
+            b.dtype.name(),
+            shape_text(&b.shape)
+        ),
+    );
+    check.details.push(format!(
+        "the candidate has: {}",
+        names(candidate_names).unwrap_or_else(|| "no arrays".into())
+    ));
+    check
+}
+
+fn extra_check(c: &Array) -> Check {
+    Check::new(
+        format!("array {}", c.name),
+        Status::Fail,
+        format!(
+            "only in the candidate ({} {}), not in the baseline",
+            c.dtype.name(),
+            shape_text(&c.shape)
+        ),
+    )
+}
+
+fn names(arrays: &[&str]) -> Option<String> {
     if arrays.is_empty() {
         return None;
     }
     Some(
         arrays
             .iter()
-            .map(|a| format!("`{}`", a.name))
+            .map(|name| format!("`{name}`"))
             .collect::<Vec<_>>()
             .join(", "),
     )

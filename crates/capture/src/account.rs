@@ -1,7 +1,7 @@
 //! Counting what a capture wrote: the ticks of each telemetry stream and the
 //! ticks it lost, and what Townlet's log says about its runs and drops.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
@@ -230,13 +230,10 @@ pub(crate) fn log(path: &Path) -> Result<LogCount> {
         path: path.display().to_string(),
         ..LogCount::default()
     };
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(count),
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot read Townlet's log `{}`", path.display()));
-        }
+    let file = match input::open(path, input::Kind::STREAM) {
+        Ok(file) => file,
+        Err(input::InputError::Missing { .. }) => return Ok(count),
+        Err(error) => return Err(anyhow::anyhow!("Townlet's log {error}")),
     };
     let mut run_dropped: Option<u64> = None;
     let mut last_tick: Option<u64> = None;
@@ -244,11 +241,16 @@ pub(crate) fn log(path: &Path) -> Result<LogCount> {
     let mut reader = BufReader::new(file);
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
+        let read = input::read_line_capped(&mut reader, &mut buf, input::MAX_LOG_LINE)
             .with_context(|| format!("cannot read Townlet's log `{}`", path.display()))?;
-        if n == 0 {
-            break;
+        match read {
+            input::Line::End => break,
+            input::Line::Read(_) => {}
+            input::Line::TooLong => {
+                // Not a line Townlet's logging writes; count it and go on.
+                input::skip_rest_of_line(&mut reader)
+                    .with_context(|| format!("cannot read Townlet's log `{}`", path.display()))?;
+            }
         }
         count.lines += 1;
         let text = String::from_utf8_lossy(&buf);

@@ -129,8 +129,8 @@ impl Record {
 
     /// Reads a record written by [`run`].
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read capture record `{}`", path.display()))?;
+        let text = input::read_to_string(path, input::Kind::DOCUMENT)
+            .map_err(|error| anyhow::anyhow!("capture record {error}"))?;
         serde_json::from_str(&text)
             .with_context(|| format!("`{}` is not a capture record", path.display()))
     }

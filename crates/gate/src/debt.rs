@@ -136,13 +136,10 @@ impl Debt {
 
     /// Reads a debt file; a missing file is no debt.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Debt::default()),
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot read mypy debt `{}`", path.display()));
-            }
+        let text = match input::read_to_string(path, input::Kind::DOCUMENT) {
+            Ok(text) => text,
+            Err(input::InputError::Missing { .. }) => return Ok(Debt::default()),
+            Err(error) => return Err(anyhow::anyhow!("mypy debt {error}")),
         };
         let mut map = BTreeMap::new();
         for (i, line) in text.lines().enumerate() {

@@ -70,8 +70,11 @@ impl Tail {
             self.reopened += 1;
         }
         if self.file.is_none() {
-            let Ok(f) = File::open(&self.path) else {
-                return Ok(total);
+            let f = match ::input::open(&self.path, ::input::Kind::STREAM) {
+                Ok(file) => file,
+                // Not there yet (or rotated away): wait for it.
+                Err(::input::InputError::Missing { .. }) => return Ok(total),
+                Err(error) => return Err(error.into()),
             };
             let m = f.metadata()?;
             self.id = Some((m.dev(), m.ino()));

@@ -1,9 +1,8 @@
 //! Inputs: which file is which environment, telling logs from telemetry by
 //! content, and reading a whole input into a [`SourceEval`].
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
@@ -74,9 +73,8 @@ pub fn open(input: &Input) -> Result<Box<dyn BufRead + Send>> {
             std::io::stdin(),
         )));
     }
-    let f = File::open(&input.path)
-        .with_context(|| format!("cannot open `{}`", input.path.display()))?;
-    Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
+    let file = input::open(&input.path, input::Kind::STREAM)?;
+    Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
 }
 
 /// Decides the kind of an input from its first bytes, checking a declared
@@ -143,11 +141,16 @@ pub fn read_all(
             let mut line_no = 0u64;
             loop {
                 buf.clear();
-                let n = reader
-                    .read_until(b'\n', &mut buf)
+                let read = input::read_line_capped(&mut reader, &mut buf, input::MAX_LOG_LINE)
                     .with_context(|| format!("cannot read `{name}` after line {line_no}"))?;
-                if n == 0 {
-                    break;
+                match read {
+                    input::Line::End => break,
+                    input::Line::Read(_) => {}
+                    input::Line::TooLong => bail!(
+                        "`{name}`:{}: line longer than {} MiB: expected a Townlet log, one record per line\nhint: is this a log? (`/dev/zero` and binary files have no newlines)",
+                        line_no + 1,
+                        input::MAX_LOG_LINE >> 20
+                    ),
                 }
                 line_no += 1;
                 let line = trim_newline(&buf);
@@ -201,10 +204,9 @@ pub fn check_inputs(inputs: &[Input]) -> Result<()> {
     if inputs.iter().filter(|i| i.is_stdin()).count() > 1 {
         bail!("`-` (stdin) is given more than once: stdin can be read only once");
     }
-    for i in inputs.iter().filter(|i| !i.is_stdin()) {
-        if !Path::new(&i.path).is_file() {
-            bail!("input `{}` is not a file", i.path.display());
-        }
+    for given in inputs.iter().filter(|given| !given.is_stdin()) {
+        input::open(&given.path, input::Kind::STREAM)
+            .map_err(|error| anyhow::anyhow!("input {error}"))?;
     }
     Ok(())
 }

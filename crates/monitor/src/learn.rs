@@ -34,8 +34,8 @@ pub struct LearntRun {
 
 /// Reads a thresholds file.
 pub fn load(path: &Path) -> Result<Learnt> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read thresholds `{}`", path.display()))?;
+    let text = input::read_to_string(path, input::Kind::CONFIG)
+        .map_err(|error| anyhow::anyhow!("thresholds {error}"))?;
     let learnt: Learnt = rollout_config::parse_yaml(&text, path)?;
     if !(learnt.drop_warning_per_100_ticks >= 0.0
         && learnt.drop_critical_per_100_ticks >= learnt.drop_warning_per_100_ticks)

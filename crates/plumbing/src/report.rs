@@ -180,8 +180,8 @@ impl GateReport {
 
     /// Reads a report written by the gate.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read gate report `{}`", path.display()))?;
+        let text = input::read_to_string(path, input::Kind::DOCUMENT)
+            .map_err(|error| anyhow::anyhow!("gate report {error}"))?;
         serde_json::from_str(&text)
             .with_context(|| format!("`{}` is not a gate report", path.display()))
     }

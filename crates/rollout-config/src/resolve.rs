@@ -251,7 +251,7 @@ pub fn target_name(root: &Path) -> String {
     struct Project {
         name: Option<String>,
     }
-    let from_pyproject = std::fs::read_to_string(root.join("pyproject.toml"))
+    let from_pyproject = input::read_to_string(&root.join("pyproject.toml"), input::Kind::DOCUMENT)
         .ok()
         .and_then(|t| toml::from_str::<Pyproject>(&t).ok())
         .and_then(|p| p.project?.name)

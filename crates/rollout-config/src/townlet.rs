@@ -161,8 +161,8 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
 /// Reads `telemetry.transport` from the Townlet simulation config at `path`.
 /// Relative certificate and file paths resolve against `townlet_root`.
 pub fn load_transport(path: &Path, townlet_root: &Path) -> Result<Transport, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(path, format!("cannot read Townlet config: {e}"))
+    let text = input::read_to_string(path, input::Kind::CONFIG).map_err(|error| {
+        ConfigError::new(path, format!("the Townlet config {}", error.reason()))
             .hint("check `--sim-config` and `--root`")
     })?;
     parse_transport(&text, path, townlet_root)

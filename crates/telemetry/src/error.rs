@@ -20,6 +20,8 @@ pub struct ReadError {
 pub enum ErrorKind {
     /// Reading the underlying file failed.
     Io(String),
+    /// The file cannot be an input (missing, a FIFO, a device): the reason.
+    Open(String),
     /// The stream holds no bytes at all.
     Empty,
     /// The stream holds only blank lines (and perhaps a byte order mark).
@@ -28,6 +30,11 @@ pub enum ErrorKind {
     InvalidUtf8,
     /// The line is not valid JSON; `column` is 1-based, in bytes.
     InvalidJson { column: u64, message: String },
+    /// `NaN`, `Infinity` or `-Infinity`, which Python's `json.dumps` writes
+    /// by default but JSON does not allow; `column` is 1-based, in bytes.
+    NonJsonNumber { column: u64, literal: &'static str },
+    /// A line longer than the cap (no newline within `limit` bytes).
+    LineTooLong { limit: usize },
     /// The last line ends without a newline in the middle of a JSON value.
     TruncatedLastLine,
     /// The line is valid JSON but not an object.
@@ -47,10 +54,13 @@ impl ErrorKind {
     pub fn code(&self) -> &'static str {
         match self {
             ErrorKind::Io(_) => "io",
+            ErrorKind::Open(_) => "open",
             ErrorKind::Empty => "empty",
             ErrorKind::OnlyBlank => "only-blank",
             ErrorKind::InvalidUtf8 => "invalid-utf8",
             ErrorKind::InvalidJson { .. } => "invalid-json",
+            ErrorKind::NonJsonNumber { .. } => "non-json-number",
+            ErrorKind::LineTooLong { .. } => "line-too-long",
             ErrorKind::TruncatedLastLine => "truncated-last-line",
             ErrorKind::NotAnObject { .. } => "not-an-object",
             ErrorKind::BadField { .. } => "bad-field",
@@ -65,6 +75,7 @@ impl fmt::Display for ReadError {
         let (line, off) = (self.line, self.offset);
         match &self.kind {
             ErrorKind::Io(e) => write!(f, "cannot read `{src}` at byte offset {off}: {e}"),
+            ErrorKind::Open(reason) => write!(f, "`{src}` {reason}"),
             ErrorKind::Empty => write!(
                 f,
                 "`{src}` is empty: expected telemetry payloads, one JSON object per line\nhint: the capture may have failed before writing anything"
@@ -80,6 +91,20 @@ impl fmt::Display for ReadError {
             ErrorKind::InvalidJson { column, message } => write!(
                 f,
                 "`{src}`:{line}:{column}: invalid JSON at byte offset {off}: {message}"
+            ),
+            ErrorKind::NonJsonNumber { column, literal } => write!(
+                f,
+                "`{src}`:{line}:{column}: invalid JSON at byte offset {off}: `{literal}` is not a JSON number (Python's `json.dumps` writes it for {} float unless `allow_nan=False`)\nhint: the comparison cannot tell which value Townlet meant; write finite numbers (or null) in the capture",
+                if *literal == "NaN" {
+                    "a NaN"
+                } else {
+                    "an infinite"
+                }
+            ),
+            ErrorKind::LineTooLong { limit } => write!(
+                f,
+                "`{src}`:{line}: line at byte offset {off} is longer than {} MiB: expected one JSON payload per line\nhint: is this a telemetry capture? (`/dev/zero` and binary files have no newlines)",
+                limit >> 20
             ),
             ErrorKind::TruncatedLastLine => write!(
                 f,
@@ -103,6 +128,22 @@ impl fmt::Display for ReadError {
             ),
         }
     }
+}
+
+/// The Python float literal (`NaN`, `Infinity`, `-Infinity`) at or just
+/// before byte `at` of `text`, where serde_json stopped, with the byte where
+/// it starts; these are what Python's `json.dumps` writes for non-finite
+/// floats by default.
+pub fn python_float_literal(text: &[u8], at: usize) -> Option<(&'static str, usize)> {
+    const LITERALS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    let from = at.saturating_sub(2);
+    let to = (at + 1).min(text.len());
+    (from..to).find_map(|start| {
+        LITERALS
+            .iter()
+            .find(|literal| text[start..].starts_with(literal.as_bytes()))
+            .map(|literal| (*literal, start))
+    })
 }
 
 /// A short description of a JSON value's type, for "found ..." messages.

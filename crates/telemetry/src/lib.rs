@@ -43,7 +43,7 @@ mod schema;
 mod state;
 mod stream;
 
-pub use error::{ErrorKind, ReadError, describe};
+pub use error::{ErrorKind, ReadError, describe, python_float_literal};
 pub use pattern::{FieldPattern, Keep, pattern_reaches};
 pub use payload::{
     ENVELOPE_KEYS, Payload, PayloadType, ShapePaths, parse_line, parse_line_keeping,

@@ -140,15 +140,32 @@ impl<R: BufRead> Splitter<R> {
         };
         while batch.buf.len() < max_bytes {
             let start = batch.buf.len();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut batch.buf)
-                .map_err(|e| ReadError {
-                    source_name: self.source.clone(),
-                    line: self.line + 1,
-                    offset: self.offset,
-                    kind: ErrorKind::Io(e.to_string()),
-                })?;
+            let read = input::read_line_capped(
+                &mut self.reader,
+                &mut batch.buf,
+                input::MAX_TELEMETRY_LINE,
+            )
+            .map_err(|e| ReadError {
+                source_name: self.source.clone(),
+                line: self.line + 1,
+                offset: self.offset,
+                kind: ErrorKind::Io(e.to_string()),
+            })?;
+            let n = match read {
+                input::Line::Read(n) => n,
+                input::Line::End => 0,
+                input::Line::TooLong => {
+                    self.done = true;
+                    return Err(ReadError {
+                        source_name: self.source.clone(),
+                        line: self.line + 1,
+                        offset: self.offset,
+                        kind: ErrorKind::LineTooLong {
+                            limit: input::MAX_TELEMETRY_LINE,
+                        },
+                    });
+                }
+            };
             if n == 0 {
                 self.done = true;
                 if !self.started {
@@ -269,6 +286,17 @@ pub fn parse_line_keeping(
                 return Err(err(
                     offset + bytes.len() as u64,
                     ErrorKind::TruncatedLastLine,
+                ));
+            }
+            if let Some((literal, start)) =
+                crate::error::python_float_literal(bytes, (column as usize).saturating_sub(1))
+            {
+                return Err(err(
+                    offset + start as u64,
+                    ErrorKind::NonJsonNumber {
+                        column: start as u64 + 1,
+                        literal,
+                    },
                 ));
             }
             let message = strip_position(&e.to_string());
@@ -401,6 +429,32 @@ mod tests {
         assert_eq!(p.payload_type, PayloadType::FullState);
         assert_eq!(p.tick, 7);
         assert_eq!(p.set.len(), 1);
+    }
+
+    #[test]
+    fn python_nan_and_infinity_are_named_as_the_cause() {
+        for (line, literal, column) in [
+            (r#"{"tick":7,"queue":NaN}"#, "NaN", 19),
+            (r#"{"tick":7,"queue":-Infinity}"#, "-Infinity", 19),
+            (r#"{"tick":7,"x":[1, Infinity]}"#, "Infinity", 19),
+        ] {
+            let error = parse(line).expect_err(line);
+            assert!(
+                matches!(error.kind, ErrorKind::NonJsonNumber { literal: found, .. } if found == literal),
+                "{line}: {error}"
+            );
+            let text = error.to_string();
+            assert!(
+                text.starts_with(&format!("`t.jsonl`:3:{column}: invalid JSON")),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!(
+                    "`{literal}` is not a JSON number (Python's `json.dumps`"
+                )),
+                "{text}"
+            );
+        }
     }
 
     #[test]

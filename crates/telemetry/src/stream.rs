@@ -3,7 +3,6 @@
 //! lines (in parallel on rayon's pool) while the caller reconstructs and uses
 //! the states; a bounded channel keeps at most a few batches in flight.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
@@ -100,11 +99,11 @@ impl Stream {
     /// [`Stream::open`] with options.
     pub fn open_with(path: &Path, options: Options) -> Result<Self, ReadError> {
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|e| ReadError {
+        let file = input::open(path, input::Kind::STREAM).map_err(|e| ReadError {
             source_name: name.clone(),
             line: 0,
             offset: 0,
-            kind: ErrorKind::Io(e.to_string()),
+            kind: ErrorKind::Open(e.reason()),
         })?;
         Ok(Self::threaded_with(file, name, options))
     }

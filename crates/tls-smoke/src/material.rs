@@ -36,16 +36,23 @@ impl Source<'_> {
     }
 }
 
-/// Reads a file, reporting a missing or unreadable one under `check`.
+/// Reads a PEM file, reporting a missing, unreadable, special or oversized
+/// one under `check`.
 pub(crate) fn read(sink: &mut Sink, check: &str, src: &Source<'_>, hint: &str) -> Option<Vec<u8>> {
-    match std::fs::read(src.path) {
+    match input::read(src.path, input::Kind::CERTIFICATE) {
         Ok(bytes) => Some(bytes),
-        Err(e) => {
-            let what = match e.kind() {
-                std::io::ErrorKind::NotFound => "does not exist".to_string(),
-                std::io::ErrorKind::PermissionDenied => "is not readable: permission denied".into(),
-                _ if src.path.is_dir() => "is a directory, expected a PEM file".into(),
-                _ => format!("cannot be read: {e}"),
+        Err(error) => {
+            let what = match &error {
+                input::InputError::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                {
+                    "is not readable: permission denied".to_string()
+                }
+                input::InputError::NotRegular {
+                    found: "a directory",
+                    ..
+                } => "is a directory, expected a PEM file".to_string(),
+                other => other.reason(),
             };
             sink.finding(
                 check,

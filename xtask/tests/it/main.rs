@@ -2,4 +2,5 @@
 
 mod cli;
 mod gate;
+mod hostile;
 mod workflow;

@@ -227,3 +227,81 @@ fn single_npy_files_compare_too() {
     assert_eq!(r.verdict, Outcome::Fail);
     assert_eq!(r.files[0].checks[0].mismatches[0].index, Some(vec![1]));
 }
+
+/// Rewrites the uncompressed size the zip declares for its (only) entry, in
+/// the local header and the central directory, as a crafted archive would.
+fn declare_size(path: &std::path::Path, declared: u32) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let find = |bytes: &[u8], signature: &[u8; 4]| {
+        bytes
+            .windows(4)
+            .position(|window| window == signature)
+            .expect("zip signature")
+    };
+    let local = find(&bytes, b"PK\x03\x04");
+    bytes[local + 22..local + 26].copy_from_slice(&declared.to_le_bytes());
+    let central = find(&bytes, b"PK\x01\x02");
+    bytes[central + 24..central + 28].copy_from_slice(&declared.to_le_bytes());
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn zip_bombs_are_refused_before_inflating() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.npz");
+    observation_npz(&good, &base_map(), false);
+    let error_of = |name: &str| {
+        format!(
+            "{:#}",
+            compare_paths(&settings(), &good, &dir.path().join(name)).expect_err(name)
+        )
+    };
+    // An entry declaring 3.75 GiB: refused from the central directory.
+    let huge = dir.path().join("huge.npz");
+    observation_npz(&huge, &base_map(), true);
+    declare_size(&huge, 0xF000_0000);
+    let text = error_of("huge.npz");
+    assert!(
+        text.contains("entry `map.npy`: the zip declares 4026531840 bytes, more than the 128 MiB limit for one array"),
+        "{text}"
+    );
+    // A header whose shape does not account for the declared size: refused
+    // after reading the header only.
+    let shape = dir.path().join("shape.npz");
+    npz(
+        &shape,
+        &[("map", npy("<f4", &[1 << 24], &f32_bytes(&[0.0; 16])))],
+        true,
+    );
+    let text = error_of("shape.npz");
+    assert!(
+        text.contains("the header says shape (16777216,) of '<f4' = 67108864 bytes, but 64 bytes follow the header"),
+        "{text}"
+    );
+    // An entry that inflates to more than it declares is cut off.
+    let lying = dir.path().join("lying.npz");
+    npz(
+        &lying,
+        &[("map", npy("<f4", &[16], &f32_bytes(&[0.0; 16])))],
+        true,
+    );
+    declare_size(&lying, 100);
+    let text = error_of("lying.npz");
+    assert!(
+        text.contains("lying.npz`: entry `map.npy`: at byte offset 8 of the .npy data: the header claims 118 bytes but only 91 follow"),
+        "{text}"
+    );
+    // A header and declared size that agree, with more data than both.
+    let longer = dir.path().join("longer.npz");
+    let entry = npy("<f4", &[16], &f32_bytes(&[0.0; 32]));
+    let declared = (entry.len() - 64) as u32;
+    npz(&longer, &[("map", entry)], true);
+    declare_size(&longer, declared);
+    let text = error_of("longer.npz");
+    assert!(
+        text.contains(&format!(
+            "the entry inflates to more than the {declared} bytes the zip declares"
+        )),
+        "{text}"
+    );
+}

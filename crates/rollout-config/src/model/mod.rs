@@ -76,8 +76,8 @@ impl std::ops::Deref for RolloutConfig {
 impl RolloutConfig {
     /// Reads and validates the rollout definition at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(path, format!("cannot read rollout config: {e}"))
+        let text = input::read_to_string(path, input::Kind::CONFIG).map_err(|error| {
+            ConfigError::new(path, format!("the rollout config {}", error.reason()))
                 .hint("pass `--config PATH`, or run from a checkout of the rollout tooling")
         })?;
         Self::parse(&text, path)

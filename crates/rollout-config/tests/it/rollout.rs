@@ -109,7 +109,7 @@ fn missing_file_says_so_with_a_hint() {
     let err = RolloutConfig::load(Path::new("/nonexistent/rollout.yaml")).expect_err("missing");
     let text = err.to_string();
     assert!(
-        text.starts_with("/nonexistent/rollout.yaml: cannot read rollout config"),
+        text.starts_with("/nonexistent/rollout.yaml: the rollout config does not exist"),
         "{text}"
     );
     assert!(text.contains("\nhint: pass `--config PATH`"), "{text}");
