@@ -284,11 +284,7 @@ fn emit(ctx: &Context, report: &Report, output: Option<&Path>) -> Result<()> {
 /// candidate: an error.
 pub fn capture_now(ctx: &Context) -> Result<capture::Record> {
     let quiet = ctx.verbosity == Verbosity::Quiet;
-    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, std::sync::Arc::clone(&cancel))
-            .context("cannot install the interrupt handler")?;
-    }
+    let cancel = plumbing::process::interrupt_flag()?;
     let log = ctx.settings.rollout_dir().join("capture.log");
     let progress = |line: &str| {
         if !quiet {

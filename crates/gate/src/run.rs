@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -94,7 +94,7 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
             ctx.settings.config.path.display()
         );
     }
-    let interrupted = interrupt_flag()?;
+    let interrupted = plumbing::process::interrupt_flag()?;
     let progress = Progress::new(ctx.verbosity);
     if needs_env(&plan.run, &resolved.vars) {
         provision(
@@ -208,17 +208,6 @@ impl GateSettings {
             jobs,
         })
     }
-}
-
-/// A flag that Ctrl-C and SIGTERM set: steps are stopped, the report is
-/// still written.
-fn interrupt_flag() -> Result<Arc<AtomicBool>> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&interrupted))
-            .context("cannot install the interrupt handler")?;
-    }
-    Ok(interrupted)
 }
 
 /// Creates the log directory, and empties the capture directory when a

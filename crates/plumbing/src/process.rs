@@ -146,10 +146,56 @@ pub fn run_logged(
 }
 
 fn spawn(cmd: &mut Command) -> Result<Child> {
+    stop_with_parent(cmd);
     cmd.spawn().with_context(|| {
         let program = cmd.get_program().to_string_lossy().into_owned();
         format!("cannot start `{program}`")
     })
+}
+
+/// Asks Linux to SIGKILL the child's leader when the thread that started it
+/// dies (`PR_SET_PDEATHSIG`), so that even a `kill -9` of the gate stops its
+/// steps. Children are always spawned and waited for on the same thread.
+/// What the leader started lives on unless it stops with it; a step that
+/// calls `setsid` leaves our process group and escapes group stops too.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn stop_with_parent(cmd: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: `prctl` and `getppid` are system
+    // calls that neither allocate nor take locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            // The parent may have died before the prctl took effect.
+            if nix::unistd::getppid().as_raw() as u32 != parent {
+                return Err(std::io::Error::other(
+                    "the parent exited before the child started",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_with_parent(_cmd: &mut Command) {}
+
+/// A flag that Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal or ssh
+/// session) set: the command stops its children's groups and reports itself
+/// interrupted instead of dying with them still running.
+pub fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))
+            .context("cannot install the interrupt handler")?;
+    }
+    Ok(interrupted)
 }
 
 /// Waits for `child`, stopping its group at the deadline, on cancel, or when

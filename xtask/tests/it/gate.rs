@@ -22,45 +22,62 @@ fn report(dir: &std::path::Path) -> serde_json::Value {
 }
 
 #[test]
-fn ctrl_c_stops_every_step_and_still_writes_the_report() {
-    let dir = workspace_with(
-        "    - id: sleeper\n      command: [sh, -c, 'sleep 60 & echo $! > child.pid; wait']\n    - id: other\n      command: [sleep, '60']\n",
-    );
-    let child = std::process::Command::cargo_bin("xtask")
+fn ctrl_c_sigterm_and_sighup_stop_every_step_and_still_write_the_report() {
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+        // A closed terminal or ssh session.
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        interrupt_the_gate_with(signal);
+    }
+}
+
+fn spawn_gate(dir: &std::path::Path) -> std::process::Child {
+    std::process::Command::cargo_bin("xtask")
         .expect("bin")
         .args(["gate", "--config"])
-        .arg(dir.path().join("rollout.yaml"))
+        .arg(dir.join("rollout.yaml"))
         .env("NO_COLOR", "1")
-        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .env("CARGO_TARGET_DIR", dir.join("target"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("spawn");
-    let pidfile = dir.path().join("townlet/child.pid");
+        .expect("spawn")
+}
+
+fn wait_for(path: &std::path::Path, what: &str) {
     let until = Instant::now() + Duration::from_secs(20);
-    while !pidfile.exists() && Instant::now() < until {
+    while !path.exists() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(pidfile.exists(), "the step never started");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("kill");
+    assert!(path.exists(), "{what} never started");
+    // The file exists once the shell opened it; give it time to be written.
+    std::thread::sleep(Duration::from_millis(50));
+}
+
+fn interrupt_the_gate_with(signal: nix::sys::signal::Signal) {
+    let dir = workspace_with(
+        "    - id: sleeper\n      command: [sh, -c, 'sleep 60 & echo $! > child.pid; wait']\n    - id: other\n      command: [sleep, '60']\n",
+    );
+    let child = spawn_gate(dir.path());
+    let pidfile = dir.path().join("townlet/child.pid");
+    wait_for(&pidfile, "the step");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).expect("kill");
     let out = child.wait_with_output().expect("wait");
     assert_eq!(
         out.status.code(),
         Some(2),
-        "{}",
+        "{signal}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("error: the gate was interrupted; the report marks it so"),
-        "{stderr}"
+        "{signal}: {stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("gate INTERRUPTED"), "{stdout}");
+    assert!(stdout.contains("gate INTERRUPTED"), "{signal}: {stdout}");
     let r = report(dir.path());
     assert_eq!(r["verdict"], "interrupted");
     assert_eq!(r["steps"][0]["status"], "interrupted");
@@ -68,9 +85,38 @@ fn ctrl_c_stops_every_step_and_still_writes_the_report() {
     std::thread::sleep(Duration::from_millis(100));
     assert!(
         test_support::process_gone(&pid),
-        "step process {} outlived the gate",
+        "{signal}: step process {} outlived the gate",
         pid.trim()
     );
+}
+
+#[test]
+fn a_killed_gate_takes_its_step_leaders_with_it() {
+    let dir = workspace_with(
+        "    - id: leader\n      command: [sh, -c, 'echo $$ > leader.pid; sleep 60']\n",
+    );
+    let mut child = spawn_gate(dir.path());
+    let pidfile = dir.path().join("townlet/leader.pid");
+    wait_for(&pidfile, "the step");
+    child.kill().expect("SIGKILL the gate");
+    child.wait().expect("wait");
+    let pid = std::fs::read_to_string(&pidfile).expect("pid");
+    assert!(
+        plumbing_gone_within(&pid),
+        "step leader {} outlived a SIGKILL of the gate",
+        pid.trim()
+    );
+}
+
+fn plumbing_gone_within(pid: &str) -> bool {
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        if test_support::process_gone(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 #[test]
