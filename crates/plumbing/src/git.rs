@@ -292,6 +292,24 @@ impl<'a> Git<'a> {
             .ok)
     }
 
+    /// Whether git accepts `name` as a tag name (`git check-ref-format`).
+    pub fn tag_name_is_valid(&self, name: &str) -> Result<bool> {
+        let full = format!("refs/tags/{name}");
+        Ok(self
+            .try_run(cmd!(self.sh(), "git check-ref-format {full}"))?
+            .ok)
+    }
+
+    /// Every branch's short name: local ones (`main`) and remote-tracking
+    /// ones (`origin/main`).
+    pub fn branches(&self) -> Result<Vec<String>> {
+        let out = self.read(cmd!(
+            self.sh(),
+            "git for-each-ref --format=%(refname:short) refs/heads refs/remotes"
+        ))?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
     /// The remotes configured in the checkout.
     pub fn remotes(&self) -> Result<Vec<String>> {
         let out = self.read(cmd!(self.sh(), "git remote"))?;

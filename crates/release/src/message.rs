@@ -86,73 +86,76 @@ pub fn baseline_verdict(report: &GateReport) -> String {
 
 /// Builds the tag message.
 pub fn build(i: &Input<'_>) -> String {
-    let mut m = String::new();
-    let mut line = |s: &str| {
-        m.push_str(s);
-        m.push('\n');
-    };
-    line(&format!("Townlet {}", i.name));
-    line("");
-    match i.branch {
-        Some(b) => line(&format!(
-            "Release {} of commit {} on {b}.",
-            i.name, i.commit
-        )),
-        None => line(&format!(
-            "Release {} of commit {} (detached HEAD).",
-            i.name, i.commit
-        )),
-    }
-    line(&format!(
+    let mut lines = Vec::new();
+    lines.push(format!("Townlet {}", i.name));
+    lines.push(String::new());
+    lines.push(match i.branch {
+        Some(b) => format!("Release {} of commit {} on {b}.", i.name, i.commit),
+        None => format!("Release {} of commit {} (detached HEAD).", i.name, i.commit),
+    });
+    lines.push(format!(
         "{MARKER} (rollout tooling {}).",
         env!("CARGO_PKG_VERSION")
     ));
-    line("");
-
+    lines.push(String::new());
     match i.gate {
-        Some(g) => {
-            let verdict = format!("{:?}", g.verdict).to_lowercase();
-            let gated = match &g.git {
-                Some(git) if git.commit == i.commit => "this commit".to_string(),
-                Some(git) => format!("commit {} (not this commit)", short(&git.commit)),
-                None => "no git state".to_string(),
-            };
-            let steps = match g.partial_selection() {
-                None => format!("{} steps", g.ran()),
-                Some(what) => format!(
-                    "partial run ({what}): {} of {} steps ran",
-                    g.ran(),
-                    g.steps.len()
-                ),
-            };
-            line(&format!(
-                "Gate: {verdict} for {gated}, {steps} in {}, started {}",
-                secs(g.duration_ms),
-                g.started_at
-            ));
-            let width = g.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
-            for s in &g.steps {
-                line(&format!(
-                    "  {:<15} {:width$} {:>8}  {}",
-                    status_word(s.status),
-                    s.id,
-                    secs(s.duration_ms),
-                    s.summary
-                ));
-            }
-            line(&format!("Baseline diff: {}", baseline_verdict(g)));
-        }
-        None => line("Gate: no usable gate report"),
+        Some(g) => gate_section(g, i.commit, &mut lines),
+        None => lines.push("Gate: no usable gate report".into()),
     }
-    line("");
+    lines.push(String::new());
+    signoff_section(i, &mut lines);
+    lines.push(String::new());
+    override_section(i.overrides, &mut lines);
+    lines.push(String::new());
+    rollback_section(i, &mut lines);
+    let mut message = lines.join("\n");
+    message.push('\n');
+    message
+}
 
-    line("Sign-offs:");
+/// `Gate: ...`, one line per step, and the baseline-diff verdict.
+fn gate_section(g: &GateReport, commit: &str, lines: &mut Vec<String>) {
+    let verdict = format!("{:?}", g.verdict).to_lowercase();
+    let gated = match &g.git {
+        Some(git) if git.commit == commit => "this commit".to_string(),
+        Some(git) => format!("commit {} (not this commit)", short(&git.commit)),
+        None => "no git state".to_string(),
+    };
+    let steps = match g.partial_selection() {
+        None => format!("{} steps", g.ran()),
+        Some(what) => format!(
+            "partial run ({what}): {} of {} steps ran",
+            g.ran(),
+            g.steps.len()
+        ),
+    };
+    lines.push(format!(
+        "Gate: {verdict} for {gated}, {steps} in {}, started {}",
+        secs(g.duration_ms),
+        g.started_at
+    ));
+    let width = g.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    for s in &g.steps {
+        lines.push(format!(
+            "  {:<15} {:width$} {:>8}  {}",
+            status_word(s.status),
+            s.id,
+            secs(s.duration_ms),
+            s.summary
+        ));
+    }
+    lines.push(format!("Baseline diff: {}", baseline_verdict(g)));
+}
+
+/// `Sign-offs:` and one line per team.
+fn signoff_section(i: &Input<'_>, lines: &mut Vec<String>) {
+    lines.push("Sign-offs:".into());
     for s in i.signoffs {
         let prefix = match s.state {
             TeamState::Valid => "",
             _ => "NOT SIGNED: ",
         };
-        line(&format!(
+        lines.push(format!(
             "  {prefix}{} ({}) {}",
             s.name,
             s.team,
@@ -160,53 +163,55 @@ pub fn build(i: &Input<'_>) -> String {
         ));
     }
     if i.signoffs.is_empty() {
-        line("  none required");
+        lines.push("  none required".into());
     }
-    line("");
+}
 
-    line("Overrides:");
-    if i.overrides.is_empty() {
-        line("  none");
+/// `Overrides:` and the `--allow-*` flags that let a failed check pass.
+fn override_section(overrides: &[Override], lines: &mut Vec<String>) {
+    lines.push("Overrides:".into());
+    if overrides.is_empty() {
+        lines.push("  none".into());
     }
-    for o in i.overrides {
-        line(&format!(
+    for o in overrides {
+        lines.push(format!(
             "  {}: check {} failed: {}",
             o.flag, o.check, o.summary
         ));
     }
-    line("");
+}
 
-    line("Rollback:");
+/// `Rollback:`: the facade commits since the previous release and how to
+/// revert them.
+fn rollback_section(i: &Input<'_>, lines: &mut Vec<String>) {
+    lines.push("Rollback:".into());
     let since = match i.previous {
         Some(p) => format!("since {p}"),
         None => "since the start of history (no earlier release tag)".into(),
     };
     let paths = i.facade_paths.join(", ");
     if i.rollback.is_empty() {
-        line(&format!(
+        lines.push(format!(
             "  No commits {since} touch the facade paths ({paths}); nothing to revert."
         ));
     } else {
-        line(&format!(
-            "  Facade commits ({paths}) {since}, newest first:"
-        ));
+        lines.push(format!("  Facade commits ({paths}) {since}, newest first:"));
         for c in i.rollback {
-            line(&format!("    {} {}", short(&c.commit), c.subject));
+            lines.push(format!("    {} {}", short(&c.commit), c.subject));
         }
-        line("  Revert them all, newest first:");
+        lines.push("  Revert them all, newest first:".into());
         let all: Vec<&str> = i.rollback.iter().map(|c| c.commit.as_str()).collect();
-        line(&format!("    git revert --no-edit {}", all.join(" ")));
-        line("  Or one at a time, in this order:");
+        lines.push(format!("    git revert --no-edit {}", all.join(" ")));
+        lines.push("  Or one at a time, in this order:".into());
         for c in i.rollback {
-            line(&format!("    {}", c.revert));
+            lines.push(format!("    {}", c.revert));
         }
     }
     if let Some(p) = i.previous {
-        line(&format!(
+        lines.push(format!(
             "  Consumers can pin the previous release instead: {p}"
         ));
     }
-    m
 }
 
 #[cfg(test)]

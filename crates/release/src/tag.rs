@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use plumbing::report::{GateReport, Verdict, report_path};
+use rollout_config::model::ReleaseSection;
 use rollout_config::model::valid_ref_name;
 use rollout_config::{Context, Outcome, Style, Verbosity};
 use serde::Serialize;
@@ -288,6 +289,21 @@ pub fn gate_check(
             Some(report),
         );
     };
+    let check = provenance_mismatch(&report, &g, commit, tree, expected)
+        .unwrap_or_else(|| verdict_check(&report, commit, tree));
+    (check, Some(report))
+}
+
+/// Why the report did not gate exactly this commit as it is, on this root
+/// with this rollout config, if it did not.
+fn provenance_mismatch(
+    report: &GateReport,
+    g: &plumbing::report::GitState,
+    commit: &str,
+    tree: &str,
+    expected: Gated<'_>,
+) -> Option<Check> {
+    let rerun = "run the gate on this commit: cargo xtask gate (or pass --allow-gate)";
     let check = if !same_path(&report.root, expected.root) {
         Check::fail(
             "gate",
@@ -298,7 +314,7 @@ pub fn gate_check(
             ),
             "run the gate on this checkout: cargo xtask gate --root <this checkout> (or pass --allow-gate)",
         )
-    } else if let Some(msg) = config_mismatch(&report, expected) {
+    } else if let Some(msg) = config_mismatch(report, expected) {
         Check::fail(
             "gate",
             msg,
@@ -333,7 +349,16 @@ pub fn gate_check(
             ),
             "commit or stash the changes, then run cargo xtask gate again (or pass --allow-gate)",
         )
-    } else if let Some(what) = report
+    } else {
+        return None;
+    };
+    Some(check)
+}
+
+/// The `gate` check of a report made for this very commit: its verdict,
+/// and whether the whole gate ran.
+fn verdict_check(report: &GateReport, commit: &str, tree: &str) -> Check {
+    if let Some(what) = report
         .partial_selection()
         .filter(|_| report.verdict == Verdict::Pass)
     {
@@ -373,8 +398,7 @@ pub fn gate_check(
                 report.started_at
             ),
         )
-    };
-    (check, Some(report))
+    }
 }
 
 /// Why the report's rollout definition is not the one in use, if it is not.
@@ -412,60 +436,10 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
     let commit = git.commit("HEAD")?;
     let tree = git.tree(&commit)?;
     let branch = git.branch()?;
-    let mut checks = Vec::new();
-
-    // The working tree.
-    let dirty = git.status(rel.untracked_dirty)?;
-    checks.push(if dirty.is_empty() {
-        Check::pass(
-            "clean",
-            if rel.untracked_dirty {
-                "no uncommitted changes or untracked files"
-            } else {
-                "no uncommitted changes to tracked files"
-            },
-        )
-    } else {
-        let n = dirty.len();
-        Check::fail(
-            "clean",
-            format!(
-                "{n} uncommitted change{} in the working tree",
-                if n == 1 { "" } else { "s" }
-            ),
-            "commit or stash them (git stash), or pass --allow-dirty",
-        )
-        .details(limit(dirty, 10))
-    });
-
-    // The branch.
-    checks.push(match &branch {
-        Some(b) if rel.tag_branches.iter().any(|t| t == b) => {
-            Check::pass("branch", format!("HEAD is on {b}"))
-        }
-        Some(b) => Check::fail(
-            "branch",
-            format!(
-                "HEAD is on {b}, not on a tag branch ({})",
-                rel.tag_branches.join(", ")
-            ),
-            format!(
-                "git switch {} and merge the release there, or pass --allow-branch",
-                rel.main_branch
-            ),
-        ),
-        None => Check::fail(
-            "branch",
-            format!("HEAD is detached at {}", short(&commit)),
-            format!(
-                "check out a tag branch ({}): git switch {}, or pass --allow-branch",
-                rel.tag_branches.join(", "),
-                rel.main_branch
-            ),
-        ),
-    });
-
-    // The gate.
+    let mut checks = vec![
+        clean_check(&git, rel)?,
+        branch_check(branch.as_deref(), &commit, rel),
+    ];
     let (gate, report) = gate_check(
         &report_path(s),
         &commit,
@@ -477,136 +451,218 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
         },
     );
     checks.push(gate);
-
-    // Sign-offs.
     let teams = signoff::evaluate(&git, rel, &commit)?;
+    checks.push(signoff_check(&git, rel, &teams, &commit)?);
+    let named = choose_name(&git, rel, args, &commit)?;
+    checks.push(named.check);
+    let history = history(&git, rel, &commit, &named.at_head)?;
+    checks.push(history.check);
+    let overrides = apply_overrides(&mut checks, args);
+    let ready = !checks.iter().any(Check::blocks);
+
+    let message = message::build(&message::Input {
+        name: &named.tag.name,
+        commit: &commit,
+        branch: branch.as_deref(),
+        gate: report.as_ref(),
+        signoffs: &teams,
+        overrides: &overrides,
+        previous: history.previous.as_deref(),
+        facade_paths: &rel.facade_paths,
+        rollback: &history.rollback,
+    });
+
+    Ok(Plan {
+        root: root.to_path_buf(),
+        commit,
+        tree,
+        branch,
+        tag: TagPlan {
+            sign: args.sign,
+            ..named.tag
+        },
+        remote: named.remote,
+        checks,
+        overrides,
+        previous_tag: history.previous,
+        shallow: history.shallow,
+        rollback: history.rollback,
+        message,
+        ready,
+    })
+}
+
+/// Whether the working tree is clean.
+fn clean_check(git: &Git<'_>, rel: &ReleaseSection) -> Result<Check> {
+    let dirty = git.status(rel.untracked_dirty)?;
+    if dirty.is_empty() {
+        return Ok(Check::pass(
+            "clean",
+            if rel.untracked_dirty {
+                "no uncommitted changes or untracked files"
+            } else {
+                "no uncommitted changes to tracked files"
+            },
+        ));
+    }
+    let count = dirty.len();
+    Ok(Check::fail(
+        "clean",
+        format!(
+            "{count} uncommitted change{} in the working tree",
+            if count == 1 { "" } else { "s" }
+        ),
+        "commit or stash them (git stash), or pass --allow-dirty",
+    )
+    .details(limit(dirty, 10)))
+}
+
+/// Whether HEAD is on a branch releases are tagged from.
+fn branch_check(branch: Option<&str>, commit: &str, rel: &ReleaseSection) -> Check {
+    match branch {
+        Some(name) if rel.tag_branches.iter().any(|t| t == name) => {
+            Check::pass("branch", format!("HEAD is on {name}"))
+        }
+        Some(name) => Check::fail(
+            "branch",
+            format!(
+                "HEAD is on {name}, not on a tag branch ({})",
+                rel.tag_branches.join(", ")
+            ),
+            format!(
+                "git switch {} and merge the release there, or pass --allow-branch",
+                rel.main_branch
+            ),
+        ),
+        None => Check::fail(
+            "branch",
+            format!("HEAD is detached at {}", short(commit)),
+            format!(
+                "check out a tag branch ({}): git switch {}, or pass --allow-branch",
+                rel.tag_branches.join(", "),
+                rel.main_branch
+            ),
+        ),
+    }
+}
+
+/// Whether every team signed off this commit.
+fn signoff_check(
+    git: &Git<'_>,
+    rel: &ReleaseSection,
+    teams: &[signoff::TeamStatus],
+    commit: &str,
+) -> Result<Check> {
     let missing: Vec<&signoff::TeamStatus> = teams
         .iter()
         .filter(|t| t.state != TeamState::Valid)
         .collect();
-    checks.push(if missing.is_empty() {
-        Check::pass(
+    if missing.is_empty() {
+        return Ok(Check::pass(
             "signoff",
             format!(
                 "all {} teams signed off ({})",
                 teams.len(),
-                teams.iter().map(|t| t.team.as_str()).collect::<Vec<_>>().join(", ")
+                teams
+                    .iter()
+                    .map(|t| t.team.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-        )
+        ));
+    }
+    let ids: Vec<&str> = missing.iter().map(|t| t.team.as_str()).collect();
+    let fetch = if git.ref_exists(&rel.signoff_ref)? {
+        String::new()
     } else {
-        let ids: Vec<&str> = missing.iter().map(|t| t.team.as_str()).collect();
-        let fetch = if git.ref_exists(&rel.signoff_ref)? {
-            String::new()
-        } else {
-            format!(
-                "this checkout has no sign-offs at all (`{r}` is absent): fetch them with `git fetch {remote} {r}:{r}`, or ",
-                r = rel.signoff_ref,
-                remote = rel.remote
-            )
-        };
-        Check::fail(
-            "signoff",
-            format!(
-                "{} of {} teams have no valid sign-off: {}",
-                missing.len(),
-                teams.len(),
-                ids.join(", ")
-            ),
-            format!(
-                "{fetch}each team confirms its checklist and runs: cargo xtask signoff TEAM --commit {} (for example cargo xtask signoff {}), or pass --allow-signoff",
-                short(&commit),
-                ids[0]
-            ),
+        format!(
+            "this checkout has no sign-offs at all (`{r}` is absent): fetch them with `git fetch {remote} {r}:{r}`, or ",
+            r = rel.signoff_ref,
+            remote = rel.remote
         )
-        .details(missing.iter().map(|t| signoff::describe(t, &commit)).collect())
-    });
+    };
+    Ok(Check::fail(
+        "signoff",
+        format!(
+            "{} of {} teams have no valid sign-off: {}",
+            missing.len(),
+            teams.len(),
+            ids.join(", ")
+        ),
+        format!(
+            "{fetch}each team confirms its checklist and runs: cargo xtask signoff TEAM --commit {} (for example cargo xtask signoff {}), or pass --allow-signoff",
+            short(commit),
+            ids[0]
+        ),
+    )
+    .details(missing.iter().map(|t| signoff::describe(t, commit)).collect()))
+}
 
-    // The name.
+/// The tag name chosen, where it may be pushed, and the `tag-name` check.
+struct Named {
+    tag: TagPlan,
+    remote: Option<RemotePlan>,
+    check: Check,
+    /// Tags at HEAD, the chosen name included: the history skips them.
+    at_head: Vec<String>,
+}
+
+/// The local and remote tags a name must not collide with.
+struct Taken<'a> {
+    git: &'a Git<'a>,
+    commit: &'a str,
+    locals: Vec<LocalTag>,
+    remote: Option<&'a BTreeMap<String, String>>,
+    remote_name: Option<&'a str>,
+    /// The next free name of the base's series.
+    next: String,
+}
+
+impl Taken<'_> {
+    /// A tag an earlier run of `tag` made at HEAD, which a rerun reuses.
+    fn ours_at_head(&self, tag: &LocalTag) -> Result<bool> {
+        Ok(tag.annotated
+            && tag.commit == self.commit
+            && self.git.tag_message(&tag.name)?.contains(MARKER))
+    }
+}
+
+/// Resolves the tag name: `--name`, an earlier run's tag at HEAD, the base
+/// name, or the next free one; then checks it against the remote.
+fn choose_name(git: &Git<'_>, rel: &ReleaseSection, args: &Args, commit: &str) -> Result<Named> {
     let locals = git.local_tags()?;
     let known_remotes = git.remotes()?;
     let remote_name = match &args.push {
-        Some(r) => Some(r.clone()),
+        Some(remote) => Some(remote.clone()),
         None => known_remotes.iter().find(|r| **r == rel.remote).cloned(),
     };
     let remote_tags: Option<Result<BTreeMap<String, String>, String>> =
-        remote_name.as_ref().map(|r| git.remote_tags(r));
-    let remote_map = remote_tags.as_ref().and_then(|r| r.as_ref().ok());
-    let ours_at_head = |t: &LocalTag| -> Result<bool> {
-        Ok(t.annotated && t.commit == commit && git.tag_message(&t.name)?.contains(MARKER))
-    };
+        remote_name.as_ref().map(|remote| git.remote_tags(remote));
+    let remote_map = remote_tags.as_ref().and_then(|listed| listed.as_ref().ok());
     let mut taken_names: Vec<&str> = locals.iter().map(|t| t.name.as_str()).collect();
-    if let Some(m) = remote_map {
-        taken_names.extend(m.keys().map(String::as_str));
+    if let Some(map) = remote_map {
+        taken_names.extend(map.keys().map(String::as_str));
     }
     let (next, taken) = naming::next_free(&rel.base_tag, taken_names.iter().copied());
-    let (name, action, reason, local_object) = if let Some(n) = &args.name {
-        if !valid_ref_name(n) {
-            bail!(
-                "`--name {n}` is not a valid tag name (see `git check-ref-format`)\nhint: use a name such as {next}"
-            );
-        }
-        match locals.iter().find(|t| &t.name == n) {
-            Some(t) if ours_at_head(t)? => (
-                n.clone(),
-                Action::Reuse,
-                Reason::Rerun,
-                Some(t.object.clone()),
-            ),
-            Some(t) => bail!(
-                "tag `{n}` already exists locally on {}{}; an existing tag is never moved or replaced\nhint: leave out `--name` to take the next free name ({next}), or choose another name",
-                short(&t.commit),
-                if t.commit == commit { " (HEAD)" } else { "" }
-            ),
-            None => {
-                if let (Some(m), Some(r)) = (remote_map, &remote_name)
-                    && m.contains_key(n)
-                {
-                    bail!(
-                        "tag `{n}` already exists on `{r}`; an existing tag is never moved or replaced\nhint: leave out `--name` to take the next free name ({next}), or choose another name"
-                    );
-                }
-                (n.clone(), Action::Create, Reason::Explicit, None)
-            }
-        }
-    } else {
-        let mut rerun = None;
-        for t in &locals {
-            if naming::series_index(&rel.base_tag, &t.name).is_some() && ours_at_head(t)? {
-                let better = rerun.as_ref().is_none_or(|r: &&LocalTag| {
-                    naming::series_index(&rel.base_tag, &t.name)
-                        > naming::series_index(&rel.base_tag, &r.name)
-                });
-                if better {
-                    rerun = Some(t);
-                }
-            }
-        }
-        match rerun {
-            Some(t) => (
-                t.name.clone(),
-                Action::Reuse,
-                Reason::Rerun,
-                Some(t.object.clone()),
-            ),
-            None => {
-                let reason = if next == rel.base_tag {
-                    Reason::Base
-                } else {
-                    Reason::Next
-                };
-                (next.clone(), Action::Create, reason, None)
-            }
-        }
+    let known = Taken {
+        git,
+        commit,
+        locals,
+        remote: remote_map,
+        remote_name: remote_name.as_deref(),
+        next,
     };
-
-    let pushing = args.push.is_some();
-    let remote = remote_name.as_ref().map(|r| RemotePlan {
-        name: r.clone(),
-        push: pushing,
+    let (name, action, reason, local_object) = match &args.name {
+        Some(name) => explicit_name(&known, name)?,
+        None => automatic_name(&known, rel)?,
+    };
+    let remote = remote_name.as_ref().map(|remote| RemotePlan {
+        name: remote.clone(),
+        push: args.push.is_some(),
         listed: remote_map.is_some(),
-        object: remote_map.and_then(|m| m.get(&name).cloned()),
+        object: remote_map.and_then(|map| map.get(&name).cloned()),
     });
-    checks.push(name_check(
+    let mut check = name_check(
         &name,
         action,
         local_object.as_deref(),
@@ -614,47 +670,185 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
         remote.as_ref(),
         &remote_tags,
         &rel.remote,
-    ));
-    if let (Some(r), Some(Err(_))) = (&args.push, &remote_tags)
-        && !known_remotes.contains(r)
-        && let Some(c) = checks.last_mut()
+    );
+    if let (Some(pushed_to), Some(Err(_))) = (&args.push, &remote_tags)
+        && !known_remotes.contains(pushed_to)
     {
-        let mut extra = format!(
-            "; `{r}` is not a configured remote (known: {})",
-            if known_remotes.is_empty() {
-                "none".to_string()
-            } else {
-                known_remotes.join(", ")
-            }
-        );
-        if let Some(best) =
-            rollout_config::error::closest(r, known_remotes.iter().map(String::as_str))
-        {
-            extra.push_str(&format!(", did you mean '{best}'?"));
-        }
-        c.hint = c.hint.take().map(|h| h + &extra);
+        check.hint = check
+            .hint
+            .take()
+            .map(|hint| hint + &unknown_remote(pushed_to, &known_remotes));
     }
-
-    // History and rollback.
-    let mut at_head: Vec<String> = locals
+    let mut at_head: Vec<String> = known
+        .locals
         .iter()
         .filter(|t| t.commit == commit)
         .map(|t| t.name.clone())
         .collect();
     at_head.push(name.clone());
-    let previous = git.previous_tag(&commit, &rel.release_tags, &at_head)?;
+    Ok(Named {
+        tag: TagPlan {
+            name,
+            action,
+            reason,
+            taken,
+            sign: false,
+            local_object,
+        },
+        remote,
+        check,
+        at_head,
+    })
+}
+
+type Choice = (String, Action, Reason, Option<String>);
+
+/// `--name NAME`: a valid, free tag name, or the tag an earlier run made at HEAD.
+fn explicit_name(known: &Taken<'_>, name: &str) -> Result<Choice> {
+    let next = &known.next;
+    refuse_shadowing_name(known.git, name, next)?;
+    match known.locals.iter().find(|t| t.name == name) {
+        Some(tag) if known.ours_at_head(tag)? => Ok((
+            name.to_string(),
+            Action::Reuse,
+            Reason::Rerun,
+            Some(tag.object.clone()),
+        )),
+        Some(tag) => bail!(
+            "tag `{name}` already exists locally on {}{}; an existing tag is never moved or replaced\nhint: leave out `--name` to take the next free name ({next}), or choose another name",
+            short(&tag.commit),
+            if tag.commit == known.commit {
+                " (HEAD)"
+            } else {
+                ""
+            }
+        ),
+        None => {
+            if let (Some(map), Some(remote)) = (known.remote, known.remote_name)
+                && map.contains_key(name)
+            {
+                bail!(
+                    "tag `{name}` already exists on `{remote}`; an existing tag is never moved or replaced\nhint: leave out `--name` to take the next free name ({next}), or choose another name"
+                );
+            }
+            Ok((name.to_string(), Action::Create, Reason::Explicit, None))
+        }
+    }
+}
+
+/// Refuses a `--name` that git rejects, or that would make another ref
+/// ambiguous: `HEAD` and its kin, a full ref path, or a branch's name.
+fn refuse_shadowing_name(git: &Git<'_>, name: &str, next: &str) -> Result<()> {
+    let hint = format!("hint: use a name such as {next}");
+    if !valid_ref_name(name) || !git.tag_name_is_valid(name)? {
+        bail!(
+            "`--name {name}` is not a valid tag name (git check-ref-format refuses `refs/tags/{name}`)\n{hint}"
+        );
+    }
+    const SPECIAL: [&str; 7] = [
+        "HEAD",
+        "FETCH_HEAD",
+        "ORIG_HEAD",
+        "MERGE_HEAD",
+        "CHERRY_PICK_HEAD",
+        "REVERT_HEAD",
+        "BISECT_HEAD",
+    ];
+    if SPECIAL.contains(&name) || name == "@" {
+        bail!(
+            "`--name {name}` would shadow git's `{name}`: `git rev-parse {name}` would become ambiguous\n{hint}"
+        );
+    }
+    if name.starts_with("refs/") {
+        bail!(
+            "`--name {name}` is a full ref path; the tag would be `refs/tags/{name}` and shadow `{name}`\nhint: give the tag's short name, such as {next}"
+        );
+    }
+    if let Some(branch) = git.branches()?.into_iter().find(|b| b == name) {
+        bail!(
+            "`--name {name}` is the name of the branch `{branch}`: the tag would make `{name}` ambiguous\n{hint}"
+        );
+    }
+    Ok(())
+}
+
+/// No `--name`: the newest series tag an earlier run made at HEAD, else the
+/// base name when free, else the next free one.
+fn automatic_name(known: &Taken<'_>, rel: &ReleaseSection) -> Result<Choice> {
+    let series = |tag: &LocalTag| naming::series_index(&rel.base_tag, &tag.name);
+    let mut rerun: Option<&LocalTag> = None;
+    for tag in &known.locals {
+        if series(tag).is_some()
+            && known.ours_at_head(tag)?
+            && rerun.is_none_or(|best| series(tag) > series(best))
+        {
+            rerun = Some(tag);
+        }
+    }
+    Ok(match rerun {
+        Some(tag) => (
+            tag.name.clone(),
+            Action::Reuse,
+            Reason::Rerun,
+            Some(tag.object.clone()),
+        ),
+        None => {
+            let reason = if known.next == rel.base_tag {
+                Reason::Base
+            } else {
+                Reason::Next
+            };
+            (known.next.clone(), Action::Create, reason, None)
+        }
+    })
+}
+
+/// The hint's tail when `--push` names a remote that is not configured.
+fn unknown_remote(remote: &str, known_remotes: &[String]) -> String {
+    let mut extra = format!(
+        "; `{remote}` is not a configured remote (known: {})",
+        if known_remotes.is_empty() {
+            "none".to_string()
+        } else {
+            known_remotes.join(", ")
+        }
+    );
+    if let Some(best) =
+        rollout_config::error::closest(remote, known_remotes.iter().map(String::as_str))
+    {
+        extra.push_str(&format!(", did you mean '{best}'?"));
+    }
+    extra
+}
+
+/// The previous release and the facade commits since it, with the
+/// `history` check.
+struct History {
+    previous: Option<String>,
+    shallow: bool,
+    rollback: Vec<RollbackCommit>,
+    check: Check,
+}
+
+fn history(
+    git: &Git<'_>,
+    rel: &ReleaseSection,
+    commit: &str,
+    at_head: &[String],
+) -> Result<History> {
+    let previous = git.previous_tag(commit, &rel.release_tags, at_head)?;
     let shallow = git.is_shallow()?;
     let rollback: Vec<RollbackCommit> = git
-        .commits_touching(&commit, previous.as_deref(), &rel.facade_paths)?
+        .commits_touching(commit, previous.as_deref(), &rel.facade_paths)?
         .into_iter()
         .map(|(c, subject)| RollbackCommit::new(c, subject))
         .collect();
-    let n = rollback.len();
+    let count = rollback.len();
     let counted = format!(
-        "{n} facade commit{} to list for rollback",
-        if n == 1 { "" } else { "s" }
+        "{count} facade commit{} to list for rollback",
+        if count == 1 { "" } else { "s" }
     );
-    checks.push(match (&previous, shallow) {
+    let check = match (&previous, shallow) {
         (None, true) => Check::fail(
             "history",
             format!(
@@ -670,60 +864,37 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
         (Some(p), false) => Check::pass("history", format!("previous release {p}; {counted}")),
         (None, false) => Check::pass(
             "history",
-            format!("no earlier release tag ({}); {counted} since the first commit", rel.release_tags),
+            format!(
+                "no earlier release tag ({}); {counted} since the first commit",
+                rel.release_tags
+            ),
         ),
-    });
+    };
+    Ok(History {
+        previous,
+        shallow,
+        rollback,
+        check,
+    })
+}
 
-    // Overrides.
+/// Marks the failed checks an `--allow-*` flag overrides, and lists them
+/// for the tag message.
+fn apply_overrides(checks: &mut [Check], args: &Args) -> Vec<Override> {
     let mut overrides = Vec::new();
-    for c in &mut checks {
-        if c.status == Status::Fail
-            && let Some(flag) = args.allowed(c.id)
+    for check in checks {
+        if check.status == Status::Fail
+            && let Some(flag) = args.allowed(check.id)
         {
-            c.overridden_by = Some(flag.to_string());
+            check.overridden_by = Some(flag.to_string());
             overrides.push(Override {
                 flag: flag.to_string(),
-                check: c.id.to_string(),
-                summary: c.summary.clone(),
+                check: check.id.to_string(),
+                summary: check.summary.clone(),
             });
         }
     }
-    let ready = !checks.iter().any(Check::blocks);
-
-    let message = message::build(&message::Input {
-        name: &name,
-        commit: &commit,
-        branch: branch.as_deref(),
-        gate: report.as_ref(),
-        signoffs: &teams,
-        overrides: &overrides,
-        previous: previous.as_deref(),
-        facade_paths: &rel.facade_paths,
-        rollback: &rollback,
-    });
-
-    Ok(Plan {
-        root: root.to_path_buf(),
-        commit,
-        tree,
-        branch,
-        tag: TagPlan {
-            name,
-            action,
-            reason,
-            taken,
-            sign: args.sign,
-            local_object,
-        },
-        remote,
-        checks,
-        overrides,
-        previous_tag: previous,
-        shallow,
-        rollback,
-        message,
-        ready,
-    })
+    overrides
 }
 
 fn limit(mut lines: Vec<String>, n: usize) -> Vec<String> {
@@ -824,13 +995,30 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
     }
     let git = Git::open(sh, &plan.root)?
         .with_network_timeout(ctx.settings.config.release.network_timeout.0);
-    let git_sh = sh;
-    let name = &plan.tag.name;
     let say = |m: String| {
         if ctx.verbosity > Verbosity::Quiet {
             eprintln!("{m}");
         }
     };
+    if !create_or_reuse(&git, plan, &mut ex, &say)? {
+        return Ok(ex);
+    }
+
+    if let Some(remote) = plan.remote.as_ref().filter(|r| r.push) {
+        ex.push = Some(push_tag(&git, sh, plan, remote, &mut ex, &say)?);
+    }
+    Ok(ex)
+}
+
+/// Creates the planned tag, or takes the one an earlier run made; false when
+/// git refused (the reason is in `ex`).
+fn create_or_reuse(
+    git: &Git<'_>,
+    plan: &Plan,
+    ex: &mut Execution,
+    say: &dyn Fn(String),
+) -> Result<bool> {
+    let name = &plan.tag.name;
     match plan.tag.action {
         Action::Reuse => {
             ex.reused = true;
@@ -864,16 +1052,26 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
                 } else {
                     "nothing was changed; fix what git reports and run the command again".into()
                 });
-                return Ok(ex);
+                return Ok(false);
             }
             ex.created = true;
             ex.tag_object = git.tag_object(name)?;
         }
     }
+    Ok(true)
+}
 
-    let Some(remote) = plan.remote.as_ref().filter(|r| r.push) else {
-        return Ok(ex);
-    };
+/// Pushes the tag, and only it, never forced; after a failure, looks at the
+/// remote to say whether it has the tag and how to finish.
+fn push_tag(
+    git: &Git<'_>,
+    git_sh: &Shell,
+    plan: &Plan,
+    remote: &RemotePlan,
+    ex: &mut Execution,
+    say: &dyn Fn(String),
+) -> Result<PushResult> {
+    let name = &plan.tag.name;
     let r = &remote.name;
     let mut push = PushResult {
         remote: r.clone(),
@@ -882,8 +1080,7 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
     if remote.object.is_some() && remote.object == ex.tag_object {
         push.already_there = true;
         push.remote_has_tag = Some(true);
-        ex.push = Some(push);
-        return Ok(ex);
+        return Ok(push);
     }
     say(format!("pushing tag {name} to {r}"));
     let refspec = format!("refs/tags/{name}:refs/tags/{name}");
@@ -893,8 +1090,7 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
     if out.ok {
         push.pushed = true;
         push.remote_has_tag = Some(true);
-        ex.push = Some(push);
-        return Ok(ex);
+        return Ok(push);
     }
     let retry = format!("git push {r} refs/tags/{name}");
     push.error = Some(format!("pushing {name} to `{r}` failed"));
@@ -930,8 +1126,7 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
             ex.retry = Some(retry);
         }
     }
-    ex.push = Some(push);
-    Ok(ex)
+    Ok(push)
 }
 
 #[derive(Serialize)]
@@ -990,63 +1185,15 @@ pub fn render(
         plan.branch.as_deref().unwrap_or("detached HEAD"),
         plan.root.display()
     )?;
-    for c in &plan.checks {
-        let word = match (c.status, &c.overridden_by) {
-            (Status::Fail, Some(_)) => style.warn(),
-            (status, _) => status.word(style),
-        };
-        let over = c
-            .overridden_by
-            .as_ref()
-            .map(|f| format!(" (overridden by {f})"))
-            .unwrap_or_default();
-        writeln!(out, "{word} {:<9} {}{over}", c.id, c.summary)?;
-        if c.status == Status::Fail {
-            for d in &c.details {
-                writeln!(out, "     {d}")?;
-            }
-            if let (Some(h), None) = (&c.hint, &c.overridden_by) {
-                writeln!(out, "     hint: {h}")?;
-            }
-        }
-    }
+    render_checks(&plan.checks, style, out)?;
     let failed: Vec<&str> = plan
         .checks
         .iter()
         .filter(|c| c.blocks())
         .map(|c| c.id)
         .collect();
-    let kind = if t.sign { "signed" } else { "annotated" };
-    let push = match &plan.remote {
-        Some(r) if r.push => format!(", then push it to `{}`", r.name),
-        _ => String::new(),
-    };
     let Some(ex) = exec else {
-        let act = match t.action {
-            Action::Create => format!(
-                "create {kind} tag {} on {}{push}",
-                t.name,
-                short(&plan.commit)
-            ),
-            Action::Reuse => format!("reuse tag {} from an earlier run{push}", t.name),
-        };
-        writeln!(out, "plan: {act}")?;
-        writeln!(out, "message:")?;
-        for l in plan.message.lines() {
-            writeln!(out, "  | {l}")?;
-        }
-        if plan.ready {
-            writeln!(out, "verdict: pass (ready; add --execute to {act})")?;
-        } else {
-            writeln!(
-                out,
-                "verdict: FAIL ({} check{} failed: {}; --execute would refuse)",
-                failed.len(),
-                if failed.len() == 1 { "" } else { "s" },
-                failed.join(", ")
-            )?;
-        }
-        return Ok(());
+        return render_dry_run(plan, &failed, out);
     };
     if ex.refused {
         let flags: Vec<&str> = plan
@@ -1067,55 +1214,9 @@ pub fn render(
         )?;
         return Ok(());
     }
-    if ex.created {
-        writeln!(
-            out,
-            "{} create    created {kind} tag {} on {}",
-            style.pass(),
-            t.name,
-            short(&plan.commit)
-        )?;
-    } else if ex.reused {
-        writeln!(
-            out,
-            "{} create    reused tag {} from an earlier run",
-            style.pass(),
-            t.name
-        )?;
-    } else if let Some(e) = &ex.error {
-        writeln!(out, "{} create    {e}; nothing was changed", style.fail())?;
-        quote_git(ex.git_stderr.as_deref(), out)?;
-    }
-    if let Some(p) = &ex.push {
-        if p.already_there {
-            writeln!(
-                out,
-                "{} push      `{}` already has {}",
-                style.pass(),
-                p.remote,
-                t.name
-            )?;
-        } else if p.pushed {
-            writeln!(
-                out,
-                "{} push      pushed {} to `{}`",
-                style.pass(),
-                t.name,
-                p.remote
-            )?;
-        } else if let Some(e) = &p.error {
-            let has = match p.remote_has_tag {
-                Some(true) => format!("`{}` has a different {}", p.remote, t.name),
-                Some(false) => format!("`{}` does not have {}", p.remote, t.name),
-                None => format!("cannot tell whether `{}` has {}", p.remote, t.name),
-            };
-            writeln!(
-                out,
-                "{} push      {e}; {has}; the local tag is kept",
-                style.fail()
-            )?;
-            quote_git(p.git_stderr.as_deref(), out)?;
-        }
+    render_created(plan, ex, style, out)?;
+    if let Some(push) = &ex.push {
+        render_push(&t.name, push, style, out)?;
     }
     if let Some(h) = &ex.hint {
         writeln!(out, "     hint: {h}")?;
@@ -1132,6 +1233,129 @@ pub fn render(
         )?;
     } else {
         writeln!(out, "verdict: FAIL ({} not completed)", t.name)?;
+    }
+    Ok(())
+}
+
+/// `signed` or `annotated`.
+fn tag_kind(tag: &TagPlan) -> &'static str {
+    if tag.sign { "signed" } else { "annotated" }
+}
+
+/// One line per check, with its details and hint when it failed.
+fn render_checks(checks: &[Check], style: &Style, out: &mut dyn Write) -> Result<()> {
+    for c in checks {
+        let word = match (c.status, &c.overridden_by) {
+            (Status::Fail, Some(_)) => style.warn(),
+            (status, _) => status.word(style),
+        };
+        let over = c
+            .overridden_by
+            .as_ref()
+            .map(|f| format!(" (overridden by {f})"))
+            .unwrap_or_default();
+        writeln!(out, "{word} {:<9} {}{over}", c.id, c.summary)?;
+        if c.status == Status::Fail {
+            for d in &c.details {
+                writeln!(out, "     {d}")?;
+            }
+            if let (Some(h), None) = (&c.hint, &c.overridden_by) {
+                writeln!(out, "     hint: {h}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A dry run: what `--execute` would do, the message, and the verdict.
+fn render_dry_run(plan: &Plan, failed: &[&str], out: &mut dyn Write) -> Result<()> {
+    let t = &plan.tag;
+    let kind = tag_kind(t);
+    let push = match &plan.remote {
+        Some(r) if r.push => format!(", then push it to `{}`", r.name),
+        _ => String::new(),
+    };
+    let act = match t.action {
+        Action::Create => format!(
+            "create {kind} tag {} on {}{push}",
+            t.name,
+            short(&plan.commit)
+        ),
+        Action::Reuse => format!("reuse tag {} from an earlier run{push}", t.name),
+    };
+    writeln!(out, "plan: {act}")?;
+    writeln!(out, "message:")?;
+    for l in plan.message.lines() {
+        writeln!(out, "  | {l}")?;
+    }
+    if plan.ready {
+        writeln!(out, "verdict: pass (ready; add --execute to {act})")?;
+    } else {
+        writeln!(
+            out,
+            "verdict: FAIL ({} check{} failed: {}; --execute would refuse)",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            failed.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// The `create` line of an execution.
+fn render_created(plan: &Plan, ex: &Execution, style: &Style, out: &mut dyn Write) -> Result<()> {
+    let t = &plan.tag;
+    if ex.created {
+        writeln!(
+            out,
+            "{} create    created {} tag {} on {}",
+            style.pass(),
+            tag_kind(t),
+            t.name,
+            short(&plan.commit)
+        )?;
+    } else if ex.reused {
+        writeln!(
+            out,
+            "{} create    reused tag {} from an earlier run",
+            style.pass(),
+            t.name
+        )?;
+    } else if let Some(e) = &ex.error {
+        writeln!(out, "{} create    {e}; nothing was changed", style.fail())?;
+        quote_git(ex.git_stderr.as_deref(), out)?;
+    }
+    Ok(())
+}
+
+/// The `push` line of an execution.
+fn render_push(name: &str, p: &PushResult, style: &Style, out: &mut dyn Write) -> Result<()> {
+    if p.already_there {
+        writeln!(
+            out,
+            "{} push      `{}` already has {name}",
+            style.pass(),
+            p.remote,
+        )?;
+    } else if p.pushed {
+        writeln!(
+            out,
+            "{} push      pushed {name} to `{}`",
+            style.pass(),
+            p.remote
+        )?;
+    } else if let Some(e) = &p.error {
+        let has = match p.remote_has_tag {
+            Some(true) => format!("`{}` has a different {name}", p.remote),
+            Some(false) => format!("`{}` does not have {name}", p.remote),
+            None => format!("cannot tell whether `{}` has {name}", p.remote),
+        };
+        writeln!(
+            out,
+            "{} push      {e}; {has}; the local tag is kept",
+            style.fail()
+        )?;
+        quote_git(p.git_stderr.as_deref(), out)?;
     }
     Ok(())
 }

@@ -107,3 +107,32 @@ fn explicit_name_taken_on_the_remote_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn names_that_shadow_refs_are_refused_and_nothing_is_tagged() {
+    let f = Fixture::new();
+    f.bare_remote("origin");
+    f.git(&["push", "-q", "origin", "main"]);
+    f.git(&["branch", "release/m4"]);
+    f.ready();
+    let cases = [
+        ("HEAD", "would shadow git's `HEAD`"),
+        ("FETCH_HEAD", "would shadow git's `FETCH_HEAD`"),
+        ("main", "is the name of the branch `main`"),
+        ("release/m4", "is the name of the branch `release/m4`"),
+        ("origin/main", "is the name of the branch `origin/main`"),
+        ("refs/heads/main", "is a full ref path"),
+        ("bad..name", "is not a valid tag name"),
+        ("trailing.lock", "is not a valid tag name"),
+        ("with\u{7f}del", "is not a valid tag name"),
+    ];
+    for (name, expected) in cases {
+        let err = f.run_err(Args {
+            name: Some(name.into()),
+            ..Fixture::execute_args()
+        });
+        assert!(err.contains(expected), "--name {name:?}: {err}");
+        assert!(err.contains("hint: "), "--name {name:?}: {err}");
+    }
+    assert_eq!(f.git(&["tag", "--list"]).trim(), "", "no tag was created");
+}
