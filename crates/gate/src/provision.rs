@@ -1,7 +1,7 @@
 //! Provisioning: creating the target's Python environment when a step
 //! needs it, with each command in its own process group under a deadline.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -33,7 +33,72 @@ pub(crate) fn needs_env(run: &[Planned], vars: &Vars) -> bool {
 /// Longest one provisioning command may take (a `pip install` of torch).
 pub(crate) const PROVISION_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
-/// Creates the target's Python environment when its interpreter is missing.
+/// The file, in the environment's directory, that a completed provisioning
+/// leaves: the commands it ran and the `pyproject.toml` it installed. An
+/// environment without it (provisioning failed half-way, or it was made by
+/// hand) or with another one is provisioned again.
+pub(crate) const MARKER: &str = ".rollout-provisioned.json";
+
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Marker {
+    commands: Vec<String>,
+    /// SHA-256 of the target's `pyproject.toml`; empty when it has none.
+    pyproject_sha256: String,
+}
+
+impl Marker {
+    fn expected(root: &Path, commands: &[rollout_config::model::CommandLine]) -> Result<Self> {
+        let pyproject = root.join("pyproject.toml");
+        let pyproject_sha256 = match input::read(&pyproject, input::Kind::CONFIG) {
+            Ok(bytes) => rollout_config::fs::sha256_hex(&bytes),
+            Err(input::InputError::Missing { .. }) => String::new(),
+            Err(e) => return Err(anyhow::Error::new(e)),
+        };
+        Ok(Self {
+            commands: commands.iter().map(ToString::to_string).collect(),
+            pyproject_sha256,
+        })
+    }
+
+    /// Why the environment must be provisioned again, if it must.
+    fn stale(&self, path: &Path) -> Option<String> {
+        let shown = path.display();
+        let Ok(text) = input::read_to_string(path, input::Kind::CONFIG) else {
+            return Some(format!(
+                "it has no record of a completed provisioning (`{shown}` is missing: provisioning failed half-way, or the environment was made by hand)"
+            ));
+        };
+        let Ok(found) = serde_json::from_str::<Marker>(&text) else {
+            return Some(format!("its provisioning record `{shown}` is unreadable"));
+        };
+        if found.commands != self.commands {
+            Some("the provisioning commands changed since it was provisioned".into())
+        } else if found.pyproject_sha256 != self.pyproject_sha256 {
+            Some("pyproject.toml changed since it was provisioned".into())
+        } else {
+            None
+        }
+    }
+}
+
+/// Where an interpreter's environment keeps its provisioning marker: the
+/// environment's directory (`.venv` for `.venv/bin/python`), when the
+/// interpreter belongs to the target. A system interpreter has none.
+fn marker_path(root: &Path, python: &Path) -> Option<PathBuf> {
+    if python.components().count() <= 1 || !python.starts_with(root) {
+        return None;
+    }
+    let dir = python.parent()?;
+    let env = match dir.file_name().and_then(|n| n.to_str()) {
+        Some("bin" | "Scripts") => dir.parent()?,
+        _ => dir,
+    };
+    (env != root).then(|| env.join(MARKER))
+}
+
+/// Creates the target's Python environment when its interpreter is missing,
+/// or when it was not provisioned to completion with the configured
+/// commands and the current `pyproject.toml`.
 pub(crate) fn provision(
     ctx: &Context,
     root: &Path,
@@ -47,12 +112,27 @@ pub(crate) fn provision(
     } else {
         true
     };
-    if exists {
-        return Ok(());
-    }
     let cfg = &ctx.settings.config;
     let commands = cfg.target.provision_for(&ctx.settings.target);
-    if no_provision || commands.is_empty() {
+    let marker = marker_path(root, python);
+    let expected = Marker::expected(root, commands)?;
+    if exists {
+        let stale = match &marker {
+            Some(path) if !commands.is_empty() => expected.stale(path),
+            _ => None,
+        };
+        let Some(why) = stale else {
+            return Ok(());
+        };
+        if no_provision {
+            progress.note(&format!(
+                "warning: using `{}` as it is (--no-provision), although {why}",
+                python.display()
+            ));
+            return Ok(());
+        }
+        progress.note(&format!("provisioning `{}` again: {why}", root.display()));
+    } else if no_provision || commands.is_empty() {
         let how = if commands.is_empty() {
             "add commands under target.provision".to_string()
         } else {
@@ -69,6 +149,10 @@ pub(crate) fn provision(
             "the target's Python environment is missing: `{}` does not exist\nhint: {how}",
             python.display()
         );
+    }
+    if let Some(path) = &marker {
+        // A provisioning that stops half-way must not leave an old record.
+        let _absent = std::fs::remove_file(path);
     }
     for c in commands {
         progress.note(&format!("provisioning `{}`: {c}", root.display()));
@@ -100,6 +184,11 @@ pub(crate) fn provision(
             python.display(),
             cfg.path.display()
         );
+    }
+    if let Some(path) = &marker {
+        let record = serde_json::to_vec_pretty(&expected)?;
+        rollout_config::fs::write_atomic(path, &record)
+            .context("cannot record the completed provisioning")?;
     }
     Ok(())
 }

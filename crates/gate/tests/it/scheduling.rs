@@ -237,6 +237,78 @@ fn a_missing_environment_is_provisioned_or_reported() {
 }
 
 #[test]
+fn a_half_provisioned_environment_is_provisioned_again() {
+    let ws = Ws::new();
+    ws.write(
+        "townlet/pyproject.toml",
+        "[project]\nname = \"town\"\nversion = \"0.1.0\"\n",
+    );
+    // The interpreter exists after the second command; the third fails
+    // until `ok` exists, as a `pip install` that fails half-way.
+    ws.write(
+        "configs/rollout.yaml",
+        "target:\n  root: ../townlet\n  python: .venv/bin/python\n  provision:\n    - mkdir -p .venv/bin\n    - cp /bin/true .venv/bin/python\n    - sh -c 'echo run >> runs && test -f ok'\ngate:\n  steps:\n    - id: uses-python\n      command: \"{python} -m anything\"\n",
+    );
+    let runs = || {
+        std::fs::read_to_string(ws.path().join("townlet/runs"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let err = ws.gate(gate::Args::default()).0.expect_err("could not run");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(
+            "provisioning command `sh -c 'echo run >> runs && test -f ok'` failed (exit 1)"
+        ),
+        "{text}"
+    );
+    assert!(ws.path().join("townlet/.venv/bin/python").is_file());
+    assert!(
+        !ws.path()
+            .join("townlet/.venv/.rollout-provisioned.json")
+            .exists()
+    );
+
+    // The interpreter is there, but provisioning never completed: the rerun
+    // provisions again instead of blaming the step.
+    ws.write("townlet/ok", "");
+    let (outcome, report) = ws.gate(gate::Args::default());
+    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
+    assert_eq!(runs(), 2);
+    let marker = std::fs::read_to_string(ws.path().join("townlet/.venv/.rollout-provisioned.json"))
+        .expect("marker");
+    assert!(marker.contains("test -f ok"), "{marker}");
+    assert!(marker.contains("pyproject_sha256"), "{marker}");
+
+    // Completed and unchanged: nothing runs again.
+    let (outcome, _) = ws.gate(gate::Args::default());
+    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(runs(), 2);
+
+    // A changed pyproject.toml makes the environment stale.
+    ws.write(
+        "townlet/pyproject.toml",
+        "[project]\nname = \"town\"\nversion = \"0.2.0\"\n",
+    );
+    let (outcome, _) = ws.gate(gate::Args::default());
+    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(runs(), 3);
+
+    // --no-provision uses a stale environment as it is.
+    ws.write(
+        "townlet/pyproject.toml",
+        "[project]\nname = \"town\"\nversion = \"0.3.0\"\n",
+    );
+    let (outcome, _) = ws.gate(gate::Args {
+        no_provision: true,
+        ..Default::default()
+    });
+    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(runs(), 3);
+}
+
+#[test]
 fn a_step_running_a_tool_of_the_environment_provisions_it_too() {
     let ws = Ws::new();
     // A target named by its pyproject gets its own provisioning commands.
