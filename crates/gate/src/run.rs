@@ -124,6 +124,7 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
     .run();
     let was_interrupted = interrupted.load(Ordering::Relaxed) && !args.fail_fast;
 
+    let could_not_run = could_not_run(&plan, &results);
     let (steps, details) = step_reports(&plan, results, &args, &log_dir, &ctx.settings.config);
     let failed = steps.iter().any(|s| s.status.fails_the_gate());
     let verdict = if was_interrupted {
@@ -160,6 +161,33 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
     };
     report.write(&report_path(&ctx.settings))?;
     emit(ctx, &args, &report, &details, out)?;
+    outcome(ctx, &verdict, &could_not_run)
+}
+
+/// The required steps that could not be started or judged.
+fn could_not_run(plan: &crate::plan::Plan, results: &Results) -> Vec<String> {
+    plan.run
+        .iter()
+        .zip(results)
+        .filter(|(p, r)| !p.step.allow_failure && r.as_ref().is_some_and(|(r, _)| r.could_not_run))
+        .map(|(p, _)| p.step.id.clone())
+        .collect()
+}
+
+/// The gate's outcome: 2 when it was interrupted or a required step could
+/// not run, else its verdict.
+fn outcome(ctx: &Context, verdict: &Verdict, could_not_run: &[String]) -> Result<Outcome> {
+    if !could_not_run.is_empty() && *verdict != Verdict::Interrupted {
+        bail!(
+            "the gate could not run {}: {}\nhint: each step's summary above says why (a program that does not exist, a log that cannot be written)",
+            if could_not_run.len() == 1 {
+                "a step"
+            } else {
+                "some steps"
+            },
+            could_not_run.join(", ")
+        );
+    }
     match verdict {
         Verdict::Pass => Ok(Outcome::Pass),
         Verdict::Fail => Ok(Outcome::Fail),

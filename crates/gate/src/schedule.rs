@@ -152,6 +152,7 @@ impl Scheduler<'_> {
                     format!("could not run: {e:#}").replace('\n', "; "),
                 );
                 r.details = vec![format!("{e:#}")];
+                r.could_not_run = true;
                 r
             });
             let _sent = tx.send((i, result, started.elapsed().as_millis() as u64));

@@ -29,6 +29,9 @@ pub(crate) struct StepResult {
     pub(crate) exit_code: Option<i32>,
     pub(crate) summary: String,
     pub(crate) details: Vec<String>,
+    /// The step could not be started or judged (missing program, log not
+    /// writable): the gate exits 2, not 1.
+    pub(crate) could_not_run: bool,
 }
 
 impl StepResult {
@@ -38,6 +41,7 @@ impl StepResult {
             exit_code: None,
             summary: summary.into(),
             details: Vec::new(),
+            could_not_run: false,
         }
     }
 }
@@ -104,6 +108,7 @@ pub(crate) fn run_step(
                 exit_code: None,
                 summary: o.summary,
                 details: o.details,
+                could_not_run: false,
             })
         }
     }
@@ -183,15 +188,15 @@ fn command(p: &Planned) -> Result<Command> {
     plumbing::process::command_in(&p.cwd, &p.argv, &env)
 }
 
+/// The last `n` lines of a step log, read from its end.
 fn tail(log: &Path, n: usize) -> Vec<String> {
-    let text = std::fs::read(log)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..]
-        .iter()
-        .map(|l| l.to_string())
-        .collect()
+    plumbing::steplog::tail(log, n)
+}
+
+/// A step log for the tool summaries: bounded, as the log is.
+fn read_log(log: &Path) -> String {
+    const CAP: u64 = plumbing::steplog::HEAD + plumbing::steplog::TAIL as u64 + 4096;
+    plumbing::steplog::read_for_summary(log, CAP)
 }
 
 fn last_line(log: &Path) -> String {
@@ -255,9 +260,7 @@ fn with_tool_summary(mut r: StepResult, argv: &[String], log: &Path) -> StepResu
     let Some(tool) = crate::summary::Tool::of(argv) else {
         return r;
     };
-    let output = std::fs::read(log)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let output = read_log(log);
     let summary = match tool {
         crate::summary::Tool::Pytest => crate::summary::pytest(&output),
         crate::summary::Tool::Ruff => crate::summary::ruff(&output),
@@ -279,16 +282,14 @@ fn judge_mypy(exit: Exit, log: &Path, debt_file: &Path, args: &Args) -> Result<S
         other => {
             let mut r = judge_exit(other, log, Duration::ZERO);
             if let Exit::Code(c) = other {
-                let output = std::fs::read(log)
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
+                let output = read_log(log);
                 let cause = crate::summary::mypy(&output).unwrap_or_else(|| last_line(log));
                 r.summary = format!("mypy could not check (exit {c}): {cause}");
             }
             return Ok(r);
         }
     };
-    let output = std::fs::read_to_string(log).unwrap_or_default();
+    let output = read_log(log);
     let parsed = parse_mypy(&output);
     if let Some(reported) = parsed.reported {
         if reported != parsed.errors.len() {

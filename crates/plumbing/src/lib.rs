@@ -3,7 +3,8 @@
 //! Owns: supervising child processes ([`process`]): each in its own process
 //! group with its output in a log file or captured, a deadline and
 //! cancellation, the whole group stopped on timeout or interrupt, and
-//! terminal runs in a pseudo-terminal; git access to the Townlet checkout
+//! terminal runs in a pseudo-terminal; step logs of bounded size, read
+//! from their end ([`steplog`]); git access to the Townlet checkout
 //! ([`git`]), each command returning data; and the gate report
 //! ([`report`], `target/rollout/gate-report.json`), the contract between the
 //! gate that writes it and `tag` that reads it.
@@ -14,3 +15,4 @@
 pub mod git;
 pub mod process;
 pub mod report;
+pub mod steplog;

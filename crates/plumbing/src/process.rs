@@ -19,6 +19,8 @@ use anyhow::{Context, Result};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::steplog;
+
 /// How often a running child is polled.
 const POLL: Duration = Duration::from_millis(5);
 
@@ -123,26 +125,53 @@ pub fn probe(cwd: &Path, argv: &[String], timeout: Duration) -> Option<String> {
         .filter(|l| !l.is_empty())
 }
 
+/// How long the log pump may go on after the group was stopped: only a
+/// process that left the group (`setsid`) can still hold the output open.
+const PUMP_GRACE: Duration = Duration::from_secs(2);
+
 /// Runs `cmd` in a new process group with stdout and stderr appended to
-/// `log`, until it exits, `timeout` passes, or `cancel` is set.
+/// `log`, until it exits, `timeout` passes, or `cancel` is set. The output
+/// goes through a pipe so that the log keeps at most its first
+/// [`steplog::HEAD`] and last [`steplog::TAIL`] bytes, with a note of what
+/// was dropped between them, in bounded memory whatever the child prints.
 pub fn run_logged(
     mut cmd: Command,
     log: &Path,
     timeout: Duration,
     cancel: &AtomicBool,
 ) -> Result<Exit> {
-    let out = File::options()
+    let mut file = File::options()
         .create(true)
         .append(true)
         .open(log)
         .with_context(|| format!("cannot open step log `{}`", log.display()))?;
-    let err = out.try_clone()?;
+    let (mut reader, writer) =
+        std::io::pipe().context("cannot create a pipe for the step's output")?;
+    let err = writer.try_clone()?;
     cmd.stdin(Stdio::null())
-        .stdout(out)
+        .stdout(writer)
         .stderr(err)
         .process_group(0);
-    let child = spawn(&mut cmd)?;
-    supervise(child, Instant::now() + timeout, cancel, &|| false)
+    let child = spawn(&mut cmd);
+    // The pipe's write ends now live only in the child: drop ours with `cmd`.
+    drop(cmd);
+    let child = child?;
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let pump = std::thread::Builder::new()
+        .name("step-log".into())
+        .spawn(move || {
+            let pumped = steplog::pump(&mut reader, &mut file, steplog::HEAD, steplog::TAIL);
+            let _gone = done_tx.send(pumped);
+        })
+        .context("cannot start the step log's writer")?;
+    let exit = supervise(child, Instant::now() + timeout, cancel, &|| false)?;
+    // On a timeout a process that escaped the group still holds the output
+    // open; the log keeps what came so far and the writer ends with it.
+    if let Ok(pumped) = done_rx.recv_timeout(PUMP_GRACE) {
+        let _joined = pump.join();
+        pumped.with_context(|| format!("cannot write step log `{}`", log.display()))?;
+    }
+    Ok(exit)
 }
 
 fn spawn(cmd: &mut Command) -> Result<Child> {

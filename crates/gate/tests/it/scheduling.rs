@@ -357,13 +357,66 @@ fn unknown_steps_and_unusable_commands_are_reported() {
             .starts_with("no gate step 'nothin', did you mean 'nothing'?"),
         "{err}"
     );
+    // A program that does not exist: the gate could not run (exit 2), and
+    // its report says which step and why.
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    let err = format!("{:#}", outcome.expect_err("could not run"));
+    assert!(
+        err.starts_with("the gate could not run a step: nothing\nhint: "),
+        "{err}"
+    );
     let s = step(report.as_ref().expect("report"), "nothing").clone();
     assert_eq!(s.status, StepStatus::Fail);
     assert!(
         s.summary
             .starts_with("could not run: cannot start `/nonexistent/tool`"),
         "{s:?}"
+    );
+}
+
+#[test]
+fn a_log_that_cannot_be_written_means_the_gate_could_not_run() {
+    let ws = Ws::new();
+    config(&ws, "    - id: fine\n      command: \"true\"\n");
+    // A directory where the step's log goes: not writable, even for root.
+    std::fs::create_dir_all(ws.path().join("target/rollout/gate/fine.log")).expect("mkdir");
+    let (outcome, report) = ws.gate(gate::Args::default());
+    let err = format!("{:#}", outcome.expect_err("could not run"));
+    assert!(err.contains("could not run a step: fine"), "{err}");
+    let s = step(report.as_ref().expect("report"), "fine").clone();
+    assert!(
+        s.summary
+            .starts_with("could not run: cannot create step log"),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn a_step_printing_more_than_the_log_keeps_is_cut_in_the_middle() {
+    let ws = Ws::new();
+    // 40 MB of output, then a last line that the failure's tail must show.
+    config(
+        &ws,
+        "    - id: loud\n      command: [sh, -c, \"yes 'row of output' | head -c 40000000; echo; echo the last word; exit 3\"]\n",
+    );
+    let (outcome, report) = ws.gate(gate::Args::default());
+    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    let s = step(report.as_ref().expect("report"), "loud").clone();
+    assert_eq!(s.summary, "exit 3: the last word");
+    let log = ws.path().join("target/rollout/gate/loud.log");
+    let size = std::fs::metadata(&log).expect("log").len();
+    let limit = plumbing::steplog::HEAD + plumbing::steplog::TAIL as u64 + 1024;
+    assert!(size <= limit, "log is {size} bytes, more than {limit}");
+    let text = std::fs::read_to_string(&log).expect("read");
+    assert!(text.starts_with("row of output\nrow of output\n"));
+    assert!(
+        text.contains(
+            "of output dropped here; the log keeps the first 16.0 MiB and the last 1.0 MiB]"
+        ),
+        "no note"
+    );
+    assert!(
+        text.ends_with("row of output\nrow of outpu\nthe last word\n"),
+        "tail lost"
     );
 }
