@@ -106,10 +106,10 @@ struct Side {
     matched: Vec<u64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct VariantTrack {
     carried: u64,
-    present: bool,
+    watch: telemetry::KeyWatch,
     /// (tick, line, value) of payloads carrying another value.
     wrong: Vec<(u64, u64, Value)>,
     wrong_ticks: Ranges,
@@ -118,6 +118,18 @@ struct VariantTrack {
 }
 
 const VARIANT: &str = "runtime_variant";
+
+impl Default for VariantTrack {
+    fn default() -> Self {
+        Self {
+            carried: 0,
+            watch: telemetry::KeyWatch::new(VARIANT),
+            wrong: Vec::new(),
+            wrong_ticks: Ranges::default(),
+            gone: Vec::new(),
+        }
+    }
+}
 const ROWS_IN_FLIGHT: usize = 4096;
 const MAX_LISTED: usize = 50;
 /// Distinct differing field paths tracked.
@@ -157,8 +169,8 @@ pub fn compare_streams(s: &StreamSettings<'_>, base: &Path, cand: &Path) -> Resu
         let (btx, brx) = sync_channel(ROWS_IN_FLIGHT);
         let (ctx, crx) = sync_channel(ROWS_IN_FLIGHT);
         let pats = &patterns;
-        let bh = scope.spawn(move || summarise(base, base_stream, pats, expected, btx));
-        let ch = scope.spawn(move || summarise(cand, cand_stream, pats, expected, ctx));
+        let bh = scope.spawn(move || summarise(base_stream, pats, expected, btx));
+        let ch = scope.spawn(move || summarise(cand_stream, pats, expected, ctx));
         let joined = join(s, brx, crx);
         let bside = bh
             .join()
@@ -193,7 +205,6 @@ pub fn compare_streams(s: &StreamSettings<'_>, base: &Path, cand: &Path) -> Resu
 type RowResult = Result<TickRow>;
 
 fn summarise(
-    path: &Path,
     stream: Stream,
     patterns: &[FieldPattern],
     expected: &str,
@@ -203,7 +214,6 @@ fn summarise(
         matched: vec![0; patterns.len()],
         ..Side::default()
     };
-    let mut last: Option<(u64, u64)> = None;
     let mut receiver_gone = false;
     for item in stream {
         let mut state = match item {
@@ -214,19 +224,7 @@ fn summarise(
                 return Err(e.into());
             }
         };
-        if let Some((t, line)) = last
-            && state.tick <= t
-        {
-            let e = anyhow!(
-                "`{}`:{}: tick {} does not follow tick {t} of line {line}: ticks must increase",
-                path.display(),
-                state.line,
-                state.tick
-            );
-            let _closed = tx.send(Err(anyhow!("{e}")));
-            return Err(e);
-        }
-        last = Some((state.tick, state.line));
+        // The stream itself refuses ticks that do not increase.
         side.ticks += 1;
         side.first.get_or_insert((state.tick, state.payload_type));
         if state.payload_type.is_full() {
@@ -286,24 +284,23 @@ fn summarise(
 }
 
 fn track_variant(v: &mut VariantTrack, state: &TickState, expected: &str) {
+    let presence = v.watch.observe(state);
+    // Only payloads that set it count; later ticks inherit it.
     let carries = state.set_keys.iter().any(|k| &**k == VARIANT);
     if carries {
         v.carried += 1;
-        let value = state.key(VARIANT).present().cloned().unwrap_or(Value::Null);
+        let value = match presence {
+            telemetry::Presence::Present(value) => value.clone(),
+            _ => Value::Null,
+        };
         if value.as_str() != Some(expected) {
             v.wrong_ticks.push(state.tick);
             if v.wrong.len() < MAX_LISTED {
                 v.wrong.push((state.tick, state.line, value));
             }
         }
-        v.present = true;
-    } else if v.present
-        && (state.payload_type.is_full() || state.removed_keys.iter().any(|k| k == VARIANT))
-    {
-        v.present = false;
-        if v.gone.len() < MAX_LISTED {
-            v.gone.push((state.tick, state.line));
-        }
+    } else if presence == telemetry::Presence::RemovedNow && v.gone.len() < MAX_LISTED {
+        v.gone.push((state.tick, state.line));
     }
 }
 

@@ -267,6 +267,10 @@ pub struct Metrics {
     pub missing_ticks: Option<u64>,
 }
 
+/// What the variant rule reports for ticks after a diff removed
+/// `runtime_variant`.
+const REMOVED: &str = "none (removed by a diff)";
+
 /// The rules' state for one input.
 #[derive(Debug, Clone)]
 pub struct SourceEval {
@@ -280,6 +284,9 @@ pub struct SourceEval {
     bad_variants: BTreeMap<String, u64>,
     variant_evidence: Vec<Evidence>,
     variant: Option<String>,
+    /// `runtime_variant` through a telemetry stream: a diff that removes it
+    /// is not 'facade' either.
+    variant_watch: telemetry::KeyWatch,
     // drops
     drop_window: VecDeque<(u64, u64)>,
     drop_base: u64,
@@ -323,6 +330,7 @@ impl SourceEval {
             bad_variants: BTreeMap::new(),
             variant_evidence: Vec::new(),
             variant: None,
+            variant_watch: telemetry::KeyWatch::new("runtime_variant"),
             drop_window: VecDeque::new(),
             drop_base: 0,
             dropped: None,
@@ -428,10 +436,13 @@ impl SourceEval {
                 self.gap_evidence.push(self.at(s.line));
             }
         }
-        let variant = match s.key("runtime_variant").present() {
-            Some(serde_json::Value::String(v)) => Some(v.as_str().to_string()),
-            Some(other) => Some(other.to_string()),
-            None => None,
+        let variant = match self.variant_watch.observe(s) {
+            telemetry::Presence::Present(serde_json::Value::String(v)) => Some(v.clone()),
+            telemetry::Presence::Present(other) => Some(other.to_string()),
+            telemetry::Presence::RemovedNow | telemetry::Presence::Removed => {
+                Some(REMOVED.to_string())
+            }
+            telemetry::Presence::NotSeen => None,
         };
         self.tick(
             s.tick,

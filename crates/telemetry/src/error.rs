@@ -47,6 +47,13 @@ pub enum ErrorKind {
     },
     /// `payload_type` is neither `snapshot` nor `diff`.
     UnknownPayloadType(String),
+    /// A tick that does not follow the previous payload's (repeated, or
+    /// going back).
+    TickOrder {
+        tick: u64,
+        previous: u64,
+        previous_line: u64,
+    },
 }
 
 impl ErrorKind {
@@ -65,6 +72,7 @@ impl ErrorKind {
             ErrorKind::NotAnObject { .. } => "not-an-object",
             ErrorKind::BadField { .. } => "bad-field",
             ErrorKind::UnknownPayloadType(_) => "unknown-payload-type",
+            ErrorKind::TickOrder { .. } => "tick-order",
         }
     }
 }
@@ -121,6 +129,19 @@ impl fmt::Display for ReadError {
             } => write!(
                 f,
                 "`{src}`:{line}: payload at byte offset {off}: `{field}` must be {expected}, found {found}"
+            ),
+            ErrorKind::TickOrder {
+                tick,
+                previous,
+                previous_line,
+            } => write!(
+                f,
+                "`{src}`:{line}: tick {tick} does not follow tick {previous} of line {previous_line}: ticks must increase\nhint: {}",
+                if tick == previous {
+                    "a tick written twice cannot be compared tick by tick; capture again"
+                } else {
+                    "the ticks went back: did another run append to the same file? Capture into an empty file"
+                }
             ),
             ErrorKind::UnknownPayloadType(t) => write!(
                 f,

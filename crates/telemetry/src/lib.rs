@@ -48,5 +48,5 @@ pub use pattern::{FieldPattern, Keep, pattern_reaches};
 pub use payload::{
     ENVELOPE_KEYS, Payload, PayloadType, ShapePaths, parse_line, parse_line_keeping,
 };
-pub use state::{Known, Reconstructor, Selection, TickState};
+pub use state::{KeyWatch, Known, Presence, Reconstructor, Selection, TickState};
 pub use stream::{Options, Stream, for_each_state};

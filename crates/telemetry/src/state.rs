@@ -366,3 +366,51 @@ mod tests {
         assert_eq!(first.key("a"), Known::Present(&Value::from(1)));
     }
 }
+
+/// Where a watched top-level key stands at a tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Presence<'a> {
+    Present(&'a Value),
+    /// Removed at this very tick, after it was present.
+    RemovedNow,
+    /// Still absent since a removal.
+    Removed,
+    /// Not (yet) seen: absent from the start, unknown, or not decoded.
+    NotSeen,
+}
+
+/// Follows one top-level key through a stream's states, to tell when it
+/// disappears after being present (a diff's `removed`, or a later full
+/// state without it). Both the baseline comparison and monitoring judge
+/// `runtime_variant` this way.
+#[derive(Debug, Clone)]
+pub struct KeyWatch {
+    key: &'static str,
+    present: bool,
+    removed: bool,
+}
+
+impl KeyWatch {
+    pub fn new(key: &'static str) -> Self {
+        Self {
+            key,
+            present: false,
+            removed: false,
+        }
+    }
+
+    pub fn observe<'a>(&mut self, state: &'a TickState) -> Presence<'a> {
+        match state.key(self.key) {
+            Known::Present(value) => {
+                (self.present, self.removed) = (true, false);
+                Presence::Present(value)
+            }
+            Known::Absent if self.present => {
+                (self.present, self.removed) = (false, true);
+                Presence::RemovedNow
+            }
+            Known::Absent if self.removed => Presence::Removed,
+            Known::Absent | Known::Unknown | Known::NotDecoded => Presence::NotSeen,
+        }
+    }
+}

@@ -85,8 +85,12 @@ enum Source {
 /// error the iterator ends.
 pub struct Stream {
     source: Source,
+    /// The source as given, for errors.
+    name: String,
     pending: std::vec::IntoIter<Payload>,
     recon: Reconstructor,
+    /// The previous state's tick and line: ticks must increase.
+    last: Option<(u64, u64)>,
     done: bool,
 }
 
@@ -125,6 +129,7 @@ impl Stream {
             seen: Seen::default(),
         });
         let (tx, rx) = sync_channel(IN_FLIGHT);
+        let shown = name.clone();
         let handle = std::thread::Builder::new()
             .name("telemetry-reader".into())
             .spawn(move || {
@@ -136,7 +141,7 @@ impl Stream {
                 )
             })
             .ok();
-        Self::with_source(Source::Threaded { rx, handle }, keep)
+        Self::with_source(Source::Threaded { rx, handle }, shown, keep)
     }
 
     /// Reads `reader` on the calling thread, one line at a time (for small
@@ -152,6 +157,7 @@ impl Stream {
         options: Options,
     ) -> Self {
         let keep = options.keep.clone();
+        let shown = name.clone();
         Self::with_source(
             Source::Inline {
                 splitter: Splitter::new(Box::new(reader), name.clone()),
@@ -161,17 +167,42 @@ impl Stream {
                     seen: Seen::default(),
                 },
             },
+            shown,
             keep,
         )
     }
 
-    fn with_source(source: Source, keep: Keep) -> Self {
+    fn with_source(source: Source, name: String, keep: Keep) -> Self {
         Self {
             source,
+            name,
             pending: Vec::new().into_iter(),
             recon: Reconstructor::keeping(keep),
+            last: None,
             done: false,
         }
+    }
+
+    /// The state, or an error when its tick does not follow the previous
+    /// one: a repeated tick, or a stream that went back (another run
+    /// appended to the same file) cannot be judged tick by tick.
+    fn in_order(&mut self, state: TickState) -> Result<TickState, ReadError> {
+        if let Some((previous, previous_line)) = self.last
+            && state.tick <= previous
+        {
+            return Err(ReadError {
+                source_name: self.name.clone(),
+                line: state.line,
+                offset: state.offset,
+                kind: ErrorKind::TickOrder {
+                    tick: state.tick,
+                    previous,
+                    previous_line,
+                },
+            });
+        }
+        self.last = Some((state.tick, state.line));
+        Ok(state)
     }
 
     fn refill(&mut self) -> Option<Result<(), ReadError>> {
@@ -221,7 +252,10 @@ impl Iterator for Stream {
                 return None;
             }
             if let Some(p) = self.pending.next() {
-                return Some(Ok(self.recon.apply(p)));
+                let state = self.recon.apply(p);
+                let state = self.in_order(state);
+                self.done = state.is_err();
+                return Some(state);
             }
             match self.refill() {
                 Some(Ok(())) => continue,

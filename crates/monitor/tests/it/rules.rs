@@ -336,3 +336,57 @@ fn a_log_without_tick_health_fails_on_its_own_and_the_stream_is_still_judged() {
     assert!(text.starts_with("FAIL input [gate]: `"), "{text}");
     assert!(text.contains("; 2 inputs unusable"), "{text}");
 }
+
+/// The stream checks monitoring shares with the baseline comparison: ticks
+/// must increase, and a diff that removes `runtime_variant` is not 'facade'.
+#[test]
+fn streams_baseline_diff_refuses_are_refused_here_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = fixtures::context(dir.path(), "");
+    let stream = fixtures::telemetry(1..=6, |_| "facade".into(), |_| 0);
+    let lines: Vec<&str> = stream.lines().collect();
+    let err = |name: &str, lines: &[&str]| {
+        let path = fixtures::write(dir.path(), name, &(lines.join("\n") + "\n"));
+        let input = Input {
+            env: "e".into(),
+            path,
+            kind: Some(Kind::Telemetry),
+        };
+        format!(
+            "{:#}",
+            evaluate(&ctx.settings, &[input], None).expect_err("refused")
+        )
+    };
+    let backwards = [lines[0], lines[1], lines[3], lines[2], lines[4]];
+    let e = err("back.jsonl", &backwards);
+    assert!(
+        e.contains("back.jsonl`:4: tick 3 does not follow tick 4 of line 3: ticks must increase"),
+        "{e}"
+    );
+    let repeated = [lines[0], lines[1], lines[2], lines[2], lines[3]];
+    let e = err("dup.jsonl", &repeated);
+    assert!(
+        e.contains("dup.jsonl`:4: tick 3 does not follow tick 3 of line 3"),
+        "{e}"
+    );
+    assert!(e.contains("hint: a tick written twice"), "{e}");
+
+    let mut removed: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    removed[3] = r#"{"schema_version":"0.9.7","tick":4,"payload_type":"diff","changes":{},"removed":["runtime_variant"]}"#.into();
+    let r = run(
+        "",
+        &[("prod", None, "removed.jsonl", removed.join("\n") + "\n")],
+    );
+    assert_eq!(
+        alerts(&r, Rule::RuntimeVariant),
+        vec![(Severity::Critical, "prod:4-6".into())]
+    );
+    assert!(
+        r.alerts[0]
+            .message
+            .contains("'none (removed by a diff)' (3 ticks)"),
+        "{}",
+        r.alerts[0].message
+    );
+    assert_eq!(r.verdict, Outcome::Fail);
+}
