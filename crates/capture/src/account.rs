@@ -282,7 +282,7 @@ pub(crate) fn log(path: &Path) -> Result<LogCount> {
             {
                 count.plaintext_endpoints.push(endpoint.to_string());
             }
-            Some(LogEvent::Plaintext { .. }) | None => {}
+            Some(LogEvent::Plaintext { .. } | LogEvent::BadTick { .. }) | None => {}
         }
     }
     if let Some(d) = run_dropped {

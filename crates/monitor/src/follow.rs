@@ -210,6 +210,7 @@ pub fn run(
             first_tick: None,
             last_tick: None,
             problem: None,
+            warnings: Vec::new(),
         };
         tails.push((Tail::new(i.path.clone()), eval, summary));
     }

@@ -110,6 +110,10 @@ pub struct InputSummary {
     /// `tick_health` lines): its own failed check, while the other inputs
     /// are still judged.
     pub problem: Option<String>,
+    /// Lines read with a reservation: `tick_health` values that are not
+    /// numbers (`dropped=abc`) or lines without a usable tick (`tick=-1`),
+    /// each with its place; the first few, then how many more.
+    pub warnings: Vec<String>,
 }
 
 /// Reads a whole input into `eval`.
@@ -129,6 +133,7 @@ pub fn read_all(
         first_tick: None,
         last_tick: None,
         problem: None,
+        warnings: Vec::new(),
     };
     let note = |tick: u64, s: &mut InputSummary| {
         s.ticks += 1;
@@ -160,6 +165,7 @@ pub fn read_all(
                 }
             }
             summary.records = line_no;
+            summary.warnings = eval.take_warnings();
             if summary.ticks == 0 {
                 summary.problem = Some(format!(
                     "`{name}`: no `tick_health` lines in {line_no} lines: expected a Townlet log at INFO level (hint: run the simulation with Python logging at INFO, as `capture.log_level` does, or pass a telemetry stream with `--telemetry`)"

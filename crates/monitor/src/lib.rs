@@ -292,6 +292,7 @@ pub fn evaluate(
             first_tick: None,
             last_tick: None,
             problem: Some(format!("`{}` does not exist", i.name())),
+            warnings: Vec::new(),
         });
     }
     let fail_on = fail_on.unwrap_or(settings.config.monitor.fail_on);

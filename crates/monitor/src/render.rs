@@ -57,6 +57,11 @@ pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> 
     for (input, problem) in report.problems() {
         writeln!(out, "{} input [{}]: {problem}", style.fail(), input.env)?;
     }
+    for input in &report.inputs {
+        for warning in &input.warnings {
+            writeln!(out, "{} input [{}]: {warning}", style.warn(), input.env)?;
+        }
+    }
     for env in &envs {
         for rule in Rule::ALL {
             let alerts: Vec<&Alert> = report

@@ -287,6 +287,9 @@ pub struct SourceEval {
     /// `runtime_variant` through a telemetry stream: a diff that removes it
     /// is not 'facade' either.
     variant_watch: telemetry::KeyWatch,
+    /// Malformed `tick_health` lines: the first few, and how many.
+    malformed: Vec<String>,
+    malformed_count: u64,
     // drops
     drop_window: VecDeque<(u64, u64)>,
     drop_base: u64,
@@ -331,6 +334,8 @@ impl SourceEval {
             variant_evidence: Vec::new(),
             variant: None,
             variant_watch: telemetry::KeyWatch::new("runtime_variant"),
+            malformed: Vec::new(),
+            malformed_count: 0,
             drop_window: VecDeque::new(),
             drop_base: 0,
             dropped: None,
@@ -391,7 +396,22 @@ impl SourceEval {
     /// `tick_health` line.
     pub fn log_line(&mut self, line_no: u64, line: &str) -> Option<u64> {
         match logline::parse(line) {
+            Some(LogEvent::BadTick { value }) => {
+                let what = match value {
+                    Some(v) => format!("`tick={v}` is not a tick"),
+                    None => "it has no `tick=`".to_string(),
+                };
+                self.warn_malformed(line_no, format!("tick_health line skipped: {what}"));
+            }
             Some(LogEvent::TickHealth(t)) => {
+                for (key, value) in &t.malformed {
+                    self.warn_malformed(
+                        line_no,
+                        format!(
+                            "tick_health `{key}={value}` is not a number: read as not reported"
+                        ),
+                    );
+                }
                 let tick = t.tick;
                 let dropped = t.dropped.unwrap_or(self.warned_total);
                 self.tick(
@@ -424,6 +444,26 @@ impl SourceEval {
             None => {}
         }
         None
+    }
+
+    /// Notes a malformed `tick_health` line with its place.
+    fn warn_malformed(&mut self, line_no: u64, what: String) {
+        const LISTED: usize = 5;
+        self.malformed_count += 1;
+        if self.malformed.len() < LISTED {
+            self.malformed
+                .push(format!("`{}`:{line_no}: {what}", self.file));
+        }
+    }
+
+    /// The warnings about malformed lines, for the input's summary.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        let mut warnings = std::mem::take(&mut self.malformed);
+        let more = self.malformed_count.saturating_sub(warnings.len() as u64);
+        if more > 0 {
+            warnings.push(format!("… and {more} more malformed tick_health lines"));
+        }
+        warnings
     }
 
     /// Feeds one reconstructed telemetry state.

@@ -25,8 +25,31 @@ pub(crate) fn from_str<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T
             key_path
         };
         let inner = e.into_inner();
-        convert(&inner, text, file, &key_path)
+        tab_indented(text, file).unwrap_or_else(|| convert(&inner, text, file, &key_path))
     })
+}
+
+/// YAML indents with spaces only; the parser's own words for a tab ("cannot
+/// start any token", at the line before) do not say so. The first line
+/// indented with a tab, when there is one.
+fn tab_indented(text: &str, file: &Path) -> Option<ConfigError> {
+    let (index, line) = text.lines().enumerate().find(|(_, line)| {
+        let indent = &line[..line.len() - line.trim_start().len()];
+        indent.contains('\t') && !line.trim().is_empty()
+    })?;
+    let column = line.find('\t').map_or(1, |i| i + 1);
+    let key = line.trim().split(':').next().unwrap_or("").trim();
+    Some(
+        ConfigError::new(
+            file,
+            format!(
+                "line {} is indented with a tab (before `{key}`): YAML indents with spaces only",
+                index + 1
+            ),
+        )
+        .at(Some((index + 1, column)))
+        .hint("replace the tab with spaces (two per level, as in the rest of the file)"),
+    )
 }
 
 fn convert(err: &serde_yaml_ng::Error, text: &str, file: &Path, key_path: &str) -> ConfigError {

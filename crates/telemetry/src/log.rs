@@ -20,6 +20,11 @@ pub enum LogEvent<'a> {
         bytes: Option<u64>,
         dropped: u64,
     },
+    /// A `tick_health` line whose `tick` is missing or not a tick
+    /// (`tick=-1`): the line cannot be placed.
+    BadTick {
+        value: Option<&'a str>,
+    },
 }
 
 /// One `tick_health` record. Every field but `tick` may be missing.
@@ -33,6 +38,9 @@ pub struct TickHealth<'a> {
     pub exit_queue: Option<u64>,
     /// Printed by builds that log it; absent from current Townlet.
     pub runtime_variant: Option<&'a str>,
+    /// Values of known keys that are neither a number nor `None`
+    /// (`dropped=abc`): read as not reported, and worth a warning.
+    pub malformed: Vec<(&'a str, &'a str)>,
 }
 
 const TICK_HEALTH: &[u8] = b"tick_health ";
@@ -45,7 +53,7 @@ pub fn parse(line: &str) -> Option<LogEvent<'_>> {
     if let Some(i) = memmem::find(bytes, TICK_HEALTH) {
         // The marker must start a word (`... sim_loop tick_health tick=1`).
         if i == 0 || bytes[i - 1] == b' ' {
-            return tick_health(&line[i + TICK_HEALTH.len()..]).map(LogEvent::TickHealth);
+            return Some(tick_health(&line[i + TICK_HEALTH.len()..]));
         }
     }
     if let Some(i) = memmem::find(bytes, BUFFER) {
@@ -61,24 +69,43 @@ pub fn parse(line: &str) -> Option<LogEvent<'_>> {
     None
 }
 
-fn tick_health(rest: &str) -> Option<TickHealth<'_>> {
+fn tick_health(rest: &str) -> LogEvent<'_> {
     let mut out = TickHealth::default();
-    let mut tick = None;
+    let mut tick: Option<Result<u64, &str>> = None;
     for (k, v) in pairs(rest) {
         match k {
-            "tick" => tick = number(v),
-            "duration_ms" => out.duration_ms = v.parse::<f64>().ok().filter(|f| f.is_finite()),
-            "queue" => out.queue = number(v),
-            "dropped" => out.dropped = number(v),
-            "exit_queue" => out.exit_queue = number(v),
+            "tick" => tick = Some(number(v).ok_or(v)),
+            "duration_ms" => {
+                out.duration_ms = v.parse::<f64>().ok().filter(|f| f.is_finite());
+                if out.duration_ms.is_none() && v != "None" {
+                    out.malformed.push((k, v));
+                }
+            }
+            "queue" | "dropped" | "exit_queue" => {
+                let count = number(v);
+                if count.is_none() && v != "None" {
+                    out.malformed.push((k, v));
+                }
+                match k {
+                    "queue" => out.queue = count,
+                    "dropped" => out.dropped = count,
+                    _ => out.exit_queue = count,
+                }
+            }
             "runtime_variant" if v != "None" && !v.is_empty() => {
-                out.runtime_variant = Some(v.trim_matches(['\'', '"']))
+                out.runtime_variant = Some(v.trim_matches(['\'', '"']));
             }
             _ => {}
         }
     }
-    out.tick = tick?;
-    Some(out)
+    match tick {
+        Some(Ok(tick)) => {
+            out.tick = tick;
+            LogEvent::TickHealth(out)
+        }
+        Some(Err(value)) => LogEvent::BadTick { value: Some(value) },
+        None => LogEvent::BadTick { value: None },
+    }
 }
 
 fn buffer_exceeded(rest: &str) -> Option<LogEvent<'_>> {
@@ -189,11 +216,31 @@ mod tests {
     }
 
     #[test]
-    fn lines_without_a_tick_are_nothing() {
-        assert_eq!(parse("tick_health duration_ms=1 queue=0"), None);
-        assert_eq!(parse("tick_health tick=None"), None);
+    fn tick_health_without_a_tick_is_a_bad_tick() {
+        assert_eq!(
+            parse("tick_health duration_ms=1 queue=0"),
+            Some(LogEvent::BadTick { value: None })
+        );
+        assert_eq!(
+            parse("tick_health tick=-1 queue=0"),
+            Some(LogEvent::BadTick { value: Some("-1") })
+        );
         assert_eq!(parse("Loaded affordance manifest (objects=3)"), None);
         assert_eq!(parse("not_tick_health tick=3"), None);
+    }
+
+    #[test]
+    fn malformed_values_are_not_reported_and_listed() {
+        let Some(LogEvent::TickHealth(t)) =
+            parse("tick_health tick=4 duration_ms=fast queue=0 dropped=abc exit_queue=None")
+        else {
+            panic!("not parsed")
+        };
+        assert_eq!(
+            (t.tick, t.queue, t.dropped, t.exit_queue),
+            (4, Some(0), None, None)
+        );
+        assert_eq!(t.malformed, [("duration_ms", "fast"), ("dropped", "abc")]);
     }
 
     #[test]

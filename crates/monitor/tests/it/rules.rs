@@ -390,3 +390,34 @@ fn streams_baseline_diff_refuses_are_refused_here_too() {
     );
     assert_eq!(r.verdict, Outcome::Fail);
 }
+
+#[test]
+fn malformed_tick_health_values_are_warned_with_their_line() {
+    let mut log = fixtures::log(Keys::Newer, 6, |_| (0, 0, 0));
+    log = log.replace(
+        "tick=3 duration_ms=1.43 queue=0 dropped=0",
+        "tick=3 duration_ms=1.43 queue=0 dropped=abc",
+    );
+    log = log.replace("tick=5 ", "tick=-1 ");
+    let lines = log.lines().count();
+    let r = run("", &[("prod", Some(Kind::Log), "t.log", log)]);
+    let warnings = &r.inputs[0].warnings;
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    // The header is 3 lines: tick 3 is on line 6, tick 5 on line 8.
+    assert_eq!(
+        warnings[0],
+        "`t.log`:6: tick_health `dropped=abc` is not a number: read as not reported"
+            .replace("t.log", &r.inputs[0].path),
+        "{lines}"
+    );
+    assert_eq!(
+        warnings[1],
+        "`t.log`:8: tick_health line skipped: `tick=-1` is not a tick"
+            .replace("t.log", &r.inputs[0].path)
+    );
+    assert_eq!(r.inputs[0].ticks, 5);
+    let mut out = Vec::new();
+    monitor::render::human(&r, &rollout_config::Style::new(false), &mut out).expect("render");
+    let text = String::from_utf8(out).expect("utf8");
+    assert!(text.contains("warn input [prod]: `"), "{text}");
+}

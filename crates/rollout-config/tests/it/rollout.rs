@@ -61,6 +61,22 @@ fn syntax_error_names_line_and_column() {
 }
 
 #[test]
+fn a_tab_indented_line_is_named_as_such() {
+    let err = error_of("tls_smoke:\n\tsim_config: x.yaml\n");
+    assert!(
+        err.starts_with("configs/rollout.yaml:2:1: line 2 is indented with a tab (before `sim_config`): YAML indents with spaces only"),
+        "{err}"
+    );
+    assert!(err.contains("hint: replace the tab with spaces"), "{err}");
+    let err = error_of("tls_smoke:\n  expiry_warning_days: 3\n \tzebra: 1\n");
+    assert!(
+        err.starts_with("configs/rollout.yaml:3:2: line 3 is indented with a tab (before `zebra`)"),
+        "{err}"
+    );
+    assert!(!err.contains('?'), "{err}");
+}
+
+#[test]
 fn unknown_key_suggests_the_closest() {
     let text = "baseline:\n  tolerence:\n    abs: 0.1\n";
     insta::assert_snapshot!(error_of(text), @"configs/rollout.yaml:2:3: unknown key 'tolerence' in `baseline`, did you mean 'tolerance'?");
