@@ -413,10 +413,17 @@ impl<'a> Git<'a> {
         Ok(r.ok.then(|| r.stdout.trim().to_string()))
     }
 
-    /// The note attached to `commit` under `notes_ref`.
-    pub fn note(&self, notes_ref: &str, commit: &str) -> Result<Option<String>> {
-        let r = self.try_run(cmd!(self.sh(), "git notes --ref={notes_ref} show {commit}"))?;
-        Ok(r.ok.then_some(r.stdout))
+    /// The note attached to `commit` under `notes_ref`, as git stores it:
+    /// bytes, which need not be UTF-8.
+    pub fn note(&self, notes_ref: &str, commit: &str) -> Result<Option<Vec<u8>>> {
+        let _dir = self.sh.push_dir(&self.root);
+        let out = cmd!(self.sh(), "git notes --ref={notes_ref} show {commit}")
+            .env("LC_ALL", "C")
+            .quiet()
+            .ignore_status()
+            .ignore_stderr()
+            .output()?;
+        Ok(out.status.success().then_some(out.stdout))
     }
 
     /// Every note under `notes_ref` as (annotated commit, text), read in two

@@ -65,11 +65,51 @@ pub fn parse_note(text: &str) -> (Vec<Record>, Vec<(usize, String)>) {
             continue;
         }
         match serde_json::from_str::<Record>(line) {
-            Ok(r) => records.push(r),
+            Ok(r) => match r.problem() {
+                None => records.push(r),
+                Some(problem) => bad.push((i + 1, problem)),
+            },
             Err(e) => bad.push((i + 1, e.to_string())),
         }
     }
     (records, bad)
+}
+
+impl Record {
+    /// Why this record is not a usable sign-off, if it is not: every field
+    /// is checked, so that `"at":"yesterday"` does not count.
+    pub fn problem(&self) -> Option<String> {
+        let id_ok = |id: &str| {
+            !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_/.".contains(c))
+        };
+        if !id_ok(&self.team) {
+            return Some(format!(
+                "`team` is {:?}: expected a team id of the config (letters, digits, `-`, `_`)",
+                self.team
+            ));
+        }
+        if self.by.trim().is_empty() || self.by.chars().any(char::is_control) {
+            return Some(format!(
+                "`by` is {:?}: expected who signed, such as \"Ana <ana@example.org>\"",
+                self.by
+            ));
+        }
+        if humantime::parse_rfc3339(&self.at).is_err() {
+            return Some(format!(
+                "`at` is {:?}: expected an RFC 3339 UTC time such as 2026-01-02T03:04:05Z",
+                self.at
+            ));
+        }
+        if let Some(note) = &self.note
+            && note.chars().any(|c| c.is_control() && c != '\t')
+        {
+            return Some("`note` holds control characters".into());
+        }
+        None
+    }
 }
 
 /// The note after adding `record`: existing lines kept, lines sorted (as
@@ -405,7 +445,7 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
         at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         note: args.note.clone().filter(|n| !n.trim().is_empty()),
     };
-    let existing = git.note(&rel.signoff_ref, &commit)?.unwrap_or_default();
+    let existing = existing_note(&git, &rel.signoff_ref, &commit)?;
     git.set_note(
         &rel.signoff_ref,
         &commit,
@@ -425,6 +465,19 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
     };
     rollout_config::emit(&recorded, ctx.format, &Style::stdout(), out)?;
     Ok(Outcome::Pass)
+}
+
+/// The sign-off note already on `commit`, refused when it is not UTF-8:
+/// adding a line would rewrite bytes that cannot be decoded.
+fn existing_note(git: &Git<'_>, notes_ref: &str, commit: &str) -> Result<String> {
+    let bytes = git.note(notes_ref, commit)?.unwrap_or_default();
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        anyhow::anyhow!(
+            "the sign-off note on {} under `{notes_ref}` is not UTF-8 (byte {at}): adding a sign-off would rewrite bytes that cannot be decoded, so nothing was written\nhint: look at it with `git notes --ref={notes_ref} show {commit}`, fix it with `git notes --ref={notes_ref} edit {commit}`, then sign off again",
+            short(commit)
+        )
+    })
 }
 
 #[cfg(test)]

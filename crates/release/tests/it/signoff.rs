@@ -264,3 +264,84 @@ fn signoffs_travel_with_push_and_fetch_of_the_notes_ref() {
     );
     assert_eq!(note.lines().count(), 5, "{note}");
 }
+
+#[test]
+fn a_record_with_a_field_that_is_not_valid_does_not_count() {
+    let f = Fixture::new();
+    let head = f.head();
+    let lines = [
+        r#"{"team":"ui","by":"Ana <ana@example.org>","at":"yesterday"}"#,
+        r#"{"team":"telemetry","by":"  ","at":"2026-01-02T00:00:00Z"}"#,
+        r#"{"team":"","by":"Ana","at":"2026-01-02T00:00:00Z"}"#,
+        r#"{"team":"training","by":"Tom <t@example.org>","at":"2026-01-02T00:00:00Z"}"#,
+    ];
+    f.git(&[
+        "notes",
+        "--ref=refs/notes/townlet-signoff",
+        "add",
+        "-m",
+        &lines.join("\n"),
+        &head,
+    ]);
+    let (outcome, text) = status(&f, "HEAD");
+    assert_eq!(outcome, Outcome::Fail, "{text}");
+    let teams = signoff::evaluate(
+        &plumbing::git::Git::open(&f.sh, &f.repo).expect("git"),
+        &f.ctx().settings.config.release,
+        &head,
+    )
+    .expect("evaluate");
+    let state = |id: &str| teams.iter().find(|t| t.team == id).map(|t| t.state);
+    assert_eq!(state("ui"), Some(TeamState::Missing));
+    assert_eq!(state("telemetry"), Some(TeamState::Missing));
+    assert_eq!(state("training"), Some(TeamState::Valid));
+    let (records, bad) = signoff::parse_note(&lines.join("\n"));
+    assert_eq!(records.len(), 1);
+    assert_eq!(bad[0].0, 1);
+    assert!(
+        bad[0]
+            .1
+            .contains("`at` is \"yesterday\": expected an RFC 3339 UTC time"),
+        "{:?}",
+        bad[0]
+    );
+    assert!(bad[1].1.starts_with("`by` is \"  \""), "{:?}", bad[1]);
+    assert!(bad[2].1.starts_with("`team` is \"\""), "{:?}", bad[2]);
+}
+
+#[test]
+fn a_note_that_is_not_utf8_is_never_rewritten() {
+    let f = Fixture::new();
+    let head = f.head();
+    let note = f.path("note.bin");
+    std::fs::write(
+        &note,
+        b"{\"team\":\"ui\",\"by\":\"Ana \xff\",\"at\":\"2026-01-02T00:00:00Z\"}\n",
+    )
+    .expect("write");
+    f.git(&[
+        "notes",
+        "--ref=refs/notes/townlet-signoff",
+        "add",
+        "-F",
+        note.to_str().expect("utf-8 path"),
+        &head,
+    ]);
+    let blob = || f.git(&["notes", "--ref=refs/notes/townlet-signoff", "list", &head]);
+    let before = blob();
+    let err = signoff::run(
+        &f.sh,
+        &f.ctx(),
+        Args {
+            team: Some("telemetry".into()),
+            by: Some("Tess <t@example.org>".into()),
+            ..Default::default()
+        },
+        &mut Vec::new(),
+    )
+    .expect_err("refused");
+    let text = format!("{err:#}");
+    assert!(text.contains("is not UTF-8 (byte 23)"), "{text}");
+    assert!(text.contains("nothing was written"), "{text}");
+    assert_eq!(blob(), before, "the note's blob is unchanged");
+}
