@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use baseline_diff::{CompareSettings, compare_paths};
 use rollout_config::model::BaselineSection;
 use serde_json::{Value, json};
+use test_support::measure::{cpu_of, run_measured};
 
 /// The same allocator as the xtask binary, for both the command and the
 /// plain serde_json figure.
@@ -241,15 +242,6 @@ fn python(base: &Path, cand: &Path, mib: f64, t_cmp: Duration, t_xtask: Option<D
     }
 }
 
-/// CPU time (user + system) of a process so far, from `/proc/PID/stat`.
-fn cpu_of(pid: &str) -> Option<Duration> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = text.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
-}
-
 /// Wall and CPU time of `f` in this process.
 fn timed(mut f: impl FnMut()) -> (Duration, Duration) {
     let c0 = cpu_of("self").unwrap_or_default();
@@ -288,37 +280,6 @@ fn parse_only(paths: &[&Path]) {
         }
     }
     std::hint::black_box(lines);
-}
-
-/// Runs a command, polling its peak RSS (`VmHWM`, KiB) and CPU time until
-/// it exits.
-fn run_measured(cmd: &mut Command) -> (Duration, u64, Duration) {
-    let t = Instant::now();
-    let mut child = cmd.spawn().expect("spawn");
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0u64;
-    let mut cpu = Duration::ZERO;
-    let pid = child.id().to_string();
-    loop {
-        if let Some(c) = cpu_of(&pid) {
-            cpu = cpu.max(c);
-        }
-        if let Ok(text) = std::fs::read_to_string(&status_path)
-            && let Some(kb) = text
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        {
-            peak = peak.max(kb);
-        }
-        if let Some(status) = child.try_wait().expect("wait") {
-            let elapsed = t.elapsed();
-            assert!(status.code().is_some(), "killed: {status}");
-            return (elapsed, peak, cpu);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Writes a capture shaped like Townlet's schema 0.9.7 stream: a snapshot,

@@ -4,6 +4,8 @@
 //!
 //! Does not own: any fixture format; tests write their own fixtures.
 
+pub mod measure;
+
 use std::path::{Path, PathBuf};
 
 use std::sync::Mutex;
