@@ -63,9 +63,7 @@ pub fn compare_paths(s: &CompareSettings, baseline: &Path, candidate: &Path) -> 
         (true, true) => compare_dirs(s, &overrides, baseline, candidate)?,
         (false, false) => {
             for p in [baseline, candidate] {
-                if !p.exists() {
-                    bail!("`{}` does not exist", p.display());
-                }
+                input::check_regular(p)?;
             }
             let name = baseline
                 .file_name()

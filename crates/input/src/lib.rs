@@ -195,6 +195,28 @@ impl fmt::Display for Size {
     }
 }
 
+/// Checks, without opening it, that `path` is a regular file (after
+/// symlinks): for deciding what to do with a path before reading it.
+pub fn check_regular(path: &Path) -> Result<(), InputError> {
+    let metadata = std::fs::metadata(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => InputError::Missing {
+            path: path.to_path_buf(),
+        },
+        _ => InputError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    })?;
+    if metadata.is_file() {
+        return Ok(());
+    }
+    Err(InputError::NotRegular {
+        path: path.to_path_buf(),
+        found: describe(&metadata.file_type()),
+        target: symlink_target(path),
+    })
+}
+
 /// Opens `path` for reading if it is a regular file (after symlinks) within
 /// `kind`'s size cap. A FIFO or device is refused without blocking.
 pub fn open(path: &Path, kind: Kind) -> Result<File, InputError> {
