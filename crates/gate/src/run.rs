@@ -350,9 +350,11 @@ fn emit(
             })?;
         writeln!(f, "{md}")?;
     }
+    // Workflow commands go to stderr: GitHub reads both streams, and stdout
+    // carries the report in the format asked for (JSON, JUnit) untouched.
     if std::env::var(ENV_GITHUB_ACTIONS).is_ok_and(|v| v == "true") {
         for line in render::annotations(report) {
-            writeln!(out, "{line}")?;
+            eprintln!("{line}");
         }
     }
     Ok(())

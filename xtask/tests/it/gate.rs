@@ -173,31 +173,46 @@ fn ctrl_c_during_provisioning_stops_it_with_what_it_started() {
 
 #[test]
 fn github_actions_get_annotations_and_a_step_summary() {
-    let dir =
-        workspace_with("    - id: broken\n      command: [sh, -c, 'echo 50% broken; exit 4']\n");
+    let dir = workspace_with(
+        "    - id: broken\n      command: [sh, -c, 'echo src/townlet/x.py:3:1 broken 50%; exit 4']\n",
+    );
     let summary = dir.path().join("step-summary.md");
     std::fs::write(&summary, "earlier content\n").expect("write");
-    let out = std::process::Command::cargo_bin("xtask")
-        .expect("bin")
-        .args(["gate", "--config"])
-        .arg(dir.path().join("rollout.yaml"))
-        .env("GITHUB_ACTIONS", "true")
-        .env("CARGO_TARGET_DIR", dir.path().join("target"))
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .output()
-        .expect("run");
+    let run = |format: &str| {
+        std::process::Command::cargo_bin("xtask")
+            .expect("bin")
+            .args(["gate", "--format", format, "--config"])
+            .arg(dir.path().join("rollout.yaml"))
+            .env("GITHUB_ACTIONS", "true")
+            .env("CARGO_TARGET_DIR", dir.path().join("target"))
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .output()
+            .expect("run")
+    };
+    let out = run("human");
     assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Workflow commands go to stderr, with the place the step's output names.
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stdout.contains("::error title=gate step broken::exit 4: 50%25 broken"),
-        "{stdout}"
+        stderr.contains("::error file=src/townlet/x.py,line=3,col=1,title=gate step broken::exit 4: src/townlet/x.py:3:1 broken 50%25"),
+        "{stderr}"
     );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("::error"));
     let md = std::fs::read_to_string(&summary).expect("summary");
     assert!(
         md.starts_with("earlier content\n### Townlet M4 gate"),
         "{md}"
     );
     assert!(md.contains("| `broken` | fail |"), "{md}");
+
+    // Machine-readable stdout stays clean.
+    let out = run("json");
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(report["verdict"], "fail");
+    let out = run("junit");
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(xml.trim_end().ends_with("</testsuites>"), "{xml}");
 }
 
 #[test]

@@ -204,6 +204,16 @@ fn the_report_says_what_was_gated() {
         "{xml}"
     );
     assert!(xml.contains("<failure"), "{xml}");
+    // The junit-10 schema: no `skipped` on <testsuites>; a `time` on each
+    // <testsuite> (test reporters show NaN without it).
+    let suites = &xml[xml.find("<testsuites").expect("testsuites")..];
+    let suites_tag = &suites[..suites.find('>').expect("tag end")];
+    assert!(!suites_tag.contains("skipped="), "{suites_tag}");
+    assert!(suites_tag.contains(" time=\""), "{suites_tag}");
+    let suite = &xml[xml.find("<testsuite ").expect("testsuite")..];
+    let suite_tag = &suite[..suite.find('>').expect("tag end")];
+    assert!(suite_tag.contains(" time=\""), "{suite_tag}");
+    assert!(suite_tag.contains(" skipped=\""), "{suite_tag}");
     let md = std::fs::read_to_string(summary).expect("md");
     assert!(md.contains("gate FAILED: 1 failed (two)"), "{md}");
     assert!(md.contains("| `one` | pass |"), "{md}");
