@@ -121,8 +121,19 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
 
 fn context(g: &Global, format: Format) -> anyhow::Result<Context> {
     let cwd = std::env::current_dir()?;
-    let workspace =
+    let (workspace, found) =
         rollout_config::resolve::find_workspace(env!("CARGO_MANIFEST_DIR").as_ref(), &cwd)?;
+    if g.verbose {
+        let how = match found {
+            rollout_config::resolve::WorkspaceFrom::CurrentDirectory => {
+                "the checkout this is run from"
+            }
+            rollout_config::resolve::WorkspaceFrom::Build => {
+                "the checkout this binary was built from (none above the current directory)"
+            }
+        };
+        eprintln!("xtask: workspace `{}`: {how}", workspace.display());
+    }
     let overrides = Overrides {
         config: g.config.clone(),
         root: g.root.clone(),

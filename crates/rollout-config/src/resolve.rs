@@ -264,27 +264,38 @@ pub fn target_name(root: &Path) -> String {
     })
 }
 
-/// Finds the workspace root: the parent of the `xtask` crate it was built
-/// from when that still holds the rollout config, else the nearest directory
-/// above `cwd` holding both `Cargo.toml` and `configs/rollout.yaml`.
-pub fn find_workspace(xtask_manifest_dir: &Path, cwd: &Path) -> Result<PathBuf> {
+/// How the workspace was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceFrom {
+    /// The nearest directory above the current one holding both
+    /// `Cargo.toml` and `configs/rollout.yaml`.
+    CurrentDirectory,
+    /// The workspace the binary was built from (run from elsewhere).
+    Build,
+}
+
+/// Finds the workspace root: the checkout the command is run from (the
+/// nearest directory above `cwd` holding both `Cargo.toml` and
+/// `configs/rollout.yaml`), so that a copied tree or a shared target
+/// directory never gates another checkout; else the parent of the `xtask`
+/// crate it was built from, when that still holds the rollout config.
+pub fn find_workspace(xtask_manifest_dir: &Path, cwd: &Path) -> Result<(PathBuf, WorkspaceFrom)> {
+    let mut dir = Some(cwd);
+    while let Some(d) = dir {
+        if d.join("Cargo.toml").is_file() && d.join(DEFAULT_CONFIG).is_file() {
+            return Ok((d.to_path_buf(), WorkspaceFrom::CurrentDirectory));
+        }
+        dir = d.parent();
+    }
     if let Some(ws) = xtask_manifest_dir.parent()
         && ws.join(DEFAULT_CONFIG).is_file()
     {
-        return Ok(ws.to_path_buf());
-    }
-    let start = cwd;
-    let mut dir = Some(start);
-    while let Some(d) = dir {
-        if d.join("Cargo.toml").is_file() && d.join(DEFAULT_CONFIG).is_file() {
-            return Ok(d.to_path_buf());
-        }
-        dir = d.parent();
+        return Ok((ws.to_path_buf(), WorkspaceFrom::Build));
     }
     None.with_context(|| {
         format!(
             "no rollout workspace (with `{DEFAULT_CONFIG}`) above `{}`",
-            start.display()
+            cwd.display()
         )
     })
 }

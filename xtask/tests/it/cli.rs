@@ -251,3 +251,54 @@ fn monitor_exit_codes_follow_the_alerts() {
             predicate::str::contains("was given as a log").and(predicate::str::contains("hint:")),
         );
 }
+
+#[test]
+fn a_copied_checkout_is_used_where_it_is_run_not_the_one_built() {
+    let copy = tempfile::tempdir().expect("tempdir");
+    std::fs::write(copy.path().join("Cargo.toml"), "[workspace]\n").expect("write");
+    std::fs::create_dir_all(copy.path().join("configs")).expect("mkdir");
+    std::fs::create_dir_all(copy.path().join("copied-townlet")).expect("mkdir");
+    std::fs::write(
+        copy.path().join("configs/rollout.yaml"),
+        "target:\n  root: ../copied-townlet\n",
+    )
+    .expect("write");
+    let out = xtask()
+        .current_dir(copy.path())
+        .args(["-v", "config", "--format", "json"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let shown = copy.path().canonicalize().expect("canonical");
+    assert!(
+        stderr.contains(&format!(
+            "xtask: workspace `{}`: the checkout this is run from",
+            shown.display()
+        )) || stderr.contains(&format!(
+            "xtask: workspace `{}`: the checkout this is run from",
+            copy.path().display()
+        )),
+        "{stderr}"
+    );
+    // Its config, and the Townlet root that config names, are the copy's.
+    assert!(
+        stderr.contains("/copied-townlet/configs/demo/poc_demo_tls.yaml"),
+        "{stderr}"
+    );
+
+    // Run from outside any workspace, the built one is used, and -v says so.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let out = xtask()
+        .current_dir(elsewhere.path())
+        .args(["-v", "config", "--format", "json"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "xtask: workspace `{}`: the checkout this binary was built from",
+            workspace().display()
+        )),
+        "{stderr}"
+    );
+}
