@@ -39,6 +39,16 @@ struct Global {
     /// Print progress details on stderr
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// When to colour output [default: auto: a terminal that is not TERM=dumb, unless NO_COLOR or CI; CLICOLOR_FORCE forces it]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t,
+        hide_default_value = true
+    )]
+    color: rollout_config::output::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +109,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    rollout_config::output::set_color_choice(cli.global.color);
     let ctx = context(&cli.global, cli.command.format())?;
     let mut stdout = std::io::stdout().lock();
     let sh = xshell::Shell::new()?;

@@ -21,9 +21,7 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn new(verbosity: Verbosity) -> Self {
         let stderr = std::io::stderr();
-        let live = stderr.is_terminal()
-            && rollout_config::output::use_color(&stderr)
-            && verbosity != Verbosity::Quiet;
+        let live = rollout_config::output::can_redraw(&stderr) && verbosity != Verbosity::Quiet;
         Self {
             live,
             quiet: verbosity == Verbosity::Quiet,

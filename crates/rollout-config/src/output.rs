@@ -141,11 +141,46 @@ pub enum Verbosity {
     Verbose,
 }
 
-/// Whether to colour a stream: only on a terminal, never with `NO_COLOR` or
-/// in CI.
+/// `--color`: when to colour output (the clap/anstream convention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal that supports it, unless `NO_COLOR` is set or in CI;
+    /// `CLICOLOR_FORCE` forces it.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+static COLOR_CHOICE: std::sync::OnceLock<ColorChoice> = std::sync::OnceLock::new();
+
+/// Sets the process's colour choice (from `--color`), once, before output.
+pub fn set_color_choice(choice: ColorChoice) {
+    let _already = COLOR_CHOICE.set(choice);
+}
+
+/// Whether to colour a stream: `--color always|never` decides; else
+/// `CLICOLOR_FORCE` forces colour, `NO_COLOR` and CI forbid it, and
+/// otherwise only a terminal that is not `TERM=dumb` gets it.
 pub fn use_color(stream: &impl IsTerminal) -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    stream.is_terminal() && !set(ENV_NO_COLOR) && !set(ENV_CI)
+    match COLOR_CHOICE.get().copied().unwrap_or_default() {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto if anstyle_query::clicolor_force() => true,
+        ColorChoice::Auto if anstyle_query::no_color() || in_ci() => false,
+        ColorChoice::Auto => stream.is_terminal() && anstyle_query::term_supports_color(),
+    }
+}
+
+/// Whether a stream may be redrawn in place (cursor movement for a live
+/// board): a terminal that is not `TERM=dumb`, outside CI. Colour settings
+/// do not make a dumb terminal or a pipe take cursor movement.
+pub fn can_redraw(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && anstyle_query::term_supports_color() && !in_ci()
+}
+
+fn in_ci() -> bool {
+    std::env::var_os(ENV_CI).is_some_and(|v| !v.is_empty())
 }
 
 /// Styling for status words (`pass`, `warn`, `FAIL`, `skip`).

@@ -302,3 +302,37 @@ fn a_copied_checkout_is_used_where_it_is_run_not_the_one_built() {
         "{stderr}"
     );
 }
+
+#[test]
+fn color_follows_the_flag_then_clicolor_force_then_no_color() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("t.log");
+    std::fs::write(
+        &log,
+        "2026-01-05 10:00:01,001 INFO townlet.core.sim_loop tick_health tick=1 duration_ms=1.0 queue=0 dropped=0 exit_queue=0\n",
+    )
+    .expect("write");
+    let colored = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::cargo_bin("xtask").expect("xtask binary");
+        cmd.env_remove("TOWNLET_ROOT")
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CI")
+            .args(args)
+            .args(["monitor", "--log"])
+            .arg(&log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run");
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        out.stdout.contains(&0x1b)
+    };
+    // Piped stdout: no colour unless asked.
+    assert!(!colored(&[], &[]));
+    assert!(colored(&["--color", "always"], &[]));
+    assert!(colored(&[], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!colored(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]));
+    assert!(colored(&["--color", "always"], &[("NO_COLOR", "1")]));
+    assert!(!colored(&[], &[("NO_COLOR", "1"), ("TERM", "dumb")]));
+}
