@@ -1,6 +1,6 @@
 //! Progress on stderr while the gate runs.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
