@@ -15,6 +15,8 @@ use plumbing::report::{GateReport, StepReport, StepStatus, Verdict};
 pub struct Printed<'a> {
     pub report: &'a GateReport,
     pub details: &'a [(String, Vec<String>)],
+    /// `-q`: the human result lists only steps that did not pass.
+    pub quiet: bool,
 }
 
 impl serde::Serialize for Printed<'_> {
@@ -25,7 +27,7 @@ impl serde::Serialize for Printed<'_> {
 
 impl rollout_config::Report for Printed<'_> {
     fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
-        human(self.report, self.details, style, out)
+        human(self.report, self.details, self.quiet, style, out)
     }
 
     fn junit(&self) -> Result<String> {
@@ -45,10 +47,12 @@ fn word(status: StepStatus, style: &Style) -> String {
     status.status().word(style)
 }
 
-/// The human result: a line per step, details of failures, one verdict.
+/// The human result: a line per step (with `quiet`, only those that did
+/// not pass or skip), details of failures, one verdict.
 pub fn human(
     report: &GateReport,
     details: &[(String, Vec<String>)],
+    quiet: bool,
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -60,6 +64,9 @@ pub fn human(
         .unwrap_or(4)
         .max(4);
     for step in &report.steps {
+        if quiet && matches!(step.status, StepStatus::Pass | StepStatus::Skipped) {
+            continue;
+        }
         let time = if step.status == StepStatus::Skipped {
             String::new()
         } else {

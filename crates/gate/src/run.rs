@@ -328,7 +328,11 @@ fn emit(
     details: &[(String, Vec<String>)],
     out: &mut dyn Write,
 ) -> Result<()> {
-    let printed = render::Printed { report, details };
+    let printed = render::Printed {
+        report,
+        details,
+        quiet: ctx.verbosity == rollout_config::Verbosity::Quiet,
+    };
     rollout_config::emit(&printed, ctx.format, &Style::stdout(), out)?;
     if let Some(path) = &args.junit {
         rollout_config::fs::write_atomic(path, render::junit(report, details)?.as_bytes())?;

@@ -284,3 +284,33 @@ fn the_shipped_gate_passes_on_the_bundled_sample() {
         "{stdout}"
     );
 }
+
+#[test]
+fn quiet_shortens_stdout_to_what_did_not_pass() {
+    let dir = workspace_with(
+        "    - id: fine\n      command: \"true\"\n    - id: shaky\n      command: [sh, -c, 'echo wobbly; exit 3']\n      allow_failure: true\n",
+    );
+    let run = |quiet: bool| {
+        let mut cmd = std::process::Command::cargo_bin("xtask").expect("bin");
+        cmd.args(["gate", "--config"])
+            .arg(dir.path().join("rollout.yaml"))
+            .env("NO_COLOR", "1")
+            .env("CARGO_TARGET_DIR", dir.path().join("target"));
+        if quiet {
+            cmd.arg("-q");
+        }
+        let out = cmd.output().expect("run");
+        assert_eq!(out.status.code(), Some(0));
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (stdout, _) = run(false);
+    assert!(stdout.contains("pass fine"), "{stdout}");
+    let (stdout, stderr) = run(true);
+    assert!(!stdout.contains("fine"), "{stdout}");
+    assert!(stdout.contains("warn shaky"), "{stdout}");
+    assert!(stdout.contains("gate passed"), "{stdout}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
