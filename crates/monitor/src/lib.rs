@@ -260,6 +260,7 @@ pub fn rule_settings_without_thresholds(settings: &Settings) -> RuleSettings {
         exit_queue_limit: m.exit_queue_limit,
         spike_factor: m.exit_queue_spike_factor,
         window: m.exit_queue_window,
+        runbook_url: m.runbook_url.clone(),
     }
 }
 

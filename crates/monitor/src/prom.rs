@@ -126,90 +126,190 @@ pub fn write_textfile(path: &Path, envs: &[EnvMetrics]) -> Result<()> {
     rollout_config::fs::write_atomic(path, textfile(envs).as_bytes())
 }
 
-/// Prometheus alerting rules equivalent to the built-in rules.
+/// One alerting rule as emitted.
+struct AlertRule<'a> {
+    alert: &'a str,
+    expr: String,
+    /// How long the condition must hold before the alert fires.
+    hold: &'a str,
+    severity: &'a str,
+    rule: &'a str,
+    summary: &'a str,
+    description: String,
+}
+
+/// The `for:` of each kind of alert: long enough that one bad scrape does
+/// not page, short against the hours a rollout takes.
+const HOLD_STATE: &str = "1m";
+const HOLD_RATE: &str = "5m";
+const HOLD_TEXTFILE: &str = "10m";
+
+/// Alerting rules (Prometheus YAML) equivalent to the built-in rules, over
+/// the textfile's metrics: one alert per condition, its severities as
+/// separate rules of the same name with a `severity` label; each with
+/// `for:`, a summary, a description and a runbook link. Plus the alerts of
+/// the textfile itself: stale, or unreadable by node_exporter.
 pub fn alert_rules(rules: &RuleSettings) -> String {
-    let variant = rules.variant.replace('\\', "\\\\").replace('"', "\\\"");
     let mut out = String::from(
-        "# Alerting rules equivalent to `cargo xtask monitor` (written by\n# `cargo xtask monitor rules --emit prometheus`); they read the metrics\n# of `--prom-textfile`.\ngroups:\n  - name: townlet-monitor\n    rules:\n",
+        "# Alerting rules equivalent to `cargo xtask monitor` (written by\n# `cargo xtask monitor rules --emit prometheus`); they read the metrics\n# of `--prom-textfile` through node_exporter's textfile collector.\ngroups:\n  - name: townlet-monitor\n    rules:\n",
     );
-    let mut rule = |name: &str, expr: String, severity: &str, rule_id: &str, summary: &str| {
+    for rule in condition_rules(rules) {
+        let anchor = rule.alert.to_lowercase();
         let _ = write!(
             out,
-            "      - alert: {name}\n        expr: '{}'\n        labels:\n          severity: {severity}\n          rule: {rule_id}\n        annotations:\n          summary: '{}'\n",
-            expr.replace('\'', "''"),
-            summary.replace('\'', "''"),
+            "      - alert: {}\n        expr: {}\n        for: {}\n        labels:\n          severity: {}\n          rule: {}\n        annotations:\n          summary: {}\n          description: {}\n          runbook_url: {}\n",
+            rule.alert,
+            quoted(&rule.expr),
+            rule.hold,
+            rule.severity,
+            rule.rule,
+            quoted(rule.summary),
+            quoted(&rule.description),
+            quoted(&format!("{}#{anchor}", rules.runbook_url)),
         );
-    };
-    rule(
-        "TownletRuntimeVariantNotExpected",
-        format!("townlet_runtime_variant_info{{variant!=\"{variant}\"}} == 1"),
-        "critical",
-        "runtime-variant",
-        &format!(
-            "{{{{ $labels.env }}}} reports runtime_variant {{{{ $labels.variant }}}}, not {variant}"
+    }
+    out
+}
+
+/// A single-quoted YAML scalar.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn condition_rules(rules: &RuleSettings) -> Vec<AlertRule<'static>> {
+    let variant = rules.variant.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut out = vec![AlertRule {
+        alert: "TownletRuntimeVariantNotExpected",
+        expr: format!("townlet_runtime_variant_info{{variant!=\"{variant}\"}} == 1"),
+        hold: HOLD_STATE,
+        severity: "critical",
+        rule: "runtime-variant",
+        summary: "{{ $labels.env }} reports runtime_variant {{ $labels.variant }}",
+        description: format!(
+            "The M4 rollout expects runtime_variant '{variant}' everywhere; {{{{ $labels.env }}}} runs {{{{ $labels.variant }}}}, so the facade is not what is serving."
         ),
-    );
+    }];
+    out.extend(drop_rules(rules));
+    let k = fmt_num(rules.spike_factor);
+    out.push(AlertRule {
+        alert: "TownletExitQueueSpike",
+        expr: format!(
+            "townlet_exit_queue_length > townlet_exit_queue_limit or townlet_exit_queue_length > {k} * clamp_min(townlet_exit_queue_median, 1)"
+        ),
+        hold: HOLD_STATE,
+        severity: "warning",
+        rule: "exit-queue-spike",
+        summary: "{{ $labels.env }} employment exit queue is {{ $value }}",
+        description: format!(
+            "The employment exit queue is above its limit or above {k} times its moving median."
+        ),
+    });
+    for (loopback, severity, where_) in [
+        ("true", "warning", " (localhost: development only)"),
+        ("false", "critical", ""),
+    ] {
+        out.push(AlertRule {
+            alert: "TownletTelemetryPlaintext",
+            expr: format!("townlet_telemetry_plaintext_info{{loopback=\"{loopback}\"}} == 1"),
+            hold: "0m",
+            severity,
+            rule: "plaintext-transport",
+            summary: "{{ $labels.env }} sends telemetry in plaintext to {{ $labels.endpoint }}",
+            description: format!(
+                "Townlet logged telemetry_tcp_plaintext_enabled{where_}: the TCP transport runs without TLS."
+            ),
+        });
+    }
+    // The count is cumulative: the alert is on ticks going missing (it
+    // resolves 15 minutes after the last loss), and on a new stream that
+    // already lost some.
+    out.push(AlertRule {
+        alert: "TownletTelemetryGap",
+        expr: "delta(townlet_telemetry_missing_ticks[15m]) > 0 or (townlet_telemetry_missing_ticks > 0 unless townlet_telemetry_missing_ticks offset 15m)".into(),
+        hold: "0m",
+        severity: "warning",
+        rule: "telemetry-gap",
+        summary: "{{ $labels.env }} telemetry stream is missing ticks",
+        description: "Ticks went missing from the telemetry stream in the last 15 minutes (transport backpressure): a capture like this cannot be compared tick by tick.".into(),
+    });
+    out.extend(textfile_rules());
+    out
+}
+
+/// Drops per 100 ticks: a warning between the thresholds, critical above.
+fn drop_rules(rules: &RuleSettings) -> Vec<AlertRule<'static>> {
     let warning = rules.drops.warning.unwrap_or(0.0);
+    let summary = "{{ $labels.env }} dropped {{ $value }} telemetry payloads in the last 100 ticks";
+    let mut out = Vec::new();
     // The warning stops where the critical alert starts, as in the tool.
     let below_critical = rules
         .drops
         .critical
         .map(|c| format!(" <= {}", fmt_num(c)))
         .unwrap_or_default();
-    rule(
-        "TownletTelemetryDrops",
-        format!(
+    out.push(AlertRule {
+        alert: "TownletTelemetryDrops",
+        expr: format!(
             "townlet_telemetry_drop_rate_per_100_ticks > {}{below_critical}",
             fmt_num(warning)
         ),
-        "warning",
-        "telemetry-drops",
-        &format!(
-            "{{{{ $labels.env }}}} dropped {{{{ $value }}}} telemetry payloads in the last {DROP_WINDOW} ticks"
-        ),
-    );
-    if let Some(c) = rules.drops.critical {
-        rule(
-            "TownletTelemetryDropsCritical",
-            format!("townlet_telemetry_drop_rate_per_100_ticks > {}", fmt_num(c)),
-            "critical",
-            "telemetry-drops",
-            &format!(
-                "{{{{ $labels.env }}}} dropped {{{{ $value }}}} telemetry payloads in the last {DROP_WINDOW} ticks"
+        hold: HOLD_RATE,
+        severity: "warning",
+        rule: "telemetry-drops",
+        summary,
+        description: match rules.drops.warning {
+            Some(_) => format!(
+                "Telemetry drops per {DROP_WINDOW} ticks are above the warning threshold {} ({}).",
+                fmt_num(warning),
+                rules.drops.source
             ),
-        );
+            None => format!(
+                "Telemetry payloads were dropped in the last {DROP_WINDOW} ticks; no threshold is configured or learnt, so any drop warns."
+            ),
+        },
+    });
+    if let Some(critical) = rules.drops.critical {
+        out.push(AlertRule {
+            alert: "TownletTelemetryDrops",
+            expr: format!(
+                "townlet_telemetry_drop_rate_per_100_ticks > {}",
+                fmt_num(critical)
+            ),
+            hold: HOLD_RATE,
+            severity: "critical",
+            rule: "telemetry-drops",
+            summary,
+            description: format!(
+                "Telemetry drops per {DROP_WINDOW} ticks are above the critical threshold {} ({}).",
+                fmt_num(critical),
+                rules.drops.source
+            ),
+        });
     }
-    let k = fmt_num(rules.spike_factor);
-    let spike = format!(
-        "townlet_exit_queue_length > townlet_exit_queue_limit or townlet_exit_queue_length > {k} * clamp_min(townlet_exit_queue_median, 1)"
-    );
-    rule(
-        "TownletExitQueueSpike",
-        spike,
-        "warning",
-        "exit-queue-spike",
-        "{{ $labels.env }} employment exit queue is {{ $value }}",
-    );
-    rule(
-        "TownletTelemetryPlaintextLocal",
-        "townlet_telemetry_plaintext_info{loopback=\"true\"} == 1".into(),
-        "warning",
-        "plaintext-transport",
-        "{{ $labels.env }} sends telemetry in plaintext to {{ $labels.endpoint }} (localhost development only)",
-    );
-    rule(
-        "TownletTelemetryPlaintextRemote",
-        "townlet_telemetry_plaintext_info{loopback=\"false\"} == 1".into(),
-        "critical",
-        "plaintext-transport",
-        "{{ $labels.env }} sends telemetry in plaintext to {{ $labels.endpoint }}",
-    );
-    rule(
-        "TownletTelemetryGap",
-        "townlet_telemetry_missing_ticks > 0".into(),
-        "warning",
-        "telemetry-gap",
-        "{{ $labels.env }} telemetry stream is missing {{ $value }} ticks",
-    );
     out
+}
+
+/// The textfile itself: not refreshed (a stopped `monitor --follow`), or
+/// not readable by node_exporter.
+fn textfile_rules() -> Vec<AlertRule<'static>> {
+    vec![
+        AlertRule {
+            alert: "TownletMonitorTextfileStale",
+            expr: "time() - node_textfile_mtime_seconds{file=~\".*townlet.*\"} > 900".into(),
+            hold: HOLD_TEXTFILE,
+            severity: "warning",
+            rule: "textfile",
+            summary: "the Townlet monitor textfile {{ $labels.file }} was not refreshed for 15 minutes",
+            description: "`cargo xtask monitor --follow --prom-textfile` is not running or not writing: the other Townlet alerts judge old figures.".into(),
+        },
+        AlertRule {
+            alert: "TownletMonitorTextfileUnreadable",
+            expr: "node_textfile_scrape_error == 1".into(),
+            hold: HOLD_TEXTFILE,
+            severity: "warning",
+            rule: "textfile",
+            summary: "node_exporter cannot read its textfile directory on {{ $labels.instance }}",
+            description: "node_textfile_scrape_error is 1: a textfile there does not parse, so the Townlet metrics may be missing.".into(),
+        },
+    ]
 }

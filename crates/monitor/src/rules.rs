@@ -96,6 +96,8 @@ pub struct RuleSettings {
     pub exit_queue_limit: Option<u64>,
     pub spike_factor: f64,
     pub window: usize,
+    /// The runbook the emitted alert rules link to.
+    pub runbook_url: String,
 }
 
 impl RuleSettings {
@@ -106,6 +108,7 @@ impl RuleSettings {
             exit_queue_limit: None,
             spike_factor: 3.0,
             window: 50,
+            runbook_url: "docs/runbook.md".into(),
         }
     }
 }

@@ -38,6 +38,14 @@ pub struct MonitorSection {
     /// The lowest alert severity that fails `cargo xtask monitor`.
     #[serde(default)]
     pub fail_on: Severity,
+    /// Where the runbook of the emitted alert rules is (`runbook_url`
+    /// annotation, with `#alert-name` appended).
+    #[serde(default = "default_runbook_url")]
+    pub runbook_url: String,
+}
+
+fn default_runbook_url() -> String {
+    "docs/runbook.md".into()
 }
 
 /// How serious an alert is.
@@ -92,6 +100,7 @@ impl Default for MonitorSection {
             learn_margin: default_margin(),
             learn_critical_factor: default_critical_factor(),
             fail_on: Severity::default(),
+            runbook_url: default_runbook_url(),
         }
     }
 }
@@ -99,6 +108,15 @@ impl Default for MonitorSection {
 /// The checks of `monitor` serde cannot express: factors, windows,
 /// margins and thresholds.
 pub(crate) fn validate(section: &MonitorSection, check: &Checker<'_>) -> Result<(), ConfigError> {
+    if section.runbook_url.trim().is_empty() || section.runbook_url.contains(['\'', '\n', '#']) {
+        return Err(check.err(
+            "monitor.runbook_url".into(),
+            format!(
+                "expected a URL or path without quotes, newlines or `#` (the alert's anchor is appended), found {:?}",
+                section.runbook_url
+            ),
+        ));
+    }
     if !(section.exit_queue_spike_factor.is_finite() && section.exit_queue_spike_factor > 1.0) {
         return Err(check.err(
             "monitor.exit_queue_spike_factor".into(),
