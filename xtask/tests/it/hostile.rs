@@ -20,7 +20,7 @@ fn limited(stdin: Option<&Path>, args: &[&std::ffi::OsStr]) -> Command {
         Some(_) => format!("ulimit -v {ADDRESS_SPACE_KIB}; exec \"$@\" <\"$STDIN_PATH\""),
         None => format!("ulimit -v {ADDRESS_SPACE_KIB}; exec \"$@\" </dev/null"),
     };
-    let mut cmd = Command::new("bash");
+    let mut cmd = Command::from_std(plumbing::process::command("bash"));
     cmd.arg("-c").arg(script).arg("xtask").arg(bin).args(args);
     if let Some(path) = stdin {
         cmd.env("STDIN_PATH", path);

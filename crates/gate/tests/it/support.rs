@@ -59,7 +59,9 @@ impl Ws {
         let ctx = Context {
             settings,
             format: Format::Human,
-            verbosity: Verbosity::Quiet,
+            // Not `-q`: the human result lists every step (progress goes
+            // to stderr, which the test harness captures).
+            verbosity: Verbosity::Normal,
         };
         let sh = xshell::Shell::new().expect("shell");
         let mut out = Vec::new();
