@@ -159,8 +159,16 @@ pub(crate) fn provision(
         // Progress is visible on stderr; stdout carries only the result.
         let command = plumbing::process::command_in(root, &c.argv, &[])
             .with_context(|| format!("cannot start provisioning command `{c}`"))?;
-        let exit = plumbing::process::run_streamed(command, PROVISION_TIMEOUT, cancel)
-            .with_context(|| format!("cannot start provisioning command `{c}`"))?;
+        // In GitHub Actions each command's output folds into a group.
+        let grouped = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+        if grouped {
+            eprintln!("::group::provisioning `{c}`");
+        }
+        let exit = plumbing::process::run_streamed(command, PROVISION_TIMEOUT, cancel);
+        if grouped {
+            eprintln!("::endgroup::");
+        }
+        let exit = exit.with_context(|| format!("cannot start provisioning command `{c}`"))?;
         match exit {
             Exit::Code(0) => {}
             Exit::Interrupted => bail!("interrupted while provisioning: `{c}` was stopped"),

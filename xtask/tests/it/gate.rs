@@ -314,3 +314,39 @@ fn quiet_shortens_stdout_to_what_did_not_pass() {
     assert!(stdout.contains("gate passed"), "{stdout}");
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn provisioning_output_is_grouped_in_github_actions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("townlet")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("rollout.yaml"),
+        "target:\n  root: townlet\n  python: .venv/bin/python\n  provision:\n    - mkdir -p .venv/bin\n    - cp /bin/true .venv/bin/python\ngate:\n  steps:\n    - id: uses-python\n      command: \"{python} -m anything\"\n",
+    )
+    .expect("write");
+    let out = std::process::Command::cargo_bin("xtask")
+        .expect("bin")
+        .args(["gate", "--config"])
+        .arg(dir.path().join("rollout.yaml"))
+        .env("GITHUB_ACTIONS", "true")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let groups: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("::group::") || *l == "::endgroup::")
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            "::group::provisioning `mkdir -p .venv/bin`",
+            "::endgroup::",
+            "::group::provisioning `cp /bin/true .venv/bin/python`",
+            "::endgroup::"
+        ],
+        "{stderr}"
+    );
+}
