@@ -388,6 +388,16 @@ impl SourceEval {
         self.points.as_deref().unwrap_or(&[])
     }
 
+    /// Ranges of ticks missing from a telemetry stream (the first ones).
+    pub fn gap_ranges(&self) -> Vec<TickRange> {
+        self.gaps.snapshot().0
+    }
+
+    /// The exit queue limit the spike rule applies to this input, if any.
+    pub fn exit_queue_limit(&self) -> Option<u64> {
+        self.settings.exit_queue_limit.or(self.eq_limit_seen)
+    }
+
     fn at(&self, line: u64) -> Evidence {
         Evidence {
             file: self.file.clone(),
