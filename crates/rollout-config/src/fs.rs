@@ -1,6 +1,7 @@
 //! Writing files that matter (reports, baselines, metrics, debt lists) so that
 //! a reader never sees a half-written file: write a temporary file in the same
-//! directory, flush it to disk, then rename it over the target.
+//! directory (tempfile's `NamedTempFile`), flush it to disk, then rename it
+//! over the target (`persist`).
 
 use std::io::Write;
 use std::path::Path;
@@ -46,29 +47,25 @@ fn write_atomic_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        // A stale temporary (from a crashed run) would keep its old mode.
-        let _stale = std::fs::remove_file(&tmp);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        // tempfile's NamedTempFile: created with `mode` from the start (0600
+        // for secrets), removed if anything fails before the rename.
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
         #[cfg(unix)]
-        if let Some(mode) = mode {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(mode);
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(mode.unwrap_or(0o666)));
         }
         #[cfg(not(unix))]
         let _ = mode;
-        let mut f = options.open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        let mut file = builder.tempfile_in(dir)?;
+        file.write_all(contents)?;
+        file.as_file().sync_all()?;
+        file.persist(path).map(drop).map_err(|e| e.error)
     })();
-    if let Err(e) = result {
-        let _ignored = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write `{}`", path.display()));
-    }
-    Ok(())
+    result.with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 #[cfg(test)]
