@@ -18,6 +18,7 @@ pub mod plan;
 mod progress;
 mod provenance;
 mod provision;
+mod pytest_junit;
 pub mod render;
 
 mod run;

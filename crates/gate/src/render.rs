@@ -183,7 +183,55 @@ pub fn junit(report: &GateReport, details: &[(String, Vec<String>)]) -> Result<S
     let mut r = Report::new("cargo xtask gate");
     r.set_time(took);
     r.add_test_suite(suite);
+    for step in &report.steps {
+        if let Some(tests) = pytest_suite(step) {
+            r.add_test_suite(tests);
+        }
+    }
     Ok(without_testsuites_skipped(&r.to_string()?))
+}
+
+/// The tests of a pytest step, from the JUnit pytest wrote next to its log:
+/// one testcase per test, in a suite named after the step.
+fn pytest_suite(step: &StepReport) -> Option<quick_junit::TestSuite> {
+    use crate::pytest_junit::Outcome;
+    use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+    let path = crate::pytest_junit::path_for(step.log.as_ref()?);
+    let cases = crate::pytest_junit::read(&path).ok()?;
+    let mut suite = TestSuite::new(format!("gate.{}", step.id));
+    suite.set_time(Duration::from_millis(step.duration_ms));
+    for case in cases {
+        let status = match case.outcome {
+            Outcome::Passed => TestCaseStatus::success(),
+            Outcome::Failed { message, text } => {
+                non_success(NonSuccessKind::Failure, message, text)
+            }
+            Outcome::Error { message, text } => non_success(NonSuccessKind::Error, message, text),
+            Outcome::Skipped { message } => {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(message);
+                status
+            }
+        };
+        let mut test = TestCase::new(case.name, status);
+        test.set_classname(case.classname);
+        if let Some(seconds) = case.seconds.filter(|s| s.is_finite() && *s >= 0.0) {
+            test.set_time(Duration::from_secs_f64(seconds));
+        }
+        suite.add_test_case(test);
+    }
+    Some(suite)
+}
+
+fn non_success(
+    kind: quick_junit::NonSuccessKind,
+    message: String,
+    text: String,
+) -> quick_junit::TestCaseStatus {
+    let mut status = quick_junit::TestCaseStatus::non_success(kind);
+    status.set_message(message);
+    status.set_description(text);
+    status
 }
 
 /// quick-junit writes `skipped` on `<testsuites>` too, which the junit-10

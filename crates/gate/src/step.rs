@@ -58,7 +58,7 @@ pub(crate) fn run_step(
     let timeout = p.step.timeout();
     match p.step.kind {
         StepKind::Command => {
-            let exit = run_logged(command(p)?, log, timeout, cancel)?;
+            let exit = run_logged(command(&with_pytest_junit(p, log))?, log, timeout, cancel)?;
             match &p.step.debt {
                 Some(debt) => judge_mypy(exit, log, debt, args),
                 None => Ok(with_tool_summary(
@@ -186,6 +186,23 @@ fn capture_step(ctx: &Context, p: &Planned, log: &Path, cancel: &AtomicBool) -> 
 fn command(p: &Planned) -> Result<Command> {
     let env: Vec<(String, String)> = p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     plumbing::process::command_in(&p.cwd, &p.argv, &env)
+}
+
+/// A pytest step also writes pytest's own JUnit next to its log (unless its
+/// command already asks for one), for the gate's JUnit to list every test.
+fn with_pytest_junit(p: &Planned, log: &Path) -> Planned {
+    let is_pytest = crate::summary::Tool::of(&p.argv) == Some(crate::summary::Tool::Pytest);
+    let asked = p
+        .argv
+        .iter()
+        .any(|a| a.starts_with("--junitxml") || a.starts_with("--junit-xml"));
+    let mut planned = p.clone();
+    if is_pytest && !asked {
+        let junit = crate::pytest_junit::path_for(log);
+        let _stale = std::fs::remove_file(&junit);
+        planned.argv.push(format!("--junitxml={}", junit.display()));
+    }
+    planned
 }
 
 /// The last `n` lines of a step log, read from its end.

@@ -430,3 +430,34 @@ fn a_step_printing_more_than_the_log_keeps_is_cut_in_the_middle() {
         "tail lost"
     );
 }
+
+#[test]
+fn the_junit_lists_every_pytest_test_from_pytest_itself() {
+    let ws = Ws::new();
+    let python = test_support::sample_python();
+    ws.write(
+        "townlet/tests/test_mixed.py",
+        "import pytest\n\ndef test_fine():\n    assert True\n\ndef test_broken():\n    assert 1 == 2, 'one is not two'\n\n@pytest.mark.skip(reason='not here')\ndef test_skipped():\n    pass\n",
+    );
+    ws.write(
+        "configs/rollout.yaml",
+        &format!(
+            "target:\n  root: ../townlet\n  python: {}\ngate:\n  steps:\n    - id: pytest\n      command: \"{{python}} -m pytest -q -p no:cacheprovider tests\"\n",
+            python.display()
+        ),
+    );
+    let junit = ws.path().join("gate.xml");
+    let (outcome, _) = ws.gate(gate::Args {
+        junit: Some(junit.clone()),
+        ..Default::default()
+    });
+    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    let xml = std::fs::read_to_string(junit).expect("junit");
+    // The step itself, then one testcase per pytest test.
+    assert!(xml.contains(r#"<testcase name="pytest" classname="gate.command""#), "{xml}");
+    assert!(xml.contains(r#"<testsuite name="gate.pytest" tests="3""#), "{xml}");
+    assert!(xml.contains(r#"<testcase name="test_fine" classname="tests.test_mixed""#), "{xml}");
+    assert!(xml.contains(r#"<testcase name="test_broken" classname="tests.test_mixed""#), "{xml}");
+    assert!(xml.contains("one is not two"), "{xml}");
+    assert!(xml.contains(r#"<skipped message="not here""#), "{xml}");
+}
