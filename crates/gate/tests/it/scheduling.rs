@@ -214,6 +214,7 @@ fn the_report_says_what_was_gated() {
     let suite_tag = &suite[..suite.find('>').expect("tag end")];
     assert!(suite_tag.contains(" time=\""), "{suite_tag}");
     assert!(suite_tag.contains(" skipped=\""), "{suite_tag}");
+    crate::support::assert_junit10(&xml);
     let md = std::fs::read_to_string(summary).expect("md");
     assert!(md.contains("gate FAILED: 1 failed (two)"), "{md}");
     assert!(md.contains("| `one` | pass |"), "{md}");
@@ -454,10 +455,23 @@ fn the_junit_lists_every_pytest_test_from_pytest_itself() {
     assert_eq!(outcome.expect("runs"), Outcome::Fail);
     let xml = std::fs::read_to_string(junit).expect("junit");
     // The step itself, then one testcase per pytest test.
-    assert!(xml.contains(r#"<testcase name="pytest" classname="gate.command""#), "{xml}");
-    assert!(xml.contains(r#"<testsuite name="gate.pytest" tests="3""#), "{xml}");
-    assert!(xml.contains(r#"<testcase name="test_fine" classname="tests.test_mixed""#), "{xml}");
-    assert!(xml.contains(r#"<testcase name="test_broken" classname="tests.test_mixed""#), "{xml}");
+    assert!(
+        xml.contains(r#"<testcase name="pytest" classname="gate.command""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testsuite name="gate.pytest" tests="3""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testcase name="test_fine" classname="tests.test_mixed""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testcase name="test_broken" classname="tests.test_mixed""#),
+        "{xml}"
+    );
     assert!(xml.contains("one is not two"), "{xml}");
     assert!(xml.contains(r#"<skipped message="not here""#), "{xml}");
+    crate::support::assert_junit10(&xml);
 }

@@ -140,3 +140,76 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// Checks a JUnit document against the element and attribute rules of the
+/// junit-10 schema (what Jenkins and the test reporters that follow it
+/// accept): only the attributes each element may carry, the required ones
+/// present.
+pub(crate) fn assert_junit10(xml: &str) {
+    use quick_xml::events::Event;
+    let allowed = |element: &str| -> Option<(&[&str], &[&str])> {
+        Some(match element {
+            "testsuites" => (
+                &["name", "time", "tests", "failures", "disabled", "errors"],
+                &[],
+            ),
+            "testsuite" => (
+                &[
+                    "name",
+                    "tests",
+                    "failures",
+                    "errors",
+                    "group",
+                    "time",
+                    "disabled",
+                    "skipped",
+                    "timestamp",
+                    "hostname",
+                    "id",
+                    "package",
+                    "file",
+                    "log",
+                    "url",
+                    "version",
+                ],
+                &["name", "tests"],
+            ),
+            "testcase" => (
+                &["name", "assertions", "time", "classname", "status"],
+                &["name"],
+            ),
+            "failure" | "error" => (&["message", "type"], &[]),
+            "skipped" => (&["message"], &[]),
+            "properties" | "system-out" | "system-err" => (&[], &[]),
+            "property" => (&["name", "value"], &["name", "value"]),
+            _ => return None,
+        })
+    };
+    let mut reader = quick_xml::Reader::from_str(xml);
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) | Event::Empty(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                let (may, must) = allowed(&name)
+                    .unwrap_or_else(|| panic!("<{name}> is not a junit-10 element:\n{xml}"));
+                let attrs: Vec<String> = e
+                    .attributes()
+                    .map(|a| {
+                        String::from_utf8_lossy(a.expect("attribute").key.as_ref()).into_owned()
+                    })
+                    .collect();
+                for a in &attrs {
+                    assert!(
+                        may.contains(&a.as_str()),
+                        "<{name} {a}=…> is not allowed by junit-10:\n{xml}"
+                    );
+                }
+                for m in must {
+                    assert!(attrs.iter().any(|a| a == m), "<{name}> lacks `{m}`:\n{xml}");
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+}
