@@ -25,15 +25,21 @@ pub(crate) fn from_str<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T
             key_path
         };
         let inner = e.into_inner();
-        tab_indented(text, file).unwrap_or_else(|| convert(&inner, text, file, &key_path))
+        tab_indented(&inner, text, file).unwrap_or_else(|| convert(&inner, text, file, &key_path))
     })
 }
 
 /// YAML indents with spaces only; the parser's own words for a tab ("cannot
 /// start any token", at the line before) do not say so. The first line
 /// indented with a tab, when there is one.
-fn tab_indented(text: &str, file: &Path) -> Option<ConfigError> {
-    let (index, line) = text.lines().enumerate().find(|(_, line)| {
+fn tab_indented(err: &serde_yaml_ng::Error, text: &str, file: &Path) -> Option<ConfigError> {
+    let raw = err.to_string();
+    if !(raw.contains("tab") || raw.contains("cannot start any token")) {
+        return None;
+    }
+    // The parser stops at the tab's line or just before it.
+    let last = err.location().map_or(usize::MAX, |l| l.line() + 1);
+    let (index, line) = text.lines().enumerate().take(last).find(|(_, line)| {
         let indent = &line[..line.len() - line.trim_start().len()];
         indent.contains('\t') && !line.trim().is_empty()
     })?;

@@ -74,6 +74,10 @@ fn a_tab_indented_line_is_named_as_such() {
         "{err}"
     );
     assert!(!err.contains('?'), "{err}");
+    // A tab that starts a continuation line of a quoted string is text,
+    // not indentation: another error keeps its own message.
+    let err = error_of("runtime_variant: \"fa\n\tcade\"\ntls_smok: 1\n");
+    assert!(err.contains("unknown key 'tls_smok'"), "{err}");
 }
 
 #[test]
