@@ -63,10 +63,14 @@ impl Marker {
     /// Why the environment must be provisioned again, if it must.
     fn stale(&self, path: &Path) -> Option<String> {
         let shown = path.display();
-        let Ok(text) = input::read_to_string(path, input::Kind::CONFIG) else {
-            return Some(format!(
-                "it has no record of a completed provisioning (`{shown}` is missing: provisioning failed half-way, or the environment was made by hand)"
-            ));
+        let text = match input::read_to_string(path, input::Kind::CONFIG) {
+            Ok(text) => text,
+            Err(input::InputError::Missing { .. }) => {
+                return Some(format!(
+                    "it has no record of a completed provisioning (`{shown}` is missing: provisioning failed half-way, or the environment was made by hand)"
+                ));
+            }
+            Err(e) => return Some(format!("its provisioning record cannot be read: {e}")),
         };
         let Ok(found) = serde_json::from_str::<Marker>(&text) else {
             return Some(format!("its provisioning record `{shown}` is unreadable"));
@@ -160,7 +164,7 @@ pub(crate) fn provision(
         let command = plumbing::process::command_in(root, &c.argv, &[])
             .with_context(|| format!("cannot start provisioning command `{c}`"))?;
         // In GitHub Actions each command's output folds into a group.
-        let grouped = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+        let grouped = crate::run::in_github_actions();
         if grouped {
             eprintln!("::group::provisioning `{c}`");
         }

@@ -62,8 +62,6 @@ pub struct Args {
     pub summary: Option<PathBuf>,
 }
 
-/// Environment variable GitHub Actions sets.
-const ENV_GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
 /// File GitHub Actions renders as the job summary.
 const ENV_GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
 
@@ -164,13 +162,28 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
     outcome(ctx, &verdict, &could_not_run)
 }
 
-/// The required steps that could not be started or judged.
+/// Whether this runs as a GitHub Actions step (`GITHUB_ACTIONS=true`):
+/// workflow commands (annotations, groups) are then written to stderr.
+pub(crate) fn in_github_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// The required steps that could not be started or judged, each as
+/// `id (why)`.
 fn could_not_run(plan: &crate::plan::Plan, results: &Results) -> Vec<String> {
     plan.run
         .iter()
         .zip(results)
-        .filter(|(p, r)| !p.step.allow_failure && r.as_ref().is_some_and(|(r, _)| r.could_not_run))
-        .map(|(p, _)| p.step.id.clone())
+        .filter_map(|(p, r)| match r {
+            Some((r, _)) if r.could_not_run && !p.step.allow_failure => {
+                let why = r
+                    .summary
+                    .strip_prefix("could not run: ")
+                    .unwrap_or(&r.summary);
+                Some(format!("{} ({why})", p.step.id))
+            }
+            _ => None,
+        })
         .collect()
 }
 
@@ -179,13 +192,16 @@ fn could_not_run(plan: &crate::plan::Plan, results: &Results) -> Vec<String> {
 fn outcome(ctx: &Context, verdict: &Verdict, could_not_run: &[String]) -> Result<Outcome> {
     if !could_not_run.is_empty() && *verdict != Verdict::Interrupted {
         bail!(
-            "the gate could not run {}: {}\nhint: each step's summary above says why (a program that does not exist, a log that cannot be written)",
+            "the gate could not run {}: {}\nhint: install the missing program or fix its path in `gate.steps` of `{}`, or make the log directory `{}` writable; the report `{}` has every step's status",
             if could_not_run.len() == 1 {
                 "a step"
             } else {
                 "some steps"
             },
-            could_not_run.join(", ")
+            could_not_run.join("; "),
+            ctx.settings.config.path.display(),
+            ctx.settings.gate_log_dir().display(),
+            report_path(&ctx.settings).display()
         );
     }
     match verdict {
@@ -356,7 +372,7 @@ fn emit(
     }
     // Workflow commands go to stderr: GitHub reads both streams, and stdout
     // carries the report in the format asked for (JSON, JUnit) untouched.
-    if std::env::var(ENV_GITHUB_ACTIONS).is_ok_and(|v| v == "true") {
+    if in_github_actions() {
         for line in render::annotations(report) {
             eprintln!("{line}");
         }

@@ -373,7 +373,11 @@ fn unknown_steps_and_unusable_commands_are_reported() {
     let (outcome, report) = ws.gate(gate::Args::default());
     let err = format!("{:#}", outcome.expect_err("could not run"));
     assert!(
-        err.starts_with("the gate could not run a step: nothing\nhint: "),
+        err.starts_with("the gate could not run a step: nothing (cannot start `/nonexistent/tool`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\nhint: install the missing program or fix its path in `gate.steps` of `"),
         "{err}"
     );
     let s = step(report.as_ref().expect("report"), "nothing").clone();
@@ -393,7 +397,10 @@ fn a_log_that_cannot_be_written_means_the_gate_could_not_run() {
     std::fs::create_dir_all(ws.path().join("target/rollout/gate/fine.log")).expect("mkdir");
     let (outcome, report) = ws.gate(gate::Args::default());
     let err = format!("{:#}", outcome.expect_err("could not run"));
-    assert!(err.contains("could not run a step: fine"), "{err}");
+    assert!(
+        err.contains("could not run a step: fine (cannot create step log"),
+        "{err}"
+    );
     let s = step(report.as_ref().expect("report"), "fine").clone();
     assert!(
         s.summary
