@@ -135,15 +135,7 @@ fn context(g: &Global, format: Format) -> anyhow::Result<Context> {
     let (workspace, found) =
         rollout_config::resolve::find_workspace(env!("CARGO_MANIFEST_DIR").as_ref(), &cwd)?;
     if g.verbose {
-        let how = match found {
-            rollout_config::resolve::WorkspaceFrom::CurrentDirectory => {
-                "the checkout this is run from"
-            }
-            rollout_config::resolve::WorkspaceFrom::Build => {
-                "the checkout this binary was built from (none above the current directory)"
-            }
-        };
-        eprintln!("xtask: workspace `{}`: {how}", workspace.display());
+        eprintln!("xtask: workspace `{}`: {found}", workspace.display());
     }
     let overrides = Overrides {
         config: g.config.clone(),

@@ -195,10 +195,9 @@ impl fmt::Display for Size {
     }
 }
 
-/// Checks, without opening it, that `path` is a regular file (after
-/// symlinks): for deciding what to do with a path before reading it.
-pub fn check_regular(path: &Path) -> Result<(), InputError> {
-    let metadata = std::fs::metadata(path).map_err(|source| match source.kind() {
+/// A failed `stat` or `open`: missing, or another I/O error.
+fn opening_failed(path: &Path, source: io::Error) -> InputError {
+    match source.kind() {
         io::ErrorKind::NotFound => InputError::Missing {
             path: path.to_path_buf(),
         },
@@ -206,7 +205,18 @@ pub fn check_regular(path: &Path) -> Result<(), InputError> {
             path: path.to_path_buf(),
             source,
         },
-    })?;
+    }
+}
+
+/// Checks, without opening it, that `path` is a regular file (after
+/// symlinks): for deciding what to do with a path before reading it.
+pub fn check_regular(path: &Path) -> Result<(), InputError> {
+    let metadata = std::fs::metadata(path).map_err(|source| opening_failed(path, source))?;
+    regular(path, &metadata)
+}
+
+/// `NotRegular` unless `metadata` (after symlinks) is a regular file's.
+fn regular(path: &Path, metadata: &std::fs::Metadata) -> Result<(), InputError> {
     if metadata.is_file() {
         return Ok(());
     }
@@ -225,13 +235,7 @@ pub fn open(path: &Path, kind: Kind) -> Result<File, InputError> {
         path: path.to_path_buf(),
         source,
     })?;
-    if !metadata.is_file() {
-        return Err(InputError::NotRegular {
-            path: path.to_path_buf(),
-            found: describe(&metadata.file_type()),
-            target: symlink_target(path),
-        });
-    }
+    regular(path, &metadata)?;
     if metadata.len() > kind.max_bytes {
         return Err(InputError::TooLarge {
             path: path.to_path_buf(),
@@ -252,15 +256,7 @@ fn open_nonblocking(path: &Path) -> Result<File, InputError> {
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
         .open(path)
-        .map_err(|source| match source.kind() {
-            io::ErrorKind::NotFound => InputError::Missing {
-                path: path.to_path_buf(),
-            },
-            _ => InputError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
+        .map_err(|source| opening_failed(path, source))?;
     let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)
         .map(nix::fcntl::OFlag::from_bits_truncate)
         .map_err(|errno| InputError::Io {

@@ -111,6 +111,21 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("cannot draw the chart: {e:?}")
 }
 
+/// The panel's legend, in the same box on every panel.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)
+}
+
 fn draw_env<DB: DrawingBackend>(
     env: &Env<'_>,
     rules: &RuleSettings,
@@ -228,12 +243,7 @@ where
             .map_err(plot_err)?
             .label("ticks lost")
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], GAP.filled()));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart)?;
     }
     Ok(())
 }
@@ -323,12 +333,7 @@ where
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour));
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_err)?;
+    legend(&mut chart)?;
     Ok(())
 }
 
@@ -393,11 +398,6 @@ where
             .label(format!("exit queue limit {limit}"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BAD));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_err)?;
+    legend(&mut chart)?;
     Ok(())
 }

@@ -199,6 +199,18 @@ pub struct Plan {
     pub ready: bool,
 }
 
+impl Plan {
+    /// The checks that failed and were not overridden: what stops `--execute`.
+    fn blocking(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.blocks())
+    }
+
+    /// The ids of [`Plan::blocking`].
+    fn blocking_ids(&self) -> Vec<&'static str> {
+        self.blocking().map(|c| c.id).collect()
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PushResult {
     pub remote: String,
@@ -979,12 +991,7 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
     let mut ex = Execution::default();
     if !plan.ready {
         ex.refused = true;
-        let failed: Vec<&str> = plan
-            .checks
-            .iter()
-            .filter(|c| c.blocks())
-            .map(|c| c.id)
-            .collect();
+        let failed = plan.blocking_ids();
         ex.error = Some(format!(
             "refused: check{} failed: {}",
             if failed.len() == 1 { "" } else { "s" },
@@ -1186,22 +1193,12 @@ pub fn render(
         plan.root.display()
     )?;
     render_checks(&plan.checks, style, out)?;
-    let failed: Vec<&str> = plan
-        .checks
-        .iter()
-        .filter(|c| c.blocks())
-        .map(|c| c.id)
-        .collect();
+    let failed = plan.blocking_ids();
     let Some(ex) = exec else {
         return render_dry_run(plan, &failed, out);
     };
     if ex.refused {
-        let flags: Vec<&str> = plan
-            .checks
-            .iter()
-            .filter(|c| c.blocks())
-            .filter_map(|c| c.override_flag)
-            .collect();
+        let flags: Vec<&str> = plan.blocking().filter_map(|c| c.override_flag).collect();
         let or = if flags.is_empty() {
             String::new()
         } else {

@@ -274,6 +274,17 @@ pub enum WorkspaceFrom {
     Build,
 }
 
+impl std::fmt::Display for WorkspaceFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WorkspaceFrom::CurrentDirectory => "the checkout this is run from",
+            WorkspaceFrom::Build => {
+                "the checkout this binary was built from (none above the current directory)"
+            }
+        })
+    }
+}
+
 /// Finds the workspace root: the checkout the command is run from (the
 /// nearest directory above `cwd` holding both `Cargo.toml` and
 /// `configs/rollout.yaml`), so that a copied tree or a shared target
