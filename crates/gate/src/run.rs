@@ -291,6 +291,9 @@ fn step_reports(
     let mut steps = Vec::new();
     let mut details = Vec::new();
     for (p, result) in plan.run.iter().zip(results) {
+        let started = result
+            .as_ref()
+            .is_some_and(|(r, _)| r.status != StepStatus::Skipped);
         let (result, ms) = result.unwrap_or_else(|| {
             let (status, reason) = if args.fail_fast {
                 (
@@ -313,7 +316,9 @@ fn step_reports(
             status: result.status,
             duration_ms: ms,
             exit_code: result.exit_code,
-            log: log.exists().then_some(log),
+            // A step that did not start has no log of this run (one left
+            // from an earlier run is not its).
+            log: (started && log.exists()).then_some(log),
             summary: result.summary,
         });
     }

@@ -482,3 +482,25 @@ fn the_junit_lists_every_pytest_test_from_pytest_itself() {
     assert!(xml.contains(r#"<skipped message="not here""#), "{xml}");
     crate::support::assert_junit10(&xml);
 }
+
+#[test]
+fn a_step_that_did_not_run_has_no_log_from_an_earlier_run() {
+    let ws = Ws::new();
+    let steps = |first: &str| {
+        format!(
+            "    - id: first\n      command: ['{first}']\n    - id: second\n      command: [sh, -c, 'echo second ran']\n      needs: [first]\n"
+        )
+    };
+    config(&ws, &steps("true"));
+    let (_, report) = ws.gate(gate::Args::default());
+    assert!(
+        step(report.as_ref().expect("report"), "second")
+            .log
+            .is_some()
+    );
+    config(&ws, &steps("false"));
+    let (_, report) = ws.gate(gate::Args::default());
+    let second = step(report.as_ref().expect("report"), "second");
+    assert_eq!(second.status, StepStatus::Skipped);
+    assert_eq!(second.log, None, "the log is the earlier run's");
+}
