@@ -1,5 +1,6 @@
 //! Any bytes through the telemetry reader and reconstruction: never a panic,
-//! line numbers increase, errors stay inside the input.
+//! line numbers and ticks increase (the stream refuses others), errors
+//! stay inside the input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,10 +20,13 @@ fuzz_target!(|data: &[u8]| {
     let stream =
         telemetry::Stream::inline_with(std::io::Cursor::new(data.to_vec()), "fuzz".into(), options);
     let mut last_line = 0;
+    let mut last_tick: Option<u64> = None;
     for item in stream {
         match item {
             Ok(state) => {
                 assert!(state.line > last_line);
+                assert!(last_tick.is_none_or(|t| state.tick > t), "tick order");
+                last_tick = Some(state.tick);
                 assert!(state.offset < len);
                 last_line = state.line;
                 for key in state.set_keys.iter() {
