@@ -12,21 +12,41 @@ SIGINT or SIGTERM, which end it cleanly with exit code 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import os
+import select
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from types import FrameType
 
-stop = threading.Event()
+# The handler only sets a flag and writes one byte to a pipe: a handler that took a lock
+# (as `threading.Event.set` does) deadlocks when the signal lands while the main thread holds
+# that lock, and the UI then never stops.
+_wake_read, _wake_write = os.pipe()
+os.set_blocking(_wake_write, False)
+_stopping = False
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    stop.set()
+    global _stopping
+    _stopping = True
+    # A full pipe means a wake-up is already pending.
+    with contextlib.suppress(BlockingIOError):
+        os.write(_wake_write, b"x")
+
+
+def stop_requested() -> bool:
+    return _stopping
+
+
+def wait_for_stop(seconds: float) -> None:
+    """Sleep up to `seconds`, returning as soon as a stop is requested."""
+    if not _stopping:
+        select.select([_wake_read], [], [], seconds)
 
 
 # Installed before the slow imports below, so a stop request during start-up is clean too.
@@ -113,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         logging.getLogger("townlet.scripts.observer_ui").error("%s", err)
         return 2
-    if stop.is_set():
+    if stop_requested():
         return 0
     interactive = sys.stdout.isatty()
     # The stdout transport writes JSON lines; on a terminal the dashboard replaces them.
@@ -124,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if interactive:
         sys.stdout.write("\x1b[?25l\x1b[2J")
     try:
-        while not stop.is_set() and (args.ticks == 0 or loop.world.tick < args.ticks):
+        while not stop_requested() and (args.ticks == 0 or loop.world.tick < args.ticks):
             health = loop.step()
             if interactive:
                 sink.seek(0)
@@ -135,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             if crash:
                 raise RuntimeError(f"{CRASH_ENV}=1: simulated observer UI crash after one frame")
             if args.ticks == 0 or loop.world.tick < args.ticks:
-                stop.wait(args.refresh)
+                wait_for_stop(args.refresh)
     finally:
         if interactive:
             sys.stdout.write("\x1b[?25h\n")
