@@ -16,6 +16,8 @@ use anyhow::{Context, Result, bail};
 pub struct MypyError {
     pub path: String,
     pub line: u32,
+    /// 1-based, when mypy gave one (its JSON output always does).
+    pub column: Option<u32>,
     pub message: String,
     pub code: Option<String>,
 }
@@ -39,6 +41,17 @@ impl fmt::Display for DebtKey {
 }
 
 impl MypyError {
+    /// The error as a report diagnostic, for annotations.
+    pub fn diagnostic(&self) -> plumbing::report::Diagnostic {
+        plumbing::report::Diagnostic {
+            file: self.path.clone(),
+            line: Some(self.line),
+            column: self.column,
+            code: self.code.clone(),
+            message: self.message.clone(),
+        }
+    }
+
     pub fn key(&self) -> DebtKey {
         DebtKey {
             path: self.path.clone(),
@@ -67,8 +80,10 @@ pub struct MypyOutput {
     pub reported: Option<usize>,
 }
 
-/// Parses mypy's default output (with or without column numbers and error
-/// ends). Notes and unrelated lines are skipped.
+/// Parses mypy's output: its JSON lines (`-O json`, which the gate asks
+/// for) and its default text (with or without column numbers and error
+/// ends), which it still prints for errors that stop it. Notes and
+/// unrelated lines are skipped.
 pub fn parse_mypy(output: &str) -> MypyOutput {
     let mut errors = Vec::new();
     let mut reported = None;
@@ -84,11 +99,43 @@ pub fn parse_mypy(output: &str) -> MypyOutput {
             reported = Some(0);
             continue;
         }
-        if let Some(e) = parse_error_line(line) {
+        if let Some(e) = parse_json_line(line).or_else(|| parse_error_line(line)) {
             errors.push(e);
         }
     }
     MypyOutput { errors, reported }
+}
+
+/// One line of `mypy -O json`; fields the gate does not use are ignored.
+#[derive(Debug, serde::Deserialize)]
+struct JsonLine {
+    file: String,
+    line: i64,
+    column: i64,
+    message: String,
+    code: Option<String>,
+    severity: String,
+}
+
+/// An error of mypy's JSON output (`{"file": ..., "line": 212, "column":
+/// 32, ...}`, its column counted from 0); `None` for notes and other lines.
+pub(crate) fn parse_json_line(line: &str) -> Option<MypyError> {
+    if !line.starts_with('{') {
+        return None;
+    }
+    let json: JsonLine = serde_json::from_str(line).ok()?;
+    if json.severity != "error" {
+        return None;
+    }
+    Some(MypyError {
+        path: json.file.trim_start_matches("./").replace('\\', "/"),
+        line: u32::try_from(json.line).ok().filter(|&l| l > 0)?,
+        column: u32::try_from(json.column)
+            .ok()
+            .and_then(|c| c.checked_add(1)),
+        message: json.message,
+        code: json.code,
+    })
 }
 
 fn parse_error_line(line: &str) -> Option<MypyError> {
@@ -102,6 +149,7 @@ fn parse_error_line(line: &str) -> Option<MypyError> {
     }
     let path = parts[..=numeric].join(":");
     let line_no: u32 = parts[numeric + 1].parse().ok()?;
+    let column = parts.get(numeric + 2).and_then(|c| c.parse().ok());
     let (message, code) = match message.rsplit_once("  [") {
         Some((m, c)) if c.ends_with(']') && !c[..c.len() - 1].contains(' ') => {
             (m.to_string(), Some(c[..c.len() - 1].to_string()))
@@ -112,6 +160,7 @@ fn parse_error_line(line: &str) -> Option<MypyError> {
     Some(MypyError {
         path,
         line: line_no,
+        column,
         message,
         code,
     })
@@ -253,6 +302,31 @@ Found 4 errors in 1 file (checked 4 source files)
         assert_eq!(
             parse_mypy("Success: no issues found in 3 source files\n").reported,
             Some(0)
+        );
+    }
+
+    /// `mypy -O json` of the same errors (its columns count from 0), with
+    /// the note mypy prints after them.
+    const REAL_JSON: &str = r#"{"file": "src/townlet/observations/builder.py", "line": 212, "column": 32, "end_line": 212, "end_column": 69, "message": "Invalid index type \"int\" for \"ndarray[tuple[Any, ...], dtype[Any]] | dict[str, object]\"; expected type \"str\"", "hint": null, "code": "index", "severity": "error"}
+{"file": "src/townlet/observations/builder.py", "line": 215, "column": 32, "end_line": 215, "end_column": 69, "message": "Invalid index type \"int\" for \"ndarray[tuple[Any, ...], dtype[Any]] | dict[str, object]\"; expected type \"str\"", "hint": null, "code": "index", "severity": "error"}
+{"file": "src/townlet/observations/builder.py", "line": 240, "column": 15, "end_line": 240, "end_column": 20, "message": "\"object\" has no attribute \"get\"", "hint": null, "code": "attr-defined", "severity": "error"}
+{"file": "src/townlet/observations/builder.py", "line": 913, "column": 8, "end_line": 913, "end_column": 9, "message": "Statement is unreachable", "hint": "see https://example.invalid for more", "code": "unreachable", "severity": "error"}
+{"file": "src/townlet/observations/builder.py", "line": 913, "column": 8, "end_line": 913, "end_column": 9, "message": "a note", "hint": null, "code": null, "severity": "note"}
+pyproject.toml: note: unused section(s): module = ['townlet.world.console_service']"#;
+
+    #[test]
+    fn json_lines_give_the_same_debt_as_text() {
+        let json = parse_mypy(REAL_JSON);
+        assert_eq!(json.reported, None);
+        assert_eq!(json.errors.len(), 4);
+        assert_eq!(json.errors[0].column, Some(33));
+        assert_eq!(
+            Debt::from_errors(&json.errors),
+            Debt::from_errors(&parse_mypy(REAL_SHAPE).errors)
+        );
+        assert_eq!(
+            json.errors[2].diagnostic().to_string(),
+            "src/townlet/observations/builder.py:240:16: attr-defined \"object\" has no attribute \"get\""
         );
     }
 

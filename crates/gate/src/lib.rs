@@ -21,6 +21,7 @@ mod provision;
 mod pytest_junit;
 pub mod render;
 
+mod ruff;
 mod run;
 mod schedule;
 mod step;

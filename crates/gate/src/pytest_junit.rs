@@ -28,10 +28,58 @@ pub(crate) struct Case {
     pub(crate) name: String,
     pub(crate) seconds: Option<f64>,
     pub(crate) outcome: Outcome,
+    /// For a failure or error: the last place under the Townlet root that
+    /// its traceback names (`tests/test_x.py:93: AssertionError`).
+    pub(crate) place: Option<(String, u32)>,
 }
 
 /// The longest failure text kept per test.
 const MAX_TEXT: usize = 8 * 1024;
+/// The longest failure text searched for the failure's place: the
+/// traceback's own line comes at its end.
+const MAX_SCANNED: usize = 256 * 1024;
+
+/// The failed and erroring tests of a pytest step (whose JUnit is next to
+/// its `log`), each at the place its traceback ends in the checkout; tests
+/// without such a place, or a JUnit that cannot be read, give none.
+pub(crate) fn failures(log: &Path) -> Vec<plumbing::report::Diagnostic> {
+    let Ok(cases) = read(&path_for(log)) else {
+        return Vec::new();
+    };
+    cases
+        .into_iter()
+        .filter_map(|case| {
+            let message = match &case.outcome {
+                Outcome::Failed { message, .. } | Outcome::Error { message, .. } => message,
+                Outcome::Passed | Outcome::Skipped { .. } => return None,
+            };
+            let (file, line) = case.place.clone()?;
+            let first_line = message.lines().next().unwrap_or_default().to_string();
+            Some(plumbing::report::Diagnostic {
+                file,
+                line: Some(line),
+                column: None,
+                code: Some(format!("{}::{}", case.classname, case.name)),
+                message: first_line,
+            })
+        })
+        .collect()
+}
+
+/// The last `path.py:line: ` line of a traceback with a relative path (a
+/// file of the checkout, not of the interpreter or its packages).
+fn place_in(text: &str) -> Option<(String, u32)> {
+    text.lines().rev().find_map(|line| {
+        let (file, rest) = line.split_once(".py:")?;
+        let (number, _) = rest.split_once(": ")?;
+        let number: u32 = number.parse().ok()?;
+        let relative = !file.is_empty()
+            && !file.starts_with(['/', '.', '<'])
+            && !file.contains(char::is_whitespace)
+            && !file.contains("site-packages");
+        (relative && number > 0).then(|| (format!("{file}.py"), number))
+    })
+}
 
 /// Reads the testcases of a pytest JUnit file.
 pub(crate) fn read(path: &Path) -> Result<Vec<Case>> {
@@ -74,7 +122,10 @@ fn parse(xml: &str) -> Result<Vec<Case>> {
             }
             Event::End(e) => match e.name().as_ref() {
                 b"testcase" => cases.extend(current.take()),
-                b"failure" | b"error" => in_text = false,
+                b"failure" | b"error" => {
+                    in_text = false;
+                    finish_text(&mut current);
+                }
                 _ => {}
             },
             Event::Eof => break,
@@ -103,6 +154,7 @@ fn case_of(e: &BytesStart<'_>) -> Result<Case> {
         name: attribute(e, b"name")?.unwrap_or_default(),
         seconds: attribute(e, b"time")?.and_then(|t| t.parse().ok()),
         outcome: Outcome::Passed,
+        place: None,
     })
 }
 
@@ -122,14 +174,34 @@ fn outcome_of(e: &BytesStart<'_>) -> Result<Option<Outcome>> {
     })
 }
 
+/// At the end of a failure's text: finds its place, then keeps only the
+/// text's first [`MAX_TEXT`] bytes.
+fn finish_text(current: &mut Option<Case>) {
+    if let Some(Case {
+        outcome: Outcome::Failed { text, .. } | Outcome::Error { text, .. },
+        place,
+        ..
+    }) = current
+    {
+        *place = place_in(text);
+        if text.len() > MAX_TEXT {
+            let cut = (0..=MAX_TEXT)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
+            text.truncate(cut);
+        }
+    }
+}
+
 fn append_text(current: &mut Option<Case>, more: &str) {
     if let Some(Case {
         outcome: Outcome::Failed { text, .. } | Outcome::Error { text, .. },
         ..
     }) = current
-        && text.len() < MAX_TEXT
+        && text.len() < MAX_SCANNED
     {
-        let room = MAX_TEXT - text.len();
+        let room = MAX_SCANNED - text.len();
         let cut = more
             .char_indices()
             .map(|(i, _)| i)
@@ -172,5 +244,15 @@ mod tests {
         assert!(
             matches!(&cases[3].outcome, Outcome::Error { message, .. } if message == "failed on setup")
         );
+    }
+
+    #[test]
+    fn a_failure_is_placed_where_its_traceback_ends_in_the_checkout() {
+        let text = "def test_bad():\n&gt;       helper()\n\ntests/test_a.py:7: \n_ _ _\n\n    def helper():\n&gt;       raise TypeError(&quot;x&quot;)\nE       TypeError: x\n\nsrc/townlet/a.py:12: TypeError\n/usr/lib/python3/site-packages/torch/nn.py:40: TypeError";
+        let xml = format!(
+            r#"<testsuites><testsuite name="pytest"><testcase classname="tests.test_a" name="test_bad"><failure message="TypeError: x&#10;more">{text}</failure></testcase></testsuite></testsuites>"#
+        );
+        let cases = parse(&xml).expect("parse");
+        assert_eq!(cases[0].place, Some(("src/townlet/a.py".to_string(), 12)));
     }
 }

@@ -294,40 +294,88 @@ pub fn markdown(report: &GateReport) -> String {
     md
 }
 
-/// `::error` workflow commands for failed steps (GitHub Actions).
+/// The most annotations of one level for one step: GitHub Actions shows at
+/// most 10 errors and 10 warnings per workflow step; the report holds all.
+const ANNOTATIONS_PER_STEP: usize = 10;
+
+/// `::error` workflow commands for failed steps (GitHub Actions): one per
+/// place the step's tool named (ruff's diagnostics, mypy's new errors,
+/// pytest's failed tests), else one for the step at the first place its
+/// summary names.
 pub fn annotations(report: &GateReport) -> Vec<String> {
-    report
-        .steps
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.status,
-                StepStatus::Fail
-                    | StepStatus::Timeout
-                    | StepStatus::AllowedFailure
-                    | StepStatus::Warn
-            )
-        })
-        .map(|s: &StepReport| {
-            let level = if matches!(s.status, StepStatus::AllowedFailure | StepStatus::Warn) {
-                "warning"
-            } else {
-                "error"
-            };
-            let msg = s
-                .summary
-                .replace('%', "%25")
-                .replace('\r', "%0D")
-                .replace('\n', "%0A");
-            let place = place_of(&s.summary)
-                .map(|(file, line, col)| {
-                    let col = col.map(|c| format!(",col={c}")).unwrap_or_default();
-                    format!("file={file},line={line}{col},")
-                })
+    let mut lines = Vec::new();
+    for step in &report.steps {
+        let level = match step.status {
+            StepStatus::Fail | StepStatus::Timeout => "error",
+            StepStatus::AllowedFailure | StepStatus::Warn => "warning",
+            _ => continue,
+        };
+        if step.diagnostics.is_empty() {
+            let place = place_of(&step.summary).map(|(file, line, col)| Place {
+                file,
+                line: Some(line),
+                column: col,
+            });
+            let title = format!("gate step {}", step.id);
+            lines.push(workflow_command(level, place, &title, &step.summary));
+            continue;
+        }
+        let shown = step.diagnostics.len().min(ANNOTATIONS_PER_STEP);
+        for (i, d) in step.diagnostics.iter().take(shown).enumerate() {
+            let code = d
+                .code
+                .as_deref()
+                .map(|c| format!(": {c}"))
                 .unwrap_or_default();
-            format!("::{level} {place}title=gate step {}::{msg}", s.id)
-        })
-        .collect()
+            let title = format!("gate step {}{code}", step.id);
+            let more = step.diagnostics.len() - shown;
+            let message = if i + 1 == shown && more > 0 {
+                format!(
+                    "{}\n({more} more in the step's report: {})",
+                    d.message, step.summary
+                )
+            } else {
+                d.message.clone()
+            };
+            let place = (!d.file.is_empty()).then(|| Place {
+                file: &d.file,
+                line: d.line.map(u64::from),
+                column: d.column.map(u64::from),
+            });
+            lines.push(workflow_command(level, place, &title, &message));
+        }
+    }
+    lines
+}
+
+/// Where an annotation points.
+struct Place<'a> {
+    file: &'a str,
+    line: Option<u64>,
+    column: Option<u64>,
+}
+
+/// `::level file=F,line=L,col=C,title=T::message`, with the escapes the
+/// workflow-command syntax asks for in properties and in the message.
+fn workflow_command(level: &str, place: Option<Place<'_>>, title: &str, message: &str) -> String {
+    let data = |text: &str| {
+        text.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let property = |text: &str| data(text).replace(':', "%3A").replace(',', "%2C");
+    let mut properties = Vec::new();
+    if let Some(place) = place {
+        properties.push(format!("file={}", property(place.file)));
+        if let Some(line) = place.line {
+            properties.push(format!("line={line}"));
+            if let Some(column) = place.column {
+                properties.push(format!("col={column}"));
+            }
+        }
+    }
+    properties.push(format!("title={}", property(title)));
+    format!("::{level} {}::{}", properties.join(","), data(message))
 }
 
 /// The first `path:line[:col]` a summary names (`src/townlet/x.py:3:1`,
@@ -345,4 +393,64 @@ fn place_of(summary: &str) -> Option<(&str, u64, Option<u64>)> {
                 .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
         (looks_like_path && line > 0).then_some((file, line, col))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plumbing::report::Diagnostic;
+
+    fn report(steps: Vec<StepReport>) -> GateReport {
+        let json = serde_json::json!({
+            "schema": 1, "tool_version": "0", "started_at": "2026-12-03T00:00:00Z",
+            "duration_ms": 1, "root": "/t", "git": null, "verdict": "fail", "steps": [],
+        });
+        let mut report: GateReport = serde_json::from_value(json).expect("report");
+        report.steps = steps;
+        report
+    }
+
+    fn ruff_step(n: usize) -> StepReport {
+        StepReport {
+            id: "ruff".into(),
+            kind: "command".into(),
+            status: StepStatus::Fail,
+            duration_ms: 1,
+            exit_code: Some(1),
+            log: None,
+            summary: format!("exit 1: {n} errors"),
+            diagnostics: (1..=n)
+                .map(|i| Diagnostic {
+                    file: "src/a,b.py".into(),
+                    line: Some(u32::try_from(i).expect("small")),
+                    column: Some(5),
+                    code: Some("F401".into()),
+                    message: "`os` imported but unused: 100%".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn one_annotation_per_place_with_escaped_properties() {
+        let lines = annotations(&report(vec![ruff_step(2)]));
+        assert_eq!(
+            lines,
+            [
+                "::error file=src/a%2Cb.py,line=1,col=5,title=gate step ruff%3A F401::`os` imported but unused: 100%25",
+                "::error file=src/a%2Cb.py,line=2,col=5,title=gate step ruff%3A F401::`os` imported but unused: 100%25",
+            ]
+        );
+    }
+
+    #[test]
+    fn at_most_ten_per_step_and_the_last_says_how_many_more() {
+        let lines = annotations(&report(vec![ruff_step(12)]));
+        assert_eq!(lines.len(), 10);
+        assert!(
+            lines[9].ends_with("100%25%0A(2 more in the step's report: exit 1: 12 errors)"),
+            "{}",
+            lines[9]
+        );
+    }
 }

@@ -320,6 +320,11 @@ fn step_reports(
             // from an earlier run is not its).
             log: (started && log.exists()).then_some(log),
             summary: result.summary,
+            diagnostics: result
+                .diagnostics
+                .into_iter()
+                .take(MAX_DIAGNOSTICS)
+                .collect(),
         });
     }
     for left in &plan.left_out {
@@ -337,10 +342,15 @@ fn step_reports(
             exit_code: None,
             log: None,
             summary: left.reason.clone(),
+            diagnostics: Vec::new(),
         });
     }
     (steps, details)
 }
+
+/// The most diagnostics a step's report entry keeps (its summary counts
+/// them all).
+const MAX_DIAGNOSTICS: usize = 200;
 
 fn emit(
     ctx: &Context,

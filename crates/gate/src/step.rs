@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use plumbing::process::{Exit, run_in_pty, run_logged};
-use plumbing::report::StepStatus;
+use plumbing::report::{Diagnostic, StepStatus};
 use rollout_config::Context;
 use rollout_config::model::{Policy, StepKind};
 use xshell::Shell;
 
-use crate::debt::{Debt, compare, parse_mypy};
+use crate::debt::{Debt, MypyError, compare, parse_mypy};
 use crate::plan::Planned;
 use crate::run::Args;
 use crate::terminal::{Expectations, judge};
@@ -29,6 +29,8 @@ pub(crate) struct StepResult {
     pub(crate) exit_code: Option<i32>,
     pub(crate) summary: String,
     pub(crate) details: Vec<String>,
+    /// What the step's tool found, with places (for annotations).
+    pub(crate) diagnostics: Vec<Diagnostic>,
     /// The step could not be started or judged (missing program, log not
     /// writable): the gate exits 2, not 1.
     pub(crate) could_not_run: bool,
@@ -41,6 +43,7 @@ impl StepResult {
             exit_code: None,
             summary: summary.into(),
             details: Vec::new(),
+            diagnostics: Vec::new(),
             could_not_run: false,
         }
     }
@@ -58,13 +61,15 @@ pub(crate) fn run_step(
     let timeout = p.step.timeout();
     match p.step.kind {
         StepKind::Command => {
-            let exit = run_logged(command(&with_pytest_junit(p, log))?, log, timeout, cancel)?;
+            let exit = run_command(p, log, cancel)?;
+            let root = &ctx.settings.root.value;
             match &p.step.debt {
                 Some(debt) => judge_mypy(exit, log, debt, args),
-                None => Ok(with_tool_summary(
+                None => Ok(with_tool_findings(
                     judge_exit(exit, log, timeout),
                     &p.argv,
                     log,
+                    root,
                 )),
             }
         }
@@ -108,6 +113,7 @@ pub(crate) fn run_step(
                 exit_code: None,
                 summary: o.summary,
                 details: o.details,
+                diagnostics: Vec::new(),
                 could_not_run: false,
             })
         }
@@ -188,21 +194,85 @@ fn command(p: &Planned) -> Result<Command> {
     plumbing::process::command_in(&p.cwd, &p.argv, &env)
 }
 
-/// A pytest step also writes pytest's own JUnit next to its log (unless its
-/// command already asks for one), for the gate's JUnit to list every test.
-fn with_pytest_junit(p: &Planned, log: &Path) -> Planned {
-    let is_pytest = crate::summary::Tool::of(&p.argv) == Some(crate::summary::Tool::Pytest);
-    let asked = p
-        .argv
-        .iter()
-        .any(|a| a.starts_with("--junitxml") || a.starts_with("--junit-xml"));
+/// Runs a command step with the machine-readable output the gate reads
+/// (see [`with_tool_output`]); a tool too old for the flag the gate added
+/// is run again as configured, and judged by its text.
+fn run_command(p: &Planned, log: &Path, cancel: &AtomicBool) -> Result<Exit> {
+    let timeout = p.step.timeout();
+    let (planned, added) = with_tool_output(p, log);
+    let exit = run_logged(command(&planned)?, log, timeout, cancel)?;
+    let Some(flag) = added.filter(|flag| exit == Exit::Code(2) && rejected(log, flag)) else {
+        return Ok(exit);
+    };
+    let note = format!(
+        "gate: the tool does not accept `{flag}`; running it again as configured, read from its text output\n"
+    );
+    std::fs::write(log, note)
+        .with_context(|| format!("cannot write step log `{}`", log.display()))?;
+    run_logged(command(p)?, log, timeout, cancel)
+}
+
+/// Whether the tool refused `flag` as an argument it does not know
+/// (argparse: `unrecognized arguments`, clap: `unexpected argument`).
+fn rejected(log: &Path, flag: &str) -> bool {
+    let output = read_log(log);
+    let name = flag.split([' ', '=']).next().unwrap_or(flag);
+    output.lines().any(|line| {
+        (line.contains("unrecognized arguments") || line.contains("unexpected argument"))
+            && line.contains(name)
+    })
+}
+
+/// The step with the flags that make its tool's output machine-readable,
+/// unless its command already chose: pytest writes its JUnit next to the
+/// log (for the gate's JUnit to list every test), `ruff check` prints JSON
+/// (`--output-format json`), mypy prints JSON lines (`-O json`). Returns the
+/// flag added to ruff or mypy, so that a tool that refuses it can be run
+/// again without it.
+fn with_tool_output(p: &Planned, log: &Path) -> (Planned, Option<String>) {
+    use crate::summary::Tool;
     let mut planned = p.clone();
-    if is_pytest && !asked {
-        let junit = crate::pytest_junit::path_for(log);
-        let _stale = std::fs::remove_file(&junit);
-        planned.argv.push(format!("--junitxml={}", junit.display()));
+    let args = tool_args(&p.argv);
+    let has = |prefixes: &[&str]| {
+        args.iter()
+            .any(|a| prefixes.iter().any(|prefix| a.starts_with(prefix)))
+    };
+    let added = match Tool::of(&p.argv) {
+        Some(Tool::Pytest) => {
+            if !has(&["--junitxml", "--junit-xml"]) {
+                let junit = crate::pytest_junit::path_for(log);
+                let _stale = std::fs::remove_file(&junit);
+                planned.argv.push(format!("--junitxml={}", junit.display()));
+            }
+            None
+        }
+        // Only `ruff check` (or plain `ruff PATH`, its old form) reports
+        // diagnostics; `ruff format` and the others do not.
+        Some(Tool::Ruff)
+            if !has(&["--output-format", "--format"])
+                && args
+                    .iter()
+                    .find(|a| !a.starts_with('-'))
+                    .is_none_or(|a| a == "check" || a.contains(['/', '.'])) =>
+        {
+            planned.argv.push("--output-format=json".into());
+            Some("--output-format".to_string())
+        }
+        Some(Tool::Mypy) if !has(&["-O", "--output"]) => {
+            planned.argv.extend(["-O".to_string(), "json".to_string()]);
+            Some("-O".to_string())
+        }
+        _ => None,
+    };
+    (planned, added)
+}
+
+/// The arguments after the program, or after `python -m tool`.
+fn tool_args(argv: &[String]) -> &[String] {
+    match argv.get(1).map(String::as_str) {
+        Some("-m") => argv.get(3..).unwrap_or_default(),
+        _ => argv.get(1..).unwrap_or_default(),
     }
-    planned
 }
 
 /// The last `n` lines of a step log, read from its end.
@@ -268,25 +338,74 @@ fn judge_exit(exit: Exit, log: &Path, timeout: Duration) -> StepResult {
     }
 }
 
-/// A failed pytest, ruff or mypy step says how many failed and the first
-/// cause, not the tool's last line.
-fn with_tool_summary(mut r: StepResult, argv: &[String], log: &Path) -> StepResult {
-    if r.status != StepStatus::Fail {
-        return r;
-    }
-    let Some(tool) = crate::summary::Tool::of(argv) else {
+/// A pytest, ruff or mypy step says what its tool found: a failure gives
+/// the count and the first cause, not the tool's last line, with every place
+/// the tool named (ruff's diagnostics, pytest's failed tests).
+fn with_tool_findings(mut r: StepResult, argv: &[String], log: &Path, root: &Path) -> StepResult {
+    use crate::summary::Tool;
+    let Some(tool) = Tool::of(argv) else {
         return r;
     };
-    let output = read_log(log);
-    let summary = match tool {
-        crate::summary::Tool::Pytest => crate::summary::pytest(&output),
-        crate::summary::Tool::Ruff => crate::summary::ruff(&output),
-        crate::summary::Tool::Mypy => crate::summary::mypy(&output),
-    };
-    if let (Some(s), Some(code)) = (summary, r.exit_code) {
-        r.summary = format!("exit {code}: {s}");
+    let failed = r.status == StepStatus::Fail;
+    match tool {
+        Tool::Ruff => {
+            let read = crate::ruff::parse(&read_log(log), root);
+            if read.json && r.status == StepStatus::Pass && read.total() == 0 {
+                r.summary = "no errors".into();
+            }
+            if failed && let Some(s) = crate::summary::ruff(&read) {
+                r.summary = exit_and(r.exit_code, s, &r.summary);
+                r.details = shown(&read.diagnostics, read.total());
+                r.diagnostics = read.diagnostics;
+            }
+        }
+        Tool::Mypy => {
+            let output = read_log(log);
+            let parsed = parse_mypy(&output);
+            if r.status == StepStatus::Pass && parsed.errors.is_empty() {
+                r.summary = "no errors".into();
+            }
+            if failed {
+                r.diagnostics = parsed.errors.iter().map(|e| e.diagnostic()).collect();
+                if !r.diagnostics.is_empty() {
+                    r.details = shown(&r.diagnostics, r.diagnostics.len());
+                }
+                if let Some(s) = crate::summary::mypy(&output) {
+                    r.summary = exit_and(r.exit_code, s, &r.summary);
+                }
+            }
+        }
+        Tool::Pytest => {
+            if failed {
+                r.diagnostics = crate::pytest_junit::failures(log);
+                if let Some(s) = crate::summary::pytest(&read_log(log)) {
+                    r.summary = exit_and(r.exit_code, s, &r.summary);
+                }
+            }
+        }
     }
     r
+}
+
+/// `exit 1: <summary>`, or the old summary when the step had no exit code.
+fn exit_and(exit_code: Option<i32>, summary: String, old: &str) -> String {
+    match exit_code {
+        Some(code) => format!("exit {code}: {summary}"),
+        None => old.to_string(),
+    }
+}
+
+/// The first diagnostics, as the tools print them, for the human report.
+fn shown(diagnostics: &[Diagnostic], total: usize) -> Vec<String> {
+    let mut lines: Vec<String> = diagnostics
+        .iter()
+        .take(TAIL_LINES)
+        .map(ToString::to_string)
+        .collect();
+    if total > lines.len() {
+        lines.push(format!("… and {} more", total - lines.len()));
+    }
+    lines
 }
 
 pub(crate) fn humantime(d: Duration) -> String {
@@ -380,6 +499,7 @@ fn judge_mypy(exit: Exit, log: &Path, debt_file: &Path, args: &Args) -> Result<S
             ),
         );
         r.details = ratchet.new.iter().map(ToString::to_string).collect();
+        r.diagnostics = ratchet.new.iter().map(MypyError::diagnostic).collect();
         r
     };
     r.exit_code = Some(code);

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::ruff::RuffOutput;
+
 /// Which tool a command runs, by its program (or `python -m tool`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tool {
@@ -58,66 +60,48 @@ pub(crate) fn pytest(output: &str) -> Option<String> {
 }
 
 /// `15 errors (I001 ×8, UP035 ×3, E402): first src/a.py:3:1 I001 Import
-/// block is un-sorted or un-formatted`, from ruff's `full` or `concise`
-/// output; `None` when it shows no diagnostics.
-pub(crate) fn ruff(output: &str) -> Option<String> {
-    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
-    let mut first: Option<(String, String, String)> = None;
-    let mut found: Option<usize> = None;
-    let mut pending: Option<(String, String)> = None;
-    for line in output.lines() {
-        let t = line.trim_end();
-        if let Some(rest) = t.strip_prefix("Found ") {
-            found = rest.split(' ').next().and_then(|n| n.parse().ok());
-            continue;
-        }
-        // concise: `path:line:col: CODE message`
-        if let Some((loc, code, msg)) = concise(t) {
-            *codes.entry(code.clone()).or_default() += 1;
-            first.get_or_insert((loc, code, msg));
-            continue;
-        }
-        // full: `CODE [*] message`, then `  --> path:line:col`
-        if let Some((code, msg)) = full_head(t) {
-            *codes.entry(code.clone()).or_default() += 1;
-            pending = Some((code, msg));
-            continue;
-        }
-        if let Some(loc) = t.trim_start().strip_prefix("--> ")
-            && let Some((code, msg)) = pending.take()
-        {
-            first.get_or_insert((loc.to_string(), code, msg));
-        }
-    }
-    if let Some((code, msg)) = pending {
-        first.get_or_insert((String::new(), code, msg));
-    }
-    let total = found.unwrap_or_else(|| codes.values().sum());
+/// block is un-sorted or un-formatted`; `None` when ruff reported nothing.
+pub(crate) fn ruff(read: &RuffOutput) -> Option<String> {
+    let total = read.total();
     if total == 0 {
         return None;
     }
-    let mut by_count: Vec<(&String, &usize)> = codes.iter().collect();
-    by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut codes: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in &read.diagnostics {
+        *codes
+            .entry(d.code.as_deref().unwrap_or("syntax"))
+            .or_default() += 1;
+    }
+    let mut by_count: Vec<(&str, usize)> = codes.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let list: Vec<String> = by_count
         .iter()
         .take(6)
-        .map(|(c, n)| {
-            if **n > 1 {
-                format!("{c} ×{n}")
+        .map(|&(code, n)| {
+            if n > 1 {
+                format!("{code} ×{n}")
             } else {
-                c.to_string()
+                code.to_string()
             }
         })
         .collect();
     let more = if by_count.len() > 6 { ", ..." } else { "" };
-    let first = first
-        .map(|(loc, code, msg)| {
-            let at = if loc.is_empty() {
-                String::new()
-            } else {
-                format!("{loc} ")
+    let first = read
+        .diagnostics
+        .first()
+        .map(|d| {
+            let code = d
+                .code
+                .as_deref()
+                .map(|c| format!("{c} "))
+                .unwrap_or_default();
+            let place = match (d.line, d.column) {
+                _ if d.file.is_empty() => String::new(),
+                (Some(line), Some(column)) => format!("{}:{line}:{column} ", d.file),
+                (Some(line), None) => format!("{}:{line} ", d.file),
+                _ => format!("{} ", d.file),
             };
-            format!(": first {at}{code} {msg}")
+            format!(": first {place}{code}{}", d.message)
         })
         .unwrap_or_default();
     Some(format!(
@@ -125,35 +109,6 @@ pub(crate) fn ruff(output: &str) -> Option<String> {
         if total == 1 { "" } else { "s" },
         list.join(", ")
     ))
-}
-
-fn concise(line: &str) -> Option<(String, String, String)> {
-    // `path:line:col: CODE msg`
-    let mut parts = line.splitn(4, ':');
-    let (path, l, c, rest) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if path.is_empty() || l.parse::<u32>().is_err() || c.parse::<u32>().is_err() {
-        return None;
-    }
-    let rest = rest.trim_start();
-    let (code, msg) = rest.split_once(' ')?;
-    is_code(code).then(|| {
-        (
-            format!("{path}:{l}:{c}"),
-            code.to_string(),
-            msg.trim_start_matches("[*] ").to_string(),
-        )
-    })
-}
-
-fn full_head(line: &str) -> Option<(String, String)> {
-    let (code, msg) = line.split_once(' ')?;
-    is_code(code).then(|| (code.to_string(), msg.trim_start_matches("[*] ").to_string()))
-}
-
-/// `E402`, `UP035`, `RUF100`: letters then digits.
-fn is_code(word: &str) -> bool {
-    let letters = word.chars().take_while(char::is_ascii_uppercase).count();
-    letters > 0 && letters < word.len() && word[letters..].chars().all(|c| c.is_ascii_digit())
 }
 
 /// `1 error: src/townlet/world/observation.py: Cannot read file: No such
@@ -167,6 +122,10 @@ pub(crate) fn mypy(output: &str) -> Option<String> {
         let t = line.trim_end();
         if t.starts_with("Found ") {
             found = Some(t.to_string());
+            continue;
+        }
+        if let Some(e) = crate::debt::parse_json_line(t) {
+            errors.push(format!("{}:{}: {}", e.path, e.line, e.message));
             continue;
         }
         // `path[:line]: error: message`; not mypy's own usage errors
@@ -223,24 +182,17 @@ mod tests {
     }
 
     #[test]
-    fn ruff_full_output_gives_count_codes_and_the_first_place() {
+    fn ruff_gives_count_codes_and_the_first_place() {
         let out = "I001 [*] Import block is un-sorted or un-formatted\n  --> src/townlet/world/a.py:3:1\n   |\n 1 | x\n\nUP035 `typing.Tuple` is deprecated, use `tuple` instead\n  --> src/townlet/world/b.py:5:1\n\nI001 [*] Import block is un-sorted or un-formatted\n  --> src/townlet/world/c.py:1:1\n\nFound 3 errors.\n[*] 2 fixable with the `--fix` option.\n";
+        let read = crate::ruff::parse(out, std::path::Path::new("/t"));
         assert_eq!(
-            ruff(out).as_deref(),
+            ruff(&read).as_deref(),
             Some(
                 "3 errors (I001 ×2, UP035): first src/townlet/world/a.py:3:1 I001 Import block is un-sorted or un-formatted"
             )
         );
-    }
-
-    #[test]
-    fn ruff_concise_output_too() {
-        let out = "src/a.py:1:8: F401 [*] `os` imported but unused\nFound 1 error.\n";
-        assert_eq!(
-            ruff(out).as_deref(),
-            Some("1 error (F401): first src/a.py:1:8 F401 `os` imported but unused")
-        );
-        assert_eq!(ruff("All checks passed!\n"), None);
+        let clean = crate::ruff::parse("All checks passed!\n", std::path::Path::new("/t"));
+        assert_eq!(ruff(&clean), None);
     }
 
     #[test]

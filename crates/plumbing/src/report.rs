@@ -97,6 +97,47 @@ pub struct StepReport {
     pub log: Option<PathBuf>,
     /// One line saying what happened.
     pub summary: String,
+    /// The places the step's tool named for what it found (ruff's
+    /// diagnostics, mypy's errors beyond the debt, pytest's failed tests),
+    /// from the tools' JSON or JUnit output; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// One finding of a step's tool at a place in the Townlet checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    /// Relative to the Townlet root when the tool named a file under it.
+    pub file: String,
+    /// 1-based; absent when the tool named only the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// 1-based.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// The tool's code for it (`I001`, `attr-defined`), or the test's id for
+    /// a failed test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    /// `path:line:col: CODE message`, as the tools print places.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ":")?;
+        if let Some(code) = &self.code {
+            write!(f, " {code}")?;
+        }
+        write!(f, " {}", self.message)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -242,6 +242,7 @@ mod tests {
                     exit_code: Some(0),
                     log: None,
                     summary: "812 passed".into(),
+                    diagnostics: Vec::new(),
                 },
                 StepReport {
                     id: "baseline".into(),
@@ -251,6 +252,7 @@ mod tests {
                     exit_code: None,
                     log: None,
                     summary: "no differences".into(),
+                    diagnostics: Vec::new(),
                 },
             ],
             tools: Default::default(),

@@ -193,3 +193,103 @@ fn update_debt_only_shrinks_unless_growth_is_allowed() {
         "an --update-debt run does not clear a tag"
     );
 }
+
+/// A stand-in `mypy` in the Townlet root: with `-O json` it prints
+/// `json_output` (or, when that is `None`, refuses the flag as mypy before
+/// 1.11 does, exit 2); without it, `mypy-output.txt` as text.
+fn fake_mypy(ws: &Ws, json_output: Option<&str>) -> plumbing::report::StepReport {
+    let on_json = match json_output {
+        Some(json) => {
+            ws.write("townlet/mypy-output.json", json);
+            "cat mypy-output.json; exit 1".to_string()
+        }
+        None => "echo 'usage: mypy [-h] [-v] [-V] [more options; see below]' >&2; echo 'mypy: error: unrecognized arguments: -O json' >&2; exit 2".to_string(),
+    };
+    let script = ws.write(
+        "townlet/mypy",
+        &format!(
+            "#!/bin/sh\nfor a in \"$@\"; do if [ \"$a\" = -O ]; then {on_json}; fi; done\ncat mypy-output.txt; exit 1\n"
+        ),
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    ws.write(
+        "configs/rollout.yaml",
+        &format!(
+            "target:\n  root: ../townlet\ngate:\n  steps:\n    - id: mypy\n      command: ./mypy src/townlet\n      debt: {}\n",
+            repo_root().join("baselines/townlet/mypy-debt.txt").display()
+        ),
+    );
+    let (_, report) = ws.gate(gate::Args::default());
+    step(&report.expect("report"), "mypy").clone()
+}
+
+/// The recorded debt as `mypy -O json` prints it (columns from 0), plus
+/// one new error.
+fn mypy_json_output(new: bool) -> String {
+    let mut out = String::new();
+    for (i, line) in mypy_output(&[]).lines().enumerate() {
+        let Some((path, rest)) = line.split_once(": error: ") else {
+            continue;
+        };
+        let path = path.rsplit_once(':').map_or(path, |(p, _)| p);
+        let (message, code) = rest.rsplit_once("  [").expect("code");
+        let entry = serde_json::json!({
+            "file": path, "line": 200 + i * 7, "column": 4, "end_line": 200 + i * 7,
+            "end_column": 9, "message": message, "hint": null,
+            "code": code.trim_end_matches(']'), "severity": "error",
+        });
+        out.push_str(&format!("{entry}\n"));
+    }
+    if new {
+        out.push_str(r#"{"file": "src/townlet/observations/builder.py", "line": 990, "column": 11, "end_line": 990, "end_column": 20, "message": "Name \"agent_idx\" is not defined", "hint": null, "code": "name-defined", "severity": "error"}"#);
+        out.push('\n');
+    }
+    out.push_str(
+        "pyproject.toml: note: unused section(s): module = ['townlet.world.console_service']",
+    );
+    out
+}
+
+#[test]
+fn mypy_is_read_from_its_json_lines_with_places_for_new_errors() {
+    let ws = Ws::new();
+    ws.write("townlet/mypy-output.txt", "not read\n");
+    let s = fake_mypy(&ws, Some(&mypy_json_output(false)));
+    assert_eq!(s.status, StepStatus::Pass, "{s:?}");
+    assert_eq!(s.summary, "18 error(s), all known debt");
+
+    let s = fake_mypy(&ws, Some(&mypy_json_output(true)));
+    assert_eq!(s.status, StepStatus::Fail, "{s:?}");
+    assert_eq!(
+        s.summary,
+        "1 new error(s) beyond the recorded debt (18 known)"
+    );
+    assert_eq!(
+        s.diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "src/townlet/observations/builder.py:990:12: name-defined Name \"agent_idx\" is not defined"
+        ]
+    );
+}
+
+#[test]
+fn a_mypy_without_json_output_is_run_again_and_read_from_its_text() {
+    let ws = Ws::new();
+    ws.write("townlet/mypy-output.txt", &mypy_output(&[]));
+    let s = fake_mypy(&ws, None);
+    assert_eq!(
+        (s.status, s.summary.as_str()),
+        (StepStatus::Pass, "18 error(s), all known debt"),
+        "{s:?}"
+    );
+    let log = std::fs::read_to_string(s.log.expect("log")).expect("log");
+    assert!(
+        log.starts_with("gate: the tool does not accept `-O`; running it again as configured"),
+        "{log}"
+    );
+    assert!(!log.contains("unrecognized arguments"), "{log}");
+}

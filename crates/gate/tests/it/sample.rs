@@ -77,7 +77,8 @@ fn the_sample_passes_every_step_with_the_real_tools() {
         step(&report, "pytest").summary.contains("passed"),
         "{report:#?}"
     );
-    assert_eq!(step(&report, "ruff").summary, "All checks passed!");
+    // Read from ruff's JSON, which prints `[]` when it finds nothing.
+    assert_eq!(step(&report, "ruff").summary, "no errors");
     assert_eq!(step(&report, "mypy").summary, "4 error(s), all known debt");
     assert!(
         step(&report, "observer-ui")
@@ -187,12 +188,40 @@ fn injected_failures_fail_their_steps_with_the_evidence() {
             .starts_with("exit 1: 3 errors (E402, F401, I001): first src/townlet/world/__init__.py:1:1 I001 Import block is un-sorted or un-formatted"),
         "{ruff:?}"
     );
+    // Every place ruff named, from its JSON output.
+    let places: Vec<String> = ruff.diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        places,
+        [
+            "src/townlet/world/__init__.py:1:1: I001 Import block is un-sorted or un-formatted",
+            "src/townlet/world/__init__.py:1:8: F401 `os` imported but unused",
+            "src/townlet/world/__init__.py:4:1: E402 Module level import not at top of file"
+        ],
+        "{ruff:?}\n{ruff_log}"
+    );
     let mypy = step(&report, "mypy");
     assert_eq!(mypy.status, StepStatus::Fail);
     assert!(
         mypy.summary
             .starts_with("1 new error(s) beyond the recorded debt (4 known)"),
         "{mypy:?}"
+    );
+    // Only the new error is a place to look at, with mypy's column.
+    assert_eq!(mypy.diagnostics.len(), 1, "{mypy:?}");
+    assert!(
+        mypy.diagnostics[0].column.is_some() && mypy.diagnostics[0].line.is_some(),
+        "{mypy:?}"
+    );
+    // The failed test, at the line of its assertion.
+    assert_eq!(pytest.diagnostics.len(), 1, "{pytest:?}");
+    let failed = &pytest.diagnostics[0];
+    assert_eq!(
+        (failed.file.as_str(), failed.code.as_deref()),
+        (
+            "tests/test_employment.py",
+            Some("tests.test_employment::test_injected_failure")
+        ),
+        "{pytest:?}"
     );
 }
 

@@ -163,6 +163,7 @@ impl Fixture {
             exit_code: Some(0),
             log: None,
             summary: summary.into(),
+            diagnostics: Vec::new(),
         };
         let report = GateReport {
             schema: plumbing::report::SCHEMA,
