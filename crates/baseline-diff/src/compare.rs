@@ -58,6 +58,7 @@ impl CompareSettings {
 /// Compares `baseline` with `candidate` (two files or two directories).
 /// `Err` when an input cannot be read or is invalid.
 pub fn compare_paths(s: &CompareSettings, baseline: &Path, candidate: &Path) -> Result<Report> {
+    let started = std::time::Instant::now();
     let overrides = Overrides::new(&s.overrides);
     let files = match (baseline.is_dir(), candidate.is_dir()) {
         (true, true) => compare_dirs(s, &overrides, baseline, candidate)?,
@@ -93,13 +94,19 @@ pub fn compare_paths(s: &CompareSettings, baseline: &Path, candidate: &Path) -> 
             baseline.display()
         ),
     };
-    Ok(Report::new(
+    let mut report = Report::new(
         baseline.to_path_buf(),
         candidate.to_path_buf(),
         s.num_rule().describe(),
         s.runtime_variant.clone(),
         files,
-    ))
+    );
+    report.duration_ms = millis(started.elapsed());
+    Ok(report)
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn kind_name(k: FileKind) -> &'static str {
@@ -216,6 +223,7 @@ pub fn compare_file(
     b: &Path,
     c: &Path,
 ) -> Result<FileReport> {
+    let started = std::time::Instant::now();
     let kind = kind_of(b);
     let rule = s.num_rule();
     let checks = match kind {
@@ -238,7 +246,9 @@ pub fn compare_file(
         FileKind::Json => vec![compare_json_files(s, overrides, b, c)?],
         FileKind::Bytes => vec![compare_bytes(b, c)?],
     };
-    Ok(FileReport::new(rel.to_string(), kind, checks))
+    let mut report = FileReport::new(rel.to_string(), kind, checks);
+    report.duration_ms = millis(started.elapsed());
+    Ok(report)
 }
 
 fn strip_position(msg: &str) -> String {

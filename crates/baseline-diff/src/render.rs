@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use rollout_config::{Format, Style};
+use std::time::Duration;
 
 use crate::report::{Report, Status};
 use rollout_config::Outcome;
@@ -127,8 +128,10 @@ fn markdown(r: &Report) -> String {
 fn junit(r: &Report) -> Result<String> {
     use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
     let mut report = JReport::new("baseline-diff");
+    report.set_time(Duration::from_millis(r.duration_ms));
     for f in &r.files {
         let mut suite = TestSuite::new(f.path.as_str());
+        suite.set_time(Duration::from_millis(f.duration_ms));
         for c in &f.checks {
             let details = c.details.join("\n");
             let status = match c.status {
@@ -158,5 +161,5 @@ fn junit(r: &Report) -> Result<String> {
         }
         report.add_test_suite(suite);
     }
-    Ok(report.to_string()?)
+    Ok(rollout_config::output::junit10(&report.to_string()?))
 }

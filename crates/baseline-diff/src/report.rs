@@ -144,6 +144,8 @@ pub struct FileReport {
     pub kind: FileKind,
     pub status: Status,
     pub checks: Vec<Check>,
+    /// Time spent comparing this file.
+    pub duration_ms: u64,
 }
 
 impl FileReport {
@@ -165,6 +167,7 @@ impl FileReport {
             kind,
             status,
             checks,
+            duration_ms: 0,
         }
     }
 }
@@ -194,6 +197,8 @@ pub struct Report {
     /// Checks by status, over all files.
     pub counts: Counts,
     pub files: Vec<FileReport>,
+    /// Time spent comparing, in all.
+    pub duration_ms: u64,
 }
 
 impl Report {
@@ -228,6 +233,7 @@ impl Report {
             verdict,
             counts,
             files,
+            duration_ms: 0,
         }
     }
 }

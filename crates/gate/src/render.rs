@@ -188,7 +188,7 @@ pub fn junit(report: &GateReport, details: &[(String, Vec<String>)]) -> Result<S
             r.add_test_suite(tests);
         }
     }
-    Ok(without_testsuites_skipped(&r.to_string()?))
+    Ok(rollout_config::output::junit10(&r.to_string()?))
 }
 
 /// The tests of a pytest step, from the JUnit pytest wrote next to its log:
@@ -232,24 +232,6 @@ fn non_success(
     status.set_message(message);
     status.set_description(text);
     status
-}
-
-/// quick-junit writes `skipped` on `<testsuites>` too, which the junit-10
-/// schema (Jenkins, and the test reporters that follow it) does not allow
-/// there; it stays on `<testsuite>`, where it is allowed.
-fn without_testsuites_skipped(xml: &str) -> String {
-    let Some(start) = xml.find("<testsuites") else {
-        return xml.to_string();
-    };
-    let end = xml[start..].find('>').map_or(xml.len(), |i| start + i);
-    let tag = &xml[start..end];
-    let Some(at) = tag.find(" skipped=\"") else {
-        return xml.to_string();
-    };
-    let value_end = tag[at + 10..]
-        .find('"')
-        .map_or(tag.len(), |i| at + 10 + i + 1);
-    format!("{}{}{}", &xml[..start + at], &tag[value_end..], &xml[end..])
 }
 
 /// A Markdown summary (for `$GITHUB_STEP_SUMMARY`).

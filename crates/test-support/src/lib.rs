@@ -104,3 +104,92 @@ pub fn npm_package(name: &str, spec: &str) -> PathBuf {
 pub fn process_gone(pid: &str) -> bool {
     plumbing::process::gone_within(pid, std::time::Duration::from_secs(5))
 }
+
+/// Jenkins' junit-10 schema, `junit-10.xsd`, taken once from the source
+/// distribution of pytest on PyPI (whose own JUnit tests validate against
+/// it) into `target/junit-10.xsd`.
+pub fn junit10_schema() -> PathBuf {
+    const PYTEST_SDIST: &str = "pytest==8.3.5";
+    let bin = xmlschema_bin();
+    let _guard = LOCAL.lock().unwrap_or_else(|e| e.into_inner());
+    let target = workspace().join("target");
+    let schema = target.join("junit-10.xsd");
+    if schema.is_file() {
+        return schema;
+    }
+    let lock = std::fs::File::create(target.join("junit-10.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    if !schema.is_file() {
+        let script = r#"
+import os, pathlib, subprocess, sys, tarfile, tempfile
+spec, dest = sys.argv[1], sys.argv[2]
+with tempfile.TemporaryDirectory() as d:
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                    "--no-deps", "--no-binary", ":all:", spec, "-d", d], check=True)
+    sdist = next(pathlib.Path(d).glob("pytest-*.tar.gz"))
+    with tarfile.open(sdist) as t:
+        member = next(m for m in t.getmembers() if m.name.endswith("/testing/example_scripts/junit-10.xsd"))
+        data = t.extractfile(member).read()
+with open(dest + ".part", "wb") as f:
+    f.write(data)
+os.replace(dest + ".part", dest)
+"#;
+        let status = plumbing::process::command(bin.join("python"))
+            .args(["-c", script, PYTEST_SDIST])
+            .arg(&schema)
+            .status()
+            .expect("run python");
+        assert!(
+            status.success(),
+            "could not take junit-10.xsd from {PYTEST_SDIST}"
+        );
+    }
+    schema
+}
+
+fn xmlschema_bin() -> PathBuf {
+    venv("xmlschema-venv", "", &["xmlschema>=3,<5"])
+}
+
+/// Validates a JUnit document against the junit-10 schema with the
+/// `xmlschema` package; panics with the schema's complaint.
+pub fn assert_valid_junit10(xml: &str) {
+    let schema = junit10_schema();
+    let file = tempfile::Builder::new()
+        .suffix(".xml")
+        .tempfile()
+        .expect("a temporary file");
+    std::fs::write(file.path(), xml).expect("write the JUnit");
+    let script = "import sys, xmlschema\nschema = xmlschema.XMLSchema10(sys.argv[1])\nerrors = [str(e) for e in schema.iter_errors(sys.argv[2])]\nprint('\\n'.join(errors))\nsys.exit(1 if errors else 0)\n";
+    let out = plumbing::process::command(xmlschema_bin().join("python"))
+        .args(["-c", script])
+        .arg(&schema)
+        .arg(file.path())
+        .output()
+        .expect("run xmlschema");
+    assert!(
+        out.status.success(),
+        "the JUnit is not valid under junit-10.xsd:\n{}{}\n{xml}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    /// The schema is really applied: `skipped` is not an attribute of
+    /// `<testsuites>` under junit-10, and a `<testsuite>` needs `failures`.
+    #[test]
+    fn the_junit_schema_rejects_what_junit10_does_not_allow() {
+        super::assert_valid_junit10(
+            r#"<testsuites tests="1"><testsuite name="a" tests="1" failures="0" errors="0"><testcase name="t"/></testsuite></testsuites>"#,
+        );
+        for invalid in [
+            r#"<testsuites skipped="0"><testsuite name="a" tests="1" failures="0" errors="0"><testcase name="t"/></testsuite></testsuites>"#,
+            r#"<testsuites><testsuite name="a" tests="1" errors="0"><testcase name="t"/></testsuite></testsuites>"#,
+        ] {
+            let caught = std::panic::catch_unwind(|| super::assert_valid_junit10(invalid));
+            assert!(caught.is_err(), "accepted: {invalid}");
+        }
+    }
+}

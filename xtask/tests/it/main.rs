@@ -3,4 +3,5 @@
 mod cli;
 mod gate;
 mod hostile;
+mod machine;
 mod workflow;

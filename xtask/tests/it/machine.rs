@@ -1,0 +1,278 @@
+//! Machine-readable output as the tools that define it read it: every
+//! command's `--format json` through `jq`, in GitHub Actions
+//! (`GITHUB_ACTIONS=true`, where workflow commands must stay off stdout),
+//! and every `--format junit` through the junit-10 schema.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+use assert_cmd::Command;
+
+fn workspace() -> PathBuf {
+    test_support::workspace()
+}
+
+/// The binary as CI runs it: in GitHub Actions, no colour.
+fn xtask(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("xtask").expect("xtask binary");
+    cmd.env_remove("TOWNLET_ROOT")
+        .env("GITHUB_ACTIONS", "true")
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("GITHUB_STEP_SUMMARY", dir.join("step-summary.md"))
+        .current_dir(workspace());
+    cmd
+}
+
+/// Pipes `stdout` into `jq --slurp`, which fails on anything that is not
+/// JSON, and checks that it held one JSON object and nothing else; returns
+/// that object as jq read it.
+fn jq(what: &str, out: &Output) -> serde_json::Value {
+    let mut child = plumbing::process::command("jq")
+        .args(["--slurp", "--compact-output", "."])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run jq (install it with .ci/install-deps)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&out.stdout)
+        .expect("feed jq");
+    let parsed = child.wait_with_output().expect("jq");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        parsed.status.success(),
+        "{what}: jq rejected stdout ({}):\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&parsed.stderr),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let documents: Vec<serde_json::Value> =
+        serde_json::from_slice(&parsed.stdout).expect("jq prints an array");
+    assert_eq!(documents.len(), 1, "{what}: not one document:\n{stdout}");
+    let value = documents.into_iter().next().expect("one");
+    assert!(value.is_object(), "{what}: not an object:\n{stdout}");
+    assert!(
+        !stdout.contains("::error") && !stdout.contains("::warning") && !stdout.contains("::group"),
+        "{what}: workflow commands on stdout:\n{stdout}"
+    );
+    value
+}
+
+/// A Townlet root with a ruff that finds two problems (in ruff's JSON
+/// output, which the gate asks for) and a pytest-like step that fails.
+fn failing_gate(dir: &Path) -> PathBuf {
+    let root = dir.join("townlet");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let ruff = root.join("ruff");
+    std::fs::write(
+        &ruff,
+        format!(
+            "#!/bin/sh\ncat <<'EOF'\n[{{\"code\": \"F401\", \"message\": \"`os` imported but unused\", \"filename\": \"{root}/src/a.py\", \"location\": {{\"row\": 1, \"column\": 8}}}},\n {{\"code\": \"E402\", \"message\": \"Module level import not at top of file\", \"filename\": \"{root}/src/a.py\", \"location\": {{\"row\": 4, \"column\": 1}}}}]\nEOF\nexit 1\n",
+            root = root.display()
+        ),
+    )
+    .expect("write ruff");
+    std::fs::set_permissions(&ruff, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let config = dir.join("rollout.yaml");
+    std::fs::write(
+        &config,
+        "target:\n  root: townlet\n  python: python3\ngate:\n  steps:\n    - id: ruff\n      command: ./ruff check src\n    - id: broken\n      command: [sh, -c, 'echo src/b.py:3:1 broken; exit 4']\n",
+    )
+    .expect("write config");
+    config
+}
+
+#[test]
+fn the_gate_json_and_junit_validate_while_annotations_go_to_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = failing_gate(dir.path());
+    let out = xtask(dir.path())
+        .args(["gate", "--format", "json", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let report = jq("gate --format json", &out);
+    assert_eq!(report["verdict"], "fail");
+    let ruff = &report["steps"][0];
+    assert_eq!(ruff["diagnostics"][0]["file"], "src/a.py");
+    assert_eq!(ruff["diagnostics"][1]["line"], 4);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("::error file=src/a.py,line=1,col=8,title=gate step ruff%3A F401::`os` imported but unused"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("::error file=src/b.py,line=3,col=1,title=gate step broken::"),
+        "{stderr}"
+    );
+
+    let out = xtask(dir.path())
+        .args(["gate", "--format", "junit", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    test_support::assert_valid_junit10(&String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn every_other_command_prints_json_that_jq_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        xtask(dir.path())
+            .args(args)
+            .output()
+            .expect("run the command")
+    };
+    let code = |out: &Output| out.status.code();
+
+    let out = run(&["config", "--format", "json"]);
+    assert_eq!(code(&out), Some(0));
+    assert!(jq("config", &out).is_object());
+
+    let out = run(&["tls-smoke", "--loopback", "--format", "json"]);
+    assert_eq!(code(&out), Some(0));
+    assert_eq!(jq("tls-smoke", &out)["verdict"], "pass");
+
+    let certs = dir.path().join("certs");
+    let certs_arg = certs.to_str().expect("utf-8");
+    let out = run(&["tls-smoke", "certs", "--out", certs_arg, "--format", "json"]);
+    assert_eq!(code(&out), Some(0));
+    jq("tls-smoke certs", &out);
+
+    let cert = certs.join("demo_server.pem");
+    let key = certs.join("demo_server.key");
+    let out = run(&[
+        "tls-smoke",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--duration",
+        "1s",
+        "--cert",
+        cert.to_str().expect("utf-8"),
+        "--key",
+        key.to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    // Nothing arrived in the second it listened: a finding, exit 1.
+    assert_eq!(code(&out), Some(1));
+    assert_eq!(jq("tls-smoke serve", &out)["payloads"], 0);
+
+    let phase3 = workspace().join("baselines/townlet-sample/phase3");
+    let phase3 = phase3.to_str().expect("utf-8");
+    let out = run(&[
+        "baseline-diff",
+        "--baseline",
+        phase3,
+        "--candidate",
+        phase3,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), Some(0));
+    assert_eq!(jq("baseline-diff", &out)["verdict"], "pass");
+    let out = run(&[
+        "baseline-diff",
+        "--baseline",
+        phase3,
+        "--candidate",
+        phase3,
+        "--format",
+        "junit",
+    ]);
+    assert_eq!(code(&out), Some(0));
+    test_support::assert_valid_junit10(&String::from_utf8_lossy(&out.stdout));
+
+    let log = dir.path().join("townlet.log");
+    std::fs::write(
+        &log,
+        "2026-01-05 10:00:00,200 WARNING townlet.telemetry.transport telemetry_tcp_plaintext_enabled endpoint=demo.local:8765\n2026-01-05 10:00:00,987 INFO townlet.core.sim_loop tick_health tick=1 duration_ms=1.91 queue=0 dropped=0 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=0\n",
+    )
+    .expect("write log");
+    let out = run(&[
+        "monitor",
+        "--log",
+        log.to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), Some(1));
+    assert_eq!(jq("monitor", &out)["verdict"], "fail");
+}
+
+/// `tag` and `signoff` read the Townlet checkout's git repository.
+#[test]
+fn tag_and_signoff_print_json_that_jq_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("townlet");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let git = |args: &[&str]| {
+        let status = plumbing::process::command("git")
+            .args(args)
+            .current_dir(&root)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .status()
+            .expect("git");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&[
+        "-c",
+        "user.name=Release",
+        "-c",
+        "user.email=release@example.invalid",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "init",
+    ]);
+    let root_arg = root.to_str().expect("utf-8");
+    let run = |args: &[&str]| {
+        xtask(dir.path())
+            .args(["--root", root_arg])
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "Release")
+            .env("GIT_AUTHOR_EMAIL", "release@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Release")
+            .env("GIT_COMMITTER_EMAIL", "release@example.invalid")
+            .output()
+            .expect("run the command")
+    };
+
+    // No gate report for this commit: the plan's checks fail, exit 1.
+    let out = run(&["tag", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(jq("tag", &out)["mode"], "dry-run");
+
+    let out = run(&[
+        "signoff",
+        "telemetry",
+        "--note",
+        "TLS smoke checked",
+        "--by",
+        "Release",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    jq("signoff", &out);
+
+    let out = run(&["signoff", "--status", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let status = jq("signoff --status", &out);
+    assert_eq!(status["verdict"], "fail");
+}
