@@ -1,21 +1,32 @@
-//! Progress on stderr while the gate runs.
+//! Progress on stderr while the gate runs: a live board of the steps
+//! (indicatif) on a terminal that can redraw, plain lines otherwise.
 
-use std::io::Write;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::Duration;
 
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use rollout_config::{Style, Verbosity};
 
 use crate::plan::{Planned, describe};
 use crate::render;
 use crate::step::StepResult;
 
-/// Progress on stderr: redrawn in place on a terminal, plain lines otherwise.
+/// How often a running step's time is redrawn.
+const REDRAW_EVERY: Duration = Duration::from_millis(200);
+
+/// Progress on stderr: a board redrawn in place on a terminal, plain lines
+/// otherwise (a pipe, `TERM=dumb`, CI).
 pub(crate) struct Progress {
     live: bool,
     quiet: bool,
     style: Style,
-    drawn: std::sync::atomic::AtomicUsize,
+    board: OnceLock<Board>,
+}
+
+/// One line per step: `wait`, then ` run` with its time, then its status.
+struct Board {
+    multi: MultiProgress,
+    lines: Vec<ProgressBar>,
 }
 
 impl Progress {
@@ -26,13 +37,18 @@ impl Progress {
             live,
             quiet: verbosity == Verbosity::Quiet,
             style: Style::stderr(),
-            drawn: 0.into(),
+            board: OnceLock::new(),
         }
     }
 
     pub(crate) fn note(&self, msg: &str) {
-        if !self.quiet {
-            eprintln!("gate: {msg}");
+        if self.quiet {
+            return;
+        }
+        match self.board.get() {
+            // Above the board, which is drawn again below it.
+            Some(board) => board.multi.suspend(|| eprintln!("gate: {msg}")),
+            None => eprintln!("gate: {msg}"),
         }
     }
 
@@ -40,69 +56,92 @@ impl Progress {
         if self.quiet {
             return;
         }
-        for p in run {
-            let implied = if p.implied {
-                " (needed by a selected step)"
-            } else {
-                ""
-            };
-            if !self.live {
+        if !self.live {
+            for p in run {
+                let implied = if p.implied {
+                    " (needed by a selected step)"
+                } else {
+                    ""
+                };
                 eprintln!("gate: plan {}: {}{implied}", p.step.id, describe(p));
+            }
+            return;
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let lines = run
+            .iter()
+            .map(|p| {
+                let line = multi.add(ProgressBar::new_spinner());
+                line.set_style(fixed_style("wait {prefix}"));
+                line.set_prefix(p.step.id.clone());
+                line.tick();
+                line
+            })
+            .collect();
+        let _first = self.board.set(Board { multi, lines });
+    }
+
+    pub(crate) fn started(&self, index: usize, p: &Planned) {
+        if self.quiet {
+            return;
+        }
+        match self.board.get().and_then(|b| b.lines.get(index)) {
+            Some(line) => {
+                line.set_style(running_style());
+                line.reset_elapsed();
+                line.enable_steady_tick(REDRAW_EVERY);
+            }
+            None => eprintln!("gate: start {}", p.step.id),
+        }
+    }
+
+    pub(crate) fn finished(&self, index: usize, p: &Planned, r: &StepResult, ms: u64) {
+        if self.quiet {
+            return;
+        }
+        match self.board.get().and_then(|b| b.lines.get(index)) {
+            Some(line) => {
+                let word = r.status.status().word(&self.style);
+                line.set_style(fixed_style("{msg}"));
+                line.finish_with_message(format!(
+                    "{word} {:<16} {:>7}",
+                    p.step.id,
+                    render::secs(ms)
+                ));
+            }
+            None => {
+                let status = serde_json::to_value(r.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                eprintln!("gate: {status} {}: {}", p.step.id, r.summary);
             }
         }
     }
 
-    pub(crate) fn started(&self, p: &Planned) {
-        if !self.quiet && !self.live {
-            eprintln!("gate: start {}", p.step.id);
-        }
-    }
-
-    pub(crate) fn finished(&self, p: &Planned, r: Option<&StepResult>) {
-        if self.quiet || self.live {
-            return;
-        }
-        if let Some(r) = r {
-            let status = serde_json::to_value(r.status)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            eprintln!("gate: {status} {}: {}", p.step.id, r.summary);
-        }
-    }
-
-    pub(crate) fn tick(
-        &self,
-        run: &[Planned],
-        started: &[Option<Instant>],
-        results: &[Option<(StepResult, u64)>],
-    ) {
-        if !self.live {
-            return;
-        }
-        let mut err = std::io::stderr().lock();
-        let drawn = self.drawn.load(Ordering::Relaxed);
-        if drawn > 0 {
-            let _ = write!(err, "\x1b[{drawn}A");
-        }
-        for (i, p) in run.iter().enumerate() {
-            let (word, time) = match (&results[i], started[i]) {
-                (Some((r, ms)), _) => (r.status.status().word(&self.style), render::secs(*ms)),
-                (None, Some(t)) => (
-                    " run".to_string(),
-                    render::secs(t.elapsed().as_millis() as u64),
-                ),
-                (None, None) => ("wait".to_string(), String::new()),
-            };
-            let _ = writeln!(err, "\x1b[2K{word} {:<16} {time:>7}", p.step.id);
-        }
-        self.drawn.store(run.len(), Ordering::Relaxed);
-    }
-
+    /// Leaves the board as it stands (steps that never started stay
+    /// `wait`); the result follows on stdout.
     pub(crate) fn done(&self) {
-        if self.live && self.drawn.load(Ordering::Relaxed) > 0 {
-            // Leave the final table; the result follows on stdout.
-            let _ = std::io::stderr().flush();
+        if let Some(board) = self.board.get() {
+            for line in board.lines.iter().filter(|l| !l.is_finished()) {
+                line.abandon();
+            }
         }
     }
+}
+
+/// A line that does not change until its step does.
+fn fixed_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+/// ` run pytest             12.3s`, the time counting from the step's start.
+fn running_style() -> ProgressStyle {
+    fixed_style(" run {prefix:<16} {secs:>7}").with_key(
+        "secs",
+        |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+            let ms = u64::try_from(state.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let _ = write!(out, "{}", render::secs(ms));
+        },
+    )
 }

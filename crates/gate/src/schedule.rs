@@ -73,23 +73,22 @@ impl Scheduler<'_> {
             if state.running == 0 {
                 // Nothing runs and nothing can start: everything left waits
                 // on a step that did not run. Mark it.
-                for slot in state.results.iter_mut().filter(|r| r.is_none()) {
-                    *slot = Some((
-                        StepResult::new(StepStatus::Skipped, "a step it needs did not run"),
-                        0,
-                    ));
+                for (i, slot) in state.results.iter_mut().enumerate() {
+                    if slot.is_none() {
+                        let skipped =
+                            StepResult::new(StepStatus::Skipped, "a step it needs did not run");
+                        self.progress.finished(i, &self.run[i], &skipped, 0);
+                        *slot = Some((skipped, 0));
+                    }
                 }
                 break;
             }
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(done) => self.finish(&mut state, done),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.progress.tick(self.run, &state.started, &state.results);
-                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        self.progress.tick(self.run, &state.started, &state.results);
         self.progress.done();
         state.results
     }
@@ -123,14 +122,14 @@ impl Scheduler<'_> {
                     .is_some_and(|(r, _)| !r.status.lets_dependents_run())
             }) {
                 let why = format!("needs '{}', which did not pass", self.run[j].step.id);
-                state.results[i] = Some((StepResult::new(StepStatus::Skipped, why), 0));
-                self.progress
-                    .finished(&self.run[i], state.results[i].as_ref().map(|r| &r.0));
+                let skipped = StepResult::new(StepStatus::Skipped, why);
+                self.progress.finished(i, &self.run[i], &skipped, 0);
+                state.results[i] = Some((skipped, 0));
                 continue;
             }
             state.started[i] = Some(Instant::now());
             state.running += 1;
-            self.progress.started(&self.run[i]);
+            self.progress.started(i, &self.run[i]);
             self.spawn(i, tx.clone());
         }
     }
@@ -170,7 +169,7 @@ impl Scheduler<'_> {
             state.stop_starting = true;
             self.interrupted.store(true, Ordering::Relaxed);
         }
-        self.progress.finished(&self.run[i], Some(&result));
+        self.progress.finished(i, &self.run[i], &result, ms);
         state.results[i] = Some((result, ms));
     }
 }

@@ -350,3 +350,53 @@ fn provisioning_output_is_grouped_in_github_actions() {
         "{stderr}"
     );
 }
+
+/// The gate run on a pseudo-terminal by `script` (util-linux), with `TERM`
+/// set to `term`; returns everything written to the terminal.
+fn gate_on_a_terminal(term: &str) -> String {
+    let dir = workspace_with(
+        "    - id: one\n      command: [sh, -c, 'sleep 0.5; echo ok']\n    - id: two\n      command: [sh, -c, 'echo fine']\n      needs: [one]\n",
+    );
+    let typescript = dir.path().join("typescript");
+    let line = format!(
+        "'{}' gate --config '{}'",
+        assert_cmd::cargo::cargo_bin("xtask").display(),
+        dir.path().join("rollout.yaml").display()
+    );
+    let status = plumbing::process::command("script")
+        .arg("-qec")
+        .arg(&line)
+        .arg(&typescript)
+        .env("TERM", term)
+        .env("NO_COLOR", "1")
+        .env_remove("CI")
+        .env_remove("GITHUB_ACTIONS")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run script (util-linux)");
+    assert!(status.success(), "{status:?}");
+    String::from_utf8_lossy(&std::fs::read(&typescript).expect("typescript")).into_owned()
+}
+
+#[test]
+fn a_terminal_gets_the_live_board_and_a_dumb_one_plain_lines() {
+    let screen = gate_on_a_terminal("xterm-256color");
+    // indicatif redraws the board in place: each step waits, runs, ends.
+    assert!(
+        screen.contains("\x1b[1A"),
+        "no cursor movement:\n{screen:?}"
+    );
+    assert!(screen.contains("wait two"), "{screen:?}");
+    assert!(screen.contains(" run one"), "{screen:?}");
+    assert!(screen.contains("pass two"), "{screen:?}");
+    assert!(!screen.contains("gate: start"), "{screen:?}");
+
+    let screen = gate_on_a_terminal("dumb");
+    assert!(
+        !screen.contains('\x1b'),
+        "escapes on TERM=dumb:\n{screen:?}"
+    );
+    assert!(screen.contains("gate: start one"), "{screen:?}");
+    assert!(screen.contains("gate: pass two: fine"), "{screen:?}");
+}
