@@ -406,7 +406,7 @@ pub fn run(
         Some(Sub::Learn(a)) => learn::run(ctx, a, out),
         Some(Sub::Rules(a)) => {
             let rules = rule_settings(&ctx.settings)?;
-            let text = prom::alert_rules(&rules);
+            let text = prom::alert_rules(&rules)?;
             match a.output {
                 Some(path) => rollout_config::fs::write_atomic(&path, text.as_bytes())?,
                 None => out.write_all(text.as_bytes())?,

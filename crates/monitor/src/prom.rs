@@ -8,7 +8,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
+use serde::Serialize;
 
 use crate::EnvMetrics;
 use crate::rules::{DROP_WINDOW, RuleSettings, fmt_num};
@@ -21,7 +22,12 @@ fn label(v: &str) -> String {
 }
 
 /// The textfile: one family per metric, `# HELP` and `# TYPE` first, no
-/// timestamps.
+/// timestamps, in the Prometheus text format 0.0.4 that node_exporter's
+/// textfile collector parses. Written here rather than by prometheus-client,
+/// which writes OpenMetrics: its counter family `townlet_telemetry_dropped`
+/// with the sample `townlet_telemetry_dropped_total` fails `promtool check
+/// metrics` (exit 3, "no help text") under 0.0.4, and it appends a `.` to
+/// every help text.
 pub fn textfile(envs: &[EnvMetrics]) -> String {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
@@ -144,36 +150,77 @@ const HOLD_STATE: &str = "1m";
 const HOLD_RATE: &str = "5m";
 const HOLD_TEXTFILE: &str = "10m";
 
+/// A Prometheus rule file (`groups:`), as serde writes it.
+#[derive(Serialize)]
+struct RuleFile<'a> {
+    groups: Vec<RuleGroup<'a>>,
+}
+
+#[derive(Serialize)]
+struct RuleGroup<'a> {
+    name: &'a str,
+    rules: Vec<RuleEntry<'a>>,
+}
+
+/// One alerting rule in Prometheus' own keys and order.
+#[derive(Serialize)]
+struct RuleEntry<'a> {
+    alert: &'a str,
+    expr: &'a str,
+    #[serde(rename = "for")]
+    hold: &'a str,
+    labels: RuleLabels<'a>,
+    annotations: RuleAnnotations<'a>,
+}
+
+#[derive(Serialize)]
+struct RuleLabels<'a> {
+    severity: &'a str,
+    rule: &'a str,
+}
+
+#[derive(Serialize)]
+struct RuleAnnotations<'a> {
+    summary: &'a str,
+    description: &'a str,
+    runbook_url: String,
+}
+
 /// Alerting rules (Prometheus YAML) equivalent to the built-in rules, over
 /// the textfile's metrics: one alert per condition, its severities as
 /// separate rules of the same name with a `severity` label; each with
 /// `for:`, a summary, a description and a runbook link. Plus the alerts of
-/// the textfile itself: stale, or unreadable by node_exporter.
-pub fn alert_rules(rules: &RuleSettings) -> String {
-    let mut out = String::from(
-        "# Alerting rules equivalent to `cargo xtask monitor` (written by\n# `cargo xtask monitor rules --emit prometheus`); they read the metrics\n# of `--prom-textfile` through node_exporter's textfile collector.\ngroups:\n  - name: townlet-monitor\n    rules:\n",
-    );
-    for rule in condition_rules(rules) {
-        let anchor = rule.alert.to_lowercase();
-        let _ = write!(
-            out,
-            "      - alert: {}\n        expr: {}\n        for: {}\n        labels:\n          severity: {}\n          rule: {}\n        annotations:\n          summary: {}\n          description: {}\n          runbook_url: {}\n",
-            rule.alert,
-            quoted(&rule.expr),
-            rule.hold,
-            rule.severity,
-            rule.rule,
-            quoted(rule.summary),
-            quoted(&rule.description),
-            quoted(&format!("{}#{anchor}", rules.runbook_url)),
-        );
-    }
-    out
-}
-
-/// A single-quoted YAML scalar.
-fn quoted(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+/// the textfile itself: stale, or unreadable by node_exporter. Written by
+/// serde (`serde_yaml_ng`), so every expression and text is quoted as YAML
+/// needs.
+pub fn alert_rules(rules: &RuleSettings) -> Result<String> {
+    let conditions = condition_rules(rules);
+    let file = RuleFile {
+        groups: vec![RuleGroup {
+            name: "townlet-monitor",
+            rules: conditions
+                .iter()
+                .map(|rule| RuleEntry {
+                    alert: rule.alert,
+                    expr: &rule.expr,
+                    hold: rule.hold,
+                    labels: RuleLabels {
+                        severity: rule.severity,
+                        rule: rule.rule,
+                    },
+                    annotations: RuleAnnotations {
+                        summary: rule.summary,
+                        description: &rule.description,
+                        runbook_url: format!("{}#{}", rules.runbook_url, rule.alert.to_lowercase()),
+                    },
+                })
+                .collect(),
+        }],
+    };
+    let yaml = serde_yaml_ng::to_string(&file).context("cannot write the alert rules as YAML")?;
+    Ok(format!(
+        "# Alerting rules equivalent to `cargo xtask monitor` (written by\n# `cargo xtask monitor rules --emit prometheus`); they read the metrics\n# of `--prom-textfile` through node_exporter's textfile collector.\n{yaml}"
+    ))
 }
 
 fn condition_rules(rules: &RuleSettings) -> Vec<AlertRule<'static>> {

@@ -109,7 +109,8 @@ fn promtool_agrees_with_the_built_in_rules() {
     assert_eq!(std::fs::read_to_string(&written).expect("read"), textfile);
 
     // The rules load.
-    let rules_yaml = prom::alert_rules(&monitor::rule_settings(&ctx.settings).expect("rules"));
+    let rules_yaml =
+        prom::alert_rules(&monitor::rule_settings(&ctx.settings).expect("rules")).expect("yaml");
     let rules_path = fixtures::write(dir.path(), "rules.yml", &rules_yaml);
     cmd!(sh, "promtool check rules {rules_path}")
         .quiet()
@@ -296,7 +297,8 @@ fn the_shipped_rules_are_current_and_pass_their_promtool_tests() {
             None
         })
         .expect("settings");
-    let generated = prom::alert_rules(&monitor::rule_settings(&settings).expect("rules"));
+    let generated =
+        prom::alert_rules(&monitor::rule_settings(&settings).expect("rules")).expect("yaml");
     let shipped_path = ws.join("configs/prometheus/townlet.rules.yml");
     let shipped = std::fs::read_to_string(&shipped_path).expect("shipped rules");
     assert!(
