@@ -204,29 +204,33 @@ impl Style {
         Self::new(use_color(&std::io::stderr()))
     }
 
-    fn paint(&self, code: &str, text: &str) -> String {
+    fn paint(&self, style: anstyle::Style, text: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_string()
         }
     }
 
     pub fn pass(&self) -> String {
-        self.paint("32", "pass")
+        self.paint(fg(anstyle::AnsiColor::Green), "pass")
     }
     pub fn warn(&self) -> String {
-        self.paint("33", "warn")
+        self.paint(fg(anstyle::AnsiColor::Yellow), "warn")
     }
     pub fn fail(&self) -> String {
-        self.paint("1;31", "FAIL")
+        self.paint(fg(anstyle::AnsiColor::Red).bold(), "FAIL")
     }
     pub fn skip(&self) -> String {
-        self.paint("2", "skip")
+        self.paint(anstyle::Style::new().dimmed(), "skip")
     }
     pub fn bold(&self, text: &str) -> String {
-        self.paint("1", text)
+        self.paint(anstyle::Style::new().bold(), text)
     }
+}
+
+fn fg(color: anstyle::AnsiColor) -> anstyle::Style {
+    anstyle::Style::new().fg_color(Some(color.into()))
 }
 
 /// A JUnit document as quick-junit writes it, made valid under the junit-10
