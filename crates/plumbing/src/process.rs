@@ -6,7 +6,7 @@
 //! manages processes by hand; short probes elsewhere go through xshell.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -469,45 +469,58 @@ pub fn run_in_pty(
 }
 
 /// Removes terminal escape sequences and carriage returns from a byte stream
-/// that may split sequences and UTF-8 characters across reads.
-#[derive(Default)]
+/// that may split sequences and UTF-8 characters across reads, with
+/// `strip-ansi-escapes` (a `vte` parser) keeping the text and newlines.
 pub struct AnsiStripper {
-    state: u8,
-    pending: Vec<u8>,
+    writer: strip_ansi_escapes::Writer<SharedBuffer>,
+    text: SharedBuffer,
+}
+
+impl Default for AnsiStripper {
+    fn default() -> Self {
+        let text = SharedBuffer::default();
+        Self {
+            writer: strip_ansi_escapes::Writer::new(text.clone()),
+            text,
+        }
+    }
 }
 
 impl AnsiStripper {
+    /// The text of `bytes`, with what an earlier read left unfinished.
     pub fn feed(&mut self, bytes: &[u8]) -> String {
-        // 0 text, 1 after ESC, 2 in CSI, 3 in OSC/DCS (until BEL or ESC \), 4 OSC saw ESC
-        let mut out = std::mem::take(&mut self.pending);
-        for &b in bytes {
-            match (self.state, b) {
-                (0, 0x1b) => self.state = 1,
-                (0, b'\r') => {}
-                (0, _) => out.push(b),
-                (1, b'[') => self.state = 2,
-                (1, b']' | b'P' | b'_' | b'^') => self.state = 3,
-                (1, b'(' | b')' | b'#' | b'%') => self.state = 5,
-                (1, _) => self.state = 0,
-                (2, 0x40..=0x7e) => self.state = 0,
-                (2, _) => {}
-                (3, 0x07) => self.state = 0,
-                (3, 0x1b) => self.state = 4,
-                (3, _) => {}
-                (4, b'\\') => self.state = 0,
-                (4, _) => self.state = 3,
-                (5, _) => self.state = 0,
-                _ => self.state = 0,
-            }
+        // Writing to memory cannot fail.
+        let _written = self.writer.write_all(bytes);
+        let _flushed = self.writer.flush();
+        let taken = self.text.take();
+        // The parser emits whole characters only.
+        String::from_utf8_lossy(&taken).into_owned()
+    }
+}
+
+/// Where the stripper writes its text, for `feed` to take it back.
+#[derive(Clone, Default)]
+struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .map(|mut bytes| std::mem::take(&mut *bytes))
+            .unwrap_or_default()
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut bytes) = self.0.lock() {
+            bytes.extend_from_slice(buf);
         }
-        // Keep an incomplete UTF-8 tail for the next read.
-        let valid = match std::str::from_utf8(&out) {
-            Ok(_) => out.len(),
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
-            Err(_) => out.len(),
-        };
-        self.pending = out.split_off(valid);
-        String::from_utf8_lossy(&out).into_owned()
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
