@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use rollout_config::model::Severity;
-use rollout_config::{Context, Outcome, Settings};
+use rollout_config::{Context, Format, Outcome, Settings};
 use serde::Serialize;
 
 pub use input::{Input, InputSummary};
@@ -449,7 +449,14 @@ fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Ou
         }
         report
     };
-    rollout_config::emit(&report, ctx.format, &rollout_config::Style::stdout(), out)
-        .context("cannot write the report")?;
+    if a.follow && ctx.format == Format::Json {
+        // The alerts came one object per line: the report ends the stream
+        // on one line too, so that stdout is JSON Lines throughout.
+        serde_json::to_writer(&mut *out, &report).context("cannot write the report")?;
+        writeln!(out).context("cannot write the report")?;
+    } else {
+        rollout_config::emit(&report, ctx.format, &rollout_config::Style::stdout(), out)
+            .context("cannot write the report")?;
+    }
     Ok(report.verdict)
 }

@@ -205,6 +205,31 @@ fn every_other_command_prints_json_that_jq_reads() {
     ]);
     assert_eq!(code(&out), Some(1));
     assert_eq!(jq("monitor", &out)["verdict"], "fail");
+    let out = run(&[
+        "monitor",
+        "--follow",
+        "--stop-after-idle",
+        "1s",
+        "--log",
+        log.to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), Some(1));
+    // JSON Lines: each alert as raised, then the report.
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (i, line) in lines.iter().enumerate() {
+        let one = Output {
+            status: out.status,
+            stdout: format!("{line}\n").into_bytes(),
+            stderr: Vec::new(),
+        };
+        let value = jq("monitor --follow line", &one);
+        let expected = if i == 0 { "rule" } else { "verdict" };
+        assert!(value.get(expected).is_some(), "{line}");
+    }
 }
 
 /// `tag` and `signoff` read the Townlet checkout's git repository.
