@@ -167,26 +167,21 @@ fn every_other_command_prints_json_that_jq_reads() {
 
     let phase3 = workspace().join("baselines/townlet-sample/phase3");
     let phase3 = phase3.to_str().expect("utf-8");
-    let out = run(&[
-        "baseline-diff",
-        "--baseline",
-        phase3,
-        "--candidate",
-        phase3,
-        "--format",
-        "json",
-    ]);
+    let diff = |format: &str| {
+        run(&[
+            "baseline-diff",
+            "--baseline",
+            phase3,
+            "--candidate",
+            phase3,
+            "--format",
+            format,
+        ])
+    };
+    let out = diff("json");
     assert_eq!(code(&out), Some(0));
     assert_eq!(jq("baseline-diff", &out)["verdict"], "pass");
-    let out = run(&[
-        "baseline-diff",
-        "--baseline",
-        phase3,
-        "--candidate",
-        phase3,
-        "--format",
-        "junit",
-    ]);
+    let out = diff("junit");
     assert_eq!(code(&out), Some(0));
     test_support::assert_valid_junit10(&String::from_utf8_lossy(&out.stdout));
 
@@ -196,25 +191,17 @@ fn every_other_command_prints_json_that_jq_reads() {
         "2026-01-05 10:00:00,200 WARNING townlet.telemetry.transport telemetry_tcp_plaintext_enabled endpoint=demo.local:8765\n2026-01-05 10:00:00,987 INFO townlet.core.sim_loop tick_health tick=1 duration_ms=1.91 queue=0 dropped=0 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=0\n",
     )
     .expect("write log");
-    let out = run(&[
-        "monitor",
-        "--log",
-        log.to_str().expect("utf-8"),
-        "--format",
-        "json",
-    ]);
+    let log = log.to_str().expect("utf-8");
+    let out = run(&["monitor", "--log", log, "--format", "json"]);
     assert_eq!(code(&out), Some(1));
     assert_eq!(jq("monitor", &out)["verdict"], "fail");
+    let follow = ["--follow", "--stop-after-idle", "1s"];
     let out = run(&[
-        "monitor",
-        "--follow",
-        "--stop-after-idle",
-        "1s",
-        "--log",
-        log.to_str().expect("utf-8"),
-        "--format",
-        "json",
-    ]);
+        &["monitor"],
+        &follow[..],
+        &["--log", log, "--format", "json"],
+    ]
+    .concat());
     assert_eq!(code(&out), Some(1));
     // JSON Lines: each alert as raised, then the report.
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
