@@ -135,36 +135,6 @@ fn every_other_command_prints_json_that_jq_reads() {
     assert_eq!(code(&out), Some(0));
     assert!(jq("config", &out).is_object());
 
-    let out = run(&["tls-smoke", "--loopback", "--format", "json"]);
-    assert_eq!(code(&out), Some(0));
-    assert_eq!(jq("tls-smoke", &out)["verdict"], "pass");
-
-    let certs = dir.path().join("certs");
-    let certs_arg = certs.to_str().expect("utf-8");
-    let out = run(&["tls-smoke", "certs", "--out", certs_arg, "--format", "json"]);
-    assert_eq!(code(&out), Some(0));
-    jq("tls-smoke certs", &out);
-
-    let cert = certs.join("demo_server.pem");
-    let key = certs.join("demo_server.key");
-    let out = run(&[
-        "tls-smoke",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--duration",
-        "1s",
-        "--cert",
-        cert.to_str().expect("utf-8"),
-        "--key",
-        key.to_str().expect("utf-8"),
-        "--format",
-        "json",
-    ]);
-    // Nothing arrived in the second it listened: a finding, exit 1.
-    assert_eq!(code(&out), Some(1));
-    assert_eq!(jq("tls-smoke serve", &out)["payloads"], 0);
-
     let phase3 = workspace().join("baselines/townlet-sample/phase3");
     let phase3 = phase3.to_str().expect("utf-8");
     let diff = |format: &str| {
@@ -217,6 +187,74 @@ fn every_other_command_prints_json_that_jq_reads() {
         let expected = if i == 0 { "rule" } else { "verdict" };
         assert!(value.get(expected).is_some(), "{line}");
     }
+}
+
+#[test]
+fn tls_smoke_and_its_subcommands_print_json_that_jq_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        xtask(dir.path())
+            .args(args)
+            .output()
+            .expect("run the command")
+    };
+    let code = |out: &Output| out.status.code();
+
+    // Its own Townlet root with the sample's TLS config: the dev
+    // certificates are made here, not shared with other tests.
+    let root = dir.path().join("townlet");
+    std::fs::create_dir_all(root.join("configs/demo")).expect("mkdir");
+    std::fs::copy(
+        workspace().join("examples/townlet-sample/configs/demo/poc_demo_tls.yaml"),
+        root.join("configs/demo/poc_demo_tls.yaml"),
+    )
+    .expect("copy the TLS config");
+    let root_arg = root.to_str().expect("utf-8");
+    let out = run(&["tls-smoke", "certs", "--root", root_arg, "--format", "json"]);
+    assert_eq!(
+        code(&out),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    jq("tls-smoke certs", &out);
+    let certs = root.join("certs");
+
+    let out = run(&[
+        "tls-smoke",
+        "--root",
+        root_arg,
+        "--loopback",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        code(&out),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(jq("tls-smoke", &out)["verdict"], "pass");
+
+    let cert = certs.join("demo_server.pem");
+    let key = certs.join("demo_server.key");
+    let out = run(&[
+        "tls-smoke",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--duration",
+        "1s",
+        "--cert",
+        cert.to_str().expect("utf-8"),
+        "--key",
+        key.to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    // Nothing arrived in the second it listened: a finding, exit 1.
+    assert_eq!(code(&out), Some(1));
+    assert_eq!(jq("tls-smoke serve", &out)["payloads"], 0);
 }
 
 /// `tag` and `signoff` read the Townlet checkout's git repository.
