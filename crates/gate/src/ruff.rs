@@ -54,6 +54,12 @@ fn json(output: &str, root: &Path) -> Option<RuffOutput> {
             .trim_start_matches([' ', '\t'])
             .starts_with('[')
     });
+    // ruff names files by absolute path, under the root as given or as
+    // the file system resolves it.
+    let canonical_root = std::fs::canonicalize(root).ok();
+    let roots: Vec<&Path> = std::iter::once(root)
+        .chain(canonical_root.as_deref())
+        .collect();
     arrays.find_map(|at| {
         let mut stream =
             serde_json::Deserializer::from_str(&output[at..]).into_iter::<Vec<JsonDiagnostic>>();
@@ -61,7 +67,7 @@ fn json(output: &str, root: &Path) -> Option<RuffOutput> {
         let diagnostics = found
             .into_iter()
             .map(|d| Diagnostic {
-                file: relative_to(root, &d.filename),
+                file: relative_to(&roots, &d.filename),
                 line: d.location.as_ref().map(|l| l.row),
                 column: d.location.as_ref().map(|l| l.column),
                 code: d.code,
@@ -76,13 +82,12 @@ fn json(output: &str, root: &Path) -> Option<RuffOutput> {
     })
 }
 
-/// `file` relative to the Townlet root when it lies under it.
-pub(crate) fn relative_to(root: &Path, file: &str) -> String {
+/// `file` relative to the Townlet root (any of its spellings in `roots`)
+/// when it lies under it.
+fn relative_to(roots: &[&Path], file: &str) -> String {
     let path = Path::new(file);
-    let canonical_root = std::fs::canonicalize(root).ok();
-    [Some(root), canonical_root.as_deref()]
-        .into_iter()
-        .flatten()
+    roots
+        .iter()
         .find_map(|r| path.strip_prefix(r).ok())
         .map_or_else(|| file.to_string(), |p| p.to_string_lossy().into_owned())
 }

@@ -24,6 +24,21 @@ fn xtask(dir: &Path) -> Command {
     cmd
 }
 
+/// Runs the command line `args` as CI would, in `dir`.
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    xtask(dir).args(args).output().expect("run the command")
+}
+
+/// Asserts the exit code, showing the command's stderr when it differs.
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Pipes `stdout` into `jq --slurp`, which fails on anything that is not
 /// JSON, and checks that it held one JSON object and nothing else; returns
 /// that object as jq read it.
@@ -123,16 +138,10 @@ fn the_gate_json_and_junit_validate_while_annotations_go_to_stderr() {
 #[test]
 fn every_other_command_prints_json_that_jq_reads() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let run = |args: &[&str]| {
-        xtask(dir.path())
-            .args(args)
-            .output()
-            .expect("run the command")
-    };
-    let code = |out: &Output| out.status.code();
+    let run = |args: &[&str]| run_in(dir.path(), args);
 
     let out = run(&["config", "--format", "json"]);
-    assert_eq!(code(&out), Some(0));
+    assert_eq!(out.status.code(), Some(0));
     assert!(jq("config", &out).is_object());
 
     let phase3 = workspace().join("baselines/townlet-sample/phase3");
@@ -149,10 +158,10 @@ fn every_other_command_prints_json_that_jq_reads() {
         ])
     };
     let out = diff("json");
-    assert_eq!(code(&out), Some(0));
+    assert_eq!(out.status.code(), Some(0));
     assert_eq!(jq("baseline-diff", &out)["verdict"], "pass");
     let out = diff("junit");
-    assert_eq!(code(&out), Some(0));
+    assert_eq!(out.status.code(), Some(0));
     test_support::assert_valid_junit10(&String::from_utf8_lossy(&out.stdout));
 
     let log = dir.path().join("townlet.log");
@@ -163,7 +172,7 @@ fn every_other_command_prints_json_that_jq_reads() {
     .expect("write log");
     let log = log.to_str().expect("utf-8");
     let out = run(&["monitor", "--log", log, "--format", "json"]);
-    assert_eq!(code(&out), Some(1));
+    assert_eq!(out.status.code(), Some(1));
     assert_eq!(jq("monitor", &out)["verdict"], "fail");
     let follow = ["--follow", "--stop-after-idle", "1s"];
     let out = run(&[
@@ -172,7 +181,7 @@ fn every_other_command_prints_json_that_jq_reads() {
         &["--log", log, "--format", "json"],
     ]
     .concat());
-    assert_eq!(code(&out), Some(1));
+    assert_eq!(out.status.code(), Some(1));
     // JSON Lines: each alert as raised, then the report.
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = stdout.lines().collect();
@@ -192,13 +201,7 @@ fn every_other_command_prints_json_that_jq_reads() {
 #[test]
 fn tls_smoke_and_its_subcommands_print_json_that_jq_reads() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let run = |args: &[&str]| {
-        xtask(dir.path())
-            .args(args)
-            .output()
-            .expect("run the command")
-    };
-    let code = |out: &Output| out.status.code();
+    let run = |args: &[&str]| run_in(dir.path(), args);
 
     // Its own Townlet root with the sample's TLS config: the dev
     // certificates are made here, not shared with other tests.
@@ -211,12 +214,7 @@ fn tls_smoke_and_its_subcommands_print_json_that_jq_reads() {
     .expect("copy the TLS config");
     let root_arg = root.to_str().expect("utf-8");
     let out = run(&["tls-smoke", "certs", "--root", root_arg, "--format", "json"]);
-    assert_eq!(
-        code(&out),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     jq("tls-smoke certs", &out);
     let certs = root.join("certs");
 
@@ -228,12 +226,7 @@ fn tls_smoke_and_its_subcommands_print_json_that_jq_reads() {
         "--format",
         "json",
     ]);
-    assert_eq!(
-        code(&out),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(jq("tls-smoke", &out)["verdict"], "pass");
 
     let cert = certs.join("demo_server.pem");
@@ -253,7 +246,7 @@ fn tls_smoke_and_its_subcommands_print_json_that_jq_reads() {
         "json",
     ]);
     // Nothing arrived in the second it listened: a finding, exit 1.
-    assert_eq!(code(&out), Some(1));
+    assert_eq!(out.status.code(), Some(1));
     assert_eq!(jq("tls-smoke serve", &out)["payloads"], 0);
 }
 
@@ -313,12 +306,7 @@ fn tag_and_signoff_print_json_that_jq_reads() {
         "--format",
         "json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     jq("signoff", &out);
 
     let out = run(&["signoff", "--status", "--format", "json"]);

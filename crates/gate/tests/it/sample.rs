@@ -213,12 +213,20 @@ fn injected_failures_fail_their_steps_with_the_evidence() {
         "{mypy:?}"
     );
     // The failed test, at the line of its assertion.
+    let tests = std::fs::read_to_string(ws.path().join("townlet/tests/test_employment.py"))
+        .expect("the edited test file");
+    let assertion = tests
+        .lines()
+        .position(|l| l.contains("assert 1 + 1 == 3"))
+        .expect("the injected assertion")
+        + 1;
     assert_eq!(pytest.diagnostics.len(), 1, "{pytest:?}");
     let failed = &pytest.diagnostics[0];
     assert_eq!(
-        (failed.file.as_str(), failed.code.as_deref()),
+        (failed.file.as_str(), failed.line, failed.code.as_deref()),
         (
             "tests/test_employment.py",
+            u32::try_from(assertion).ok(),
             Some("tests.test_employment::test_injected_failure")
         ),
         "{pytest:?}"
