@@ -37,7 +37,11 @@ struct Entry {
 /// Whether `dir` holds one baseline per commit (no manifest of its own, and
 /// subdirectories that have one).
 pub fn is_per_commit(dir: &Path) -> bool {
-    dir.is_dir() && !dir.join(MANIFEST).exists() && !entries(dir).unwrap_or_default().is_empty()
+    dir.is_dir()
+        && !input::is_present(&dir.join(MANIFEST))
+        && std::fs::read_dir(dir).is_ok_and(|mut entries| {
+            entries.any(|e| e.is_ok_and(|e| input::is_present(&e.path().join(MANIFEST))))
+        })
 }
 
 fn entries(dir: &Path) -> Result<Vec<Entry>> {
@@ -45,7 +49,7 @@ fn entries(dir: &Path) -> Result<Vec<Entry>> {
     for e in std::fs::read_dir(dir).with_context(|| format!("cannot list `{}`", dir.display()))? {
         let e = e.with_context(|| format!("cannot list `{}`", dir.display()))?;
         let manifest = e.path().join(MANIFEST);
-        if !e.path().is_dir() || !manifest.is_file() {
+        if !e.path().is_dir() || !input::is_present(&manifest) {
             continue;
         }
         let m = Manifest::load(&manifest)?;
@@ -72,9 +76,14 @@ pub fn choose(dir: &Path, root: &Path) -> Result<Chosen> {
         );
     }
     if !is_per_commit(dir) {
-        let commit = Manifest::load(&dir.join(MANIFEST))
-            .ok()
-            .and_then(|m| m.townlet_commit);
+        // A baseline made by hand may have no manifest; one that is there
+        // must be readable, or what it says (the commit) would be ignored.
+        let manifest = dir.join(MANIFEST);
+        let commit = if input::is_present(&manifest) {
+            Manifest::load(&manifest)?.townlet_commit
+        } else {
+            None
+        };
         return Ok(Chosen {
             path: dir.to_path_buf(),
             relation: String::new(),
@@ -144,7 +153,9 @@ pub fn choose(dir: &Path, root: &Path) -> Result<Chosen> {
 /// a single baseline or the commit is unknown.
 pub fn bless_target(dir: &Path, commit: Option<&str>) -> PathBuf {
     match commit {
-        Some(c) if !dir.join(MANIFEST).exists() => dir.join(c.chars().take(12).collect::<String>()),
+        Some(c) if !input::is_present(&dir.join(MANIFEST)) => {
+            dir.join(c.chars().take(12).collect::<String>())
+        }
         _ => dir.to_path_buf(),
     }
 }

@@ -146,11 +146,7 @@ fn compare_dirs(
             None => out.push(FileReport::new(
                 rel.clone(),
                 kind,
-                vec![Check::new(
-                    "present",
-                    Status::Fail,
-                    "missing in the candidate",
-                )],
+                vec![Check::new("present", Status::Fail, absent(&cand.join(rel)))],
             )),
         }
     }
@@ -177,12 +173,31 @@ fn compare_dirs(
     Ok(out)
 }
 
+/// Why a baseline file has no counterpart at `path` in the candidate.
+fn absent(path: &Path) -> String {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => "a directory in the candidate, a file in the baseline".to_string(),
+        _ => "missing in the candidate".to_string(),
+    }
+}
+
 /// Files below `root` by relative path (with `/`), without the manifest and
-/// hidden files.
+/// hidden files. Symlinks to directories are followed, each directory once:
+/// a symlink back to a directory already listed (a loop) is an error.
 pub fn list_files(root: &Path) -> Result<BTreeMap<String, PathBuf>> {
     let mut out = BTreeMap::new();
+    let mut listed = std::collections::HashSet::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
+        let real = std::fs::canonicalize(&dir)
+            .with_context(|| format!("cannot resolve directory `{}`", dir.display()))?;
+        if !listed.insert(real.clone()) {
+            bail!(
+                "`{}` leads to `{}` again (a symlink loop or a second link to one directory)\nhint: replace the symlink by the files it stands for",
+                dir.display(),
+                real.display()
+            );
+        }
         let entries = std::fs::read_dir(&dir)
             .with_context(|| format!("cannot list directory `{}`", dir.display()))?;
         for e in entries {

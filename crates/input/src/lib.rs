@@ -208,6 +208,14 @@ fn opening_failed(path: &Path, source: io::Error) -> InputError {
     }
 }
 
+/// Whether anything is at `path`: a file of any type, or a symlink even when
+/// it leads nowhere. For optional inputs: absent means "not given", while
+/// something that is there but not a readable regular file is an error that
+/// [`open`] names, never a reason to act as if it were absent.
+pub fn is_present(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
 /// Checks, without opening it, that `path` is a regular file (after
 /// symlinks): for deciding what to do with a path before reading it.
 pub fn check_regular(path: &Path) -> Result<(), InputError> {

@@ -235,7 +235,7 @@ pub fn rule_settings(settings: &Settings) -> Result<RuleSettings> {
             critical: m.drop_critical_per_100_ticks,
             source: format!("configured in `{}`", settings.config.path.display()),
         }
-    } else if m.thresholds_file.is_file() {
+    } else if ::input::is_present(&m.thresholds_file) {
         let learnt = learn::load(&m.thresholds_file)?;
         DropThresholds {
             warning: Some(learnt.drop_warning_per_100_ticks),
@@ -277,7 +277,7 @@ pub fn evaluate(
     let (present, missing): (Vec<Input>, Vec<Input>) = inputs
         .iter()
         .cloned()
-        .partition(|i| i.is_stdin() || i.path.is_file());
+        .partition(|i| i.is_stdin() || ::input::is_present(&i.path));
     let (evals, mut summaries) = if present.is_empty() {
         (Vec::new(), Vec::new())
     } else {

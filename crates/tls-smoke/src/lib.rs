@@ -162,10 +162,11 @@ pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
 fn load(ctx: &Context, sim_config: Option<&Path>) -> Result<rollout_config::Transport> {
     let root = ctx.settings.checkout()?;
     let sim = ctx.settings.sim_config(sim_config);
-    if !sim.is_file() {
+    if let Err(e) = input::check_regular(&sim) {
         bail!(
-            "Townlet config `{}` does not exist\nhint: `--sim-config` is relative to the Townlet root `{}` (from {})",
+            "Townlet config `{}` {}\nhint: `--sim-config` is relative to the Townlet root `{}` (from {})",
             sim.display(),
+            e.reason(),
             root.display(),
             ctx.settings.root.source
         );

@@ -99,10 +99,19 @@ fn configs_that_are_fifos_or_devices_are_refused() {
 }
 
 #[test]
-fn tls_smoke_refuses_a_ca_file_that_is_a_fifo_or_a_device() {
+fn tls_smoke_refuses_a_config_or_ca_file_that_is_a_fifo_or_a_device() {
     let hostile = Hostile::new();
     for (name, reason) in [("fifo", "is a FIFO"), ("zero", "is a character device")] {
-        let config = hostile.tls_config(&hostile.path(name));
+        let path = hostile.path(name);
+        expect_refusal(
+            limited(
+                None,
+                &[os("tls-smoke"), os("--sim-config"), path.as_os_str()],
+            ),
+            &path,
+            reason,
+        );
+        let config = hostile.tls_config(&path);
         limited(
             None,
             &[os("tls-smoke"), os("--sim-config"), config.as_os_str()],

@@ -86,3 +86,70 @@ fn a_file_and_a_directory_do_not_compare() {
     let e = compare_paths(&settings(), &f, &n).expect_err("kinds");
     assert!(format!("{e:#}").contains("different kinds"), "{e:#}");
 }
+
+#[test]
+fn a_symlink_loop_in_a_candidate_is_refused_not_followed_for_ever() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (b, c) = (dir.path().join("base"), dir.path().join("cand"));
+    for root in [&b, &c] {
+        std::fs::create_dir_all(root).expect("mkdir");
+        jsonl(&root.join("telemetry.jsonl"), &stream(&[2, 3]));
+    }
+    // Two links back to the directory: followed, they would make 2^40 paths.
+    std::os::unix::fs::symlink(".", c.join("again")).expect("symlink");
+    std::os::unix::fs::symlink("..", c.join("up")).expect("symlink");
+    let e = compare_paths(&settings(), &b, &c).expect_err("a loop");
+    let msg = format!("{e:#}");
+    assert!(msg.contains("a symlink loop"), "{msg}");
+    assert!(msg.contains(&c.display().to_string()), "{msg}");
+}
+
+#[test]
+fn a_directory_where_the_baseline_has_a_file_is_named_as_such() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (b, c) = (dir.path().join("base"), dir.path().join("cand"));
+    for root in [&b, &c] {
+        std::fs::create_dir_all(root).expect("mkdir");
+        jsonl(&root.join("telemetry.jsonl"), &stream(&[2, 3]));
+    }
+    jsonl(&b.join("second.jsonl"), &stream(&[2]));
+    std::fs::create_dir_all(c.join("second.jsonl")).expect("mkdir");
+    let r = compare_paths(&settings(), &b, &c).expect("compare");
+    let second = r
+        .files
+        .iter()
+        .find(|f| f.path == "second.jsonl")
+        .expect("reported");
+    assert_eq!(second.status, Status::Fail);
+    assert_eq!(
+        second.checks[0].summary,
+        "a directory in the candidate, a file in the baseline"
+    );
+}
+
+#[test]
+fn a_baseline_manifest_that_cannot_be_read_is_an_error_not_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().join("phase3");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    jsonl(&base.join("telemetry.jsonl"), &stream(&[2, 3]));
+    // Without a manifest (a baseline made by hand) the directory is used.
+    let chosen = baseline_diff::baselines::choose(&base, dir.path()).expect("no manifest");
+    assert_eq!(chosen.path, base);
+    for (target, reason) in [
+        ("/dev/zero", "is a character device"),
+        ("gone.json", "does not exist"),
+    ] {
+        let manifest = base.join("manifest.json");
+        let _gone = std::fs::remove_file(&manifest);
+        std::os::unix::fs::symlink(target, &manifest).expect("symlink");
+        let msg = format!(
+            "{:#}",
+            baseline_diff::baselines::choose(&base, dir.path()).expect_err("unreadable")
+        );
+        assert!(
+            msg.contains("baseline manifest") && msg.contains(reason),
+            "{target}: {msg}"
+        );
+    }
+}

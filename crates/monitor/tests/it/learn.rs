@@ -125,3 +125,28 @@ fn learn_refuses_telemetry() {
         "{err:#}"
     );
 }
+
+#[test]
+fn a_thresholds_file_that_is_not_a_regular_file_is_refused_not_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = fixtures::context(dir.path(), "");
+    // A dangling symlink, a directory and a device are there: each is an
+    // error naming the file, never "no learnt thresholds".
+    for (target, reason) in [
+        ("missing.yaml", "does not exist"),
+        (".", "is a directory"),
+        ("/dev/zero", "is a character device"),
+    ] {
+        let path = dir.path().join("thresholds.yaml");
+        let _gone = std::fs::remove_file(&path);
+        std::os::unix::fs::symlink(target, &path).expect("symlink");
+        let err = format!(
+            "{:#}",
+            monitor::rule_settings(&ctx.settings).expect_err("refused")
+        );
+        assert!(
+            err.contains("thresholds.yaml") && err.contains(reason),
+            "{target}: {err}"
+        );
+    }
+}
