@@ -87,14 +87,20 @@ fn a_file_and_a_directory_do_not_compare() {
     assert!(format!("{e:#}").contains("different kinds"), "{e:#}");
 }
 
-#[test]
-fn a_symlink_loop_in_a_candidate_is_refused_not_followed_for_ever() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (b, c) = (dir.path().join("base"), dir.path().join("cand"));
+/// A baseline and a candidate directory in `dir`, each with the same stream.
+fn twin_roots(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (b, c) = (dir.join("base"), dir.join("cand"));
     for root in [&b, &c] {
         std::fs::create_dir_all(root).expect("mkdir");
         jsonl(&root.join("telemetry.jsonl"), &stream(&[2, 3]));
     }
+    (b, c)
+}
+
+#[test]
+fn a_symlink_loop_in_a_candidate_is_refused_not_followed_for_ever() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (b, c) = twin_roots(dir.path());
     // Two links back to the directory: followed, they would make 2^40 paths.
     std::os::unix::fs::symlink(".", c.join("again")).expect("symlink");
     std::os::unix::fs::symlink("..", c.join("up")).expect("symlink");
@@ -107,11 +113,7 @@ fn a_symlink_loop_in_a_candidate_is_refused_not_followed_for_ever() {
 #[test]
 fn a_directory_where_the_baseline_has_a_file_is_named_as_such() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (b, c) = (dir.path().join("base"), dir.path().join("cand"));
-    for root in [&b, &c] {
-        std::fs::create_dir_all(root).expect("mkdir");
-        jsonl(&root.join("telemetry.jsonl"), &stream(&[2, 3]));
-    }
+    let (b, c) = twin_roots(dir.path());
     jsonl(&b.join("second.jsonl"), &stream(&[2]));
     std::fs::create_dir_all(c.join("second.jsonl")).expect("mkdir");
     let r = compare_paths(&settings(), &b, &c).expect("compare");
