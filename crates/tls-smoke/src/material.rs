@@ -54,13 +54,19 @@ pub(crate) fn read(sink: &mut Sink, check: &str, src: &Source<'_>, hint: &str) -
                 } => "is a directory, expected a PEM file".to_string(),
                 other => other.reason(),
             };
+            // Generating certificates helps only where there are none; a
+            // FIFO, a device or an oversized file is a wrong path.
+            let hint = match &error {
+                input::InputError::Missing { .. } => hint.to_string(),
+                _ => format!("point `{}` at the PEM file itself", src.key),
+            };
             sink.finding(
                 check,
                 Severity::Error,
                 Class::File,
                 format!("{} {what}", src.name()),
                 src.place.clone(),
-                Some(hint.to_string()),
+                Some(hint),
             );
             None
         }

@@ -119,7 +119,13 @@ fn tls_smoke_refuses_a_config_or_ca_file_that_is_a_fifo_or_a_device() {
         .assert()
         .code(2)
         .stdout(predicate::str::contains("could not run"))
-        .stderr(predicate::str::contains(reason));
+        .stderr(
+            predicate::str::contains(reason)
+                .and(predicate::str::contains(
+                    "hint: point `ca_file` at the PEM file itself",
+                ))
+                .and(predicate::str::contains("tls-smoke certs").not()),
+        );
     }
 }
 
