@@ -163,12 +163,21 @@ fn load(ctx: &Context, sim_config: Option<&Path>) -> Result<rollout_config::Tran
     let root = ctx.settings.checkout()?;
     let sim = ctx.settings.sim_config(sim_config);
     if let Err(e) = input::check_regular(&sim) {
+        // A missing file is most often a path taken from the wrong root; a
+        // FIFO or a directory is the wrong path itself.
+        let hint = match e {
+            input::InputError::Missing { .. } => format!(
+                "`--sim-config` is relative to the Townlet root `{}` (from {})",
+                root.display(),
+                ctx.settings.root.source
+            ),
+            _ => "point `--sim-config` (or `tls_smoke.sim_config`) at the Townlet YAML file itself"
+                .to_string(),
+        };
         bail!(
-            "Townlet config `{}` {}\nhint: `--sim-config` is relative to the Townlet root `{}` (from {})",
+            "Townlet config `{}` {}\nhint: {hint}",
             sim.display(),
-            e.reason(),
-            root.display(),
-            ctx.settings.root.source
+            e.reason()
         );
     }
     rollout_config::load_transport(&sim, root)

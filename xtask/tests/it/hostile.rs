@@ -111,6 +111,14 @@ fn tls_smoke_refuses_a_config_or_ca_file_that_is_a_fifo_or_a_device() {
             &path,
             reason,
         );
+        limited(
+            None,
+            &[os("tls-smoke"), os("--sim-config"), path.as_os_str()],
+        )
+        .assert()
+        .stderr(predicate::str::contains(
+            "hint: point `--sim-config` (or `tls_smoke.sim_config`) at the Townlet YAML file itself",
+        ));
         let config = hostile.tls_config(&path);
         limited(
             None,
