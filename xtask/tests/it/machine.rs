@@ -110,7 +110,7 @@ fn the_gate_json_and_junit_validate_while_annotations_go_to_stderr() {
         .arg(&config)
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     let report = jq("gate --format json", &out);
     assert_eq!(report["verdict"], "fail");
     let ruff = &report["steps"][0];
@@ -131,7 +131,7 @@ fn the_gate_json_and_junit_validate_while_annotations_go_to_stderr() {
         .arg(&config)
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     test_support::assert_valid_junit10(&String::from_utf8_lossy(&out.stdout));
 }
 
@@ -141,7 +141,7 @@ fn every_other_command_prints_json_that_jq_reads() {
     let run = |args: &[&str]| run_in(dir.path(), args);
 
     let out = run(&["config", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, 0);
     assert!(jq("config", &out).is_object());
 
     let phase3 = workspace().join("baselines/townlet-sample/phase3");
@@ -158,10 +158,10 @@ fn every_other_command_prints_json_that_jq_reads() {
         ])
     };
     let out = diff("json");
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, 0);
     assert_eq!(jq("baseline-diff", &out)["verdict"], "pass");
     let out = diff("junit");
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, 0);
     test_support::assert_valid_junit10(&String::from_utf8_lossy(&out.stdout));
 
     let log = dir.path().join("townlet.log");
@@ -172,7 +172,7 @@ fn every_other_command_prints_json_that_jq_reads() {
     .expect("write log");
     let log = log.to_str().expect("utf-8");
     let out = run(&["monitor", "--log", log, "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     assert_eq!(jq("monitor", &out)["verdict"], "fail");
     let follow = ["--follow", "--stop-after-idle", "1s"];
     let out = run(&[
@@ -181,7 +181,7 @@ fn every_other_command_prints_json_that_jq_reads() {
         &["--log", log, "--format", "json"],
     ]
     .concat());
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     // JSON Lines: each alert as raised, then the report.
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = stdout.lines().collect();
@@ -246,7 +246,7 @@ fn tls_smoke_and_its_subcommands_print_json_that_jq_reads() {
         "json",
     ]);
     // Nothing arrived in the second it listened: a finding, exit 1.
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     assert_eq!(jq("tls-smoke serve", &out)["payloads"], 0);
 }
 
@@ -293,7 +293,7 @@ fn tag_and_signoff_print_json_that_jq_reads() {
 
     // No gate report for this commit: the plan's checks fail, exit 1.
     let out = run(&["tag", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     assert_eq!(jq("tag", &out)["mode"], "dry-run");
 
     let out = run(&[
@@ -310,7 +310,7 @@ fn tag_and_signoff_print_json_that_jq_reads() {
     jq("signoff", &out);
 
     let out = run(&["signoff", "--status", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     let status = jq("signoff --status", &out);
     assert_eq!(status["verdict"], "fail");
 }

@@ -155,3 +155,23 @@ fn a_baseline_manifest_that_cannot_be_read_is_an_error_not_ignored() {
         );
     }
 }
+
+#[test]
+fn an_unreadable_manifest_of_one_blessed_commit_is_an_error_not_a_layout_change() {
+    // Before, a broken `<commit>/manifest.json` made the directory look like
+    // one hand-made baseline, and its subdirectories were compared as files.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blessed = dir.path().join("phase3/69e30cd205a7");
+    std::fs::create_dir_all(&blessed).expect("mkdir");
+    jsonl(&blessed.join("telemetry.jsonl"), &stream(&[2, 3]));
+    std::os::unix::fs::symlink("/dev/zero", blessed.join("manifest.json")).expect("symlink");
+    let msg = format!(
+        "{:#}",
+        baseline_diff::baselines::choose(&dir.path().join("phase3"), dir.path())
+            .expect_err("unreadable")
+    );
+    assert!(
+        msg.contains("69e30cd205a7/manifest.json") && msg.contains("is a character device"),
+        "{msg}"
+    );
+}
