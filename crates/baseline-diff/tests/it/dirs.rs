@@ -129,12 +129,25 @@ fn a_directory_where_the_baseline_has_a_file_is_named_as_such() {
     );
 }
 
+/// A baseline directory `dir` holding one stream.
+fn baseline_at(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    jsonl(&dir.join("telemetry.jsonl"), &stream(&[2, 3]));
+    dir.to_path_buf()
+}
+
+/// Why no baseline could be chosen from `dir`.
+fn choose_error(dir: &std::path::Path, root: &std::path::Path) -> String {
+    format!(
+        "{:#}",
+        baseline_diff::baselines::choose(dir, root).expect_err("no baseline chosen")
+    )
+}
+
 #[test]
 fn a_baseline_manifest_that_cannot_be_read_is_an_error_not_ignored() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = dir.path().join("phase3");
-    std::fs::create_dir_all(&base).expect("mkdir");
-    jsonl(&base.join("telemetry.jsonl"), &stream(&[2, 3]));
+    let base = baseline_at(&dir.path().join("phase3"));
     // Without a manifest (a baseline made by hand) the directory is used.
     let chosen = baseline_diff::baselines::choose(&base, dir.path()).expect("no manifest");
     assert_eq!(chosen.path, base);
@@ -145,10 +158,7 @@ fn a_baseline_manifest_that_cannot_be_read_is_an_error_not_ignored() {
         let manifest = base.join("manifest.json");
         let _gone = std::fs::remove_file(&manifest);
         std::os::unix::fs::symlink(target, &manifest).expect("symlink");
-        let msg = format!(
-            "{:#}",
-            baseline_diff::baselines::choose(&base, dir.path()).expect_err("unreadable")
-        );
+        let msg = choose_error(&base, dir.path());
         assert!(
             msg.contains("baseline manifest") && msg.contains(reason),
             "{target}: {msg}"
@@ -161,15 +171,9 @@ fn an_unreadable_manifest_of_one_blessed_commit_is_an_error_not_a_layout_change(
     // Before, a broken `<commit>/manifest.json` made the directory look like
     // one hand-made baseline, and its subdirectories were compared as files.
     let dir = tempfile::tempdir().expect("tempdir");
-    let blessed = dir.path().join("phase3/69e30cd205a7");
-    std::fs::create_dir_all(&blessed).expect("mkdir");
-    jsonl(&blessed.join("telemetry.jsonl"), &stream(&[2, 3]));
+    let blessed = baseline_at(&dir.path().join("phase3/69e30cd205a7"));
     std::os::unix::fs::symlink("/dev/zero", blessed.join("manifest.json")).expect("symlink");
-    let msg = format!(
-        "{:#}",
-        baseline_diff::baselines::choose(&dir.path().join("phase3"), dir.path())
-            .expect_err("unreadable")
-    );
+    let msg = choose_error(&dir.path().join("phase3"), dir.path());
     assert!(
         msg.contains("69e30cd205a7/manifest.json") && msg.contains("is a character device"),
         "{msg}"
