@@ -64,9 +64,9 @@ pub fn pump(
         writeln!(
             log,
             "\n[rollout: {} of output dropped here; the log keeps the first {} and the last {}]",
-            bytes(pumped.dropped),
-            bytes(head),
-            bytes(tail as u64)
+            rollout_config::output::human_bytes(pumped.dropped),
+            rollout_config::output::human_bytes(head),
+            rollout_config::output::human_bytes(tail as u64)
         )?;
     }
     let (front, back) = ring.as_slices();
@@ -125,18 +125,6 @@ pub fn read_for_summary(log: &Path, cap: u64) -> String {
     let mut bytes = Vec::new();
     let _partial = file.take(cap).read_to_end(&mut bytes);
     String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// `17.0 MiB`, `512 B`.
-fn bytes(count: u64) -> String {
-    const MIB: u64 = 1024 * 1024;
-    if count >= MIB {
-        format!("{:.1} MiB", count as f64 / MIB as f64)
-    } else if count >= 1024 {
-        format!("{:.1} KiB", count as f64 / 1024.0)
-    } else {
-        format!("{count} B")
-    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,8 @@ mod yaml;
 pub use error::ConfigError;
 pub use model::{RolloutConfig, RolloutFile};
 pub use output::{
-    Format, Outcome, Report, ReportFormat, Status, Style, TextFormat, Verbosity, emit,
+    Format, Outcome, Report, ReportFormat, Status, Style, TextFormat, Verbosity, emit, printable,
+    printable_capped, printable_lines,
 };
 pub use resolve::{Context, Overrides, Resolved, Settings, Source};
 pub use townlet::{Transport, load_transport};

@@ -288,3 +288,139 @@ pub fn emit<R: Report>(
     }
     Ok(())
 }
+
+/// Text that came from data (a value, a file name, a commit subject, a
+/// child's output, an error message quoting any of them) made safe for a
+/// terminal: every control character but the tab is shown escaped instead
+/// of acting, so that no escape sequence, carriage return or line break from
+/// data can recolour, move, retitle or forge lines on the user's screen.
+/// C0 controls and DEL become `\x1b`-style escapes (`\n` and `\r` their
+/// usual ones), C1 controls and the bidirectional overrides that reorder
+/// what a line appears to say become `\u{9b}`-style escapes, and a
+/// backslash that would start one of these is left as it is (the escapes
+/// are for reading, not for decoding back). Text with none of them is
+/// returned as it is, without copying.
+///
+/// Every human renderer and error message passes data through here; JSON
+/// output stays exact. Multi-line text is escaped line by line with
+/// [`printable_lines`], so that its own line breaks still break lines.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_printable(&mut out, c);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`printable`] for text whose own line breaks are meant (a log tail, an
+/// error message with its `hint:` line): each `\n` stays a line break, and
+/// everything else is escaped as [`printable`] does (a `\r` included, so a
+/// CRLF line shows its `\r`).
+pub fn printable_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && needs_escape(c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c == '\n' {
+            out.push('\n');
+        } else {
+            push_printable(&mut out, c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`printable`], cut to at most `max_chars` characters of the original
+/// text, with a note of how much was cut: for one line of a child's output,
+/// which may be megabytes without a newline.
+pub fn printable_capped(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    let Some((cut_at, _)) = text.char_indices().nth(max_chars) else {
+        return printable(text);
+    };
+    let (kept, rest) = text.split_at(cut_at);
+    let cut_bytes = rest.len();
+    let mut out = printable(kept).into_owned();
+    out.push_str(&format!(
+        " … [{} more on this line]",
+        human_bytes(cut_bytes as u64)
+    ));
+    std::borrow::Cow::Owned(out)
+}
+
+/// A byte count for a person: `512 B`, `4.0 KiB`, `1.1 MiB`, `3.0 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+fn needs_escape(c: char) -> bool {
+    (c.is_control() && c != '\t') || is_bidi_control(c)
+}
+
+/// The characters that reorder how a line is displayed (CVE-2021-42574,
+/// "Trojan Source"): embeddings, overrides, isolates and their pops.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn push_printable(out: &mut String, c: char) {
+    use std::fmt::Write as _;
+    if !needs_escape(c) {
+        out.push(c);
+        return;
+    }
+    let _infallible = match c {
+        '\n' => write!(out, "\\n"),
+        '\r' => write!(out, "\\r"),
+        c if (c as u32) < 0x80 => write!(out, "\\x{:02x}", c as u32),
+        c => write!(out, "\\u{{{:x}}}", c as u32),
+    };
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::*;
+
+    #[test]
+    fn control_bytes_from_data_are_shown_not_acted_on() {
+        assert_eq!(printable("facade"), "facade");
+        assert!(matches!(printable("facade"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(printable("a\u{1b}[31mred"), "a\\x1b[31mred");
+        assert_eq!(printable("x\ny\rz\u{7f}"), "x\\ny\\rz\\x7f");
+        assert_eq!(printable("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(printable("ab\u{202e}cd"), "ab\\u{202e}cd");
+        assert_eq!(printable("tab\tstays"), "tab\tstays");
+        assert_eq!(printable("\u{0}\u{7}"), "\\x00\\x07");
+    }
+
+    #[test]
+    fn lines_keep_their_breaks_and_lose_their_escapes() {
+        assert_eq!(
+            printable_lines("error: \u{1b}]0;title\u{7}\nhint: x\r\n"),
+            "error: \\x1b]0;title\\x07\nhint: x\\r\n"
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_cut_with_a_note() {
+        let line = "x".repeat(5000);
+        let shown = printable_capped(&line, 100);
+        assert!(shown.starts_with(&"x".repeat(100)));
+        assert!(shown.ends_with(" … [4.8 KiB more on this line]"), "{shown}");
+        assert_eq!(printable_capped("é\u{1b}", 10), "é\\x1b");
+        assert_eq!(human_bytes(20 * 1024 * 1024), "20.0 MiB");
+    }
+}
