@@ -1,11 +1,15 @@
 //! The git commands the tooling runs in the Townlet checkout (release, the
 //! capture and the baselines read it), each returning data. Every call runs
 //! quietly, with git's stderr captured so that a refusal can be quoted in
-//! our own message.
+//! our own message, and under a deadline: a hook that hangs
+//! (`reference-transaction`, `pre-push`) is stopped with git and named.
+//!
+//! Values that came from a user, a config or a file (revisions, remotes,
+//! tag and ref names) are [`operand`]s: refused when git could read them as
+//! an option, and passed after `--end-of-options`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use anyhow::{Context as _, Result, bail};
 use xshell::{Cmd, Shell, cmd};
@@ -16,10 +20,51 @@ pub struct Git<'a> {
     root: PathBuf,
     /// Longest a command that talks to a remote may take.
     network_timeout: std::time::Duration,
+    /// Longest any other command (with its hooks) may take.
+    local_timeout: std::time::Duration,
 }
 
 /// How long a push or `ls-remote` may take unless configured otherwise.
 pub const NETWORK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How long any other git command may take unless configured otherwise
+/// (`release.git_timeout`).
+pub const LOCAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The hooks git runs for a subcommand, which a hang of it most likely
+/// comes from (githooks(5)).
+const HOOKS_RUN_BY: &[(&str, &[&str])] = &[
+    ("tag", &["reference-transaction"]),
+    ("notes", &["reference-transaction"]),
+    ("update-ref", &["reference-transaction"]),
+    ("push", &["pre-push", "reference-transaction"]),
+    ("fetch", &["reference-transaction"]),
+    ("worktree", &["post-checkout", "reference-transaction"]),
+    ("checkout", &["post-checkout", "reference-transaction"]),
+];
+
+/// `value` checked as an operand of a git command: never empty, never
+/// starting with `-` (git would take it as an option, as
+/// `--upload-pack=CMD` runs CMD), and free of control characters. `what`
+/// names it for the message (`` `--push` ``, `` `release.main_branch` ``).
+/// Callers also pass it after `--end-of-options`.
+pub fn operand<'v>(value: &'v str, what: &str) -> Result<&'v str> {
+    let shown = rollout_config::output::printable(value);
+    if value.is_empty() {
+        bail!("{what} is empty: expected a git revision, ref or remote name");
+    }
+    if value.starts_with('-') {
+        bail!(
+            "{what} `{shown}` starts with `-`: git would read it as an option, not as a name\nhint: name a branch, tag, commit or configured remote"
+        );
+    }
+    if value.chars().any(char::is_control) {
+        bail!(
+            "{what} `{shown}` holds a control character: expected a git revision, ref or remote name"
+        );
+    }
+    Ok(value)
+}
 
 /// What a git command did, when we need to look at a failure ourselves.
 #[derive(Debug, Clone)]
@@ -27,16 +72,6 @@ pub struct Ran {
     pub ok: bool,
     pub stdout: String,
     pub stderr: String,
-}
-
-impl Ran {
-    fn from(o: Output) -> Self {
-        Self {
-            ok: o.status.success(),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).trim().to_string(),
-        }
-    }
 }
 
 /// A tag that exists locally.
@@ -60,6 +95,7 @@ impl<'a> Git<'a> {
             sh,
             root: root.to_path_buf(),
             network_timeout: NETWORK_TIMEOUT,
+            local_timeout: LOCAL_TIMEOUT,
         };
         let r = g.try_run(cmd!(sh, "git rev-parse --show-toplevel"))?;
         if !r.ok {
@@ -95,6 +131,7 @@ impl<'a> Git<'a> {
             sh,
             root: root.to_path_buf(),
             network_timeout: NETWORK_TIMEOUT,
+            local_timeout: LOCAL_TIMEOUT,
         };
         let r = g
             .try_run(cmd!(sh, "git rev-parse --is-inside-work-tree"))
@@ -118,16 +155,21 @@ impl<'a> Git<'a> {
     /// The merge-base of HEAD and `other`, or `None` when they have none
     /// (unrelated or shallow histories).
     pub fn merge_base(&self, other: &str) -> Result<Option<String>> {
-        let r = self.try_run(cmd!(self.sh(), "git merge-base HEAD {other}"))?;
+        operand(other, "the branch to compare with")?;
+        let r = self.try_run(cmd!(
+            self.sh(),
+            "git merge-base --end-of-options HEAD {other}"
+        ))?;
         Ok(r.ok.then(|| r.stdout.trim().to_string()))
     }
 
     /// Files changed between `base` and HEAD, relative to the root (which
     /// may sit below the top of the repository).
     pub fn changed_since(&self, base: &str) -> Result<Vec<String>> {
+        operand(base, "the base commit")?;
         let out = self.read(cmd!(
             self.sh(),
-            "git diff --name-only --relative {base} HEAD"
+            "git diff --name-only --relative --end-of-options {base} HEAD --"
         ))?;
         Ok(out
             .lines()
@@ -143,6 +185,12 @@ impl<'a> Git<'a> {
     /// Sets how long a command that talks to a remote may take.
     pub fn with_network_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.network_timeout = timeout;
+        self
+    }
+
+    /// Sets how long any other command, with its hooks, may take.
+    pub fn with_local_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.local_timeout = timeout;
         self
     }
 
@@ -174,16 +222,112 @@ impl<'a> Git<'a> {
         Ok(ran)
     }
 
-    /// Runs a git command in the checkout without failing on its exit code.
+    /// Runs a git command in the checkout without failing on its exit code;
+    /// past `release.git_timeout` it is stopped and that is an error naming
+    /// the hooks that may have hung.
     pub fn try_run(&self, c: Cmd<'_>) -> Result<Ran> {
+        self.run_local(c, None)
+    }
+
+    fn run_local(&self, c: Cmd<'_>, input: Option<&[u8]>) -> Result<Ran> {
         let _dir = self.sh.push_dir(&self.root);
-        let o = c
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .quiet()
-            .ignore_status()
-            .output()?;
-        Ok(Ran::from(o))
+        let shown = c.to_string();
+        let command: std::process::Command =
+            c.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C").into();
+        let got = crate::process::run_captured_input(command, input, self.local_timeout)
+            .with_context(|| format!("cannot run `{shown}` in `{}`", self.root.display()))?;
+        if got.exit == crate::process::Exit::TimedOut {
+            bail!("{}", self.timed_out(&shown));
+        }
+        Ok(Ran {
+            ok: got.exit == crate::process::Exit::Code(0),
+            stdout: String::from_utf8_lossy(&got.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&got.stderr).trim().to_string(),
+        })
+    }
+
+    /// What to say when `shown` ran past its deadline: git itself rarely
+    /// hangs, the hooks it runs do, so name the ones this repository has.
+    fn timed_out(&self, shown: &str) -> String {
+        let mut message = format!(
+            "`{}` did not finish within {} in `{}`; it was stopped with everything it started (release.git_timeout)",
+            rollout_config::output::printable(shown),
+            humantime::format_duration(self.local_timeout),
+            self.root.display()
+        );
+        let hooks = self.hooks_for(shown);
+        if hooks.is_empty() {
+            message.push_str(
+                "\nhint: look for a slow `core.fsmonitor` or a lock held by another git process",
+            );
+        } else {
+            message.push_str(&format!(
+                "\nhint: the repository has hooks that git runs for it, which may hang: {}; fix or remove them, or raise `release.git_timeout`",
+                hooks.join(", ")
+            ));
+        }
+        message
+    }
+
+    /// The executable hooks of this repository that git runs for the
+    /// subcommand of `shown` (all executable hooks when it is not known).
+    fn hooks_for(&self, shown: &str) -> Vec<String> {
+        let subcommand = shown
+            .split_whitespace()
+            .skip(1)
+            .find(|word| !word.starts_with('-'))
+            .unwrap_or_default();
+        let Ok(dir) = self.read_quick(&["rev-parse", "--git-path", "hooks"]) else {
+            return Vec::new();
+        };
+        let dir = self.root.join(dir.trim());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut present: Vec<String> = entries
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                use std::os::unix::fs::PermissionsExt as _;
+                let executable = entry.metadata().ok()?.permissions().mode() & 0o111 != 0;
+                (executable && !name.ends_with(".sample")).then_some(name)
+            })
+            .collect();
+        present.sort();
+        let relevant = HOOKS_RUN_BY
+            .iter()
+            .find(|(command, _)| *command == subcommand)
+            .map(|(_, hooks)| *hooks);
+        if let Some(hooks) = relevant {
+            let named: Vec<String> = present
+                .iter()
+                .filter(|name| hooks.contains(&name.as_str()))
+                .cloned()
+                .collect();
+            if !named.is_empty() {
+                present = named;
+            }
+        }
+        present
+            .into_iter()
+            .map(|name| {
+                format!(
+                    "`{}`",
+                    rollout_config::output::printable(&dir.join(name).display().to_string())
+                )
+            })
+            .collect()
+    }
+
+    /// A short probe that must not itself hang on what it investigates.
+    fn read_quick(&self, args: &[&str]) -> Result<String> {
+        let quick = Self {
+            sh: self.sh,
+            root: self.root.clone(),
+            network_timeout: self.network_timeout,
+            local_timeout: std::time::Duration::from_secs(5),
+        };
+        quick.read(cmd!(self.sh(), "git {args...}"))
     }
 
     /// Runs a git command and returns its stdout; a failure quotes git.
@@ -192,9 +336,10 @@ impl<'a> Git<'a> {
         let r = self.try_run(c)?;
         if !r.ok {
             bail!(
-                "`{shown}` failed in `{}`: {}",
+                "`{}` failed in `{}`: {}",
+                rollout_config::output::printable(&shown),
                 self.root.display(),
-                r.stderr
+                rollout_config::output::printable(&r.stderr)
             );
         }
         Ok(r.stdout.trim_end_matches('\n').to_string())
@@ -206,18 +351,28 @@ impl<'a> Git<'a> {
 
     /// How many commits `commit` is ahead of its ancestor `ancestor`.
     pub fn distance(&self, ancestor: &str, commit: &str) -> Result<u64> {
+        operand(ancestor, "the ancestor commit")?;
+        operand(commit, "the commit")?;
         let range = format!("{ancestor}..{commit}");
-        let n = self.read(cmd!(self.sh(), "git rev-list --count {range}"))?;
+        let n = self.read(cmd!(
+            self.sh(),
+            "git rev-list --count --end-of-options {range}"
+        ))?;
         Ok(n.trim().parse().unwrap_or(u64::MAX))
     }
 
     /// The full id of a commit named by `rev`.
     pub fn commit(&self, rev: &str) -> Result<String> {
+        operand(rev, "the revision")?;
         let spec = format!("{rev}^{{commit}}");
-        let r = self.try_run(cmd!(self.sh(), "git rev-parse --verify --quiet {spec}"))?;
+        let r = self.try_run(cmd!(
+            self.sh(),
+            "git rev-parse --verify --quiet --end-of-options {spec}"
+        ))?;
         if !r.ok || r.stdout.trim().is_empty() {
             bail!(
-                "`{rev}` does not name a commit in `{}`\nhint: use a commit id, branch or tag that `git rev-parse` knows",
+                "`{}` does not name a commit in `{}`\nhint: use a commit id, branch or tag that `git rev-parse` knows",
+                rollout_config::output::printable(rev),
                 self.root.display()
             );
         }
@@ -225,8 +380,12 @@ impl<'a> Git<'a> {
     }
 
     pub fn tree(&self, commit: &str) -> Result<String> {
+        operand(commit, "the commit")?;
         let spec = format!("{commit}^{{tree}}");
-        self.read(cmd!(self.sh(), "git rev-parse --verify {spec}"))
+        self.read(cmd!(
+            self.sh(),
+            "git rev-parse --verify --end-of-options {spec}"
+        ))
     }
 
     /// The branch checked out, or `None` when HEAD is detached.
@@ -275,25 +434,39 @@ impl<'a> Git<'a> {
     /// The message of an annotated tag (empty for a lightweight one).
     pub fn tag_message(&self, name: &str) -> Result<String> {
         let r = format!("refs/tags/{name}");
-        self.read(cmd!(self.sh(), "git for-each-ref --format=%(contents) {r}"))
+        self.read(cmd!(
+            self.sh(),
+            "git for-each-ref --format=%(contents) --end-of-options {r}"
+        ))
     }
 
     /// The object `refs/tags/NAME` points at, when it exists.
     pub fn tag_object(&self, name: &str) -> Result<Option<String>> {
         let r = format!("refs/tags/{name}");
-        let out = self.try_run(cmd!(self.sh(), "git rev-parse --verify --quiet {r}"))?;
+        let out = self.try_run(cmd!(
+            self.sh(),
+            "git rev-parse --verify --quiet --end-of-options {r}"
+        ))?;
         Ok(out.ok.then(|| out.stdout.trim().to_string()))
     }
 
     /// Whether a ref exists.
     pub fn ref_exists(&self, name: &str) -> Result<bool> {
+        operand(name, "the ref")?;
         Ok(self
-            .try_run(cmd!(self.sh(), "git rev-parse --verify --quiet {name}"))?
+            .try_run(cmd!(
+                self.sh(),
+                "git rev-parse --verify --quiet --end-of-options {name}"
+            ))?
             .ok)
     }
 
-    /// Whether git accepts `name` as a tag name (`git check-ref-format`).
+    /// Whether git accepts `name` as a tag name (`git check-ref-format`)
+    /// and `git tag` would not read it as an option.
     pub fn tag_name_is_valid(&self, name: &str) -> Result<bool> {
+        if name.starts_with('-') {
+            return Ok(false);
+        }
         let full = format!("refs/tags/{name}");
         Ok(self
             .try_run(cmd!(self.sh(), "git check-ref-format {full}"))?
@@ -319,8 +492,12 @@ impl<'a> Git<'a> {
     /// Tag names on `remote` with the object each points at (the tag object
     /// for annotated tags); `Err` carries git's words when it cannot ask.
     pub fn remote_tags(&self, remote: &str) -> Result<BTreeMap<String, String>, String> {
+        operand(remote, "the remote").map_err(|e| format!("{e:#}"))?;
         let r = self
-            .network(cmd!(self.sh(), "git ls-remote --tags {remote}"))
+            .network(cmd!(
+                self.sh(),
+                "git -c protocol.ext.allow=never ls-remote --tags --end-of-options {remote}"
+            ))
             .map_err(|e| format!("{e:#}"))?;
         if !r.ok {
             return Err(r.stderr);
@@ -334,9 +511,11 @@ impl<'a> Git<'a> {
         if paths.is_empty() {
             return Ok(Vec::new());
         }
+        operand(from, "the first commit")?;
+        operand(to, "the second commit")?;
         let out = self.read(cmd!(
             self.sh(),
-            "git diff --name-only {from} {to} -- {paths...}"
+            "git diff --name-only --end-of-options {from} {to} -- {paths...}"
         ))?;
         Ok(out.lines().map(str::to_string).collect())
     }
@@ -352,13 +531,15 @@ impl<'a> Git<'a> {
         if paths.is_empty() {
             return Ok(Vec::new());
         }
+        operand(head, "the head commit")?;
         let mut range = vec![head.to_string()];
         if let Some(s) = since {
+            operand(s, "the earlier tag")?;
             range.push(format!("^{s}"));
         }
         let out = self.read(cmd!(
             self.sh(),
-            "git log --topo-order --no-merges --format=%H%x09%s {range...} -- {paths...}"
+            "git log --topo-order --no-merges --format=%H%x09%s --end-of-options {range...} -- {paths...}"
         ))?;
         Ok(out
             .lines()
@@ -386,7 +567,8 @@ impl<'a> Git<'a> {
         for e in exclude {
             args.push(format!("--exclude={e}"));
         }
-        args.push(head.to_string());
+        args.push("--end-of-options".into());
+        args.push(operand(head, "the head commit")?.to_string());
         let r = self.try_run(cmd!(self.sh(), "git {args...}"))?;
         if r.ok {
             return Ok(Some(r.stdout.trim().to_string()));
@@ -396,7 +578,7 @@ impl<'a> Git<'a> {
         let pattern = format!("refs/tags/{glob}");
         let merged = self.read(cmd!(
             self.sh(),
-            "git for-each-ref --merged {head} --format=%(refname:strip=2) {pattern}"
+            "git for-each-ref --merged={head} --format=%(refname:strip=2) --end-of-options {pattern}"
         ))?;
         if merged.lines().all(|t| exclude.iter().any(|e| e == t)) {
             return Ok(None);
@@ -409,28 +591,73 @@ impl<'a> Git<'a> {
 
     /// A git config value, when set.
     pub fn config(&self, key: &str) -> Result<Option<String>> {
-        let r = self.try_run(cmd!(self.sh(), "git config --get {key}"))?;
+        operand(key, "the git config key")?;
+        let r = self.try_run(cmd!(self.sh(), "git config --get --end-of-options {key}"))?;
         Ok(r.ok.then(|| r.stdout.trim().to_string()))
     }
 
     /// The note attached to `commit` under `notes_ref`, as git stores it:
     /// bytes, which need not be UTF-8.
     pub fn note(&self, notes_ref: &str, commit: &str) -> Result<Option<Vec<u8>>> {
+        operand(commit, "the commit")?;
+        self.notes_ref_is_usable(notes_ref)?;
         let _dir = self.sh.push_dir(&self.root);
-        let out = cmd!(self.sh(), "git notes --ref={notes_ref} show {commit}")
-            .env("LC_ALL", "C")
-            .quiet()
-            .ignore_status()
-            .ignore_stderr()
-            .output()?;
-        Ok(out.status.success().then_some(out.stdout))
+        let command: std::process::Command = cmd!(
+            self.sh(),
+            "git notes --ref={notes_ref} show --end-of-options {commit}"
+        )
+        .env("LC_ALL", "C")
+        .into();
+        let got = crate::process::run_captured(command, self.local_timeout)?;
+        if got.exit == crate::process::Exit::TimedOut {
+            bail!(
+                "{}",
+                self.timed_out(&format!("git notes --ref={notes_ref} show {commit}"))
+            );
+        }
+        Ok((got.exit == crate::process::Exit::Code(0)).then_some(got.stdout))
+    }
+
+    /// Fails when `notes_ref` exists but is not a notes tree (a commit):
+    /// git's `notes list` and `notes show` then say nothing useful, and an
+    /// unreadable sign-off record must not read as "no sign-off".
+    fn notes_ref_is_usable(&self, notes_ref: &str) -> Result<()> {
+        operand(notes_ref, "the notes ref")?;
+        let r = self.try_run(cmd!(
+            self.sh(),
+            "git cat-file -t --end-of-options {notes_ref}"
+        ))?;
+        if !r.ok {
+            // No such ref yet: nothing was ever recorded.
+            return Ok(());
+        }
+        let kind = r.stdout.trim();
+        if kind != "commit" {
+            bail!(
+                "`{}` points at a {} in `{}`, not at a notes commit: the records under it cannot be read\nhint: inspect it with `git log {}`; it may have been overwritten by `git update-ref`",
+                rollout_config::output::printable(notes_ref),
+                rollout_config::output::printable(kind),
+                self.root.display(),
+                rollout_config::output::printable(notes_ref)
+            );
+        }
+        Ok(())
     }
 
     /// Every note under `notes_ref` as (annotated commit, text), read in two
     /// git calls however many there are.
     pub fn notes(&self, notes_ref: &str) -> Result<Vec<(String, String)>> {
+        self.notes_ref_is_usable(notes_ref)?;
         let r = self.try_run(cmd!(self.sh(), "git notes --ref={notes_ref} list"))?;
         if !r.ok {
+            if self.ref_exists(notes_ref)? {
+                bail!(
+                    "cannot list the notes under `{}` in `{}`: {}",
+                    rollout_config::output::printable(notes_ref),
+                    self.root.display(),
+                    rollout_config::output::printable(&r.stderr)
+                );
+            }
             // No notes ref yet.
             return Ok(Vec::new());
         }
@@ -451,15 +678,11 @@ impl<'a> Git<'a> {
             .collect::<Vec<_>>()
             .join("\n");
         input.push('\n');
-        let out = {
-            let _dir = self.sh.push_dir(&self.root);
-            cmd!(self.sh(), "git cat-file --batch")
-                .stdin(input)
-                .quiet()
-                .ignore_stderr()
-                .output()?
-        };
-        let blobs = parse_cat_file_batch(&out.stdout)
+        let out = self.run_local(
+            cmd!(self.sh(), "git cat-file --batch"),
+            Some(input.as_bytes()),
+        )?;
+        let blobs = parse_cat_file_batch(out.stdout.as_bytes())
             .with_context(|| format!("cannot read the notes under `{notes_ref}`"))?;
         Ok(pairs
             .into_iter()
@@ -471,7 +694,11 @@ impl<'a> Git<'a> {
     /// The commits reachable from `commit`, each with its position in
     /// topological order (0: `commit` itself).
     pub fn ancestry(&self, commit: &str) -> Result<HashMap<String, u64>> {
-        let out = self.read(cmd!(self.sh(), "git rev-list --topo-order {commit}"))?;
+        operand(commit, "the commit")?;
+        let out = self.read(cmd!(
+            self.sh(),
+            "git rev-list --topo-order --end-of-options {commit}"
+        ))?;
         Ok(out
             .lines()
             .enumerate()
@@ -481,24 +708,31 @@ impl<'a> Git<'a> {
 
     /// Replaces the note on `commit`.
     pub fn set_note(&self, notes_ref: &str, commit: &str, text: &str) -> Result<()> {
-        let sh = self.sh();
-        self.read(
+        operand(commit, "the commit")?;
+        self.notes_ref_is_usable(notes_ref)?;
+        let shown = format!("git notes --ref={notes_ref} add {commit}");
+        let r = self.run_local(
             cmd!(
-                sh,
-                "git notes --ref={notes_ref} add --force --file=- {commit}"
-            )
-            .stdin(text),
-        )
-        .map(drop)
+                self.sh(),
+                "git notes --ref={notes_ref} add --force --file=- --end-of-options {commit}"
+            ),
+            Some(text.as_bytes()),
+        )?;
+        if !r.ok {
+            bail!(
+                "`{}` failed in `{}`: {}",
+                rollout_config::output::printable(&shown),
+                self.root.display(),
+                rollout_config::output::printable(&r.stderr)
+            );
+        }
+        Ok(())
     }
 
-    /// `git <args>` for actions whose failure the caller explains.
+    /// `git <args>` for actions whose failure the caller explains. The
+    /// caller puts `--end-of-options` before the operands it passes.
     pub fn act(&self, args: &[String], stdin: Option<&str>) -> Result<Ran> {
-        let mut c = cmd!(self.sh(), "git {args...}");
-        if let Some(s) = stdin {
-            c = c.stdin(s);
-        }
-        self.try_run(c)
+        self.run_local(cmd!(self.sh(), "git {args...}"), stdin.map(str::as_bytes))
     }
 }
 

@@ -6,7 +6,7 @@
 //! manages processes by hand; short probes elsewhere go through xshell.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -236,6 +236,9 @@ fn supervise(
     done: &dyn Fn() -> bool,
 ) -> Result<Exit> {
     let pgid = Pid::from_raw(child.id() as i32);
+    // Short children (git, probes) end within milliseconds: poll often at
+    // first, then settle at POLL.
+    let mut poll = Duration::from_micros(250);
     loop {
         if let Some(status) = reap_with_group(&mut child, pgid)? {
             return Ok(exit_of(status));
@@ -263,7 +266,8 @@ fn supervise(
                 other => other,
             });
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(poll);
+        poll = (poll * 2).min(POLL);
     }
 }
 
@@ -334,36 +338,55 @@ pub struct Captured {
 /// Runs `cmd` in a new process group with stdout and stderr captured, until
 /// it exits or `timeout` passes (then its group is stopped). For network
 /// commands of other crates (`git push`, `git ls-remote`) that must not hang.
-pub fn run_captured(mut cmd: Command, timeout: Duration) -> Result<Captured> {
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let base = std::env::temp_dir().join(format!("rollout-{}-{n}", std::process::id()));
-    let (out_path, err_path) = (base.with_extension("out"), base.with_extension("err"));
-    let result = (|| {
-        let out = File::create(&out_path)
-            .with_context(|| format!("cannot create `{}`", out_path.display()))?;
-        let err = File::create(&err_path)
-            .with_context(|| format!("cannot create `{}`", err_path.display()))?;
-        cmd.stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
-        let child = spawn(&mut cmd)?;
-        let exit = supervise(
-            child,
-            Instant::now() + timeout,
-            &AtomicBool::new(false),
-            &|| false,
-        )?;
-        Ok(Captured {
-            exit,
-            stdout: std::fs::read(&out_path)?,
-            stderr: std::fs::read(&err_path)?,
-        })
-    })();
-    let _gone = std::fs::remove_file(&out_path);
-    let _gone = std::fs::remove_file(&err_path);
-    result
+pub fn run_captured(cmd: Command, timeout: Duration) -> Result<Captured> {
+    run_captured_input(cmd, None, timeout)
+}
+
+/// [`run_captured`] with `input` on the child's stdin (nothing when `None`).
+/// Output and input go through anonymous temporary files, unlinked from the
+/// start, so that two runs never share one and a killed run leaves nothing
+/// behind; a child that never reads its input cannot block on a full pipe.
+pub fn run_captured_input(
+    mut cmd: Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Captured> {
+    let scratch =
+        || tempfile::tempfile().context("cannot create a temporary file for a child's output");
+    let mut out = scratch()?;
+    let mut err = scratch()?;
+    let stdin = match input {
+        None => Stdio::null(),
+        Some(bytes) => {
+            let mut file = scratch()?;
+            file.write_all(bytes)?;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            Stdio::from(file)
+        }
+    };
+    cmd.stdin(stdin)
+        .stdout(out.try_clone()?)
+        .stderr(err.try_clone()?)
+        .process_group(0);
+    let child = spawn(&mut cmd)?;
+    drop(cmd);
+    let exit = supervise(
+        child,
+        Instant::now() + timeout,
+        &AtomicBool::new(false),
+        &|| false,
+    )?;
+    let read_back = |file: &mut File| -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        file.seek(std::io::SeekFrom::Start(0))?;
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
+    Ok(Captured {
+        exit,
+        stdout: read_back(&mut out)?,
+        stderr: read_back(&mut err)?,
+    })
 }
 
 /// What a terminal run showed.

@@ -404,7 +404,8 @@ impl rollout_config::Report for StatusReport<'_> {
 /// Records a sign-off, or with `--status` lists them.
 pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
     let rel = &ctx.settings.config.release;
-    let git = Git::open(sh, ctx.settings.checkout()?)?;
+    let git = Git::open(sh, ctx.settings.checkout()?)?
+        .with_local_timeout(ctx.settings.config.release.git_timeout.0);
     if let Some(rev) = &args.status {
         let commit = git.commit(rev)?;
         let teams = evaluate(&git, rel, &commit)?;

@@ -444,7 +444,9 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
     let s = &ctx.settings;
     let rel = &s.config.release;
     let root = s.checkout()?;
-    let git = Git::open(sh, root)?.with_network_timeout(rel.network_timeout.0);
+    let git = Git::open(sh, root)?
+        .with_network_timeout(rel.network_timeout.0)
+        .with_local_timeout(rel.git_timeout.0);
     let commit = git.commit("HEAD")?;
     let tree = git.tree(&commit)?;
     let branch = git.branch()?;
@@ -642,6 +644,10 @@ impl Taken<'_> {
 /// Resolves the tag name: `--name`, an earlier run's tag at HEAD, the base
 /// name, or the next free one; then checks it against the remote.
 fn choose_name(git: &Git<'_>, rel: &ReleaseSection, args: &Args, commit: &str) -> Result<Named> {
+    if let Some(remote) = &args.push {
+        // Before anything reaches git: `--push=--upload-pack=CMD` would run CMD.
+        plumbing::git::operand(remote, "`--push`")?;
+    }
     let locals = git.local_tags()?;
     let known_remotes = git.remotes()?;
     let remote_name = match &args.push {
@@ -1001,7 +1007,8 @@ pub fn execute(sh: &Shell, ctx: &Context, plan: &Plan) -> Result<Execution> {
         return Ok(ex);
     }
     let git = Git::open(sh, &plan.root)?
-        .with_network_timeout(ctx.settings.config.release.network_timeout.0);
+        .with_network_timeout(ctx.settings.config.release.network_timeout.0)
+        .with_local_timeout(ctx.settings.config.release.git_timeout.0);
     let say = |m: String| {
         if ctx.verbosity > Verbosity::Quiet {
             eprintln!("{m}");
@@ -1040,8 +1047,9 @@ fn create_or_reuse(
                 "--cleanup=verbatim",
                 "-F",
                 "-",
-                name,
-                &plan.commit,
+                "--end-of-options",
+                plumbing::git::operand(name, "the tag name")?,
+                plumbing::git::operand(&plan.commit, "the commit")?,
             ]
             .iter()
             .map(|s| s.to_string())
@@ -1093,7 +1101,11 @@ fn push_tag(
     let refspec = format!("refs/tags/{name}:refs/tags/{name}");
     // Only this tag: no `+` (never forced), and no annotated tags that
     // `push.followTags` would add.
-    let out = git.network(cmd!(git_sh, "git push --no-follow-tags {r} {refspec}"))?;
+    plumbing::git::operand(r, "`--push`")?;
+    let out = git.network(cmd!(
+        git_sh,
+        "git -c protocol.ext.allow=never push --no-follow-tags --end-of-options {r} {refspec}"
+    ))?;
     if out.ok {
         push.pushed = true;
         push.remote_has_tag = Some(true);

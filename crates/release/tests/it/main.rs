@@ -2,6 +2,7 @@
 //! local bare remote, shallow clones.
 
 mod checks;
+mod hostile;
 mod naming;
 mod push;
 mod rollback;

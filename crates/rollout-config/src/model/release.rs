@@ -48,6 +48,10 @@ pub struct ReleaseSection {
     /// Longest a `git push` or `git ls-remote` may take before it is stopped.
     #[serde(default = "default_network_timeout")]
     pub network_timeout: super::types::Span,
+    /// Longest any other git command (and the hooks it runs, such as
+    /// `reference-transaction`) may take before it is stopped.
+    #[serde(default = "default_git_timeout")]
+    pub git_timeout: super::types::Span,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -87,6 +91,9 @@ fn default_release_tags() -> String {
 }
 fn default_network_timeout() -> super::types::Span {
     super::types::Span(std::time::Duration::from_secs(120))
+}
+fn default_git_timeout() -> super::types::Span {
+    super::types::Span(std::time::Duration::from_secs(60))
 }
 
 fn default_signoff_ref() -> String {
@@ -135,6 +142,7 @@ impl Default for ReleaseSection {
             untracked_dirty: false,
             signoff_ref: default_signoff_ref(),
             network_timeout: default_network_timeout(),
+            git_timeout: default_git_timeout(),
         }
     }
 }

@@ -1,0 +1,152 @@
+//! Values and repositories that try to make git do something else: an
+//! option smuggled in as a remote, a hook that never returns, a sign-off
+//! ref that is not a notes tree.
+
+use std::time::{Duration, Instant};
+
+use release::signoff;
+use release::tag::{self, Args};
+
+use crate::support::Fixture;
+
+#[test]
+fn a_push_value_that_is_an_option_never_reaches_git() {
+    let f = Fixture::new();
+    f.bare_remote("origin");
+    f.ready();
+    let marker = f.dir.path().join("pwned");
+    let hostile = format!("--upload-pack=touch {}", marker.display());
+    let err = tag::plan(
+        &f.sh,
+        &f.ctx(),
+        &Args {
+            push: Some(hostile.clone()),
+            ..Default::default()
+        },
+    )
+    .expect_err("an option as `--push` is refused");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("`--push` `--upload-pack=touch")
+            && message.contains("git would read it as an option"),
+        "{message}"
+    );
+    assert!(!marker.exists(), "git ran the smuggled upload-pack");
+
+    // The same value through the CLI's run (dry run and --execute) changes
+    // nothing either.
+    for execute in [false, true] {
+        let got = tag::run(
+            &f.sh,
+            &f.ctx(),
+            Args {
+                push: Some(hostile.clone()),
+                execute,
+                ..Default::default()
+            },
+            &mut Vec::new(),
+        );
+        assert!(got.is_err(), "execute={execute}: refused");
+        assert!(!marker.exists(), "execute={execute}: git ran it");
+    }
+    assert_eq!(f.git(&["tag", "--list"]), "", "no tag was created");
+}
+
+#[test]
+fn a_hook_that_hangs_is_stopped_at_the_deadline_and_named() {
+    let mut f = Fixture::new();
+    f.config = "release:\n  git_timeout: 2s\n".into();
+    let hook = f.path(".git/hooks/reference-transaction");
+    let pid_file = f.dir.path().join("hook.pid");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho $$ > '{}'\nexec sleep 300\n",
+            pid_file.display()
+        ),
+    )
+    .expect("write hook");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    let started = Instant::now();
+    let err = signoff::run(
+        &f.sh,
+        &f.ctx(),
+        signoff::Args {
+            team: Some("ui".into()),
+            ..Default::default()
+        },
+        &mut Vec::new(),
+    )
+    .expect_err("a hung hook makes signoff fail");
+    let took = started.elapsed();
+    let message = format!("{err:#}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(
+        message.contains("did not finish within 2s")
+            && message.contains(".git/hooks/reference-transaction")
+            && message.contains("release.git_timeout"),
+        "{message}"
+    );
+    let pid = std::fs::read_to_string(&pid_file).expect("the hook ran");
+    assert!(
+        plumbing::process::gone_within(&pid, Duration::from_secs(5)),
+        "the hook's sleep outlived the deadline"
+    );
+
+    // `tag --execute` creates a tag through the same hook.
+    f.config = "release:\n  git_timeout: 2s\n".into();
+    std::fs::remove_file(&hook).expect("remove hook");
+    f.ready();
+    let plan = f.plan(&Args::default());
+    std::fs::write(&hook, "#!/bin/sh\nexec sleep 300\n").expect("write hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let started = Instant::now();
+    let err =
+        tag::execute(&f.sh, &f.ctx(), &plan).expect_err("a hung hook makes tag --execute fail");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        format!("{err:#}").contains(".git/hooks/reference-transaction"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn a_signoff_ref_that_points_at_a_blob_is_unreadable_not_empty() {
+    let f = Fixture::new();
+    let blob = {
+        let path = f.dir.path().join("blob.txt");
+        std::fs::write(&path, "not a notes tree\n").expect("write");
+        f.git(&["hash-object", "-w", path.to_str().expect("utf-8")])
+    };
+    f.git(&["update-ref", "refs/notes/townlet-signoff", &blob]);
+    let err = signoff::run(
+        &f.sh,
+        &f.ctx(),
+        signoff::Args {
+            status: Some("HEAD".into()),
+            ..Default::default()
+        },
+        &mut Vec::new(),
+    )
+    .expect_err("an unreadable sign-off record is an error");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("`refs/notes/townlet-signoff` points at a blob")
+            && message.contains("cannot be read"),
+        "{message}"
+    );
+    // Recording on top of it would bury it: refused the same way.
+    let err = signoff::run(
+        &f.sh,
+        &f.ctx(),
+        signoff::Args {
+            team: Some("ui".into()),
+            ..Default::default()
+        },
+        &mut Vec::new(),
+    )
+    .expect_err("recording is refused too");
+    assert!(format!("{err:#}").contains("points at a blob"), "{err:#}");
+}
