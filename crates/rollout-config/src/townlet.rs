@@ -175,7 +175,7 @@ pub fn parse_transport(
     path: &Path,
     townlet_root: &Path,
 ) -> Result<Transport, ConfigError> {
-    let file: SimFile = yaml::from_str(text, path)?;
+    let file: SimFile = yaml::from_townlet_str(text, path)?;
     let locator = Locator::new(text);
     let wire = file.telemetry.and_then(|t| t.transport).unwrap_or_default();
     validate(wire, path, townlet_root, &locator)

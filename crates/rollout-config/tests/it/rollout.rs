@@ -142,3 +142,81 @@ fn monitor_settings_are_checked_where_written() {
     insta::assert_snapshot!(error_of("monitor:\n  drop_warning_per_100_ticks: -1\n"), @"configs/rollout.yaml:2:31: `monitor.drop_warning_per_100_ticks`: expected a finite number >= 0, found -1");
     insta::assert_snapshot!(error_of("monitor:\n  fail_on: sometimes\n"), @"configs/rollout.yaml:2:12: `monitor.fail_on`: unknown variant `sometimes`, expected `warning` or `critical`");
 }
+
+#[test]
+fn unknown_tags_are_errors_not_silently_dropped() {
+    // serde_yaml_ng reads `!include other.yaml` as the string `other.yaml`.
+    let err = error_of("runtime_variant: !include other.yaml\n");
+    assert_eq!(
+        err,
+        "configs/rollout.yaml:1:27: unknown YAML tag `!include`\nhint: remove the tag: this file takes plain values and includes no other file"
+    );
+    let err = error_of("gate:\n  steps:\n    - id: a\n      command: !shell echo hi\n");
+    assert!(err.starts_with("configs/rollout.yaml:4:"), "{err}");
+    // The core schema's tags mean what they say and stay allowed.
+    let cfg = RolloutConfig::parse(
+        "runtime_variant: !!str facade\n",
+        Path::new("configs/rollout.yaml"),
+    )
+    .expect("core tag");
+    assert_eq!(cfg.runtime_variant, "facade");
+}
+
+#[test]
+fn deep_nesting_is_refused_before_it_costs_time() {
+    // 100k levels under `capture.set` used to take 17-26 s (quadratic).
+    let depth = 100_000;
+    let text = format!(
+        "capture:\n  sim_config: x.yaml\n  set:\n    a.b: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let started = std::time::Instant::now();
+    let err = error_of(&text);
+    assert!(
+        err.starts_with("configs/rollout.yaml:4:")
+            && err.contains("mappings and lists nested more than 128 deep"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn files_read_through_parse_yaml_are_screened_too() {
+    let text = format!("schema: {}1{}\n", "{a: ".repeat(300), "}".repeat(300));
+    let err = rollout_config::parse_yaml::<serde_json::Value>(
+        &text,
+        Path::new("baselines/t/monitor-thresholds.yaml"),
+    )
+    .expect_err("too deep");
+    assert!(
+        err.to_string()
+            .starts_with("baselines/t/monitor-thresholds.yaml:1:")
+            && err.to_string().contains("nested more than 128 deep"),
+        "{err}"
+    );
+    let err = rollout_config::parse_yaml::<serde_json::Value>(
+        "schema: !!python/object:os.system 1\n",
+        Path::new("t.yaml"),
+    )
+    .expect_err("tag");
+    assert!(
+        err.to_string()
+            .contains("unknown YAML tag `!!python/object:os.system`")
+    );
+}
+
+#[test]
+fn an_alias_bomb_is_refused_quickly_with_its_line() {
+    let mut set = String::from("    a0.x: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..10 {
+        let items = vec![format!("*a{}", level - 1); 10].join(", ");
+        set.push_str(&format!("    a{level}.x: &a{level} [{items}]\n"));
+    }
+    let err = error_of(&format!("capture:\n  sim_config: x.yaml\n  set:\n{set}"));
+    assert!(
+        err.starts_with("configs/rollout.yaml:9:")
+            && err.contains("aliases (`*name`) expand the document to more than 1000000 values"),
+        "{err}"
+    );
+}
