@@ -278,3 +278,50 @@ fn deep_nesting_and_unknown_tags_are_refused_at_once_with_exit_2() {
         );
     }
 }
+
+#[test]
+fn durations_too_long_for_a_clock_are_exit_2_not_a_panic() {
+    let hostile = Hostile::new();
+    // `timeout: 1e300` panicked every command that loaded the config (exit 101).
+    let config = hostile.write(
+        "rollout.yaml",
+        "gate:\n  steps:\n    - id: a\n      command: echo\n      timeout: 1e300\n",
+    );
+    limited(None, &[os("config"), os("--config"), config.as_os_str()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{}:5:16: `gate.steps[0].timeout`: expected a duration of at most 7 days (`7d`, 604800 seconds), found 1e300",
+            config.display()
+        )));
+    for args in [
+        &[
+            "tls-smoke",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+            "--duration",
+            "1e300",
+        ][..],
+        &[
+            "monitor",
+            "--follow",
+            "--stop-after-idle",
+            "99999999999999h",
+            "--log",
+            "/dev/null",
+        ][..],
+    ] {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|arg| os(arg)).collect();
+        limited(None, &args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "expected a duration of at most 7 days",
+            ));
+    }
+}

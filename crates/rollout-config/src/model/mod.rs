@@ -21,7 +21,7 @@ pub use monitor::{MonitorSection, Severity};
 pub use release::{ReleaseSection, SignoffTeam};
 pub use target::TargetSection;
 pub use tls::TlsSmokeSection;
-pub use types::{CommandLine, Span};
+pub use types::{CommandLine, MAX_SPAN, Span, parse_span};
 
 use crate::error::ConfigError;
 use crate::locate::Locator;

@@ -220,3 +220,41 @@ fn an_alias_bomb_is_refused_quickly_with_its_line() {
         "{err}"
     );
 }
+
+#[test]
+fn durations_beyond_seven_days_are_errors_at_their_value() {
+    // `Duration::from_secs_f64` panicked (exit 101) on every one of these.
+    let err = error_of("gate:\n  steps:\n    - id: a\n      command: echo\n      timeout: 1e300\n");
+    assert_eq!(
+        err,
+        "configs/rollout.yaml:5:16: `gate.steps[0].timeout`: expected a duration of at most 7 days (`7d`, 604800 seconds), found 1e300"
+    );
+    for (text, key) in [
+        ("capture:\n  timeout: 1e20\n", "`capture.timeout`"),
+        (
+            "release:\n  network_timeout: 9999999999999999999\n",
+            "`release.network_timeout`",
+        ),
+        (
+            "gate:\n  steps:\n    - id: ui\n      kind: terminal-smoke\n      command: x\n      run_for: 100000000000000000000y\n",
+            "`gate.steps[0].run_for`",
+        ),
+    ] {
+        let err = error_of(text);
+        assert!(
+            err.contains(&format!("{key}: expected a duration of at most 7 days")),
+            "{err}"
+        );
+    }
+    let err = error_of("capture:\n  timeout: .nan\n");
+    assert_eq!(
+        err,
+        "configs/rollout.yaml:2:12: `capture.timeout`: expected a duration such as `90s`, `10m` or a number of seconds, found NaN"
+    );
+    let cfg = RolloutConfig::parse(
+        "capture:\n  timeout: 7d\n",
+        Path::new("configs/rollout.yaml"),
+    )
+    .expect("7 days is allowed");
+    assert_eq!(cfg.capture.timeout.0, rollout_config::model::MAX_SPAN);
+}
