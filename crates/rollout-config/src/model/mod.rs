@@ -151,6 +151,14 @@ impl Checker<'_> {
             .at(self.loc.value(&key).or_else(|| self.loc.nearest(&key)))
             .key(key)
     }
+
+    /// An error about the name of the key at `path` (not its value), located
+    /// at the key and shown as `shown`.
+    pub(crate) fn key_err(&self, path: &str, shown: String, msg: String) -> ConfigError {
+        ConfigError::new(self.path, msg)
+            .at(self.loc.key(path).or_else(|| self.loc.nearest(path)))
+            .key(shown)
+    }
 }
 
 /// The checks serde cannot express, one section at a time.

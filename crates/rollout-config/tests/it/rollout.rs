@@ -258,3 +258,34 @@ fn durations_beyond_seven_days_are_errors_at_their_value() {
     .expect("7 days is allowed");
     assert_eq!(cfg.capture.timeout.0, rollout_config::model::MAX_SPAN);
 }
+
+#[test]
+fn environment_names_and_values_a_process_cannot_take_are_errors() {
+    let step = |env: &str| {
+        format!("gate:\n  steps:\n    - id: a\n      command: echo\n      env: {env}\n")
+    };
+    assert_eq!(
+        error_of(&step(r#"{"A=B": x}"#)),
+        "configs/rollout.yaml:5:13: `gate.steps[0].env`: expected an environment variable name without `=` or NUL, found 'A=B'\nhint: write each variable as `NAME: value` under `env`"
+    );
+    assert_eq!(
+        error_of(&step(r#"{"": x}"#)),
+        "configs/rollout.yaml:5:13: `gate.steps[0].env`: expected an environment variable name, found an empty one"
+    );
+    let err = error_of(&step(r#"{"A\0B": x}"#));
+    assert!(
+        err.starts_with("configs/rollout.yaml:5:13: `gate.steps[0].env`: expected an environment variable name without `=` or NUL, found 'A"),
+        "{err}"
+    );
+    assert!(!err.contains('\0'), "{err:?}");
+    assert_eq!(
+        error_of(&step(r#"{A: "x\0y"}"#)),
+        "configs/rollout.yaml:5:16: `gate.steps[0].env.A`: expected a value without NUL, found 'x\\x00y'"
+    );
+    let ok = RolloutConfig::parse(
+        &step("{PYTHONPATH: \"{root}/src\", EMPTY: \"\"}"),
+        Path::new("configs/rollout.yaml"),
+    )
+    .expect("ordinary env");
+    assert_eq!(ok.gate.steps[0].env.len(), 2);
+}
