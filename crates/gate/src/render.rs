@@ -215,8 +215,13 @@ fn pytest_suite(step: &StepReport) -> Option<quick_junit::TestSuite> {
         };
         let mut test = TestCase::new(case.name, status);
         test.set_classname(case.classname);
-        if let Some(seconds) = case.seconds.filter(|s| s.is_finite() && *s >= 0.0) {
-            test.set_time(Duration::from_secs_f64(seconds));
+        // A time pytest wrote (`time="1e300"` panicked `from_secs_f64`);
+        // one that is no duration is left out.
+        if let Some(time) = case
+            .seconds
+            .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        {
+            test.set_time(time);
         }
         suite.add_test_case(test);
     }
@@ -434,5 +439,22 @@ mod tests {
             "{}",
             lines[9]
         );
+    }
+
+    #[test]
+    fn a_pytest_time_beyond_any_duration_is_left_out_not_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("pytest.log");
+        std::fs::write(
+            crate::pytest_junit::path_for(&log),
+            r#"<testsuites><testsuite><testcase classname="t" name="huge" time="1e300"/><testcase classname="t" name="ok" time="0.5"/></testsuite></testsuites>"#,
+        )
+        .expect("write junit");
+        let mut step = ruff_step(0);
+        step.log = Some(log);
+        let suite = pytest_suite(&step).expect("suite");
+        assert_eq!(suite.test_cases.len(), 2);
+        assert_eq!(suite.test_cases[0].time, None);
+        assert_eq!(suite.test_cases[1].time, Some(Duration::from_millis(500)));
     }
 }

@@ -132,8 +132,8 @@ pub struct CheckArgs {
     /// Keep reading the files as they grow (survives rotation and truncation)
     #[arg(long)]
     pub follow: bool,
-    /// With --follow: stop when no input has grown for this long (`30s`, `5m`)
-    #[arg(long, value_name = "DURATION", requires = "follow", value_parser = humantime::parse_duration)]
+    /// With --follow: stop when no input has grown for this long (`30s`, `5m`; at most 7 days)
+    #[arg(long, value_name = "DURATION", requires = "follow", value_parser = rollout_config::model::parse_span)]
     pub stop_after_idle: Option<Duration>,
     /// Exit 1 when an alert of this severity or worse is raised [default: monitor.fail_on]
     #[arg(long, value_enum, value_name = "SEVERITY")]

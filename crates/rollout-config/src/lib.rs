@@ -16,6 +16,7 @@ mod locate;
 pub mod model;
 pub mod output;
 pub mod resolve;
+mod screen;
 pub mod show;
 pub mod townlet;
 mod yaml;

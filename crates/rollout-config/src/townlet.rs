@@ -175,7 +175,7 @@ pub fn parse_transport(
     path: &Path,
     townlet_root: &Path,
 ) -> Result<Transport, ConfigError> {
-    let file: SimFile = yaml::from_str(text, path)?;
+    let file: SimFile = yaml::from_townlet_str(text, path)?;
     let locator = Locator::new(text);
     let wire = file.telemetry.and_then(|t| t.transport).unwrap_or_default();
     validate(wire, path, townlet_root, &locator)
@@ -204,19 +204,22 @@ fn validate(
     };
     let kind = w.kind.clone().unwrap_or_else(|| "stdout".to_string());
     let connect_timeout_seconds = w.connect_timeout_seconds.unwrap_or(5.0);
-    if !(0.0..=60.0).contains(&connect_timeout_seconds) {
+    let connect_timeout = Duration::try_from_secs_f64(connect_timeout_seconds)
+        .ok()
+        .filter(|timeout| *timeout <= Duration::from_secs(60));
+    let Some(connect_timeout) = connect_timeout else {
         return Err(err(
             "connect_timeout_seconds",
             format!("expected seconds between 0 and 60, found {connect_timeout_seconds}"),
         ));
-    }
+    };
     let mut transport = Transport {
         source: path.to_path_buf(),
         kind: TransportKind::Stdout,
         endpoint: None,
         tls: None,
         plaintext: false,
-        connect_timeout: Duration::from_secs_f64(connect_timeout_seconds),
+        connect_timeout,
         warnings: Vec::new(),
         key_locations: key_locations(loc),
     };

@@ -8,16 +8,37 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ConfigError, closest};
 use crate::locate::Locator;
+use crate::screen::{Reader, Screened, screen};
 
-/// Deserialises `text` (the contents of `file`) into `T`.
+/// Deserialises `text` (the contents of `file`, one of the tooling's own
+/// files) into `T`.
 pub(crate) fn from_str<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, ConfigError> {
+    from_str_for(text, file, Reader::Own)
+}
+
+/// Deserialises `text` (the contents of `file`, a Townlet simulation config
+/// that Townlet reads with `yaml.safe_load`) into `T`.
+pub(crate) fn from_townlet_str<T: DeserializeOwned>(
+    text: &str,
+    file: &Path,
+) -> Result<T, ConfigError> {
+    from_str_for(text, file, Reader::SafeLoad)
+}
+
+/// Screens `text` for `reader` (depth, tags, aliases), then deserialises it.
+fn from_str_for<T: DeserializeOwned>(
+    text: &str,
+    file: &Path,
+    reader: Reader,
+) -> Result<T, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         // An empty document is an empty mapping: every key takes its default.
-        return from_str("{}", file);
+        return from_str_for("{}", file, reader);
     }
+    let screened = screen(text, file, reader)?;
     let de = serde_yaml_ng::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(de).map_err(|e| {
         let key_path = e.path().to_string();
         let key_path = if key_path == "." {
             String::new()
@@ -26,7 +47,11 @@ pub(crate) fn from_str<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T
         };
         let inner = e.into_inner();
         tab_indented(&inner, text, file).unwrap_or_else(|| convert(&inner, text, file, &key_path))
-    })
+    })?;
+    match screened {
+        Screened::Passed => Ok(value),
+        Screened::Unread(error) => Err(error),
+    }
 }
 
 /// YAML indents with spaces only; the parser's own words for a tab ("cannot

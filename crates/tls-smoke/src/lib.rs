@@ -144,8 +144,8 @@ pub struct ServeArgs {
     /// Stop after this many payloads
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_payloads: Option<u64>,
-    /// Stop after this long (`30s`, `5m`)
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Stop after this long (`30s`, `5m`; at most 7 days)
+    #[arg(long, value_name = "DURATION", value_parser = rollout_config::model::parse_span)]
     pub duration: Option<Duration>,
 }
 

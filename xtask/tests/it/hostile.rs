@@ -237,3 +237,91 @@ fn bless_refuses_symlinks_and_cleans_up_after_killed_blesses() {
     bless(&candidate).assert().success();
     assert!(baseline.join("manifest.json").is_file());
 }
+
+#[test]
+fn deep_nesting_and_unknown_tags_are_refused_at_once_with_exit_2() {
+    let hostile = Hostile::new();
+    let depth = 1_000_000;
+    let deep_sim = hostile.write(
+        "deep-sim.yaml",
+        &format!("extra: {}{}\n", "[".repeat(depth), "]".repeat(depth)),
+    );
+    let depth = 100_000;
+    let deep_rollout = hostile.write(
+        "deep-rollout.yaml",
+        &format!(
+            "capture:\n  sim_config: x.yaml\n  set:\n    a.b: {}{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ),
+    );
+    let tagged = hostile.write("tagged.yaml", "runtime_variant: !include other.yaml\n");
+    for (flag, path, line, message) in [
+        ("--sim-config", &deep_sim, 1, "nested more than 128 deep"),
+        ("--config", &deep_rollout, 4, "nested more than 128 deep"),
+        ("--config", &tagged, 1, "unknown YAML tag `!include`"),
+    ] {
+        let started = std::time::Instant::now();
+        limited(None, &[os("config"), os(flag), path.as_os_str()])
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains(format!("{}:{line}:", path.display()))
+                    .and(predicate::str::contains(message)),
+            );
+        // It used to take 17 s (rollout) and more than 60 s (sim config).
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{flag} {} took {:?}",
+            path.display(),
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn durations_too_long_for_a_clock_are_exit_2_not_a_panic() {
+    let hostile = Hostile::new();
+    // `timeout: 1e300` panicked every command that loaded the config (exit 101).
+    let config = hostile.write(
+        "rollout.yaml",
+        "gate:\n  steps:\n    - id: a\n      command: echo\n      timeout: 1e300\n",
+    );
+    limited(None, &[os("config"), os("--config"), config.as_os_str()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{}:5:16: `gate.steps[0].timeout`: expected a duration of at most 7 days (`7d`, 604800 seconds), found 1e300",
+            config.display()
+        )));
+    for args in [
+        &[
+            "tls-smoke",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+            "--duration",
+            "1e300",
+        ][..],
+        &[
+            "monitor",
+            "--follow",
+            "--stop-after-idle",
+            "99999999999999h",
+            "--log",
+            "/dev/null",
+        ][..],
+    ] {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|arg| os(arg)).collect();
+        limited(None, &args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "expected a duration of at most 7 days",
+            ));
+    }
+}

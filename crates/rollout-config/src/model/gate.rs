@@ -169,6 +169,7 @@ pub(crate) fn validate(
             ));
         }
         validate_step(step, &key, capture, check)?;
+        validate_env(step, &key, check)?;
     }
     for (i, step) in section.steps.iter().enumerate() {
         for (j, need) in step.needs.iter().enumerate() {
@@ -286,6 +287,41 @@ fn validate_step(
             format!("{key}.timeout"),
             "expected a positive duration, found 0".into(),
         ));
+    }
+    Ok(())
+}
+
+/// The step's environment (`key` is `gate.steps[i]`) as a process can be
+/// given it: names not empty and without `=` or NUL, values without NUL.
+fn validate_env(step: &Step, key: &str, check: &Checker<'_>) -> Result<(), ConfigError> {
+    for (name, value) in &step.env {
+        let path = format!("{key}.env.{name}");
+        let shown = crate::output::printable(name);
+        if name.is_empty() {
+            return Err(check.key_err(
+                &path,
+                format!("{key}.env"),
+                "expected an environment variable name, found an empty one".into(),
+            ));
+        }
+        if name.contains(['=', '\0']) {
+            return Err(check
+                .key_err(
+                    &path,
+                    format!("{key}.env"),
+                    format!(
+                        "expected an environment variable name without `=` or NUL, found '{shown}'"
+                    ),
+                )
+                .hint("write each variable as `NAME: value` under `env`"));
+        }
+        if value.contains('\0') {
+            let msg = format!(
+                "expected a value without NUL, found '{}'",
+                crate::output::printable(value)
+            );
+            return Err(check.err(path, msg).key(format!("{key}.env.{shown}")));
+        }
     }
     Ok(())
 }

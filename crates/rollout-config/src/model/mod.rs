@@ -21,7 +21,7 @@ pub use monitor::{MonitorSection, Severity};
 pub use release::{ReleaseSection, SignoffTeam};
 pub use target::TargetSection;
 pub use tls::TlsSmokeSection;
-pub use types::{CommandLine, Span};
+pub use types::{CommandLine, MAX_SPAN, Span, parse_span};
 
 use crate::error::ConfigError;
 use crate::locate::Locator;
@@ -150,6 +150,14 @@ impl Checker<'_> {
         ConfigError::new(self.path, msg)
             .at(self.loc.value(&key).or_else(|| self.loc.nearest(&key)))
             .key(key)
+    }
+
+    /// An error about the name of the key at `path` (not its value), located
+    /// at the key and shown as `shown`.
+    pub(crate) fn key_err(&self, path: &str, shown: String, msg: String) -> ConfigError {
+        ConfigError::new(self.path, msg)
+            .at(self.loc.key(path).or_else(|| self.loc.nearest(path)))
+            .key(shown)
     }
 }
 

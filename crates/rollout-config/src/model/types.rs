@@ -5,8 +5,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The longest duration any key or flag accepts: 7 days. Longer ones are
+/// typing slips (`1e300`), and durations near `u64::MAX` seconds cannot be
+/// added to a clock reading without overflowing.
+pub const MAX_SPAN: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
 /// A duration written as seconds (`90`, `1.5`) or with units (`90s`, `10m`,
-/// `1h 30m`).
+/// `1h 30m`), at most [`MAX_SPAN`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Span(pub Duration);
 
@@ -19,19 +24,65 @@ impl<'de> Deserialize<'de> for Span {
             Float(f64),
             Text(String),
         }
-        let bad = |found: String| {
-            serde::de::Error::custom(format!(
-                "expected a duration such as `90s`, `10m` or a number of seconds, found {found}"
-            ))
+        let checked = match Raw::deserialize(d)? {
+            Raw::Int(n) if n <= MAX_SPAN.as_secs() => Ok(Duration::from_secs(n)),
+            Raw::Int(n) => Err(too_long(&n.to_string())),
+            Raw::Float(f) => seconds_span(f, &show_seconds(f)),
+            Raw::Text(t) => parse_span(&t),
         };
-        match Raw::deserialize(d)? {
-            Raw::Int(n) => Ok(Span(Duration::from_secs(n))),
-            Raw::Float(f) if f.is_finite() && f >= 0.0 => Ok(Span(Duration::from_secs_f64(f))),
-            Raw::Float(f) => Err(bad(f.to_string())),
-            Raw::Text(t) => humantime::parse_duration(t.trim())
-                .map(Span)
-                .map_err(|_| bad(format!("'{t}'"))),
+        checked.map(Span).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses a duration written with units (`90s`, `10m`, `1h 30m`) or as a
+/// number of seconds, at most [`MAX_SPAN`]; the error says what was expected
+/// and what was found. Also the value parser of duration flags.
+pub fn parse_span(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if let Ok(seconds) = trimmed.parse::<f64>()
+        && trimmed.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.' || c == '+')
+    {
+        return seconds_span(seconds, &format!("'{text}'"));
+    }
+    match humantime::parse_duration(trimmed) {
+        Ok(duration) if duration <= MAX_SPAN => Ok(duration),
+        Ok(_) | Err(humantime::DurationError::NumberOverflow) => {
+            Err(too_long(&format!("'{text}'")))
         }
+        Err(_) => Err(not_a_duration(&format!("'{text}'"))),
+    }
+}
+
+/// `seconds` (shown as `found`) as a duration, when it is a number from 0 to
+/// [`MAX_SPAN`].
+fn seconds_span(seconds: f64, found: &str) -> Result<Duration, String> {
+    if seconds.is_nan() || seconds < 0.0 || seconds.is_infinite() {
+        // Negative, NaN or infinite.
+        return Err(not_a_duration(found));
+    }
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(duration) if duration <= MAX_SPAN => Ok(duration),
+        _ => Err(too_long(found)),
+    }
+}
+
+fn not_a_duration(found: &str) -> String {
+    format!("expected a duration such as `90s`, `10m` or a number of seconds, found {found}")
+}
+
+fn too_long(found: &str) -> String {
+    format!(
+        "expected a duration of at most 7 days (`7d`, {} seconds), found {found}",
+        MAX_SPAN.as_secs()
+    )
+}
+
+/// A number of seconds as written in YAML: `1e300`, not 301 digits.
+fn show_seconds(seconds: f64) -> String {
+    if seconds.is_finite() && seconds != 0.0 && !(1e-4..1e15).contains(&seconds.abs()) {
+        format!("{seconds:e}")
+    } else {
+        seconds.to_string()
     }
 }
 
@@ -151,6 +202,72 @@ mod tests {
         assert_eq!(s[3].0, Duration::from_secs(5400));
         assert!(serde_yaml_ng::from_str::<Span>("ten").is_err());
         assert!(serde_yaml_ng::from_str::<Span>("-1").is_err());
+    }
+
+    #[test]
+    fn spans_beyond_seven_days_are_errors_not_panics() {
+        let err = |text: &str| {
+            serde_yaml_ng::from_str::<Span>(text)
+                .expect_err(text)
+                .to_string()
+        };
+        let too_long = "expected a duration of at most 7 days (`7d`, 604800 seconds), found";
+        // `Duration::from_secs_f64` panicked from 1e20 s on.
+        assert!(
+            err("1e300").starts_with(&format!("{too_long} 1e300")),
+            "{}",
+            err("1e300")
+        );
+        assert!(err("1e20").starts_with(&format!("{too_long} 1e20")));
+        assert!(err("604800.5").starts_with(too_long));
+        // Integers and units near `u64::MAX` overflowed clocks later on.
+        assert!(
+            err("18446744073709551615").starts_with(&format!("{too_long} 18446744073709551615"))
+        );
+        assert!(err("8d").starts_with(&format!("{too_long} '8d'")));
+        assert!(err("100000000000000000000y").starts_with(too_long));
+        for refused in [".nan", ".inf", "-.inf", "-0.5", "-3"] {
+            assert!(
+                err(refused).starts_with("expected a duration such as `90s`"),
+                "{refused}: {}",
+                err(refused)
+            );
+        }
+        let week: Span = serde_yaml_ng::from_str("7d").expect("7d");
+        assert_eq!(week.0, MAX_SPAN);
+        let week: Span = serde_yaml_ng::from_str("604800").expect("604800");
+        assert_eq!(week.0, MAX_SPAN);
+    }
+
+    #[test]
+    fn duration_flags_share_the_range() {
+        assert_eq!(parse_span("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_span("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(
+            parse_span("1e300")
+                .expect_err("long")
+                .contains("at most 7 days")
+        );
+        assert!(
+            parse_span("9999999999999999999h")
+                .expect_err("long")
+                .contains("at most 7 days")
+        );
+        assert!(
+            parse_span("-5")
+                .expect_err("negative")
+                .contains("expected a duration such as")
+        );
+        assert!(
+            parse_span("NaN")
+                .expect_err("nan")
+                .contains("expected a duration such as")
+        );
+        assert!(
+            parse_span("soon")
+                .expect_err("word")
+                .contains("found 'soon'")
+        );
     }
 
     #[test]

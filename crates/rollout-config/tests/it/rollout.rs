@@ -142,3 +142,150 @@ fn monitor_settings_are_checked_where_written() {
     insta::assert_snapshot!(error_of("monitor:\n  drop_warning_per_100_ticks: -1\n"), @"configs/rollout.yaml:2:31: `monitor.drop_warning_per_100_ticks`: expected a finite number >= 0, found -1");
     insta::assert_snapshot!(error_of("monitor:\n  fail_on: sometimes\n"), @"configs/rollout.yaml:2:12: `monitor.fail_on`: unknown variant `sometimes`, expected `warning` or `critical`");
 }
+
+#[test]
+fn unknown_tags_are_errors_not_silently_dropped() {
+    // serde_yaml_ng reads `!include other.yaml` as the string `other.yaml`.
+    let err = error_of("runtime_variant: !include other.yaml\n");
+    assert_eq!(
+        err,
+        "configs/rollout.yaml:1:27: unknown YAML tag `!include`\nhint: remove the tag: this file takes plain values and includes no other file"
+    );
+    let err = error_of("gate:\n  steps:\n    - id: a\n      command: !shell echo hi\n");
+    assert!(err.starts_with("configs/rollout.yaml:4:"), "{err}");
+    // The core schema's tags mean what they say and stay allowed.
+    let cfg = RolloutConfig::parse(
+        "runtime_variant: !!str facade\n",
+        Path::new("configs/rollout.yaml"),
+    )
+    .expect("core tag");
+    assert_eq!(cfg.runtime_variant, "facade");
+}
+
+#[test]
+fn deep_nesting_is_refused_before_it_costs_time() {
+    // 100k levels under `capture.set` used to take 17-26 s (quadratic).
+    let depth = 100_000;
+    let text = format!(
+        "capture:\n  sim_config: x.yaml\n  set:\n    a.b: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let started = std::time::Instant::now();
+    let err = error_of(&text);
+    assert!(
+        err.starts_with("configs/rollout.yaml:4:")
+            && err.contains("mappings and lists nested more than 128 deep"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn files_read_through_parse_yaml_are_screened_too() {
+    let text = format!("schema: {}1{}\n", "{a: ".repeat(300), "}".repeat(300));
+    let err = rollout_config::parse_yaml::<serde_json::Value>(
+        &text,
+        Path::new("baselines/t/monitor-thresholds.yaml"),
+    )
+    .expect_err("too deep");
+    assert!(
+        err.to_string()
+            .starts_with("baselines/t/monitor-thresholds.yaml:1:")
+            && err.to_string().contains("nested more than 128 deep"),
+        "{err}"
+    );
+    let err = rollout_config::parse_yaml::<serde_json::Value>(
+        "schema: !!python/object:os.system 1\n",
+        Path::new("t.yaml"),
+    )
+    .expect_err("tag");
+    assert!(
+        err.to_string()
+            .contains("unknown YAML tag `!!python/object:os.system`")
+    );
+}
+
+#[test]
+fn an_alias_bomb_is_refused_quickly_with_its_line() {
+    let mut set = String::from("    a0.x: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..10 {
+        let items = vec![format!("*a{}", level - 1); 10].join(", ");
+        set.push_str(&format!("    a{level}.x: &a{level} [{items}]\n"));
+    }
+    let err = error_of(&format!("capture:\n  sim_config: x.yaml\n  set:\n{set}"));
+    assert!(
+        err.starts_with("configs/rollout.yaml:9:")
+            && err.contains("aliases (`*name`) expand the document to more than 1000000 values"),
+        "{err}"
+    );
+}
+
+#[test]
+fn durations_beyond_seven_days_are_errors_at_their_value() {
+    // `Duration::from_secs_f64` panicked (exit 101) on every one of these.
+    let err = error_of("gate:\n  steps:\n    - id: a\n      command: echo\n      timeout: 1e300\n");
+    assert_eq!(
+        err,
+        "configs/rollout.yaml:5:16: `gate.steps[0].timeout`: expected a duration of at most 7 days (`7d`, 604800 seconds), found 1e300"
+    );
+    for (text, key) in [
+        ("capture:\n  timeout: 1e20\n", "`capture.timeout`"),
+        (
+            "release:\n  network_timeout: 9999999999999999999\n",
+            "`release.network_timeout`",
+        ),
+        (
+            "gate:\n  steps:\n    - id: ui\n      kind: terminal-smoke\n      command: x\n      run_for: 100000000000000000000y\n",
+            "`gate.steps[0].run_for`",
+        ),
+    ] {
+        let err = error_of(text);
+        assert!(
+            err.contains(&format!("{key}: expected a duration of at most 7 days")),
+            "{err}"
+        );
+    }
+    let err = error_of("capture:\n  timeout: .nan\n");
+    assert_eq!(
+        err,
+        "configs/rollout.yaml:2:12: `capture.timeout`: expected a duration such as `90s`, `10m` or a number of seconds, found NaN"
+    );
+    let cfg = RolloutConfig::parse(
+        "capture:\n  timeout: 7d\n",
+        Path::new("configs/rollout.yaml"),
+    )
+    .expect("7 days is allowed");
+    assert_eq!(cfg.capture.timeout.0, rollout_config::model::MAX_SPAN);
+}
+
+#[test]
+fn environment_names_and_values_a_process_cannot_take_are_errors() {
+    let step = |env: &str| {
+        format!("gate:\n  steps:\n    - id: a\n      command: echo\n      env: {env}\n")
+    };
+    assert_eq!(
+        error_of(&step(r#"{"A=B": x}"#)),
+        "configs/rollout.yaml:5:13: `gate.steps[0].env`: expected an environment variable name without `=` or NUL, found 'A=B'\nhint: write each variable as `NAME: value` under `env`"
+    );
+    assert_eq!(
+        error_of(&step(r#"{"": x}"#)),
+        "configs/rollout.yaml:5:13: `gate.steps[0].env`: expected an environment variable name, found an empty one"
+    );
+    let err = error_of(&step(r#"{"A\0B": x}"#));
+    assert!(
+        err.starts_with("configs/rollout.yaml:5:13: `gate.steps[0].env`: expected an environment variable name without `=` or NUL, found 'A"),
+        "{err}"
+    );
+    assert!(!err.contains('\0'), "{err:?}");
+    assert_eq!(
+        error_of(&step(r#"{A: "x\0y"}"#)),
+        "configs/rollout.yaml:5:16: `gate.steps[0].env.A`: expected a value without NUL, found 'x\\x00y'"
+    );
+    let ok = RolloutConfig::parse(
+        &step("{PYTHONPATH: \"{root}/src\", EMPTY: \"\"}"),
+        Path::new("configs/rollout.yaml"),
+    )
+    .expect("ordinary env");
+    assert_eq!(ok.gate.steps[0].env.len(), 2);
+}

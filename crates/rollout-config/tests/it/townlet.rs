@@ -233,3 +233,49 @@ fn wrong_types_elsewhere_in_the_file_are_ignored() {
     let text = sim_config(TLS).replace("clip_per_tick: 0.2", "clip_per_tick: [not, a, number]");
     assert!(parse_transport(&text, Path::new("c.yaml"), Path::new(ROOT)).is_ok());
 }
+
+#[test]
+fn tags_are_judged_as_townlet_s_yaml_safe_load_judges_them() {
+    // safe_load: ConstructorError, "could not determine a constructor for the tag '!include'".
+    let e = err("type: tcp\nendpoint: demo.local:8765\nca_file: !include certs.yaml\n");
+    assert!(
+        e.starts_with("configs/demo/poc_demo_tls.yaml:")
+            && e.contains("unknown YAML tag `!include`")
+            && e.contains("yaml.safe_load"),
+        "{e}"
+    );
+    // Anywhere in the file, not only under `telemetry.transport`.
+    let text = format!(
+        "{}extra: !!python/name:os.system x\n",
+        sim_config("type: stdout\n")
+    );
+    let e = parse_transport(&text, Path::new("sim.yaml"), Path::new(ROOT)).expect_err("tag");
+    assert!(e.to_string().contains("`!!python/name:os.system`"), "{e}");
+    // What safe_load constructs is accepted.
+    let text = format!(
+        "{}extra: {{a: !!set {{x}}, b: !!binary aGk=, c: ! plain, d: !!timestamp 2001-01-01}}\n",
+        sim_config("type: stdout\n")
+    );
+    parse_transport(&text, Path::new("sim.yaml"), Path::new(ROOT)).expect("safe_load tags");
+}
+
+#[test]
+fn a_deep_sim_config_is_refused_at_once() {
+    // 1M levels under an ignored key used to hang past 60 s.
+    let depth = 1_000_000;
+    let text = format!(
+        "{}extra: {}{}\n",
+        sim_config("type: stdout\n"),
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let line = text.lines().count();
+    let started = std::time::Instant::now();
+    let e = parse_transport(&text, Path::new("sim.yaml"), Path::new(ROOT)).expect_err("deep");
+    assert!(
+        e.to_string().starts_with(&format!("sim.yaml:{line}:"))
+            && e.to_string().contains("nested more than 128 deep"),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
