@@ -22,6 +22,7 @@
 //! exchange, FIPS) Townlet's client does not use.
 
 mod certs;
+mod chain;
 mod client;
 mod collector;
 pub mod inspect;

@@ -62,6 +62,14 @@ pub enum Class {
     ClientCertRequired,
     ClientCertRejected,
     NoCommonProtocol,
+    /// A certificate chain breaks a rule of OpenSSL's (CA flag, key usage,
+    /// path length, validity of the `ca_file` anchor) that Townlet's Python
+    /// client enforces.
+    InvalidChain,
+    /// The host name matches only the subject CN of a certificate without
+    /// DNS subjectAltName: Townlet's Python client accepts it, most other
+    /// clients do not (warning).
+    CommonNameOnly,
     /// The server closed the connection right after the handshake (warning).
     ClosedAfterHandshake,
     /// Another TLS failure.
@@ -324,6 +332,8 @@ pub fn class_words(c: Class) -> &'static str {
         Class::ClientCertRequired => "client certificate required but not configured",
         Class::ClientCertRejected => "client certificate rejected",
         Class::NoCommonProtocol => "no common protocol version or cipher suite",
+        Class::InvalidChain => "certificate chain refused by OpenSSL's rules",
+        Class::CommonNameOnly => "host name only in the subject CN",
         Class::ClosedAfterHandshake => "server closed the connection after the handshake",
         Class::Tls => "TLS failure",
     }
