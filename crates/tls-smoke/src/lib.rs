@@ -220,6 +220,9 @@ fn run_smoke(ctx: &Context, args: SmokeArgs, out: &mut dyn Write) -> Result<Outc
 }
 
 fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Outcome> {
+    if let Some(host) = &args.host {
+        certs::check_host(host, "`--host`")?;
+    }
     let (dir, host) = match (args.out, args.host) {
         (Some(out), Some(host)) => (ctx.settings.workspace.join(out), host),
         (out, host) => {
@@ -234,9 +237,14 @@ fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Outc
                     ),
                 },
             };
-            let host = match host.or_else(|| t.endpoint.as_ref().map(|e| e.host.clone())) {
-                Some(h) => h,
-                None => bail!(
+            let host = match (host, t.endpoint.as_ref()) {
+                (Some(h), _) => h,
+                (None, Some(endpoint)) => {
+                    let place = format!("{}: `telemetry.transport.endpoint`", t.place("endpoint"));
+                    certs::check_host(&endpoint.host, &place)?;
+                    endpoint.host.clone()
+                }
+                (None, None) => bail!(
                     "`{}` has no tcp endpoint\nhint: pass `--host HOST`",
                     t.source.display()
                 ),

@@ -280,3 +280,46 @@ fn gate_flow_generates_missing_dev_certs_then_passes() {
     assert_eq!(report.exit_code, 0);
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
 }
+
+#[test]
+fn certs_refuses_an_empty_or_invalid_host_before_writing_anything() {
+    let root = sample_root();
+    let out_dir = root.path().join("certs");
+    let out_arg = out_dir.to_str().expect("utf-8");
+    let long = format!("bad host/{}", "a".repeat(291));
+    for host in ["", long.as_str(), "demo..local"] {
+        let (r, stdout) = run(
+            root.path(),
+            Format::Human,
+            &["certs", "--out", out_arg, "--host", host],
+        );
+        let message = format!("{:#}", r.expect_err("refused"));
+        assert!(
+            message.starts_with(
+                "`--host`: expected a DNS name (such as `demo.local`) or an IP address"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("\nhint: "), "{message}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(!out_dir.exists(), "files written for `{host}`");
+    }
+    // IP addresses and names are fine.
+    for host in ["127.0.0.1", "::1", "demo.local"] {
+        let dir = root
+            .path()
+            .join(format!("certs-{}", host.replace(':', "_")));
+        let (r, _) = run(
+            root.path(),
+            Format::Json,
+            &[
+                "certs",
+                "--out",
+                dir.to_str().expect("utf-8"),
+                "--host",
+                host,
+            ],
+        );
+        assert_eq!(r.expect("certs"), Outcome::Pass, "{host}");
+    }
+}
