@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use rollout_config::{Context, Outcome, Style, Verbosity};
+use rollout_config::{Context, Outcome, Style, Verbosity, printable};
 
 pub use certs::{
     CA_NAME as DEV_CA_NAME, DevMaterial, FILES as DEV_CERT_FILES, ensure_dev_certs,
@@ -274,15 +274,20 @@ struct CertsWritten {
 impl rollout_config::Report for CertsWritten {
     fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
         for p in &self.files {
-            writeln!(out, "{} wrote {}", style.pass(), p.display())?;
+            writeln!(
+                out,
+                "{} wrote {}",
+                style.pass(),
+                printable(&p.display().to_string())
+            )?;
         }
         writeln!(
             out,
             "{}",
             style.bold(&format!(
                 "dev certificates for `{}` written to `{}` (CA {}, keys mode 0600)",
-                self.host,
-                self.dir.display(),
+                printable(&self.host),
+                printable(&self.dir.display().to_string()),
                 certs::CA_NAME
             ))
         )?;

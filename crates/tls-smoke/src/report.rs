@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use rollout_config::Style;
+use rollout_config::{Style, printable};
 use serde::{Deserialize, Serialize};
 
 use crate::inspect::CertInfo;
@@ -215,9 +215,9 @@ impl Report {
             .collect();
         let mut lines: Vec<String> = Vec::new();
         for (i, f) in errors.iter().enumerate() {
-            let mut line = f.message.clone();
+            let mut line = printable(&f.message).into_owned();
             if let Some(place) = &f.place {
-                line.push_str(&format!(" (set at `{place}`)"));
+                line.push_str(&format!(" (set at `{}`)", printable(place)));
             }
             lines.push(line);
             // One hint for a run of findings sharing it.
@@ -225,20 +225,23 @@ impl Report {
             if let Some(hint) = &f.hint
                 && next_hint != Some(hint)
             {
-                lines.push(format!("hint: {hint}"));
+                lines.push(format!("hint: {}", printable(hint)));
             }
         }
         lines.join("\n")
     }
 }
 
+/// A finding for a terminal: its message, place and hint carry data
+/// (subjects, file names, peer errors), so each is escaped on its own and
+/// only the `hint:` line break is ours.
 fn finding_text(f: &Finding) -> String {
-    let mut s = f.message.clone();
+    let mut s = printable(&f.message).into_owned();
     if let Some(place) = &f.place {
-        s.push_str(&format!(" (set at `{place}`)"));
+        s.push_str(&format!(" (set at `{}`)", printable(place)));
     }
     if let Some(hint) = &f.hint {
-        s.push_str(&format!("\nhint: {hint}"));
+        s.push_str(&format!("\nhint: {}", printable(hint)));
     }
     s
 }
@@ -256,7 +259,7 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
     let width = r.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in &r.checks {
         let word = c.status.word(style);
-        writeln!(out, "{word} {:width$}  {}", c.id, c.summary)?;
+        writeln!(out, "{word} {:width$}  {}", c.id, printable(&c.summary))?;
         if matches!(c.status, Status::Warn | Status::Fail) {
             // When the smoke could not run, its setup errors go to stderr
             // (the command's error); do not print them twice.
@@ -274,12 +277,12 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
                     writeln!(
                         out,
                         "       server cert {i}: {} (issuer {}) {} not after {}",
-                        cert.subject,
-                        cert.issuer,
+                        printable(&cert.subject),
+                        printable(&cert.issuer),
                         if cert.sans.is_empty() {
                             "no SANs".to_string()
                         } else {
-                            cert.sans.join(", ")
+                            printable(&cert.sans.join(", ")).into_owned()
                         },
                         cert.not_after
                     )?;
@@ -287,10 +290,14 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
             }
         }
     }
+    let endpoint = printable(&r.endpoint);
     let target = match r.mode {
-        Mode::Endpoint => r.endpoint.clone(),
-        Mode::Connect => format!("{} via {}", r.endpoint, r.address.as_deref().unwrap_or("?")),
-        Mode::Loopback => format!("{} (loopback collector)", r.endpoint),
+        Mode::Endpoint => endpoint.into_owned(),
+        Mode::Connect => format!(
+            "{endpoint} via {}",
+            printable(r.address.as_deref().unwrap_or("?"))
+        ),
+        Mode::Loopback => format!("{endpoint} (loopback collector)"),
     };
     let line = match (r.verdict, &r.session) {
         (Outcome::Pass, Some(s)) => format!(
