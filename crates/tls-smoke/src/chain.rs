@@ -347,3 +347,122 @@ fn violation(parsed: &Parsed<'_>, rule: Rule) -> Violation {
         rule,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+        KeyUsagePurpose,
+    };
+    use time::{Duration, OffsetDateTime};
+
+    use super::*;
+
+    struct Made {
+        der: CertificateDer<'static>,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    fn params(cn: &str, ca: IsCa, days: (i64, i64)) -> CertificateParams {
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        p.distinguished_name = dn;
+        p.is_ca = ca;
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let now = OffsetDateTime::now_utc();
+        p.not_before = now + Duration::days(days.0);
+        p.not_after = now + Duration::days(days.1);
+        p
+    }
+
+    fn root(cn: &str, ca: IsCa, days: (i64, i64)) -> Made {
+        let key = KeyPair::generate().expect("key");
+        let p = params(cn, ca, days);
+        let der = p.self_signed(&key).expect("sign").der().clone();
+        Made {
+            der,
+            issuer: Issuer::new(p, key),
+        }
+    }
+
+    fn issued_by(parent: &Made, cn: &str, ca: IsCa) -> Made {
+        let key = KeyPair::generate().expect("key");
+        let p = params(cn, ca, (-1, 30));
+        let der = p
+            .signed_by(&key, &parent.issuer)
+            .expect("sign")
+            .der()
+            .clone();
+        Made {
+            der,
+            issuer: Issuer::new(p, key),
+        }
+    }
+
+    fn rules(leaf: &Made, presented: &[&Made], anchors: &[&Made]) -> Vec<Rule> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let presented: Vec<Link<'_>> = presented.iter().map(link).collect();
+        let anchors: Vec<Link<'_>> = anchors.iter().map(link).collect();
+        judge(&link(&leaf), &presented, &anchors, now)
+            .into_iter()
+            .map(|violation| violation.rule)
+            .collect()
+    }
+
+    fn link<'a>(made: &&'a Made) -> Link<'a> {
+        Link {
+            der: &made.der,
+            origin: "test",
+        }
+    }
+
+    const CA: IsCa = IsCa::Ca(BasicConstraints::Unconstrained);
+
+    #[test]
+    fn an_anchor_that_is_not_a_ca_breaks_the_ca_rule() {
+        let anchor = root("anchor", IsCa::ExplicitNoCa, (-1, 30));
+        let leaf = issued_by(&anchor, "leaf", IsCa::NoCa);
+        assert_eq!(rules(&leaf, &[], &[&anchor]), vec![Rule::NotCa]);
+    }
+
+    #[test]
+    fn path_length_counts_the_intermediates_below() {
+        let anchor = root(
+            "anchor",
+            IsCa::Ca(BasicConstraints::Constrained(0)),
+            (-1, 30),
+        );
+        let intermediate = issued_by(&anchor, "intermediate", CA);
+        let leaf = issued_by(&intermediate, "leaf", IsCa::NoCa);
+        assert_eq!(
+            rules(&leaf, &[&intermediate], &[&anchor]),
+            vec![Rule::PathLength { limit: 0, below: 1 }]
+        );
+        let direct = issued_by(&anchor, "leaf", IsCa::NoCa);
+        assert_eq!(rules(&direct, &[], &[&anchor]), vec![]);
+    }
+
+    #[test]
+    fn an_expired_anchor_is_expired() {
+        let anchor = root("anchor", CA, (-30, -1));
+        let leaf = issued_by(&anchor, "leaf", IsCa::NoCa);
+        let found = rules(&leaf, &[], &[&anchor]);
+        assert!(
+            matches!(found.as_slice(), [Rule::Expired { .. }]),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_pinned_leaf_and_a_chain_to_elsewhere_are_not_judged() {
+        // A self-signed, non-CA certificate in `ca_file` is the whole chain.
+        let pinned = root("pinned", IsCa::ExplicitNoCa, (-1, 30));
+        assert_eq!(rules(&pinned, &[], &[&pinned]), vec![]);
+        // A leaf whose issuer is not in `ca_file` (a system root, say).
+        let other = root("other", IsCa::ExplicitNoCa, (-1, 30));
+        let leaf = issued_by(&other, "leaf", IsCa::NoCa);
+        let unrelated = root("unrelated", CA, (-1, 30));
+        assert_eq!(rules(&leaf, &[], &[&unrelated]), vec![]);
+    }
+}
