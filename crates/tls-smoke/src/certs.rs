@@ -63,6 +63,27 @@ impl DevMaterial {
     }
 }
 
+/// Refuses a host that cannot be the server certificate's subjectAltName:
+/// it must be a DNS name or an IP address, as rustls' `ServerName` (which
+/// the smoke verifies against) parses them. `from` names where the host came
+/// from (`` `--host` `` or the config key).
+pub(crate) fn check_host(host: &str, from: &str) -> Result<()> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let found = if host.is_empty() {
+        "an empty name".to_string()
+    } else {
+        format!("`{}`", rollout_config::printable_capped(host, 80))
+    };
+    match rustls::pki_types::ServerName::try_from(host) {
+        Ok(rustls::pki_types::ServerName::DnsName(_)) => Ok(()),
+        _ => bail!(
+            "{from}: expected a DNS name (such as `demo.local`) or an IP address (such as `127.0.0.1`), found {found}\nhint: pass the host Townlet connects to, as in `--host demo.local`"
+        ),
+    }
+}
+
 /// Generates ECDSA P-256 material: a CA valid for two years, and server and
 /// client certificates valid for `days` from an hour ago (clock skew).
 pub fn generate(host: &str, days: u32) -> Result<DevMaterial> {

@@ -26,6 +26,7 @@ use rustls::{
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::chain::{self, Link, Violation};
 use crate::inspect::{self, CertInfo};
 use crate::report::{Class, Session};
 
@@ -41,6 +42,12 @@ pub(crate) struct Setup {
     pub trust_words: String,
     /// `cert_file` path words, for rejection messages.
     pub client_words: String,
+    /// The `ca_file` certificates with words naming their file, judged as
+    /// OpenSSL judges trust anchors (see [`crate::chain`]).
+    pub anchors: Arc<Vec<(CertificateDer<'static>, String)>>,
+    /// Words naming where the server's chain comes from (the loopback
+    /// collector's `--server-cert`, or the server).
+    pub presented_words: String,
 }
 
 /// Where to connect.
@@ -75,6 +82,12 @@ pub(crate) struct Outcome {
     pub failure: Option<Failure>,
     /// A non-fatal observation (server closed right after the handshake).
     pub warning: Option<Failure>,
+    /// More failures of the same handshake: every further rule of OpenSSL's
+    /// that the server chain breaks.
+    pub more: Vec<Failure>,
+    /// The host name was accepted from the subject CN of a certificate
+    /// without DNS subjectAltName, as Townlet's Python client accepts it.
+    pub common_name_only: bool,
 }
 
 /// Runs connect, handshake and round trip.
@@ -92,6 +105,9 @@ pub(crate) async fn run(setup: Setup, target: Target) -> Outcome {
 struct Observed {
     chain: Arc<Mutex<Vec<CertificateDer<'static>>>>,
     requested: Arc<AtomicBool>,
+    /// The rules of OpenSSL's the server chain broke.
+    violations: Arc<Mutex<Vec<Violation>>>,
+    common_name_only: Arc<AtomicBool>,
 }
 
 impl Observed {
@@ -109,11 +125,32 @@ impl Observed {
     fn requested(&self) -> bool {
         self.requested.load(Ordering::SeqCst)
     }
+
+    /// The chain's violations as failures of the handshake, first first.
+    fn chain_failures(&self) -> Vec<Failure> {
+        self.violations
+            .lock()
+            .map(|violations| violations.iter().map(chain_failure).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A rule of OpenSSL's that the server chain breaks, as a failure.
+fn chain_failure(violation: &Violation) -> Failure {
+    Failure {
+        check: "handshake",
+        class: Class::InvalidChain,
+        message: format!(
+            "server chain: {}",
+            violation.message("Townlet's Python client fails")
+        ),
+        hint: Some(violation.rule.hint().to_string()),
+    }
 }
 
 async fn run_into(setup: &Setup, target: &Target, out: &mut Outcome) -> Result<(), Failure> {
     let observed = Observed::default();
-    let config = client_config(setup, observed.chain.clone(), observed.requested.clone())?;
+    let config = client_config(setup, &observed)?;
     let name = ServerName::try_from(setup.server_name.clone()).map_err(|error| Failure {
         check: "handshake",
         class: Class::Config,
@@ -217,6 +254,11 @@ async fn handshake(
             });
         }
         Ok(Err(error)) => {
+            let mut chain_failures = observed.chain_failures().into_iter();
+            if let Some(first) = chain_failures.next() {
+                out.more = chain_failures.collect();
+                return Err(first);
+            }
             let requested = observed.requested();
             return Err(classify(
                 &error, setup, &out.chain, requested, address, None,
@@ -224,6 +266,7 @@ async fn handshake(
         }
         Ok(Ok(stream)) => stream,
     };
+    out.common_name_only = observed.common_name_only.load(Ordering::SeqCst);
     out.handshake = Some(started.elapsed());
     let (_, connection) = tls.get_ref();
     out.session = Some(Session {
@@ -312,11 +355,7 @@ fn round_trip(
     }
 }
 
-fn client_config(
-    setup: &Setup,
-    seen: Arc<Mutex<Vec<CertificateDer<'static>>>>,
-    requested: Arc<AtomicBool>,
-) -> Result<ClientConfig, Failure> {
+fn client_config(setup: &Setup, observed: &Observed) -> Result<ClientConfig, Failure> {
     let config_failure = |message: String| Failure {
         check: "handshake",
         class: Class::Config,
@@ -337,7 +376,11 @@ fn client_config(
     let verifier = Verifier {
         inner,
         verify_hostname: setup.verify_hostname,
-        seen,
+        seen: observed.chain.clone(),
+        anchors: setup.anchors.clone(),
+        presented_words: setup.presented_words.clone(),
+        violations: observed.violations.clone(),
+        common_name_only: observed.common_name_only.clone(),
     };
     let config = ClientConfig::builder_with_provider(setup.provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -346,7 +389,7 @@ fn client_config(
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_client_cert_resolver(Arc::new(ClientCert {
             key: setup.client.clone(),
-            requested,
+            requested: observed.requested.clone(),
         }));
     Ok(config)
 }
@@ -676,15 +719,59 @@ fn client_auth_failure(setup: &Setup, what: String) -> Failure {
     }
 }
 
-/// Verifies as rustls' WebPKI verifier does, remembers the presented chain
-/// for the report, and skips only the name check when `verify_hostname` is
-/// off (WebPKI checks the chain before the name, so a name error means the
-/// chain was good).
+/// Verifies as Townlet's Python client (OpenSSL) would: first the chain
+/// against OpenSSL's rules that WebPKI does not apply (see
+/// [`crate::chain`]), then rustls' WebPKI verifier. Remembers the presented
+/// chain for the report. Two name errors are let through deliberately, and
+/// only these: any name error when `verify_hostname` is off, and, with it
+/// on, a certificate without DNS subjectAltName whose subject CN is the host
+/// (OpenSSL's `X509_check_host` falls back to the CN then, and Python 3.11
+/// keeps `hostname_checks_common_name` on). WebPKI checks the chain before
+/// the name, so a name error means the chain was good: accepting it is
+/// verifying without the name.
 #[derive(Debug)]
 struct Verifier {
     inner: Arc<WebPkiServerVerifier>,
     verify_hostname: bool,
     seen: Arc<Mutex<Vec<CertificateDer<'static>>>>,
+    anchors: Arc<Vec<(CertificateDer<'static>, String)>>,
+    presented_words: String,
+    violations: Arc<Mutex<Vec<Violation>>>,
+    common_name_only: Arc<AtomicBool>,
+}
+
+impl Verifier {
+    /// OpenSSL's rules over the chain. Validity windows of the leaf and the
+    /// intermediates are left to WebPKI, which reports them with their own
+    /// classes; those of the `ca_file` anchor WebPKI never looks at.
+    fn judge(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Vec<Violation> {
+        let leaf = Link {
+            der: end_entity,
+            origin: &self.presented_words,
+        };
+        let presented: Vec<Link<'_>> = intermediates
+            .iter()
+            .map(|der| Link {
+                der,
+                origin: &self.presented_words,
+            })
+            .collect();
+        let anchors: Vec<Link<'_>> = self
+            .anchors
+            .iter()
+            .map(|(der, origin)| Link { der, origin })
+            .collect();
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        chain::judge(&leaf, &presented, &anchors, now)
+            .into_iter()
+            .filter(|violation| violation.is_anchor || !violation.rule.is_time())
+            .collect()
+    }
 }
 
 impl ServerCertVerifier for Verifier {
@@ -701,6 +788,16 @@ impl ServerCertVerifier for Verifier {
             seen.push(end_entity.clone().into_owned());
             seen.extend(intermediates.iter().map(|c| c.clone().into_owned()));
         }
+        let violations = self.judge(end_entity, intermediates, now);
+        if let Some(first) = violations.first() {
+            let refused = ChainRefused(first.message("Townlet's Python client fails"));
+            if let Ok(mut shared) = self.violations.lock() {
+                *shared = violations;
+            }
+            return Err(TlsError::InvalidCertificate(CertificateError::Other(
+                rustls::OtherError(Arc::new(refused)),
+            )));
+        }
         match self.inner.verify_server_cert(
             end_entity,
             intermediates,
@@ -711,6 +808,12 @@ impl ServerCertVerifier for Verifier {
             Err(TlsError::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.verify_hostname => Ok(ServerCertVerified::assertion()),
+            Err(TlsError::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if inspect::common_name_only_match(end_entity, server_name) => {
+                self.common_name_only.store(true, Ordering::SeqCst);
+                Ok(ServerCertVerified::assertion())
+            }
             other => other,
         }
     }
@@ -737,6 +840,18 @@ impl ServerCertVerifier for Verifier {
         self.inner.supported_verify_schemes()
     }
 }
+
+/// The error the verifier returns for a chain OpenSSL would refuse.
+#[derive(Debug)]
+struct ChainRefused(String);
+
+impl std::fmt::Display for ChainRefused {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ChainRefused {}
 
 /// Presents the configured client certificate and remembers whether the
 /// server asked for one.

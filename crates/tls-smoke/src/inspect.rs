@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use rustls::pki_types::ServerName;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -71,6 +72,37 @@ fn ip_text(b: &[u8]) -> String {
         16 => IpAddr::from(<[u8; 16]>::try_from(b).unwrap_or_default()).to_string(),
         _ => b.iter().map(|x| format!("{x:02x}")).collect(),
     }
+}
+
+/// Whether the certificate matches `server_name` only through its subject
+/// CN, as OpenSSL's `X509_check_host` allows when a certificate has no DNS
+/// subjectAltName (and Python 3.11's `hostname_checks_common_name` is on):
+/// `server_name` is a DNS name, the certificate has no `DNS:` SAN, and one
+/// of its CNs is the name, ASCII case aside. Narrow on purpose: a wildcard
+/// CN is not matched (OpenSSL would), so such a certificate stays a name
+/// mismatch here.
+pub(crate) fn common_name_only_match(der: &[u8], server_name: &ServerName<'_>) -> bool {
+    let ServerName::DnsName(host) = server_name else {
+        return false;
+    };
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return false;
+    };
+    let has_dns_san = match cert.subject_alternative_name() {
+        Ok(Some(ext)) => ext
+            .value
+            .general_names
+            .iter()
+            .any(|name| matches!(name, GeneralName::DNSName(_))),
+        Ok(None) => false,
+        // A malformed or duplicated SAN extension: not this case.
+        Err(_) => true,
+    };
+    !has_dns_san
+        && cert.subject().iter_common_name().any(|cn| {
+            cn.as_str()
+                .is_ok_and(|cn| cn.eq_ignore_ascii_case(host.as_ref()))
+        })
 }
 
 /// SHA-256 fingerprint as `AB:CD:...`.

@@ -22,6 +22,7 @@
 //! exchange, FIPS) Townlet's client does not use.
 
 mod certs;
+mod chain;
 mod client;
 mod collector;
 pub mod inspect;
@@ -36,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use rollout_config::{Context, Outcome, Style, Verbosity};
+use rollout_config::{Context, Outcome, Style, Verbosity, printable};
 
 pub use certs::{
     CA_NAME as DEV_CA_NAME, DevMaterial, FILES as DEV_CERT_FILES, ensure_dev_certs,
@@ -219,6 +220,9 @@ fn run_smoke(ctx: &Context, args: SmokeArgs, out: &mut dyn Write) -> Result<Outc
 }
 
 fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Outcome> {
+    if let Some(host) = &args.host {
+        certs::check_host(host, "`--host`")?;
+    }
     let (dir, host) = match (args.out, args.host) {
         (Some(out), Some(host)) => (ctx.settings.workspace.join(out), host),
         (out, host) => {
@@ -233,9 +237,14 @@ fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Outc
                     ),
                 },
             };
-            let host = match host.or_else(|| t.endpoint.as_ref().map(|e| e.host.clone())) {
-                Some(h) => h,
-                None => bail!(
+            let host = match (host, t.endpoint.as_ref()) {
+                (Some(h), _) => h,
+                (None, Some(endpoint)) => {
+                    let place = format!("{}: `telemetry.transport.endpoint`", t.place("endpoint"));
+                    certs::check_host(&endpoint.host, &place)?;
+                    endpoint.host.clone()
+                }
+                (None, None) => bail!(
                     "`{}` has no tcp endpoint\nhint: pass `--host HOST`",
                     t.source.display()
                 ),
@@ -265,15 +274,20 @@ struct CertsWritten {
 impl rollout_config::Report for CertsWritten {
     fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
         for p in &self.files {
-            writeln!(out, "{} wrote {}", style.pass(), p.display())?;
+            writeln!(
+                out,
+                "{} wrote {}",
+                style.pass(),
+                printable(&p.display().to_string())
+            )?;
         }
         writeln!(
             out,
             "{}",
             style.bold(&format!(
                 "dev certificates for `{}` written to `{}` (CA {}, keys mode 0600)",
-                self.host,
-                self.dir.display(),
+                printable(&self.host),
+                printable(&self.dir.display().to_string()),
                 certs::CA_NAME
             ))
         )?;

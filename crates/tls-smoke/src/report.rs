@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use rollout_config::Style;
+use rollout_config::{Style, printable};
 use serde::{Deserialize, Serialize};
 
 use crate::inspect::CertInfo;
@@ -62,6 +62,14 @@ pub enum Class {
     ClientCertRequired,
     ClientCertRejected,
     NoCommonProtocol,
+    /// A certificate chain breaks a rule of OpenSSL's (CA flag, key usage,
+    /// path length, validity of the `ca_file` anchor) that Townlet's Python
+    /// client enforces.
+    InvalidChain,
+    /// The host name matches only the subject CN of a certificate without
+    /// DNS subjectAltName: Townlet's Python client accepts it, most other
+    /// clients do not (warning).
+    CommonNameOnly,
     /// The server closed the connection right after the handshake (warning).
     ClosedAfterHandshake,
     /// Another TLS failure.
@@ -207,9 +215,9 @@ impl Report {
             .collect();
         let mut lines: Vec<String> = Vec::new();
         for (i, f) in errors.iter().enumerate() {
-            let mut line = f.message.clone();
+            let mut line = printable(&f.message).into_owned();
             if let Some(place) = &f.place {
-                line.push_str(&format!(" (set at `{place}`)"));
+                line.push_str(&format!(" (set at `{}`)", printable(place)));
             }
             lines.push(line);
             // One hint for a run of findings sharing it.
@@ -217,20 +225,23 @@ impl Report {
             if let Some(hint) = &f.hint
                 && next_hint != Some(hint)
             {
-                lines.push(format!("hint: {hint}"));
+                lines.push(format!("hint: {}", printable(hint)));
             }
         }
         lines.join("\n")
     }
 }
 
+/// A finding for a terminal: its message, place and hint carry data
+/// (subjects, file names, peer errors), so each is escaped on its own and
+/// only the `hint:` line break is ours.
 fn finding_text(f: &Finding) -> String {
-    let mut s = f.message.clone();
+    let mut s = printable(&f.message).into_owned();
     if let Some(place) = &f.place {
-        s.push_str(&format!(" (set at `{place}`)"));
+        s.push_str(&format!(" (set at `{}`)", printable(place)));
     }
     if let Some(hint) = &f.hint {
-        s.push_str(&format!("\nhint: {hint}"));
+        s.push_str(&format!("\nhint: {}", printable(hint)));
     }
     s
 }
@@ -248,7 +259,7 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
     let width = r.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in &r.checks {
         let word = c.status.word(style);
-        writeln!(out, "{word} {:width$}  {}", c.id, c.summary)?;
+        writeln!(out, "{word} {:width$}  {}", c.id, printable(&c.summary))?;
         if matches!(c.status, Status::Warn | Status::Fail) {
             // When the smoke could not run, its setup errors go to stderr
             // (the command's error); do not print them twice.
@@ -266,12 +277,12 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
                     writeln!(
                         out,
                         "       server cert {i}: {} (issuer {}) {} not after {}",
-                        cert.subject,
-                        cert.issuer,
+                        printable(&cert.subject),
+                        printable(&cert.issuer),
                         if cert.sans.is_empty() {
                             "no SANs".to_string()
                         } else {
-                            cert.sans.join(", ")
+                            printable(&cert.sans.join(", ")).into_owned()
                         },
                         cert.not_after
                     )?;
@@ -279,10 +290,14 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
             }
         }
     }
+    let endpoint = printable(&r.endpoint);
     let target = match r.mode {
-        Mode::Endpoint => r.endpoint.clone(),
-        Mode::Connect => format!("{} via {}", r.endpoint, r.address.as_deref().unwrap_or("?")),
-        Mode::Loopback => format!("{} (loopback collector)", r.endpoint),
+        Mode::Endpoint => endpoint.into_owned(),
+        Mode::Connect => format!(
+            "{endpoint} via {}",
+            printable(r.address.as_deref().unwrap_or("?"))
+        ),
+        Mode::Loopback => format!("{endpoint} (loopback collector)"),
     };
     let line = match (r.verdict, &r.session) {
         (Outcome::Pass, Some(s)) => format!(
@@ -324,6 +339,8 @@ pub fn class_words(c: Class) -> &'static str {
         Class::ClientCertRequired => "client certificate required but not configured",
         Class::ClientCertRejected => "client certificate rejected",
         Class::NoCommonProtocol => "no common protocol version or cipher suite",
+        Class::InvalidChain => "certificate chain refused by OpenSSL's rules",
+        Class::CommonNameOnly => "host name only in the subject CN",
         Class::ClosedAfterHandshake => "server closed the connection after the handshake",
         Class::Tls => "TLS failure",
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use rollout_config::Style;
+use rollout_config::{Style, printable};
 use serde::{Deserialize, Serialize};
 
 use crate::collector::{self, Shared, Tally};
@@ -215,12 +215,12 @@ pub fn render(s: &ServeSummary, style: &Style, out: &mut dyn Write) -> std::io::
         t.handshake_failures.len()
     )?;
     for f in &t.handshake_failures {
-        writeln!(out, "     - {f}")?;
+        writeln!(out, "     - {}", printable(f))?;
     }
     let types = t
         .by_payload_type
         .iter()
-        .map(|(k, v)| format!("{k} {v}"))
+        .map(|(k, v)| format!("{} {v}", printable(k)))
         .collect::<Vec<_>>()
         .join(", ");
     writeln!(
@@ -245,13 +245,13 @@ pub fn render(s: &ServeSummary, style: &Style, out: &mut dyn Write) -> std::io::
         t.invalid_lines
     )?;
     for e in &t.invalid_examples {
-        writeln!(out, "     - {e}")?;
+        writeln!(out, "     - {}", printable(e))?;
     }
     writeln!(
         out,
         "{} runtime_variant  expected `{}`{}",
         word(t.other_runtime_variants.is_empty()),
-        s.expected_runtime_variant,
+        printable(&s.expected_runtime_variant),
         if t.other_runtime_variants.is_empty() {
             String::new()
         } else {
@@ -262,7 +262,11 @@ pub fn render(s: &ServeSummary, style: &Style, out: &mut dyn Write) -> std::io::
         }
     )?;
     for (v, n) in &t.other_runtime_variants {
-        writeln!(out, "     - {n} payloads report runtime_variant `{v}`")?;
+        writeln!(
+            out,
+            "     - {n} payloads report runtime_variant `{}`",
+            printable(v)
+        )?;
     }
     let line = format!(
         "serve {} on {}: stopped by {} after {:.1}s",
@@ -271,7 +275,7 @@ pub fn render(s: &ServeSummary, style: &Style, out: &mut dyn Write) -> std::io::
         } else {
             "FAILED"
         },
-        s.listen,
+        printable(&s.listen),
         s.stopped_by,
         s.duration_ms / 1000.0
     );

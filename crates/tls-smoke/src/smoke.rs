@@ -11,7 +11,10 @@ use rollout_config::townlet::{Endpoint, TlsSettings, TransportKind};
 use rustls::crypto::CryptoProvider;
 use serde::{Deserialize, Serialize};
 
+use rustls::pki_types::CertificateDer;
+
 use crate::certs;
+use crate::chain::{self, Link};
 use crate::client::{self, Setup, Target};
 use crate::collector;
 use crate::material::{self, CertFile, Source};
@@ -130,7 +133,7 @@ fn run_checks(
         host: &endpoint.host,
     };
     let trust = load_trust(transport, tls, &hints, sink);
-    let client = load_client(transport, tls, &provider, &hints, sink);
+    let client = load_client(transport, tls, (&provider, &hints), (&trust, now), sink);
     report.client_auth.configured = client.key.is_some();
     let collector = match &opts.target {
         SmokeTarget::Loopback {
@@ -163,8 +166,15 @@ fn run_checks(
         sink.skip("handshake", "not attempted: fix the errors first");
         return;
     }
+    let presented_words = match &opts.target {
+        SmokeTarget::Loopback { .. } => {
+            format!("`--server-cert` `{}`", collector.cert_path.display())
+        }
+        _ => "the chain the server presented".to_string(),
+    };
     let setup = Setup {
         provider,
+        anchors: Arc::new(trust.anchors()),
         roots: trust.roots,
         client: client.key,
         verify_hostname: tls.verify_hostname,
@@ -172,6 +182,7 @@ fn run_checks(
         timeout: transport.connect_timeout,
         trust_words: trust.words,
         client_words: client.words,
+        presented_words,
     };
     let Some((outcome, collector_view)) = handshake(
         setup,
@@ -271,6 +282,20 @@ struct Trust<'t> {
     words: String,
 }
 
+impl Trust<'_> {
+    /// The `ca_file` certificates with words naming the file.
+    fn anchors(&self) -> Vec<(CertificateDer<'static>, String)> {
+        let (Some(source), Some(file)) = (&self.source, &self.file) else {
+            return Vec::new();
+        };
+        let origin = format!("`ca_file` `{}`", source.path.display());
+        file.ders
+            .iter()
+            .map(|der| (der.clone(), origin.clone()))
+            .collect()
+    }
+}
+
 /// Check 2, trust: reads `ca_file` and adds it to the system roots.
 fn load_trust<'t>(
     transport: &'t Transport,
@@ -336,8 +361,8 @@ struct Client<'t> {
 fn load_client<'t>(
     transport: &'t Transport,
     tls: &'t TlsSettings,
-    provider: &Arc<CryptoProvider>,
-    hints: &CertsHint<'_>,
+    (provider, hints): (&Arc<CryptoProvider>, &CertsHint<'_>),
+    (trust, now): (&Trust<'_>, i64),
     sink: &mut Sink,
 ) -> Client<'t> {
     let (Some(cert_path), Some(key_path)) = (tls.cert_file.as_deref(), tls.key_file.as_deref())
@@ -376,6 +401,9 @@ fn load_client<'t>(
         algorithm,
         ..
     } = pair;
+    if let Some(chain) = &chain {
+        judge_client_chain(chain, &cert_source, trust, now, sink);
+    }
     let subject = first_subject(chain.as_ref());
     sink.check(
         "client-cert",
@@ -394,6 +422,57 @@ fn load_client<'t>(
         chain,
         key,
         words: format!("`{}`", cert_path.display()),
+    }
+}
+
+/// The client chain under OpenSSL's rules, against `ca_file`: what a
+/// collector that verifies client certificates with OpenSSL and trusts the
+/// same CA (as `--loopback` does) would refuse. Validity windows are the
+/// validity check's.
+fn judge_client_chain(
+    chain: &CertFile,
+    cert_source: &Source<'_>,
+    trust: &Trust<'_>,
+    now: i64,
+    sink: &mut Sink,
+) {
+    let Some((leaf_der, rest)) = chain.ders.split_first() else {
+        return;
+    };
+    let origin = format!("`cert_file` `{}`", cert_source.path.display());
+    let leaf = Link {
+        der: leaf_der,
+        origin: &origin,
+    };
+    let presented: Vec<Link<'_>> = rest
+        .iter()
+        .map(|der| Link {
+            der,
+            origin: &origin,
+        })
+        .collect();
+    let anchor_list = trust.anchors();
+    let anchors: Vec<Link<'_>> = anchor_list
+        .iter()
+        .map(|(der, origin)| Link { der, origin })
+        .collect();
+    for violation in chain::judge(&leaf, &presented, &anchors, now) {
+        if violation.rule.is_time() {
+            continue;
+        }
+        sink.finding(
+            "client-cert",
+            Severity::Error,
+            Class::InvalidChain,
+            format!(
+                "client chain: {}",
+                violation.message(
+                    "an OpenSSL-based collector (Python `ssl`, nginx) that trusts `ca_file` refuses it"
+                )
+            ),
+            cert_source.place.clone(),
+            Some(violation.rule.hint().to_string()),
+        );
     }
 }
 
@@ -693,7 +772,7 @@ fn record(
         f.message
             .push_str(&format!(" (the loopback collector says: {why})"));
     }
-    for f in failure.iter().chain(o.warning.iter()) {
+    for f in failure.iter().chain(o.more.iter()).chain(o.warning.iter()) {
         let severity = if f.class == Class::ClosedAfterHandshake {
             Severity::Warning
         } else {
@@ -751,6 +830,7 @@ fn record(
             push(sink, "handshake", status, "did not complete".to_string());
         }
     }
+    record_hostname(&o, report, sink);
     // client auth
     let client_auth_failed = failed_at == Some("client-auth");
     let summary = match (report.client_auth.configured, o.requested, o.accepted) {
@@ -771,6 +851,39 @@ fn record(
         Some(s) => sink.check("client-auth", s),
         None => sink.skip("client-auth", "no handshake"),
     }
+}
+
+/// The `hostname` check, once the handshake completed with the name
+/// checked: `warn` when the name came from the subject CN only.
+fn record_hostname(o: &client::Outcome, report: &Report, sink: &mut Sink) {
+    if o.session.is_none() || !report.verify_hostname {
+        return;
+    }
+    let host = &report.server_name;
+    if !o.common_name_only {
+        sink.check(
+            "hostname",
+            format!("`{host}` matches the server certificate's subjectAltName"),
+        );
+        return;
+    }
+    let subject = o.chain.first().map_or("?", |leaf| leaf.subject.as_str());
+    sink.finding(
+        "hostname",
+        Severity::Warning,
+        Class::CommonNameOnly,
+        format!(
+            "server certificate {subject} has no DNS subjectAltName: Townlet's Python client accepts the name from the CN; most other clients (rustls, Go, browsers) reject a certificate without subjectAltName"
+        ),
+        None,
+        Some(format!(
+            "reissue the server certificate with `subjectAltName=DNS:{host}`"
+        )),
+    );
+    sink.check(
+        "hostname",
+        format!("`{host}` matches only the subject CN (no subjectAltName)"),
+    );
 }
 
 fn push(sink: &mut Sink, id: &str, status: Status, summary: String) {

@@ -280,3 +280,81 @@ fn gate_flow_generates_missing_dev_certs_then_passes() {
     assert_eq!(report.exit_code, 0);
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
 }
+
+#[test]
+fn certs_refuses_an_empty_or_invalid_host_before_writing_anything() {
+    let root = sample_root();
+    let out_dir = root.path().join("certs");
+    let out_arg = out_dir.to_str().expect("utf-8");
+    let long = format!("bad host/{}", "a".repeat(291));
+    for host in ["", long.as_str(), "demo..local"] {
+        let (r, stdout) = run(
+            root.path(),
+            Format::Human,
+            &["certs", "--out", out_arg, "--host", host],
+        );
+        let message = format!("{:#}", r.expect_err("refused"));
+        assert!(
+            message.starts_with(
+                "`--host`: expected a DNS name (such as `demo.local`) or an IP address"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("\nhint: "), "{message}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(!out_dir.exists(), "files written for `{host}`");
+    }
+    // IP addresses and names are fine.
+    for host in ["127.0.0.1", "::1", "demo.local"] {
+        let dir = root
+            .path()
+            .join(format!("certs-{}", host.replace(':', "_")));
+        let (r, _) = run(
+            root.path(),
+            Format::Json,
+            &[
+                "certs",
+                "--out",
+                dir.to_str().expect("utf-8"),
+                "--host",
+                host,
+            ],
+        );
+        assert_eq!(r.expect("certs"), Outcome::Pass, "{host}");
+    }
+}
+
+#[test]
+fn a_subject_with_an_escape_byte_reaches_the_terminal_escaped_and_json_exact() {
+    let fx = Fixture::new();
+    let evil = "demo\u{1b}[2J\u{1b}]0;owned\u{7}";
+    let (cert, key) = fx.ca.leaf(&[HOST], evil, Use::Server, VALID);
+    fx.write("certs/evil_server.pem", &cert);
+    fx.write_key("certs/evil_server.key", &key);
+    fx.demo("demo.local:8765", 3.0);
+    let cert_arg = fx.path("certs/evil_server.pem");
+    let key_arg = fx.path("certs/evil_server.key");
+    let args = [
+        "--loopback",
+        "--sim-config",
+        "configs/demo/poc_demo_tls.yaml",
+        "--server-cert",
+        cert_arg.to_str().expect("utf-8"),
+        "--server-key",
+        key_arg.to_str().expect("utf-8"),
+    ];
+    let (r, stdout) = run(fx.root(), Format::Human, &args);
+    assert_eq!(r.expect("smoke"), Outcome::Pass, "{stdout}");
+    assert!(stdout.contains("demo"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "raw ESC on stdout: {stdout:?}");
+    assert!(!stdout.contains('\u{7}'), "raw BEL on stdout: {stdout:?}");
+
+    let (r, stdout) = run(fx.root(), Format::Json, &args);
+    assert_eq!(r.expect("smoke"), Outcome::Pass);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let subject = v["server_chain"][0]["subject"].as_str().expect("subject");
+    assert!(
+        subject.contains('\u{1b}'),
+        "JSON keeps the exact subject: {subject:?}"
+    );
+}

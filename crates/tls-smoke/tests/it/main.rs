@@ -1,6 +1,7 @@
 //! Integration tests of tls-smoke: real handshakes on loopback with
 //! certificates generated per test.
 
+mod chain;
 mod cli;
 mod failures;
 mod interop;
