@@ -98,13 +98,33 @@ impl Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     match run(cli) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Errors quote values from files, git and the command line.
+            let message = format!("{err:#}");
+            eprintln!("error: {}", rollout_config::printable_lines(&message));
             ExitCode::from(Outcome::Error.exit_code())
         }
+    }
+}
+
+/// What clap says about the command line, with the values it quotes
+/// escaped: `--help` and `--version` on stdout (exit 0), a usage error on
+/// stderr (exit 2).
+fn usage_error(err: &clap::Error) -> ExitCode {
+    let text = err.render().to_string();
+    let shown = rollout_config::printable_lines(&text);
+    if err.use_stderr() {
+        eprint!("{shown}");
+        ExitCode::from(Outcome::Error.exit_code())
+    } else {
+        let _printed = err.print();
+        ExitCode::SUCCESS
     }
 }
 

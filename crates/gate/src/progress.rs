@@ -45,6 +45,7 @@ impl Progress {
         if self.quiet {
             return;
         }
+        let msg = rollout_config::output::printable_lines(msg);
         match self.board.get() {
             // Above the board, which is drawn again below it.
             Some(board) => board.multi.suspend(|| eprintln!("gate: {msg}")),
@@ -63,7 +64,11 @@ impl Progress {
                 } else {
                     ""
                 };
-                eprintln!("gate: plan {}: {}{implied}", p.step.id, describe(p));
+                eprintln!(
+                    "gate: plan {}: {}{implied}",
+                    p.step.id,
+                    rollout_config::output::printable(&describe(p))
+                );
             }
             return;
         }
@@ -114,7 +119,11 @@ impl Progress {
                     .ok()
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default();
-                eprintln!("gate: {status} {}: {}", p.step.id, r.summary);
+                eprintln!(
+                    "gate: {status} {}: {}",
+                    p.step.id,
+                    rollout_config::output::printable(&r.summary)
+                );
             }
         }
     }

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
+use rollout_config::output::{printable, printable_capped};
 use rollout_config::Style;
 
 use plumbing::report::{GateReport, StepReport, StepStatus, Verdict};
@@ -76,9 +77,9 @@ pub fn human(
             out,
             "{} {:<width$} {:>7}  {}",
             word(step.status, style),
-            step.id,
+            printable(&step.id),
             time,
-            step.summary
+            printable(&step.summary)
         )?;
         if matches!(
             step.status,
@@ -86,11 +87,15 @@ pub fn human(
         ) {
             if let Some((_, lines)) = details.iter().find(|(id, _)| *id == step.id) {
                 for line in lines {
-                    writeln!(out, "     | {line}")?;
+                    writeln!(
+                        out,
+                        "     | {}",
+                        printable_capped(line, plumbing::steplog::TAIL_LINE_CHARS)
+                    )?;
                 }
             }
             if let Some(log) = &step.log {
-                writeln!(out, "     full log: {}", log.display())?;
+                writeln!(out, "     full log: {}", printable(&log.display().to_string()))?;
             }
         }
     }
@@ -137,7 +142,7 @@ pub fn verdict_line(report: &GateReport) -> String {
         Verdict::Fail => format!(
             "gate FAILED{what}: {} failed ({}) in {took}",
             failed.len(),
-            failed.join(", ")
+            printable(&failed.join(", "))
         ),
         Verdict::Interrupted => format!("gate INTERRUPTED{what} after {took}"),
     }
@@ -345,8 +350,10 @@ struct Place<'a> {
 /// `::level file=F,line=L,col=C,title=T::message`, with the escapes the
 /// workflow-command syntax asks for in properties and in the message.
 fn workflow_command(level: &str, place: Option<Place<'_>>, title: &str, message: &str) -> String {
+    // No control byte from a step's output reaches the log viewer.
     let data = |text: &str| {
-        text.replace('%', "%25")
+        rollout_config::output::printable_lines(text)
+            .replace('%', "%25")
             .replace('\r', "%0D")
             .replace('\n', "%0A")
     };

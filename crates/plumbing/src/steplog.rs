@@ -76,9 +76,14 @@ pub fn pump(
     Ok(pumped)
 }
 
+/// The widest a line of a tail may be, in characters: a step that prints
+/// megabytes without a newline shows their start and how much was cut.
+pub const TAIL_LINE_CHARS: usize = 400;
+
 /// The last `n` non-blank lines of `log`, read backwards from its end in
-/// blocks (at most [`TAIL`] plus one block is read); empty when it cannot be
-/// read.
+/// blocks (at most [`TAIL`] plus one block is read), each cut to
+/// [`TAIL_LINE_CHARS`]; empty when it cannot be read. Not escaped: a
+/// renderer does that.
 pub fn tail(log: &Path, n: usize) -> Vec<String> {
     tail_of(log, n).unwrap_or_default()
 }
@@ -113,7 +118,10 @@ fn tail_of(log: &Path, n: usize) -> io::Result<Vec<String>> {
         lines.remove(0);
     }
     let from = lines.len().saturating_sub(n);
-    Ok(lines[from..].iter().map(|l| l.to_string()).collect())
+    Ok(lines[from..]
+        .iter()
+        .map(|l| rollout_config::output::cut_line(l, TAIL_LINE_CHARS).into_owned())
+        .collect())
 }
 
 /// Reads a log for a summary parser: whole when it fits in `cap` bytes (a

@@ -1199,10 +1199,10 @@ pub fn render(
     writeln!(
         out,
         "tag {} on {} ({}) in {}",
-        t.name,
+        p(&t.name),
         short(&plan.commit),
-        plan.branch.as_deref().unwrap_or("detached HEAD"),
-        plan.root.display()
+        p(plan.branch.as_deref().unwrap_or("detached HEAD")),
+        p(&plan.root.display().to_string())
     )?;
     render_checks(&plan.checks, style, out)?;
     let failed = plan.blocking_ids();
@@ -1219,7 +1219,7 @@ pub fn render(
         writeln!(
             out,
             "verdict: FAIL (refused to tag: {} failed; follow the hints above{or})",
-            failed.join(", ")
+            p(&failed.join(", "))
         )?;
         return Ok(());
     }
@@ -1228,20 +1228,20 @@ pub fn render(
         render_push(&t.name, push, style, out)?;
     }
     if let Some(h) = &ex.hint {
-        writeln!(out, "     hint: {h}")?;
+        writeln!(out, "     hint: {}", p(h))?;
     }
     if ex.ok() {
         let pushed = match &ex.push {
-            Some(p) => format!(" and on `{}`", p.remote),
+            Some(push) => format!(" and on `{}`", p(&push.remote)),
             None => String::new(),
         };
         writeln!(
             out,
             "verdict: pass ({} is in place locally{pushed})",
-            t.name
+            p(&t.name)
         )?;
     } else {
-        writeln!(out, "verdict: FAIL ({} not completed)", t.name)?;
+        writeln!(out, "verdict: FAIL ({} not completed)", p(&t.name))?;
     }
     Ok(())
 }
@@ -1263,13 +1263,13 @@ fn render_checks(checks: &[Check], style: &Style, out: &mut dyn Write) -> Result
             .as_ref()
             .map(|f| format!(" (overridden by {f})"))
             .unwrap_or_default();
-        writeln!(out, "{word} {:<9} {}{over}", c.id, c.summary)?;
+        writeln!(out, "{word} {:<9} {}{over}", c.id, p(&c.summary))?;
         if c.status == Status::Fail {
             for d in &c.details {
-                writeln!(out, "     {d}")?;
+                writeln!(out, "     {}", p(d))?;
             }
             if let (Some(h), None) = (&c.hint, &c.overridden_by) {
-                writeln!(out, "     hint: {h}")?;
+                writeln!(out, "     hint: {}", p(h))?;
             }
         }
     }
@@ -1281,21 +1281,21 @@ fn render_dry_run(plan: &Plan, failed: &[&str], out: &mut dyn Write) -> Result<(
     let t = &plan.tag;
     let kind = tag_kind(t);
     let push = match &plan.remote {
-        Some(r) if r.push => format!(", then push it to `{}`", r.name),
+        Some(r) if r.push => format!(", then push it to `{}`", p(&r.name)),
         _ => String::new(),
     };
     let act = match t.action {
         Action::Create => format!(
             "create {kind} tag {} on {}{push}",
-            t.name,
+            p(&t.name),
             short(&plan.commit)
         ),
-        Action::Reuse => format!("reuse tag {} from an earlier run{push}", t.name),
+        Action::Reuse => format!("reuse tag {} from an earlier run{push}", p(&t.name)),
     };
     writeln!(out, "plan: {act}")?;
     writeln!(out, "message:")?;
     for l in plan.message.lines() {
-        writeln!(out, "  | {l}")?;
+        writeln!(out, "  | {}", p(l))?;
     }
     if plan.ready {
         writeln!(out, "verdict: pass (ready; add --execute to {act})")?;
@@ -1305,7 +1305,7 @@ fn render_dry_run(plan: &Plan, failed: &[&str], out: &mut dyn Write) -> Result<(
             "verdict: FAIL ({} check{} failed: {}; --execute would refuse)",
             failed.len(),
             if failed.len() == 1 { "" } else { "s" },
-            failed.join(", ")
+            p(&failed.join(", "))
         )?;
     }
     Ok(())
@@ -1320,7 +1320,7 @@ fn render_created(plan: &Plan, ex: &Execution, style: &Style, out: &mut dyn Writ
             "{} create    created {} tag {} on {}",
             style.pass(),
             tag_kind(t),
-            t.name,
+            p(&t.name),
             short(&plan.commit)
         )?;
     } else if ex.reused {
@@ -1328,43 +1328,44 @@ fn render_created(plan: &Plan, ex: &Execution, style: &Style, out: &mut dyn Writ
             out,
             "{} create    reused tag {} from an earlier run",
             style.pass(),
-            t.name
+            p(&t.name)
         )?;
     } else if let Some(e) = &ex.error {
-        writeln!(out, "{} create    {e}; nothing was changed", style.fail())?;
+        writeln!(out, "{} create    {}; nothing was changed", style.fail(), p(e))?;
         quote_git(ex.git_stderr.as_deref(), out)?;
     }
     Ok(())
 }
 
 /// The `push` line of an execution.
-fn render_push(name: &str, p: &PushResult, style: &Style, out: &mut dyn Write) -> Result<()> {
-    if p.already_there {
+fn render_push(name: &str, push: &PushResult, style: &Style, out: &mut dyn Write) -> Result<()> {
+    let name = p(name);
+    let remote = p(&push.remote);
+    if push.already_there {
         writeln!(
             out,
-            "{} push      `{}` already has {name}",
+            "{} push      `{remote}` already has {name}",
             style.pass(),
-            p.remote,
         )?;
-    } else if p.pushed {
+    } else if push.pushed {
         writeln!(
             out,
-            "{} push      pushed {name} to `{}`",
+            "{} push      pushed {name} to `{remote}`",
             style.pass(),
-            p.remote
         )?;
-    } else if let Some(e) = &p.error {
-        let has = match p.remote_has_tag {
-            Some(true) => format!("`{}` has a different {name}", p.remote),
-            Some(false) => format!("`{}` does not have {name}", p.remote),
-            None => format!("cannot tell whether `{}` has {name}", p.remote),
+    } else if let Some(e) = &push.error {
+        let has = match push.remote_has_tag {
+            Some(true) => format!("`{remote}` has a different {name}"),
+            Some(false) => format!("`{remote}` does not have {name}"),
+            None => format!("cannot tell whether `{remote}` has {name}"),
         };
         writeln!(
             out,
-            "{} push      {e}; {has}; the local tag is kept",
-            style.fail()
+            "{} push      {}; {has}; the local tag is kept",
+            style.fail(),
+            p(e)
         )?;
-        quote_git(p.git_stderr.as_deref(), out)?;
+        quote_git(push.git_stderr.as_deref(), out)?;
     }
     Ok(())
 }
@@ -1374,8 +1375,13 @@ fn quote_git(stderr: Option<&str>, out: &mut dyn Write) -> Result<()> {
     for l in stderr.unwrap_or("").lines() {
         let l = l.trim_end();
         if !l.is_empty() {
-            writeln!(out, "     git: {l}")?;
+            writeln!(out, "     git: {}", p(l))?;
         }
     }
     Ok(())
+}
+
+/// Text from data (names, subjects, git's words) made safe for a terminal.
+fn p(text: &str) -> std::borrow::Cow<'_, str> {
+    rollout_config::printable(text)
 }

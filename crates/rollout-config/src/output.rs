@@ -334,21 +334,26 @@ pub fn printable_lines(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// [`printable`], cut to at most `max_chars` characters of the original
-/// text, with a note of how much was cut: for one line of a child's output,
-/// which may be megabytes without a newline.
+/// [`printable`] of [`cut_line`]: one line of a child's output, which may
+/// be megabytes without a newline, made safe and short for a terminal.
 pub fn printable_capped(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    match cut_line(text, max_chars) {
+        std::borrow::Cow::Borrowed(kept) => printable(kept),
+        std::borrow::Cow::Owned(cut) => std::borrow::Cow::Owned(printable(&cut).into_owned()),
+    }
+}
+
+/// `text` cut to at most `max_chars` characters, with a note of how much
+/// was cut (` … [1.0 MiB more on this line]`); as it is when shorter.
+pub fn cut_line(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
     let Some((cut_at, _)) = text.char_indices().nth(max_chars) else {
-        return printable(text);
+        return std::borrow::Cow::Borrowed(text);
     };
     let (kept, rest) = text.split_at(cut_at);
-    let cut_bytes = rest.len();
-    let mut out = printable(kept).into_owned();
-    out.push_str(&format!(
-        " … [{} more on this line]",
-        human_bytes(cut_bytes as u64)
-    ));
-    std::borrow::Cow::Owned(out)
+    std::borrow::Cow::Owned(format!(
+        "{kept} … [{} more on this line]",
+        human_bytes(rest.len() as u64)
+    ))
 }
 
 /// A byte count for a person: `512 B`, `4.0 KiB`, `1.1 MiB`, `3.0 GiB`.
