@@ -888,7 +888,8 @@ fn median(window: &VecDeque<u64>) -> f64 {
     } else if n % 2 == 1 {
         v[n / 2] as f64
     } else {
-        (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0
+        // As floats: two counts near `u64::MAX` would overflow their sum.
+        (v[n / 2 - 1] as f64 + v[n / 2] as f64) / 2.0
     }
 }
 
