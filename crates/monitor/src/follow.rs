@@ -321,9 +321,9 @@ pub fn run(
                                 out,
                                 "{word} {} [{}] {}: {}",
                                 a.rule,
-                                a.env,
+                                rollout_config::printable(&a.env),
                                 a.severity.as_str(),
-                                a.message
+                                rollout_config::printable(&a.message)
                             )?;
                         }
                     }
