@@ -204,13 +204,15 @@ impl Tail {
     }
 }
 
-/// Feeds one followed line to its evaluator.
+/// Feeds one followed line to its evaluator; a skipped over-long line is
+/// also told on stderr as it happens, unless `quiet`.
 fn feed(
     eval: &mut SourceEval,
     recon: &mut telemetry::Reconstructor,
     name: &str,
     record: Record<'_>,
     summary: &mut InputSummary,
+    quiet: bool,
 ) -> Result<()> {
     summary.records += 1;
     let (line_no, bytes) = match record {
@@ -218,6 +220,9 @@ fn feed(
         Record::OverLong(line_no, head) => {
             let kind = eval.kind();
             input::over_long_line(name, line_no, kind, head, eval)?;
+            if quiet {
+                return Ok(());
+            }
             eprintln!(
                 "warning: `{}`:{line_no}: line longer than {} skipped ({} skipped so far): not a record the alert rules read",
                 rollout_config::printable(name),
@@ -245,6 +250,37 @@ fn feed(
         summary.first_tick.get_or_insert(t);
         summary.last_tick = Some(t);
     }
+    Ok(())
+}
+
+/// Prints one alert as it is raised: a JSON line, or a human line whose
+/// data is escaped.
+fn announce(
+    a: &crate::Alert,
+    format: Format,
+    style: &Style,
+    fail_on: Severity,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if format == Format::Json {
+        serde_json::to_writer(&mut *out, a)?;
+        writeln!(out)?;
+    } else {
+        let word = if a.severity >= fail_on {
+            style.fail()
+        } else {
+            style.warn()
+        };
+        writeln!(
+            out,
+            "{word} {} [{}] {}: {}",
+            a.rule,
+            rollout_config::printable(&a.env),
+            a.severity.as_str(),
+            rollout_config::printable(&a.message)
+        )?;
+    }
+    out.flush()?;
     Ok(())
 }
 
@@ -285,6 +321,7 @@ pub fn run(
         tails.push((Tail::new(i.path.clone(), kind), eval, summary));
     }
     let style = Style::stdout();
+    let quiet = ctx.verbosity == rollout_config::Verbosity::Quiet;
     let mut announced: Vec<(String, String, crate::Rule, Severity)> = Vec::new();
     let mut last_data = Instant::now();
     let mut last_textfile: Option<Instant> = None;
@@ -293,7 +330,8 @@ pub fn run(
         for (tail, eval, summary) in &mut tails {
             let name = tail.path.display().to_string();
             let mut recon = std::mem::take(&mut tail.recon);
-            let n = tail.poll(&mut |record| feed(eval, &mut recon, &name, record, summary))?;
+            let n =
+                tail.poll(&mut |record| feed(eval, &mut recon, &name, record, summary, quiet))?;
             tail.recon = recon;
             grew |= n > 0;
         }
@@ -302,32 +340,10 @@ pub fn run(
             for (_, eval, _) in &tails {
                 for a in eval.alerts() {
                     let key = (a.env.clone(), eval.file().to_string(), a.rule, a.severity);
-                    if announced.contains(&key) {
-                        continue;
+                    if !announced.contains(&key) {
+                        announced.push(key);
+                        announce(&a, ctx.format, &style, fail_on, out)?;
                     }
-                    announced.push(key);
-                    match ctx.format {
-                        Format::Json => {
-                            serde_json::to_writer(&mut *out, &a)?;
-                            writeln!(out)?;
-                        }
-                        _ => {
-                            let word = if a.severity >= fail_on {
-                                style.fail()
-                            } else {
-                                style.warn()
-                            };
-                            writeln!(
-                                out,
-                                "{word} {} [{}] {}: {}",
-                                a.rule,
-                                rollout_config::printable(&a.env),
-                                a.severity.as_str(),
-                                rollout_config::printable(&a.message)
-                            )?;
-                        }
-                    }
-                    out.flush()?;
                 }
             }
         }
