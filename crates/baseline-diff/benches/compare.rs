@@ -7,9 +7,15 @@
 //!   the binary is built first) with its CPU time and peak RSS;
 //! - the Python reference (`benches/reference.py`: json + numpy.isclose).
 //!
+//! - the hostile object arrays of issue 20, written by numpy (a pickled
+//!   4 MiB string referenced 1000 times through the memo, and one 10 MiB
+//!   integer), each compared in a child process with its time and peak
+//!   RSS: both must be refused (exit 2) within 1 s and 256 MB.
+//!
 //! `BENCH_MB` sets the size of each capture (default 200); `BENCH_XTASK` an
 //! xtask binary to measure instead of building `target/debug/xtask`;
 //! `BENCH_PYTHON` the interpreter (default `python3`, which needs numpy).
+//! `BENCH_HOSTILE_ONLY=1` measures the hostile object arrays only.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -26,26 +32,22 @@ use test_support::measure::{cpu_of, run_measured};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Where the child of [`hostile_pickles`] finds the files it compares.
+const CHILD_BASELINE: &str = "BENCH_CHILD_BASELINE";
+const CHILD_CANDIDATE: &str = "BENCH_CHILD_CANDIDATE";
+
 fn main() {
-    let mb: u64 = std::env::var("BENCH_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let dir = std::env::temp_dir().join(format!("baseline-diff-bench-{mb}mb"));
-    std::fs::create_dir_all(&dir).expect("bench dir");
-    let base = dir.join("baseline.jsonl");
-    let cand = dir.join("candidate.jsonl");
-    let target = mb << 20;
-    for (p, perturb) in [(&base, false), (&cand, true)] {
-        if std::fs::metadata(p)
-            .map(|m| m.len() < target)
-            .unwrap_or(true)
-        {
-            let t = Instant::now();
-            generate(p, target, perturb);
-            eprintln!("generated `{}` in {:.1?}", p.display(), t.elapsed());
-        }
+    if let (Some(baseline), Some(candidate)) = (
+        std::env::var_os(CHILD_BASELINE),
+        std::env::var_os(CHILD_CANDIDATE),
+    ) {
+        compare_in_child(Path::new(&baseline), Path::new(&candidate));
     }
+    hostile_pickles();
+    if std::env::var_os("BENCH_HOSTILE_ONLY").is_some() {
+        return;
+    }
+    let (dir, base, cand) = captures();
     let bytes = std::fs::metadata(&base).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(&cand).map(|m| m.len()).unwrap_or(0);
     let mib = bytes as f64 / (1u64 << 20) as f64;
@@ -239,6 +241,106 @@ fn python(base: &Path, cand: &Path, mib: f64, t_cmp: Duration, t_xtask: Option<D
         println!(
             "python reference: not measured, `{python}` cannot import numpy (pip install numpy)"
         );
+    }
+}
+
+/// The two synthetic captures of `BENCH_MB` MiB each, generated once into
+/// the temp directory: (directory, baseline, candidate).
+fn captures() -> (PathBuf, PathBuf, PathBuf) {
+    let mb: u64 = std::env::var("BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let dir = std::env::temp_dir().join(format!("baseline-diff-bench-{mb}mb"));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let base = dir.join("baseline.jsonl");
+    let cand = dir.join("candidate.jsonl");
+    let target = mb << 20;
+    for (p, perturb) in [(&base, false), (&cand, true)] {
+        if std::fs::metadata(p)
+            .map(|m| m.len() < target)
+            .unwrap_or(true)
+        {
+            let t = Instant::now();
+            generate(p, target, perturb);
+            eprintln!("generated `{}` in {:.1?}", p.display(), t.elapsed());
+        }
+    }
+    (dir, base, cand)
+}
+
+/// The hostile object arrays of issue 20, written by numpy in a cached
+/// virtual environment, each compared with a plain archive in a child
+/// process (this bench binary again) whose time and peak RSS are printed.
+fn hostile_pickles() {
+    const SCRIPT: &str = r#"
+import sys
+import numpy as np
+kind, path = sys.argv[1], sys.argv[2]
+meta = np.empty(1, dtype=object)
+if kind == "memo":
+    s = "a" * (4 << 20)
+    meta[0] = {"variant": "hybrid", "feature_names": [s] * 1000}
+elif kind == "int":
+    meta[0] = {"variant": "hybrid", "seed": 1 << (8 * (10 << 20) - 2)}
+else:
+    meta[0] = {"variant": "hybrid", "feature_names": ["need_hunger", "wallet"]}
+np.savez_compressed(path, map=np.zeros((4, 11, 11), np.float32), metadata=meta)
+"#;
+    let dir = std::env::temp_dir().join("baseline-diff-bench-hostile");
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let python = test_support::venv("numpy-venv", "", &["numpy>=1.26,<3"]).join("python");
+    let make = |kind: &str| {
+        let path = dir.join(format!("{kind}.npz"));
+        let status = plumbing::process::command(&python)
+            .args(["-c", SCRIPT, kind])
+            .arg(&path)
+            .status()
+            .expect("run python");
+        assert!(
+            status.success(),
+            "numpy could not write `{}`",
+            path.display()
+        );
+        path
+    };
+    let baseline = make("plain");
+    for (kind, what) in [
+        (
+            "memo",
+            "4 MiB string referenced 1000 times through the memo",
+        ),
+        ("int", "one 10 MiB integer"),
+    ] {
+        let candidate = make(kind);
+        let size = std::fs::metadata(&candidate).map(|m| m.len()).unwrap_or(0);
+        let exe = std::env::current_exe().expect("bench binary");
+        let mut cmd = plumbing::process::command(exe);
+        cmd.env(CHILD_BASELINE, &baseline)
+            .env(CHILD_CANDIDATE, &candidate);
+        let (t, rss, cpu) = run_measured(&mut cmd);
+        println!(
+            "hostile object array ({what}; {size} bytes on disk), refused: {:.3}s, cpu {:.3}s, peak RSS {:.1} MiB",
+            t.as_secs_f64(),
+            cpu.as_secs_f64(),
+            rss as f64 / 1024.0
+        );
+    }
+}
+
+/// The child of [`hostile_pickles`]: compares the two files and exits 2
+/// with the error, as the command does, or 0 if they were compared.
+fn compare_in_child(baseline: &Path, candidate: &Path) -> ! {
+    let settings = CompareSettings::from_config(&BaselineSection::default(), "facade");
+    match compare_paths(&settings, baseline, candidate) {
+        Ok(_) => {
+            eprintln!("compared, not refused: `{}`", candidate.display());
+            std::process::exit(0)
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::exit(2)
+        }
     }
 }
 

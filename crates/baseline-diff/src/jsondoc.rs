@@ -257,7 +257,9 @@ pub fn describe_values(d: &Diff) -> String {
     }
 }
 
-/// A value cut to a readable length.
+/// A value cut to a readable length. Strings are quoted as JSON quotes
+/// them, but their control characters are kept: the human renderer shows
+/// them with `rollout_config::printable`, the one escaping rule.
 pub fn short(v: &Value) -> String {
     let s = match v {
         Value::Number(n) => n.as_f64().map_or_else(
@@ -270,7 +272,11 @@ pub fn short(v: &Value) -> String {
                 }
             },
         ),
-        other => other.to_string(),
+        other => {
+            let mut text = String::new();
+            write_value(&mut text, other);
+            text
+        }
     };
     if s.len() > 80 {
         let mut end = 77;
@@ -281,6 +287,41 @@ pub fn short(v: &Value) -> String {
     } else {
         s
     }
+}
+
+/// `v` as JSON text, but with strings quoted by [`quoted`].
+fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::String(text) => out.push_str(&quoted(text)),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&quoted(key));
+                out.push(':');
+                write_value(out, item);
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// `"text"` with only `"` and `\` escaped, as quoting needs.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 #[cfg(test)]

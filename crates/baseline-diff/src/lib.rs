@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use rollout_config::model::ToleranceRule;
-use rollout_config::{Context, Format, Outcome, Style, Verbosity};
+use rollout_config::{Context, Format, Outcome, Style, Verbosity, printable};
 use xshell::Shell;
 
 pub use bless::{BlessInfo, Manifest, bless};
@@ -233,8 +233,8 @@ fn bless_candidate(
     if ctx.verbosity != Verbosity::Quiet {
         eprintln!(
             "blessed `{}` as the baseline `{}` ({} files, {} written){}",
-            candidate.display(),
-            baseline.display(),
+            printable(&candidate.display().to_string()),
+            printable(&baseline.display().to_string()),
             m.files.len(),
             compare::MANIFEST,
             if lossless {
@@ -258,7 +258,7 @@ fn emit(ctx: &Context, report: &Report, output: Option<&Path>) -> Result<()> {
                 eprintln!(
                     "{} (report written to `{}`)",
                     render::verdict_line(report, Style::stderr()),
-                    path.display()
+                    printable(&path.display().to_string())
                 );
             }
         }
@@ -288,7 +288,7 @@ pub fn capture_now(ctx: &Context) -> Result<capture::Record> {
     let log = ctx.settings.rollout_dir().join("capture.log");
     let progress = |line: &str| {
         if !quiet {
-            eprintln!("{line}");
+            eprintln!("{}", printable(line));
         }
     };
     let record = capture::run(
@@ -304,7 +304,7 @@ pub fn capture_now(ctx: &Context) -> Result<capture::Record> {
     match &record.ended {
         capture::Ended::Done => {
             if !quiet {
-                eprintln!("capture: {}", record.summary());
+                eprintln!("capture: {}", printable(&record.summary()));
             }
             Ok(record)
         }

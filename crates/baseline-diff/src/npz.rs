@@ -2,7 +2,9 @@
 //!
 //! ndarray-npy decodes the numeric and bool arrays. What it cannot handle is
 //! done here first, from the `.npy` header: object arrays (`|O`, pickled
-//! Python objects) are kept as raw bytes (decoded by [`crate::pickle`]);
+//! Python objects) are kept as raw bytes (decoded by [`crate::pickle`],
+//! whose decoding limits are checked here, so that a pickle too large to
+//! decode is an error naming the archive and the array);
 //! unsupported dtypes (complex, structured, strings, dates, float16) and
 //! headers whose shape does not match the bytes that follow are errors that
 //! name the archive, the array and the byte offset.
@@ -302,7 +304,18 @@ pub fn read_npy(name: &str, bytes: &[u8]) -> Result<Array, NpyError> {
         };
     }
     let data = match (h.dtype.kind, h.dtype.size) {
-        (Kind::Object, _) => Data::Object(bytes[h.data_offset..].to_vec()),
+        (Kind::Object, _) => {
+            let pickle = &bytes[h.data_offset..];
+            // Plain data too large to decode is an error of the file; a
+            // pickle of anything else is compared by its bytes later.
+            crate::pickle::check_limits(pickle).map_err(|error| match error {
+                crate::pickle::PickleError::OverLimit { at, message } => {
+                    npy_err(Some(h.data_offset + at), message)
+                }
+                crate::pickle::PickleError::NotPlainData(message) => npy_err(None, message),
+            })?;
+            Data::Object(pickle.to_vec())
+        }
         (Kind::Float, 4) => read!(f32, F32),
         (Kind::Float, _) => read!(f64, F64),
         (Kind::Int, 1) => read!(i8, I8),

@@ -11,6 +11,15 @@
 //! nest deeper than [`MAX_DEPTH`], or declare lengths beyond its own end.
 //! What passes holds only dicts, lists, tuples, sets, strings, bytes,
 //! numbers, booleans and `None`, and is decoded by `serde-pickle`.
+//!
+//! Plain data is also bounded before `serde-pickle` sees it: every value the
+//! pickle pushes is charged against [`MAX_DECODED_BYTES`], and every memo
+//! reference (`GET`) or `DUP` is charged the whole size of the value it
+//! repeats, each time, since `serde-pickle` materialises a copy for each use
+//! (a 4 MiB string referenced 1000 times is 4 GB decoded); integers longer
+//! than [`MAX_INT_BYTES`] are refused, since decoding and printing them is
+//! quadratic. Past either limit the pickle is [`PickleError::OverLimit`]: an
+//! error of the file, not a difference to compare by bytes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,6 +28,62 @@ use serde_pickle::{HashableValue, Value};
 
 /// Deepest nesting of containers accepted.
 pub const MAX_DEPTH: u32 = 64;
+
+/// Most bytes the objects of one object array may decode to, each memo
+/// reference counted in full each time it is used. Townlet's metadata (a
+/// dict of names and shapes) is a few KiB.
+pub const MAX_DECODED_BYTES: u64 = 16 << 20;
+
+/// Longest integer accepted, in bytes of its two's complement (`LONG1`,
+/// `LONG4`); text integers (`INT`, `LONG`) may have [`MAX_INT_DIGITS`]
+/// digits. Townlet's metadata holds no integer beyond 64 bits.
+pub const MAX_INT_BYTES: usize = 64;
+
+/// Longest text integer accepted, in characters: as many digits as
+/// [`MAX_INT_BYTES`] bytes hold, and a sign.
+pub const MAX_INT_DIGITS: usize = 156;
+
+/// What one value costs decoded, besides its text or bytes.
+const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
+
+/// Longest text kept while screening (module and global names); longer
+/// texts are only measured.
+const MAX_KEPT_TEXT: usize = 256;
+
+/// Why a pickle is not decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PickleError {
+    /// Not plain data, or not a valid pickle: never decoded, compared by
+    /// its bytes instead.
+    NotPlainData(String),
+    /// Plain data past a decoding limit ([`MAX_DECODED_BYTES`],
+    /// [`MAX_INT_BYTES`]): the file cannot be judged, which is an error.
+    /// `at` is the byte of the opcode that crossed the limit.
+    OverLimit { at: usize, message: String },
+}
+
+impl std::fmt::Display for PickleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PickleError::NotPlainData(message) => f.write_str(message),
+            PickleError::OverLimit { at, message } => {
+                write!(f, "at byte {at} of the pickle: {message}")
+            }
+        }
+    }
+}
+
+impl From<String> for PickleError {
+    fn from(message: String) -> Self {
+        PickleError::NotPlainData(message)
+    }
+}
+
+impl From<&str> for PickleError {
+    fn from(message: &str) -> Self {
+        PickleError::NotPlainData(message.to_string())
+    }
+}
 
 /// The globals a numpy object array's pickle uses, and nothing else.
 const ALLOWED_GLOBALS: [(&str, &str); 4] = [
@@ -35,9 +100,19 @@ pub struct Objects {
     pub items: Vec<Value>,
 }
 
+/// Checks only the decoding limits of a pickle: `Err` when it is plain data
+/// too large to decode ([`PickleError::OverLimit`]). A pickle that is not
+/// plain data passes here (it is compared by its bytes).
+pub fn check_limits(bytes: &[u8]) -> Result<(), PickleError> {
+    match screen(bytes) {
+        Err(over @ PickleError::OverLimit { .. }) => Err(over),
+        Ok(()) | Err(PickleError::NotPlainData(_)) => Ok(()),
+    }
+}
+
 /// Decodes the pickle of a numpy object array; `Err` says why it cannot be
 /// decoded safely.
-pub fn decode_object_array(bytes: &[u8]) -> Result<Objects, String> {
+pub fn decode_object_array(bytes: &[u8]) -> Result<Objects, PickleError> {
     screen(bytes)?;
     let options = serde_pickle::DeOptions::new()
         .decode_strings()
@@ -51,7 +126,8 @@ pub fn decode_object_array(bytes: &[u8]) -> Result<Objects, String> {
         return Err(format!(
             "not the pickle of a numpy array: it holds {}",
             kind_name(&value)
-        ));
+        )
+        .into());
     };
     let (Some(Value::Tuple(shape)), Some(Value::List(items))) = (state.get(1), state.get(4)) else {
         return Err("not the pickle of a numpy array: unexpected array state".into());
@@ -69,7 +145,8 @@ pub fn decode_object_array(bytes: &[u8]) -> Result<Objects, String> {
         return Err(format!(
             "not the pickle of a numpy array: shape {shape:?} but {} objects",
             items.len()
-        ));
+        )
+        .into());
     }
     Ok(Objects {
         shape,
@@ -81,8 +158,14 @@ pub fn decode_object_array(bytes: &[u8]) -> Result<Objects, String> {
 #[derive(Debug, Clone, PartialEq)]
 enum Slot {
     Mark,
-    Text(String),
-    Scalar,
+    /// A string or bytes of `size` bytes decoded; the text itself only when
+    /// short enough to be a global's module or name.
+    Text {
+        text: Option<String>,
+        size: u64,
+    },
+    /// A number, boolean or `None` of `size` bytes decoded.
+    Scalar(u64),
     Global,
     Container(u32),
 }
@@ -94,19 +177,40 @@ impl Slot {
             _ => 0,
         }
     }
+
+    /// What one more copy of this value costs decoded.
+    fn size(&self) -> u64 {
+        match self {
+            Slot::Text { size, .. } | Slot::Scalar(size) => *size,
+            Slot::Mark | Slot::Global | Slot::Container(_) => VALUE_BYTES,
+        }
+    }
+
+    /// A string or bytes slot for `bytes`.
+    fn text(bytes: &[u8]) -> Slot {
+        Slot::Text {
+            text: (bytes.len() <= MAX_KEPT_TEXT)
+                .then(|| String::from_utf8_lossy(bytes).into_owned()),
+            size: VALUE_BYTES + bytes.len() as u64,
+        }
+    }
 }
 
-/// Checks that a pickle only builds plain data (see the module docs).
-pub fn screen(bytes: &[u8]) -> Result<(), String> {
+/// Checks that a pickle only builds plain data within the decoding limits
+/// (see the module docs).
+pub fn screen(bytes: &[u8]) -> Result<(), PickleError> {
     let mut screen = Screen {
         bytes,
         at: 0,
+        op_at: 0,
+        decoded: 0,
         stack: Vec::new(),
         memo: BTreeMap::new(),
     };
     while screen.at < bytes.len() {
         let op = bytes[screen.at];
         let op_at = screen.at;
+        screen.op_at = op_at;
         screen.at += 1;
         if op == b'.' {
             return Ok(());
@@ -116,22 +220,53 @@ pub fn screen(bytes: &[u8]) -> Result<(), String> {
             || screen.memo_op(op)?
             || screen.object_op(op, op_at)?;
         if !known {
-            return Err(format!("unknown pickle opcode 0x{op:02x} at byte {op_at}"));
+            return Err(format!("unknown pickle opcode 0x{op:02x} at byte {op_at}").into());
         }
     }
     Err("the pickle has no STOP opcode".into())
 }
 
-/// The state of screening: the bytes, where it is, and what the stack and
-/// the memo hold.
+/// The state of screening: the bytes, where it is, what the stack and the
+/// memo hold, and how many bytes the values pushed so far decode to.
 struct Screen<'a> {
     bytes: &'a [u8],
     at: usize,
+    op_at: usize,
+    decoded: u64,
     stack: Vec<Slot>,
     memo: BTreeMap<u64, Slot>,
 }
 
 impl Screen<'_> {
+    /// Pushes `slot`, charging its decoded size against the budget.
+    fn push(&mut self, slot: Slot) -> Result<(), PickleError> {
+        self.decoded = self.decoded.saturating_add(slot.size());
+        if self.decoded > MAX_DECODED_BYTES {
+            return Err(PickleError::OverLimit {
+                at: self.op_at,
+                message: format!(
+                    "the pickled objects decode to more than {} (each memo reference counted in full, as decoding copies the value it repeats): refused, not decoded",
+                    rollout_config::output::human_bytes(MAX_DECODED_BYTES)
+                ),
+            });
+        }
+        self.stack.push(slot);
+        Ok(())
+    }
+
+    /// Refuses an integer of `len` bytes (or digits, `unit`) beyond `max`.
+    fn check_int(&self, len: usize, max: usize, unit: &str) -> Result<(), PickleError> {
+        if len > max {
+            return Err(PickleError::OverLimit {
+                at: self.op_at,
+                message: format!(
+                    "an integer of {len} {unit}: integers longer than {max} {unit} are refused, not decoded (decoding one takes time that grows with the square of its length)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The next `n` bytes, which must be there.
     fn take(&mut self, n: usize) -> Result<&[u8], String> {
         let at = self.at;
@@ -189,10 +324,9 @@ impl Screen<'_> {
     }
 
     /// Pushes a new container holding `items`.
-    fn push_container(&mut self, items: &[Slot]) -> Result<(), String> {
+    fn push_container(&mut self, items: &[Slot]) -> Result<(), PickleError> {
         let d = nesting(items)?;
-        self.stack.push(Slot::Container(d));
-        Ok(())
+        self.push(Slot::Container(d))
     }
 
     /// Adds `items` to the container on top of the stack.
@@ -209,7 +343,7 @@ impl Screen<'_> {
     }
 
     /// Numbers, strings, bytes, booleans, None and framing.
-    fn literal(&mut self, op: u8) -> Result<bool, String> {
+    fn literal(&mut self, op: u8) -> Result<bool, PickleError> {
         let slot = match op {
             // PROTO, FRAME: framing only.
             0x80 => {
@@ -221,7 +355,7 @@ impl Screen<'_> {
                 return Ok(true);
             }
             // NONE, NEWTRUE, NEWFALSE
-            b'N' | 0x88 | 0x89 => Slot::Scalar,
+            b'N' | 0x88 | 0x89 => Slot::Scalar(VALUE_BYTES),
             // BININT1, BININT2, BININT, BINFLOAT
             b'K' | b'M' | b'J' | b'G' => {
                 let width = match op {
@@ -231,20 +365,27 @@ impl Screen<'_> {
                     _ => 8,
                 };
                 self.take(width)?;
-                Slot::Scalar
+                Slot::Scalar(VALUE_BYTES)
             }
             // LONG1, LONG4
             0x8a | 0x8b => {
-                self.counted(if op == 0x8a { 1 } else { 4 })?;
-                Slot::Scalar
+                let len = self.counted(if op == 0x8a { 1 } else { 4 })?.len();
+                self.check_int(len, MAX_INT_BYTES, "bytes")?;
+                Slot::Scalar(VALUE_BYTES + len as u64)
             }
-            // INT, LONG, FLOAT: text lines
-            b'I' | b'L' | b'F' => {
+            // INT, LONG: text lines
+            b'I' | b'L' => {
+                let len = self.line()?.trim().len();
+                self.check_int(len, MAX_INT_DIGITS, "digits")?;
+                Slot::Scalar(VALUE_BYTES + len as u64)
+            }
+            // FLOAT: a text line
+            b'F' => {
                 self.line()?;
-                Slot::Scalar
+                Slot::Scalar(VALUE_BYTES)
             }
             // STRING, UNICODE: text lines
-            b'S' | b'V' => Slot::Text(self.line()?),
+            b'S' | b'V' => Slot::text(self.line()?.as_bytes()),
             // SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, SHORT_BINSTRING,
             // BINSTRING, SHORT_BINBYTES, BINBYTES, BINBYTES8, BYTEARRAY8
             0x8c | b'X' | 0x8d | b'U' | b'T' | b'C' | b'B' | 0x8e | 0x96 => {
@@ -253,20 +394,20 @@ impl Screen<'_> {
                     b'X' | b'T' | b'B' => 4,
                     _ => 8,
                 };
-                Slot::Text(String::from_utf8_lossy(self.counted(width)?).into_owned())
+                Slot::text(self.counted(width)?)
             }
             _ => return Ok(false),
         };
-        self.stack.push(slot);
+        self.push(slot)?;
         Ok(true)
     }
 
     /// Tuples, lists, dicts and sets, made and filled, and stack moves.
-    fn container_op(&mut self, op: u8) -> Result<bool, String> {
+    fn container_op(&mut self, op: u8) -> Result<bool, PickleError> {
         match op {
             b'(' => self.stack.push(Slot::Mark),
             // EMPTY_TUPLE, EMPTY_LIST, EMPTY_DICT, EMPTY_SET
-            b')' | b']' | b'}' | 0x8f => self.stack.push(Slot::Container(1)),
+            b')' | b']' | b'}' | 0x8f => self.push(Slot::Container(1))?,
             // TUPLE, LIST, DICT, FROZENSET
             b't' | b'l' | b'd' | 0x91 => {
                 let items = self.pop_to_mark()?;
@@ -312,15 +453,16 @@ impl Screen<'_> {
                 if matches!(top, Slot::Container(_)) {
                     return Err("it duplicates a container".into());
                 }
-                self.stack.push(top);
+                self.push(top)?;
             }
             _ => return Ok(false),
         }
         Ok(true)
     }
 
-    /// MEMOIZE, PUT and GET: a container may not be referenced twice.
-    fn memo_op(&mut self, op: u8) -> Result<bool, String> {
+    /// MEMOIZE, PUT and GET: a container may not be referenced twice, and
+    /// each GET is charged the whole value it repeats.
+    fn memo_op(&mut self, op: u8) -> Result<bool, PickleError> {
         match op {
             // MEMOIZE, PUT, BINPUT, LONG_BINPUT
             0x94 | b'p' | b'q' | b'r' => {
@@ -363,7 +505,7 @@ impl Screen<'_> {
                             .into(),
                     );
                 }
-                self.stack.push(slot);
+                self.push(slot)?;
             }
             _ => return Ok(false),
         }
@@ -372,22 +514,30 @@ impl Screen<'_> {
 
     /// Globals (only the allowed ones), REDUCE of them and BUILD; every way
     /// of making another object is refused.
-    fn object_op(&mut self, op: u8, op_at: usize) -> Result<bool, String> {
+    fn object_op(&mut self, op: u8, op_at: usize) -> Result<bool, PickleError> {
         match op {
             // GLOBAL: module and name on two lines
             b'c' => {
                 let module = self.line()?;
                 let name = self.line()?;
-                self.stack.push(global(&module, &name)?);
+                self.push(global(&module, &name)?)?;
             }
             // STACK_GLOBAL
             0x93 => {
                 let name = self.pop()?;
                 let module = self.pop()?;
-                let (Slot::Text(module), Slot::Text(name)) = (module, name) else {
+                let (
+                    Slot::Text {
+                        text: Some(module), ..
+                    },
+                    Slot::Text {
+                        text: Some(name), ..
+                    },
+                ) = (module, name)
+                else {
                     return Err("STACK_GLOBAL without a module and name".into());
                 };
-                self.stack.push(global(&module, &name)?);
+                self.push(global(&module, &name)?)?;
             }
             // REDUCE: only an allowed global applied to its arguments
             b'R' => {
@@ -407,7 +557,8 @@ impl Screen<'_> {
             0x81 | 0x92 | b'o' | b'i' | b'P' | b'Q' | 0x82 | 0x83 | 0x84 | 0x97 | 0x98 => {
                 return Err(format!(
                     "opcode 0x{op:02x} at byte {op_at} builds objects other than plain data"
-                ));
+                )
+                .into());
             }
             _ => return Ok(false),
         }
@@ -661,19 +812,21 @@ mod tests {
     fn anything_but_plain_data_is_refused() {
         // A class instance: GLOBAL os.system, then REDUCE.
         let evil = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85q\x02Rq\x03.";
-        let e = screen(evil).expect_err("refused");
+        let e = screen(evil).expect_err("refused").to_string();
         assert!(e.contains("`os.system`"), "{e}");
         // A memo reference to a container (the way a pickle bomb grows).
         let shared = b"\x80\x04]\x94(h\x00h\x00e.";
         assert!(
             screen(shared)
                 .expect_err("refused")
+                .to_string()
                 .contains("shares one container")
         );
         // A length beyond the end.
         assert!(
             screen(b"\x80\x04\x8d\xff\xff\xff\xff\xff\xff\xff\x7f")
                 .expect_err("refused")
+                .to_string()
                 .contains("truncated")
         );
         // NEWOBJ.
@@ -683,6 +836,94 @@ mod tests {
         deep.extend(std::iter::repeat_n(b']', 100));
         deep.extend(std::iter::repeat_n(b'a', 99));
         deep.push(b'.');
-        assert!(screen(&deep).expect_err("refused").contains("nest deeper"));
+        assert!(
+            screen(&deep)
+                .expect_err("refused")
+                .to_string()
+                .contains("nest deeper")
+        );
+    }
+
+    /// `[s, s, ...]`: one string of `len` bytes, memoized, then referenced
+    /// `refs` more times through the memo (what `pickle.dumps([s] * n)`
+    /// writes).
+    fn memo_bomb(len: usize, refs: usize) -> Vec<u8> {
+        let mut p = vec![0x80, 4, b']', b'(', 0x8d];
+        p.extend((len as u64).to_le_bytes());
+        p.extend(std::iter::repeat_n(b'a', len));
+        p.push(0x94);
+        for _ in 0..refs {
+            p.extend([b'h', 0]);
+        }
+        p.extend([b'e', b'.']);
+        p
+    }
+
+    #[test]
+    fn memo_references_are_charged_the_value_they_repeat_each_time() {
+        // 4 MiB referenced 1000 times: 4 GB decoded, refused at the third
+        // reference (the fourth copy, with the list: just over 16 MiB),
+        // before serde-pickle sees it.
+        let bomb = memo_bomb(4 << 20, 1000);
+        let started = std::time::Instant::now();
+        let e = screen(&bomb).expect_err("refused");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let PickleError::OverLimit { at, message } = &e else {
+            panic!("not an over-limit refusal: {e}")
+        };
+        assert_eq!(*at, 5 + 8 + (4 << 20) + 1 + 2 * 2, "{e}");
+        assert!(message.contains("more than 16.0 MiB"), "{e}");
+        assert!(matches!(
+            check_limits(&bomb),
+            Err(PickleError::OverLimit { .. })
+        ));
+        assert!(matches!(
+            decode_object_array(&bomb),
+            Err(PickleError::OverLimit { .. })
+        ));
+        // The same string referenced a few times is within the budget.
+        assert_eq!(screen(&memo_bomb(1 << 20, 3)), Ok(()));
+        // A small value referenced many times adds up too.
+        assert!(matches!(
+            screen(&memo_bomb(1000, 20_000)),
+            Err(PickleError::OverLimit { .. })
+        ));
+    }
+
+    #[test]
+    fn integers_longer_than_the_limit_are_refused() {
+        let long4 = |len: usize| {
+            let mut p = vec![0x80, 4, 0x8b];
+            p.extend((len as u32).to_le_bytes());
+            p.extend(std::iter::repeat_n(0x11, len));
+            p.push(b'.');
+            p
+        };
+        assert_eq!(screen(&long4(MAX_INT_BYTES)), Ok(()));
+        let e = screen(&long4(10 << 20)).expect_err("refused");
+        assert!(
+            matches!(&e, PickleError::OverLimit { at: 2, message } if message.contains("an integer of 10485760 bytes")),
+            "{e}"
+        );
+        // LONG1 of 255 bytes, and the text forms.
+        let mut long1 = vec![0x80, 2, 0x8a, 255];
+        long1.extend([1; 255]);
+        long1.push(b'.');
+        assert!(matches!(screen(&long1), Err(PickleError::OverLimit { .. })));
+        let text = |op: u8, digits: usize| {
+            let mut p = vec![op];
+            p.extend(std::iter::repeat_n(b'7', digits));
+            p.extend(b"\n.");
+            p
+        };
+        assert_eq!(screen(&text(b'L', MAX_INT_DIGITS)), Ok(()));
+        assert!(matches!(
+            screen(&text(b'L', 1 << 20)),
+            Err(PickleError::OverLimit { .. })
+        ));
+        assert!(matches!(
+            screen(&text(b'I', 1 << 20)),
+            Err(PickleError::OverLimit { .. })
+        ));
     }
 }

@@ -1,7 +1,10 @@
-//! Printing a report: human, JSON, JUnit XML, Markdown.
+//! Printing a report: human, JSON, JUnit XML, Markdown. In the human and
+//! Markdown forms, everything that came from data (file and array names,
+//! values, JSON keys, commit subjects, paths) goes through
+//! [`printable`], the one escaping rule; JSON stays exact.
 
 use anyhow::Result;
-use rollout_config::{Format, Style};
+use rollout_config::{Format, Style, printable};
 use std::time::Duration;
 
 use crate::report::{Report, Status};
@@ -47,30 +50,35 @@ pub fn verdict_line(r: &Report, style: Style) -> String {
     )
 }
 
+/// A path as shown to a person.
+fn shown_path(path: &std::path::Path) -> String {
+    printable(&path.display().to_string()).into_owned()
+}
+
 fn human(r: &Report, style: Style) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "baseline-diff: `{}` against baseline `{}`{}\n",
-        r.candidate.display(),
-        r.baseline.display(),
+        shown_path(&r.candidate),
+        shown_path(&r.baseline),
         r.baseline_relation
             .as_deref()
-            .map(|rel| format!(" ({rel})"))
+            .map(|rel| format!(" ({})", printable(rel)))
             .unwrap_or_default()
     ));
-    out.push_str(&format!("tolerance: {}\n", r.rule));
+    out.push_str(&format!("tolerance: {}\n", printable(&r.rule)));
     for f in &r.files {
-        out.push_str(&format!("{}\n", style.bold(&f.path)));
+        out.push_str(&format!("{}\n", style.bold(&printable(&f.path))));
         for c in &f.checks {
             out.push_str(&format!(
                 "  {:<4}  {}: {}\n",
                 c.status.word(&style),
-                c.name,
-                c.summary
+                printable(&c.name),
+                printable(&c.summary)
             ));
             if matches!(c.status, Status::Fail | Status::Warn | Status::Skip) {
                 for d in &c.details {
-                    out.push_str(&format!("        {d}\n"));
+                    out.push_str(&format!("        {}\n", printable(d)));
                 }
             }
         }
@@ -81,7 +89,10 @@ fn human(r: &Report, style: Style) -> String {
 }
 
 fn markdown(r: &Report) -> String {
-    let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    // A line break in a cell becomes a space, as before; other control
+    // characters are escaped by the one rule; `|` is Markdown's own.
+    let line = |s: &str| printable(&s.replace('\n', " ")).into_owned();
+    let esc = |s: &str| line(s).replace('|', "\\|");
     let mut out = String::new();
     let verdict = match r.verdict {
         Outcome::Pass => "pass",
@@ -90,15 +101,15 @@ fn markdown(r: &Report) -> String {
     out.push_str(&format!("## baseline-diff: {verdict}\n\n"));
     out.push_str(&format!(
         "Candidate `{}` against baseline `{}`.  \nTolerance: {}.  \n{}\n",
-        r.candidate.display(),
-        r.baseline.display(),
-        r.rule,
+        line(&r.candidate.display().to_string()),
+        line(&r.baseline.display().to_string()),
+        line(&r.rule),
         verdict_line(r, Style::new(false))
     ));
     for f in &r.files {
         out.push_str(&format!(
             "\n### `{}`\n\n| status | check | result |\n|---|---|---|\n",
-            f.path
+            line(&f.path)
         ));
         for c in &f.checks {
             let w = match c.status {
@@ -118,7 +129,7 @@ fn markdown(r: &Report) -> String {
         }) {
             out.push_str(&format!("\n{}:\n\n", esc(&c.name)));
             for d in &c.details {
-                out.push_str(&format!("- {}\n", d.replace('\n', " ")));
+                out.push_str(&format!("- {}\n", line(d)));
             }
         }
     }

@@ -260,7 +260,8 @@ pub(crate) fn log(path: &Path) -> Result<LogCount> {
                 if last_tick.is_some_and(|l| t.tick < l) {
                     // A new run: close the last one.
                     if let Some(d) = run_dropped.take() {
-                        *count.dropped.get_or_insert(0) += d;
+                        let total = count.dropped.get_or_insert(0);
+                        *total = total.saturating_add(d);
                     }
                     count.runs.push(t.tick);
                 } else if let Some(r) = count.runs.last_mut() {
@@ -275,7 +276,9 @@ pub(crate) fn log(path: &Path) -> Result<LogCount> {
             }
             Some(LogEvent::BufferExceeded { dropped, .. }) => {
                 count.drop_warnings += 1;
-                count.dropped_in_warnings += dropped;
+                // Counts of any size are read (up to u64::MAX): add
+                // without overflowing.
+                count.dropped_in_warnings = count.dropped_in_warnings.saturating_add(dropped);
             }
             Some(LogEvent::Plaintext { endpoint })
                 if !count.plaintext_endpoints.iter().any(|e| e == endpoint) =>
@@ -286,7 +289,8 @@ pub(crate) fn log(path: &Path) -> Result<LogCount> {
         }
     }
     if let Some(d) = run_dropped {
-        *count.dropped.get_or_insert(0) += d;
+        let total = count.dropped.get_or_insert(0);
+        *total = total.saturating_add(d);
     }
     Ok(count)
 }
@@ -299,6 +303,25 @@ mod tests {
         format!(
             "2026-01-05 10:00:01,123 INFO townlet.core.sim_loop tick_health tick={tick} duration_ms=1.0 queue=0 dropped={dropped} exit_queue=0\n"
         )
+    }
+
+    /// Counts as large as Python prints them (issue 20, item 14) add up
+    /// without overflowing.
+    #[test]
+    fn the_largest_counts_saturate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("townlet.log");
+        let huge = "18446744073709551615";
+        let mut text = line(1, huge) + &line(2, huge) + &line(1, huge);
+        for _ in 0..2 {
+            text += &format!(
+                "2026-01-05 10:00:01,123 WARNING townlet.telemetry.worker Telemetry buffer exceeded 1024 bytes; dropped {huge} payloads\n"
+            );
+        }
+        std::fs::write(&p, text).expect("write");
+        let c = log(&p).expect("log");
+        assert_eq!(c.dropped, Some(u64::MAX));
+        assert_eq!(c.dropped_in_warnings, u64::MAX);
     }
 
     #[test]

@@ -235,7 +235,7 @@ where
                 Rectangle::new(
                     [
                         (g.start.max(lo), 0),
-                        (g.end.saturating_add(1).min(hi + 1), 1),
+                        (g.end.saturating_add(1).min(hi.saturating_add(1)), 1),
                     ],
                     GAP.mix(0.75).filled(),
                 )
@@ -259,7 +259,8 @@ fn drop_rates(pts: &[Point]) -> Vec<(u64, f64)> {
     cumulative
         .iter()
         .map(|&(tick, dropped)| {
-            while cumulative[from].0 + 100 < tick {
+            // Ticks as large as u64::MAX are read: no overflow here.
+            while cumulative[from].0.saturating_add(100) < tick {
                 from += 1;
             }
             let before = cumulative[from].1.min(dropped);

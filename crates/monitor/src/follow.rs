@@ -1,8 +1,9 @@
 //! `--follow`: tail files as they grow, surviving rotation (the path now
 //! names a new file: the old one is read to its end first) and truncation
 //! (the file shrank: read again from the start). Memory stays flat: lines
-//! are fed to the incremental rules one at a time, and a partial line longer
-//! than [`MAX_LINE`] is dropped.
+//! are fed to the incremental rules one at a time, and a line longer than
+//! the cap of its kind ([`input::line_cap`]) is kept only to that cap and
+//! handed to [`input::over_long_line`], the rule whole reads follow too.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -18,12 +19,19 @@ use crate::input::{self, Input, InputSummary};
 use crate::rules::{Kind, RuleSettings, SourceEval};
 use crate::{CheckArgs, Report};
 
-/// Longest line kept; longer lines are skipped.
-pub const MAX_LINE: usize = 1 << 20;
 /// How often the files are polled.
 pub const POLL: Duration = Duration::from_millis(100);
 /// How often the textfile is rewritten while following.
 const TEXTFILE_EVERY: Duration = Duration::from_secs(5);
+
+/// What a followed file yields: a whole line, or the first
+/// [`input::line_cap`] bytes of a line longer than that (the rest of it is
+/// skipped), each with its 1-based line number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record<'a> {
+    Line(u64, &'a [u8]),
+    OverLong(u64, &'a [u8]),
+}
 
 /// One followed file.
 pub struct Tail {
@@ -32,7 +40,10 @@ pub struct Tail {
     id: Option<(u64, u64)>,
     pos: u64,
     partial: Vec<u8>,
-    skipping: bool,
+    /// The longest line kept ([`input::line_cap`] of the file's kind).
+    cap: usize,
+    /// Bytes of the over-long line being skipped, when one is.
+    skipping: Option<u64>,
     line_no: u64,
     chunk: Vec<u8>,
     /// Rotations and truncations seen.
@@ -41,14 +52,15 @@ pub struct Tail {
 }
 
 impl Tail {
-    pub fn new(path: PathBuf) -> Self {
+    pub fn new(path: PathBuf, kind: Kind) -> Self {
         Self {
             path,
             file: None,
             id: None,
             pos: 0,
             partial: Vec::new(),
-            skipping: false,
+            cap: input::line_cap(kind),
+            skipping: None,
             line_no: 0,
             chunk: vec![0; 1 << 16],
             reopened: 0,
@@ -56,9 +68,9 @@ impl Tail {
         }
     }
 
-    /// Reads what is new; calls `line` with each complete line. Returns the
-    /// bytes read.
-    pub fn poll(&mut self, line: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<u64> {
+    /// Reads what is new; calls `line` with each complete line and each
+    /// over-long one. Returns the bytes read.
+    pub fn poll(&mut self, line: &mut dyn FnMut(Record<'_>) -> Result<()>) -> Result<u64> {
         let mut total = 0;
         let current = std::fs::metadata(&self.path)
             .ok()
@@ -99,17 +111,17 @@ impl Tail {
     fn reset(&mut self) {
         self.pos = 0;
         self.partial.clear();
-        self.skipping = false;
+        self.skipping = None;
         self.line_no = 0;
         self.recon = telemetry::Reconstructor::new();
     }
 
-    fn read_new(&mut self, line: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<u64> {
-        let Some(f) = &mut self.file else {
-            return Ok(0);
-        };
+    fn read_new(&mut self, line: &mut dyn FnMut(Record<'_>) -> Result<()>) -> Result<u64> {
         let mut total = 0;
         loop {
+            let Some(f) = &mut self.file else {
+                return Ok(total);
+            };
             let n = f
                 .read(&mut self.chunk)
                 .with_context(|| format!("cannot read `{}`", self.path.display()))?;
@@ -118,45 +130,108 @@ impl Tail {
             }
             total += n as u64;
             self.pos += n as u64;
-            let mut rest = &self.chunk[..n];
-            while let Some(i) = memchr::memchr(b'\n', rest) {
-                self.line_no += 1;
-                if self.skipping {
-                    self.skipping = false;
-                } else if self.partial.is_empty() {
-                    line(self.line_no, input::trim_newline(&rest[..i]))?;
+            let chunk = std::mem::take(&mut self.chunk);
+            let fed = self.split_lines(&chunk[..n], line);
+            self.chunk = chunk;
+            fed?;
+        }
+    }
+
+    /// Cuts `bytes` into lines, joined to the partial line before them.
+    fn split_lines(
+        &mut self,
+        mut bytes: &[u8],
+        line: &mut dyn FnMut(Record<'_>) -> Result<()>,
+    ) -> Result<()> {
+        while let Some(i) = memchr::memchr(b'\n', bytes) {
+            self.line_no += 1;
+            if self.skipping.take().is_none() {
+                if self.partial.is_empty() && i < self.cap {
+                    line(Record::Line(self.line_no, input::trim_newline(&bytes[..i])))?;
+                } else if self.keep(&bytes[..i], self.line_no, line)? {
+                    // Over-long, and already at its end.
+                    self.skipping = None;
                 } else {
-                    self.partial.extend_from_slice(&rest[..i]);
                     let whole = std::mem::take(&mut self.partial);
-                    line(self.line_no, input::trim_newline(&whole))?;
+                    let fed = line(Record::Line(self.line_no, input::trim_newline(&whole)));
                     self.partial = whole;
                     self.partial.clear();
+                    fed?;
                 }
-                rest = &rest[i + 1..];
             }
-            if !self.skipping {
-                if self.partial.len() + rest.len() > MAX_LINE {
-                    self.partial.clear();
-                    self.partial.shrink_to(4096);
-                    self.skipping = true;
-                } else {
-                    self.partial.extend_from_slice(rest);
+            bytes = &bytes[i + 1..];
+        }
+        match &mut self.skipping {
+            Some(skipped) => {
+                *skipped += bytes.len() as u64;
+                if *skipped > input::MAX_SKIPPED_LINE {
+                    return Err(input::endless_line(
+                        &self.path.display().to_string(),
+                        self.line_no + 1,
+                    ));
                 }
+            }
+            None => {
+                self.keep(bytes, self.line_no + 1, line)?;
             }
         }
+        Ok(())
+    }
+
+    /// Adds `piece` to the partial line `line_no`; when that makes it
+    /// over-long, hands its first `cap` bytes to `line` and starts skipping
+    /// the rest (true).
+    fn keep(
+        &mut self,
+        piece: &[u8],
+        line_no: u64,
+        line: &mut dyn FnMut(Record<'_>) -> Result<()>,
+    ) -> Result<bool> {
+        if self.partial.len() + piece.len() < self.cap {
+            self.partial.extend_from_slice(piece);
+            return Ok(false);
+        }
+        let room = self.cap - self.partial.len();
+        self.partial.extend_from_slice(&piece[..room]);
+        self.skipping = Some(self.partial.len() as u64 + (piece.len() - room) as u64);
+        let head = std::mem::take(&mut self.partial);
+        let fed = line(Record::OverLong(line_no, &head));
+        self.partial = head;
+        self.partial.clear();
+        self.partial.shrink_to(4096);
+        fed?;
+        Ok(true)
     }
 }
 
-/// Feeds one followed line to its evaluator.
+/// Feeds one followed line to its evaluator; a skipped over-long line is
+/// also told on stderr as it happens, unless `quiet`.
 fn feed(
     eval: &mut SourceEval,
     recon: &mut telemetry::Reconstructor,
     name: &str,
-    line_no: u64,
-    bytes: &[u8],
+    record: Record<'_>,
     summary: &mut InputSummary,
+    quiet: bool,
 ) -> Result<()> {
     summary.records += 1;
+    let (line_no, bytes) = match record {
+        Record::Line(line_no, bytes) => (line_no, bytes),
+        Record::OverLong(line_no, head) => {
+            let kind = eval.kind();
+            input::over_long_line(name, line_no, kind, head, eval)?;
+            if quiet {
+                return Ok(());
+            }
+            eprintln!(
+                "warning: `{}`:{line_no}: line longer than {} skipped ({} skipped so far): not a record the alert rules read",
+                rollout_config::printable(name),
+                input::cap_text(kind),
+                eval.long_lines_skipped()
+            );
+            return Ok(());
+        }
+    };
     let tick = match eval.kind() {
         Kind::Log => eval.log_line(line_no, &String::from_utf8_lossy(bytes)),
         Kind::Telemetry => {
@@ -175,6 +250,37 @@ fn feed(
         summary.first_tick.get_or_insert(t);
         summary.last_tick = Some(t);
     }
+    Ok(())
+}
+
+/// Prints one alert as it is raised: a JSON line, or a human line whose
+/// data is escaped.
+fn announce(
+    a: &crate::Alert,
+    format: Format,
+    style: &Style,
+    fail_on: Severity,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if format == Format::Json {
+        serde_json::to_writer(&mut *out, a)?;
+        writeln!(out)?;
+    } else {
+        let word = if a.severity >= fail_on {
+            style.fail()
+        } else {
+            style.warn()
+        };
+        writeln!(
+            out,
+            "{word} {} [{}] {}: {}",
+            a.rule,
+            rollout_config::printable(&a.env),
+            a.severity.as_str(),
+            rollout_config::printable(&a.message)
+        )?;
+    }
+    out.flush()?;
     Ok(())
 }
 
@@ -212,9 +318,10 @@ pub fn run(
             problem: None,
             warnings: Vec::new(),
         };
-        tails.push((Tail::new(i.path.clone()), eval, summary));
+        tails.push((Tail::new(i.path.clone(), kind), eval, summary));
     }
     let style = Style::stdout();
+    let quiet = ctx.verbosity == rollout_config::Verbosity::Quiet;
     let mut announced: Vec<(String, String, crate::Rule, Severity)> = Vec::new();
     let mut last_data = Instant::now();
     let mut last_textfile: Option<Instant> = None;
@@ -224,7 +331,7 @@ pub fn run(
             let name = tail.path.display().to_string();
             let mut recon = std::mem::take(&mut tail.recon);
             let n =
-                tail.poll(&mut |no, bytes| feed(eval, &mut recon, &name, no, bytes, summary))?;
+                tail.poll(&mut |record| feed(eval, &mut recon, &name, record, summary, quiet))?;
             tail.recon = recon;
             grew |= n > 0;
         }
@@ -233,32 +340,10 @@ pub fn run(
             for (_, eval, _) in &tails {
                 for a in eval.alerts() {
                     let key = (a.env.clone(), eval.file().to_string(), a.rule, a.severity);
-                    if announced.contains(&key) {
-                        continue;
+                    if !announced.contains(&key) {
+                        announced.push(key);
+                        announce(&a, ctx.format, &style, fail_on, out)?;
                     }
-                    announced.push(key);
-                    match ctx.format {
-                        Format::Json => {
-                            serde_json::to_writer(&mut *out, &a)?;
-                            writeln!(out)?;
-                        }
-                        _ => {
-                            let word = if a.severity >= fail_on {
-                                style.fail()
-                            } else {
-                                style.warn()
-                            };
-                            writeln!(
-                                out,
-                                "{word} {} [{}] {}: {}",
-                                a.rule,
-                                a.env,
-                                a.severity.as_str(),
-                                a.message
-                            )?;
-                        }
-                    }
-                    out.flush()?;
                 }
             }
         }
@@ -278,7 +363,13 @@ pub fn run(
         std::thread::sleep(POLL);
     }
     let evals: Vec<SourceEval> = tails.iter().map(|(_, e, _)| e.clone()).collect();
-    let summaries = tails.into_iter().map(|(_, _, s)| s).collect();
+    let summaries = tails
+        .into_iter()
+        .map(|(_, mut eval, mut summary)| {
+            summary.warnings = eval.take_warnings();
+            summary
+        })
+        .collect();
     if let Some(path) = &args.prom_textfile {
         crate::prom::write_textfile(path, &crate::env_metrics(&evals))?;
     }

@@ -142,28 +142,9 @@ pub fn read_all(
     };
     match kind {
         Kind::Log => {
-            let mut buf = Vec::with_capacity(4096);
-            let mut line_no = 0u64;
-            loop {
-                buf.clear();
-                let read = input::read_line_capped(&mut reader, &mut buf, input::MAX_LOG_LINE)
-                    .with_context(|| format!("cannot read `{name}` after line {line_no}"))?;
-                match read {
-                    input::Line::End => break,
-                    input::Line::Read(_) => {}
-                    input::Line::TooLong => bail!(
-                        "`{name}`:{}: line longer than {} MiB: expected a Townlet log, one record per line\nhint: is this a log? (`/dev/zero` and binary files have no newlines)",
-                        line_no + 1,
-                        input::MAX_LOG_LINE >> 20
-                    ),
-                }
-                line_no += 1;
-                let line = trim_newline(&buf);
-                let text = String::from_utf8_lossy(line);
-                if let Some(tick) = eval.log_line(line_no, &text) {
-                    note(tick, &mut summary);
-                }
-            }
+            let line_no = read_log(&name, &mut reader, eval, &mut |tick| {
+                note(tick, &mut summary);
+            })?;
             summary.records = line_no;
             summary.warnings = eval.take_warnings();
             if summary.ticks == 0 {
@@ -184,6 +165,152 @@ pub fn read_all(
         }
     }
     Ok(summary)
+}
+
+/// Feeds every line of a log to `eval`, calling `ticked` with the tick of
+/// each `tick_health` line; returns the number of lines. Over-long lines go
+/// through [`over_long_line`], as in `--follow`.
+fn read_log(
+    name: &str,
+    reader: &mut Box<dyn BufRead + Send>,
+    eval: &mut SourceEval,
+    ticked: &mut dyn FnMut(u64),
+) -> Result<u64> {
+    let cap = line_cap(Kind::Log);
+    let mut buf = Vec::with_capacity(4096);
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        let read = input::read_line_capped(reader, &mut buf, cap)
+            .with_context(|| format!("cannot read `{name}` after line {line_no}"))?;
+        line_no += 1;
+        match read {
+            input::Line::End => return Ok(line_no - 1),
+            input::Line::Read(_) => {}
+            input::Line::TooLong => {
+                over_long_line(name, line_no, Kind::Log, &buf, eval)?;
+                skip_rest(reader, name, line_no, cap as u64)?;
+                continue;
+            }
+        }
+        let text = String::from_utf8_lossy(trim_newline(&buf));
+        if let Some(tick) = eval.log_line(line_no, &text) {
+            ticked(tick);
+        }
+    }
+}
+
+/// The longest line of an input kept whole; a longer one is over-long and
+/// [`over_long_line`] decides what becomes of it.
+pub fn line_cap(kind: Kind) -> usize {
+    match kind {
+        Kind::Log => input::MAX_LOG_LINE,
+        Kind::Telemetry => input::MAX_TELEMETRY_LINE,
+    }
+}
+
+/// The longest over-long log line skipped: a line still without a newline
+/// after this many bytes is not a log record at all ([`endless_line`]).
+pub const MAX_SKIPPED_LINE: u64 = 64 << 20;
+
+/// The one rule for a line longer than [`line_cap`], in whole reads and in
+/// `--follow` alike, decided from its first [`line_cap`] bytes (`head`):
+///
+/// - a log line that is not a record the rules read is skipped and counted
+///   (the input's warnings name the first one's place and the count);
+/// - a record the rules read (`tick_health`, the plaintext-transport and
+///   buffer warnings) is refused, the stricter of the two behaviours the
+///   modes had: it carries the figures the alerts judge, so skipping it
+///   would hide a tick's drops, exit queue or an unencrypted endpoint from
+///   them. Townlet prints these records in about 200 bytes; one of a
+///   megabyte is a corrupt or forged log, which is not judged;
+/// - a telemetry payload is refused, as the telemetry reader refuses it:
+///   a lost payload would corrupt the states that follow.
+pub fn over_long_line(
+    name: &str,
+    line_no: u64,
+    kind: Kind,
+    head: &[u8],
+    eval: &mut SourceEval,
+) -> Result<()> {
+    let cap = cap_text(kind);
+    if kind == Kind::Telemetry {
+        bail!(
+            "`{name}`:{line_no}: line longer than {cap}: expected a Townlet telemetry stream, one JSON payload per line"
+        );
+    }
+    let text = String::from_utf8_lossy(head);
+    if let Some(event) = telemetry::log::parse(&text) {
+        let what = match event {
+            telemetry::log::LogEvent::TickHealth(_) | telemetry::log::LogEvent::BadTick { .. } => {
+                "a `tick_health` record"
+            }
+            telemetry::log::LogEvent::Plaintext { .. } => {
+                "a `telemetry_tcp_plaintext_enabled` warning"
+            }
+            telemetry::log::LogEvent::BufferExceeded { .. } => "a telemetry buffer warning",
+        };
+        bail!(
+            "`{name}`:{line_no}: {what} longer than {cap}: the alert rules read it, so it is not skipped\nhint: Townlet prints these records in about 200 bytes; check how this log was written"
+        );
+    }
+    eval.skip_long_line(line_no, &cap);
+    Ok(())
+}
+
+/// The error for a line still without a newline after
+/// [`MAX_SKIPPED_LINE`] bytes.
+pub fn endless_line(name: &str, line_no: u64) -> anyhow::Error {
+    anyhow::anyhow!(
+        "`{name}`:{line_no}: line longer than {} without a newline after {}: expected a Townlet log, one record per line\nhint: is this a log? (`/dev/zero` and binary files have no newlines)",
+        cap_text(Kind::Log),
+        human_bytes(MAX_SKIPPED_LINE)
+    )
+}
+
+/// Skips the rest of an over-long line, `taken` bytes of which were read,
+/// up to [`MAX_SKIPPED_LINE`] in all.
+fn skip_rest(reader: &mut dyn BufRead, name: &str, line_no: u64, taken: u64) -> Result<()> {
+    let mut skipped = taken;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("cannot read `{name}` at line {line_no}"));
+            }
+        };
+        if available.is_empty() {
+            return Ok(());
+        }
+        let (used, done) = match memchr::memchr(b'\n', available) {
+            Some(index) => (index + 1, true),
+            None => (available.len(), false),
+        };
+        reader.consume(used);
+        skipped += used as u64;
+        if done {
+            return Ok(());
+        }
+        if skipped > MAX_SKIPPED_LINE {
+            return Err(endless_line(name, line_no));
+        }
+    }
+}
+
+/// The line cap of `kind` for messages (`1 MiB`).
+pub fn cap_text(kind: Kind) -> String {
+    human_bytes(line_cap(kind) as u64)
+}
+
+fn human_bytes(bytes: u64) -> String {
+    // `1 MiB`, not `1.0 MiB`: the caps are whole MiB.
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        rollout_config::output::human_bytes(bytes)
+    }
 }
 
 /// `Box<dyn BufRead + Send>` as an owned `Read + 'static`.

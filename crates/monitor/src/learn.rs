@@ -121,7 +121,7 @@ pub fn run(ctx: &Context, args: crate::LearnArgs, out: &mut dyn std::io::Write) 
         learnt.runs.len(),
         fmt_num(learnt.drop_warning_per_100_ticks),
         fmt_num(learnt.drop_critical_per_100_ticks),
-        path.display()
+        rollout_config::printable(&path.display().to_string())
     )?;
     Ok(Outcome::Pass)
 }

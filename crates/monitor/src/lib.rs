@@ -418,7 +418,10 @@ pub fn run(
             let (evals, _) = read_inputs(&rules, &a.inputs.inputs(), true)?;
             chart::draw(&evals, &rules, &a.out)?;
             if ctx.verbosity > rollout_config::Verbosity::Quiet {
-                eprintln!("wrote `{}`", a.out.display());
+                eprintln!(
+                    "wrote `{}`",
+                    rollout_config::printable(&a.out.display().to_string())
+                );
             }
             Ok(Outcome::Pass)
         }

@@ -1,11 +1,13 @@
 //! Human output: one line per rule and environment with a status word,
-//! details only for alerts, then one verdict line.
+//! details only for alerts, then one verdict line. Everything that came from
+//! data (file names, environment names, values in alerts and warnings) goes
+//! through [`printable`]; the JSON report keeps it exact.
 
 use std::io::Write;
 
 use anyhow::Result;
-use rollout_config::Style;
 use rollout_config::model::Severity;
+use rollout_config::{Style, printable};
 
 use crate::rules::{Kind, Rule, TickRange};
 use crate::{Alert, Report};
@@ -55,14 +57,27 @@ pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> 
         }
     }
     for (input, problem) in report.problems() {
-        writeln!(out, "{} input [{}]: {problem}", style.fail(), input.env)?;
+        writeln!(
+            out,
+            "{} input [{}]: {}",
+            style.fail(),
+            printable(&input.env),
+            printable(problem)
+        )?;
     }
     for input in &report.inputs {
         for warning in &input.warnings {
-            writeln!(out, "{} input [{}]: {warning}", style.warn(), input.env)?;
+            writeln!(
+                out,
+                "{} input [{}]: {}",
+                style.warn(),
+                printable(&input.env),
+                printable(warning)
+            )?;
         }
     }
     for env in &envs {
+        let shown_env = printable(env);
         for rule in Rule::ALL {
             let alerts: Vec<&Alert> = report
                 .alerts
@@ -71,8 +86,8 @@ pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> 
                 .collect();
             if alerts.is_empty() {
                 match skip_reason(report, env, rule) {
-                    Some(why) => writeln!(out, "{} {rule} [{env}]: {why}", style.skip())?,
-                    None => writeln!(out, "{} {rule} [{env}]", style.pass())?,
+                    Some(why) => writeln!(out, "{} {rule} [{shown_env}]: {why}", style.skip())?,
+                    None => writeln!(out, "{} {rule} [{shown_env}]", style.pass())?,
                 }
                 continue;
             }
@@ -84,15 +99,15 @@ pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> 
                 };
                 writeln!(
                     out,
-                    "{word} {rule} [{env}] {}: {}",
+                    "{word} {rule} [{shown_env}] {}: {}",
                     a.severity.as_str(),
-                    a.message
+                    printable(&a.message)
                 )?;
                 if !a.ticks.is_empty() {
                     writeln!(out, "     ticks {}", ranges(&a.ticks, a.more_ranges))?;
                 }
                 for ev in &a.evidence {
-                    writeln!(out, "     at {ev}")?;
+                    writeln!(out, "     at {}", printable(&ev.to_string()))?;
                 }
             }
         }

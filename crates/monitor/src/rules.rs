@@ -293,6 +293,9 @@ pub struct SourceEval {
     /// Malformed `tick_health` lines: the first few, and how many.
     malformed: Vec<String>,
     malformed_count: u64,
+    /// Lines skipped for their length: the first one's line, how many, and
+    /// the length they exceeded.
+    long_lines: Option<(u64, u64, String)>,
     // drops
     drop_window: VecDeque<(u64, u64)>,
     drop_base: u64,
@@ -339,6 +342,7 @@ impl SourceEval {
             variant_watch: telemetry::KeyWatch::new("runtime_variant"),
             malformed: Vec::new(),
             malformed_count: 0,
+            long_lines: None,
             drop_window: VecDeque::new(),
             drop_base: 0,
             dropped: None,
@@ -469,12 +473,38 @@ impl SourceEval {
         }
     }
 
-    /// The warnings about malformed lines, for the input's summary.
+    /// Notes a line skipped because it is longer than `cap` (the rule is
+    /// `input::over_long_line`).
+    pub fn skip_long_line(&mut self, line_no: u64, cap: &str) {
+        match &mut self.long_lines {
+            Some((_, count, _)) => *count += 1,
+            None => self.long_lines = Some((line_no, 1, cap.to_string())),
+        }
+    }
+
+    /// Lines skipped for their length so far.
+    pub fn long_lines_skipped(&self) -> u64 {
+        self.long_lines.as_ref().map_or(0, |(_, count, _)| *count)
+    }
+
+    /// The warnings about malformed and skipped lines, for the input's
+    /// summary.
     pub fn take_warnings(&mut self) -> Vec<String> {
         let mut warnings = std::mem::take(&mut self.malformed);
         let more = self.malformed_count.saturating_sub(warnings.len() as u64);
         if more > 0 {
             warnings.push(format!("… and {more} more malformed tick_health lines"));
+        }
+        if let Some((first, count, cap)) = self.long_lines.take() {
+            let in_all = if count == 1 {
+                "1 such line in all".to_string()
+            } else {
+                format!("{count} such lines in all, the first here")
+            };
+            warnings.push(format!(
+                "`{}`:{first}: line longer than {cap} skipped ({in_all}): not a record the alert rules read",
+                self.file
+            ));
         }
         warnings
     }
@@ -888,7 +918,8 @@ fn median(window: &VecDeque<u64>) -> f64 {
     } else if n % 2 == 1 {
         v[n / 2] as f64
     } else {
-        (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0
+        // As floats: two counts near `u64::MAX` would overflow their sum.
+        (v[n / 2 - 1] as f64 + v[n / 2] as f64) / 2.0
     }
 }
 

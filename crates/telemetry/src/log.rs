@@ -74,7 +74,7 @@ fn tick_health(rest: &str) -> LogEvent<'_> {
     let mut tick: Option<Result<u64, &str>> = None;
     for (k, v) in pairs(rest) {
         match k {
-            "tick" => tick = Some(number(v).ok_or(v)),
+            "tick" => tick = Some(tick_number(v).ok_or(v)),
             "duration_ms" => {
                 out.duration_ms = v.parse::<f64>().ok().filter(|f| f.is_finite());
                 if out.duration_ms.is_none() && v != "None" {
@@ -125,24 +125,29 @@ fn buffer_exceeded(rest: &str) -> Option<LogEvent<'_>> {
     })
 }
 
-/// An unsigned integer; Python may print a float such as `3.0`.
+/// A count (`queue`, `dropped`, `exit_queue`, the buffer warning's
+/// figures): any unsigned integer Python prints, or a float with no
+/// fraction (`3.0`, `1e+20`). Counts beyond `u64::MAX` (Python's ints have
+/// no bound) are read as `u64::MAX`: more than any limit, which is what the
+/// rules need to know. Negative numbers, fractions, `inf` and `nan` are not
+/// counts.
 fn number(v: &str) -> Option<u64> {
-    let b = v.as_bytes();
-    if b.is_empty() || b.len() > 19 {
-        return v.parse::<f64>().ok().and_then(float_count);
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        // All digits: only an overflow can fail.
+        return Some(v.parse::<u64>().unwrap_or(u64::MAX));
     }
-    let mut n: u64 = 0;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return v.parse::<f64>().ok().and_then(float_count);
-        }
-        n = n * 10 + u64::from(c - b'0');
-    }
-    Some(n)
+    let f = v.parse::<f64>().ok()?;
+    // `as` saturates at `u64::MAX`.
+    (f.is_finite() && f >= 0.0 && f.fract() == 0.0).then_some(f as u64)
 }
 
-fn float_count(f: f64) -> Option<u64> {
-    (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1.8e19).then_some(f as u64)
+/// A tick: a count that fits `u64` exactly (a tick is a place, so a larger
+/// one is not read as another tick).
+fn tick_number(v: &str) -> Option<u64> {
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return v.parse::<u64>().ok();
+    }
+    number(v).filter(|&tick| tick < u64::MAX)
 }
 
 /// `key=value` words; words without `=` are skipped.
@@ -241,6 +246,57 @@ mod tests {
             (4, Some(0), None, None)
         );
         assert_eq!(t.malformed, [("duration_ms", "fast"), ("dropped", "abc")]);
+    }
+
+    /// Issue 20, item 14: the largest counts Python prints are counts.
+    #[test]
+    fn counts_up_to_and_beyond_u64_are_read() {
+        let Some(LogEvent::TickHealth(t)) = parse(
+            "tick_health tick=18446744073709551615 duration_ms=1e308 queue=18446744073709551615 dropped=99999999999999999999999 exit_queue=18446744073709551615",
+        ) else {
+            panic!("not parsed")
+        };
+        assert_eq!(t.tick, u64::MAX);
+        assert_eq!(t.exit_queue, Some(u64::MAX));
+        assert_eq!(t.queue, Some(u64::MAX));
+        assert_eq!(t.dropped, Some(u64::MAX), "saturated beyond u64");
+        assert_eq!(t.duration_ms, Some(1e308));
+        assert!(t.malformed.is_empty(), "{:?}", t.malformed);
+        let Some(LogEvent::TickHealth(t)) =
+            parse("tick_health tick=2 queue=3.0 dropped=1e+20 exit_queue=12345678901234567890")
+        else {
+            panic!("not parsed")
+        };
+        assert_eq!(
+            (t.queue, t.dropped, t.exit_queue),
+            (Some(3), Some(u64::MAX), Some(12_345_678_901_234_567_890))
+        );
+        // What is not a count keeps its warning; a tick beyond u64 is not
+        // a tick.
+        let Some(LogEvent::TickHealth(t)) =
+            parse("tick_health tick=5 queue=-1 dropped=2.5 exit_queue=nan")
+        else {
+            panic!("not parsed")
+        };
+        assert_eq!(
+            t.malformed,
+            [("queue", "-1"), ("dropped", "2.5"), ("exit_queue", "nan")]
+        );
+        assert_eq!(
+            parse("tick_health tick=18446744073709551616 queue=0"),
+            Some(LogEvent::BadTick {
+                value: Some("18446744073709551616")
+            })
+        );
+        assert_eq!(
+            parse(
+                "WARNING Telemetry buffer exceeded 18446744073709551615 bytes; dropped 18446744073709551615 payloads"
+            ),
+            Some(LogEvent::BufferExceeded {
+                bytes: Some(u64::MAX),
+                dropped: u64::MAX
+            })
+        );
     }
 
     #[test]

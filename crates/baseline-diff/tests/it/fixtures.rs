@@ -62,12 +62,27 @@ pub(crate) fn npz(path: &Path, entries: &[(&str, Vec<u8>)], compressed: bool) {
 /// 11), 'feature_names': names}], dtype=object)`, written by hand in
 /// the opcodes numpy 2 uses (protocol 4 without framing).
 pub(crate) fn object_array_pickle(names: &[&str]) -> Vec<u8> {
+    object_array_pickle_with(&|p| {
+        p.extend([b']', b'(']);
+        for n in names {
+            short_unicode(p, n);
+        }
+        p.push(b'e');
+    })
+}
+
+/// `SHORT_BINUNICODE` of `t`.
+fn short_unicode(p: &mut Vec<u8>, t: &str) {
+    p.push(0x8c);
+    p.push(t.len() as u8);
+    p.extend(t.as_bytes());
+}
+
+/// [`object_array_pickle`] whose `feature_names` value is written by
+/// `feature_names` (opcodes that push one value).
+pub(crate) fn object_array_pickle_with(feature_names: &dyn Fn(&mut Vec<u8>)) -> Vec<u8> {
     let mut p = vec![0x80, 4];
-    let s = |p: &mut Vec<u8>, t: &str| {
-        p.push(0x8c);
-        p.push(t.len() as u8);
-        p.extend(t.as_bytes());
-    };
+    let s = short_unicode;
     s(&mut p, "numpy._core.multiarray");
     s(&mut p, "_reconstruct");
     p.push(0x93);
@@ -92,11 +107,8 @@ pub(crate) fn object_array_pickle(names: &[&str]) -> Vec<u8> {
     s(&mut p, "map_shape");
     p.extend([b'K', 4, b'K', 11, b'K', 11, 0x87]);
     s(&mut p, "feature_names");
-    p.extend([b']', b'(']);
-    for n in names {
-        s(&mut p, n);
-    }
-    p.extend([b'e', b'u', b'a', b't', b'b', b'.']);
+    feature_names(&mut p);
+    p.extend([b'u', b'a', b't', b'b', b'.']);
     p
 }
 

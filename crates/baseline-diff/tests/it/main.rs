@@ -4,6 +4,7 @@
 
 mod cli;
 mod dirs;
+mod escaping;
 mod fixtures;
 mod pickle;
 mod telemetry;

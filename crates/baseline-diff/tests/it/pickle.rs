@@ -109,3 +109,153 @@ fn metadata_that_cannot_be_decoded_is_compared_by_bytes_and_fails_when_they_diff
     let r = compare_paths(&settings(), &a, &a).expect("compare");
     assert_eq!(r.files[0].checks[0].status, Status::Pass);
 }
+
+/// The hostile object arrays of issue 20, written by hand: `feature_names`
+/// is one 4 MiB string referenced 1000 times through the memo (4 GB
+/// decoded), or `seed` is one integer of 10 MiB.
+fn hand_made_hostile(dir: &std::path::Path) -> [(std::path::PathBuf, &'static str); 2] {
+    let memo_bomb = object_array_pickle_with(&|p| {
+        p.extend([b']', b'(', 0x8d]);
+        p.extend((4u64 << 20).to_le_bytes());
+        p.extend(std::iter::repeat_n(b'a', 4 << 20));
+        p.extend([0x94, b'j']);
+        // LONG_BINGET of the string's memo slot (the fixture memoizes one
+        // value before it).
+        p.extend(1u32.to_le_bytes());
+        for _ in 0..999 {
+            p.extend([b'j', 1, 0, 0, 0]);
+        }
+        p.push(b'e');
+    });
+    let big_int = object_array_pickle_with(&|p| {
+        p.push(0x8b);
+        p.extend((10u32 << 20).to_le_bytes());
+        p.extend(std::iter::repeat_n(0x5a, 10 << 20));
+    });
+    let write = |file: &str, pickle: &[u8]| {
+        let path = dir.join(file);
+        npz(
+            &path,
+            &[
+                ("map", npy("<f4", &[2], &f32_bytes(&[0.5, 1.0]))),
+                ("metadata", npy("|O", &[1], pickle)),
+            ],
+            true,
+        );
+        path
+    };
+    [
+        (
+            write("memo-bomb.npz", &memo_bomb),
+            "decode to more than 16.0 MiB",
+        ),
+        (
+            write("big-int.npz", &big_int),
+            "an integer of 10485760 bytes",
+        ),
+    ]
+}
+
+/// The same two files written by numpy itself (`np.savez_compressed` of an
+/// object array holding the hostile dict), in a cached virtual environment.
+fn numpy_made_hostile(dir: &std::path::Path) -> [(std::path::PathBuf, &'static str); 2] {
+    const SCRIPT: &str = r#"
+import sys
+import numpy as np
+kind, path = sys.argv[1], sys.argv[2]
+meta = np.empty(1, dtype=object)
+if kind == "memo":
+    s = "a" * (4 << 20)
+    meta[0] = {"variant": "hybrid", "feature_names": [s] * 1000}
+else:
+    meta[0] = {"variant": "hybrid", "seed": 1 << (8 * (10 << 20) - 2)}
+np.savez_compressed(path, map=np.zeros((4, 11, 11), np.float32), metadata=meta)
+"#;
+    let python = test_support::venv("numpy-venv", "", &["numpy>=1.26,<3"]).join("python");
+    let make = |kind: &str, file: &str| {
+        let path = dir.join(file);
+        let status = plumbing::process::command(&python)
+            .args(["-c", SCRIPT, kind])
+            .arg(&path)
+            .status()
+            .expect("run python");
+        assert!(status.success(), "numpy could not write `{file}`");
+        path
+    };
+    [
+        (
+            make("memo", "np-memo-bomb.npz"),
+            "decode to more than 16.0 MiB",
+        ),
+        (
+            make("int", "np-big-int.npz"),
+            "an integer of 10485760 bytes",
+        ),
+    ]
+}
+
+#[test]
+fn hostile_pickles_are_errors_naming_the_file_and_the_array_within_a_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let baseline = archive(dir.path(), "b.npz", &FEATURE_NAMES);
+    let hand_made = hand_made_hostile(dir.path());
+    let numpy_made = numpy_made_hostile(dir.path());
+    let memo_bomb_size = std::fs::metadata(&numpy_made[0].0).expect("size").len();
+    assert!(memo_bomb_size < 64 << 10, "{memo_bomb_size} bytes");
+    for (candidate, what) in hand_made.iter().chain(&numpy_made) {
+        let started = std::time::Instant::now();
+        let error = compare_paths(&settings(), &baseline, candidate).expect_err("refused");
+        let took = started.elapsed();
+        let error = format!("{error:#}");
+        assert!(
+            error.contains(&format!("`{}`", candidate.display()))
+                && error.contains("entry `metadata.npy`")
+                && error.contains(what),
+            "{error}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(1),
+            "{took:?}: {error}"
+        );
+        // Measured in a child process: time and peak RSS of the comparison
+        // alone.
+        let (wall, peak_kib, _) = test_support::measure::run_measured(
+            plumbing::process::command(std::env::current_exe().expect("test binary"))
+                .args(["pickle::compare_in_a_child", "--exact", "--test-threads=1"])
+                .env(CHILD_BASELINE, &baseline)
+                .env(CHILD_CANDIDATE, candidate)
+                .stdout(std::process::Stdio::null()),
+        );
+        assert!(
+            wall < std::time::Duration::from_secs(1),
+            "{wall:?}: {}",
+            candidate.display()
+        );
+        assert!(
+            peak_kib < 256 << 10,
+            "peak RSS {peak_kib} KiB: {}",
+            candidate.display()
+        );
+    }
+}
+
+const CHILD_BASELINE: &str = "BASELINE_DIFF_TEST_CHILD_BASELINE";
+const CHILD_CANDIDATE: &str = "BASELINE_DIFF_TEST_CHILD_CANDIDATE";
+
+/// The comparison alone, run as a child of the test above (which measures
+/// its peak RSS); without the child's environment it has nothing to do.
+#[test]
+fn compare_in_a_child() {
+    let (Some(baseline), Some(candidate)) = (
+        std::env::var_os(CHILD_BASELINE),
+        std::env::var_os(CHILD_CANDIDATE),
+    ) else {
+        return;
+    };
+    let result = compare_paths(
+        &settings(),
+        std::path::Path::new(&baseline),
+        std::path::Path::new(&candidate),
+    );
+    assert!(result.is_err(), "the hostile file was compared");
+}

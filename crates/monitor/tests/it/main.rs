@@ -9,6 +9,7 @@ mod chart;
 mod fixtures;
 mod follow;
 mod learn;
+mod long_lines;
 mod output;
 mod prom;
 mod rules;

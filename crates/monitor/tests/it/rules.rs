@@ -421,3 +421,47 @@ fn malformed_tick_health_values_are_warned_with_their_line() {
     let text = String::from_utf8(out).expect("utf8");
     assert!(text.contains("warn input [prod]: `"), "{text}");
 }
+
+/// Issue 20, item 14: the largest exit queue Python can print is read, and
+/// is a spike (it was "not a number", no alert, exit 0 with
+/// `--fail-on warning`), twice in the median window too; what truly is not
+/// a number keeps its warning.
+#[test]
+fn an_exit_queue_as_large_as_u64_is_a_spike_not_a_malformed_value() {
+    let huge = "18446744073709551615";
+    let log = fixtures::log(Keys::Newer, 30, |_| (0, 0, 1))
+        .replace("tick=20 duration_ms=1.43 queue=0 dropped=0 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=1",
+            &format!("tick=20 duration_ms=1.43 queue={huge} dropped=0 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue={huge}"))
+        .replace("tick=21 duration_ms=1.43 queue=0 dropped=0 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=1",
+            "tick=21 duration_ms=1.43 queue=0 dropped=0 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=99999999999999999999999")
+        .replace("tick=25 duration_ms=1.43 queue=0 dropped=0 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=1",
+            "tick=25 duration_ms=1.43 queue=0 dropped=0 flush_ms=None payloads_total=0 bytes_total=0 perturbations_pending=0 perturbations_active=0 exit_queue=lots");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = fixtures::context(dir.path(), "");
+    let input = Input {
+        env: "prod".into(),
+        path: fixtures::write(dir.path(), "huge.log", &log),
+        kind: Some(Kind::Log),
+    };
+    let r = evaluate(&ctx.settings, &[input], Some(Severity::Warning)).expect("evaluate");
+    assert_eq!(
+        alerts(&r, Rule::ExitQueueSpike),
+        vec![(Severity::Warning, "prod:20-21".into())]
+    );
+    assert!(
+        r.alerts[0]
+            .message
+            .contains(&format!("exit_queue reached {huge} at tick 20")),
+        "{}",
+        r.alerts[0].message
+    );
+    assert_eq!(r.verdict, Outcome::Fail);
+    assert_eq!(r.environments[0].metrics.queue, Some(0));
+    let warnings = &r.inputs[0].warnings;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .ends_with(":28: tick_health `exit_queue=lots` is not a number: read as not reported"),
+        "{warnings:?}"
+    );
+}
