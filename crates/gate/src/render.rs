@@ -6,8 +6,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
-use rollout_config::output::{printable, printable_capped};
 use rollout_config::Style;
+use rollout_config::output::printable;
 
 use plumbing::report::{GateReport, StepReport, StepStatus, Verdict};
 
@@ -87,15 +87,16 @@ pub fn human(
         ) {
             if let Some((_, lines)) = details.iter().find(|(id, _)| *id == step.id) {
                 for line in lines {
-                    writeln!(
-                        out,
-                        "     | {}",
-                        printable_capped(line, plumbing::steplog::TAIL_LINE_CHARS)
-                    )?;
+                    // Tails come cut to a width (steplog::tail).
+                    writeln!(out, "     | {}", printable(line))?;
                 }
             }
             if let Some(log) = &step.log {
-                writeln!(out, "     full log: {}", printable(&log.display().to_string()))?;
+                writeln!(
+                    out,
+                    "     full log: {}",
+                    printable(&log.display().to_string())
+                )?;
             }
         }
     }

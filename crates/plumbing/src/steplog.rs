@@ -54,11 +54,9 @@ pub fn pump(
         }
     }
     if pumped.dropped > 0 {
-        // Start the kept tail on a line of its own.
-        let partial = ring
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(ring.len(), |i| i + 1);
+        // Start the kept tail on a line of its own; a tail without any
+        // line break is the end of one long line, kept as it is.
+        let partial = ring.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
         ring.drain(..partial);
         pumped.dropped += partial as u64;
         writeln!(
@@ -187,9 +185,18 @@ mod tests {
         assert_eq!(tail(&path, 5), ["a", "b"]);
         std::fs::write(&path, "").expect("write");
         assert!(tail(&path, 5).is_empty());
-        // One line longer than a block.
+        // One line longer than a block, cut to a width with a note.
         std::fs::write(&path, format!("first\n{}\n", "x".repeat(100_000))).expect("write");
-        assert_eq!(tail(&path, 2), ["first".to_string(), "x".repeat(100_000)]);
+        assert_eq!(
+            tail(&path, 2),
+            [
+                "first".to_string(),
+                format!(
+                    "{} … [97.3 KiB more on this line]",
+                    "x".repeat(TAIL_LINE_CHARS)
+                )
+            ]
+        );
         std::fs::remove_dir_all(&dir).expect("rm");
     }
 }

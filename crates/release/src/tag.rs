@@ -1331,7 +1331,12 @@ fn render_created(plan: &Plan, ex: &Execution, style: &Style, out: &mut dyn Writ
             p(&t.name)
         )?;
     } else if let Some(e) = &ex.error {
-        writeln!(out, "{} create    {}; nothing was changed", style.fail(), p(e))?;
+        writeln!(
+            out,
+            "{} create    {}; nothing was changed",
+            style.fail(),
+            p(e)
+        )?;
         quote_git(ex.git_stderr.as_deref(), out)?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! The binary as users run it: exit codes, global options, messages.
 
 mod cli;
+mod escapes;
 mod gate;
 mod hostile;
 mod machine;
