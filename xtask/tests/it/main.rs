@@ -3,5 +3,6 @@
 mod cli;
 mod gate;
 mod hostile;
+mod lock;
 mod machine;
 mod workflow;
