@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
+use plumbing::lock::OutputLock;
 use rollout_config::model::ToleranceRule;
 use rollout_config::{Context, Format, Outcome, Style, Verbosity, printable};
 use xshell::Shell;
@@ -71,6 +72,9 @@ pub struct Args {
     /// With --bless: bless a candidate that lost ticks
     #[arg(long, requires = "bless")]
     pub allow_lossy: bool,
+    /// When another command uses the output or baselines directory, wait for it instead of exiting 2
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -104,7 +108,12 @@ pub fn settings(ctx: &Context, args: &Args) -> Result<CompareSettings> {
 }
 
 /// Runs the command: find the baseline, capture when needed, compare,
-/// print, bless.
+/// print, bless. A capture holds the lock of the rollout output directory
+/// (`target/rollout`, as the gate does) until the comparison is done, a
+/// bless the lock of the directory it writes the baseline into; another
+/// command holding either is exit 2, unless `--wait`. The locks are taken
+/// here, not in [`capture_now`] or [`bless()`], which the gate may call
+/// while it holds its own.
 pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
     let s = settings(ctx, &args)?;
     let cwd = sh.current_dir();
@@ -122,11 +131,13 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
             .unwrap_or(dir.clone());
         Some(baselines::choose(&from, &root)?)
     };
-    let (candidate, record) = match &args.candidate {
-        Some(p) => (from_flag(p), None),
+    let (candidate, record, _capture_lock) = match &args.candidate {
+        Some(p) => (from_flag(p), None, None),
         None => {
+            let lock =
+                OutputLock::acquire(&ctx.settings.rollout_dir(), "baseline-diff", args.wait)?;
             let record = capture_now(ctx)?;
-            (ctx.settings.capture_dir(), Some(record))
+            (ctx.settings.capture_dir(), Some(record), Some(lock))
         }
     };
     if args.bless {
@@ -169,29 +180,7 @@ fn bless_candidate(
             .then(|| capture::Record::load(&file).ok())
             .flatten()
     });
-    let streams = match &record {
-        Some(r) => r.streams.clone(),
-        None => capture::streams_in(candidate)?,
-    };
-    let lossless = match &record {
-        Some(r) => r.is_lossless(),
-        None => streams.iter().all(|s| s.lost == 0 && s.error.is_none()),
-    };
-    if !lossless && !args.allow_lossy {
-        let lost: Vec<String> = match &record {
-            Some(r) => vec![r.summary()],
-            None => streams
-                .iter()
-                .filter(|s| s.lost > 0 || s.error.is_some())
-                .map(capture::StreamCount::summary)
-                .collect(),
-        };
-        bail!(
-            "not blessed: the candidate `{}` is lossy: {}\nhint: capture again without loss (raise `telemetry.transport.buffer.max_buffer_bytes` in `capture.set`), or pass --allow-lossy to bless it as it is",
-            candidate.display(),
-            lost.join("; ")
-        );
-    }
+    let (streams, lossless) = loss_of(candidate, record.as_ref(), args.allow_lossy)?;
     let (commit, dirty) = match &record {
         Some(r) => (r.townlet_commit.clone(), r.townlet_dirty),
         None => capture::commit_of(root),
@@ -200,6 +189,13 @@ fn bless_candidate(
         Some(p) => from_flag(p),
         None => baselines::bless_target(&ctx.settings.config.baseline.dir, commit.as_deref()),
     };
+    // The bless writes its temporary and swaps the baseline in the
+    // directory that holds it: that is what it locks.
+    let parent = baseline
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let _bless_lock = OutputLock::acquire(parent, "baseline-diff --bless", args.wait)?;
     if baseline.exists() {
         let report = compare_paths(s, &baseline, candidate).with_context(|| {
             format!(
@@ -245,6 +241,39 @@ fn bless_candidate(
         );
     }
     Ok(Outcome::Pass)
+}
+
+/// The candidate's streams and whether none lost a tick; an error when it
+/// did and `allow_lossy` is not set.
+fn loss_of(
+    candidate: &Path,
+    record: Option<&capture::Record>,
+    allow_lossy: bool,
+) -> Result<(Vec<capture::StreamCount>, bool)> {
+    let streams = match record {
+        Some(r) => r.streams.clone(),
+        None => capture::streams_in(candidate)?,
+    };
+    let lossless = match record {
+        Some(r) => r.is_lossless(),
+        None => streams.iter().all(|s| s.lost == 0 && s.error.is_none()),
+    };
+    if !lossless && !allow_lossy {
+        let lost: Vec<String> = match record {
+            Some(r) => vec![r.summary()],
+            None => streams
+                .iter()
+                .filter(|s| s.lost > 0 || s.error.is_some())
+                .map(capture::StreamCount::summary)
+                .collect(),
+        };
+        bail!(
+            "not blessed: the candidate `{}` is lossy: {}\nhint: capture again without loss (raise `telemetry.transport.buffer.max_buffer_bytes` in `capture.set`), or pass --allow-lossy to bless it as it is",
+            candidate.display(),
+            lost.join("; ")
+        );
+    }
+    Ok((streams, lossless))
 }
 
 /// Prints the report on stdout, or writes it to `output` and prints the

@@ -5,7 +5,9 @@
 //! provisioning the target's Python environment, the mypy debt ratchet, the
 //! merge policy, and writing `target/rollout/gate-report.json` (whose type,
 //! the contract with `cargo xtask tag`, is `plumbing::report`), plus its
-//! JUnit and Markdown forms.
+//! JUnit and Markdown forms, under the lock of `target/rollout` held for the
+//! whole run (`plumbing::lock`), so that two gates never share one output
+//! directory.
 //!
 //! Does not own: the built-in steps' own logic (`capture`, `tls-smoke`,
 //! `baseline-diff` and `monitor` live in their crates and are called here as

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use plumbing::lock::OutputLock;
 use plumbing::report::{GateReport, SCHEMA, StepReport, StepStatus, Verdict, report_path};
 use rollout_config::model::kind_name;
 use rollout_config::{Context, Outcome, Style};
@@ -60,6 +61,9 @@ pub struct Args {
     /// Also write a Markdown summary to FILE (and append it to $GITHUB_STEP_SUMMARY when set)
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// When another gate uses the output directory, wait for it instead of exiting 2
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// File GitHub Actions renders as the job summary.
@@ -67,7 +71,8 @@ const ENV_GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
 
 /// Runs the gate and prints its result; exit 0 when every required step
 /// passed, 1 when one failed, 2 when the gate could not run or was
-/// interrupted.
+/// interrupted, or another gate holds the output directory's lock
+/// (`target/rollout/.lock`; `--wait` waits for it instead).
 pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
     run_to(sh, ctx, args, &mut std::io::stdout().lock())
 }
@@ -93,6 +98,14 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
         );
     }
     let interrupted = plumbing::process::interrupt_flag()?;
+    // The whole run owns the output directory (step logs, the capture, the
+    // report); the libraries it calls take no lock of their own.
+    let _lock = OutputLock::acquire_or_cancel(
+        &ctx.settings.rollout_dir(),
+        "gate",
+        args.wait,
+        &interrupted,
+    )?;
     let progress = Progress::new(ctx.verbosity);
     if needs_env(&plan.run, &resolved.vars) {
         provision(

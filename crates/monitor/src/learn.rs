@@ -73,8 +73,17 @@ fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// Learns the thresholds and writes them, holding the lock of the output's
+/// directory for the whole run (exit 2 when another command holds it,
+/// unless `--wait`).
 pub fn run(ctx: &Context, args: crate::LearnArgs, out: &mut dyn std::io::Write) -> Result<Outcome> {
     let m = &ctx.settings.config.monitor;
+    let path: PathBuf = args.output.unwrap_or_else(|| m.thresholds_file.clone());
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let _lock = plumbing::lock::OutputLock::acquire(dir, "monitor learn", args.wait)?;
     // Learning measures raw drop rates: no thresholds apply.
     let rules = RuleSettings {
         drops: DropThresholds::none(),
@@ -109,7 +118,6 @@ pub fn run(ctx: &Context, args: crate::LearnArgs, out: &mut dyn std::io::Write) 
         });
     }
     let learnt = thresholds(runs, m.learn_margin, m.learn_critical_factor);
-    let path: PathBuf = args.output.unwrap_or_else(|| m.thresholds_file.clone());
     let mut text = String::from(
         "# Telemetry drop thresholds learnt from known-good runs by\n# `cargo xtask monitor learn`; read by `cargo xtask monitor`.\n",
     );

@@ -151,6 +151,9 @@ pub struct LearnArgs {
     /// Where to write [default: monitor.thresholds_file]
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// When another command uses the output's directory, wait for it instead of exiting 2
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

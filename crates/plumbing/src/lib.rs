@@ -7,12 +7,14 @@
 //! from their end ([`steplog`]); git access to the Townlet checkout
 //! ([`git`]), each command returning data; and the gate report
 //! ([`report`], `target/rollout/gate-report.json`), the contract between the
-//! gate that writes it and `tag` that reads it.
+//! gate that writes it and `tag` that reads it; and the lock that keeps two
+//! commands from writing one output directory at once ([`lock`]).
 //!
 //! Does not own: what is run or how its output is judged (the gate, the
 //! capture, release checks).
 
 pub mod git;
+pub mod lock;
 pub mod process;
 pub mod report;
 pub mod steplog;

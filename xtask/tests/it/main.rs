@@ -4,5 +4,6 @@ mod cli;
 mod escapes;
 mod gate;
 mod hostile;
+mod lock;
 mod machine;
 mod workflow;

@@ -31,6 +31,7 @@ fn learn_then_check() {
         LearnArgs {
             from: good,
             output: None,
+            wait: false,
         },
         &mut out,
     )
@@ -116,6 +117,7 @@ fn learn_refuses_telemetry() {
         LearnArgs {
             from: vec![t],
             output: None,
+            wait: false,
         },
         &mut Vec::new(),
     )
