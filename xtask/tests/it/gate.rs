@@ -172,6 +172,33 @@ fn a_finished_gate_leaves_no_guardian_behind() {
     );
 }
 
+#[test]
+fn a_gate_whose_guardian_was_killed_still_runs_its_steps() {
+    // A child registers itself before it execs; with the guardian gone that
+    // write must fail quietly, not kill the step with SIGPIPE.
+    let dir = workspace_with(
+        "    - id: one\n      command: [sh, -c, 'echo > one.started; sleep 1']\n    - id: two\n      command: [sh, -c, 'echo fine']\n      needs: [one]\n",
+    );
+    let gate = spawn_gate(dir.path());
+    wait_for(&dir.path().join("townlet/one.started"), "step one");
+    let guardians = guardians_of(gate.id());
+    assert_eq!(guardians.len(), 1, "{guardians:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(guardians[0].parse().expect("a pid")),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the guardian");
+    let out = gate.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("pass two"), "{stdout}");
+}
+
 /// The pids of the guardians watching the gate `gate_pid`: processes whose
 /// arguments are `GUARDIAN_ARG GATE-PID` (Linux `/proc`).
 fn guardians_of(gate_pid: u32) -> Vec<String> {

@@ -89,6 +89,12 @@ pub fn set_guardian(program: PathBuf, args: Vec<OsString>) -> Result<()> {
 /// The guardian's whole life: reads registrations from stdin until end of
 /// file, then kills every group still registered. See the module comment.
 pub fn guardian_main() -> ExitCode {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        // Started by hand: it would ignore Ctrl-C and wait for end of file.
+        eprintln!("error: `{GUARDIAN_ARG}` is started by a command, not by hand");
+        return ExitCode::from(2);
+    }
     // A handler that only sets a flag nobody reads: these signals no longer
     // end the process, and a read they interrupt is retried.
     let ignored = Arc::new(AtomicBool::new(false));
@@ -134,7 +140,9 @@ pub(crate) struct Watch {
 
 impl Watch {
     /// A new key for the next child, starting the guardian if this is the
-    /// first; `None` when no guardian program was set.
+    /// first; `None` when no guardian program was set. A guardian that could
+    /// not start fails this and every later spawn: a `kill -9` would leave
+    /// the steps' children running.
     pub(crate) fn new() -> Result<Option<Watch>> {
         let Some(program) = PROGRAM.get() else {
             return Ok(None);
