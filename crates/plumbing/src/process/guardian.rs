@@ -15,10 +15,11 @@
 //!   [`GUARDIAN_ARG`]; no second binary, no shell). It runs in its own
 //!   process group, outside every step's group, so a stop of a step's group
 //!   or the terminal's Ctrl-C (sent to the foreground group) never reaches
-//!   it; it also ignores SIGINT, SIGTERM and SIGHUP, since its job starts
-//!   exactly when the command dies of one of them. Its stdin is the read end
-//!   of a pipe whose only write end the command keeps, close-on-exec, so no
-//!   step inherits it; its stdout and stderr are `/dev/null` and its working
+//!   it; it also ignores SIGINT, SIGTERM and SIGHUP, which a closed session
+//!   or a service manager may send to every process at once: it must
+//!   outlive the command, and end of file ends it anyway. Its stdin is the
+//!   read end of a pipe whose only write end the command keeps,
+//!   close-on-exec, so no step inherits it; its stdout and stderr are `/dev/null` and its working
 //!   directory `/`, so it holds no terminal, output pipe or directory.
 //! - Each supervised child registers its own group before it execs: a line
 //!   `+KEY PID` written by the forked child (whose pid is its group id),
