@@ -98,6 +98,21 @@ impl Command {
 }
 
 fn main() -> ExitCode {
+    // This binary is also the guardian that stops the steps of a command
+    // that was killed (see `plumbing::process::set_guardian`): the hidden
+    // first argument is checked before clap sees anything.
+    if std::env::args_os().nth(1).as_deref() == Some(plumbing::process::GUARDIAN_ARG.as_ref()) {
+        return plumbing::process::guardian_main();
+    }
+    match std::env::current_exe() {
+        Ok(exe) => {
+            let _set =
+                plumbing::process::set_guardian(exe, vec![plumbing::process::GUARDIAN_ARG.into()]);
+        }
+        Err(err) => eprintln!(
+            "warning: cannot find this program's own path ({err}): a `kill -9` of it may leave what its children started running"
+        ),
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),

@@ -4,6 +4,11 @@
 //! after a grace period), so no grandchild outlives the command that started
 //! it. Terminal smokes run in a pseudo-terminal. This is the only module that
 //! manages processes by hand; short probes elsewhere go through xshell.
+//!
+//! If the command itself dies without stopping its children (`kill -9`),
+//! each leader gets SIGKILL from the kernel (`PR_SET_PDEATHSIG`, Linux) and
+//! the guardian process, when one was set up with [`set_guardian`],
+//! kills the rest of every group.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -20,6 +25,10 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use crate::steplog;
+
+mod guardian;
+
+pub use guardian::{GUARDIAN_ARG, guardian_main, set_guardian};
 
 /// How often a running child is polled.
 const POLL: Duration = Duration::from_millis(5);
@@ -174,42 +183,93 @@ pub fn run_logged(
     Ok(exit)
 }
 
-fn spawn(cmd: &mut Command) -> Result<Child> {
-    stop_with_parent(cmd);
-    cmd.spawn().with_context(|| {
+/// A supervised child: the leader of its own process group, registered
+/// with the guardian (when there is one) until its group has ended.
+struct Leader {
+    child: Child,
+    pgid: Pid,
+    watch: Option<guardian::Watch>,
+}
+
+impl Leader {
+    /// Tells the guardian the group has ended; called after the group was
+    /// killed and before the leader is reaped, while its id is still ours.
+    fn forget(&mut self) {
+        if let Some(watch) = &mut self.watch {
+            watch.forget();
+        }
+    }
+}
+
+/// Spawns `cmd` as the leader of a new process group that stops with us.
+fn spawn(cmd: &mut Command) -> Result<Leader> {
+    // Every supervised child leads its own group: its pid is its group id,
+    // which is what it registers with the guardian.
+    cmd.process_group(0);
+    // A failed spawn drops `watch`, which forgets the registration.
+    let watch = guardian::Watch::new()?;
+    prepare_child(cmd, watch.as_ref().map(guardian::Watch::registration));
+    let child = cmd.spawn().with_context(|| {
         let program = cmd.get_program().to_string_lossy().into_owned();
         format!("cannot start `{program}`")
+    })?;
+    Ok(Leader {
+        pgid: Pid::from_raw(child.id() as i32),
+        child,
+        watch,
     })
 }
 
-/// Asks Linux to SIGKILL the child's leader when the thread that started it
-/// dies (`PR_SET_PDEATHSIG`), so that even a `kill -9` of the gate stops its
-/// steps. Children are always spawned and waited for on the same thread.
-/// What the leader started lives on unless it stops with it; a step that
-/// calls `setsid` leaves our process group and escapes group stops too.
-#[cfg(target_os = "linux")]
+/// Makes the child, between fork and exec, ask Linux to SIGKILL it when the
+/// thread that started it dies (`PR_SET_PDEATHSIG`), so that even a `kill -9`
+/// of the gate stops its steps' leaders (children are always spawned and
+/// waited for on the same thread), then register its group with the
+/// guardian, so that what the leader starts is stopped too: registered
+/// before the step's program runs, the group cannot start anything the
+/// guardian does not know of. A step that calls `setsid` leaves our process
+/// group and escapes group stops and the guardian.
 #[allow(unsafe_code)]
-fn stop_with_parent(cmd: &mut Command) {
+fn prepare_child(cmd: &mut Command, registration: Option<guardian::Registration>) {
+    #[cfg(target_os = "linux")]
     let parent = std::process::id();
     // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe calls are allowed: `prctl` and `getppid` are system
-    // calls that neither allocate nor take locks.
+    // async-signal-safe calls are allowed: `prctl`, `getppid`, `getpid`,
+    // `sigaction` and `write` are system calls that neither allocate nor
+    // take locks, and the registration line is written into a buffer on the
+    // stack. The guardian's write end is a `&'static` that outlives the
+    // child's copy of our memory.
     unsafe {
         cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            // The parent may have died before the prctl took effect.
-            if nix::unistd::getppid().as_raw() as u32 != parent {
-                return Err(std::io::Error::other(
-                    "the parent exited before the child started",
-                ));
+            #[cfg(target_os = "linux")]
+            {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+                // The parent may have died before the prctl took effect.
+                if nix::unistd::getppid().as_raw() as u32 != parent {
+                    return Err(std::io::Error::other(
+                        "the parent exited before the child started",
+                    ));
+                }
+            }
+            if let Some(registration) = registration {
+                let mut buf = [0u8; guardian::LINE_MAX];
+                let pid = nix::unistd::getpid().as_raw();
+                let line = guardian::registration_line(&mut buf, registration.key, pid);
+                // std has reset SIGPIPE to its default for the program we
+                // exec: a guardian killed by hand must give EPIPE here, not
+                // kill the step.
+                let sigpipe =
+                    nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn);
+                while let Err(nix::errno::Errno::EINTR) =
+                    nix::unistd::write(registration.writer, line)
+                {}
+                if let Ok(previous) = sigpipe {
+                    let _restored = nix::sys::signal::signal(Signal::SIGPIPE, previous);
+                }
             }
             Ok(())
         });
     }
 }
-
-#[cfg(not(target_os = "linux"))]
-fn stop_with_parent(_cmd: &mut Command) {}
 
 /// A flag that Ctrl-C (SIGINT), SIGTERM and SIGHUP (a closed terminal or ssh
 /// session) set: the command stops its children's groups and reports itself
@@ -230,17 +290,16 @@ pub fn interrupt_flag() -> Result<Arc<AtomicBool>> {
 /// Waits for `child`, stopping its group at the deadline, on cancel, or when
 /// `done` says the caller has seen enough.
 fn supervise(
-    mut child: Child,
+    mut leader: Leader,
     deadline: Instant,
     cancel: &AtomicBool,
     done: &dyn Fn() -> bool,
 ) -> Result<Exit> {
-    let pgid = Pid::from_raw(child.id() as i32);
     // Short children (git, probes) end within milliseconds: poll often at
     // first, then settle at POLL.
     let mut poll = Duration::from_micros(250);
     loop {
-        if let Some(status) = reap_with_group(&mut child, pgid)? {
+        if let Some(status) = reap_with_group(&mut leader)? {
             return Ok(exit_of(status));
         }
         let reason = if cancel.load(Ordering::Relaxed) {
@@ -258,7 +317,7 @@ fn supervise(
             } else {
                 Signal::SIGTERM
             };
-            let ended = stop_group(&mut child, pgid, first)?;
+            let ended = stop_group(&mut leader, first)?;
             return Ok(match reason {
                 // Stopped because the caller had seen enough: report how it
                 // ended after being asked to stop.
@@ -271,11 +330,12 @@ fn supervise(
     }
 }
 
-/// If the group's leader has exited, kills what is left of its group and
-/// reaps the leader. On Linux the group is killed while the unreaped leader
-/// still holds its process id, so the signal cannot reach a new group that
-/// reused the id.
-fn reap_with_group(child: &mut Child, pgid: Pid) -> Result<Option<std::process::ExitStatus>> {
+/// If the group's leader has exited, kills what is left of its group, tells
+/// the guardian, and reaps the leader. On Linux the group is killed while
+/// the unreaped leader still holds its process id, so neither our signal
+/// nor the guardian's can reach a new group that reused the id.
+fn reap_with_group(leader: &mut Leader) -> Result<Option<std::process::ExitStatus>> {
+    let pgid = leader.pgid;
     #[cfg(target_os = "linux")]
     {
         use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
@@ -284,16 +344,18 @@ fn reap_with_group(child: &mut Child, pgid: Pid) -> Result<Option<std::process::
             Ok(WaitStatus::StillAlive) => return Ok(None),
             Ok(_) => {
                 let _gone = killpg(pgid, Signal::SIGKILL);
-                return Ok(child.try_wait()?);
+                leader.forget();
+                return Ok(leader.child.try_wait()?);
             }
             // Already reaped, or waitid unusable here: the portable path.
             Err(_) => {}
         }
     }
-    let status = child.try_wait()?;
+    let status = leader.child.try_wait()?;
     if status.is_some() {
         // The leader is gone; make sure nothing it started lingers.
         let _gone = killpg(pgid, Signal::SIGKILL);
+        leader.forget();
     }
     Ok(status)
 }
@@ -307,7 +369,8 @@ fn exit_of(status: std::process::ExitStatus) -> Exit {
 }
 
 /// Sends `first` to the group, then SIGTERM and SIGKILL after grace periods.
-fn stop_group(child: &mut Child, pgid: Pid, first: Signal) -> Result<Exit> {
+fn stop_group(leader: &mut Leader, first: Signal) -> Result<Exit> {
+    let pgid = leader.pgid;
     let mut signals = vec![first];
     if first != Signal::SIGTERM {
         signals.push(Signal::SIGTERM);
@@ -317,13 +380,14 @@ fn stop_group(child: &mut Child, pgid: Pid, first: Signal) -> Result<Exit> {
         let _gone = killpg(pgid, sig);
         let until = Instant::now() + GRACE;
         while Instant::now() < until {
-            if let Some(status) = reap_with_group(child, pgid)? {
+            if let Some(status) = reap_with_group(leader)? {
                 return Ok(exit_of(status));
             }
             std::thread::sleep(POLL);
         }
     }
-    let status = child.wait()?;
+    leader.forget();
+    let status = leader.child.wait()?;
     Ok(Exit::Signal(status.signal().unwrap_or(9)))
 }
 

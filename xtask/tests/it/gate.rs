@@ -108,6 +108,116 @@ fn a_killed_gate_takes_its_step_leaders_with_it() {
     );
 }
 
+#[test]
+fn a_killed_gate_takes_what_its_steps_started_with_it() {
+    // The leader `sh` stops with the gate (PR_SET_PDEATHSIG); its child
+    // `sleep` used to be left running.
+    let dir = workspace_with(
+        "    - id: parent\n      command: [sh, -c, 'sleep 100 & echo $! > grandchild.pid; wait']\n",
+    );
+    let mut gate = spawn_gate(dir.path());
+    let pidfile = dir.path().join("townlet/grandchild.pid");
+    wait_for(&pidfile, "the step");
+    let guardians = guardians_of(gate.id());
+    gate.kill().expect("SIGKILL the gate");
+    gate.wait().expect("wait");
+    let pid = std::fs::read_to_string(&pidfile).expect("pid");
+    let gone = plumbing::process::gone_within(&pid, Duration::from_secs(5));
+    if !gone {
+        // Do not leave it behind for the next test run.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid.trim().parse().expect("a pid")),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(
+        gone,
+        "the step's child {} outlived a SIGKILL of the gate",
+        pid.trim()
+    );
+    assert_eq!(guardians.len(), 1, "one guardian per gate: {guardians:?}");
+    assert!(
+        plumbing::process::gone_within(&guardians[0], Duration::from_secs(5)),
+        "the guardian {} outlived the gate it guarded",
+        guardians[0]
+    );
+}
+
+#[test]
+fn a_finished_gate_leaves_no_guardian_behind() {
+    let dir = workspace_with(
+        "    - id: one\n      command: [sh, -c, 'echo > one.started; sleep 1']\n    - id: two\n      command: [sh, -c, 'echo > two.started; sleep 1']\n",
+    );
+    let gate = spawn_gate(dir.path());
+    wait_for(&dir.path().join("townlet/one.started"), "step one");
+    wait_for(&dir.path().join("townlet/two.started"), "step two");
+    let gate_pid = gate.id();
+    let guardians = guardians_of(gate_pid);
+    assert_eq!(
+        guardians.len(),
+        1,
+        "one guardian for the whole run: {guardians:?}"
+    );
+    let out = gate.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        plumbing::process::gone_within(&guardians[0], Duration::from_secs(5)),
+        "the guardian {} outlived the gate {gate_pid}",
+        guardians[0]
+    );
+}
+
+#[test]
+fn a_gate_whose_guardian_was_killed_still_runs_its_steps() {
+    // A child registers itself before it execs; with the guardian gone that
+    // write must fail quietly, not kill the step with SIGPIPE.
+    let dir = workspace_with(
+        "    - id: one\n      command: [sh, -c, 'echo > one.started; sleep 1']\n    - id: two\n      command: [sh, -c, 'echo fine']\n      needs: [one]\n",
+    );
+    let gate = spawn_gate(dir.path());
+    wait_for(&dir.path().join("townlet/one.started"), "step one");
+    let guardians = guardians_of(gate.id());
+    assert_eq!(guardians.len(), 1, "{guardians:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(guardians[0].parse().expect("a pid")),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the guardian");
+    let out = gate.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("pass two"), "{stdout}");
+}
+
+/// The pids of the guardians watching the gate `gate_pid`: processes whose
+/// arguments are `GUARDIAN_ARG GATE-PID` (Linux `/proc`).
+fn guardians_of(gate_pid: u32) -> Vec<String> {
+    let gate_pid = gate_pid.to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.get(1) == Some(&plumbing::process::GUARDIAN_ARG.as_bytes())
+            && args.get(2) == Some(&gate_pid.as_bytes())
+        {
+            found.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
 fn plumbing_gone_within(pid: &str) -> bool {
     let until = Instant::now() + Duration::from_secs(5);
     while Instant::now() < until {
