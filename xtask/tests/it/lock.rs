@@ -115,10 +115,12 @@ fn with_wait_a_second_gate_runs_when_the_first_is_done() {
 
 #[test]
 fn a_gate_killed_with_sigkill_leaves_no_lock_behind() {
-    // The step leaves a process running in the background: had it inherited
-    // the lock's descriptor, it would hold the lock after the gate died.
+    // The step leaves a process running in the background, in a session of
+    // its own so that the guardian does not stop it with the step's group:
+    // had it inherited the lock's descriptor, it would hold the lock after
+    // the gate died.
     let dir = workspace_with(
-        "test -f quick && exit 0; sleep 60 & echo $! > background.pid; echo $$ > leader.pid; wait",
+        "test -f quick && exit 0; setsid sleep 60 & echo $! > background.pid; echo $$ > leader.pid; wait",
     );
     let mut first = spawn(gate(dir.path(), &[]));
     wait_for(&dir.path().join("townlet/leader.pid"));
