@@ -58,7 +58,11 @@ fn gate(xtask: &Path, dir: &Path) {
         .stdout(std::process::Stdio::null());
     let (elapsed, peak, cpu) = run_measured(&mut cmd);
     // Logs go under the target directory of the workspace the binary runs for.
-    let log = test_support::workspace().join("target/rollout/gate/loud.log");
+    let log = rollout_config::resolve::rollout_dir_for(
+        &test_support::workspace().join("target"),
+        &ws.join("townlet"),
+    )
+    .join("gate/loud.log");
     let kept = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     println!(
         "gate, one step printing {mb} MB: {:.2}s (cpu {:.2}s), peak RSS {:.1} MiB (limit 100 MiB); log kept {:.1} MiB",

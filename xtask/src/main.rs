@@ -176,7 +176,16 @@ fn context(g: &Global, format: Format) -> anyhow::Result<Context> {
         config: g.config.clone(),
         root: g.root.clone(),
     };
-    let settings = Settings::resolve(&workspace, &cwd, &overrides, &|k| std::env::var(k).ok())?;
+    let settings = Settings::resolve_from(&workspace, found, &cwd, &overrides, &|k| {
+        std::env::var(k).ok()
+    })?;
+    if g.verbose {
+        eprintln!(
+            "xtask: Townlet root `{}`: {}",
+            settings.root.value.display(),
+            settings.root.source
+        );
+    }
     Ok(Context {
         settings,
         format,

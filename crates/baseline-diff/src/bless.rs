@@ -77,6 +77,11 @@ pub struct BlessInfo {
     pub streams: Vec<capture::StreamCount>,
     pub lossless: Option<bool>,
     pub allowed_lossy: bool,
+    /// Directories of this machine and what the manifest writes for them
+    /// (`/home/ana/townlet` as `{root}`), so that a baseline committed on
+    /// one machine reads the same on another: the manifest keeps no path of
+    /// the machine that blessed it.
+    pub anchors: Vec<(PathBuf, &'static str)>,
 }
 
 /// Makes `candidate` (a file or a directory) the content of the directory
@@ -215,10 +220,75 @@ fn fill(candidate: &Path, tmp: &Path, info: &BlessInfo) -> Result<Manifest> {
         allowed_lossy: info.allowed_lossy,
         files,
     };
-    let mut json = serde_json::to_vec_pretty(&manifest)?;
+    let mut value = serde_json::to_value(&manifest)?;
+    portable(&mut value, &info.anchors);
+    let mut json = serde_json::to_vec_pretty(&value)?;
     json.push(b'\n');
     rollout_config::fs::write_atomic(&tmp.join(MANIFEST), &json)?;
     Ok(manifest)
+}
+
+/// Rewrites every string of `value` that names a path under one of
+/// `anchors` with the anchor's placeholder (`{root}/scripts/x.py`), the
+/// longest anchor first; a path that merely starts with the same letters
+/// (`/work/main2` for `/work/main`) is left alone.
+pub fn portable(value: &mut serde_json::Value, anchors: &[(PathBuf, &'static str)]) {
+    let mut anchors: Vec<(String, &str)> = anchors
+        .iter()
+        .flat_map(|(path, name)| {
+            let canonical = path.canonicalize().ok();
+            std::iter::once(path.clone())
+                .chain(canonical)
+                .map(move |p| (p.display().to_string(), *name))
+        })
+        .filter(|(path, _)| path.len() > 1)
+        .collect();
+    anchors.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+    rewrite_strings(value, &|text| anchored(text, &anchors));
+}
+
+fn rewrite_strings(value: &mut serde_json::Value, rewrite: &dyn Fn(&str) -> String) {
+    match value {
+        serde_json::Value::String(text) => *text = rewrite(text),
+        serde_json::Value::Array(items) => {
+            for item in items {
+                rewrite_strings(item, rewrite);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for item in map.values_mut() {
+                rewrite_strings(item, rewrite);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `text` with each occurrence of an anchor's path, ending at a path
+/// boundary, replaced by its placeholder.
+fn anchored(text: &str, anchors: &[(String, &str)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'scan: while !rest.is_empty() {
+        for (path, name) in anchors {
+            if let Some(after) = rest.strip_prefix(path.as_str())
+                && after
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            {
+                out.push_str(name);
+                rest = after;
+                continue 'scan;
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
 }
 
 fn copy_hashed(src: &Path, dst: &Path) -> Result<ManifestFile> {

@@ -116,6 +116,11 @@ pub fn settings(ctx: &Context, args: &Args) -> Result<CompareSettings> {
 /// while it holds its own.
 pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
     let s = settings(ctx, &args)?;
+    if args.candidate.is_none() {
+        // It will capture there: a root that is not Townlet is refused
+        // before a baseline is looked for (or offered to be blessed).
+        ctx.settings.townlet_checkout()?;
+    }
     let cwd = sh.current_dir();
     let from_flag = |p: &Path| rollout_config::model::normalize(&cwd.join(p));
     let root = ctx.settings.root.value.clone();
@@ -224,6 +229,11 @@ fn bless_candidate(
         streams,
         lossless: Some(lossless),
         allowed_lossy: !lossless,
+        anchors: vec![
+            (root.clone(), "{root}"),
+            (ctx.settings.target_dir.clone(), "{target_dir}"),
+            (ctx.settings.workspace.clone(), "{workspace}"),
+        ],
     };
     let m = bless(candidate, &baseline, &info)?;
     if ctx.verbosity != Verbosity::Quiet {

@@ -187,7 +187,7 @@ pub fn run(settings: &Settings, run: &Run<'_>) -> Result<Record> {
             settings.config.path.display()
         );
     }
-    let root = settings.checkout()?.to_path_buf();
+    let root = settings.townlet_checkout()?.to_path_buf();
     let started = Instant::now();
     let started_at = jiff::Timestamp::now().to_string();
     let rollout = settings.rollout_dir();

@@ -154,6 +154,8 @@ pub(crate) fn provision(
             python.display()
         );
     }
+    // Nothing is created or installed in a directory that is not Townlet.
+    ctx.settings.townlet_checkout()?;
     if let Some(path) = &marker {
         // A provisioning that stops half-way must not leave an old record.
         let _absent = std::fs::remove_file(path);

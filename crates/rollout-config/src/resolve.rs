@@ -36,14 +36,24 @@ pub const ENV_CARGO_TARGET_DIR: &str = "CARGO_TARGET_DIR";
 /// The rollout definition, relative to the workspace root.
 pub const DEFAULT_CONFIG: &str = "configs/rollout.yaml";
 
-/// Where a resolved setting came from.
+/// Where a resolved setting came from. For the Townlet root, in the order
+/// they are tried: `--root`, `TOWNLET_ROOT`, `target.root`, then the
+/// workspace itself when it is a Townlet checkout (the tooling adopted into
+/// Townlet's repository), then the Townlet checkout the command is run
+/// from (the binary run outside any workspace), and the bundled sample only
+/// in this tooling's own repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     Flag,
     Env,
     File,
+    /// The bundled sample, in this tooling's own repository.
     Default,
+    /// The workspace's own root, a Townlet checkout.
+    Workspace,
+    /// The Townlet checkout the command was run from.
+    Checkout,
 }
 
 impl fmt::Display for Source {
@@ -52,7 +62,9 @@ impl fmt::Display for Source {
             Source::Flag => "--root",
             Source::Env => ENV_TOWNLET_ROOT,
             Source::File => "target.root in the config",
-            Source::Default => "default",
+            Source::Default => "default: the bundled sample of this tooling's repository",
+            Source::Workspace => "the workspace, which is a Townlet checkout",
+            Source::Checkout => "the Townlet checkout this is run from",
         })
     }
 }
@@ -100,10 +112,30 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Resolves the config and the Townlet root. `env` reads an environment
-    /// variable (injected for tests); `cwd` anchors relative flag values.
+    /// Resolves the config and the Townlet root for a workspace found from
+    /// the current directory `cwd`. `env` reads an environment variable
+    /// (injected for tests); `cwd` anchors relative flag values.
     pub fn resolve(
         workspace: &Path,
+        cwd: &Path,
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        Self::resolve_from(
+            workspace,
+            WorkspaceFrom::CurrentDirectory,
+            cwd,
+            overrides,
+            env,
+        )
+    }
+
+    /// [`Settings::resolve`] for a workspace found as `found` says: when it
+    /// was not found from `cwd` and nothing names a root, the Townlet
+    /// checkout `cwd` is in is the root.
+    pub fn resolve_from(
+        workspace: &Path,
+        found: WorkspaceFrom,
         cwd: &Path,
         overrides: &Overrides,
         env: &dyn Fn(&str) -> Option<String>,
@@ -129,10 +161,7 @@ impl Settings {
                 source: Source::File,
             }
         } else {
-            Resolved {
-                value: workspace.join(SAMPLE_TARGET),
-                source: Source::Default,
-            }
+            default_root(workspace, found, cwd, &config.target.requires)?
         };
         let mut config = config;
         let target = target_name(&root.value);
@@ -148,6 +177,24 @@ impl Settings {
             target,
             target_dir,
         })
+    }
+
+    /// The Townlet checkout, which must hold what a Townlet checkout holds
+    /// (`target.requires`): for commands that create or install something
+    /// there (provisioning, the capture) or read Townlet's own files. Fails
+    /// before anything is created, naming what is missing.
+    pub fn townlet_checkout(&self) -> Result<&Path> {
+        let root = self.checkout()?;
+        let missing = townlet_shape(root, &self.config.target.requires);
+        if !missing.is_empty() {
+            bail!(
+                "`{}` (from {}) is not a Townlet checkout: {}\nhint: pass `--root PATH` or set {ENV_TOWNLET_ROOT} to a Townlet checkout; `target.requires` lists what one must hold",
+                root.display(),
+                self.root.source,
+                missing.join(", ")
+            );
+        }
+        Ok(root)
     }
 
     /// The Townlet checkout, which must exist for commands that read it.
@@ -167,10 +214,13 @@ impl Settings {
         normalize(&self.root.value.join(path))
     }
 
-    /// Where the tooling writes reports, logs and captures:
-    /// `target/rollout` (under `CARGO_TARGET_DIR` when that is set).
+    /// Where the tooling writes reports, logs and captures for this root:
+    /// `target/rollout/<target>-<root id>` (under `CARGO_TARGET_DIR` when
+    /// that is set), so that two roots gated from one workspace never share
+    /// a capture, a log or a report. The id is the first 8 hex digits of the
+    /// SHA-256 of the root's absolute path.
     pub fn rollout_dir(&self) -> PathBuf {
-        self.target_dir.join("rollout")
+        rollout_dir_for(&self.target_dir, &self.root.value)
     }
 
     /// Where captures are written (`{capture_dir}`): `target/rollout/capture`.
@@ -240,9 +290,87 @@ impl Settings {
     }
 }
 
-/// The name of the target at `root`: `[project] name` from its
-/// `pyproject.toml`, else the directory's name.
-pub fn target_name(root: &Path) -> String {
+/// Where the outputs for `root` go under the target directory
+/// `target_dir`: `rollout/<target>-<root id>` (see [`Settings::rollout_dir`]).
+pub fn rollout_dir_for(target_dir: &Path, root: &Path) -> PathBuf {
+    target_dir
+        .join("rollout")
+        .join(format!("{}-{}", target_name(root), root_id(root)))
+}
+
+/// The short id of a root in output paths: 8 hex digits of the SHA-256 of
+/// its absolute path (symlinks resolved when it exists).
+pub fn root_id(root: &Path) -> String {
+    use sha2::Digest as _;
+    let path = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let digest = sha2::Sha256::digest(path.as_os_str().as_encoded_bytes());
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a Townlet checkout at `root` lacks: a `pyproject.toml` naming the
+/// project, and each of `requires` (relative to the root). Empty when it
+/// has everything.
+pub fn townlet_shape(root: &Path, requires: &[String]) -> Vec<String> {
+    let mut missing = Vec::new();
+    if pyproject_name(root).is_none() {
+        missing.push("no `pyproject.toml` with a `[project] name`".to_string());
+    }
+    for path in requires {
+        if !root.join(path).exists() {
+            missing.push(format!("no `{path}`"));
+        }
+    }
+    missing
+}
+
+/// The root when nothing names one: the workspace when it is a Townlet
+/// checkout; in this tooling's own repository (found from the current
+/// directory, holding the sample) the bundled sample; run from outside any
+/// workspace, the Townlet checkout the current directory is in. Anything
+/// else is an error: a command never reports on what the user did not name.
+fn default_root(
+    workspace: &Path,
+    found: WorkspaceFrom,
+    cwd: &Path,
+    requires: &[String],
+) -> Result<Resolved<PathBuf>> {
+    let resolved = |value: PathBuf, source| Resolved { value, source };
+    if townlet_shape(workspace, requires).is_empty() {
+        return Ok(resolved(workspace.to_path_buf(), Source::Workspace));
+    }
+    if found == WorkspaceFrom::CurrentDirectory {
+        let sample = workspace.join(SAMPLE_TARGET);
+        if sample.is_dir() {
+            return Ok(resolved(sample, Source::Default));
+        }
+        bail!(
+            "no Townlet checkout named: the workspace `{}` is not one and sets no `target.root`\nhint: pass `--root PATH`, set {ENV_TOWNLET_ROOT}, or set `target.root` in the config",
+            workspace.display()
+        );
+    }
+    // The binary run from outside any workspace: the checkout it runs in.
+    let checkout = cwd
+        .ancestors()
+        .find(|dir| dir.join(".git").exists() || townlet_shape(dir, requires).is_empty());
+    match checkout {
+        Some(dir) if townlet_shape(dir, requires).is_empty() => {
+            Ok(resolved(dir.to_path_buf(), Source::Checkout))
+        }
+        Some(dir) => bail!(
+            "`{}` is not a Townlet checkout ({}) and no root was named\nhint: run from a Townlet checkout, or pass `--root PATH` (or set {ENV_TOWNLET_ROOT})",
+            dir.display(),
+            townlet_shape(dir, requires).join(", ")
+        ),
+        None => bail!(
+            "no Townlet checkout named, and `{}` is not inside one\nhint: run from a Townlet checkout, or pass `--root PATH` (or set {ENV_TOWNLET_ROOT})",
+            cwd.display()
+        ),
+    }
+}
+
+/// `[project] name` of the `pyproject.toml` at `root`, when it has one
+/// that can name a directory.
+fn pyproject_name(root: &Path) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Pyproject {
         project: Option<Project>,
@@ -251,12 +379,17 @@ pub fn target_name(root: &Path) -> String {
     struct Project {
         name: Option<String>,
     }
-    let from_pyproject = input::read_to_string(&root.join("pyproject.toml"), input::Kind::DOCUMENT)
+    input::read_to_string(&root.join("pyproject.toml"), input::Kind::DOCUMENT)
         .ok()
         .and_then(|t| toml::from_str::<Pyproject>(&t).ok())
         .and_then(|p| p.project?.name)
-        .filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && n != "." && n != "..");
-    from_pyproject.unwrap_or_else(|| {
+        .filter(|n| !n.is_empty() && !n.contains(['/', '\\']) && n != "." && n != "..")
+}
+
+/// The name of the target at `root`: `[project] name` from its
+/// `pyproject.toml`, else the directory's name.
+pub fn target_name(root: &Path) -> String {
+    pyproject_name(root).unwrap_or_else(|| {
         root.file_name().map_or_else(
             || "target".to_string(),
             |n| n.to_string_lossy().into_owned(),

@@ -34,7 +34,7 @@ struct Report<'a> {
 /// Loads everything, prints it, and passes when both configs are valid.
 pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
     let s = &ctx.settings;
-    let root = s.checkout()?;
+    let root = s.townlet_checkout()?;
     let sim = s.sim_config(args.sim_config.as_deref());
     let transport = load_transport(&sim, root)?;
     let report = Report {

@@ -16,8 +16,8 @@ fn workspace_with(steps: &str) -> tempfile::TempDir {
 }
 
 fn report(dir: &std::path::Path) -> serde_json::Value {
-    let text =
-        std::fs::read_to_string(dir.join("target/rollout/gate-report.json")).expect("report");
+    let out = rollout_config::resolve::rollout_dir_for(&dir.join("target"), &dir.join("townlet"));
+    let text = std::fs::read_to_string(out.join("gate-report.json")).expect("report");
     serde_json::from_str(&text).expect("json")
 }
 

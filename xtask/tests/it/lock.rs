@@ -69,7 +69,10 @@ fn a_second_gate_on_the_same_outputs_exits_2_naming_the_first() {
     let took = started.elapsed();
     assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
     let message = stderr(&second);
-    let rollout = dir.path().join("target/rollout");
+    let rollout = rollout_config::resolve::rollout_dir_for(
+        &dir.path().join("target"),
+        &dir.path().join("townlet"),
+    );
     assert!(
         message.contains(&format!(
             "error: `{}` is in use by `gate` (pid {}, started 20",
@@ -126,7 +129,11 @@ fn a_gate_killed_with_sigkill_leaves_no_lock_behind() {
     wait_for(&dir.path().join("townlet/leader.pid"));
     first.kill().expect("SIGKILL the gate");
     first.wait().expect("reap");
-    let lock_file = dir.path().join("target/rollout/.lock");
+    let lock_file = rollout_config::resolve::rollout_dir_for(
+        &dir.path().join("target"),
+        &dir.path().join("townlet"),
+    )
+    .join(".lock");
     let said = std::fs::read_to_string(&lock_file).expect("the lock file stays");
     assert!(
         said.contains(&format!("\"pid\":{}", first.id())),

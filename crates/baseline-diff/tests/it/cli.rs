@@ -14,7 +14,14 @@ fn workspace(extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let ws = dir.path().to_path_buf();
     std::fs::create_dir_all(ws.join("configs")).expect("mkdir");
-    std::fs::create_dir_all(ws.join("townlet")).expect("mkdir");
+    // What a Townlet checkout holds (`target.requires`).
+    std::fs::create_dir_all(ws.join("townlet/scripts")).expect("mkdir");
+    std::fs::write(
+        ws.join("townlet/pyproject.toml"),
+        "[project]\nname = \"townlet\"\n",
+    )
+    .expect("write");
+    std::fs::write(ws.join("townlet/scripts/run_simulation.py"), "").expect("write");
     std::fs::write(ws.join("Cargo.toml"), "[workspace]\n").expect("write");
     std::fs::write(
         ws.join("configs/rollout.yaml"),
@@ -128,7 +135,8 @@ fn without_candidate_the_capture_command_runs_then_bless_and_compare() {
     };
     let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), bless_args).expect("bless");
     assert_eq!(out, Outcome::Pass);
-    assert!(ws.join("target/rollout/capture/telemetry.jsonl").is_file());
+    let out = rollout_config::resolve::rollout_dir_for(&ws.join("target"), &ws.join("townlet"));
+    assert!(out.join("capture/telemetry.jsonl").is_file());
     let manifest: Manifest = serde_json::from_slice(
         &std::fs::read(ws.join("baselines/manifest.json")).expect("manifest"),
     )
@@ -149,6 +157,51 @@ fn without_candidate_the_capture_command_runs_then_bless_and_compare() {
     };
     let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), args).expect("compare");
     assert_eq!(out, Outcome::Pass);
+}
+
+#[test]
+fn a_baseline_blessed_on_one_machine_verifies_on_another() {
+    let capture =
+        "capture:\n  commands:\n    - \"cp {root}/run.jsonl {capture_dir}/telemetry.jsonl\"\n";
+    let (_first, here) = workspace(capture);
+    jsonl(&here.join("townlet/run.jsonl"), &stream(&[2, 3]));
+    let bless_args = Args {
+        bless: true,
+        ..Args::default()
+    };
+    let out =
+        baseline_diff::run(&shell(&here), &ctx(&here, Format::Human), bless_args).expect("bless");
+    assert_eq!(out, Outcome::Pass);
+    let text = std::fs::read_to_string(here.join("baselines/manifest.json")).expect("manifest");
+    let machine = here.display().to_string();
+    assert!(
+        !text.contains(&machine),
+        "the manifest names this machine's `{machine}`: {text}"
+    );
+    assert!(text.contains("\"{root}\""), "{text}");
+    assert!(text.contains("{target_dir}/rollout/townlet-"), "{text}");
+
+    // Another machine: another workspace path, the baseline committed over.
+    let (_second, there) = workspace(capture);
+    std::fs::remove_dir_all(there.join("townlet")).expect("rm");
+    copy_tree(&here.join("townlet"), &there.join("townlet"));
+    copy_tree(&here.join("baselines"), &there.join("baselines"));
+    let out = baseline_diff::run(&shell(&there), &ctx(&there, Format::Human), Args::default())
+        .expect("compare");
+    assert_eq!(out, Outcome::Pass);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }
 
 #[test]

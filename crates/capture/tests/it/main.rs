@@ -114,7 +114,8 @@ fn townlets_logging_reaches_the_log_and_set_reaches_the_config() {
         record.summary(),
         "telemetry.jsonl: 10 of 10 ticks written, none lost; Townlet logged 10 tick_health lines, dropped=0"
     );
-    let log = std::fs::read_to_string(ws.path().join("target/rollout/townlet.log")).expect("log");
+    let log =
+        std::fs::read_to_string(ws.settings().rollout_dir().join("townlet.log")).expect("log");
     assert!(
         log.lines()
             .any(|l| l.ends_with("INFO townlet.core.sim_loop tick_health tick=10 duration_ms=1.0 queue=0 dropped=0 exit_queue=0")),
@@ -128,7 +129,7 @@ fn townlets_logging_reaches_the_log_and_set_reaches_the_config() {
     assert!(written.contains("max_buffer_bytes: 16777216"), "{written}");
     assert!(written.contains("config_id: test"), "{written}");
     // The record is on disk for bless and later readers.
-    let again = capture::Record::load(&ws.path().join("target/rollout/capture-record.json"))
+    let again = capture::Record::load(&ws.settings().rollout_dir().join("capture-record.json"))
         .expect("record");
     assert_eq!(again, record);
 }

@@ -86,11 +86,7 @@ fn the_sample_passes_every_step_with_the_real_tools() {
             .starts_with("rendered Telemetry, Tick went "),
         "{report:#?}"
     );
-    assert!(
-        ws.path()
-            .join("target/rollout/capture/telemetry.jsonl")
-            .is_file()
-    );
+    assert!(ws.out().join("capture/telemetry.jsonl").is_file());
     assert!(report.git.is_none(), "a temp dir is not a git repository");
     assert!(
         report
@@ -403,7 +399,7 @@ fn a_loss_free_capture_of_the_blessed_sample_passes_with_townlets_own_log() {
     );
     // The script configures no logging: the tick_health lines are in
     // Townlet's log only because the capture set logging up.
-    let log = std::fs::read_to_string(ws.path().join("target/rollout/townlet.log")).expect("log");
+    let log = std::fs::read_to_string(ws.out().join("townlet.log")).expect("log");
     assert!(
         log.contains("INFO townlet.core.sim_loop tick_health tick=500 "),
         "{log}"

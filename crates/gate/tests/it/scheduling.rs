@@ -194,7 +194,7 @@ fn the_report_says_what_was_gated() {
     assert_eq!(one.summary, "hello from one");
     assert_eq!(
         one.log.as_deref(),
-        Some(ws.path().join("target/rollout/gate/one.log").as_path())
+        Some(ws.out().join("gate/one.log").as_path())
     );
     let two = step(&report, "two");
     assert_eq!((two.status, two.exit_code), (StepStatus::Fail, Some(1)));
@@ -395,7 +395,7 @@ fn a_log_that_cannot_be_written_means_the_gate_could_not_run() {
     let ws = Ws::new();
     config(&ws, "    - id: fine\n      command: \"true\"\n");
     // A directory where the step's log goes: not writable, even for root.
-    std::fs::create_dir_all(ws.path().join("target/rollout/gate/fine.log")).expect("mkdir");
+    std::fs::create_dir_all(ws.out().join("gate/fine.log")).expect("mkdir");
     let (outcome, report) = ws.gate(gate::Args::default());
     let err = format!("{:#}", outcome.expect_err("could not run"));
     assert!(
@@ -422,7 +422,7 @@ fn a_step_printing_more_than_the_log_keeps_is_cut_in_the_middle() {
     assert_eq!(outcome.expect("runs"), Outcome::Fail);
     let s = step(report.as_ref().expect("report"), "loud").clone();
     assert_eq!(s.summary, "exit 3: the last word");
-    let log = ws.path().join("target/rollout/gate/loud.log");
+    let log = ws.out().join("gate/loud.log");
     let size = std::fs::metadata(&log).expect("log").len();
     let limit = plumbing::steplog::HEAD + plumbing::steplog::TAIL as u64 + 1024;
     assert!(size <= limit, "log is {size} bytes, more than {limit}");

@@ -36,6 +36,24 @@ impl Ws {
         p
     }
 
+    /// Where the gate writes its outputs for this workspace's root.
+    pub(crate) fn out(&self) -> PathBuf {
+        self.settings().rollout_dir()
+    }
+
+    fn settings(&self) -> Settings {
+        Settings::resolve(
+            self.path(),
+            self.path(),
+            &Overrides {
+                config: Some(self.path().join("configs/rollout.yaml")),
+                root: None,
+            },
+            &|_| None,
+        )
+        .expect("settings")
+    }
+
     /// Runs the gate with `configs/rollout.yaml` of this workspace.
     pub(crate) fn gate(&self, args: gate::Args) -> (anyhow::Result<Outcome>, Option<GateReport>) {
         self.gate_output(args).0
@@ -66,7 +84,7 @@ impl Ws {
         let sh = xshell::Shell::new().expect("shell");
         let mut out = Vec::new();
         let outcome = gate::run_to(&sh, &ctx, args, &mut out);
-        let report = GateReport::load(&self.path().join("target/rollout/gate-report.json")).ok();
+        let report = GateReport::load(&self.out().join("gate-report.json")).ok();
         ((outcome, report), String::from_utf8(out).expect("utf8"))
     }
 }

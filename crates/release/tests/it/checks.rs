@@ -2,7 +2,6 @@
 
 use plumbing::report::Verdict;
 
-use crate::support::REPORT_PATH;
 use release::tag::Args;
 use rollout_config::Outcome;
 
@@ -153,7 +152,12 @@ fn gate_report_must_pass_for_exactly_head() {
         "{}",
         plan.checks[2].summary
     );
-    assert!(plan.checks[2].summary.contains(REPORT_PATH));
+    let report_path = f.report_path(&f.repo);
+    assert!(
+        plan.checks[2]
+            .summary
+            .contains(&report_path.display().to_string())
+    );
 
     // Gated an older commit.
     f.gate();
@@ -195,7 +199,7 @@ fn gate_report_must_pass_for_exactly_head() {
 
     // A passing run of only some steps does not clear a tag.
     f.gate();
-    let path = f.workspace.join(REPORT_PATH);
+    let path = f.report_path(&f.repo);
     let mut report = plumbing::report::GateReport::load(&path).expect("report");
     report.complete = false;
     report.selection.steps = vec!["pytest".into()];
@@ -211,7 +215,7 @@ fn gate_report_must_pass_for_exactly_head() {
     );
 
     // Not a report at all.
-    std::fs::write(f.workspace.join(REPORT_PATH), "{}").expect("write");
+    std::fs::write(f.report_path(&f.repo), "{}").expect("write");
     let plan = f.plan(&Args::default());
     assert_eq!(failed(&plan), ["gate"]);
     assert!(
@@ -416,7 +420,7 @@ fn a_gate_report_made_with_another_config_or_root_does_not_count() {
     // A report without the config (an older version) does not count either.
     f.config = "release: {}\n".into();
     f.gate();
-    let path = f.workspace.join("target/rollout/gate-report.json");
+    let path = f.report_path(&f.repo);
     let mut report = plumbing::report::GateReport::load(&path).expect("report");
     report.config = None;
     report.write(&path).expect("write");

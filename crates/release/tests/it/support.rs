@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 
 use plumbing::report::{GateReport, GitState, StepReport, StepStatus, Verdict};
 
-/// Where the gate writes its report, relative to the workspace (no CARGO_TARGET_DIR in these tests).
-pub(crate) const REPORT_PATH: &str = "target/rollout/gate-report.json";
 use release::tag::{self, Args, Execution, Plan};
 use rollout_config::{
     Context, Format, Outcome, Resolved, RolloutConfig, Settings, Source, Verbosity,
@@ -146,6 +144,13 @@ impl Fixture {
         self.context_for(&self.repo)
     }
 
+    /// Where the gate writes its report for `root` (no CARGO_TARGET_DIR in
+    /// these tests).
+    pub(crate) fn report_path(&self, root: &Path) -> PathBuf {
+        rollout_config::resolve::rollout_dir_for(&self.workspace.join("target"), root)
+            .join("gate-report.json")
+    }
+
     /// Writes a gate report for `root`'s HEAD.
     pub(crate) fn gate_in(&self, root: &Path, verdict: Verdict, dirty: bool) {
         let commit = self.git_in(root, &["rev-parse", "HEAD"]);
@@ -198,9 +203,7 @@ impl Fixture {
                 })
             },
         };
-        report
-            .write(&self.workspace.join(REPORT_PATH))
-            .expect("write report");
+        report.write(&self.report_path(root)).expect("write report");
     }
 
     pub(crate) fn gate(&self) {

@@ -29,6 +29,11 @@ pub struct TargetSection {
     /// needs extras and packages the sample does not.
     #[serde(default)]
     pub provision_by_target: BTreeMap<String, Vec<CommandLine>>,
+    /// What a Townlet checkout holds besides a `pyproject.toml` naming the
+    /// project (relative to the root): a root without them is refused
+    /// before anything is created or installed there.
+    #[serde(default = "default_requires")]
+    pub requires: Vec<String>,
 }
 
 impl TargetSection {
@@ -38,6 +43,10 @@ impl TargetSection {
             .get(target)
             .map_or(&self.provision, Vec::as_slice)
     }
+}
+
+fn default_requires() -> Vec<String> {
+    vec!["scripts/run_simulation.py".to_string()]
 }
 
 fn default_python() -> String {
@@ -51,6 +60,7 @@ impl Default for TargetSection {
             python: default_python(),
             provision: Vec::new(),
             provision_by_target: BTreeMap::new(),
+            requires: default_requires(),
         }
     }
 }

@@ -152,3 +152,98 @@ fn each_target_gets_its_own_baselines() {
     assert_eq!(s.target, "env-root");
     assert_eq!(s.config.baseline.dir, ws.join("baselines/env-root/phase3"));
 }
+
+/// A Townlet checkout at `dir`: a pyproject naming it and its run script.
+fn townlet_at(dir: &Path) {
+    super::write(dir, "pyproject.toml", "[project]\nname = \"townlet\"\n");
+    super::write(dir, "scripts/run_simulation.py", "");
+}
+
+#[test]
+fn a_workspace_that_is_a_townlet_checkout_gates_itself() {
+    let (dir, ws) = setup();
+    super::write(&ws, "configs/rollout.yaml", "runtime_variant: facade\n");
+    townlet_at(&ws);
+    let s = resolve(&ws, dir.path(), None, None);
+    assert_eq!(
+        (s.root.value.as_path(), s.root.source),
+        (ws.as_path(), Source::Workspace)
+    );
+    assert!(s.townlet_checkout().is_ok());
+    // Outputs are kept per root.
+    assert!(
+        s.rollout_dir().to_string_lossy().starts_with(
+            &ws.join("target/rollout/townlet-")
+                .to_string_lossy()
+                .into_owned()
+        ),
+        "{}",
+        s.rollout_dir().display()
+    );
+    let other = resolve(&ws, dir.path(), Some("flag-root"), None);
+    assert_ne!(other.rollout_dir(), s.rollout_dir());
+}
+
+#[test]
+fn run_outside_any_workspace_the_current_checkout_is_the_root_or_nothing_is() {
+    let (dir, ws) = setup();
+    super::write(&ws, "configs/rollout.yaml", "runtime_variant: facade\n");
+    let outside = |cwd: &Path| {
+        Settings::resolve_from(
+            &ws,
+            rollout_config::resolve::WorkspaceFrom::Build,
+            cwd,
+            &Overrides::default(),
+            &|_| None,
+        )
+    };
+    // Inside a Townlet checkout (from a subdirectory): that checkout.
+    let town = dir.path().join("town");
+    townlet_at(&town);
+    std::fs::create_dir_all(town.join(".git")).expect("mkdir");
+    std::fs::create_dir_all(town.join("src/townlet")).expect("mkdir");
+    let s = outside(&town.join("src/townlet")).expect("resolves");
+    assert_eq!(
+        (s.root.value, s.root.source),
+        (town.clone(), Source::Checkout)
+    );
+    // Inside another git checkout: refused, never the sample.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(other.join(".git")).expect("mkdir");
+    let err = format!("{:#}", outside(&other).expect_err("refused"));
+    assert!(
+        err.contains("is not a Townlet checkout (no `pyproject.toml` with a `[project] name`, no `scripts/run_simulation.py`) and no root was named")
+            && err.contains("hint: run from a Townlet checkout, or pass `--root PATH`"),
+        "{err}"
+    );
+    // Outside any checkout: refused too.
+    let err = format!("{:#}", outside(dir.path()).expect_err("refused"));
+    assert!(err.contains("is not inside one"), "{err}");
+    // A named root still wins.
+    let s = Settings::resolve_from(
+        &ws,
+        rollout_config::resolve::WorkspaceFrom::Build,
+        &other,
+        &Overrides {
+            config: None,
+            root: Some(town.clone()),
+        },
+        &|_| None,
+    )
+    .expect("resolves");
+    assert_eq!(s.root.source, Source::Flag);
+}
+
+#[test]
+fn a_root_that_is_not_townlet_is_refused_naming_what_it_lacks() {
+    let (dir, ws) = setup();
+    super::write(&ws, "configs/rollout.yaml", "");
+    let s = resolve(&ws, dir.path(), Some("flag-root"), None);
+    let err = format!("{:#}", s.townlet_checkout().expect_err("not townlet"));
+    assert!(
+        err.contains("flag-root` (from --root) is not a Townlet checkout: no `pyproject.toml` with a `[project] name`, no `scripts/run_simulation.py`"),
+        "{err}"
+    );
+    townlet_at(&dir.path().join("flag-root"));
+    assert!(s.townlet_checkout().is_ok());
+}
