@@ -42,7 +42,7 @@ pub use report::{Report, Status};
 /// Compare a capture with the blessed baselines.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(
-    after_help = "Example:\n  cargo xtask baseline-diff --baseline ../baselines/phase3 --candidate target/rollout/capture --format markdown --output target/rollout/baseline-diff.md"
+    after_help = "Example:\n  cargo xtask baseline-diff --baseline ../baselines/phase3 --candidate target/rollout/townlet-3f2a9c1d/capture --format markdown --output baseline-diff.md"
 )]
 pub struct Args {
     /// How to print the result on stdout

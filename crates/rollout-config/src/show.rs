@@ -25,6 +25,8 @@ struct Report<'a> {
     workspace: &'a std::path::Path,
     root: &'a Resolved<PathBuf>,
     target: &'a str,
+    /// Where this root's reports, logs and captures go.
+    outputs: PathBuf,
     python: PathBuf,
     runtime_variant: &'a str,
     transport: &'a Transport,
@@ -42,6 +44,7 @@ pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
         workspace: &s.workspace,
         root: &s.root,
         target: &s.target,
+        outputs: s.rollout_dir(),
         python: s.python(),
         runtime_variant: &s.config.runtime_variant,
         transport: &transport,
@@ -72,6 +75,7 @@ fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> Result<()> {
         r.root.source
     )?;
     writeln!(out, "     target          {}", r.target)?;
+    writeln!(out, "     outputs         {}", r.outputs.display())?;
     writeln!(
         out,
         "     baselines       {}",

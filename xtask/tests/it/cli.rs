@@ -16,6 +16,17 @@ fn xtask() -> Command {
     cmd
 }
 
+/// Makes `dir` hold what a Townlet checkout holds (`target.requires`).
+fn townlet_shaped(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("scripts")).expect("mkdir");
+    std::fs::write(
+        dir.join("pyproject.toml"),
+        "[project]\nname = \"townlet\"\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("scripts/run_simulation.py"), "").expect("write");
+}
+
 #[test]
 fn help_lists_every_command_with_one_line() {
     xtask().arg("--help").assert().success().stdout(
@@ -90,7 +101,9 @@ fn config_passes_on_the_bundled_sample_from_any_directory() {
         .assert()
         .success()
         .stdout(predicate::str::contains("tcp demo.local:8765"))
-        .stdout(predicate::str::contains("(from target.root in the config)"))
+        .stdout(predicate::str::contains(
+            "(from default: the bundled sample of this tooling's repository)",
+        ))
         .stdout(predicate::str::contains("config ok"));
 }
 
@@ -106,7 +119,7 @@ fn config_prints_json_with_the_resolved_transport() {
     let v: serde_json::Value = serde_json::from_slice(&out).expect("stdout is json");
     assert_eq!(v["transport"]["type"], "tcp");
     assert_eq!(v["transport"]["endpoint"]["host"], "demo.local");
-    assert_eq!(v["root"]["source"], "file");
+    assert_eq!(v["root"]["source"], "default");
     assert_eq!(v["runtime_variant"], "facade");
 }
 
@@ -120,6 +133,7 @@ fn root_flag_and_env_pick_another_checkout() {
         "telemetry:\n  transport:\n    type: tcp\n    endpoint: collector.staging:9100\n",
     )
     .expect("write");
+    townlet_shaped(dir.path());
 
     xtask()
         .args(["config", "--root"])
@@ -179,6 +193,7 @@ fn an_invalid_townlet_transport_exits_2_naming_file_and_key() {
         "telemetry:\n  transport:\n    type: tcp\n    endpoint: collector.internal:9100\n    enable_tls: false\n    allow_plaintext: true\n    dev_allow_plaintext: true\n",
     )
     .expect("write");
+    townlet_shaped(dir.path());
     xtask()
         .args(["config", "--sim-config", "sim.yaml", "--root"])
         .arg(dir.path())
@@ -257,7 +272,7 @@ fn a_copied_checkout_is_used_where_it_is_run_not_the_one_built() {
     let copy = tempfile::tempdir().expect("tempdir");
     std::fs::write(copy.path().join("Cargo.toml"), "[workspace]\n").expect("write");
     std::fs::create_dir_all(copy.path().join("configs")).expect("mkdir");
-    std::fs::create_dir_all(copy.path().join("copied-townlet")).expect("mkdir");
+    townlet_shaped(&copy.path().join("copied-townlet"));
     std::fs::write(
         copy.path().join("configs/rollout.yaml"),
         "target:\n  root: ../copied-townlet\n",
@@ -286,7 +301,9 @@ fn a_copied_checkout_is_used_where_it_is_run_not_the_one_built() {
         "{stderr}"
     );
 
-    // Run from outside any workspace, the built one is used, and -v says so.
+    // Run from outside any workspace, the built one is used, and -v says
+    // so; but its sample is not gated behind the user's back: nothing was
+    // named and no Townlet checkout is here.
     let elsewhere = tempfile::tempdir().expect("tempdir");
     let out = xtask()
         .current_dir(elsewhere.path())
@@ -299,6 +316,11 @@ fn a_copied_checkout_is_used_where_it_is_run_not_the_one_built() {
             "xtask: workspace `{}`: the checkout this binary was built from",
             workspace().display()
         )),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is not inside one") && stderr.contains("pass `--root PATH`"),
         "{stderr}"
     );
 }

@@ -4,9 +4,20 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 
+/// `dir/townlet`, holding what a Townlet checkout holds (`target.requires`).
+fn townlet_in(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("townlet/scripts")).expect("mkdir");
+    std::fs::write(
+        dir.join("townlet/pyproject.toml"),
+        "[project]\nname = \"townlet\"\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("townlet/scripts/run_simulation.py"), "").expect("write");
+}
+
 fn workspace_with(steps: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("townlet")).expect("mkdir");
+    townlet_in(dir.path());
     std::fs::write(
         dir.path().join("rollout.yaml"),
         format!("target:\n  root: townlet\n  python: python3\ngate:\n  steps:\n{steps}"),
@@ -232,7 +243,7 @@ fn plumbing_gone_within(pid: &str) -> bool {
 #[test]
 fn ctrl_c_during_provisioning_stops_it_with_what_it_started() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("townlet")).expect("mkdir");
+    townlet_in(dir.path());
     // A provisioning command that starts a grandchild and waits on it, as
     // pip does with its build backends.
     std::fs::write(
@@ -345,8 +356,9 @@ fn the_shipped_gate_passes_on_the_bundled_sample() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text =
-        std::fs::read_to_string(out_dir.path().join("rollout/gate-report.json")).expect("report");
+    let sample = test_support::workspace().join("examples/townlet-sample");
+    let outputs = rollout_config::resolve::rollout_dir_for(out_dir.path(), &sample);
+    let text = std::fs::read_to_string(outputs.join("gate-report.json")).expect("report");
     let r: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert_eq!(r["verdict"], "pass");
     assert_eq!(r["complete"], true);
@@ -428,7 +440,7 @@ fn quiet_shortens_stdout_to_what_did_not_pass() {
 #[test]
 fn provisioning_output_is_grouped_in_github_actions() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("townlet")).expect("mkdir");
+    townlet_in(dir.path());
     std::fs::write(
         dir.path().join("rollout.yaml"),
         "target:\n  root: townlet\n  python: .venv/bin/python\n  provision:\n    - mkdir -p .venv/bin\n    - cp /bin/true .venv/bin/python\ngate:\n  steps:\n    - id: uses-python\n      command: \"{python} -m anything\"\n",

@@ -20,6 +20,9 @@ impl Ws {
         let dir = tempfile::tempdir().expect("tempdir");
         let ws = Ws { dir };
         ws.write("Cargo.toml", "[workspace]\n");
+        // What a Townlet checkout holds (`target.requires`).
+        ws.write("townlet/pyproject.toml", "[project]\nname = \"townlet\"\n");
+        ws.write("townlet/scripts/run_simulation.py", "");
         ws.write(
             "configs/rollout.yaml",
             &format!(

@@ -19,10 +19,15 @@ pub(crate) struct Ws {
 }
 
 impl Ws {
+    /// A workspace whose `townlet/` holds what a Townlet checkout holds
+    /// (`target.requires`), so that the gate may provision it.
     pub(crate) fn new() -> Self {
-        Ws {
+        let ws = Ws {
             dir: tempfile::tempdir().expect("tempdir"),
-        }
+        };
+        ws.write("townlet/pyproject.toml", "[project]\nname = \"townlet\"\n");
+        ws.write("townlet/scripts/run_simulation.py", "");
+        ws
     }
 
     pub(crate) fn path(&self) -> &Path {

@@ -11,7 +11,11 @@ fn scrub(f: &Fixture, out: &str) -> String {
 
 fn snapshot(name: &str, text: &str) {
     insta::with_settings!({
-        filters => vec![(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[time]")],
+        filters => vec![
+            (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[time]"),
+            // The outputs' directory names the temp root's hash.
+            (r"target/rollout/([a-z0-9_-]+)-[0-9a-f]{8}/", "target/rollout/$1-[root id]/"),
+        ],
         prepend_module_to_snapshot => false,
     }, {
         insta::assert_snapshot!(name, text);
