@@ -246,3 +246,66 @@ pub(crate) fn gitignore(root: &Path, entries: &[String], dry_run: bool) -> Resul
         action,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(path: &str, contents: &str, executable: bool) -> Planned {
+        Planned {
+            path: PathBuf::from(path),
+            contents: contents.as_bytes().to_vec(),
+            executable,
+        }
+    }
+
+    #[test]
+    fn files_are_written_with_their_executable_bits_and_compared_by_them() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = [
+            planned(".ci/run", "#!/bin/sh\n", true),
+            planned("Cargo.toml", "[workspace]\n", false),
+        ];
+        let first = actions(dir.path(), &files, false).expect("plan");
+        assert_eq!(first, [Action::Wrote, Action::Wrote]);
+        write(dir.path(), &files, &first).expect("write");
+        let mode = |path: &str| {
+            std::fs::metadata(dir.path().join(path))
+                .expect("metadata")
+                .permissions()
+                .mode()
+        };
+        assert_ne!(mode(".ci/run") & 0o100, 0);
+        assert_eq!(mode("Cargo.toml") & 0o111, 0);
+        let again = actions(dir.path(), &files, false).expect("plan");
+        assert_eq!(again, [Action::Unchanged, Action::Unchanged]);
+
+        // Same bytes but no longer executable: differs, kept without --force.
+        std::fs::set_permissions(
+            dir.path().join(".ci/run"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
+        assert_eq!(
+            actions(dir.path(), &files, false).expect("plan"),
+            [Action::Kept, Action::Unchanged]
+        );
+        assert_eq!(
+            actions(dir.path(), &files, true).expect("plan"),
+            [Action::Replaced, Action::Unchanged]
+        );
+    }
+
+    #[test]
+    fn a_directory_in_the_way_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("Cargo.toml")).expect("mkdir");
+        let err =
+            actions(dir.path(), &[planned("Cargo.toml", "", false)], true).expect_err("directory");
+        assert!(
+            format!("{err:#}").contains("is not a regular file"),
+            "{err:#}"
+        );
+    }
+}
