@@ -107,8 +107,13 @@ impl AdoptReport {
         } else {
             "written"
         };
+        let part = if self.kept().is_empty() {
+            ""
+        } else {
+            " in part"
+        };
         let mut line = format!(
-            "adopted the rollout tooling into `{target}`: {changed} files {written}, {unchanged} unchanged"
+            "adopted the rollout tooling into `{target}`{part}: {changed} files {written}, {unchanged} unchanged"
         );
         if !self.kept().is_empty() {
             line.push_str(&format!(", {} kept", self.kept().len()));
