@@ -69,6 +69,9 @@ enum Command {
     Monitor(monitor::Args),
     /// Compare a telemetry capture and observation tensors with the Phase 3 baselines
     BaselineDiff(baseline_diff::Args),
+    /// Write this tooling into a Townlet checkout: workspace, config, .gitignore entries, CI workflow
+    #[command(after_help = "Example:\n  cargo xtask adopt ../townlet")]
+    Adopt(AdoptArgs),
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +79,28 @@ struct ConfigArgs {
     /// Townlet simulation config to validate, relative to the Townlet root [default: tls_smoke.sim_config]
     #[arg(long, value_name = "PATH")]
     sim_config: Option<PathBuf>,
+    /// How to print the result on stdout
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    format: rollout_config::TextFormat,
+}
+
+#[derive(Debug, Args)]
+struct AdoptArgs {
+    /// The Townlet checkout to write into: the top of its git repository
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+    /// Replace files that exist and differ from the tooling's
+    #[arg(long)]
+    force: bool,
+    /// Also copy the tooling's tests, benches and fuzz targets
+    #[arg(long)]
+    with_tests: bool,
+    /// Also copy the bundled sample target and its baselines
+    #[arg(long)]
+    with_sample: bool,
+    /// Print what would be written; write nothing
+    #[arg(long)]
+    dry_run: bool,
     /// How to print the result on stdout
     #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
     format: rollout_config::TextFormat,
@@ -93,6 +118,7 @@ impl Command {
             Command::TlsSmoke(a) => a.format.into(),
             Command::Monitor(a) => a.check.format.into(),
             Command::BaselineDiff(a) => a.format.into(),
+            Command::Adopt(a) => a.format.into(),
         }
     }
 }
@@ -162,6 +188,18 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::TlsSmoke(a) => tls_smoke::run(&ctx, *a, &mut stdout),
         Command::Monitor(a) => monitor::run(&sh, &ctx, a, &mut stdout),
         Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx, a),
+        Command::Adopt(a) => adopt::run(
+            &ctx,
+            adopt::AdoptSettings {
+                // A path on the command line is relative to the current directory.
+                path: std::env::current_dir()?.join(a.path),
+                force: a.force,
+                with_tests: a.with_tests,
+                with_sample: a.with_sample,
+                dry_run: a.dry_run,
+            },
+            &mut stdout,
+        ),
     }
 }
 

@@ -230,6 +230,21 @@ impl<'a> Git<'a> {
     }
 
     fn run_local(&self, c: Cmd<'_>, input: Option<&[u8]>) -> Result<Ran> {
+        let got = self.run_local_bytes(c, input)?;
+        Ok(Ran {
+            ok: got.exit == crate::process::Exit::Code(0),
+            stdout: String::from_utf8_lossy(&got.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&got.stderr).trim().to_string(),
+        })
+    }
+
+    /// [`Git::run_local`] with stdout as git wrote it (file names that are
+    /// not UTF-8 survive).
+    fn run_local_bytes(
+        &self,
+        c: Cmd<'_>,
+        input: Option<&[u8]>,
+    ) -> Result<crate::process::Captured> {
         let _dir = self.sh.push_dir(&self.root);
         let shown = c.to_string();
         let command: std::process::Command =
@@ -239,11 +254,48 @@ impl<'a> Git<'a> {
         if got.exit == crate::process::Exit::TimedOut {
             bail!("{}", self.timed_out(&shown));
         }
-        Ok(Ran {
-            ok: got.exit == crate::process::Exit::Code(0),
-            stdout: String::from_utf8_lossy(&got.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&got.stderr).trim().to_string(),
-        })
+        Ok(got)
+    }
+
+    /// The files of the work tree below the root, relative to it: those git
+    /// tracks and those it would add (untracked, not ignored), as
+    /// `git ls-files -z --cached --others --exclude-standard` lists them,
+    /// sorted, each once. Files deleted from the work tree are still listed.
+    pub fn work_tree_files(&self) -> Result<Vec<PathBuf>> {
+        let shown = "git ls-files -z --cached --others --exclude-standard";
+        let got = self.run_local_bytes(
+            cmd!(
+                self.sh(),
+                "git ls-files -z --cached --others --exclude-standard"
+            ),
+            None,
+        )?;
+        if got.exit != crate::process::Exit::Code(0) {
+            bail!(
+                "`{shown}` failed in `{}`: {}",
+                self.root.display(),
+                rollout_config::output::printable(String::from_utf8_lossy(&got.stderr).trim())
+            );
+        }
+        let mut files: Vec<PathBuf> = got
+            .stdout
+            .split(|byte| *byte == 0)
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                use std::os::unix::ffi::OsStrExt as _;
+                PathBuf::from(std::ffi::OsStr::from_bytes(name))
+            })
+            .collect();
+        files.sort();
+        files.dedup();
+        Ok(files)
+    }
+
+    /// The top of the work tree holding the root (`git rev-parse
+    /// --show-toplevel`), or `None` when the root is in none.
+    pub fn top_level(&self) -> Result<Option<PathBuf>> {
+        let r = self.try_run(cmd!(self.sh(), "git rev-parse --show-toplevel"))?;
+        Ok(r.ok.then(|| PathBuf::from(r.stdout.trim_end_matches('\n'))))
     }
 
     /// What to say when `shown` ran past its deadline: git itself rarely

@@ -31,6 +31,13 @@ pub fn write_atomic_private(path: &Path, contents: &[u8]) -> Result<()> {
     write_atomic_mode(path, contents, Some(0o600))
 }
 
+/// As [`write_atomic`], with the file created with `mode` (on Unix, less
+/// the umask, as git checks files out): how copied files keep their
+/// executable bits.
+pub fn write_atomic_with_mode(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    write_atomic_mode(path, contents, Some(mode))
+}
+
 fn write_atomic_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

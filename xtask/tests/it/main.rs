@@ -1,5 +1,6 @@
 //! The binary as users run it: exit codes, global options, messages.
 
+mod adopt;
 mod cli;
 mod escapes;
 mod gate;
