@@ -30,7 +30,7 @@ struct Global {
     /// The rollout definition [default: configs/rollout.yaml in this workspace]
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// The Townlet checkout [env: TOWNLET_ROOT] [default: target.root, else examples/townlet-sample]
+    /// The Townlet checkout [env: TOWNLET_ROOT] [default: target.root, else this workspace or checkout when it is Townlet, else the sample in this repository]
     #[arg(long, global = true, value_name = "PATH")]
     root: Option<PathBuf>,
     /// Print only the result

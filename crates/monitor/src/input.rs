@@ -331,7 +331,7 @@ pub fn trim_newline(line: &[u8]) -> &[u8] {
 pub fn check_inputs(inputs: &[Input]) -> Result<()> {
     if inputs.is_empty() {
         bail!(
-            "no inputs: pass `--log PATH`, `--telemetry PATH` or `--env NAME=PATH`\nhint: cargo xtask monitor --log run.log --telemetry run.jsonl"
+            "no inputs: pass `--log PATH`, `--telemetry PATH` or `--env NAME=PATH`; the root has no capture to check either\nhint: cargo xtask monitor --log run.log --telemetry run.jsonl, or capture first with cargo xtask baseline-diff"
         );
     }
     if inputs.iter().filter(|i| i.is_stdin()).count() > 1 {

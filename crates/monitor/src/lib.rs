@@ -432,13 +432,46 @@ pub fn run(
     }
 }
 
+/// The telemetry and Townlet log of the root's last capture (what the
+/// gate's monitor step reads), those of them that exist: what `monitor`
+/// checks when no input is named.
+fn last_capture(settings: &rollout_config::Settings) -> Vec<input::Input> {
+    [
+        (
+            settings.capture_dir().join("telemetry.jsonl"),
+            Kind::Telemetry,
+        ),
+        (settings.townlet_log(), Kind::Log),
+    ]
+    .into_iter()
+    .filter(|(path, _)| path.exists())
+    .map(|(path, kind)| input::Input {
+        env: input::DEFAULT_ENV.into(),
+        path,
+        kind: Some(kind),
+    })
+    .collect()
+}
+
 fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Outcome> {
     let rules = rule_settings(&ctx.settings)?;
     let fail_on = a
         .fail_on
         .map(Severity::from)
         .unwrap_or(ctx.settings.config.monitor.fail_on);
-    let inputs = a.inputs.inputs();
+    let mut inputs = a.inputs.inputs();
+    if inputs.is_empty() {
+        inputs = last_capture(&ctx.settings);
+        if ctx.verbosity > rollout_config::Verbosity::Quiet {
+            for input in &inputs {
+                eprintln!(
+                    "monitor: no input named: checking `{}` of the last capture of `{}`",
+                    rollout_config::printable(&input.path.display().to_string()),
+                    rollout_config::printable(&ctx.settings.root.value.display().to_string())
+                );
+            }
+        }
+    }
     let report = if a.follow {
         follow::run(ctx, &rules, fail_on, &inputs, &a, out)?
     } else {

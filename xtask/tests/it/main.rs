@@ -5,6 +5,7 @@ mod cli;
 mod escapes;
 mod gate;
 mod hostile;
+mod in_tree;
 mod lock;
 mod machine;
 mod workflow;
