@@ -386,10 +386,15 @@ impl<'a> Git<'a> {
     pub fn read(&self, c: Cmd<'_>) -> Result<String> {
         let shown = c.to_string();
         let r = self.try_run(c)?;
+        self.succeeded(&shown, r)
+    }
+
+    /// The stdout of `r`, or an error quoting git when `shown` failed.
+    fn succeeded(&self, shown: &str, r: Ran) -> Result<String> {
         if !r.ok {
             bail!(
                 "`{}` failed in `{}`: {}",
-                rollout_config::output::printable(&shown),
+                rollout_config::output::printable(shown),
                 self.root.display(),
                 rollout_config::output::printable(&r.stderr)
             );
@@ -770,15 +775,7 @@ impl<'a> Git<'a> {
             ),
             Some(text.as_bytes()),
         )?;
-        if !r.ok {
-            bail!(
-                "`{}` failed in `{}`: {}",
-                rollout_config::output::printable(&shown),
-                self.root.display(),
-                rollout_config::output::printable(&r.stderr)
-            );
-        }
-        Ok(())
+        self.succeeded(&shown, r).map(drop)
     }
 
     /// `git <args>` for actions whose failure the caller explains. The

@@ -175,6 +175,30 @@ pub fn assert_valid_junit10(xml: &str) {
     );
 }
 
+/// Runs git in `dir` with a fixed identity and no user or system
+/// configuration, and returns its stdout without the final line break
+/// (`git status --porcelain` lines keep their leading blank); panics with git's
+/// stderr when it fails. For tests that lay out repositories.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = plumbing::process::command("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     /// The schema is really applied: `skipped` is not an attribute of

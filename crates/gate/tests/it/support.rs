@@ -143,23 +143,4 @@ pub(crate) fn copy_sample(dest: &Path) {
     copy(&repo_root().join("examples/townlet-sample"), dest);
 }
 
-/// Runs git in `dir` with a fixed identity and no user configuration.
-pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
-    let out = plumbing::process::command("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+pub(crate) use test_support::git;
