@@ -150,3 +150,31 @@ fn a_signoff_ref_that_points_at_a_blob_is_unreadable_not_empty() {
     .expect_err("recording is refused too");
     assert!(format!("{err:#}").contains("points at a blob"), "{err:#}");
 }
+
+#[test]
+fn a_signoff_shows_its_signer_escaped() {
+    let f = Fixture::new();
+    // `--by` (or git's user.name) with a colour sequence and a bidi
+    // override reached the terminal raw in the recorded line.
+    let mut out = Vec::new();
+    signoff::run(
+        &f.sh,
+        &f.ctx(),
+        signoff::Args {
+            team: Some("ui".into()),
+            by: Some("Eve\u{1b}[31m\u{202e} <eve@example.org>".into()),
+            ..Default::default()
+        },
+        &mut out,
+    )
+    .expect("recorded");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("by Eve\\x1b[31m\\u{202e} <eve@example.org>"),
+        "{text}"
+    );
+}
