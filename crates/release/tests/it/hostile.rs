@@ -178,3 +178,47 @@ fn a_signoff_shows_its_signer_escaped() {
         "{text}"
     );
 }
+
+#[test]
+fn git_dir_from_the_environment_does_not_redirect_a_signoff() {
+    // Inside a git hook (or a shell set up for another repository) GIT_DIR
+    // and GIT_WORK_TREE are set: the sign-off went to that repository.
+    let f = Fixture::new();
+    let other = f.dir.path().join("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    {
+        let sh = &f.sh;
+        let _dir = sh.push_dir(&other);
+        xshell::cmd!(sh, "git init -q -b main").run().expect("init");
+        xshell::cmd!(sh, "git commit -q --allow-empty -m other")
+            .run()
+            .expect("commit");
+    }
+    let hooked = crate::support::shell(f.dir.path());
+    hooked.set_var("GIT_DIR", other.join(".git"));
+    hooked.set_var("GIT_WORK_TREE", &other);
+    signoff::run(
+        &hooked,
+        &f.ctx(),
+        signoff::Args {
+            team: Some("ui".into()),
+            ..Default::default()
+        },
+        &mut Vec::new(),
+    )
+    .expect("recorded");
+    let sh = &f.sh;
+    let notes_in = |repo: &std::path::Path| {
+        let _dir = sh.push_dir(repo);
+        xshell::cmd!(sh, "git notes --ref=refs/notes/townlet-signoff list")
+            .ignore_status()
+            .read()
+            .expect("notes list")
+    };
+    assert_eq!(
+        notes_in(&other),
+        "",
+        "the note went to GIT_DIR's repository"
+    );
+    assert_ne!(notes_in(&f.repo), "", "the note is in the checkout");
+}
