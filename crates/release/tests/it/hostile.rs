@@ -222,3 +222,23 @@ fn git_dir_from_the_environment_does_not_redirect_a_signoff() {
     );
     assert_ne!(notes_in(&f.repo), "", "the note is in the checkout");
 }
+
+#[test]
+fn a_tag_name_too_long_for_a_ref_file_is_invalid_at_once() {
+    // git check-ref-format accepts it; `git tag` cannot create the file, so
+    // the dry run planned it and `--execute` failed (exit 1, not 2).
+    let f = Fixture::new();
+    let err = tag::plan(
+        &f.sh,
+        &f.ctx(),
+        &Args {
+            name: Some("v".repeat(100_000)),
+            ..Default::default()
+        },
+    )
+    .expect_err("refused");
+    assert!(
+        format!("{err:#}").contains("is not a valid tag name"),
+        "{err:#}"
+    );
+}
