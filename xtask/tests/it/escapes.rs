@@ -168,3 +168,29 @@ fn config_shows_values_from_the_configs_escaped() {
     assert!(stdout.contains("fac\\x1b[31made\\u{202e}"), "{stdout}");
     assert!(stdout.contains("lo\\x1bcalhost\\u{202e}:8765"), "{stdout}");
 }
+
+#[test]
+fn a_usage_error_shows_an_escape_sequence_in_a_value_escaped_not_dropped() {
+    // clap's plain text dropped whole sequences: the user read
+    // `invalid value ''` and `unrecognized subcommand 'gate'`.
+    for (args, shown) in [
+        (
+            &["config", "--format", "\u{1b}[31m"][..],
+            "invalid value '\\x1b[31m' for '--format <FORMAT>'",
+        ),
+        (
+            &["\u{1b}[31mgate"][..],
+            "unrecognized subcommand '\\x1b[31mgate'",
+        ),
+        (
+            &["tls-smoke", "certs", "--days", "\u{1b}[1m"][..],
+            "invalid value '\\x1b[1m' for '--days <DAYS>'",
+        ),
+    ] {
+        let out = xtask().args(args).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(acting(&out.stderr), None, "raw control byte: {stderr:?}");
+        assert!(stderr.contains(shown), "{args:?}: {stderr}");
+    }
+}
