@@ -452,6 +452,12 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
         at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         note: args.note.clone().filter(|n| !n.trim().is_empty()),
     };
+    // What `--status` and `tag` would refuse to count is not written.
+    if let Some(problem) = record.problem() {
+        bail!(
+            "this sign-off would not count, so it is not recorded: {problem}\nhint: pass `--by NAME` and `--note TEXT` on one line, without control characters"
+        );
+    }
     let existing = existing_note(&git, &rel.signoff_ref, &commit)?;
     git.set_note(
         &rel.signoff_ref,

@@ -154,28 +154,59 @@ fn a_signoff_ref_that_points_at_a_blob_is_unreadable_not_empty() {
 #[test]
 fn a_signoff_shows_its_signer_escaped() {
     let f = Fixture::new();
-    // `--by` (or git's user.name) with a colour sequence and a bidi
-    // override reached the terminal raw in the recorded line.
+    // `--by` (or git's user.name) with a bidi override reached the
+    // terminal raw in the recorded line.
     let mut out = Vec::new();
     signoff::run(
         &f.sh,
         &f.ctx(),
         signoff::Args {
             team: Some("ui".into()),
-            by: Some("Eve\u{1b}[31m\u{202e} <eve@example.org>".into()),
+            by: Some("Eve\u{202e}gro.elpmaxe <eve@example.org>".into()),
             ..Default::default()
         },
         &mut out,
     )
     .expect("recorded");
     let text = String::from_utf8(out).expect("utf-8");
+    assert!(!text.contains('\u{202e}'), "{text:?}");
     assert!(
-        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
-        "{text:?}"
-    );
-    assert!(
-        text.contains("by Eve\\x1b[31m\\u{202e} <eve@example.org>"),
+        text.contains("by Eve\\u{202e}gro.elpmaxe <eve@example.org>"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_signoff_that_would_not_count_is_refused_before_it_is_written() {
+    // `--by` or `--note` with control characters were recorded, then
+    // `--status` and `tag` skipped the line as "not a sign-off".
+    let f = Fixture::new();
+    for (by, note) in [
+        (Some("Eve\u{1b}[31m <eve@example.org>"), None),
+        (None, Some("checked\r\nall")),
+    ] {
+        let err = signoff::run(
+            &f.sh,
+            &f.ctx(),
+            signoff::Args {
+                team: Some("ui".into()),
+                by: by.map(str::to_string),
+                note: note.map(str::to_string),
+                ..Default::default()
+            },
+            &mut Vec::new(),
+        )
+        .expect_err("refused");
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("this sign-off would not count, so it is not recorded"),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        f.git(&["for-each-ref", "refs/notes/"]),
+        "",
+        "nothing was written"
     );
 }
 
