@@ -16,6 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Rollout tooling for Townlet's M4 release.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+#[command(styles = clap::builder::Styles::plain())]
 #[command(after_help = "Example:\n  cargo xtask gate --root ../townlet")]
 struct Cli {
     #[command(flatten)]
@@ -141,7 +142,7 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) => return usage_error(&err),
+        Err(err) => return usage_error(err),
     };
     match run(cli) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
@@ -156,17 +157,19 @@ fn main() -> ExitCode {
 
 /// What clap says about the command line, with the values it quotes
 /// escaped: `--help` and `--version` on stdout (exit 0), a usage error on
-/// stderr (exit 2).
-fn usage_error(err: &clap::Error) -> ExitCode {
-    let text = err.render().to_string();
-    let shown = rollout_config::printable_lines(&text);
-    if err.use_stderr() {
-        eprint!("{shown}");
-        ExitCode::from(Outcome::Error.exit_code())
-    } else {
+/// stderr (exit 2). The CLI has no styles (`Styles::plain`), so the only
+/// escape sequences in the rendered error are the values', kept
+/// (`ansi()`) to be escaped: its plain text drops every sequence, those of
+/// the values too (`--format $'\e[31m'` read `invalid value ''`).
+fn usage_error(err: clap::Error) -> ExitCode {
+    if !err.use_stderr() {
         let _printed = err.print();
-        ExitCode::SUCCESS
+        return ExitCode::SUCCESS;
     }
+    let text = err.render().ansi().to_string();
+    let shown = rollout_config::printable_lines(&text);
+    eprint!("{shown}");
+    ExitCode::from(Outcome::Error.exit_code())
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {

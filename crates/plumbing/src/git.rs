@@ -66,6 +66,36 @@ pub fn operand<'v>(value: &'v str, what: &str) -> Result<&'v str> {
     Ok(value)
 }
 
+/// Variables that point git at another repository or at parts of one
+/// (git's own `local_repo_env`, less the `-c` settings): set in a hook,
+/// or by a user for another repository, they would make every command
+/// read and write there instead of in the checkout (`--root`).
+const REPOSITORY_ENV: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_IMPLICIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_GRAFT_FILE",
+    "GIT_SHALLOW_FILE",
+    "GIT_NO_REPLACE_OBJECTS",
+    "GIT_REPLACE_REF_BASE",
+    "GIT_PREFIX",
+    "GIT_NAMESPACE",
+];
+
+/// A git command that runs in the checkout whatever the environment says:
+/// no prompt, git's words in English, and none of [`REPOSITORY_ENV`].
+fn isolated(c: Cmd<'_>) -> std::process::Command {
+    let mut c = c.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C");
+    for name in REPOSITORY_ENV {
+        c = c.env_remove(name);
+    }
+    c.into()
+}
+
 /// What a git command did, when we need to look at a failure ourselves.
 #[derive(Debug, Clone)]
 pub struct Ran {
@@ -200,9 +230,7 @@ impl<'a> Git<'a> {
     pub fn network(&self, c: Cmd<'_>) -> Result<Ran> {
         let _dir = self.sh.push_dir(&self.root);
         let shown = c.to_string();
-        let command: std::process::Command =
-            c.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C").into();
-        let got = crate::process::run_captured(command, self.network_timeout)?;
+        let got = crate::process::run_captured(isolated(c), self.network_timeout)?;
         let mut ran = Ran {
             ok: got.exit == crate::process::Exit::Code(0),
             stdout: String::from_utf8_lossy(&got.stdout).into_owned(),
@@ -247,9 +275,7 @@ impl<'a> Git<'a> {
     ) -> Result<crate::process::Captured> {
         let _dir = self.sh.push_dir(&self.root);
         let shown = c.to_string();
-        let command: std::process::Command =
-            c.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C").into();
-        let got = crate::process::run_captured_input(command, input, self.local_timeout)
+        let got = crate::process::run_captured_input(isolated(c), input, self.local_timeout)
             .with_context(|| format!("cannot run `{shown}` in `{}`", self.root.display()))?;
         if got.exit == crate::process::Exit::TimedOut {
             bail!("{}", self.timed_out(&shown));
@@ -659,12 +685,10 @@ impl<'a> Git<'a> {
         operand(commit, "the commit")?;
         self.notes_ref_is_usable(notes_ref)?;
         let _dir = self.sh.push_dir(&self.root);
-        let command: std::process::Command = cmd!(
+        let command = isolated(cmd!(
             self.sh(),
             "git notes --ref={notes_ref} show --end-of-options {commit}"
-        )
-        .env("LC_ALL", "C")
-        .into();
+        ));
         let got = crate::process::run_captured(command, self.local_timeout)?;
         if got.exit == crate::process::Exit::TimedOut {
             bail!(

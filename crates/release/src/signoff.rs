@@ -11,7 +11,7 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use rollout_config::model::{ReleaseSection, SignoffTeam};
-use rollout_config::{Context, Outcome, Style};
+use rollout_config::{Context, Outcome, Style, printable};
 use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
@@ -315,20 +315,21 @@ impl rollout_config::Report for Recorded<'_> {
             out,
             "{} {} ({}) signed off {} by {} at {}",
             style.pass(),
-            self.name,
-            self.team,
+            printable(self.name),
+            printable(self.team),
             short(self.commit),
-            self.by,
-            self.at
+            printable(self.by),
+            printable(self.at)
         )?;
         writeln!(out, "     checklist confirmed by this sign-off:")?;
         for item in self.checklist {
-            writeln!(out, "       - {item}")?;
+            writeln!(out, "       - {}", printable(item))?;
         }
         writeln!(
             out,
-            "     stored in `{}`; share it: git push {} {}",
-            self.notes_ref, self.remote, self.notes_ref
+            "     stored in `{r}`; share it: git push {} {r}",
+            printable(self.remote),
+            r = printable(self.notes_ref)
         )?;
         Ok(())
     }
@@ -353,7 +354,12 @@ struct StatusReport<'a> {
 impl rollout_config::Report for StatusReport<'_> {
     fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
         let commit = self.commit;
-        writeln!(out, "sign-offs for {} ({})", short(commit), self.rev)?;
+        writeln!(
+            out,
+            "sign-offs for {} ({})",
+            short(commit),
+            printable(self.rev)
+        )?;
         let width = self.teams.iter().map(|t| t.team.len()).max().unwrap_or(0);
         for t in self.teams {
             let word = if t.state == TeamState::Valid {
@@ -446,6 +452,12 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
         at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         note: args.note.clone().filter(|n| !n.trim().is_empty()),
     };
+    // What `--status` and `tag` would refuse to count is not written.
+    if let Some(problem) = record.problem() {
+        bail!(
+            "this sign-off would not count, so it is not recorded: {problem}\nhint: pass `--by NAME` and `--note TEXT` on one line, without control characters"
+        );
+    }
     let existing = existing_note(&git, &rel.signoff_ref, &commit)?;
     git.set_note(
         &rel.signoff_ref,

@@ -1,7 +1,10 @@
 //! Writing files that matter (reports, baselines, metrics, debt lists) so that
 //! a reader never sees a half-written file: write a temporary file in the same
 //! directory (tempfile's `NamedTempFile`), flush it to disk, then rename it
-//! over the target (`persist`).
+//! over the target (`persist`). A target that exists and is not a regular
+//! file (a device such as `/dev/stdout` or `/dev/null`, a FIFO) is written in
+//! place instead: renaming over it would replace the device node or the FIFO
+//! with a regular file (as root, `/dev/full` itself).
 
 use std::io::Write;
 use std::path::Path;
@@ -19,7 +22,8 @@ pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Atomically replaces `path` with `contents`, creating parent directories.
+/// Atomically replaces `path` with `contents`, creating parent directories;
+/// a device or a FIFO is written in place, a directory is refused.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     write_atomic_mode(path, contents, None)
 }
@@ -39,6 +43,15 @@ pub fn write_atomic_with_mode(path: &Path, contents: &[u8], mode: u32) -> Result
 }
 
 fn write_atomic_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<()> {
+    // Follows symlinks: `/dev/stdout` is a link to the process's descriptor.
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.is_dir() {
+            anyhow::bail!("cannot write `{}`: it is a directory", path.display());
+        }
+        if !meta.is_file() {
+            return write_in_place(path, contents);
+        }
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -71,6 +84,17 @@ fn write_atomic_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<
         file.write_all(contents)?;
         file.as_file().sync_all()?;
         file.persist(path).map(drop).map_err(|e| e.error)
+    })();
+    result.with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// Writes `contents` into an existing file that is not a regular file (a
+/// device, a FIFO), as a shell redirection would, without replacing it.
+fn write_in_place(path: &Path, contents: &[u8]) -> Result<()> {
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+        file.write_all(contents)?;
+        file.flush()
     })();
     result.with_context(|| format!("cannot write `{}`", path.display()))
 }

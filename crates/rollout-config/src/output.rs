@@ -9,6 +9,8 @@ use serde::Serialize;
 pub const ENV_NO_COLOR: &str = "NO_COLOR";
 /// Set by CI systems; no colour or progress animation there.
 pub const ENV_CI: &str = "CI";
+/// Forces colour when set to anything but `0` (<https://bixense.com/clicolors/>).
+pub const ENV_CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
 
 /// How a command prints its result on stdout. Each command accepts only
 /// the formats it has, through [`TextFormat`] or [`ReportFormat`].
@@ -166,7 +168,7 @@ pub fn use_color(stream: &impl IsTerminal) -> bool {
     match COLOR_CHOICE.get().copied().unwrap_or_default() {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto if anstyle_query::clicolor_force() => true,
+        ColorChoice::Auto if clicolor_force() => true,
         ColorChoice::Auto if anstyle_query::no_color() || in_ci() => false,
         ColorChoice::Auto => stream.is_terminal() && anstyle_query::term_supports_color(),
     }
@@ -177,6 +179,12 @@ pub fn use_color(stream: &impl IsTerminal) -> bool {
 /// do not make a dumb terminal or a pipe take cursor movement.
 pub fn can_redraw(stream: &impl IsTerminal) -> bool {
     stream.is_terminal() && anstyle_query::term_supports_color() && !in_ci()
+}
+
+/// `CLICOLOR_FORCE` set and not `0`: the convention says `0` does not
+/// force (anstyle-query counts any non-empty value).
+fn clicolor_force() -> bool {
+    std::env::var_os(ENV_CLICOLOR_FORCE).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 fn in_ci() -> bool {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::output::{Outcome, Style};
+use crate::output::{Outcome, Style, printable};
 use crate::resolve::{Context, Resolved};
 use crate::townlet::{Transport, TransportKind, load_transport};
 
@@ -60,57 +60,56 @@ impl crate::output::Report for Report<'_> {
     }
 }
 
+/// The human report: every value that came from a file or the command line
+/// (paths, names, the endpoint, warnings) shown through [`printable`].
 fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> Result<()> {
-    let t = r.transport;
-    writeln!(
-        out,
-        "{} rollout config  {}",
-        style.pass(),
-        r.config.display()
-    )?;
+    let shown = |path: &std::path::Path| printable(&path.display().to_string()).into_owned();
+    writeln!(out, "{} rollout config  {}", style.pass(), shown(r.config))?;
     writeln!(
         out,
         "     townlet root    {} (from {})",
-        r.root.value.display(),
-        r.root.source
+        shown(&r.root.value),
+        printable(&r.root.source.to_string())
     )?;
-    writeln!(out, "     target          {}", r.target)?;
-    writeln!(out, "     outputs         {}", r.outputs.display())?;
+    writeln!(out, "     target          {}", printable(r.target))?;
+    writeln!(out, "     outputs         {}", shown(&r.outputs))?;
     writeln!(
         out,
         "     baselines       {}",
-        r.settings.baseline.dir.display()
+        shown(&r.settings.baseline.dir)
     )?;
-    writeln!(out, "     python          {}", r.python.display())?;
-    writeln!(out, "     runtime variant {}", r.runtime_variant)?;
+    writeln!(out, "     python          {}", shown(&r.python))?;
+    writeln!(out, "     runtime variant {}", printable(r.runtime_variant))?;
     writeln!(out, "     gate steps      {}", r.settings.gate.steps.len())?;
-    writeln!(
-        out,
-        "{} townlet config  {}",
-        style.pass(),
-        t.source.display()
-    )?;
+    render_transport(r.transport, style, out)?;
+    writeln!(out, "config ok")?;
+    Ok(())
+}
+
+/// The Townlet config's transport lines and its warnings.
+fn render_transport(t: &Transport, style: &Style, out: &mut dyn Write) -> Result<()> {
+    let shown = |path: &std::path::Path| printable(&path.display().to_string()).into_owned();
+    writeln!(out, "{} townlet config  {}", style.pass(), shown(&t.source))?;
     match &t.kind {
         TransportKind::Stdout => writeln!(out, "     transport       stdout")?,
         TransportKind::File { file_path } => {
-            writeln!(out, "     transport       file {}", file_path.display())?
+            writeln!(out, "     transport       file {}", shown(file_path))?
         }
-        TransportKind::Websocket { websocket_url } => {
-            writeln!(out, "     transport       websocket {websocket_url}")?
-        }
+        TransportKind::Websocket { websocket_url } => writeln!(
+            out,
+            "     transport       websocket {}",
+            printable(&websocket_url.to_string())
+        )?,
         TransportKind::Tcp => {
             let endpoint = t
                 .endpoint
                 .as_ref()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
-            writeln!(out, "     transport       tcp {endpoint}")?;
+            writeln!(out, "     transport       tcp {}", printable(&endpoint))?;
             match &t.tls {
                 Some(tls) => {
-                    let show = |p: &Option<PathBuf>| {
-                        p.as_ref()
-                            .map_or("-".to_string(), |p| p.display().to_string())
-                    };
+                    let show = |p: &Option<PathBuf>| p.as_deref().map_or("-".to_string(), shown);
                     writeln!(
                         out,
                         "     tls             on, verify_hostname={}",
@@ -133,8 +132,7 @@ fn render(r: &Report<'_>, style: &Style, out: &mut dyn Write) -> Result<()> {
         }
     }
     for w in &t.warnings {
-        writeln!(out, "{} {w}", style.warn())?;
+        writeln!(out, "{} {}", style.warn(), printable(&w.to_string()))?;
     }
-    writeln!(out, "config ok")?;
     Ok(())
 }

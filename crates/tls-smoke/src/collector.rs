@@ -12,7 +12,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncBufReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -124,6 +124,20 @@ impl Tally {
             }
         }
     }
+
+    /// Records a line of connection `conn` that had no newline within
+    /// `read` bytes, past the limit: an invalid line, after which the
+    /// connection is closed.
+    pub fn oversized(&mut self, conn: u64, line: u64, offset: u64, read: u64) {
+        self.bytes += read;
+        self.invalid_lines += 1;
+        if self.invalid_examples.len() < MAX_EXAMPLES {
+            self.invalid_examples.push(format!(
+                "`connection {conn}`:{line}: payload at byte offset {offset} is longer than {} MiB without a newline; the connection was closed",
+                input::MAX_TELEMETRY_LINE >> 20
+            ));
+        }
+    }
 }
 
 /// Shared state of a running collector.
@@ -173,14 +187,27 @@ pub(crate) async fn handle(
     let mut buf = Vec::new();
     let mut line_no = 0u64;
     let mut offset = 0u64;
+    // A peer is not trusted to end its lines: past the longest payload the
+    // tooling reads anywhere, the line is refused and the connection closed.
+    let limit = input::MAX_TELEMETRY_LINE as u64;
     loop {
         buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
+        match (&mut reader)
+            .take(limit + 1)
+            .read_until(b'\n', &mut buf)
+            .await
+        {
             Ok(0) => break,
             Ok(n) => {
                 line_no += 1;
                 let at = offset;
                 offset += n as u64;
+                if n as u64 > limit && !buf.ends_with(b"\n") {
+                    if let Ok(mut t) = shared.tally.lock() {
+                        t.oversized(conn, line_no, at, n as u64);
+                    }
+                    break;
+                }
                 let reached = match shared.tally.lock() {
                     Ok(mut t) => {
                         t.line(conn, line_no, at, &buf, &shared.expected_variant);

@@ -354,6 +354,8 @@ fn color_follows_the_flag_then_clicolor_force_then_no_color() {
     assert!(!colored(&[], &[]));
     assert!(colored(&["--color", "always"], &[]));
     assert!(colored(&[], &[("CLICOLOR_FORCE", "1")]));
+    // `CLICOLOR_FORCE=0` does not force (it did: any value counted).
+    assert!(!colored(&[], &[("CLICOLOR_FORCE", "0")]));
     assert!(!colored(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]));
     assert!(colored(&["--color", "always"], &[("NO_COLOR", "1")]));
     assert!(!colored(&[], &[("NO_COLOR", "1"), ("TERM", "dumb")]));

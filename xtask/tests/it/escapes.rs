@@ -136,3 +136,61 @@ fn the_tag_plan_and_error_messages_show_data_escaped() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(acting(&out.stderr), None, "{:?}", out.stderr);
 }
+
+#[test]
+fn config_shows_values_from_the_configs_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("townlet")).expect("mkdir");
+    // `config` printed the runtime variant and the endpoint raw.
+    let rollout = dir.path().join("rollout.yaml");
+    std::fs::write(
+        &rollout,
+        "runtime_variant: \"fac\\e[31made\\u202e\"\ntarget:\n  root: townlet\n",
+    )
+    .expect("write");
+    let sim = dir.path().join("sim.yaml");
+    std::fs::write(
+        &sim,
+        "telemetry:\n  transport:\n    type: tcp\n    endpoint: \"lo\\ecalhost\\u202e:8765\"\n",
+    )
+    .expect("write");
+    let out = xtask()
+        .arg("config")
+        .arg("--config")
+        .arg(&rollout)
+        .arg("--sim-config")
+        .arg(&sim)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(acting(&out.stdout), None, "raw control byte: {stdout:?}");
+    assert!(stdout.contains("fac\\x1b[31made\\u{202e}"), "{stdout}");
+    assert!(stdout.contains("lo\\x1bcalhost\\u{202e}:8765"), "{stdout}");
+}
+
+#[test]
+fn a_usage_error_shows_an_escape_sequence_in_a_value_escaped_not_dropped() {
+    // clap's plain text dropped whole sequences: the user read
+    // `invalid value ''` and `unrecognized subcommand 'gate'`.
+    for (args, shown) in [
+        (
+            &["config", "--format", "\u{1b}[31m"][..],
+            "invalid value '\\x1b[31m' for '--format <FORMAT>'",
+        ),
+        (
+            &["\u{1b}[31mgate"][..],
+            "unrecognized subcommand '\\x1b[31mgate'",
+        ),
+        (
+            &["tls-smoke", "certs", "--days", "\u{1b}[1m"][..],
+            "invalid value '\\x1b[1m' for '--days <DAYS>'",
+        ),
+    ] {
+        let out = xtask().args(args).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(acting(&out.stderr), None, "raw control byte: {stderr:?}");
+        assert!(stderr.contains(shown), "{args:?}: {stderr}");
+    }
+}

@@ -325,3 +325,89 @@ fn durations_too_long_for_a_clock_are_exit_2_not_a_panic() {
             ));
     }
 }
+
+#[test]
+fn outputs_that_are_devices_or_fifos_are_written_in_place_never_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let hostile = Hostile::new();
+    let baseline = hostile.write(
+        "t.jsonl",
+        "{\"schema_version\":\"0.9.0\",\"tick\":1,\"runtime_variant\":\"facade\"}\n",
+    );
+    let log = hostile.write(
+        "run.log",
+        "INFO tick_health tick=1 queue=0 dropped=0 exit_queue=0\n",
+    );
+    // A private `/dev/full` (char 1,7): the atomic writer renamed its
+    // temporary over the device, and as root replaced `/dev/full` itself.
+    let full = hostile.path("full");
+    nix::sys::stat::mknod(
+        &full,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 7),
+    )
+    .expect("mknod (the tests run as root, as CI does)");
+    let runs: [&[&std::ffi::OsStr]; 3] = [
+        &[
+            os("baseline-diff"),
+            os("--baseline"),
+            baseline.as_os_str(),
+            os("--candidate"),
+            baseline.as_os_str(),
+            os("--output"),
+            full.as_os_str(),
+        ],
+        &[
+            os("monitor"),
+            os("--log"),
+            log.as_os_str(),
+            os("--prom-textfile"),
+            full.as_os_str(),
+        ],
+        &[
+            os("monitor"),
+            os("chart"),
+            os("--log"),
+            log.as_os_str(),
+            os("--out"),
+            full.as_os_str(),
+        ],
+    ];
+    for args in runs {
+        limited(None, args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!(
+                "cannot write `{}`",
+                full.display()
+            )));
+        let kind = std::fs::symlink_metadata(&full).expect("stat").file_type();
+        assert!(kind.is_char_device(), "{args:?} replaced the device");
+    }
+    // A FIFO gets the report, and stays a FIFO.
+    let fifo = hostile.path("fifo");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read fifo"))
+    };
+    limited(
+        None,
+        &[
+            os("baseline-diff"),
+            os("--baseline"),
+            baseline.as_os_str(),
+            os("--candidate"),
+            baseline.as_os_str(),
+            os("--format"),
+            os("json"),
+            os("--output"),
+            fifo.as_os_str(),
+        ],
+    )
+    .assert()
+    .code(0);
+    assert!(reader.join().expect("reader").contains("\"verdict\""));
+    let kind = std::fs::symlink_metadata(&fifo).expect("stat").file_type();
+    assert!(kind.is_fifo(), "the FIFO was replaced by a regular file");
+}

@@ -150,3 +150,126 @@ fn a_signoff_ref_that_points_at_a_blob_is_unreadable_not_empty() {
     .expect_err("recording is refused too");
     assert!(format!("{err:#}").contains("points at a blob"), "{err:#}");
 }
+
+#[test]
+fn a_signoff_shows_its_signer_escaped() {
+    let f = Fixture::new();
+    // `--by` (or git's user.name) with a bidi override reached the
+    // terminal raw in the recorded line.
+    let mut out = Vec::new();
+    signoff::run(
+        &f.sh,
+        &f.ctx(),
+        signoff::Args {
+            team: Some("ui".into()),
+            by: Some("Eve\u{202e}gro.elpmaxe <eve@example.org>".into()),
+            ..Default::default()
+        },
+        &mut out,
+    )
+    .expect("recorded");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(!text.contains('\u{202e}'), "{text:?}");
+    assert!(
+        text.contains("by Eve\\u{202e}gro.elpmaxe <eve@example.org>"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_signoff_that_would_not_count_is_refused_before_it_is_written() {
+    // `--by` or `--note` with control characters were recorded, then
+    // `--status` and `tag` skipped the line as "not a sign-off".
+    let f = Fixture::new();
+    for (by, note) in [
+        (Some("Eve\u{1b}[31m <eve@example.org>"), None),
+        (None, Some("checked\r\nall")),
+    ] {
+        let err = signoff::run(
+            &f.sh,
+            &f.ctx(),
+            signoff::Args {
+                team: Some("ui".into()),
+                by: by.map(str::to_string),
+                note: note.map(str::to_string),
+                ..Default::default()
+            },
+            &mut Vec::new(),
+        )
+        .expect_err("refused");
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("this sign-off would not count, so it is not recorded"),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        f.git(&["for-each-ref", "refs/notes/"]),
+        "",
+        "nothing was written"
+    );
+}
+
+#[test]
+fn git_dir_from_the_environment_does_not_redirect_a_signoff() {
+    // Inside a git hook (or a shell set up for another repository) GIT_DIR
+    // and GIT_WORK_TREE are set: the sign-off went to that repository.
+    let f = Fixture::new();
+    let other = f.dir.path().join("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    {
+        let sh = &f.sh;
+        let _dir = sh.push_dir(&other);
+        xshell::cmd!(sh, "git init -q -b main").run().expect("init");
+        xshell::cmd!(sh, "git commit -q --allow-empty -m other")
+            .run()
+            .expect("commit");
+    }
+    let hooked = crate::support::shell(f.dir.path());
+    hooked.set_var("GIT_DIR", other.join(".git"));
+    hooked.set_var("GIT_WORK_TREE", &other);
+    signoff::run(
+        &hooked,
+        &f.ctx(),
+        signoff::Args {
+            team: Some("ui".into()),
+            ..Default::default()
+        },
+        &mut Vec::new(),
+    )
+    .expect("recorded");
+    let sh = &f.sh;
+    let notes_in = |repo: &std::path::Path| {
+        let _dir = sh.push_dir(repo);
+        xshell::cmd!(sh, "git notes --ref=refs/notes/townlet-signoff list")
+            .ignore_status()
+            .read()
+            .expect("notes list")
+    };
+    assert_eq!(
+        notes_in(&other),
+        "",
+        "the note went to GIT_DIR's repository"
+    );
+    assert_ne!(notes_in(&f.repo), "", "the note is in the checkout");
+}
+
+#[test]
+fn a_tag_name_too_long_for_a_ref_file_is_invalid_at_once() {
+    // git check-ref-format accepts it; `git tag` cannot create the file, so
+    // the dry run planned it and `--execute` failed (exit 1, not 2).
+    let f = Fixture::new();
+    let err = tag::plan(
+        &f.sh,
+        &f.ctx(),
+        &Args {
+            name: Some("v".repeat(100_000)),
+            ..Default::default()
+        },
+    )
+    .expect_err("refused");
+    assert!(
+        format!("{err:#}").contains("is not a valid tag name"),
+        "{err:#}"
+    );
+}

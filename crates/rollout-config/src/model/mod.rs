@@ -204,7 +204,13 @@ pub fn valid_ref_name(name: &str) -> bool {
         && !name
             .chars()
             .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c))
+        // Each part is a file name under `.git/refs` (NAME_MAX): git's
+        // check-ref-format accepts longer ones that `git tag` cannot create.
+        && name.split('/').all(|part| part.len() <= MAX_REF_PART_BYTES)
 }
+
+/// The longest part of a ref name between slashes, in bytes.
+const MAX_REF_PART_BYTES: usize = 255;
 
 #[cfg(test)]
 mod tests {
@@ -217,6 +223,8 @@ mod tests {
         assert!(!valid_ref_name("v0.9 m4"));
         assert!(!valid_ref_name("a..b"));
         assert!(!valid_ref_name("x.lock"));
+        assert!(valid_ref_name(&format!("v/{}", "x".repeat(255))));
+        assert!(!valid_ref_name(&format!("v/{}", "x".repeat(256))));
     }
 
     #[test]

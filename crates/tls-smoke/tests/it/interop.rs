@@ -170,3 +170,64 @@ fn serve_refuses_missing_material_with_a_hint() {
     );
     assert!(msg.contains("hint: generate dev certificates"), "{msg}");
 }
+
+/// A client that sends 65 MiB without a newline, waits for the collector
+/// to close that connection, then sends one payload on a second one.
+const ENDLESS_CLIENT: &str = r#"
+import socket, ssl, sys
+port, ca, cert, key = sys.argv[1:5]
+context = ssl.create_default_context()
+context.load_verify_locations(ca)
+context.load_cert_chain(cert, key)
+def connect():
+    sock = socket.create_connection(("127.0.0.1", int(port)), timeout=10.0)
+    return context.wrap_socket(sock, server_hostname="demo.local")
+tls = connect()
+chunk = b"x" * (1 << 20)
+try:
+    for _ in range(65):
+        tls.sendall(chunk)
+    tls.recv(1)  # returns when the collector closes the connection
+except OSError:
+    pass
+tls.close()
+tls = connect()
+tls.sendall(b'{"payload_type": "snapshot", "tick": 1, "runtime_variant": "facade"}\n')
+tls.close()
+"#;
+
+#[test]
+fn serve_refuses_a_line_longer_than_64_mib_and_closes_the_connection() {
+    // `read_until` buffered a line without a newline whole: a client could
+    // grow the collector's memory without bound.
+    let fx = Fixture::new();
+    let mut opts = serve_options(&fx);
+    opts.max_payloads = Some(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        serve(&opts, |addr| tx.send(addr.port()).expect("send")).expect("serve")
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("listening")
+        .to_string();
+    fx.write("endless.py", ENDLESS_CLIENT);
+    let sh = xshell::Shell::new().expect("shell");
+    let script = fx.path("endless.py");
+    let ca = fx.path("certs/demo_ca.pem");
+    let cert = fx.path("certs/demo_client.pem");
+    let key = fx.path("certs/demo_client.key");
+    xshell::cmd!(sh, "python3 {script} {port} {ca} {cert} {key}")
+        .run()
+        .expect("python client");
+    let s = handle.join().expect("serve thread");
+    assert_eq!(s.stopped_by, "max-payloads");
+    assert_eq!(s.tally.payloads, 1);
+    assert_eq!(s.tally.invalid_lines, 1);
+    assert!(
+        s.tally.invalid_examples[0]
+            .contains("`connection 1`:1: payload at byte offset 0 is longer than 64 MiB"),
+        "{:?}",
+        s.tally.invalid_examples
+    );
+}
