@@ -35,6 +35,9 @@ pub const LOCK_FILE: &str = ".lock";
 /// How often a waiting command tries the lock again.
 const RETRY: Duration = Duration::from_millis(100);
 
+/// How long a lock held by no one who says so is given to be let go.
+const SETTLE: Duration = Duration::from_secs(2);
+
 /// The most of a lock file that is read: it holds one short line.
 const MAX_HOLDER_BYTES: u64 = 4096;
 
@@ -76,11 +79,20 @@ impl OutputLock {
         let path = dir.join(LOCK_FILE);
         let file = open(dir, &path)?;
         let mut told = false;
+        let settle_until = std::time::Instant::now() + SETTLE;
         loop {
             if try_lock(&file, &path)? {
                 let lock = Self { file, path };
                 lock.write_holder(what)?;
                 return Ok(lock);
+            }
+            // Held, but by no one who says so: a holder that is releasing
+            // it (it empties the file first), or a process forked by one
+            // of our threads that has not yet reached exec (which closes
+            // its copy). Both let go within moments.
+            if !wait && read_holder(&file).is_none() && std::time::Instant::now() < settle_until {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
             }
             let holder = describe_holder(&file);
             if !wait {
