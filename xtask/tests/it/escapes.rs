@@ -140,7 +140,14 @@ fn the_tag_plan_and_error_messages_show_data_escaped() {
 #[test]
 fn config_shows_values_from_the_configs_escaped() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("townlet")).expect("mkdir");
+    // A Townlet checkout (`target.requires`).
+    std::fs::create_dir_all(dir.path().join("townlet/scripts")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("townlet/pyproject.toml"),
+        "[project]\nname = \"townlet\"\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("townlet/scripts/run_simulation.py"), "").expect("write");
     // `config` printed the runtime variant and the endpoint raw.
     let rollout = dir.path().join("rollout.yaml");
     std::fs::write(
