@@ -149,7 +149,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // Errors quote values from files, git and the command line.
             let message = format!("{err:#}");
-            eprintln!("error: {}", rollout_config::printable_lines(&message));
+            eprintln!("error: {}", rollout_config::printable_message(&message));
             ExitCode::from(Outcome::Error.exit_code())
         }
     }
@@ -167,7 +167,7 @@ fn usage_error(err: clap::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let text = err.render().ansi().to_string();
-    let shown = rollout_config::printable_lines(&text);
+    let shown = rollout_config::printable_message(&text);
     eprint!("{shown}");
     ExitCode::from(Outcome::Error.exit_code())
 }

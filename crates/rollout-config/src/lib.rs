@@ -25,7 +25,7 @@ pub use error::ConfigError;
 pub use model::{RolloutConfig, RolloutFile};
 pub use output::{
     Format, Outcome, Report, ReportFormat, Status, Style, TextFormat, Verbosity, emit, printable,
-    printable_capped, printable_lines,
+    printable_capped, printable_lines, printable_message,
 };
 pub use resolve::{Context, Overrides, Resolved, Settings, Source};
 pub use townlet::{Transport, load_transport};

@@ -342,6 +342,19 @@ pub fn printable_lines(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A message for a person (an error, a usage error): [`printable_lines`],
+/// each line cut to [`MESSAGE_LINE_CHARS`] with a note of how much was
+/// cut, so that a 100 KB value quoted back stays readable.
+pub fn printable_message(text: &str) -> String {
+    text.split('\n')
+        .map(|line| printable(&cut_line(line, MESSAGE_LINE_CHARS)).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The widest line of a message, in characters.
+pub const MESSAGE_LINE_CHARS: usize = 2000;
+
 /// [`printable`] of [`cut_line`]: one line of a child's output, which may
 /// be megabytes without a newline, made safe and short for a terminal.
 pub fn printable_capped(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
@@ -425,6 +438,25 @@ mod printable_tests {
             printable_lines("error: \u{1b}]0;title\u{7}\nhint: x\r\n"),
             "error: \\x1b]0;title\\x07\nhint: x\\r\n"
         );
+    }
+
+    #[test]
+    fn a_message_keeps_its_lines_and_cuts_each() {
+        let long = "v".repeat(100_000);
+        let shown = printable_message(&format!("error: `{long}\u{1b}`\nhint: x"));
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[0].chars().count() < MESSAGE_LINE_CHARS + 40,
+            "{}",
+            lines[0].len()
+        );
+        assert!(
+            lines[0].ends_with("more on this line]"),
+            "{}",
+            &lines[0][1990..]
+        );
+        assert_eq!(lines[1], "hint: x");
     }
 
     #[test]

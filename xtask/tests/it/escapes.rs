@@ -128,6 +128,29 @@ fn the_tag_plan_and_error_messages_show_data_escaped() {
     assert_eq!(acting(&out.stderr), None, "raw control byte: {stderr:?}");
     assert!(stderr.contains("v1\\x1b[31m\\u{9b}"), "{stderr}");
 
+    // A 100 KB value is quoted back cut to a readable width.
+    let long = format!("v{}", "9".repeat(100_000));
+    let out = xtask()
+        .args(["tag", "--name", &long, "--config"])
+        .arg(&config)
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        &stderr[..stderr.len().min(300)]
+    );
+    let widest = stderr.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(widest < 2100, "an error line of {widest} characters");
+    assert!(
+        stderr.contains("more on this line]"),
+        "{}",
+        &stderr[..stderr.len().min(300)]
+    );
+
     // And in clap's own usage errors.
     let out = xtask()
         .args(["gate", "--format", "\u{1b}[2J\u{9b}"])
