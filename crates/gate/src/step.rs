@@ -378,6 +378,11 @@ fn with_tool_findings(mut r: StepResult, argv: &[String], log: &Path, root: &Pat
         Tool::Pytest => {
             if failed {
                 r.diagnostics = crate::pytest_junit::failures(log);
+                // The failed tests at their places, not the log's tail
+                // (which is a coverage table under pytest-cov).
+                if !r.diagnostics.is_empty() {
+                    r.details = shown(&r.diagnostics, r.diagnostics.len());
+                }
                 if let Some(s) = crate::summary::pytest(&read_log(log)) {
                     r.summary = exit_and(r.exit_code, s, &r.summary);
                 }

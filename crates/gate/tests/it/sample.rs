@@ -149,7 +149,7 @@ fn injected_failures_fail_their_steps_with_the_evidence() {
         suite: Some("employment".into()),
         ..Default::default()
     };
-    let (outcome, report) = ws.gate(args);
+    let ((outcome, report), human) = ws.gate_output(args);
     assert_eq!(outcome.expect("runs"), Outcome::Fail);
     let report = report.expect("report");
     assert_eq!(report.verdict, Verdict::Fail);
@@ -208,6 +208,12 @@ fn injected_failures_fail_their_steps_with_the_evidence() {
         mypy.diagnostics[0].column.is_some() && mypy.diagnostics[0].line.is_some(),
         "{mypy:?}"
     );
+    the_failed_test_is_placed(&ws, pytest, &human);
+}
+
+/// The failed test of the injected failure is placed at its assertion, in
+/// the report and in the human result (instead of the log's tail).
+fn the_failed_test_is_placed(ws: &Ws, pytest: &plumbing::report::StepReport, human: &str) {
     // The failed test, at the line of its assertion.
     let tests = std::fs::read_to_string(ws.path().join("townlet/tests/test_employment.py"))
         .expect("the edited test file");
@@ -226,6 +232,21 @@ fn injected_failures_fail_their_steps_with_the_evidence() {
             Some("tests.test_employment::test_injected_failure")
         ),
         "{pytest:?}"
+    );
+    // The human result shows the failed test at its place with its
+    // assertion, not the log's tail.
+    let shown = format!(
+        "     | tests/test_employment.py:{assertion}: tests.test_employment::test_injected_failure"
+    );
+    assert!(
+        human
+            .lines()
+            .any(|l| l.starts_with(&shown) && l.contains("assert")),
+        "{human}"
+    );
+    assert!(
+        !human.contains("| =="),
+        "the log's summary line is not the detail: {human}"
     );
 }
 
