@@ -360,3 +360,22 @@ fn color_follows_the_flag_then_clicolor_force_then_no_color() {
     assert!(colored(&["--color", "always"], &[("NO_COLOR", "1")]));
     assert!(!colored(&[], &[("NO_COLOR", "1"), ("TERM", "dumb")]));
 }
+
+#[test]
+fn baseline_diff_names_a_missing_path_and_its_flag_before_anything_runs() {
+    // The root is not Townlet: had anything run first, it would say so.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    for flag in ["--candidate", "--baseline"] {
+        xtask()
+            .args(["baseline-diff", flag, "/nonexistent/capture", "--root"])
+            .arg(elsewhere.path())
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(
+                predicate::str::starts_with(format!(
+                    "error: `/nonexistent/capture` (from {flag}) does not exist\nhint: pass `{flag} PATH`"
+                )),
+            );
+    }
+}
