@@ -417,6 +417,7 @@ pub fn run(
             Ok(Outcome::Pass)
         }
         Some(Sub::Chart(a)) => {
+            require_svg_name(&a.out)?;
             let rules = rule_settings(&ctx.settings)?;
             let (evals, _) = read_inputs(&rules, &a.inputs.inputs(), true)?;
             chart::draw(&evals, &rules, &a.out)?;
@@ -430,6 +431,21 @@ pub fn run(
         }
         None => check(ctx, args.check, out),
     }
+}
+
+/// An error unless `out` names an `.svg` file: the chart is drawn as SVG
+/// only, and a `.png` holding SVG would mislead whoever opens it.
+fn require_svg_name(out: &std::path::Path) -> Result<()> {
+    let is_svg = out
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("svg"));
+    if is_svg {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "`--out` must name an `.svg` file: the chart is SVG\nhint: pass `--out {}`, then convert it if a PNG is needed (`rsvg-convert -o chart.png chart.svg`)",
+        out.with_extension("svg").display()
+    )
 }
 
 /// The telemetry and Townlet log of the root's last capture (what the

@@ -379,3 +379,21 @@ fn baseline_diff_names_a_missing_path_and_its_flag_before_anything_runs() {
             );
     }
 }
+
+#[test]
+fn monitor_chart_refuses_an_out_that_is_not_svg_before_reading_anything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let png = dir.path().join("x.png");
+    // The input does not exist: had it been read, that would be the error.
+    xtask()
+        .args(["monitor", "chart", "--log", "/nonexistent/t.log", "--out"])
+        .arg(&png)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::starts_with(format!(
+            "error: `--out` must name an `.svg` file: the chart is SVG\nhint: pass `--out {}`",
+            dir.path().join("x.svg").display()
+        )));
+    assert!(!png.exists());
+}
