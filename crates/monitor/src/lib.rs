@@ -509,6 +509,9 @@ fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Ou
         // on one line too, so that stdout is JSON Lines throughout.
         serde_json::to_writer(&mut *out, &report).context("cannot write the report")?;
         writeln!(out).context("cannot write the report")?;
+    } else if ctx.format == Format::Human && ctx.verbosity == rollout_config::Verbosity::Quiet {
+        render::failures(&report, &rollout_config::Style::stdout(), out)
+            .context("cannot write the report")?;
     } else {
         rollout_config::emit(&report, ctx.format, &rollout_config::Style::stdout(), out)
             .context("cannot write the report")?;

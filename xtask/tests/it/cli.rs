@@ -397,3 +397,40 @@ fn monitor_chart_refuses_an_out_that_is_not_svg_before_reading_anything() {
         )));
     assert!(!png.exists());
 }
+
+#[test]
+fn monitor_quiet_prints_only_what_failed_and_the_verdict() {
+    let out = xtask()
+        .args(["monitor", "-q", "--log", "-"])
+        .write_stdin(monitor_log(Some("demo.local:8765")))
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(out).expect("utf8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "FAIL plaintext-transport [default] critical: telemetry_tcp_plaintext_enabled endpoint=demo.local:8765 (logged 1 time): a non-loopback endpoint receives telemetry unencrypted",
+            "     at <stdin>:1",
+            "FAIL: 1 critical, 0 warning alerts in 1 environment (fail on critical)",
+        ],
+        "{stdout}"
+    );
+    // A warning below --fail-on and the passing rules are left out.
+    xtask()
+        .args(["monitor", "-q", "--log", "-"])
+        .write_stdin(monitor_log(Some("localhost:8765")))
+        .assert()
+        .code(0)
+        .stdout("pass: 0 critical, 1 warning alerts in 1 environment (fail on critical)\n");
+    // JSON is the whole report either way.
+    xtask()
+        .args(["monitor", "-q", "--format", "json", "--log", "-"])
+        .write_stdin(monitor_log(None))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"environments\""));
+}
