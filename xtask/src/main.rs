@@ -13,9 +13,20 @@ use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `--version`: the crate's version and the commit it was built from
+/// (`build.rs`), as cargo prints its own.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("XTASK_COMMIT"),
+    " ",
+    env!("XTASK_COMMIT_DATE"),
+    ")"
+);
+
 /// Rollout tooling for Townlet's M4 release.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", display_name = "xtask", version = VERSION)]
 #[command(styles = clap::builder::Styles::plain())]
 #[command(after_help = "Example:\n  cargo xtask gate --root ../townlet")]
 struct Cli {

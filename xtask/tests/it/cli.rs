@@ -434,3 +434,35 @@ fn monitor_quiet_prints_only_what_failed_and_the_verdict() {
         .code(0)
         .stdout(predicate::str::contains("\"environments\""));
 }
+
+#[test]
+fn version_names_the_crate_version_and_the_commit() {
+    let out = xtask()
+        .arg("--version")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(out).expect("utf8");
+    // Built in a git checkout (this one), the commit is known.
+    let commit = if workspace().join(".git").exists() {
+        r"[0-9a-f]{12} \d{4}-\d{2}-\d{2}"
+    } else {
+        r"([0-9a-f]{12}|unknown) (\d{4}-\d{2}-\d{2}|unknown)"
+    };
+    let expected = format!(
+        r"^xtask {} \({commit}\)\n$",
+        regex_escape(env!("CARGO_PKG_VERSION"))
+    );
+    assert!(
+        predicate::str::is_match(expected)
+            .expect("regex")
+            .eval(&stdout),
+        "{stdout}"
+    );
+}
+
+fn regex_escape(text: &str) -> String {
+    text.replace('.', r"\.")
+}
