@@ -24,6 +24,11 @@ const VERSION: &str = concat!(
     ")"
 );
 
+/// The program name completion scripts complete: the binary `cargo xtask`
+/// runs (an alias in `.cargo/config.toml`, which cargo's own completion
+/// does not reach into).
+const COMPLETED_NAME: &str = "xtask";
+
 /// Rollout tooling for Townlet's M4 release.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", display_name = "xtask", version = VERSION)]
@@ -84,6 +89,25 @@ enum Command {
     /// Write this tooling into a Townlet checkout: workspace, config, .gitignore entries, CI workflow
     #[command(after_help = "Example:\n  cargo xtask adopt ../townlet")]
     Adopt(AdoptArgs),
+    /// Print a shell completion script for this command line on stdout
+    #[command(
+        after_help = "Example:\n  cargo xtask completions bash > ~/.local/share/bash-completion/completions/cargo-xtask"
+    )]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum, value_name = "SHELL")]
+    shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +155,7 @@ impl Command {
             Command::Monitor(a) => a.check.format.into(),
             Command::BaselineDiff(a) => a.format.into(),
             Command::Adopt(a) => a.format.into(),
+            Command::Completions(_) => Format::Human,
         }
     }
 }
@@ -185,25 +210,27 @@ fn usage_error(err: clap::Error) -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     rollout_config::output::set_color_choice(cli.global.color);
-    let ctx = context(&cli.global, cli.command.format())?;
+    // Made when a command needs it: `completions` reads no config.
+    let format = cli.command.format();
+    let ctx = || context(&cli.global, format);
     let mut stdout = std::io::stdout().lock();
     let sh = xshell::Shell::new()?;
     match cli.command {
-        Command::Gate(args) => gate::run(&sh, &ctx, args),
+        Command::Gate(args) => gate::run(&sh, &ctx()?, args),
         Command::Config(a) => rollout_config::show::run(
-            &ctx,
+            &ctx()?,
             rollout_config::show::Args {
                 sim_config: a.sim_config,
             },
             &mut stdout,
         ),
-        Command::Signoff(a) => release::signoff::run(&sh, &ctx, a, &mut stdout),
-        Command::Tag(a) => release::tag::run(&sh, &ctx, a, &mut stdout),
-        Command::TlsSmoke(a) => tls_smoke::run(&ctx, *a, &mut stdout),
-        Command::Monitor(a) => monitor::run(&sh, &ctx, a, &mut stdout),
-        Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx, a),
+        Command::Signoff(a) => release::signoff::run(&sh, &ctx()?, a, &mut stdout),
+        Command::Tag(a) => release::tag::run(&sh, &ctx()?, a, &mut stdout),
+        Command::TlsSmoke(a) => tls_smoke::run(&ctx()?, *a, &mut stdout),
+        Command::Monitor(a) => monitor::run(&sh, &ctx()?, a, &mut stdout),
+        Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx()?, a),
         Command::Adopt(a) => adopt::run(
-            &ctx,
+            &ctx()?,
             adopt::AdoptSettings {
                 // A path on the command line is relative to the current directory.
                 path: std::env::current_dir()?.join(a.path),
@@ -214,7 +241,26 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             },
             &mut stdout,
         ),
+        Command::Completions(a) => print_completions(a.shell, &mut stdout),
     }
+}
+
+/// `completions`: the script clap_complete generates for `shell`.
+fn print_completions(
+    shell: CompletionShell,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<Outcome> {
+    use clap::CommandFactory;
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut command = Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, COMPLETED_NAME, &mut script);
+    anyhow::Context::context(out.write_all(&script), "cannot write the completion script")?;
+    Ok(Outcome::Pass)
 }
 
 fn context(g: &Global, format: Format) -> anyhow::Result<Context> {

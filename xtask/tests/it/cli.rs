@@ -466,3 +466,31 @@ fn version_names_the_crate_version_and_the_commit() {
 fn regex_escape(text: &str) -> String {
     text.replace('.', r"\.")
 }
+
+#[test]
+fn completions_print_a_script_for_each_shell_that_bash_accepts() {
+    // No workspace and no Townlet here: completions read no config.
+    let dir = tempfile::tempdir().expect("tempdir");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = xtask()
+            .current_dir(dir.path())
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stderr("")
+            .get_output()
+            .stdout
+            .clone();
+        let script = String::from_utf8(out).expect("utf8");
+        assert!(
+            script.contains("gate") && script.contains("baseline-diff"),
+            "{shell}: {script}"
+        );
+        if shell == "bash" {
+            let file = dir.path().join("xtask.bash");
+            std::fs::write(&file, &script).expect("write");
+            Command::new("bash").arg("-n").arg(&file).assert().success();
+        }
+    }
+    xtask().args(["completions", "powershell"]).assert().code(2);
+}
