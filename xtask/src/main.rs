@@ -45,19 +45,36 @@ struct Cli {
 #[derive(Debug, Args)]
 struct Global {
     /// The rollout definition [default: configs/rollout.yaml in this workspace]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        value_name = "PATH"
+    )]
     config: Option<PathBuf>,
     /// The Townlet checkout [env: TOWNLET_ROOT] [default: target.root, else this workspace or checkout when it is Townlet, else the sample in this repository]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        value_name = "PATH"
+    )]
     root: Option<PathBuf>,
     /// Print only the result
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        help_heading = "Output",
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose"
+    )]
     quiet: bool,
     /// Print progress details on stderr
-    #[arg(short, long, global = true)]
+    #[arg(help_heading = "Output", short, long, global = true)]
     verbose: bool,
     /// When to colour output [default: auto: a terminal that is not TERM=dumb, unless NO_COLOR or CI; CLICOLOR_FORCE forces it]
     #[arg(
+        help_heading = "Output",
         long,
         global = true,
         value_enum,
@@ -91,7 +108,7 @@ enum Command {
     Adopt(AdoptArgs),
     /// Print a shell completion script for this command line on stdout
     #[command(
-        after_help = "Example:\n  cargo xtask completions bash > ~/.local/share/bash-completion/completions/cargo-xtask"
+        after_help = "Example:\n  cargo xtask completions bash > ~/.local/share/bash-completion/completions/xtask"
     )]
     Completions(CompletionsArgs),
 }
@@ -116,7 +133,13 @@ struct ConfigArgs {
     #[arg(long, value_name = "PATH")]
     sim_config: Option<PathBuf>,
     /// How to print the result on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
     format: rollout_config::TextFormat,
 }
 
@@ -138,7 +161,13 @@ struct AdoptArgs {
     #[arg(long)]
     dry_run: bool,
     /// How to print the result on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
     format: rollout_config::TextFormat,
 }
 
@@ -305,5 +334,40 @@ mod tests {
     #[test]
     fn verify_cli() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every command's `--help` ends with one example, on one line that
+    /// pastes as it is.
+    #[test]
+    fn every_command_has_one_example_on_one_line() {
+        fn check(command: &mut clap::Command, path: &str, bad: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            let help = command.render_long_help().to_string();
+            let example = help.split_once("\nExample:\n").map(|(_, rest)| rest);
+            let lines: Vec<&str> = example
+                .map(|text| {
+                    text.lines()
+                        .filter(|line| !line.trim().is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let pasteable = lines.len() == 1
+                && lines[0].starts_with("  cargo xtask ")
+                && !lines[0].ends_with('\\');
+            if !pasteable && !path.contains(" help") {
+                bad.push(format!("{path}: {lines:?}"));
+            }
+            for sub in command.get_subcommands_mut() {
+                check(sub, &path, bad);
+            }
+        }
+        let mut bad = Vec::new();
+        // Wrapped at the widest clap wraps at: an example must fit it.
+        let mut cli = super::Cli::command().term_width(100);
+        cli.build();
+        for sub in cli.get_subcommands_mut() {
+            check(sub, "cargo xtask", &mut bad);
+        }
+        assert!(bad.is_empty(), "{bad:#?}");
     }
 }

@@ -42,11 +42,17 @@ pub use report::{Report, Status};
 /// Compare a capture with the blessed baselines.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(
-    after_help = "Example:\n  cargo xtask baseline-diff --baseline ../baselines/phase3 --candidate target/rollout/townlet-3f2a9c1d/capture --format markdown --output baseline-diff.md"
+    after_help = "Example:\n  cargo xtask baseline-diff --candidate ../capture --format markdown --output baseline-diff.md"
 )]
 pub struct Args {
     /// How to print the result on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
     pub format: rollout_config::ReportFormat,
     /// Baseline file (.jsonl, .npz, .npy, .json) or directory [default: baseline.dir]
     #[arg(long, value_name = "PATH")]
@@ -64,7 +70,7 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "RULE")]
     pub rule: Option<RuleArg>,
     /// Write the report to FILE (atomically) instead of stdout
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Make the candidate the new baseline (atomic; writes manifest.json)
     #[arg(long)]

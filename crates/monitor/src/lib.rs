@@ -125,7 +125,13 @@ impl From<FailOn> for Severity {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CheckArgs {
     /// How to print the result on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
     pub format: rollout_config::TextFormat,
     #[command(flatten)]
     pub inputs: InputArgs,
@@ -149,7 +155,7 @@ pub struct LearnArgs {
     #[arg(long, value_name = "PATHS", num_args = 1.., required = true)]
     pub from: Vec<PathBuf>,
     /// Where to write [default: monitor.thresholds_file]
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// When another command uses the output's directory, wait for it instead of exiting 2
     #[arg(long)]
@@ -167,7 +173,7 @@ pub struct RulesArgs {
     #[arg(long, value_enum, default_value_t = Emit::Prometheus)]
     pub emit: Emit,
     /// Write to this file (atomically) instead of stdout
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 

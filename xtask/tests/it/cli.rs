@@ -494,3 +494,42 @@ fn completions_print_a_script_for_each_shell_that_bash_accepts() {
     }
     xtask().args(["completions", "powershell"]).assert().code(2);
 }
+
+#[test]
+fn help_groups_options_under_headings() {
+    let out = xtask()
+        .args(["gate", "--help"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let help = String::from_utf8(out).expect("utf8");
+    let at = |text: &str| help.find(text).unwrap_or_else(|| panic!("{text}: {help}"));
+    // Selection, then output, then the options every command takes.
+    assert!(at("\nSelection:\n") < at("\nOutput:\n"), "{help}");
+    assert!(at("\nOutput:\n") < at("\nGlobal options:\n"), "{help}");
+    // The heading an option is listed under: the last unindented line
+    // ending in `:` above it.
+    let heading_of = |option: &str| {
+        let above = &help[..at(option)];
+        above
+            .lines()
+            .rev()
+            .find(|line| line.ends_with(':') && !line.starts_with(' '))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for (heading, option) in [
+        ("Selection:", "--steps <IDS>"),
+        ("Selection:", "--suite <NAME>"),
+        ("Output:", "--format <FORMAT>"),
+        ("Output:", "--junit <FILE>"),
+        ("Output:", "-q, --quiet"),
+        ("Output:", "--color <WHEN>"),
+        ("Global options:", "--root <PATH>"),
+        ("Global options:", "--config <PATH>"),
+    ] {
+        assert_eq!(heading_of(option), heading, "{option}: {help}");
+    }
+}
