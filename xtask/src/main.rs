@@ -13,9 +13,25 @@ use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `--version`: the crate's version and the commit it was built from
+/// (`build.rs`), as cargo prints its own.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("XTASK_COMMIT"),
+    " ",
+    env!("XTASK_COMMIT_DATE"),
+    ")"
+);
+
+/// The program name completion scripts complete: the binary `cargo xtask`
+/// runs (an alias in `.cargo/config.toml`, which cargo's own completion
+/// does not reach into).
+const COMPLETED_NAME: &str = "xtask";
+
 /// Rollout tooling for Townlet's M4 release.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", display_name = "xtask", version = VERSION)]
 #[command(styles = clap::builder::Styles::plain())]
 #[command(after_help = "Example:\n  cargo xtask gate --root ../townlet")]
 struct Cli {
@@ -29,19 +45,36 @@ struct Cli {
 #[derive(Debug, Args)]
 struct Global {
     /// The rollout definition [default: configs/rollout.yaml in this workspace]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        value_name = "PATH"
+    )]
     config: Option<PathBuf>,
     /// The Townlet checkout [env: TOWNLET_ROOT] [default: target.root, else this workspace or checkout when it is Townlet, else the sample in this repository]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        value_name = "PATH"
+    )]
     root: Option<PathBuf>,
     /// Print only the result
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        help_heading = "Output",
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose"
+    )]
     quiet: bool,
     /// Print progress details on stderr
-    #[arg(short, long, global = true)]
+    #[arg(help_heading = "Output", short, long, global = true)]
     verbose: bool,
     /// When to colour output [default: auto: a terminal that is not TERM=dumb, unless NO_COLOR or CI; CLICOLOR_FORCE forces it]
     #[arg(
+        help_heading = "Output",
         long,
         global = true,
         value_enum,
@@ -73,6 +106,25 @@ enum Command {
     /// Write this tooling into a Townlet checkout: workspace, config, .gitignore entries, CI workflow
     #[command(after_help = "Example:\n  cargo xtask adopt ../townlet")]
     Adopt(AdoptArgs),
+    /// Print a shell completion script for this command line on stdout
+    #[command(
+        after_help = "Example:\n  cargo xtask completions bash > ~/.local/share/bash-completion/completions/xtask"
+    )]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum, value_name = "SHELL")]
+    shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Args)]
@@ -81,7 +133,13 @@ struct ConfigArgs {
     #[arg(long, value_name = "PATH")]
     sim_config: Option<PathBuf>,
     /// How to print the result on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
     format: rollout_config::TextFormat,
 }
 
@@ -103,7 +161,13 @@ struct AdoptArgs {
     #[arg(long)]
     dry_run: bool,
     /// How to print the result on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
     format: rollout_config::TextFormat,
 }
 
@@ -120,6 +184,7 @@ impl Command {
             Command::Monitor(a) => a.check.format.into(),
             Command::BaselineDiff(a) => a.format.into(),
             Command::Adopt(a) => a.format.into(),
+            Command::Completions(_) => Format::Human,
         }
     }
 }
@@ -174,25 +239,27 @@ fn usage_error(err: clap::Error) -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     rollout_config::output::set_color_choice(cli.global.color);
-    let ctx = context(&cli.global, cli.command.format())?;
+    // Made when a command needs it: `completions` reads no config.
+    let format = cli.command.format();
+    let ctx = || context(&cli.global, format);
     let mut stdout = std::io::stdout().lock();
     let sh = xshell::Shell::new()?;
     match cli.command {
-        Command::Gate(args) => gate::run(&sh, &ctx, args),
+        Command::Gate(args) => gate::run(&sh, &ctx()?, args),
         Command::Config(a) => rollout_config::show::run(
-            &ctx,
+            &ctx()?,
             rollout_config::show::Args {
                 sim_config: a.sim_config,
             },
             &mut stdout,
         ),
-        Command::Signoff(a) => release::signoff::run(&sh, &ctx, a, &mut stdout),
-        Command::Tag(a) => release::tag::run(&sh, &ctx, a, &mut stdout),
-        Command::TlsSmoke(a) => tls_smoke::run(&ctx, *a, &mut stdout),
-        Command::Monitor(a) => monitor::run(&sh, &ctx, a, &mut stdout),
-        Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx, a),
+        Command::Signoff(a) => release::signoff::run(&sh, &ctx()?, a, &mut stdout),
+        Command::Tag(a) => release::tag::run(&sh, &ctx()?, a, &mut stdout),
+        Command::TlsSmoke(a) => tls_smoke::run(&ctx()?, *a, &mut stdout),
+        Command::Monitor(a) => monitor::run(&sh, &ctx()?, a, &mut stdout),
+        Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx()?, a),
         Command::Adopt(a) => adopt::run(
-            &ctx,
+            &ctx()?,
             adopt::AdoptSettings {
                 // A path on the command line is relative to the current directory.
                 path: std::env::current_dir()?.join(a.path),
@@ -203,7 +270,26 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             },
             &mut stdout,
         ),
+        Command::Completions(a) => print_completions(a.shell, &mut stdout),
     }
+}
+
+/// `completions`: the script clap_complete generates for `shell`.
+fn print_completions(
+    shell: CompletionShell,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<Outcome> {
+    use clap::CommandFactory;
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut command = Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, COMPLETED_NAME, &mut script);
+    anyhow::Context::context(out.write_all(&script), "cannot write the completion script")?;
+    Ok(Outcome::Pass)
 }
 
 fn context(g: &Global, format: Format) -> anyhow::Result<Context> {
@@ -248,5 +334,40 @@ mod tests {
     #[test]
     fn verify_cli() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every command's `--help` ends with one example, on one line that
+    /// pastes as it is.
+    #[test]
+    fn every_command_has_one_example_on_one_line() {
+        fn check(command: &mut clap::Command, path: &str, bad: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            let help = command.render_long_help().to_string();
+            let example = help.split_once("\nExample:\n").map(|(_, rest)| rest);
+            let lines: Vec<&str> = example
+                .map(|text| {
+                    text.lines()
+                        .filter(|line| !line.trim().is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let pasteable = lines.len() == 1
+                && lines[0].starts_with("  cargo xtask ")
+                && !lines[0].ends_with('\\');
+            if !pasteable && !path.contains(" help") {
+                bad.push(format!("{path}: {lines:?}"));
+            }
+            for sub in command.get_subcommands_mut() {
+                check(sub, &path, bad);
+            }
+        }
+        let mut bad = Vec::new();
+        // Wrapped at the widest clap wraps at: an example must fit it.
+        let mut cli = super::Cli::command().term_width(100);
+        cli.build();
+        for sub in cli.get_subcommands_mut() {
+            check(sub, "cargo xtask", &mut bad);
+        }
+        assert!(bad.is_empty(), "{bad:#?}");
     }
 }

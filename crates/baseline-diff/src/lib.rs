@@ -42,11 +42,17 @@ pub use report::{Report, Status};
 /// Compare a capture with the blessed baselines.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(
-    after_help = "Example:\n  cargo xtask baseline-diff --baseline ../baselines/phase3 --candidate target/rollout/townlet-3f2a9c1d/capture --format markdown --output baseline-diff.md"
+    after_help = "Example:\n  cargo xtask baseline-diff --candidate ../capture --format markdown --output baseline-diff.md"
 )]
 pub struct Args {
     /// How to print the result on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
     pub format: rollout_config::ReportFormat,
     /// Baseline file (.jsonl, .npz, .npy, .json) or directory [default: baseline.dir]
     #[arg(long, value_name = "PATH")]
@@ -64,7 +70,7 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "RULE")]
     pub rule: Option<RuleArg>,
     /// Write the report to FILE (atomically) instead of stdout
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Make the candidate the new baseline (atomic; writes manifest.json)
     #[arg(long)]
@@ -115,14 +121,20 @@ pub fn settings(ctx: &Context, args: &Args) -> Result<CompareSettings> {
 /// here, not in [`capture_now`] or [`bless()`], which the gate may call
 /// while it holds its own.
 pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
+    let cwd = sh.current_dir();
+    let from_flag = |p: &Path| rollout_config::model::normalize(&cwd.join(p));
+    // A path named on the command line that is not there is said before
+    // anything runs; `--bless --baseline` names what is to be written.
+    require_exists("--candidate", args.candidate.as_deref(), &from_flag)?;
+    if !args.bless {
+        require_exists("--baseline", args.baseline.as_deref(), &from_flag)?;
+    }
     let s = settings(ctx, &args)?;
     if args.candidate.is_none() {
         // It will capture there: a root that is not Townlet is refused
         // before a baseline is looked for (or offered to be blessed).
         ctx.settings.townlet_checkout()?;
     }
-    let cwd = sh.current_dir();
-    let from_flag = |p: &Path| rollout_config::model::normalize(&cwd.join(p));
     let root = ctx.settings.root.value.clone();
     let dir = ctx.settings.config.baseline.dir.clone();
     // The baseline is found before any time is spent on a capture.
@@ -161,6 +173,25 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
         args.output.as_deref().map(from_flag).as_deref(),
     )?;
     Ok(Outcome::from_ok(report.verdict == Outcome::Pass))
+}
+
+/// An error when `flag` named a path that does not exist.
+fn require_exists(
+    flag: &str,
+    given: Option<&Path>,
+    anchor: &dyn Fn(&Path) -> PathBuf,
+) -> Result<()> {
+    let Some(given) = given else {
+        return Ok(());
+    };
+    let path = anchor(given);
+    if path.try_exists().unwrap_or(true) {
+        return Ok(());
+    }
+    bail!(
+        "`{}` (from {flag}) does not exist\nhint: pass `{flag} PATH` with an existing file or directory; a relative path is taken from the current directory",
+        given.display()
+    )
 }
 
 /// `--bless`: the candidate becomes the baseline, unless it lost ticks

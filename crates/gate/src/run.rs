@@ -28,18 +28,34 @@ use crate::step::StepResult;
     after_help = "Example:\n  cargo xtask gate --root ../townlet --suite observation --junit target/gate.xml"
 )]
 pub struct Args {
-    /// How to print the result on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
-    pub format: rollout_config::ReportFormat,
     /// Run only these steps (and the steps they need), comma-separated
-    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    #[arg(
+        help_heading = "Selection",
+        long,
+        value_delimiter = ',',
+        value_name = "IDS"
+    )]
     pub steps: Vec<String>,
     /// Leave out these steps (and the steps that need them), comma-separated
-    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    #[arg(
+        help_heading = "Selection",
+        long,
+        value_delimiter = ',',
+        value_name = "IDS"
+    )]
     pub skip: Vec<String>,
     /// Run a named pytest suite instead of the full suite (see gate.suites)
-    #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = "Selection", long, value_name = "NAME")]
     pub suite: Option<String>,
+    /// How to print the result on stdout
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
+    pub format: rollout_config::ReportFormat,
     /// How many steps run at once [default: gate.jobs, else the number of CPUs]
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
@@ -56,10 +72,10 @@ pub struct Args {
     #[arg(long)]
     pub no_provision: bool,
     /// Also write the result as JUnit XML to FILE
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Also write a Markdown summary to FILE (and append it to $GITHUB_STEP_SUMMARY when set)
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
     /// When another gate uses the output directory, wait for it instead of exiting 2
     #[arg(long)]

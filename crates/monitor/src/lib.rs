@@ -125,7 +125,13 @@ impl From<FailOn> for Severity {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CheckArgs {
     /// How to print the result on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
     pub format: rollout_config::TextFormat,
     #[command(flatten)]
     pub inputs: InputArgs,
@@ -149,7 +155,7 @@ pub struct LearnArgs {
     #[arg(long, value_name = "PATHS", num_args = 1.., required = true)]
     pub from: Vec<PathBuf>,
     /// Where to write [default: monitor.thresholds_file]
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// When another command uses the output's directory, wait for it instead of exiting 2
     #[arg(long)]
@@ -167,7 +173,7 @@ pub struct RulesArgs {
     #[arg(long, value_enum, default_value_t = Emit::Prometheus)]
     pub emit: Emit,
     /// Write to this file (atomically) instead of stdout
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 
@@ -417,6 +423,7 @@ pub fn run(
             Ok(Outcome::Pass)
         }
         Some(Sub::Chart(a)) => {
+            require_svg_name(&a.out)?;
             let rules = rule_settings(&ctx.settings)?;
             let (evals, _) = read_inputs(&rules, &a.inputs.inputs(), true)?;
             chart::draw(&evals, &rules, &a.out)?;
@@ -430,6 +437,21 @@ pub fn run(
         }
         None => check(ctx, args.check, out),
     }
+}
+
+/// An error unless `out` names an `.svg` file: the chart is drawn as SVG
+/// only, and a `.png` holding SVG would mislead whoever opens it.
+fn require_svg_name(out: &std::path::Path) -> Result<()> {
+    let is_svg = out
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("svg"));
+    if is_svg {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "`--out` must name an `.svg` file: the chart is SVG\nhint: pass `--out {}`, then convert it if a PNG is needed (`rsvg-convert -o chart.png chart.svg`)",
+        out.with_extension("svg").display()
+    )
 }
 
 /// The telemetry and Townlet log of the root's last capture (what the
@@ -493,6 +515,9 @@ fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Ou
         // on one line too, so that stdout is JSON Lines throughout.
         serde_json::to_writer(&mut *out, &report).context("cannot write the report")?;
         writeln!(out).context("cannot write the report")?;
+    } else if ctx.format == Format::Human && ctx.verbosity == rollout_config::Verbosity::Quiet {
+        render::failures(&report, &rollout_config::Style::stdout(), out)
+            .context("cannot write the report")?;
     } else {
         rollout_config::emit(&report, ctx.format, &rollout_config::Style::stdout(), out)
             .context("cannot write the report")?;

@@ -49,7 +49,22 @@ fn ranges(ticks: &[TickRange], more: u64) -> String {
     s.join(", ")
 }
 
+/// Every check: what passed, was skipped, warned and failed.
 pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> {
+    human_shown(report, style, false, out)
+}
+
+/// `-q`: only unusable inputs and alerts that fail, then the verdict line.
+pub(crate) fn failures(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> {
+    human_shown(report, style, true, out)
+}
+
+fn human_shown(
+    report: &Report,
+    style: &Style,
+    only_failed: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut envs: Vec<&str> = Vec::new();
     for i in &report.inputs {
         if !envs.contains(&i.env.as_str()) {
@@ -65,7 +80,7 @@ pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> 
             printable(problem)
         )?;
     }
-    for input in &report.inputs {
+    for input in report.inputs.iter().filter(|_| !only_failed) {
         for warning in &input.warnings {
             writeln!(
                 out,
@@ -84,7 +99,7 @@ pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> 
                 .iter()
                 .filter(|a| a.env == *env && a.rule == rule)
                 .collect();
-            if alerts.is_empty() {
+            if alerts.is_empty() && !only_failed {
                 match skip_reason(report, env, rule) {
                     Some(why) => writeln!(out, "{} {rule} [{shown_env}]: {why}", style.skip())?,
                     None => writeln!(out, "{} {rule} [{shown_env}]", style.pass())?,
@@ -92,11 +107,11 @@ pub fn human(report: &Report, style: &Style, out: &mut dyn Write) -> Result<()> 
                 continue;
             }
             for a in alerts {
-                let word = if a.severity >= report.fail_on {
-                    style.fail()
-                } else {
-                    style.warn()
-                };
+                let fails = a.severity >= report.fail_on;
+                if only_failed && !fails {
+                    continue;
+                }
+                let word = if fails { style.fail() } else { style.warn() };
                 writeln!(
                     out,
                     "{word} {rule} [{shown_env}] {}: {}",

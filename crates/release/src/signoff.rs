@@ -20,11 +20,17 @@ use plumbing::git::Git;
 /// Arguments of `cargo xtask signoff`.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(
-    after_help = "Example:\n  cargo xtask signoff telemetry --note \"TLS smoke and baselines checked\"\n  cargo xtask signoff --status"
+    after_help = "Example:\n  cargo xtask signoff telemetry --note \"TLS smoke and baselines checked\""
 )]
 pub struct Args {
     /// How to print the result on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
     pub format: rollout_config::TextFormat,
     /// The team signing off (an `id` from `release.signoff_teams`: ui, telemetry, training)
     #[arg(required_unless_present = "status", value_name = "TEAM")]

@@ -23,12 +23,16 @@ pub const SCHEMA: u32 = 1;
 
 /// Arguments of `cargo xtask tag`.
 #[derive(Debug, Clone, Default, clap::Args)]
-#[command(
-    after_help = "Example:\n  cargo xtask tag                            # dry run: the plan and its checks\n  cargo xtask tag --execute --push origin    # create v0.9.0-m4 (or the next free name) and push it"
-)]
+#[command(after_help = "Example:\n  cargo xtask tag --execute --push origin")]
 pub struct Args {
     /// How to print the result on stdout
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
     pub format: rollout_config::TextFormat,
     /// Create the tag; without it, only print the plan and the checks
     #[arg(long)]

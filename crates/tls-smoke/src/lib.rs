@@ -62,6 +62,7 @@ pub mod dev_files {
 pub struct Args {
     /// How to print the result on stdout
     #[arg(
+        help_heading = "Output",
         long,
         value_enum,
         default_value_t,
@@ -104,7 +105,7 @@ pub enum Command {
     Certs(CertsArgs),
     /// Run a TLS collector for Townlet's TCP telemetry and summarise what arrives
     #[command(
-        after_help = "Example:\n  cargo xtask tls-smoke serve --listen 127.0.0.1:8765 --cert certs/demo_server.pem \\\n    --key certs/demo_server.key --client-ca certs/demo_ca.pem --max-payloads 100"
+        after_help = "Example:\n  cargo xtask tls-smoke serve --listen 127.0.0.1:8765 --cert demo_server.pem --key demo_server.key"
     )]
     Serve(ServeArgs),
 }

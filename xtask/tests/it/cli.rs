@@ -360,3 +360,176 @@ fn color_follows_the_flag_then_clicolor_force_then_no_color() {
     assert!(colored(&["--color", "always"], &[("NO_COLOR", "1")]));
     assert!(!colored(&[], &[("NO_COLOR", "1"), ("TERM", "dumb")]));
 }
+
+#[test]
+fn baseline_diff_names_a_missing_path_and_its_flag_before_anything_runs() {
+    // The root is not Townlet: had anything run first, it would say so.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    for flag in ["--candidate", "--baseline"] {
+        xtask()
+            .args(["baseline-diff", flag, "/nonexistent/capture", "--root"])
+            .arg(elsewhere.path())
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(
+                predicate::str::starts_with(format!(
+                    "error: `/nonexistent/capture` (from {flag}) does not exist\nhint: pass `{flag} PATH`"
+                )),
+            );
+    }
+}
+
+#[test]
+fn monitor_chart_refuses_an_out_that_is_not_svg_before_reading_anything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let png = dir.path().join("x.png");
+    // The input does not exist: had it been read, that would be the error.
+    xtask()
+        .args(["monitor", "chart", "--log", "/nonexistent/t.log", "--out"])
+        .arg(&png)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::starts_with(format!(
+            "error: `--out` must name an `.svg` file: the chart is SVG\nhint: pass `--out {}`",
+            dir.path().join("x.svg").display()
+        )));
+    assert!(!png.exists());
+}
+
+#[test]
+fn monitor_quiet_prints_only_what_failed_and_the_verdict() {
+    let out = xtask()
+        .args(["monitor", "-q", "--log", "-"])
+        .write_stdin(monitor_log(Some("demo.local:8765")))
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(out).expect("utf8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "FAIL plaintext-transport [default] critical: telemetry_tcp_plaintext_enabled endpoint=demo.local:8765 (logged 1 time): a non-loopback endpoint receives telemetry unencrypted",
+            "     at <stdin>:1",
+            "FAIL: 1 critical, 0 warning alerts in 1 environment (fail on critical)",
+        ],
+        "{stdout}"
+    );
+    // A warning below --fail-on and the passing rules are left out.
+    xtask()
+        .args(["monitor", "-q", "--log", "-"])
+        .write_stdin(monitor_log(Some("localhost:8765")))
+        .assert()
+        .code(0)
+        .stdout("pass: 0 critical, 1 warning alerts in 1 environment (fail on critical)\n");
+    // JSON is the whole report either way.
+    xtask()
+        .args(["monitor", "-q", "--format", "json", "--log", "-"])
+        .write_stdin(monitor_log(None))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"environments\""));
+}
+
+#[test]
+fn version_names_the_crate_version_and_the_commit() {
+    let out = xtask()
+        .arg("--version")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(out).expect("utf8");
+    // Built in a git checkout (this one), the commit is known.
+    let commit = if workspace().join(".git").exists() {
+        r"[0-9a-f]{12} \d{4}-\d{2}-\d{2}"
+    } else {
+        r"([0-9a-f]{12}|unknown) (\d{4}-\d{2}-\d{2}|unknown)"
+    };
+    let expected = format!(
+        r"^xtask {} \({commit}\)\n$",
+        regex_escape(env!("CARGO_PKG_VERSION"))
+    );
+    assert!(
+        predicate::str::is_match(expected)
+            .expect("regex")
+            .eval(&stdout),
+        "{stdout}"
+    );
+}
+
+fn regex_escape(text: &str) -> String {
+    text.replace('.', r"\.")
+}
+
+#[test]
+fn completions_print_a_script_for_each_shell_that_bash_accepts() {
+    // No workspace and no Townlet here: completions read no config.
+    let dir = tempfile::tempdir().expect("tempdir");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = xtask()
+            .current_dir(dir.path())
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stderr("")
+            .get_output()
+            .stdout
+            .clone();
+        let script = String::from_utf8(out).expect("utf8");
+        assert!(
+            script.contains("gate") && script.contains("baseline-diff"),
+            "{shell}: {script}"
+        );
+        if shell == "bash" {
+            let file = dir.path().join("xtask.bash");
+            std::fs::write(&file, &script).expect("write");
+            Command::new("bash").arg("-n").arg(&file).assert().success();
+        }
+    }
+    xtask().args(["completions", "powershell"]).assert().code(2);
+}
+
+#[test]
+fn help_groups_options_under_headings() {
+    let out = xtask()
+        .args(["gate", "--help"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let help = String::from_utf8(out).expect("utf8");
+    let at = |text: &str| help.find(text).unwrap_or_else(|| panic!("{text}: {help}"));
+    // Selection, then output, then the options every command takes.
+    assert!(at("\nSelection:\n") < at("\nOutput:\n"), "{help}");
+    assert!(at("\nOutput:\n") < at("\nGlobal options:\n"), "{help}");
+    // The heading an option is listed under: the last unindented line
+    // ending in `:` above it.
+    let heading_of = |option: &str| {
+        let above = &help[..at(option)];
+        above
+            .lines()
+            .rev()
+            .find(|line| line.ends_with(':') && !line.starts_with(' '))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for (heading, option) in [
+        ("Selection:", "--steps <IDS>"),
+        ("Selection:", "--suite <NAME>"),
+        ("Output:", "--format <FORMAT>"),
+        ("Output:", "--junit <FILE>"),
+        ("Output:", "-q, --quiet"),
+        ("Output:", "--color <WHEN>"),
+        ("Global options:", "--root <PATH>"),
+        ("Global options:", "--config <PATH>"),
+    ] {
+        assert_eq!(heading_of(option), heading, "{option}: {help}");
+    }
+}
