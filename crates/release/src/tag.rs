@@ -89,7 +89,7 @@ fn override_flag(check: &str) -> Option<&'static str> {
 pub use rollout_config::Status;
 
 /// One check and its result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Check {
     /// `clean`, `branch`, `gate`, `signoff`, `tag-name`, `history`.
     pub id: &'static str,
@@ -134,7 +134,7 @@ impl Check {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Create a new tag.
@@ -143,7 +143,7 @@ pub enum Action {
     Reuse,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Reason {
     /// The configured base name was free.
@@ -156,7 +156,7 @@ pub enum Reason {
     Rerun,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TagPlan {
     pub name: String,
     pub action: Action,
@@ -168,7 +168,7 @@ pub struct TagPlan {
     pub local_object: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RemotePlan {
     pub name: String,
     /// Whether the tag is pushed there (`--push`) or its tags only count as taken.
@@ -180,7 +180,7 @@ pub struct RemotePlan {
 }
 
 /// What `tag` would do and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Plan {
     pub root: PathBuf,
     pub commit: String,
@@ -211,7 +211,7 @@ impl Plan {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct PushResult {
     pub remote: String,
     pub pushed: bool,
@@ -225,7 +225,7 @@ pub struct PushResult {
 }
 
 /// What `--execute` did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Execution {
     /// Not attempted because a check failed.
     pub refused: bool,
@@ -1148,7 +1148,7 @@ fn push_tag(
     Ok(push)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Report<'a> {
     schema: u32,
     /// `dry-run` or `execute`.
@@ -1157,6 +1157,11 @@ struct Report<'a> {
     plan: &'a Plan,
     execution: Option<&'a Execution>,
     verdict: Outcome,
+}
+
+/// The JSON Schema of `tag --format json`.
+pub fn json_schema() -> schemars::Schema {
+    schemars::schema_for!(Report<'static>)
 }
 
 impl rollout_config::Report for Report<'_> {

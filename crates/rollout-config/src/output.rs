@@ -14,7 +14,7 @@ pub const ENV_CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
 
 /// How a command prints its result on stdout. Each command accepts only
 /// the formats it has, through [`TextFormat`] or [`ReportFormat`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Short lines for a person.
@@ -70,8 +70,7 @@ impl From<ReportFormat> for Format {
 /// The status of one check, in the same words in every command's report.
 /// Ordered from best to worst, so that the worst of several is their `max`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -105,7 +104,7 @@ impl Status {
 }
 
 /// What a command concluded, and so its exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Everything checked passed (warnings allowed).
