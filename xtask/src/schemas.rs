@@ -12,7 +12,7 @@ fn all() -> Vec<(&'static str, schemars::Schema)> {
     vec![
         (
             "gate-report",
-            schemars::schema_for!(plumbing::report::GateReport),
+            rollout_config::output::json_schema::<plumbing::report::GateReport>(),
         ),
         ("config", rollout_config::show::json_schema()),
         ("tls-smoke", tls_smoke),
@@ -20,13 +20,19 @@ fn all() -> Vec<(&'static str, schemars::Schema)> {
         ("tls-smoke-serve", tls_smoke_serve),
         (
             "baseline-diff",
-            schemars::schema_for!(baseline_diff::Report),
+            rollout_config::output::json_schema::<baseline_diff::Report>(),
         ),
-        ("monitor", schemars::schema_for!(monitor::Report)),
+        (
+            "monitor",
+            rollout_config::output::json_schema::<monitor::Report>(),
+        ),
         ("tag", release::tag::json_schema()),
         ("signoff", signoff),
         ("signoff-status", signoff_status),
-        ("adopt", schemars::schema_for!(adopt::AdoptReport)),
+        (
+            "adopt",
+            rollout_config::output::json_schema::<adopt::AdoptReport>(),
+        ),
     ]
 }
 

@@ -319,8 +319,8 @@ struct Recorded<'a> {
 /// --format json`, in that order.
 pub fn json_schemas() -> [schemars::Schema; 2] {
     [
-        schemars::schema_for!(Recorded<'static>),
-        schemars::schema_for!(StatusReport<'static>),
+        rollout_config::output::json_schema::<Recorded<'static>>(),
+        rollout_config::output::json_schema::<StatusReport<'static>>(),
     ]
 }
 

@@ -1161,7 +1161,7 @@ struct Report<'a> {
 
 /// The JSON Schema of `tag --format json`.
 pub fn json_schema() -> schemars::Schema {
-    schemars::schema_for!(Report<'static>)
+    rollout_config::output::json_schema::<Report<'static>>()
 }
 
 impl rollout_config::Report for Report<'_> {

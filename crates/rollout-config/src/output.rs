@@ -70,7 +70,18 @@ impl From<ReportFormat> for Format {
 /// The status of one check, in the same words in every command's report.
 /// Ordered from best to worst, so that the worst of several is their `max`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -104,7 +115,9 @@ impl Status {
 }
 
 /// What a command concluded, and so its exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Everything checked passed (warnings allowed).
@@ -413,6 +426,16 @@ fn push_printable(out: &mut String, c: char) {
         c if (c as u32) < 0x80 => write!(out, "\\x{:02x}", c as u32),
         c => write!(out, "\\u{{{:x}}}", c as u32),
     };
+}
+
+/// The JSON Schema of a document of type `T` as the commands print it (in
+/// serialisation terms: a field skipped when empty is optional, an `Option`
+/// printed as `null` is required), as checked in under `docs/schemas/`.
+pub fn json_schema<T: schemars::JsonSchema>() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<T>()
 }
 
 #[cfg(test)]

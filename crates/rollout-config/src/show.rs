@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
 
 /// The JSON Schema of `config --format json` (`docs/schemas/config.schema.json`).
 pub fn json_schema() -> schemars::Schema {
-    schemars::schema_for!(Report<'static>)
+    crate::output::json_schema::<Report<'static>>()
 }
 
 impl crate::output::Report for Report<'_> {

@@ -73,7 +73,9 @@ pub struct Transport {
     pub tls: Option<TlsSettings>,
     /// Plaintext TCP was explicitly allowed for local development.
     pub plaintext: bool,
+    /// Seconds.
     #[serde(serialize_with = "ser_secs")]
+    #[schemars(with = "f64")]
     pub connect_timeout: Duration,
     /// Warnings Townlet itself would log when starting this transport.
     pub warnings: Vec<String>,

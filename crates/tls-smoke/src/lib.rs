@@ -281,9 +281,9 @@ struct CertsWritten {
 /// with `--format json`, in that order.
 pub fn json_schemas() -> [schemars::Schema; 3] {
     [
-        schemars::schema_for!(Report),
-        schemars::schema_for!(CertsWritten),
-        schemars::schema_for!(ServeSummary),
+        rollout_config::output::json_schema::<Report>(),
+        rollout_config::output::json_schema::<CertsWritten>(),
+        rollout_config::output::json_schema::<ServeSummary>(),
     ]
 }
 
