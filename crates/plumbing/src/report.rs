@@ -39,7 +39,10 @@ pub enum StepStatus {
     AllowedFailure,
     Fail,
     Timeout,
-    /// Not run: deselected, or a step it needs did not pass.
+    /// Not run: deselected, or a step it needs did not pass. Written
+    /// `skip`, the shared word; older reports wrote `skipped`, which is
+    /// still read (docs/CHANGELOG.md).
+    #[serde(rename = "skip", alias = "skipped")]
     Skipped,
     Interrupted,
 }
@@ -232,5 +235,26 @@ impl GateReport {
         let mut json = serde_json::to_vec_pretty(self)?;
         json.push(b'\n');
         rollout_config::fs::write_atomic(path, &json)
+    }
+}
+
+#[cfg(test)]
+mod status_word_tests {
+    use super::StepStatus;
+
+    #[test]
+    fn a_skipped_step_is_written_skip_and_the_old_word_still_reads() {
+        assert_eq!(
+            serde_json::to_string(&StepStatus::Skipped).expect("json"),
+            "\"skip\""
+        );
+        for word in ["\"skip\"", "\"skipped\""] {
+            let read: StepStatus = serde_json::from_str(word).expect("read");
+            assert_eq!(read, StepStatus::Skipped);
+        }
+        assert_eq!(
+            serde_json::to_string(&StepStatus::AllowedFailure).expect("json"),
+            "\"allowed-failure\""
+        );
     }
 }
