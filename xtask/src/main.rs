@@ -328,6 +328,9 @@ fn context(g: &Global, format: Format) -> anyhow::Result<Context> {
 mod tidy;
 
 #[cfg(test)]
+mod schemas;
+
+#[cfg(test)]
 mod tests {
     use clap::CommandFactory;
 

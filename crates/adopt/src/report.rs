@@ -11,7 +11,7 @@ use serde::Serialize;
 const SCHEMA: u32 = 1;
 
 /// What became of one file of the adopted tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// The checkout lacked it.
@@ -29,7 +29,7 @@ pub enum Action {
 }
 
 /// One file and what became of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FileEntry {
     /// Relative to the checkout, with `/` between parts.
     pub path: String,
@@ -37,7 +37,7 @@ pub struct FileEntry {
 }
 
 /// The result of `cargo xtask adopt`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AdoptReport {
     pub schema: u32,
     /// The tooling's workspace the files came from.

@@ -14,7 +14,7 @@ pub const SCHEMA: u32 = 1;
 pub use rollout_config::{Outcome, Status};
 
 /// What kind of file was compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileKind {
     Telemetry,
@@ -26,7 +26,7 @@ pub enum FileKind {
 }
 
 /// One difference, located exactly.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Mismatch {
     /// Where: `tick 42`, `[3, 0, 7]`, a JSON path.
     pub at: String,
@@ -49,7 +49,7 @@ pub struct Mismatch {
 }
 
 /// Where a maximum difference occurs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Extreme {
     pub value: f64,
     pub index: Vec<usize>,
@@ -58,7 +58,7 @@ pub struct Extreme {
 }
 
 /// Per-array statistics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TensorStats {
     pub dtype: String,
     pub shape: Vec<usize>,
@@ -77,7 +77,7 @@ pub struct TensorStats {
 }
 
 /// Tick alignment of two telemetry streams.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, schemars::JsonSchema)]
 pub struct TickAlignment {
     pub baseline_ticks: u64,
     pub candidate_ticks: u64,
@@ -104,7 +104,7 @@ pub struct TickAlignment {
 }
 
 /// One check, such as `runtime_variant`, `schema`, `queue metrics` or one array.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Check {
     pub name: String,
     pub status: Status,
@@ -137,7 +137,7 @@ impl Check {
 }
 
 /// The comparison of one file (or of a file present on one side only).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FileReport {
     /// Relative path inside the compared directories, or the file name.
     pub path: String,
@@ -172,7 +172,7 @@ impl FileReport {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, schemars::JsonSchema)]
 pub struct Counts {
     pub pass: u64,
     pub warn: u64,
@@ -181,7 +181,7 @@ pub struct Counts {
 }
 
 /// Everything `baseline-diff` found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub schema: u32,
     pub baseline: PathBuf,

@@ -13,7 +13,7 @@ use crate::rules::{Kind, SourceEval};
 pub const DEFAULT_ENV: &str = "default";
 
 /// One input: a log or telemetry file (`-` is stdin) of an environment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Input {
     pub env: String,
     pub path: PathBuf,
@@ -95,7 +95,7 @@ pub fn kind_of(input: &Input, reader: &mut dyn BufRead) -> Result<Kind> {
 }
 
 /// What was read from an input.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct InputSummary {
     pub env: String,
     pub path: String,

@@ -187,7 +187,7 @@ pub struct ChartArgs {
 }
 
 /// The result of a check: stable JSON fields (see README).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub schema: u32,
     /// `pass` or `fail`.
@@ -203,7 +203,7 @@ pub struct Report {
 }
 
 /// The merged figures of one environment's inputs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct EnvMetrics {
     pub env: String,
     #[serde(flatten)]

@@ -151,19 +151,19 @@ const HOLD_RATE: &str = "5m";
 const HOLD_TEXTFILE: &str = "10m";
 
 /// A Prometheus rule file (`groups:`), as serde writes it.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct RuleFile<'a> {
     groups: Vec<RuleGroup<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct RuleGroup<'a> {
     name: &'a str,
     rules: Vec<RuleEntry<'a>>,
 }
 
 /// One alerting rule in Prometheus' own keys and order.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct RuleEntry<'a> {
     alert: &'a str,
     expr: &'a str,
@@ -173,13 +173,13 @@ struct RuleEntry<'a> {
     annotations: RuleAnnotations<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct RuleLabels<'a> {
     severity: &'a str,
     rule: &'a str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct RuleAnnotations<'a> {
     summary: &'a str,
     description: &'a str,

@@ -19,7 +19,7 @@ pub const MEDIAN_WARMUP: usize = 10;
 pub const DROP_WINDOW: u64 = 100;
 
 /// The built-in rules. Names are stable (JSON `rule`, Prometheus `rule` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     RuntimeVariant,
@@ -56,7 +56,7 @@ impl fmt::Display for Rule {
 }
 
 /// Where the thresholds of the drop rule came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct DropThresholds {
     /// Drops per 100 ticks above which a warning is raised; absent: any drop.
     pub warning: Option<f64>,
@@ -88,7 +88,7 @@ impl DropThresholds {
 }
 
 /// Everything the rules need to know.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RuleSettings {
     /// The one acceptable `runtime_variant`.
     pub variant: String,
@@ -114,7 +114,7 @@ impl RuleSettings {
 }
 
 /// A place in an input: file and 1-based line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Evidence {
     pub file: String,
     pub line: u64,
@@ -127,7 +127,7 @@ impl fmt::Display for Evidence {
 }
 
 /// Consecutive ticks (inclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TickRange {
     pub start: u64,
     pub end: u64,
@@ -144,7 +144,7 @@ impl fmt::Display for TickRange {
 }
 
 /// One alert: a rule that fired in one input of one environment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Alert {
     pub env: String,
     pub rule: Rule,
@@ -229,7 +229,7 @@ impl Ranges {
 }
 
 /// The kind of an input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Log,
@@ -251,7 +251,7 @@ pub struct Point {
 const MAX_POINTS: usize = 20_000;
 
 /// The last figures of an input, for metrics.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Metrics {
     pub tick: Option<u64>,
     pub dropped_total: Option<u64>,

@@ -20,7 +20,7 @@ pub fn report_path(settings: &rollout_config::Settings) -> PathBuf {
 
 /// The gate's verdict as `gate-report.json` writes it (`interrupted` is the
 /// gate's own word for [`Outcome::Error`](rollout_config::Outcome)).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
@@ -28,7 +28,7 @@ pub enum Verdict {
     Interrupted,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepStatus {
     Pass,
@@ -39,7 +39,10 @@ pub enum StepStatus {
     AllowedFailure,
     Fail,
     Timeout,
-    /// Not run: deselected, or a step it needs did not pass.
+    /// Not run: deselected, or a step it needs did not pass. Written
+    /// `skip`, the shared word; older reports wrote `skipped`, which is
+    /// still read (docs/CHANGELOG.md).
+    #[serde(rename = "skip", alias = "skipped")]
     Skipped,
     Interrupted,
 }
@@ -71,7 +74,7 @@ impl StepStatus {
 }
 
 /// The state of the Townlet checkout's git repository when gated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GitState {
     /// `git rev-parse HEAD`.
     pub commit: String,
@@ -83,7 +86,7 @@ pub struct GitState {
     pub branch: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepReport {
     pub id: String,
     /// `command`, `capture`, `tls-smoke`, `baseline-diff`, `monitor`,
@@ -105,7 +108,7 @@ pub struct StepReport {
 }
 
 /// One finding of a step's tool at a place in the Townlet checkout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Diagnostic {
     /// Relative to the Townlet root when the tool named a file under it.
     pub file: String,
@@ -140,7 +143,7 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateReport {
     pub schema: u32,
     /// Version of the rollout tooling that wrote it.
@@ -171,7 +174,7 @@ pub struct GateReport {
 }
 
 /// Which rollout definition a report was made with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConfigUsed {
     pub path: PathBuf,
     /// SHA-256 of the file's bytes.
@@ -179,7 +182,7 @@ pub struct ConfigUsed {
 }
 
 /// The command line's selection of steps.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Selection {
     pub steps: Vec<String>,
     pub skip: Vec<String>,
@@ -232,5 +235,26 @@ impl GateReport {
         let mut json = serde_json::to_vec_pretty(self)?;
         json.push(b'\n');
         rollout_config::fs::write_atomic(path, &json)
+    }
+}
+
+#[cfg(test)]
+mod status_word_tests {
+    use super::StepStatus;
+
+    #[test]
+    fn a_skipped_step_is_written_skip_and_the_old_word_still_reads() {
+        assert_eq!(
+            serde_json::to_string(&StepStatus::Skipped).expect("json"),
+            "\"skip\""
+        );
+        for word in ["\"skip\"", "\"skipped\""] {
+            let read: StepStatus = serde_json::from_str(word).expect("read");
+            assert_eq!(read, StepStatus::Skipped);
+        }
+        assert_eq!(
+            serde_json::to_string(&StepStatus::AllowedFailure).expect("json"),
+            "\"allowed-failure\""
+        );
     }
 }

@@ -11,7 +11,7 @@ use crate::signoff::{TeamState, TeamStatus, detail, short};
 pub const MARKER: &str = "Created by `cargo xtask tag`";
 
 /// A facade commit to revert on rollback.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RollbackCommit {
     pub commit: String,
     pub subject: String,
@@ -31,7 +31,7 @@ impl RollbackCommit {
 }
 
 /// A failed check that `--execute` went past because of a named flag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Override {
     pub flag: String,
     pub check: String,

@@ -17,6 +17,10 @@ use xshell::Shell;
 
 use plumbing::git::Git;
 
+/// Version of the shape of `signoff --format json` and `signoff --status
+/// --format json`.
+const SCHEMA: u32 = 1;
+
 /// Arguments of `cargo xtask signoff`.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(
@@ -50,7 +54,7 @@ pub struct Args {
 }
 
 /// One sign-off, one line of a note.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Record {
     /// Team id.
     pub team: String,
@@ -133,7 +137,7 @@ pub fn append_record(existing: &str, record: &Record) -> Result<String> {
 }
 
 /// A sign-off found on a commit.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Found {
     pub commit: String,
     /// Commits between it and the commit evaluated (0: that commit itself).
@@ -143,7 +147,7 @@ pub struct Found {
 }
 
 /// Whether a team's sign-off holds for a commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TeamState {
     /// Signed on the commit, or on an ancestor with no high-risk change since.
@@ -153,7 +157,7 @@ pub enum TeamState {
     Missing,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TeamStatus {
     pub team: String,
     pub name: String,
@@ -301,8 +305,10 @@ fn find_team<'a>(rel: &'a ReleaseSection, id: &str) -> Result<&'a SignoffTeam> {
     )
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Recorded<'a> {
+    /// Version of this document's shape; fields are added, never renamed.
+    schema: u32,
     team: &'a str,
     name: &'a str,
     commit: &'a str,
@@ -313,6 +319,15 @@ struct Recorded<'a> {
     notes_ref: &'a str,
     #[serde(skip)]
     remote: &'a str,
+}
+
+/// The JSON Schemas of `signoff --format json` and of `signoff --status
+/// --format json`, in that order.
+pub fn json_schemas() -> [schemars::Schema; 2] {
+    [
+        rollout_config::output::json_schema::<Recorded<'static>>(),
+        rollout_config::output::json_schema::<StatusReport<'static>>(),
+    ]
 }
 
 impl rollout_config::Report for Recorded<'_> {
@@ -341,8 +356,10 @@ impl rollout_config::Report for Recorded<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct StatusReport<'a> {
+    /// Version of this document's shape; fields are added, never renamed.
+    schema: u32,
     commit: &'a str,
     notes_ref: &'a str,
     teams: &'a [TeamStatus],
@@ -424,6 +441,7 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
         let ok = teams.iter().all(|t| t.state == TeamState::Valid);
         let verdict = Outcome::from_ok(ok);
         let report = StatusReport {
+            schema: SCHEMA,
             commit: &commit,
             notes_ref: &rel.signoff_ref,
             teams: &teams,
@@ -472,6 +490,7 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
     )?;
 
     let recorded = Recorded {
+        schema: SCHEMA,
         team: &team.id,
         name: &team.name,
         commit: &commit,

@@ -93,7 +93,7 @@ fn override_flag(check: &str) -> Option<&'static str> {
 pub use rollout_config::Status;
 
 /// One check and its result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Check {
     /// `clean`, `branch`, `gate`, `signoff`, `tag-name`, `history`.
     pub id: &'static str,
@@ -138,7 +138,7 @@ impl Check {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Create a new tag.
@@ -147,7 +147,7 @@ pub enum Action {
     Reuse,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Reason {
     /// The configured base name was free.
@@ -160,7 +160,7 @@ pub enum Reason {
     Rerun,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TagPlan {
     pub name: String,
     pub action: Action,
@@ -172,7 +172,7 @@ pub struct TagPlan {
     pub local_object: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RemotePlan {
     pub name: String,
     /// Whether the tag is pushed there (`--push`) or its tags only count as taken.
@@ -184,7 +184,7 @@ pub struct RemotePlan {
 }
 
 /// What `tag` would do and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Plan {
     pub root: PathBuf,
     pub commit: String,
@@ -215,7 +215,7 @@ impl Plan {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct PushResult {
     pub remote: String,
     pub pushed: bool,
@@ -229,7 +229,7 @@ pub struct PushResult {
 }
 
 /// What `--execute` did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Execution {
     /// Not attempted because a check failed.
     pub refused: bool,
@@ -1152,7 +1152,7 @@ fn push_tag(
     Ok(push)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Report<'a> {
     schema: u32,
     /// `dry-run` or `execute`.
@@ -1161,6 +1161,11 @@ struct Report<'a> {
     plan: &'a Plan,
     execution: Option<&'a Execution>,
     verdict: Outcome,
+}
+
+/// The JSON Schema of `tag --format json`.
+pub fn json_schema() -> schemars::Schema {
+    rollout_config::output::json_schema::<Report<'static>>()
 }
 
 impl rollout_config::Report for Report<'_> {

@@ -14,7 +14,7 @@ pub const ENV_CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
 
 /// How a command prints its result on stdout. Each command accepts only
 /// the formats it has, through [`TextFormat`] or [`ReportFormat`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Short lines for a person.
@@ -70,7 +70,17 @@ impl From<ReportFormat> for Format {
 /// The status of one check, in the same words in every command's report.
 /// Ordered from best to worst, so that the worst of several is their `max`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -105,7 +115,9 @@ impl Status {
 }
 
 /// What a command concluded, and so its exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Everything checked passed (warnings allowed).
@@ -414,6 +426,16 @@ fn push_printable(out: &mut String, c: char) {
         c if (c as u32) < 0x80 => write!(out, "\\x{:02x}", c as u32),
         c => write!(out, "\\u{{{:x}}}", c as u32),
     };
+}
+
+/// The JSON Schema of a document of type `T` as the commands print it (in
+/// serialisation terms: a field skipped when empty is optional, an `Option`
+/// printed as `null` is required), as checked in under `docs/schemas/`.
+pub fn json_schema<T: schemars::JsonSchema>() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<T>()
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub const DEFAULT_CONFIG: &str = "configs/rollout.yaml";
 /// Townlet's repository), then the Townlet checkout the command is run
 /// from (the binary run outside any workspace), and the bundled sample only
 /// in this tooling's own repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     Flag,
@@ -70,7 +70,7 @@ impl fmt::Display for Source {
 }
 
 /// A value with its origin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Resolved<T> {
     pub value: T,
     pub source: Source,

@@ -19,8 +19,13 @@ pub struct Args {
     pub sim_config: Option<PathBuf>,
 }
 
-#[derive(Serialize)]
+/// Version of the shape of `config --format json`.
+const SCHEMA: u32 = 1;
+
+#[derive(Serialize, schemars::JsonSchema)]
 struct Report<'a> {
+    /// Version of this document's shape; fields are added, never renamed.
+    schema: u32,
     config: &'a std::path::Path,
     workspace: &'a std::path::Path,
     root: &'a Resolved<PathBuf>,
@@ -30,6 +35,9 @@ struct Report<'a> {
     python: PathBuf,
     runtime_variant: &'a str,
     transport: &'a Transport,
+    /// The loaded rollout definition, as `configs/rollout.yaml` documents
+    /// it (not constrained here: its schema is the config model's).
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     settings: &'a crate::RolloutFile,
 }
 
@@ -40,6 +48,7 @@ pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
     let sim = s.sim_config(args.sim_config.as_deref());
     let transport = load_transport(&sim, root)?;
     let report = Report {
+        schema: SCHEMA,
         config: &s.config.path,
         workspace: &s.workspace,
         root: &s.root,
@@ -52,6 +61,11 @@ pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
     };
     crate::output::emit(&report, ctx.format, &Style::stdout(), out)?;
     Ok(Outcome::Pass)
+}
+
+/// The JSON Schema of `config --format json` (`docs/schemas/config.schema.json`).
+pub fn json_schema() -> schemars::Schema {
+    crate::output::json_schema::<Report<'static>>()
 }
 
 impl crate::output::Report for Report<'_> {

@@ -25,7 +25,7 @@ pub const PLAINTEXT_WARNING: &str = "telemetry_tcp_plaintext_enabled";
 const PREFIX: &str = "telemetry.transport";
 
 /// Which transport Townlet would build.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum TransportKind {
     Stdout,
@@ -35,7 +35,7 @@ pub enum TransportKind {
 }
 
 /// `host:port` of a TCP endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
@@ -52,7 +52,7 @@ impl fmt::Display for Endpoint {
 }
 
 /// TLS material and policy, with paths resolved against the Townlet root.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct TlsSettings {
     pub verify_hostname: bool,
     pub ca_file: Option<PathBuf>,
@@ -61,7 +61,7 @@ pub struct TlsSettings {
 }
 
 /// The validated `telemetry.transport` of a Townlet simulation config.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Transport {
     /// The simulation config this was read from.
     pub source: PathBuf,
@@ -73,7 +73,9 @@ pub struct Transport {
     pub tls: Option<TlsSettings>,
     /// Plaintext TCP was explicitly allowed for local development.
     pub plaintext: bool,
+    /// Seconds.
     #[serde(serialize_with = "ser_secs")]
+    #[schemars(with = "f64")]
     pub connect_timeout: Duration,
     /// Warnings Townlet itself would log when starting this transport.
     pub warnings: Vec<String>,

@@ -55,7 +55,7 @@ pub(crate) fn server_config(
 }
 
 /// What arrived, across connections.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Tally {
     /// TCP connections accepted.
     pub connections: u64,

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 /// One certificate of a chain or trust file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CertInfo {
     /// Distinguished name, RFC 4514 style (`CN=demo.local`).
     pub subject: String,

@@ -256,6 +256,7 @@ fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Outc
     let material = certs::generate(&host, args.days)?;
     let written = certs::write(&dir, &material, args.force)?;
     let result = CertsWritten {
+        schema: CERTS_SCHEMA,
         host,
         dir,
         files: written,
@@ -264,12 +265,27 @@ fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Outc
     Ok(Outcome::Pass)
 }
 
+/// Version of the shape of `tls-smoke certs --format json`.
+const CERTS_SCHEMA: u32 = 1;
+
 /// What `tls-smoke certs` wrote.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 struct CertsWritten {
+    /// Version of this document's shape; fields are added, never renamed.
+    schema: u32,
     host: String,
     dir: PathBuf,
     files: Vec<PathBuf>,
+}
+
+/// The JSON Schemas of `tls-smoke`, `tls-smoke certs` and `tls-smoke serve`
+/// with `--format json`, in that order.
+pub fn json_schemas() -> [schemars::Schema; 3] {
+    [
+        rollout_config::output::json_schema::<Report>(),
+        rollout_config::output::json_schema::<CertsWritten>(),
+        rollout_config::output::json_schema::<ServeSummary>(),
+    ]
 }
 
 impl rollout_config::Report for CertsWritten {

@@ -16,7 +16,9 @@ pub const SCHEMA: u32 = 1;
 /// could not run): the workspace's shared vocabulary.
 pub use rollout_config::{Outcome, Status};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
@@ -25,7 +27,7 @@ pub enum Severity {
 
 /// What kind of problem a finding is. The first group means the smoke could
 /// not run (exit 2); the rest are problems it found (exit 1 for errors).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Class {
     // could not run (exit 2)
@@ -86,7 +88,7 @@ impl Class {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// The `id` of the check it belongs to.
     pub check: String,
@@ -98,7 +100,7 @@ pub struct Finding {
     pub hint: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Check {
     /// `transport`, `trust`, `client-cert`, `validity`, `collector`,
     /// `connect`, `handshake`, `client-auth`.
@@ -109,7 +111,7 @@ pub struct Check {
 }
 
 /// Where the smoke connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The configured endpoint.
@@ -121,7 +123,7 @@ pub enum Mode {
 }
 
 /// The client certificate's fate.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClientAuth {
     /// `cert_file`/`key_file` are set and loaded.
     pub configured: bool,
@@ -135,7 +137,7 @@ pub struct ClientAuth {
 }
 
 /// The negotiated session, when the handshake completed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Session {
     /// `TLSv1.2` or `TLSv1.3`.
     pub protocol: String,
@@ -145,7 +147,7 @@ pub struct Session {
     pub key_exchange: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     pub schema: u32,
     /// The Townlet simulation config read.

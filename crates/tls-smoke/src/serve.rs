@@ -36,7 +36,7 @@ pub struct ServeOptions {
 }
 
 /// What `serve` saw, printed when it stops. Fields are stable.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServeSummary {
     pub schema: u32,
     /// The address listened on.

@@ -69,7 +69,9 @@ fn adopt_json(dir: &Path, args: &[&str]) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("json report")
+    let report = serde_json::from_slice(&out.stdout).expect("json report");
+    crate::machine::assert_matches_schema("adopt", &report);
+    report
 }
 
 /// The files of a report with `action`.

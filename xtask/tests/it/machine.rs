@@ -1,5 +1,6 @@
 //! Machine-readable output as the tools that define it read it: every
-//! command's `--format json` through `jq`, in GitHub Actions
+//! command's `--format json` through `jq` and through its JSON Schema in
+//! `docs/schemas/`, in GitHub Actions
 //! (`GITHUB_ACTIONS=true`, where workflow commands must stay off stdout),
 //! and every `--format junit` through the junit-10 schema.
 
@@ -76,6 +77,28 @@ fn jq(what: &str, out: &Output) -> serde_json::Value {
     value
 }
 
+/// Validates `value`, a document printed by a command, against the schema
+/// checked in as `docs/schemas/{name}.schema.json`, and checks that it says
+/// which version of that shape it is.
+pub(crate) fn assert_matches_schema(name: &str, value: &serde_json::Value) {
+    let path = workspace().join(format!("docs/schemas/{name}.schema.json"));
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .expect("a schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|error| format!("{}: {error}", error.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name}: the document does not match its schema:\n{}\n{value:#}",
+        errors.join("\n")
+    );
+    assert!(value["schema"].is_u64(), "{name}: no `schema` version");
+}
+
 /// A Townlet root with a ruff that finds two problems (in ruff's JSON
 /// output, which the gate asks for) and a pytest-like step that fails.
 fn failing_gate(dir: &Path) -> PathBuf {
@@ -112,7 +135,18 @@ fn the_gate_json_and_junit_validate_while_annotations_go_to_stderr() {
         .expect("run");
     assert_exit(&out, 1);
     let report = jq("gate --format json", &out);
+    assert_matches_schema("gate-report", &report);
     assert_eq!(report["verdict"], "fail");
+    // The file the gate wrote is the same document.
+    let written = rollout_config::resolve::rollout_dir_for(
+        &dir.path().join("target"),
+        &dir.path().join("townlet"),
+    )
+    .join("gate-report.json");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&written).expect("gate-report.json"))
+            .expect("JSON");
+    assert_matches_schema("gate-report", &written);
     let ruff = &report["steps"][0];
     assert_eq!(ruff["diagnostics"][0]["file"], "src/a.py");
     assert_eq!(ruff["diagnostics"][1]["line"], 4);
@@ -142,7 +176,7 @@ fn every_other_command_prints_json_that_jq_reads() {
 
     let out = run(&["config", "--format", "json"]);
     assert_exit(&out, 0);
-    assert!(jq("config", &out).is_object());
+    assert_matches_schema("config", &jq("config", &out));
 
     let phase3 = workspace().join("baselines/townlet-sample/phase3");
     let phase3 = phase3.to_str().expect("utf-8");
@@ -159,7 +193,9 @@ fn every_other_command_prints_json_that_jq_reads() {
     };
     let out = diff("json");
     assert_exit(&out, 0);
-    assert_eq!(jq("baseline-diff", &out)["verdict"], "pass");
+    let report = jq("baseline-diff", &out);
+    assert_matches_schema("baseline-diff", &report);
+    assert_eq!(report["verdict"], "pass");
     let out = diff("junit");
     assert_exit(&out, 0);
     test_support::assert_valid_junit10(&String::from_utf8_lossy(&out.stdout));
@@ -173,7 +209,9 @@ fn every_other_command_prints_json_that_jq_reads() {
     let log = log.to_str().expect("utf-8");
     let out = run(&["monitor", "--log", log, "--format", "json"]);
     assert_exit(&out, 1);
-    assert_eq!(jq("monitor", &out)["verdict"], "fail");
+    let report = jq("monitor", &out);
+    assert_matches_schema("monitor", &report);
+    assert_eq!(report["verdict"], "fail");
     let follow = ["--follow", "--stop-after-idle", "1s"];
     let out = run(&[
         &["monitor"],
@@ -215,7 +253,7 @@ fn tls_smoke_and_its_subcommands_print_json_that_jq_reads() {
     let root_arg = root.to_str().expect("utf-8");
     let out = run(&["tls-smoke", "certs", "--root", root_arg, "--format", "json"]);
     assert_exit(&out, 0);
-    jq("tls-smoke certs", &out);
+    assert_matches_schema("tls-smoke-certs", &jq("tls-smoke certs", &out));
     let certs = root.join("certs");
 
     let out = run(&[
@@ -227,7 +265,9 @@ fn tls_smoke_and_its_subcommands_print_json_that_jq_reads() {
         "json",
     ]);
     assert_exit(&out, 0);
-    assert_eq!(jq("tls-smoke", &out)["verdict"], "pass");
+    let report = jq("tls-smoke", &out);
+    assert_matches_schema("tls-smoke", &report);
+    assert_eq!(report["verdict"], "pass");
 
     let cert = certs.join("demo_server.pem");
     let key = certs.join("demo_server.key");
@@ -247,7 +287,9 @@ fn tls_smoke_and_its_subcommands_print_json_that_jq_reads() {
     ]);
     // Nothing arrived in the second it listened: a finding, exit 1.
     assert_exit(&out, 1);
-    assert_eq!(jq("tls-smoke serve", &out)["payloads"], 0);
+    let report = jq("tls-smoke serve", &out);
+    assert_matches_schema("tls-smoke-serve", &report);
+    assert_eq!(report["payloads"], 0);
 }
 
 /// `tag` and `signoff` read the Townlet checkout's git repository.
@@ -294,7 +336,9 @@ fn tag_and_signoff_print_json_that_jq_reads() {
     // No gate report for this commit: the plan's checks fail, exit 1.
     let out = run(&["tag", "--format", "json"]);
     assert_exit(&out, 1);
-    assert_eq!(jq("tag", &out)["mode"], "dry-run");
+    let report = jq("tag", &out);
+    assert_matches_schema("tag", &report);
+    assert_eq!(report["mode"], "dry-run");
 
     let out = run(&[
         "signoff",
@@ -307,10 +351,11 @@ fn tag_and_signoff_print_json_that_jq_reads() {
         "json",
     ]);
     assert_exit(&out, 0);
-    jq("signoff", &out);
+    assert_matches_schema("signoff", &jq("signoff", &out));
 
     let out = run(&["signoff", "--status", "--format", "json"]);
     assert_exit(&out, 1);
     let status = jq("signoff --status", &out);
+    assert_matches_schema("signoff-status", &status);
     assert_eq!(status["verdict"], "fail");
 }
