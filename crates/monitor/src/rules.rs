@@ -19,7 +19,9 @@ pub const MEDIAN_WARMUP: usize = 10;
 pub const DROP_WINDOW: u64 = 100;
 
 /// The built-in rules. Names are stable (JSON `rule`, Prometheus `rule` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     RuntimeVariant,
