@@ -439,13 +439,15 @@ pub fn run(
     }
 }
 
-/// An error unless `out` names an `.svg` file: the chart is drawn as SVG
-/// only, and a `.png` holding SVG would mislead whoever opens it.
+/// An error when `out` names a file of another format (`chart.png`): the
+/// chart is drawn as SVG only, and a `.png` holding SVG would mislead
+/// whoever opens it. A name without an extension (`/dev/stdout`, a FIFO)
+/// is taken as it is.
 fn require_svg_name(out: &std::path::Path) -> Result<()> {
-    let is_svg = out
+    let fits = out
         .extension()
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("svg"));
-    if is_svg {
+        .is_none_or(|ext| ext.eq_ignore_ascii_case("svg"));
+    if fits {
         return Ok(());
     }
     anyhow::bail!(
