@@ -9,6 +9,19 @@ use release::tag::{self, Args};
 
 use crate::support::Fixture;
 
+/// What `signoff` with `args` fails with, as one message.
+fn signoff_error(f: &Fixture, args: signoff::Args, why: &str) -> String {
+    let err = signoff::run(&f.sh, &f.ctx(), args, &mut Vec::new()).expect_err(why);
+    format!("{err:#}")
+}
+
+fn recording(team: &str) -> signoff::Args {
+    signoff::Args {
+        team: Some(team.into()),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn a_push_value_that_is_an_option_never_reaches_git() {
     let f = Fixture::new();
@@ -70,18 +83,8 @@ fn a_hook_that_hangs_is_stopped_at_the_deadline_and_named() {
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 
     let started = Instant::now();
-    let err = signoff::run(
-        &f.sh,
-        &f.ctx(),
-        signoff::Args {
-            team: Some("ui".into()),
-            ..Default::default()
-        },
-        &mut Vec::new(),
-    )
-    .expect_err("a hung hook makes signoff fail");
+    let message = signoff_error(&f, recording("ui"), "a hung hook makes signoff fail");
     let took = started.elapsed();
-    let message = format!("{err:#}");
     assert!(took < Duration::from_secs(20), "took {took:?}");
     assert!(
         message.contains("did not finish within 2s")
@@ -121,34 +124,19 @@ fn a_signoff_ref_that_points_at_a_blob_is_unreadable_not_empty() {
         f.git(&["hash-object", "-w", path.to_str().expect("utf-8")])
     };
     f.git(&["update-ref", "refs/notes/townlet-signoff", &blob]);
-    let err = signoff::run(
-        &f.sh,
-        &f.ctx(),
-        signoff::Args {
-            status: Some("HEAD".into()),
-            ..Default::default()
-        },
-        &mut Vec::new(),
-    )
-    .expect_err("an unreadable sign-off record is an error");
-    let message = format!("{err:#}");
+    let status = signoff::Args {
+        status: Some("HEAD".into()),
+        ..Default::default()
+    };
+    let message = signoff_error(&f, status, "an unreadable sign-off record is an error");
     assert!(
         message.contains("`refs/notes/townlet-signoff` points at a blob")
             && message.contains("cannot be read"),
         "{message}"
     );
     // Recording on top of it would bury it: refused the same way.
-    let err = signoff::run(
-        &f.sh,
-        &f.ctx(),
-        signoff::Args {
-            team: Some("ui".into()),
-            ..Default::default()
-        },
-        &mut Vec::new(),
-    )
-    .expect_err("recording is refused too");
-    assert!(format!("{err:#}").contains("points at a blob"), "{err:#}");
+    let message = signoff_error(&f, recording("ui"), "recording is refused too");
+    assert!(message.contains("points at a blob"), "{message}");
 }
 
 #[test]
