@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
+use rollout_config::{Context, Overrides, Settings};
+use rollout_core::{Format, Verbosity, Verdict};
 
 /// baseline-diff parses telemetry on reader threads and frees it on others;
 /// mimalloc handles that without the arena-lock contention of glibc malloc.
@@ -82,7 +83,28 @@ struct Global {
         default_value_t,
         hide_default_value = true
     )]
-    color: rollout_config::output::ColorChoice,
+    color: ColorArg,
+}
+
+/// `--color`: when to colour output (the clap/anstream convention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+enum ColorArg {
+    /// On a terminal that supports it, unless `NO_COLOR` is set or in CI;
+    /// `CLICOLOR_FORCE` forces it.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<ColorArg> for rollout_core::output::ColorChoice {
+    fn from(c: ColorArg) -> Self {
+        match c {
+            ColorArg::Auto => Self::Auto,
+            ColorArg::Always => Self::Always,
+            ColorArg::Never => Self::Never,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,8 +236,8 @@ fn main() -> ExitCode {
         Err(err) => {
             // Errors quote values from files, git and the command line.
             let message = format!("{err:#}");
-            eprintln!("error: {}", rollout_config::printable_message(&message));
-            ExitCode::from(Outcome::Error.exit_code())
+            eprintln!("error: {}", rollout_core::printable_message(&message));
+            ExitCode::from(Verdict::Error.exit_code())
         }
     }
 }
@@ -232,13 +254,13 @@ fn usage_error(err: clap::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let text = err.render().ansi().to_string();
-    let shown = rollout_config::printable_message(&text);
+    let shown = rollout_core::printable_message(&text);
     eprint!("{shown}");
-    ExitCode::from(Outcome::Error.exit_code())
+    ExitCode::from(Verdict::Error.exit_code())
 }
 
-fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    rollout_config::output::set_color_choice(cli.global.color);
+fn run(cli: Cli) -> anyhow::Result<Verdict> {
+    rollout_core::output::set_color_choice(cli.global.color.into());
     // Made when a command needs it: `completions` reads no config.
     let format = cli.command.format();
     let ctx = || context(&cli.global, format);
@@ -278,7 +300,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
 fn print_completions(
     shell: CompletionShell,
     out: &mut dyn std::io::Write,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<Verdict> {
     use clap::CommandFactory;
     let shell = match shell {
         CompletionShell::Bash => clap_complete::Shell::Bash,
@@ -289,7 +311,7 @@ fn print_completions(
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, COMPLETED_NAME, &mut script);
     anyhow::Context::context(out.write_all(&script), "cannot write the completion script")?;
-    Ok(Outcome::Pass)
+    Ok(Verdict::Pass)
 }
 
 fn context(g: &Global, format: Format) -> anyhow::Result<Context> {
@@ -314,6 +336,7 @@ fn context(g: &Global, format: Format) -> anyhow::Result<Context> {
         );
     }
     Ok(Context {
+        out: rollout_core::Out::stdout(),
         settings,
         format,
         verbosity: match (g.quiet, g.verbose) {
@@ -323,6 +346,8 @@ fn context(g: &Global, format: Format) -> anyhow::Result<Context> {
         },
     })
 }
+
+mod cli;
 
 #[cfg(test)]
 mod tidy;

@@ -12,7 +12,7 @@ fn all() -> Vec<(&'static str, schemars::Schema)> {
     vec![
         (
             "gate-report",
-            rollout_config::output::json_schema::<plumbing::report::GateReport>(),
+            rollout_core::output::json_schema::<plumbing::report::GateReport>(),
         ),
         ("config", rollout_config::show::json_schema()),
         ("tls-smoke", tls_smoke),
@@ -20,18 +20,18 @@ fn all() -> Vec<(&'static str, schemars::Schema)> {
         ("tls-smoke-serve", tls_smoke_serve),
         (
             "baseline-diff",
-            rollout_config::output::json_schema::<baseline_diff::Report>(),
+            rollout_core::output::json_schema::<baseline_diff::Report>(),
         ),
         (
             "monitor",
-            rollout_config::output::json_schema::<monitor::Report>(),
+            rollout_core::output::json_schema::<monitor::Report>(),
         ),
         ("tag", release::tag::json_schema()),
         ("signoff", signoff),
         ("signoff-status", signoff_status),
         (
             "adopt",
-            rollout_config::output::json_schema::<adopt::AdoptReport>(),
+            rollout_core::output::json_schema::<adopt::AdoptReport>(),
         ),
     ]
 }

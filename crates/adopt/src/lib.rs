@@ -28,7 +28,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use rollout_config::{Context, Outcome, Style};
+use rollout_config::Context;
+use rollout_core::{Style, Verdict};
 
 pub use report::{Action, AdoptReport, FileEntry};
 
@@ -52,7 +53,7 @@ pub struct AdoptSettings {
 /// `settings.path` and prints what it wrote on `out`. `Pass` when the
 /// checkout holds the whole tooling; `Error` when a file that differs was
 /// kept (without `--force`); `Err` when nothing could be done.
-pub fn run(ctx: &Context, settings: AdoptSettings, out: &mut dyn Write) -> Result<Outcome> {
+pub fn run(ctx: &Context, settings: AdoptSettings, out: &mut dyn Write) -> Result<Verdict> {
     let sh = xshell::Shell::new()?;
     let workspace = &ctx.settings.workspace;
     let root = checkout::check(&sh, &settings.path, workspace)?;
@@ -84,7 +85,7 @@ pub fn run(ctx: &Context, settings: AdoptSettings, out: &mut dyn Write) -> Resul
     report
         .files
         .push(plan::gitignore(&root, &entries, settings.dry_run)?);
-    rollout_config::emit(&report, ctx.format, &Style::stdout(), out)?;
+    rollout_core::emit(&report, ctx.format, &Style::stdout(), out)?;
     Ok(verdict(&report, &root))
 }
 
@@ -110,7 +111,7 @@ fn certs_entry(root: &std::path::Path, sim_config: &str) -> Option<String> {
         Err(why) => {
             eprintln!(
                 "warning: the dev certificates of `tls-smoke certs` are not git-ignored: {}\nhint: add their directory to `.gitignore` yourself",
-                rollout_config::printable_lines(&why)
+                rollout_core::printable_lines(&why)
             );
             None
         }
@@ -118,14 +119,14 @@ fn certs_entry(root: &std::path::Path, sim_config: &str) -> Option<String> {
 }
 
 /// `Pass`, or `Error` with a message on stderr when files were kept.
-fn verdict(report: &AdoptReport, root: &std::path::Path) -> Outcome {
+fn verdict(report: &AdoptReport, root: &std::path::Path) -> Verdict {
     let kept = report.kept();
     if kept.is_empty() {
-        return Outcome::Pass;
+        return Verdict::Pass;
     }
     let files: Vec<String> = kept
         .iter()
-        .map(|path| format!("`{}`", rollout_config::printable(path)))
+        .map(|path| format!("`{}`", rollout_core::printable(path)))
         .collect();
     let (count, them) = if kept.len() == 1 {
         (
@@ -141,7 +142,7 @@ fn verdict(report: &AdoptReport, root: &std::path::Path) -> Outcome {
     eprintln!(
         "error: {count} kept: {}\nhint: run `cargo xtask adopt {} --force` to replace {them}",
         files.join(", "),
-        rollout_config::printable(&root.display().to_string())
+        rollout_core::printable(&root.display().to_string())
     );
-    Outcome::Error
+    Verdict::Error
 }

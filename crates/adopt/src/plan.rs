@@ -186,11 +186,7 @@ pub(crate) fn write(root: &Path, planned: &[Planned], actions: &[Action]) -> Res
     for (file, action) in planned.iter().zip(actions) {
         if matches!(action, Action::Wrote | Action::Replaced) {
             let mode = if file.executable { 0o777 } else { 0o666 };
-            rollout_config::fs::write_atomic_with_mode(
-                &root.join(&file.path),
-                &file.contents,
-                mode,
-            )?;
+            rollout_core::fs::write_atomic_with_mode(&root.join(&file.path), &file.contents, mode)?;
         }
     }
     Ok(())
@@ -232,7 +228,7 @@ pub(crate) fn gitignore(root: &Path, entries: &[String], dry_run: bool) -> Resul
         None => Action::Unchanged,
         Some(text) => {
             if !dry_run {
-                rollout_config::fs::write_atomic(&path, text.as_bytes())?;
+                rollout_core::fs::write_atomic(&path, text.as_bytes())?;
             }
             match (&existing, had_block) {
                 (None, _) => Action::Wrote,

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use rollout_config::{Report, Style, printable};
+use rollout_core::{Report, Style, printable};
 use serde::Serialize;
 
 /// The schema version of the JSON document.

@@ -224,7 +224,7 @@ fn fill(candidate: &Path, tmp: &Path, info: &BlessInfo) -> Result<Manifest> {
     portable(&mut value, &info.anchors);
     let mut json = serde_json::to_vec_pretty(&value)?;
     json.push(b'\n');
-    rollout_config::fs::write_atomic(&tmp.join(MANIFEST), &json)?;
+    rollout_core::fs::write_atomic(&tmp.join(MANIFEST), &json)?;
     Ok(manifest)
 }
 
@@ -312,7 +312,7 @@ fn copy_hashed(src: &Path, dst: &Path) -> Result<ManifestFile> {
     out.sync_all()
         .with_context(|| format!("cannot flush `{}`", dst.display()))?;
     let digest = hasher.finalize();
-    let sha256 = rollout_config::fs::hex(&digest);
+    let sha256 = rollout_core::fs::hex(&digest);
     Ok(ManifestFile { sha256, bytes })
 }
 

@@ -259,7 +259,7 @@ pub fn describe_values(d: &Diff) -> String {
 
 /// A value cut to a readable length. Strings are quoted as JSON quotes
 /// them, but their control characters are kept: the human renderer shows
-/// them with `rollout_config::printable`, the one escaping rule.
+/// them with `rollout_core::printable`, the one escaping rule.
 pub fn short(v: &Value) -> String {
     let s = match v {
         Value::Number(n) => n.as_f64().map_or_else(

@@ -30,8 +30,9 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use plumbing::lock::OutputLock;
+use rollout_config::Context;
 use rollout_config::model::ToleranceRule;
-use rollout_config::{Context, Format, Outcome, Style, Verbosity, printable};
+use rollout_core::{Format, Style, Verbosity, Verdict, printable};
 use xshell::Shell;
 
 pub use bless::{BlessInfo, Manifest, bless};
@@ -120,7 +121,7 @@ pub fn settings(ctx: &Context, args: &Args) -> Result<CompareSettings> {
 /// command holding either is exit 2, unless `--wait`. The locks are taken
 /// here, not in [`capture_now`] or [`bless()`], which the gate may call
 /// while it holds its own.
-pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
+pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Verdict> {
     let cwd = sh.current_dir();
     let from_flag = |p: &Path| rollout_config::model::normalize(&cwd.join(p));
     // A path named on the command line that is not there is said before
@@ -172,7 +173,7 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
         &report,
         args.output.as_deref().map(from_flag).as_deref(),
     )?;
-    Ok(Outcome::from_ok(report.verdict == Outcome::Pass))
+    Ok(Verdict::from_ok(report.verdict == Verdict::Pass))
 }
 
 /// An error when `flag` named a path that does not exist.
@@ -203,7 +204,7 @@ fn bless_candidate(
     candidate: &Path,
     record: Option<capture::Record>,
     from_flag: &dyn Fn(&Path) -> PathBuf,
-) -> Result<Outcome> {
+) -> Result<Verdict> {
     let root = &ctx.settings.root.value;
     // A candidate that is the tooling's last capture carries its record.
     let record = record.or_else(|| {
@@ -281,7 +282,7 @@ fn bless_candidate(
             }
         );
     }
-    Ok(Outcome::Pass)
+    Ok(Verdict::Pass)
 }
 
 /// The candidate's streams and whether none lost a tick; an error when it
@@ -323,7 +324,7 @@ fn emit(ctx: &Context, report: &Report, output: Option<&Path>) -> Result<()> {
     match output {
         Some(path) => {
             let text = render(report, ctx.format, Style::new(false))?;
-            rollout_config::fs::write_atomic(path, text.as_bytes())?;
+            rollout_core::fs::write_atomic(path, text.as_bytes())?;
             if ctx.verbosity != Verbosity::Quiet {
                 eprintln!(
                     "{} (report written to `{}`)",

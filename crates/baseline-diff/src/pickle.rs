@@ -246,7 +246,7 @@ impl Screen<'_> {
                 at: self.op_at,
                 message: format!(
                     "the pickled objects decode to more than {} (each memo reference counted in full, as decoding copies the value it repeats): refused, not decoded",
-                    rollout_config::output::human_bytes(MAX_DECODED_BYTES)
+                    rollout_core::output::human_bytes(MAX_DECODED_BYTES)
                 ),
             });
         }

@@ -4,13 +4,13 @@
 //! [`printable`], the one escaping rule; JSON stays exact.
 
 use anyhow::Result;
-use rollout_config::{Format, Style, printable};
+use rollout_core::{Format, Style, printable};
 use std::time::Duration;
 
 use crate::report::{Report, Status};
-use rollout_config::Outcome;
+use rollout_core::Verdict;
 
-impl rollout_config::Report for Report {
+impl rollout_core::Report for Report {
     fn human(&self, style: &Style, out: &mut dyn std::io::Write) -> Result<()> {
         out.write_all(human(self, *style).as_bytes())?;
         Ok(())
@@ -26,10 +26,10 @@ impl rollout_config::Report for Report {
 }
 
 /// The report in the given format, ending with a newline (for files and
-/// logs; commands print with [`rollout_config::emit`]).
+/// logs; commands print with [`rollout_core::emit`]).
 pub fn render(report: &Report, format: Format, style: Style) -> Result<String> {
     let mut out = Vec::new();
-    rollout_config::emit(report, format, &style, &mut out)?;
+    rollout_core::emit(report, format, &style, &mut out)?;
     Ok(String::from_utf8(out)?)
 }
 
@@ -37,8 +37,8 @@ pub fn render(report: &Report, format: Format, style: Style) -> Result<String> {
 pub fn verdict_line(r: &Report, style: Style) -> String {
     let c = r.counts;
     let v = match r.verdict {
-        Outcome::Pass => style.pass(),
-        Outcome::Fail | Outcome::Error => style.fail(),
+        Verdict::Pass => style.pass(),
+        Verdict::Fail | Verdict::Error => style.fail(),
     };
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     format!(
@@ -95,8 +95,8 @@ fn markdown(r: &Report) -> String {
     let esc = |s: &str| line(s).replace('|', "\\|");
     let mut out = String::new();
     let verdict = match r.verdict {
-        Outcome::Pass => "pass",
-        Outcome::Fail | Outcome::Error => "FAIL",
+        Verdict::Pass => "pass",
+        Verdict::Fail | Verdict::Error => "FAIL",
     };
     out.push_str(&format!("## baseline-diff: {verdict}\n\n"));
     out.push_str(&format!(
@@ -172,5 +172,5 @@ fn junit(r: &Report) -> Result<String> {
         }
         report.add_test_suite(suite);
     }
-    Ok(rollout_config::output::junit10(&report.to_string()?))
+    Ok(rollout_core::output::junit10(&report.to_string()?))
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 pub const SCHEMA: u32 = 1;
 
 /// The statuses and the verdict are the workspace's shared vocabulary.
-pub use rollout_config::{Outcome, Status};
+pub use rollout_core::{Status, Verdict};
 
 /// What kind of file was compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -193,7 +193,7 @@ pub struct Report {
     /// The tolerance rule in words, as applied by default.
     pub rule: String,
     pub runtime_variant: String,
-    pub verdict: Outcome,
+    pub verdict: Verdict,
     /// Checks by status, over all files.
     pub counts: Counts,
     pub files: Vec<FileReport>,
@@ -219,9 +219,9 @@ impl Report {
             }
         }
         let verdict = if counts.fail > 0 {
-            Outcome::Fail
+            Verdict::Fail
         } else {
-            Outcome::Pass
+            Verdict::Pass
         };
         Self {
             schema: SCHEMA,

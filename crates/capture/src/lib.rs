@@ -196,7 +196,7 @@ pub fn run(settings: &Settings, run: &Run<'_>) -> Result<Record> {
     let record_file = record_path(settings);
     prepare(&rollout, &dir, &[&townlet_log, &record_file])?;
     let bootstrap = rollout.join("capture-bootstrap.py");
-    rollout_config::fs::write_atomic(&bootstrap, BOOTSTRAP.as_bytes())?;
+    rollout_core::fs::write_atomic(&bootstrap, BOOTSTRAP.as_bytes())?;
 
     let mut session = Session {
         root: &root,
@@ -258,7 +258,7 @@ pub fn run(settings: &Settings, run: &Run<'_>) -> Result<Record> {
     };
     let mut json = serde_json::to_vec_pretty(&record)?;
     json.push(b'\n');
-    rollout_config::fs::write_atomic(&record_file, &json)?;
+    rollout_core::fs::write_atomic(&record_file, &json)?;
     Ok(record)
 }
 

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use rollout_config::{Context, Format, Overrides, Settings, Verbosity};
+use rollout_config::{Context, Overrides, Settings};
+use rollout_core::{Format, Verbosity};
 
 fn run(name: &str, steps: &str, jobs: usize, critical_path: Duration, rounds: u32) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -24,6 +25,7 @@ fn run(name: &str, steps: &str, jobs: usize, critical_path: Duration, rounds: u3
     )
     .expect("settings");
     let ctx = Context {
+        out: rollout_core::Out::stdout(),
         settings,
         format: Format::Json,
         verbosity: Verbosity::Quiet,

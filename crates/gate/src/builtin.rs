@@ -5,8 +5,9 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
+use rollout_config::Context;
 use rollout_config::model::StepKind;
-use rollout_config::{Context, Style};
+use rollout_core::Style;
 
 use crate::plan::Planned;
 use plumbing::report::StepStatus;
@@ -70,9 +71,9 @@ fn tls(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
 
     let dev_certs = report.used_dev_ca();
     let status = match report.verdict {
-        rollout_config::Outcome::Pass if dev_certs && !p.step.accept_dev_certs => StepStatus::Warn,
-        rollout_config::Outcome::Pass => StepStatus::Pass,
-        rollout_config::Outcome::Fail | rollout_config::Outcome::Error => StepStatus::Fail,
+        rollout_core::Verdict::Pass if dev_certs && !p.step.accept_dev_certs => StepStatus::Warn,
+        rollout_core::Verdict::Pass => StepStatus::Pass,
+        rollout_core::Verdict::Fail | rollout_core::Verdict::Error => StepStatus::Fail,
     };
     let mode = if p.step.loopback {
         " (loopback collector)"
@@ -156,12 +157,12 @@ fn baseline(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
         .as_deref()
         .map(|r| format!(" ({r})"))
         .unwrap_or_default();
-    let text = baseline_diff::render(&report, rollout_config::Format::Human, Style::new(false))?;
+    let text = baseline_diff::render(&report, rollout_core::Format::Human, Style::new(false))?;
     std::fs::write(log, &text)
         .with_context(|| format!("cannot write step log `{}`", log.display()))?;
     let c = report.counts;
     let (status, summary) = match report.verdict {
-        rollout_config::Outcome::Pass => {
+        rollout_core::Verdict::Pass => {
             let first_warning = report
                 .files
                 .iter()
@@ -185,7 +186,7 @@ fn baseline(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
                 ),
             )
         }
-        rollout_config::Outcome::Fail | rollout_config::Outcome::Error => {
+        rollout_core::Verdict::Fail | rollout_core::Verdict::Error => {
             let first = report
                 .files
                 .iter()
@@ -256,9 +257,9 @@ fn monitor(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
         .map(|(_, a)| a);
     // Alerts below `monitor.fail_on` do not fail the step, but it says so.
     let status = match report.verdict {
-        rollout_config::Outcome::Pass if report.alerts.is_empty() => StepStatus::Pass,
-        rollout_config::Outcome::Pass => StepStatus::Warn,
-        rollout_config::Outcome::Fail | rollout_config::Outcome::Error => StepStatus::Fail,
+        rollout_core::Verdict::Pass if report.alerts.is_empty() => StepStatus::Pass,
+        rollout_core::Verdict::Pass => StepStatus::Warn,
+        rollout_core::Verdict::Fail | rollout_core::Verdict::Error => StepStatus::Fail,
     };
     let problems: Vec<&str> = report.problems().map(|(_, p)| p).collect();
     let summary = match worst {

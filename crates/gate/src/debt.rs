@@ -42,8 +42,8 @@ impl fmt::Display for DebtKey {
 
 impl MypyError {
     /// The error as a report diagnostic, for annotations.
-    pub fn diagnostic(&self) -> plumbing::report::Diagnostic {
-        plumbing::report::Diagnostic {
+    pub fn diagnostic(&self) -> rollout_core::Place {
+        rollout_core::Place {
             file: self.path.clone(),
             line: Some(self.line),
             column: self.column,

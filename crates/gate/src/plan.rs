@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use rollout_config::model::{Step, StepKind, kind_name};
+use rollout_core::Selection;
 
 /// Values of the placeholders in step commands: those every command line
 /// may use (from [`rollout_config::Settings::placeholders`]) plus the gate's
@@ -65,13 +66,6 @@ pub struct Planned {
     pub needs: Vec<String>,
     /// Pulled in because a selected step needs it.
     pub implied: bool,
-}
-
-/// What the user selected.
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    pub steps: Vec<String>,
-    pub skip: Vec<String>,
 }
 
 /// A step left out, and why.
@@ -287,6 +281,7 @@ mod tests {
         let sel = Selection {
             steps: vec!["diff".into()],
             skip: vec![],
+            ..Selection::default()
         };
         let p = plan(&steps(STEPS), &sel, &vars()).expect("plan");
         let ids: Vec<_> = p
@@ -309,6 +304,7 @@ mod tests {
         let sel = Selection {
             steps: vec![],
             skip: vec!["capture".into()],
+            ..Selection::default()
         };
         let p = plan(&steps(STEPS), &sel, &vars()).expect("plan");
         assert_eq!(p.run.len(), 1);
@@ -326,6 +322,7 @@ mod tests {
         let sel = Selection {
             steps: vec!["pytset".into()],
             skip: vec![],
+            ..Selection::default()
         };
         let err = plan(&steps(STEPS), &sel, &vars())
             .expect_err("unknown")

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use rollout_config::{Style, Verbosity};
+use rollout_core::{Style, Verbosity};
 
 use crate::plan::{Planned, describe};
 use crate::render;
@@ -32,7 +32,7 @@ struct Board {
 impl Progress {
     pub(crate) fn new(verbosity: Verbosity) -> Self {
         let stderr = std::io::stderr();
-        let live = rollout_config::output::can_redraw(&stderr) && verbosity != Verbosity::Quiet;
+        let live = rollout_core::output::can_redraw(&stderr) && verbosity != Verbosity::Quiet;
         Self {
             live,
             quiet: verbosity == Verbosity::Quiet,
@@ -45,7 +45,7 @@ impl Progress {
         if self.quiet {
             return;
         }
-        let msg = rollout_config::output::printable_lines(msg);
+        let msg = rollout_core::output::printable_lines(msg);
         match self.board.get() {
             // Above the board, which is drawn again below it.
             Some(board) => board.multi.suspend(|| eprintln!("gate: {msg}")),
@@ -67,7 +67,7 @@ impl Progress {
                 eprintln!(
                     "gate: plan {}: {}{implied}",
                     p.step.id,
-                    rollout_config::output::printable(&describe(p))
+                    rollout_core::output::printable(&describe(p))
                 );
             }
             return;
@@ -122,7 +122,7 @@ impl Progress {
                 eprintln!(
                     "gate: {status} {}: {}",
                     p.step.id,
-                    rollout_config::output::printable(&r.summary)
+                    rollout_core::output::printable(&r.summary)
                 );
             }
         }

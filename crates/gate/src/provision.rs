@@ -50,7 +50,7 @@ impl Marker {
     fn expected(root: &Path, commands: &[rollout_config::model::CommandLine]) -> Result<Self> {
         let pyproject = root.join("pyproject.toml");
         let pyproject_sha256 = match input::read(&pyproject, input::Kind::CONFIG) {
-            Ok(bytes) => rollout_config::fs::sha256_hex(&bytes),
+            Ok(bytes) => rollout_core::fs::sha256_hex(&bytes),
             Err(input::InputError::Missing { .. }) => String::new(),
             Err(e) => return Err(anyhow::Error::new(e)),
         };
@@ -201,7 +201,7 @@ pub(crate) fn provision(
     }
     if let Some(path) = &marker {
         let record = serde_json::to_vec_pretty(&expected)?;
-        rollout_config::fs::write_atomic(path, &record)
+        rollout_core::fs::write_atomic(path, &record)
             .context("cannot record the completed provisioning")?;
     }
     Ok(())

@@ -42,7 +42,7 @@ const MAX_SCANNED: usize = 256 * 1024;
 /// The failed and erroring tests of a pytest step (whose JUnit is next to
 /// its `log`), each at the place its traceback ends in the checkout; tests
 /// without such a place, or a JUnit that cannot be read, give none.
-pub(crate) fn failures(log: &Path) -> Vec<plumbing::report::Diagnostic> {
+pub(crate) fn failures(log: &Path) -> Vec<rollout_core::Place> {
     let Ok(cases) = read(&path_for(log)) else {
         return Vec::new();
     };
@@ -55,7 +55,7 @@ pub(crate) fn failures(log: &Path) -> Vec<plumbing::report::Diagnostic> {
             };
             let (file, line) = case.place.clone()?;
             let first_line = message.lines().next().unwrap_or_default().to_string();
-            Some(plumbing::report::Diagnostic {
+            Some(rollout_core::Place {
                 file,
                 line: Some(line),
                 column: None,

@@ -6,10 +6,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
-use rollout_config::Style;
-use rollout_config::output::printable;
+use rollout_core::Style;
+use rollout_core::output::printable;
 
-use plumbing::report::{GateReport, StepReport, StepStatus, Verdict};
+use plumbing::report::{GateReport, GateVerdict, StepReport, StepStatus};
 
 /// The gate's result as printed: the report (its JSON form) with the log
 /// lines shown under failing steps.
@@ -26,7 +26,7 @@ impl serde::Serialize for Printed<'_> {
     }
 }
 
-impl rollout_config::Report for Printed<'_> {
+impl rollout_core::Report for Printed<'_> {
     fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
         human(self.report, self.details, self.quiet, style, out)
     }
@@ -136,16 +136,16 @@ pub fn verdict_line(report: &GateReport) -> String {
     };
     let took = secs(report.duration_ms);
     match report.verdict {
-        Verdict::Pass if warned > 0 => format!(
+        GateVerdict::Pass if warned > 0 => format!(
             "gate passed{what}: {passed} of {ran} steps passed, {warned} with warnings, in {took}"
         ),
-        Verdict::Pass => format!("gate passed{what}: {passed} of {ran} steps passed in {took}"),
-        Verdict::Fail => format!(
+        GateVerdict::Pass => format!("gate passed{what}: {passed} of {ran} steps passed in {took}"),
+        GateVerdict::Fail => format!(
             "gate FAILED{what}: {} failed ({}) in {took}",
             failed.len(),
             printable(&failed.join(", "))
         ),
-        Verdict::Interrupted => format!("gate INTERRUPTED{what} after {took}"),
+        GateVerdict::Interrupted => format!("gate INTERRUPTED{what} after {took}"),
     }
 }
 
@@ -206,7 +206,7 @@ pub fn junit(report: &GateReport, details: &[(String, Vec<String>)]) -> Result<S
             r.add_test_suite(tests);
         }
     }
-    Ok(rollout_config::output::junit10(&r.to_string()?))
+    Ok(rollout_core::output::junit10(&r.to_string()?))
 }
 
 /// The tests of a pytest step, from the JUnit pytest wrote next to its log:
@@ -365,7 +365,7 @@ struct Place<'a> {
 fn workflow_command(level: &str, place: Option<Place<'_>>, title: &str, message: &str) -> String {
     // No control byte from a step's output reaches the log viewer.
     let data = |text: &str| {
-        rollout_config::output::printable_lines(text)
+        rollout_core::output::printable_lines(text)
             .replace('%', "%25")
             .replace('\r', "%0D")
             .replace('\n', "%0A")
@@ -405,7 +405,7 @@ fn place_of(summary: &str) -> Option<(&str, u64, Option<u64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plumbing::report::Diagnostic;
+    use rollout_core::Place;
 
     fn report(steps: Vec<StepReport>) -> GateReport {
         let json = serde_json::json!({
@@ -427,7 +427,7 @@ mod tests {
             log: None,
             summary: format!("exit 1: {n} errors"),
             diagnostics: (1..=n)
-                .map(|i| Diagnostic {
+                .map(|i| Place {
                     file: "src/a,b.py".into(),
                     line: Some(u32::try_from(i).expect("small")),
                     column: Some(5),

@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use plumbing::report::Diagnostic;
+use rollout_core::Place;
 use serde::Deserialize;
 
 /// What a `ruff check` printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RuffOutput {
-    pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) diagnostics: Vec<Place>,
     /// The count of its `Found N errors.` line, when it printed one.
     pub(crate) found: Option<usize>,
     /// Read from its JSON output.
@@ -66,7 +66,7 @@ fn json(output: &str, root: &Path) -> Option<RuffOutput> {
         let found = stream.next()?.ok()?;
         let diagnostics = found
             .into_iter()
-            .map(|d| Diagnostic {
+            .map(|d| Place {
                 file: relative_to(&roots, &d.filename),
                 line: d.location.as_ref().map(|l| l.row),
                 column: d.location.as_ref().map(|l| l.column),
@@ -117,7 +117,7 @@ fn text(output: &str) -> RuffOutput {
             && let Some((code, message)) = pending.take()
         {
             let (file, line, column) = split_place(place);
-            read.diagnostics.push(Diagnostic {
+            read.diagnostics.push(Place {
                 file,
                 line,
                 column,
@@ -132,8 +132,8 @@ fn text(output: &str) -> RuffOutput {
     read
 }
 
-fn placeless(code: String, message: String) -> Diagnostic {
-    Diagnostic {
+fn placeless(code: String, message: String) -> Place {
+    Place {
         file: String::new(),
         line: None,
         column: None,
@@ -154,7 +154,7 @@ fn split_place(place: &str) -> (String, Option<u32>, Option<u32>) {
 }
 
 /// `path:line:col: CODE message`.
-fn concise(line: &str) -> Option<Diagnostic> {
+fn concise(line: &str) -> Option<Place> {
     let mut parts = line.splitn(4, ':');
     let (file, row, column, rest) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let row: u32 = row.parse().ok()?;
@@ -163,7 +163,7 @@ fn concise(line: &str) -> Option<Diagnostic> {
         return None;
     }
     let (code, message) = rest.trim_start().split_once(' ')?;
-    is_code(code).then(|| Diagnostic {
+    is_code(code).then(|| Place {
         file: file.to_string(),
         line: Some(row),
         column: Some(column),

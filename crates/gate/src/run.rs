@@ -9,18 +9,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use plumbing::lock::OutputLock;
-use plumbing::report::{GateReport, SCHEMA, StepReport, StepStatus, Verdict, report_path};
+use plumbing::report::{GateReport, GateVerdict, SCHEMA, StepReport, StepStatus, report_path};
+use rollout_config::Context;
 use rollout_config::model::kind_name;
-use rollout_config::{Context, Outcome, Style};
+use rollout_core::{Style, Verdict};
 use xshell::Shell;
 
-use crate::plan::{Planned, Selection, Vars, plan};
+use crate::plan::{Planned, Vars, plan};
 use crate::progress::Progress;
 use crate::provenance::{git_state, tool_versions};
 use crate::provision::{needs_env, provision};
 use crate::render;
 use crate::schedule::{Results, Scheduler};
 use crate::step::StepResult;
+use rollout_core::Selection;
 
 /// Run the M4 validation gate on the Townlet checkout.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -89,12 +91,12 @@ const ENV_GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
 /// passed, 1 when one failed, 2 when the gate could not run or was
 /// interrupted, or another gate holds the output directory's lock
 /// (`target/rollout/.lock`; `--wait` waits for it instead).
-pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Outcome> {
+pub fn run(sh: &Shell, ctx: &Context, args: Args) -> Result<Verdict> {
     run_to(sh, ctx, args, &mut std::io::stdout().lock())
 }
 
 /// As [`run`], printing the result to `out`.
-pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
+pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Verdict> {
     let started = Instant::now();
     let started_at = jiff::Timestamp::now().to_string();
     let resolved = GateSettings::resolve(&args, &ctx.settings)?;
@@ -104,6 +106,7 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
         &Selection {
             steps: args.steps.clone(),
             skip: args.skip.clone(),
+            suite: args.suite.clone(),
         },
         &resolved.vars,
     )?;
@@ -155,11 +158,11 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
     let (steps, details) = step_reports(&plan, results, &args, &log_dir, &ctx.settings.config);
     let failed = steps.iter().any(|s| s.status.fails_the_gate());
     let verdict = if was_interrupted {
-        Verdict::Interrupted
+        GateVerdict::Interrupted
     } else if failed {
-        Verdict::Fail
+        GateVerdict::Fail
     } else {
-        Verdict::Pass
+        GateVerdict::Pass
     };
     let cfg = &ctx.settings.config;
     let report = GateReport {
@@ -176,7 +179,7 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
             && args.skip.is_empty()
             && args.suite.is_none()
             && !args.update_debt,
-        selection: plumbing::report::Selection {
+        selection: rollout_core::Selection {
             steps: args.steps.clone(),
             skip: args.skip.clone(),
             suite: args.suite.clone(),
@@ -186,7 +189,7 @@ pub fn run_to(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Res
             sha256: cfg.sha256.clone(),
         }),
     };
-    report.write(&report_path(&ctx.settings))?;
+    report.write(&report_path(&ctx.settings.rollout_dir()))?;
     emit(ctx, &args, &report, &details, out)?;
     outcome(ctx, &verdict, &could_not_run)
 }
@@ -218,8 +221,8 @@ fn could_not_run(plan: &crate::plan::Plan, results: &Results) -> Vec<String> {
 
 /// The gate's outcome: 2 when it was interrupted or a required step could
 /// not run, else its verdict.
-fn outcome(ctx: &Context, verdict: &Verdict, could_not_run: &[String]) -> Result<Outcome> {
-    if !could_not_run.is_empty() && *verdict != Verdict::Interrupted {
+fn outcome(ctx: &Context, verdict: &GateVerdict, could_not_run: &[String]) -> Result<Verdict> {
+    if !could_not_run.is_empty() && *verdict != GateVerdict::Interrupted {
         bail!(
             "the gate could not run {}: {}\nhint: install the missing program or fix its path in `gate.steps` of `{}`, or make the log directory `{}` writable; the report `{}` has every step's status",
             if could_not_run.len() == 1 {
@@ -230,15 +233,15 @@ fn outcome(ctx: &Context, verdict: &Verdict, could_not_run: &[String]) -> Result
             could_not_run.join("; "),
             ctx.settings.config.path.display(),
             ctx.settings.gate_log_dir().display(),
-            report_path(&ctx.settings).display()
+            report_path(&ctx.settings.rollout_dir()).display()
         );
     }
     match verdict {
-        Verdict::Pass => Ok(Outcome::Pass),
-        Verdict::Fail => Ok(Outcome::Fail),
-        Verdict::Interrupted => bail!(
+        GateVerdict::Pass => Ok(Verdict::Pass),
+        GateVerdict::Fail => Ok(Verdict::Fail),
+        GateVerdict::Interrupted => bail!(
             "the gate was interrupted; the report marks it so: `{}`",
-            report_path(&ctx.settings).display()
+            report_path(&ctx.settings.rollout_dir()).display()
         ),
     }
 }
@@ -391,15 +394,15 @@ fn emit(
     let printed = render::Printed {
         report,
         details,
-        quiet: ctx.verbosity == rollout_config::Verbosity::Quiet,
+        quiet: ctx.verbosity == rollout_core::Verbosity::Quiet,
     };
-    rollout_config::emit(&printed, ctx.format, &Style::stdout(), out)?;
+    rollout_core::emit(&printed, ctx.format, &Style::stdout(), out)?;
     if let Some(path) = &args.junit {
-        rollout_config::fs::write_atomic(path, render::junit(report, details)?.as_bytes())?;
+        rollout_core::fs::write_atomic(path, render::junit(report, details)?.as_bytes())?;
     }
     let md = render::markdown(report);
     if let Some(path) = &args.summary {
-        rollout_config::fs::write_atomic(path, md.as_bytes())?;
+        rollout_core::fs::write_atomic(path, md.as_bytes())?;
     }
     if let Some(path) = std::env::var_os(ENV_GITHUB_STEP_SUMMARY).filter(|p| !p.is_empty()) {
         let mut f = std::fs::OpenOptions::new()

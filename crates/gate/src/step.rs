@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use plumbing::process::{Exit, run_in_pty, run_logged};
-use plumbing::report::{Diagnostic, StepStatus};
+use plumbing::report::StepStatus;
 use rollout_config::Context;
 use rollout_config::model::{Policy, StepKind};
+use rollout_core::Place;
 use xshell::Shell;
 
 use crate::debt::{Debt, MypyError, compare, parse_mypy};
@@ -30,7 +31,7 @@ pub(crate) struct StepResult {
     pub(crate) summary: String,
     pub(crate) details: Vec<String>,
     /// What the step's tool found, with places (for annotations).
-    pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) diagnostics: Vec<Place>,
     /// The step could not be started or judged (missing program, log not
     /// writable): the gate exits 2, not 1.
     pub(crate) could_not_run: bool,
@@ -401,7 +402,7 @@ fn exit_and(exit_code: Option<i32>, summary: String, old: &str) -> String {
 }
 
 /// The first diagnostics, as the tools print them, for the human report.
-fn shown(diagnostics: &[Diagnostic], total: usize) -> Vec<String> {
+fn shown(diagnostics: &[Place], total: usize) -> Vec<String> {
     let mut lines: Vec<String> = diagnostics
         .iter()
         .take(TAIL_LINES)
@@ -471,7 +472,7 @@ fn judge_mypy(exit: Exit, log: &Path, debt_file: &Path, args: &Args) -> Result<S
             r.details = ratchet.new.iter().map(ToString::to_string).collect();
             return Ok(r);
         }
-        rollout_config::fs::write_atomic(debt_file, current.render().as_bytes())?;
+        rollout_core::fs::write_atomic(debt_file, current.render().as_bytes())?;
         let mut r = StepResult::new(
             StepStatus::Pass,
             format!(

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use monitor::rules::{DropThresholds, Kind, RuleSettings, SourceEval};
 use monitor::{CheckArgs, InputArgs, follow};
-use rollout_config::model::Severity;
-use rollout_config::{Context, Format, Overrides, Settings, Verbosity};
+use rollout_config::{Context, Overrides, Settings};
+use rollout_core::Severity;
+use rollout_core::{Format, Verbosity};
 use telemetry::log as logline;
 
 fn line(tick: u64, dropped: u64, older: bool) -> String {
@@ -98,6 +99,7 @@ fn follow_memory() {
     let settings =
         Settings::resolve(dir.path(), dir.path(), &overrides, &|_| None).expect("settings");
     let ctx = Context {
+        out: rollout_core::Out::stdout(),
         settings,
         format: Format::Human,
         verbosity: Verbosity::Quiet,

@@ -103,7 +103,7 @@ pub fn draw(evals: &[SourceEval], rules: &RuleSettings, out: &Path) -> Result<()
         }
         root.present().map_err(plot_err)?;
     }
-    rollout_config::fs::write_atomic(out, svg.as_bytes())
+    rollout_core::fs::write_atomic(out, svg.as_bytes())
         .with_context(|| format!("cannot write the chart `{}`", out.display()))
 }
 

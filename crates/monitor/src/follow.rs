@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use rollout_config::model::Severity;
-use rollout_config::{Context, Format, Style};
+use rollout_config::Context;
+use rollout_core::Severity;
+use rollout_core::{Format, Style};
 
 use crate::input::{self, Input, InputSummary};
 use crate::rules::{Kind, RuleSettings, SourceEval};
@@ -225,7 +226,7 @@ fn feed(
             }
             eprintln!(
                 "warning: `{}`:{line_no}: line longer than {} skipped ({} skipped so far): not a record the alert rules read",
-                rollout_config::printable(name),
+                rollout_core::printable(name),
                 input::cap_text(kind),
                 eval.long_lines_skipped()
             );
@@ -275,9 +276,9 @@ fn announce(
             out,
             "{word} {} [{}] {}: {}",
             a.rule,
-            rollout_config::printable(&a.env),
+            rollout_core::printable(&a.env),
             a.severity.as_str(),
-            rollout_config::printable(&a.message)
+            rollout_core::printable(&a.message)
         )?;
     }
     out.flush()?;
@@ -321,7 +322,7 @@ pub fn run(
         tails.push((Tail::new(i.path.clone(), kind), eval, summary));
     }
     let style = Style::stdout();
-    let quiet = ctx.verbosity == rollout_config::Verbosity::Quiet;
+    let quiet = ctx.verbosity == rollout_core::Verbosity::Quiet;
     let mut announced: Vec<(String, String, crate::Rule, Severity)> = Vec::new();
     let mut last_data = Instant::now();
     let mut last_textfile: Option<Instant> = None;

@@ -309,7 +309,7 @@ fn human_bytes(bytes: u64) -> String {
     if bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
-        rollout_config::output::human_bytes(bytes)
+        rollout_core::output::human_bytes(bytes)
     }
 }
 

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use rollout_config::{Context, Outcome};
+use rollout_config::Context;
+use rollout_core::Verdict;
 use serde::{Deserialize, Serialize};
 
 use crate::input::Input;
@@ -76,7 +77,7 @@ fn round2(v: f64) -> f64 {
 /// Learns the thresholds and writes them, holding the lock of the output's
 /// directory for the whole run (exit 2 when another command holds it,
 /// unless `--wait`).
-pub fn run(ctx: &Context, args: crate::LearnArgs, out: &mut dyn std::io::Write) -> Result<Outcome> {
+pub fn run(ctx: &Context, args: crate::LearnArgs, out: &mut dyn std::io::Write) -> Result<Verdict> {
     let m = &ctx.settings.config.monitor;
     let path: PathBuf = args.output.unwrap_or_else(|| m.thresholds_file.clone());
     let dir = match path.parent() {
@@ -122,16 +123,16 @@ pub fn run(ctx: &Context, args: crate::LearnArgs, out: &mut dyn std::io::Write) 
         "# Telemetry drop thresholds learnt from known-good runs by\n# `cargo xtask monitor learn`; read by `cargo xtask monitor`.\n",
     );
     text.push_str(&rollout_config::to_yaml(&learnt)?);
-    rollout_config::fs::write_atomic(&path, text.as_bytes())?;
+    rollout_core::fs::write_atomic(&path, text.as_bytes())?;
     writeln!(
         out,
         "learnt from {} runs: warning above {}, critical above {} dropped payloads per 100 ticks -> `{}`",
         learnt.runs.len(),
         fmt_num(learnt.drop_warning_per_100_ticks),
         fmt_num(learnt.drop_critical_per_100_ticks),
-        rollout_config::printable(&path.display().to_string())
+        rollout_core::printable(&path.display().to_string())
     )?;
-    Ok(Outcome::Pass)
+    Ok(Verdict::Pass)
 }
 
 /// Files as given; a directory stands for its `*.log` files, sorted.

@@ -25,8 +25,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use rollout_config::model::Severity;
-use rollout_config::{Context, Format, Outcome, Settings};
+use rollout_config::{Context, Settings};
+use rollout_core::Severity;
+use rollout_core::{Format, Verdict};
 use serde::Serialize;
 
 pub use input::{Input, InputSummary};
@@ -191,7 +192,7 @@ pub struct ChartArgs {
 pub struct Report {
     pub schema: u32,
     /// `pass` or `fail`.
-    pub verdict: Outcome,
+    pub verdict: Verdict,
     /// The lowest severity that fails.
     pub fail_on: Severity,
     pub expected_variant: String,
@@ -210,8 +211,8 @@ pub struct EnvMetrics {
     pub metrics: Metrics,
 }
 
-impl rollout_config::Report for Report {
-    fn human(&self, style: &rollout_config::Style, out: &mut dyn std::io::Write) -> Result<()> {
+impl rollout_core::Report for Report {
+    fn human(&self, style: &rollout_core::Style, out: &mut dyn std::io::Write) -> Result<()> {
         render::human(self, style, out)
     }
 }
@@ -341,7 +342,7 @@ pub fn report(
     let mut alerts: Vec<Alert> = evals.iter().flat_map(SourceEval::alerts).collect();
     alerts.sort_by(|a, b| (b.severity, &a.env, a.rule).cmp(&(a.severity, &b.env, b.rule)));
     let unusable = inputs.iter().any(|i| i.problem.is_some());
-    let verdict = Outcome::from_ok(!unusable && !alerts.iter().any(|a| a.severity >= fail_on));
+    let verdict = Verdict::from_ok(!unusable && !alerts.iter().any(|a| a.severity >= fail_on));
     Report {
         schema: SCHEMA,
         verdict,
@@ -410,30 +411,30 @@ pub fn run(
     ctx: &Context,
     args: Args,
     out: &mut dyn std::io::Write,
-) -> Result<Outcome> {
+) -> Result<Verdict> {
     match args.command {
         Some(Sub::Learn(a)) => learn::run(ctx, a, out),
         Some(Sub::Rules(a)) => {
             let rules = rule_settings(&ctx.settings)?;
             let text = prom::alert_rules(&rules)?;
             match a.output {
-                Some(path) => rollout_config::fs::write_atomic(&path, text.as_bytes())?,
+                Some(path) => rollout_core::fs::write_atomic(&path, text.as_bytes())?,
                 None => out.write_all(text.as_bytes())?,
             }
-            Ok(Outcome::Pass)
+            Ok(Verdict::Pass)
         }
         Some(Sub::Chart(a)) => {
             require_svg_name(&a.out)?;
             let rules = rule_settings(&ctx.settings)?;
             let (evals, _) = read_inputs(&rules, &a.inputs.inputs(), true)?;
             chart::draw(&evals, &rules, &a.out)?;
-            if ctx.verbosity > rollout_config::Verbosity::Quiet {
+            if ctx.verbosity > rollout_core::Verbosity::Quiet {
                 eprintln!(
                     "wrote `{}`",
-                    rollout_config::printable(&a.out.display().to_string())
+                    rollout_core::printable(&a.out.display().to_string())
                 );
             }
-            Ok(Outcome::Pass)
+            Ok(Verdict::Pass)
         }
         None => check(ctx, args.check, out),
     }
@@ -477,7 +478,7 @@ fn last_capture(settings: &rollout_config::Settings) -> Vec<input::Input> {
     .collect()
 }
 
-fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Outcome> {
+fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Verdict> {
     let rules = rule_settings(&ctx.settings)?;
     let fail_on = a
         .fail_on
@@ -486,12 +487,12 @@ fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Ou
     let mut inputs = a.inputs.inputs();
     if inputs.is_empty() {
         inputs = last_capture(&ctx.settings);
-        if ctx.verbosity > rollout_config::Verbosity::Quiet {
+        if ctx.verbosity > rollout_core::Verbosity::Quiet {
             for input in &inputs {
                 eprintln!(
                     "monitor: no input named: checking `{}` of the last capture of `{}`",
-                    rollout_config::printable(&input.path.display().to_string()),
-                    rollout_config::printable(&ctx.settings.root.value.display().to_string())
+                    rollout_core::printable(&input.path.display().to_string()),
+                    rollout_core::printable(&ctx.settings.root.value.display().to_string())
                 );
             }
         }
@@ -517,11 +518,11 @@ fn check(ctx: &Context, a: CheckArgs, out: &mut dyn std::io::Write) -> Result<Ou
         // on one line too, so that stdout is JSON Lines throughout.
         serde_json::to_writer(&mut *out, &report).context("cannot write the report")?;
         writeln!(out).context("cannot write the report")?;
-    } else if ctx.format == Format::Human && ctx.verbosity == rollout_config::Verbosity::Quiet {
-        render::failures(&report, &rollout_config::Style::stdout(), out)
+    } else if ctx.format == Format::Human && ctx.verbosity == rollout_core::Verbosity::Quiet {
+        render::failures(&report, &rollout_core::Style::stdout(), out)
             .context("cannot write the report")?;
     } else {
-        rollout_config::emit(&report, ctx.format, &rollout_config::Style::stdout(), out)
+        rollout_core::emit(&report, ctx.format, &rollout_core::Style::stdout(), out)
             .context("cannot write the report")?;
     }
     Ok(report.verdict)

@@ -129,7 +129,7 @@ pub fn textfile(envs: &[EnvMetrics]) -> String {
 
 /// Writes the textfile atomically (node_exporter never sees half a file).
 pub fn write_textfile(path: &Path, envs: &[EnvMetrics]) -> Result<()> {
-    rollout_config::fs::write_atomic(path, textfile(envs).as_bytes())
+    rollout_core::fs::write_atomic(path, textfile(envs).as_bytes())
 }
 
 /// One alerting rule as emitted.

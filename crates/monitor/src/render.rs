@@ -6,8 +6,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use rollout_config::model::Severity;
-use rollout_config::{Style, printable};
+use rollout_core::{Style, printable};
 
 use crate::rules::{Kind, Rule, TickRange};
 use crate::{Alert, Report};
@@ -128,10 +127,7 @@ fn human_shown(
         }
     }
     let (crit, warn) = report.counts();
-    let threshold = match report.fail_on {
-        Severity::Warning => "warning",
-        Severity::Critical => "critical",
-    };
+    let threshold = report.fail_on.as_str();
     let unusable = report.problems().count();
     let summary = format!(
         "{crit} critical, {warn} warning alerts in {} environment{} (fail on {threshold}){}",
@@ -144,8 +140,8 @@ fn human_shown(
         }
     );
     match report.verdict {
-        rollout_config::Outcome::Pass => writeln!(out, "{}: {summary}", style.pass())?,
-        rollout_config::Outcome::Fail | rollout_config::Outcome::Error => {
+        rollout_core::Verdict::Pass => writeln!(out, "{}: {summary}", style.pass())?,
+        rollout_core::Verdict::Fail | rollout_core::Verdict::Error => {
             writeln!(out, "{}: {summary}", style.fail())?
         }
     }

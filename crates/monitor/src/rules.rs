@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
-use rollout_config::model::Severity;
+use rollout_core::Severity;
 use serde::Serialize;
 
 use telemetry::log::{self as logline, LogEvent};

@@ -49,7 +49,7 @@ const HOOKS_RUN_BY: &[(&str, &[&str])] = &[
 /// names it for the message (`` `--push` ``, `` `release.main_branch` ``).
 /// Callers also pass it after `--end-of-options`.
 pub fn operand<'v>(value: &'v str, what: &str) -> Result<&'v str> {
-    let shown = rollout_config::output::printable(value);
+    let shown = rollout_core::output::printable(value);
     if value.is_empty() {
         bail!("{what} is empty: expected a git revision, ref or remote name");
     }
@@ -300,7 +300,7 @@ impl<'a> Git<'a> {
             bail!(
                 "`{shown}` failed in `{}`: {}",
                 self.root.display(),
-                rollout_config::output::printable(String::from_utf8_lossy(&got.stderr).trim())
+                rollout_core::output::printable(String::from_utf8_lossy(&got.stderr).trim())
             );
         }
         let mut files: Vec<PathBuf> = got
@@ -329,7 +329,7 @@ impl<'a> Git<'a> {
     fn timed_out(&self, shown: &str) -> String {
         let mut message = format!(
             "`{}` did not finish within {} in `{}`; it was stopped with everything it started (release.git_timeout)",
-            rollout_config::output::printable(shown),
+            rollout_core::output::printable(shown),
             humantime::format_duration(self.local_timeout),
             self.root.display()
         );
@@ -391,7 +391,7 @@ impl<'a> Git<'a> {
             .map(|name| {
                 format!(
                     "`{}`",
-                    rollout_config::output::printable(&dir.join(name).display().to_string())
+                    rollout_core::output::printable(&dir.join(name).display().to_string())
                 )
             })
             .collect()
@@ -420,9 +420,9 @@ impl<'a> Git<'a> {
         if !r.ok {
             bail!(
                 "`{}` failed in `{}`: {}",
-                rollout_config::output::printable(shown),
+                rollout_core::output::printable(shown),
                 self.root.display(),
-                rollout_config::output::printable(&r.stderr)
+                rollout_core::output::printable(&r.stderr)
             );
         }
         Ok(r.stdout.trim_end_matches('\n').to_string())
@@ -455,7 +455,7 @@ impl<'a> Git<'a> {
         if !r.ok || r.stdout.trim().is_empty() {
             bail!(
                 "`{}` does not name a commit in `{}`\nhint: use a commit id, branch or tag that `git rev-parse` knows",
-                rollout_config::output::printable(rev),
+                rollout_core::output::printable(rev),
                 self.root.display()
             );
         }
@@ -716,10 +716,10 @@ impl<'a> Git<'a> {
         if kind != "commit" {
             bail!(
                 "`{}` points at a {} in `{}`, not at a notes commit: the records under it cannot be read\nhint: inspect it with `git log {}`; it may have been overwritten by `git update-ref`",
-                rollout_config::output::printable(notes_ref),
-                rollout_config::output::printable(kind),
+                rollout_core::output::printable(notes_ref),
+                rollout_core::output::printable(kind),
                 self.root.display(),
-                rollout_config::output::printable(notes_ref)
+                rollout_core::output::printable(notes_ref)
             );
         }
         Ok(())
@@ -734,9 +734,9 @@ impl<'a> Git<'a> {
             if self.ref_exists(notes_ref)? {
                 bail!(
                     "cannot list the notes under `{}` in `{}`: {}",
-                    rollout_config::output::printable(notes_ref),
+                    rollout_core::output::printable(notes_ref),
                     self.root.display(),
-                    rollout_config::output::printable(&r.stderr)
+                    rollout_core::output::printable(&r.stderr)
                 );
             }
             // No notes ref yet.

@@ -192,9 +192,9 @@ fn describe_holder(file: &File) -> String {
         if let Some(holder) = read_holder(file) {
             return format!(
                 "`{}` (pid {}, started {})",
-                rollout_config::output::printable(&holder.command),
+                rollout_core::output::printable(&holder.command),
                 holder.pid,
-                rollout_config::output::printable(&holder.started_at)
+                rollout_core::output::printable(&holder.started_at)
             );
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use rollout_core::{Place, Selection};
 use serde::{Deserialize, Serialize};
 
 /// Version of the report's shape.
@@ -13,16 +14,17 @@ pub const SCHEMA: u32 = 1;
 /// (`target/rollout/`).
 pub const REPORT_FILE: &str = "gate-report.json";
 
-/// Where the gate writes its report for these settings.
-pub fn report_path(settings: &rollout_config::Settings) -> PathBuf {
-    settings.rollout_dir().join(REPORT_FILE)
+/// Where the gate writes its report in a target's rollout output directory
+/// (`Settings::rollout_dir`).
+pub fn report_path(rollout_dir: &Path) -> PathBuf {
+    rollout_dir.join(REPORT_FILE)
 }
 
 /// The gate's verdict as `gate-report.json` writes it (`interrupted` is the
-/// gate's own word for [`Outcome::Error`](rollout_config::Outcome)).
+/// gate's own word for [`Verdict::Error`](rollout_core::Verdict)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Verdict {
+pub enum GateVerdict {
     Pass,
     Fail,
     Interrupted,
@@ -51,13 +53,13 @@ impl StepStatus {
     /// Whether this status makes the gate fail: failed, timed out or
     /// interrupted (a warning and an allowed failure do not).
     pub fn fails_the_gate(self) -> bool {
-        self.status() == rollout_config::Status::Fail
+        self.status() == rollout_core::Status::Fail
     }
 
     /// The step's status in the workspace's shared words: a warning and an
     /// allowed failure warn; a failure, a timeout and an interruption fail.
-    pub fn status(self) -> rollout_config::Status {
-        use rollout_config::Status;
+    pub fn status(self) -> rollout_core::Status {
+        use rollout_core::Status;
         match self {
             Self::Pass => Status::Pass,
             Self::Warn | Self::AllowedFailure => Status::Warn,
@@ -104,43 +106,7 @@ pub struct StepReport {
     /// diagnostics, mypy's errors beyond the debt, pytest's failed tests),
     /// from the tools' JSON or JUnit output; absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-/// One finding of a step's tool at a place in the Townlet checkout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Diagnostic {
-    /// Relative to the Townlet root when the tool named a file under it.
-    pub file: String,
-    /// 1-based; absent when the tool named only the file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<u32>,
-    /// 1-based.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub column: Option<u32>,
-    /// The tool's code for it (`I001`, `attr-defined`), or the test's id for
-    /// a failed test.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    pub message: String,
-}
-
-impl std::fmt::Display for Diagnostic {
-    /// `path:line:col: CODE message`, as the tools print places.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
-        }
-        write!(f, ":")?;
-        if let Some(code) = &self.code {
-            write!(f, " {code}")?;
-        }
-        write!(f, " {}", self.message)
-    }
+    pub diagnostics: Vec<Place>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -155,7 +121,7 @@ pub struct GateReport {
     pub root: PathBuf,
     /// Absent when the root is not a git repository.
     pub git: Option<GitState>,
-    pub verdict: Verdict,
+    pub verdict: GateVerdict,
     pub steps: Vec<StepReport>,
     /// Versions of the external tools used (`python`, `pytest`, `ruff`, ...).
     #[serde(default)]
@@ -179,14 +145,6 @@ pub struct ConfigUsed {
     pub path: PathBuf,
     /// SHA-256 of the file's bytes.
     pub sha256: String,
-}
-
-/// The command line's selection of steps.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Selection {
-    pub steps: Vec<String>,
-    pub skip: Vec<String>,
-    pub suite: Option<String>,
 }
 
 impl GateReport {
@@ -234,7 +192,7 @@ impl GateReport {
     pub fn write(&self, path: &Path) -> Result<()> {
         let mut json = serde_json::to_vec_pretty(self)?;
         json.push(b'\n');
-        rollout_config::fs::write_atomic(path, &json)
+        rollout_core::fs::write_atomic(path, &json)
     }
 }
 

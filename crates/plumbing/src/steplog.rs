@@ -62,9 +62,9 @@ pub fn pump(
         writeln!(
             log,
             "\n[rollout: {} of output dropped here; the log keeps the first {} and the last {}]",
-            rollout_config::output::human_bytes(pumped.dropped),
-            rollout_config::output::human_bytes(head),
-            rollout_config::output::human_bytes(tail as u64)
+            rollout_core::output::human_bytes(pumped.dropped),
+            rollout_core::output::human_bytes(head),
+            rollout_core::output::human_bytes(tail as u64)
         )?;
     }
     let (front, back) = ring.as_slices();
@@ -118,7 +118,7 @@ fn tail_of(log: &Path, n: usize) -> io::Result<Vec<String>> {
     let from = lines.len().saturating_sub(n);
     Ok(lines[from..]
         .iter()
-        .map(|l| rollout_config::output::cut_line(l, TAIL_LINE_CHARS).into_owned())
+        .map(|l| rollout_core::output::cut_line(l, TAIL_LINE_CHARS).into_owned())
         .collect())
 }
 

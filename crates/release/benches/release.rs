@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use rollout_config::{Context, Format, Resolved, RolloutConfig, Settings, Source, Verbosity};
+use rollout_config::{Context, Resolved, RolloutConfig, Settings, Source};
+use rollout_core::{Format, Verbosity};
 use xshell::{Shell, cmd};
 
 fn main() {
@@ -109,6 +110,7 @@ fn plan(commits: usize, tags: usize, signed: usize) {
 
     let ws = dir.path().join("ws");
     let ctx = Context {
+        out: rollout_core::Out::stdout(),
         settings: Settings {
             workspace: ws.clone(),
             config: RolloutConfig::parse("release: {}\n", &ws.join("configs/rollout.yaml"))

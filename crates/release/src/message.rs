@@ -217,7 +217,7 @@ fn rollback_section(i: &Input<'_>, lines: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plumbing::report::{GitState, StepReport, Verdict};
+    use plumbing::report::{GateVerdict, GitState, StepReport};
 
     fn report() -> GateReport {
         GateReport {
@@ -232,7 +232,7 @@ mod tests {
                 dirty: false,
                 branch: Some("main".into()),
             }),
-            verdict: Verdict::Pass,
+            verdict: GateVerdict::Pass,
             steps: vec![
                 StepReport {
                     id: "pytest".into(),

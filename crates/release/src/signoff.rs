@@ -10,8 +10,9 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
+use rollout_config::Context;
 use rollout_config::model::{ReleaseSection, SignoffTeam};
-use rollout_config::{Context, Outcome, Style, printable};
+use rollout_core::{Style, Verdict, printable};
 use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
@@ -325,12 +326,12 @@ struct Recorded<'a> {
 /// --format json`, in that order.
 pub fn json_schemas() -> [schemars::Schema; 2] {
     [
-        rollout_config::output::json_schema::<Recorded<'static>>(),
-        rollout_config::output::json_schema::<StatusReport<'static>>(),
+        rollout_core::output::json_schema::<Recorded<'static>>(),
+        rollout_core::output::json_schema::<StatusReport<'static>>(),
     ]
 }
 
-impl rollout_config::Report for Recorded<'_> {
+impl rollout_core::Report for Recorded<'_> {
     fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
         writeln!(
             out,
@@ -363,7 +364,7 @@ struct StatusReport<'a> {
     commit: &'a str,
     notes_ref: &'a str,
     teams: &'a [TeamStatus],
-    verdict: Outcome,
+    verdict: Verdict,
     /// The revision asked for, as written.
     #[serde(skip)]
     rev: &'a str,
@@ -374,7 +375,7 @@ struct StatusReport<'a> {
     remote: &'a str,
 }
 
-impl rollout_config::Report for StatusReport<'_> {
+impl rollout_core::Report for StatusReport<'_> {
     fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
         let commit = self.commit;
         writeln!(
@@ -431,7 +432,7 @@ impl rollout_config::Report for StatusReport<'_> {
 }
 
 /// Records a sign-off, or with `--status` lists them.
-pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
+pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Verdict> {
     let rel = &ctx.settings.config.release;
     let git = Git::open(sh, ctx.settings.checkout()?)?
         .with_local_timeout(ctx.settings.config.release.git_timeout.0);
@@ -439,7 +440,7 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
         let commit = git.commit(rev)?;
         let teams = evaluate(&git, rel, &commit)?;
         let ok = teams.iter().all(|t| t.state == TeamState::Valid);
-        let verdict = Outcome::from_ok(ok);
+        let verdict = Verdict::from_ok(ok);
         let report = StatusReport {
             schema: SCHEMA,
             commit: &commit,
@@ -450,7 +451,7 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
             has_ref: git.ref_exists(&rel.signoff_ref)?,
             remote: &rel.remote,
         };
-        rollout_config::emit(&report, ctx.format, &Style::stdout(), out)?;
+        rollout_core::emit(&report, ctx.format, &Style::stdout(), out)?;
         return Ok(verdict);
     }
 
@@ -501,8 +502,8 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
         notes_ref: &rel.signoff_ref,
         remote: &rel.remote,
     };
-    rollout_config::emit(&recorded, ctx.format, &Style::stdout(), out)?;
-    Ok(Outcome::Pass)
+    rollout_core::emit(&recorded, ctx.format, &Style::stdout(), out)?;
+    Ok(Verdict::Pass)
 }
 
 /// The sign-off note already on `commit`, refused when it is not UTF-8:

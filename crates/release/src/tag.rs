@@ -6,10 +6,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use plumbing::report::{GateReport, Verdict, report_path};
+use plumbing::report::{GateReport, GateVerdict, report_path};
+use rollout_config::Context;
 use rollout_config::model::ReleaseSection;
 use rollout_config::model::valid_ref_name;
-use rollout_config::{Context, Outcome, Style, Verbosity};
+use rollout_core::{Style, Verbosity, Verdict};
 use serde::Serialize;
 use xshell::{Shell, cmd};
 
@@ -90,7 +91,7 @@ fn override_flag(check: &str) -> Option<&'static str> {
 }
 
 /// A check's status: the workspace's shared vocabulary.
-pub use rollout_config::Status;
+pub use rollout_core::Status;
 
 /// One check and its result.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -376,7 +377,7 @@ fn provenance_mismatch(
 fn verdict_check(report: &GateReport, commit: &str, tree: &str) -> Check {
     if let Some(what) = report
         .partial_selection()
-        .filter(|_| report.verdict == Verdict::Pass)
+        .filter(|_| report.verdict == GateVerdict::Pass)
     {
         Check::fail(
             "gate",
@@ -386,7 +387,7 @@ fn verdict_check(report: &GateReport, commit: &str, tree: &str) -> Check {
             ),
             "run the whole gate on this commit: cargo xtask gate (or pass --allow-gate)",
         )
-    } else if report.verdict != Verdict::Pass {
+    } else if report.verdict != GateVerdict::Pass {
         let failed: Vec<String> = report
             .steps
             .iter()
@@ -459,7 +460,7 @@ pub fn plan(sh: &Shell, ctx: &Context, args: &Args) -> Result<Plan> {
         branch_check(branch.as_deref(), &commit, rel),
     ];
     let (gate, report) = gate_check(
-        &report_path(s),
+        &report_path(&s.rollout_dir()),
         &commit,
         &tree,
         Gated {
@@ -1160,29 +1161,29 @@ struct Report<'a> {
     #[serde(flatten)]
     plan: &'a Plan,
     execution: Option<&'a Execution>,
-    verdict: Outcome,
+    verdict: Verdict,
 }
 
 /// The JSON Schema of `tag --format json`.
 pub fn json_schema() -> schemars::Schema {
-    rollout_config::output::json_schema::<Report<'static>>()
+    rollout_core::output::json_schema::<Report<'static>>()
 }
 
-impl rollout_config::Report for Report<'_> {
+impl rollout_core::Report for Report<'_> {
     fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
         render(self.plan, self.execution, style, out)
     }
 }
 
 /// Plans, executes with `--execute`, and prints the plan and the outcome.
-pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
+pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Verdict> {
     let plan = plan(sh, ctx, &args)?;
     let exec = if args.execute {
         Some(execute(sh, ctx, &plan)?)
     } else {
         None
     };
-    let verdict = Outcome::from_ok(match &exec {
+    let verdict = Verdict::from_ok(match &exec {
         Some(e) => e.ok(),
         None => plan.ready,
     });
@@ -1193,7 +1194,7 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
         execution: exec.as_ref(),
         verdict,
     };
-    rollout_config::emit(&report, ctx.format, &Style::stdout(), out)?;
+    rollout_core::emit(&report, ctx.format, &Style::stdout(), out)?;
     Ok(verdict)
 }
 
@@ -1397,5 +1398,5 @@ fn quote_git(stderr: Option<&str>, out: &mut dyn Write) -> Result<()> {
 
 /// Text from data (names, subjects, git's words) made safe for a terminal.
 fn p(text: &str) -> std::borrow::Cow<'_, str> {
-    rollout_config::printable(text)
+    rollout_core::printable(text)
 }

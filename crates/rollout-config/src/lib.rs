@@ -4,29 +4,26 @@
 //! the reader of Townlet's own simulation configs (`telemetry.transport` only,
 //! validated as Townlet validates it), resolution of settings from flags, the
 //! environment, the file and defaults, diagnostics that point at file, line,
-//! column and key, and the small vocabulary every command shares (output
-//! format, verdict, colour, atomic file writes).
+//! column and key, and each command's [`Context`]. The vocabulary every
+//! command shares (check contract, output, colour, atomic writes, the path
+//! rule) is `rollout-core`'s.
 //!
 //! Does not own: what commands do with the settings. No other crate parses
 //! YAML; they receive typed values from here.
 
+pub mod cli_format;
 pub mod error;
-pub mod fs;
 mod locate;
 pub mod model;
-pub mod output;
 pub mod resolve;
 mod screen;
 pub mod show;
 pub mod townlet;
 mod yaml;
 
+pub use cli_format::{ReportFormat, TextFormat};
 pub use error::ConfigError;
 pub use model::{RolloutConfig, RolloutFile};
-pub use output::{
-    Format, Outcome, Report, ReportFormat, Status, Style, TextFormat, Verbosity, emit, printable,
-    printable_capped, printable_lines, printable_message,
-};
 pub use resolve::{Context, Overrides, Resolved, Settings, Source};
 pub use townlet::{Transport, load_transport};
 

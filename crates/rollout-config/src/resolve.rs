@@ -85,12 +85,14 @@ pub struct Overrides {
     pub root: Option<PathBuf>,
 }
 
-/// What every command receives: where things are, and how to print.
+/// What every command receives: where things are, how to print, and where
+/// its result goes (stdout, or a step's log when the gate runs it).
 #[derive(Debug, Clone)]
 pub struct Context {
     pub settings: Settings,
-    pub format: crate::Format,
-    pub verbosity: crate::Verbosity,
+    pub format: rollout_core::Format,
+    pub verbosity: rollout_core::Verbosity,
+    pub out: rollout_core::Out,
 }
 
 /// Everything a command needs to know about where things are.

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::output::{Outcome, Style, printable};
 use crate::resolve::{Context, Resolved};
 use crate::townlet::{Transport, TransportKind, load_transport};
+use rollout_core::{Style, Verdict, printable};
 
 /// Arguments of `cargo xtask config`.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +42,7 @@ struct Report<'a> {
 }
 
 /// Loads everything, prints it, and passes when both configs are valid.
-pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
+pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Verdict> {
     let s = &ctx.settings;
     let root = s.townlet_checkout()?;
     let sim = s.sim_config(args.sim_config.as_deref());
@@ -59,16 +59,16 @@ pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
         transport: &transport,
         settings: &s.config.file,
     };
-    crate::output::emit(&report, ctx.format, &Style::stdout(), out)?;
-    Ok(Outcome::Pass)
+    rollout_core::output::emit(&report, ctx.format, &Style::stdout(), out)?;
+    Ok(Verdict::Pass)
 }
 
 /// The JSON Schema of `config --format json` (`docs/schemas/config.schema.json`).
 pub fn json_schema() -> schemars::Schema {
-    crate::output::json_schema::<Report<'static>>()
+    rollout_core::output::json_schema::<Report<'static>>()
 }
 
-impl crate::output::Report for Report<'_> {
+impl rollout_core::output::Report for Report<'_> {
     fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
         render(self, style, out)
     }

@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         let report = smoke(&transport, &opts);
         walls.push(t.elapsed());
         anyhow::ensure!(
-            report.verdict == rollout_config::Outcome::Pass,
+            report.verdict == rollout_core::Verdict::Pass,
             "loopback smoke failed: {:?}",
             report.findings
         );

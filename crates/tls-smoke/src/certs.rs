@@ -74,7 +74,7 @@ pub(crate) fn check_host(host: &str, from: &str) -> Result<()> {
     let found = if host.is_empty() {
         "an empty name".to_string()
     } else {
-        format!("`{}`", rollout_config::printable_capped(host, 80))
+        format!("`{}`", rollout_core::printable_capped(host, 80))
     };
     match rustls::pki_types::ServerName::try_from(host) {
         Ok(rustls::pki_types::ServerName::DnsName(_)) => Ok(()),
@@ -168,9 +168,9 @@ pub(crate) fn write(dir: &Path, material: &DevMaterial, force: bool) -> Result<V
     for (name, text) in material.files() {
         let path = dir.join(name);
         if name.ends_with(".key") {
-            rollout_config::fs::write_atomic_private(&path, text.as_bytes())?;
+            rollout_core::fs::write_atomic_private(&path, text.as_bytes())?;
         } else {
-            rollout_config::fs::write_atomic(&path, text.as_bytes())?;
+            rollout_core::fs::write_atomic(&path, text.as_bytes())?;
         }
         written.push(path);
     }

@@ -37,7 +37,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use rollout_config::{Context, Outcome, Style, Verbosity, printable};
+use rollout_config::Context;
+use rollout_core::{Style, Verbosity, Verdict, printable};
 
 pub use certs::{
     CA_NAME as DEV_CA_NAME, DevMaterial, FILES as DEV_CERT_FILES, ensure_dev_certs,
@@ -153,7 +154,7 @@ pub struct ServeArgs {
 
 /// Runs `tls-smoke` (or its `certs` / `serve` subcommand) and prints the
 /// result on `out`.
-pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Outcome> {
+pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Verdict> {
     match args.command {
         None => run_smoke(ctx, args.smoke, out),
         Some(Command::Certs(a)) => run_certs(ctx, a, out),
@@ -186,7 +187,7 @@ fn load(ctx: &Context, sim_config: Option<&Path>) -> Result<rollout_config::Tran
         .map_err(|e| anyhow::Error::new(e).context("Townlet would refuse this telemetry transport"))
 }
 
-fn run_smoke(ctx: &Context, args: SmokeArgs, out: &mut dyn Write) -> Result<Outcome> {
+fn run_smoke(ctx: &Context, args: SmokeArgs, out: &mut dyn Write) -> Result<Verdict> {
     let transport = load(ctx, args.sim_config.as_deref())?;
     let ws = |p: PathBuf| ctx.settings.workspace.join(p);
     let target = if args.loopback {
@@ -212,15 +213,15 @@ fn run_smoke(ctx: &Context, args: SmokeArgs, out: &mut dyn Write) -> Result<Outc
         eprintln!("tls-smoke: reading `{}`", transport.source.display());
     }
     let report = smoke(&transport, &opts);
-    rollout_config::emit(&report, ctx.format, &Style::stdout(), out)?;
+    rollout_core::emit(&report, ctx.format, &Style::stdout(), out)?;
     match report.verdict {
-        Outcome::Pass => Ok(Outcome::Pass),
-        Outcome::Fail => Ok(Outcome::Fail),
-        Outcome::Error => bail!("{}", report.setup_errors()),
+        Verdict::Pass => Ok(Verdict::Pass),
+        Verdict::Fail => Ok(Verdict::Fail),
+        Verdict::Error => bail!("{}", report.setup_errors()),
     }
 }
 
-fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Outcome> {
+fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Verdict> {
     if let Some(host) = &args.host {
         certs::check_host(host, "`--host`")?;
     }
@@ -261,8 +262,8 @@ fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Outc
         dir,
         files: written,
     };
-    rollout_config::emit(&result, ctx.format, &Style::stdout(), out)?;
-    Ok(Outcome::Pass)
+    rollout_core::emit(&result, ctx.format, &Style::stdout(), out)?;
+    Ok(Verdict::Pass)
 }
 
 /// Version of the shape of `tls-smoke certs --format json`.
@@ -282,13 +283,13 @@ struct CertsWritten {
 /// with `--format json`, in that order.
 pub fn json_schemas() -> [schemars::Schema; 3] {
     [
-        rollout_config::output::json_schema::<Report>(),
-        rollout_config::output::json_schema::<CertsWritten>(),
-        rollout_config::output::json_schema::<ServeSummary>(),
+        rollout_core::output::json_schema::<Report>(),
+        rollout_core::output::json_schema::<CertsWritten>(),
+        rollout_core::output::json_schema::<ServeSummary>(),
     ]
 }
 
-impl rollout_config::Report for CertsWritten {
+impl rollout_core::Report for CertsWritten {
     fn human(&self, style: &Style, out: &mut dyn Write) -> Result<()> {
         for p in &self.files {
             writeln!(
@@ -312,7 +313,7 @@ impl rollout_config::Report for CertsWritten {
     }
 }
 
-fn run_serve(ctx: &Context, args: ServeArgs, out: &mut dyn Write) -> Result<Outcome> {
+fn run_serve(ctx: &Context, args: ServeArgs, out: &mut dyn Write) -> Result<Verdict> {
     let ws = |p: PathBuf| ctx.settings.workspace.join(p);
     let opts = ServeOptions {
         listen: args.listen,
@@ -330,6 +331,6 @@ fn run_serve(ctx: &Context, args: ServeArgs, out: &mut dyn Write) -> Result<Outc
             eprintln!("tls-smoke serve: listening on {addr} (Ctrl-C to stop)");
         }
     })?;
-    rollout_config::emit(&summary, ctx.format, &Style::stdout(), out)?;
-    Ok(Outcome::from_ok(summary.verdict == Outcome::Pass))
+    rollout_core::emit(&summary, ctx.format, &Style::stdout(), out)?;
+    Ok(Verdict::from_ok(summary.verdict == Verdict::Pass))
 }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use rollout_config::{Style, printable};
+use rollout_core::{Style, printable};
 use serde::{Deserialize, Serialize};
 
 use crate::inspect::CertInfo;
@@ -14,7 +14,7 @@ pub const SCHEMA: u32 = 1;
 
 /// How a check ended, and the overall verdict (`pass`, `fail`, `error` for
 /// could not run): the workspace's shared vocabulary.
-pub use rollout_config::{Outcome, Status};
+pub use rollout_core::{Status, Verdict};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
@@ -174,7 +174,7 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// The class of the first error, when the verdict is not pass.
     pub failure: Option<Class>,
-    pub verdict: Outcome,
+    pub verdict: Verdict,
     pub exit_code: u8,
 }
 
@@ -194,16 +194,16 @@ impl Report {
         let first_error = self.findings.iter().find(|f| f.severity == Severity::Error);
         self.failure = first_error.map(|f| f.class);
         self.verdict = match first_error {
-            None => Outcome::Pass,
+            None => Verdict::Pass,
             Some(_)
                 if self
                     .findings
                     .iter()
                     .any(|f| f.severity == Severity::Error && f.class.is_setup()) =>
             {
-                Outcome::Error
+                Verdict::Error
             }
-            Some(_) => Outcome::Fail,
+            Some(_) => Verdict::Fail,
         };
         self.exit_code = self.verdict.exit_code();
     }
@@ -251,7 +251,7 @@ fn finding_text(f: &Finding) -> String {
 /// Human output: one line per check, the findings of checks that warned or
 /// failed indented below them, the server chain when the handshake failed
 /// after seeing it, and one verdict line.
-impl rollout_config::Report for Report {
+impl rollout_core::Report for Report {
     fn human(&self, style: &Style, out: &mut dyn Write) -> anyhow::Result<()> {
         Ok(render(self, style, out)?)
     }
@@ -266,7 +266,7 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
             // When the smoke could not run, its setup errors go to stderr
             // (the command's error); do not print them twice.
             let shown = |f: &&Finding| {
-                f.check == c.id && !(r.verdict == Outcome::Error && f.class.is_setup())
+                f.check == c.id && !(r.verdict == Verdict::Error && f.class.is_setup())
             };
             for f in r.findings.iter().filter(shown) {
                 for (i, line) in finding_text(f).lines().enumerate() {
@@ -302,16 +302,16 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
         Mode::Loopback => format!("{endpoint} (loopback collector)"),
     };
     let line = match (r.verdict, &r.session) {
-        (Outcome::Pass, Some(s)) => format!(
+        (Verdict::Pass, Some(s)) => format!(
             "tls-smoke passed: {target} negotiated {} {}",
             s.protocol, s.cipher_suite
         ),
-        (Outcome::Pass, None) => format!("tls-smoke passed: {target} (no handshake)"),
-        (Outcome::Fail, _) => format!(
+        (Verdict::Pass, None) => format!("tls-smoke passed: {target} (no handshake)"),
+        (Verdict::Fail, _) => format!(
             "tls-smoke FAILED: {target}: {}",
             r.failure.map(class_words).unwrap_or("problem found")
         ),
-        (Outcome::Error, _) => format!("tls-smoke could not run: {target} (errors below)"),
+        (Verdict::Error, _) => format!("tls-smoke could not run: {target} (errors below)"),
     };
     writeln!(out, "{}", style.bold(&line))
 }
@@ -388,7 +388,7 @@ mod tests {
                 hint: Some("fix it".into()),
             }],
             failure: None,
-            verdict: Outcome::Pass,
+            verdict: Verdict::Pass,
             exit_code: 0,
         };
         r.conclude();
@@ -414,16 +414,16 @@ mod tests {
         let mut r = report();
         assert_eq!(
             (r.verdict, r.exit_code, r.failure),
-            (Outcome::Fail, 1, Some(Class::NameMismatch))
+            (Verdict::Fail, 1, Some(Class::NameMismatch))
         );
         r.findings[0].class = Class::EncryptedKey;
         r.conclude();
-        assert_eq!((r.verdict, r.exit_code), (Outcome::Error, 2));
+        assert_eq!((r.verdict, r.exit_code), (Verdict::Error, 2));
         r.findings[0].severity = Severity::Warning;
         r.conclude();
         assert_eq!(
             (r.verdict, r.exit_code, r.failure),
-            (Outcome::Pass, 0, None)
+            (Verdict::Pass, 0, None)
         );
         let json = serde_json::to_string(&r).expect("json");
         let back: Report = serde_json::from_str(&json).expect("round trip");

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use rollout_config::{Style, printable};
+use rollout_core::{Style, printable};
 use serde::{Deserialize, Serialize};
 
 use crate::collector::{self, Shared, Tally};
 use crate::material::{self, Source};
-use crate::report::Outcome;
+use crate::report::Verdict;
 use crate::sink::Sink;
 
 /// What to serve.
@@ -49,7 +49,7 @@ pub struct ServeSummary {
     pub tally: Tally,
     /// `pass`: payloads arrived, all valid JSON with the expected variant,
     /// and no handshake failed; else `fail`.
-    pub verdict: Outcome,
+    pub verdict: Verdict,
     pub exit_code: u8,
 }
 
@@ -84,7 +84,7 @@ pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<Serv
             && tally.invalid_lines == 0
             && tally.other_runtime_variants.is_empty()
             && tally.handshake_failures.is_empty();
-        let verdict = if ok { Outcome::Pass } else { Outcome::Fail };
+        let verdict = if ok { Verdict::Pass } else { Verdict::Fail };
         Ok(ServeSummary {
             schema: 1,
             listen: local.to_string(),
@@ -197,7 +197,7 @@ async fn accept_until_stopped(
 }
 
 /// Human summary: one line per check, details for failures, a verdict line.
-impl rollout_config::Report for ServeSummary {
+impl rollout_core::Report for ServeSummary {
     fn human(&self, style: &Style, out: &mut dyn Write) -> anyhow::Result<()> {
         Ok(render(self, style, out)?)
     }
@@ -270,7 +270,7 @@ pub fn render(s: &ServeSummary, style: &Style, out: &mut dyn Write) -> std::io::
     }
     let line = format!(
         "serve {} on {}: stopped by {} after {:.1}s",
-        if s.verdict == Outcome::Pass {
+        if s.verdict == Verdict::Pass {
             "passed"
         } else {
             "FAILED"

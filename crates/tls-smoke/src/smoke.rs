@@ -18,7 +18,7 @@ use crate::chain::{self, Link};
 use crate::client::{self, Setup, Target};
 use crate::collector;
 use crate::material::{self, CertFile, Source};
-use crate::report::{Check, Class, ClientAuth, Mode, Outcome, Report, SCHEMA, Severity, Status};
+use crate::report::{Check, Class, ClientAuth, Mode, Report, SCHEMA, Severity, Status, Verdict};
 use crate::sink::Sink;
 
 /// Where the live handshake goes.
@@ -102,7 +102,7 @@ pub fn smoke(transport: &Transport, opts: &SmokeOptions) -> Report {
         checks: Vec::new(),
         findings: Vec::new(),
         failure: None,
-        verdict: Outcome::Pass,
+        verdict: Verdict::Pass,
         exit_code: 0,
     };
     let mut sink = Sink::default();

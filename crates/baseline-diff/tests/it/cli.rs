@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use baseline_diff::{Args, Manifest, bless};
-use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
+use rollout_config::{Context, Overrides, Settings};
+use rollout_core::{Format, Verbosity, Verdict};
 
 use crate::fixtures::*;
 
@@ -37,6 +38,7 @@ fn ctx(ws: &Path, format: Format) -> Context {
         settings,
         format,
         verbosity: Verbosity::Quiet,
+        out: rollout_core::Out::stdout(),
     }
 }
 
@@ -70,7 +72,7 @@ fn formats_and_output_file() {
             ..Args::default()
         };
         let out = baseline_diff::run(&shell(&ws), &ctx(&ws, format), args).expect("run");
-        assert_eq!(out, Outcome::Fail);
+        assert_eq!(out, Verdict::Fail);
         let text = std::fs::read_to_string(ws.join(file)).expect("report written");
         assert!(text.contains(needle), "{format:?}: {text}");
     }
@@ -96,8 +98,8 @@ fn tolerance_flags_override_the_config() {
         };
         baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), args)
     };
-    assert_eq!(run(None).expect("run"), Outcome::Fail);
-    assert_eq!(run(Some(0.01)).expect("run"), Outcome::Pass);
+    assert_eq!(run(None).expect("run"), Verdict::Fail);
+    assert_eq!(run(Some(0.01)).expect("run"), Verdict::Pass);
     let e = run(Some(-1.0)).expect_err("negative");
     assert!(
         e.to_string()
@@ -134,7 +136,7 @@ fn without_candidate_the_capture_command_runs_then_bless_and_compare() {
         ..Args::default()
     };
     let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), bless_args).expect("bless");
-    assert_eq!(out, Outcome::Pass);
+    assert_eq!(out, Verdict::Pass);
     let out = rollout_config::resolve::rollout_dir_for(&ws.join("target"), &ws.join("townlet"));
     assert!(out.join("capture/telemetry.jsonl").is_file());
     let manifest: Manifest = serde_json::from_slice(
@@ -156,7 +158,7 @@ fn without_candidate_the_capture_command_runs_then_bless_and_compare() {
         ..Args::default()
     };
     let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), args).expect("compare");
-    assert_eq!(out, Outcome::Pass);
+    assert_eq!(out, Verdict::Pass);
 }
 
 #[test]
@@ -171,7 +173,7 @@ fn a_baseline_blessed_on_one_machine_verifies_on_another() {
     };
     let out =
         baseline_diff::run(&shell(&here), &ctx(&here, Format::Human), bless_args).expect("bless");
-    assert_eq!(out, Outcome::Pass);
+    assert_eq!(out, Verdict::Pass);
     let text = std::fs::read_to_string(here.join("baselines/manifest.json")).expect("manifest");
     let machine = here.display().to_string();
     assert!(
@@ -188,7 +190,7 @@ fn a_baseline_blessed_on_one_machine_verifies_on_another() {
     copy_tree(&here.join("baselines"), &there.join("baselines"));
     let out = baseline_diff::run(&shell(&there), &ctx(&there, Format::Human), Args::default())
         .expect("compare");
-    assert_eq!(out, Outcome::Pass);
+    assert_eq!(out, Verdict::Pass);
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -300,7 +302,7 @@ fn bless_refuses_a_lossy_capture_unless_told() {
         ..bless_args
     };
     let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), allowed).expect("bless");
-    assert_eq!(out, Outcome::Pass);
+    assert_eq!(out, Verdict::Pass);
     let manifest = Manifest::load(&ws.join("baselines/manifest.json")).expect("manifest");
     assert_eq!(
         (manifest.lossless, manifest.allowed_lossy),
@@ -356,7 +358,7 @@ fn baselines_blessed_per_commit_are_chosen_by_ancestry() {
         ..Args::default()
     };
     let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Json), args).expect("compare");
-    assert_eq!(out, Outcome::Fail);
+    assert_eq!(out, Verdict::Fail);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ws.join("r.json")).expect("read")).expect("json");
     assert_eq!(

@@ -1,6 +1,6 @@
 use baseline_diff::compare_paths;
 use baseline_diff::report::{FileKind, Status};
-use rollout_config::Outcome;
+use rollout_core::Verdict;
 use serde_json::json;
 
 use crate::fixtures::*;
@@ -43,7 +43,7 @@ fn directories_are_matched_by_relative_path() {
         ]
     );
     assert_eq!(r.files[2].checks[0].summary, "missing in the candidate");
-    assert_eq!(r.verdict, Outcome::Fail);
+    assert_eq!(r.verdict, Verdict::Fail);
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn json_documents_compare_numbers_with_tolerance() {
     write_json(&c, &json!({"runs": [{"reward": 1.0000001, "name": "a"}]}));
     assert_eq!(
         compare_paths(&settings(), &b, &c).expect("compare").verdict,
-        Outcome::Pass
+        Verdict::Pass
     );
     write_json(&c, &json!({"runs": [{"reward": 1.5, "name": "b"}]}));
     let r = compare_paths(&settings(), &b, &c).expect("compare");

@@ -1,9 +1,9 @@
 //! Control characters from data in the report (issue 20, item 10): escaped
-//! by `rollout_config::printable` in the human and Markdown forms, exact in
+//! by `rollout_core::printable` in the human and Markdown forms, exact in
 //! JSON.
 
 use baseline_diff::{compare_paths, render};
-use rollout_config::{Format, Style};
+use rollout_core::{Format, Style};
 use serde_json::json;
 
 use crate::fixtures::*;

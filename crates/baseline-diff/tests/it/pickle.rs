@@ -3,7 +3,7 @@
 use baseline_diff::compare_paths;
 use baseline_diff::pickle;
 use baseline_diff::report::Status;
-use rollout_config::Outcome;
+use rollout_core::Verdict;
 
 use crate::fixtures::*;
 
@@ -57,7 +57,7 @@ fn a_reordered_feature_list_in_the_metadata_fails_with_the_first_difference() {
     moved.swap(1, 2);
     let c = archive(dir.path(), "c.npz", &moved);
     let r = compare_paths(&settings(), &b, &c).expect("compare");
-    assert_eq!(r.verdict, Outcome::Fail);
+    assert_eq!(r.verdict, Verdict::Fail);
     let m = r.files[0]
         .checks
         .iter()

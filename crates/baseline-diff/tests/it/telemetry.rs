@@ -1,7 +1,7 @@
 use baseline_diff::report::{Check, Report, Status};
 use baseline_diff::{compare_paths, render};
-use rollout_config::Outcome;
-use rollout_config::{Format, Style};
+use rollout_core::Verdict;
+use rollout_core::{Format, Style};
 use serde_json::json;
 
 use crate::fixtures::*;
@@ -25,7 +25,7 @@ fn compare(base: &[serde_json::Value], cand: &[serde_json::Value]) -> Report {
 fn identical_streams_pass() {
     let s = stream(&[2, 3, 5, 8]);
     let r = compare(&s, &s);
-    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     assert_eq!(check(&r, "runtime_variant").status, Status::Pass);
     assert_eq!(check(&r, "ticks").ticks, None);
     let f = check(&r, "fields");
@@ -38,7 +38,7 @@ fn a_changed_queue_value_is_reported_at_its_tick_and_line() {
     let mut cand = base.clone();
     cand[2]["changes"]["queue_metrics"]["cooldown_events"] = json!(7);
     let r = compare(&base, &cand);
-    assert_eq!(r.verdict, Outcome::Fail);
+    assert_eq!(r.verdict, Verdict::Fail);
     let f = check(&r, "fields");
     assert_eq!(f.status, Status::Fail);
     assert_eq!(f.mismatches.len(), 1);
@@ -62,8 +62,8 @@ fn a_float_just_inside_and_just_outside_tolerance() {
     let base = vec![snapshot(1, "facade", 100.0)];
     let inside = vec![snapshot(1, "facade", 100.0 + 1.05e-5 * 0.9)];
     let outside = vec![snapshot(1, "facade", 100.0 + 1.1e-5 * 1.1)];
-    assert_eq!(compare(&base, &inside).verdict, Outcome::Pass);
-    assert_eq!(compare(&base, &outside).verdict, Outcome::Fail);
+    assert_eq!(compare(&base, &inside).verdict, Verdict::Pass);
+    assert_eq!(compare(&base, &outside).verdict, Verdict::Fail);
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn ticks_missing_from_the_candidate_fail_with_their_count_and_ranges() {
     assert_eq!(a.baseline_only_ranges, [(3, 4)]);
     assert_eq!(a.candidate_only_ranges, [(6, 7)]);
     assert_eq!((a.missing, a.missing_ranges.clone()), (2, vec![(3, 4)]));
-    assert_eq!(r.verdict, Outcome::Fail);
+    assert_eq!(r.verdict, Verdict::Fail);
 
     // Within a configured budget the loss is a warning.
     let mut s = settings();
@@ -129,7 +129,7 @@ fn ticks_missing_from_the_candidate_fail_with_their_count_and_ranges() {
     let t = check(&r, "ticks");
     assert_eq!(t.status, Status::Warn);
     assert!(t.summary.contains("at most 2 may be"), "{}", t.summary);
-    assert_eq!(r.verdict, Outcome::Pass);
+    assert_eq!(r.verdict, Verdict::Pass);
 }
 
 #[test]
@@ -278,7 +278,7 @@ fn removed_keys_change_the_schema() {
         "{:?}",
         f.details
     );
-    assert_eq!(r.verdict, Outcome::Pass);
+    assert_eq!(r.verdict, Verdict::Pass);
 }
 
 #[test]
@@ -315,7 +315,7 @@ fn legacy_full_state_streams_compare() {
     let line = |t: u64, c: u64| json!({"schema_version": "0.9.0", "tick": t, "queue_metrics": {"cooldown_events": c}});
     let base = vec![line(1, 0), line(2, 1)];
     let r = compare(&base, &base);
-    assert_eq!(r.verdict, Outcome::Pass);
+    assert_eq!(r.verdict, Verdict::Pass);
     assert_eq!(check(&r, "runtime_variant").status, Status::Skip);
     let r = compare(&base, &[line(1, 0), line(2, 2)]);
     assert_eq!(check(&r, "fields").mismatches[0].tick, Some(2));

@@ -1,8 +1,8 @@
 use baseline_diff::report::{Report, Status};
 use baseline_diff::{compare_paths, render};
-use rollout_config::Outcome;
 use rollout_config::model::ToleranceRule;
-use rollout_config::{Format, Style};
+use rollout_core::Verdict;
+use rollout_core::{Format, Style};
 use serde_json::Value;
 
 use crate::fixtures::*;
@@ -27,7 +27,7 @@ fn array<'a>(r: &'a Report, name: &str) -> &'a baseline_diff::report::Check {
 #[test]
 fn identical_archives_pass_with_their_object_arrays_decoded() {
     let r = compare_maps(&base_map(), &base_map(), &settings());
-    assert_eq!(r.verdict, Outcome::Pass);
+    assert_eq!(r.verdict, Verdict::Pass);
     let m = array(&r, "metadata");
     assert_eq!(m.status, Status::Pass);
     assert!(
@@ -48,7 +48,7 @@ fn a_float_just_outside_tolerance_is_located_by_multi_index() {
     // abs 1e-6, rel 1e-7: limit 1e-6 + 2.875e-7 = 1.2875e-6
     c[23] += 4e-6;
     let r = compare_maps(&base_map(), &c, &settings());
-    assert_eq!(r.verdict, Outcome::Fail);
+    assert_eq!(r.verdict, Verdict::Fail);
     let m = array(&r, "map");
     let t = m.tensor.as_ref().expect("stats");
     assert_eq!((t.elements, t.mismatches), (24, 1));
@@ -64,7 +64,7 @@ fn a_float_just_outside_tolerance_is_located_by_multi_index() {
     let r = compare_maps(&base_map(), &inside, &settings());
     assert_eq!(
         r.verdict,
-        Outcome::Pass,
+        Verdict::Pass,
         "{}",
         render(&r, Format::Human, Style::new(false)).expect("r")
     );
@@ -79,10 +79,10 @@ fn the_rule_is_selectable() {
     c[0] = 100.0;
     let mut s = settings();
     s.tolerance.rel = 0.1;
-    assert_eq!(compare_maps(&b, &c, &s).verdict, Outcome::Fail);
+    assert_eq!(compare_maps(&b, &c, &s).verdict, Verdict::Fail);
     s.rule = ToleranceRule::Symmetric;
     let r = compare_maps(&b, &c, &s);
-    assert_eq!(r.verdict, Outcome::Pass);
+    assert_eq!(r.verdict, Verdict::Pass);
     assert!(r.rule.starts_with("symmetric rule"), "{}", r.rule);
 }
 
@@ -92,7 +92,7 @@ fn nan_and_inf() {
     b[0] = f32::NAN;
     b[1] = f32::INFINITY;
     let r = compare_maps(&b, &b, &settings());
-    assert_eq!(r.verdict, Outcome::Pass, "NaN equals NaN by default");
+    assert_eq!(r.verdict, Verdict::Pass, "NaN equals NaN by default");
     let mut c = b.clone();
     c[0] = 0.0;
     c[1] = f32::MAX;
@@ -170,7 +170,7 @@ fn per_array_overrides() {
         rollout_config::model::Tolerance { abs: 0.1, rel: 0.0 },
     );
     let r = compare_maps(&base_map(), &c, &s);
-    assert_eq!(r.verdict, Outcome::Pass);
+    assert_eq!(r.verdict, Verdict::Pass);
     assert_eq!(array(&r, "map").details, ["tolerance override 'map'"]);
 }
 
@@ -224,7 +224,7 @@ fn single_npy_files_compare_too() {
     std::fs::write(&b, npy("<i8", &[2], &i64_bytes(&[1, 2]))).expect("write");
     std::fs::write(&c, npy("<i8", &[2], &i64_bytes(&[1, 3]))).expect("write");
     let r = compare_paths(&settings(), &b, &c).expect("compare");
-    assert_eq!(r.verdict, Outcome::Fail);
+    assert_eq!(r.verdict, Verdict::Fail);
     assert_eq!(r.files[0].checks[0].mismatches[0].index, Some(vec![1]));
 }
 

@@ -3,7 +3,7 @@
 //! as debt; a 19th error fails and is the only one listed.
 
 use plumbing::report::StepStatus;
-use rollout_config::Outcome;
+use rollout_core::Verdict;
 
 use crate::support::{Ws, repo_root, step};
 
@@ -71,7 +71,7 @@ fn townlets_m4_debt_passes_and_a_nineteenth_error_fails() {
     let (_, report) = ws.gate(gate::Args::default());
     assert_eq!(
         report.expect("report").verdict,
-        plumbing::report::Verdict::Fail
+        plumbing::report::GateVerdict::Fail
     );
 }
 
@@ -114,7 +114,7 @@ fn unreadable_or_crashed_mypy_fails_instead_of_passing() {
         "target:\n  root: ../townlet\ngate:\n  steps:\n    - id: mypy\n      command: [sh, -c, 'echo \"mypy: error: unrecognized arguments\"; exit 2']\n      debt: debt.txt\n",
     );
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let s = step(&report.expect("report"), "mypy").clone();
     assert_eq!(s.status, StepStatus::Fail);
     assert_eq!(
@@ -153,7 +153,7 @@ fn update_debt_only_shrinks_unless_growth_is_allowed() {
         ..Default::default()
     };
     let (outcome, report) = ws.gate(update.clone());
-    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let s = step(&report.expect("report"), "mypy").clone();
     assert!(
         s.summary
@@ -167,7 +167,7 @@ fn update_debt_only_shrinks_unless_growth_is_allowed() {
         allow_debt_growth: true,
         ..Default::default()
     });
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert_eq!(count(&debt), 19);
 
     let fewer: String = mypy_output(&[])
@@ -178,7 +178,7 @@ fn update_debt_only_shrinks_unless_growth_is_allowed() {
         .replace("Found 18 errors", "Found 16 errors");
     ws.write("townlet/mypy-output.txt", &fewer);
     let (outcome, report) = ws.gate(update);
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert_eq!(count(&debt), 16);
     let report = report.expect("report");
     assert!(

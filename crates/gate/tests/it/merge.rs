@@ -1,7 +1,7 @@
 //! The merge policy on real git repositories.
 
 use plumbing::report::StepStatus;
-use rollout_config::Outcome;
+use rollout_core::Verdict;
 
 use crate::support::{Ws, git, step};
 
@@ -31,7 +31,7 @@ fn a_high_risk_change_off_the_staging_branch_fails() {
     ws.write("townlet/src/townlet/world/grid.py", "GRID = 2\n");
     git(&root, &["commit", "-qam", "change the world"]);
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let report = report.expect("report");
     let s = step(&report, "merge-policy");
     assert_eq!(s.status, StepStatus::Fail);
@@ -54,7 +54,7 @@ fn a_high_risk_change_off_the_staging_branch_fails() {
     // Staged on the staging branch, the same change passes.
     git(&root, &["checkout", "-qb", "release/m4-rollout"]);
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert!(
         step(&report.expect("report"), "merge-policy")
             .summary
@@ -65,7 +65,7 @@ fn a_high_risk_change_off_the_staging_branch_fails() {
     git(&root, &["checkout", "-q", "feature"]);
     config(&ws, "warn");
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert_eq!(
         step(&report.expect("report"), "merge-policy").status,
         StepStatus::AllowedFailure
@@ -81,7 +81,7 @@ fn other_changes_pass_and_no_repository_is_not_applicable() {
     ws.write("townlet/README.md", "better\n");
     git(&root, &["commit", "-qam", "docs"]);
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     let report = report.expect("report");
     assert!(
         step(&report, "merge-policy")
@@ -97,7 +97,7 @@ fn other_changes_pass_and_no_repository_is_not_applicable() {
     plain.write("townlet/.keep", "");
     config(&plain, "fail");
     let (outcome, report) = plain.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert!(
         step(&report.expect("report"), "merge-policy")
             .summary

@@ -1,7 +1,7 @@
 //! The sample target with the real tools.
 
-use plumbing::report::{StepStatus, Verdict};
-use rollout_config::Outcome;
+use plumbing::report::{GateVerdict, StepStatus};
+use rollout_core::Verdict;
 
 use crate::support::{Ws, copy_sample, repo_root, step, tool_python};
 
@@ -71,8 +71,8 @@ fn the_sample_passes_every_step_with_the_real_tools() {
         };
         assert_eq!(s.status, expected, "{s:?}\n{}", log.unwrap_or_default());
     }
-    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
-    assert_eq!(report.verdict, Verdict::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass, "{report:#?}");
+    assert_eq!(report.verdict, GateVerdict::Pass);
     assert!(
         step(&report, "pytest").summary.contains("passed"),
         "{report:#?}"
@@ -150,9 +150,9 @@ fn injected_failures_fail_their_steps_with_the_evidence() {
         ..Default::default()
     };
     let ((outcome, report), human) = ws.gate_output(args);
-    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let report = report.expect("report");
-    assert_eq!(report.verdict, Verdict::Fail);
+    assert_eq!(report.verdict, GateVerdict::Fail);
 
     let pytest = step(&report, "pytest");
     assert_eq!(
@@ -280,7 +280,7 @@ gate:
         ),
     );
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let report = report.expect("report");
     let crash = step(&report, "crash");
     assert_eq!(crash.status, StepStatus::Fail);
@@ -313,7 +313,7 @@ fn a_named_suite_runs_only_its_tests() {
         ..Default::default()
     };
     let (outcome, report) = ws.gate(args);
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     let log = std::fs::read_to_string(
         step(&report.expect("report"), "pytest")
             .log
@@ -400,7 +400,7 @@ fn a_loss_free_capture_of_the_blessed_sample_passes_with_townlets_own_log() {
     );
     let (outcome, report) = ws.gate(gate::Args::default());
     let report = report.expect("report");
-    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
+    assert_eq!(outcome.expect("runs"), Verdict::Pass, "{report:#?}");
     let capture = step(&report, "capture");
     assert_eq!(capture.status, StepStatus::Pass, "{capture:?}");
     assert_eq!(
@@ -437,7 +437,7 @@ fn a_lossy_capture_warns_and_fails_the_baseline_with_the_missing_ticks() {
     );
     let (outcome, report) = ws.gate(gate::Args::default());
     let report = report.expect("report");
-    assert_eq!(outcome.expect("runs"), Outcome::Fail, "{report:#?}");
+    assert_eq!(outcome.expect("runs"), Verdict::Fail, "{report:#?}");
     let capture = step(&report, "capture");
     assert_eq!(capture.status, StepStatus::Warn, "{capture:?}");
     assert!(
@@ -466,7 +466,7 @@ fn a_lossy_capture_warns_and_fails_the_baseline_with_the_missing_ticks() {
     );
     let monitor = step(&report, "monitor");
     assert!(monitor.summary.contains("telemetry-drops"), "{monitor:?}");
-    assert_eq!(report.verdict, Verdict::Fail);
+    assert_eq!(report.verdict, GateVerdict::Fail);
 }
 
 #[test]

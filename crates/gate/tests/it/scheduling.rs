@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use plumbing::report::{StepStatus, Verdict};
-use rollout_config::Outcome;
+use plumbing::report::{GateVerdict, StepStatus};
+use rollout_core::Verdict;
 
 use crate::support::{Ws, step};
 
@@ -61,7 +61,7 @@ fn independent_steps_overlap_and_dependents_wait() {
         jobs: Some(3),
         ..Default::default()
     });
-    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
+    assert_eq!(outcome.expect("runs"), Verdict::Pass, "{report:#?}");
     let root = ws.path().join("townlet");
     // a, b and c ran at the same time: each saw the others start.
     for s in group {
@@ -82,7 +82,7 @@ fn one_job_runs_steps_one_at_a_time() {
         jobs: Some(1),
         ..Default::default()
     });
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     let root = ws.path().join("townlet");
     assert!(stamp(&root, "b.start") >= stamp(&root, "a.end"));
 }
@@ -95,7 +95,7 @@ fn a_hanging_step_times_out_and_its_dependents_are_skipped() {
         "    - id: hang\n      command: [sh, -c, 'sleep 60 & echo $! > child.pid; wait']\n      timeout: 1s\n    - id: after\n      command: ['true']\n      needs: [hang]\n    - id: other\n      command: ['true']\n",
     );
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let report = report.expect("report");
     let hang = step(&report, "hang");
     assert_eq!(hang.status, StepStatus::Timeout);
@@ -125,7 +125,7 @@ fn failures_allowed_to_fail_warn_and_fail_fast_stops_the_rest() {
         "    - id: flaky\n      command: [sh, -c, 'echo boom; exit 3']\n      allow_failure: true\n    - id: fine\n      command: ['true']\n",
     );
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     let flaky = step(report.as_ref().expect("report"), "flaky").clone();
     assert_eq!(
         (flaky.status, flaky.exit_code),
@@ -142,9 +142,9 @@ fn failures_allowed_to_fail_warn_and_fail_fast_stops_the_rest() {
         jobs: Some(3),
         ..Default::default()
     });
-    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let report = report.expect("report");
-    assert_eq!(report.verdict, Verdict::Fail);
+    assert_eq!(report.verdict, GateVerdict::Fail);
     assert_eq!(step(&report, "bad").status, StepStatus::Fail);
     assert_eq!(step(&report, "slow").status, StepStatus::Interrupted);
     assert_eq!(step(&report, "later").status, StepStatus::Skipped);
@@ -182,7 +182,7 @@ fn the_report_says_what_was_gated() {
         lines[3].starts_with("gate FAILED: 1 failed (two) in "),
         "{human}"
     );
-    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let report = report.expect("report");
     assert_eq!(report.schema, 1);
     assert_eq!(report.root, ws.path().join("townlet"));
@@ -244,7 +244,7 @@ fn a_missing_environment_is_provisioned_or_reported() {
     assert!(text.contains("hint: run without --no-provision, or by hand: `mkdir -p .venv/bin` then `cp /bin/true .venv/bin/python`"), "{text}");
 
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
+    assert_eq!(outcome.expect("runs"), Verdict::Pass, "{report:#?}");
     assert!(ws.path().join("townlet/.venv/bin/python").is_file());
 }
 
@@ -286,7 +286,7 @@ fn a_half_provisioned_environment_is_provisioned_again() {
     // provisions again instead of blaming the step.
     ws.write("townlet/ok", "");
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
+    assert_eq!(outcome.expect("runs"), Verdict::Pass, "{report:#?}");
     assert_eq!(runs(), 2);
     let marker = std::fs::read_to_string(ws.path().join("townlet/.venv/.rollout-provisioned.json"))
         .expect("marker");
@@ -295,7 +295,7 @@ fn a_half_provisioned_environment_is_provisioned_again() {
 
     // Completed and unchanged: nothing runs again.
     let (outcome, _) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert_eq!(runs(), 2);
 
     // A changed pyproject.toml makes the environment stale.
@@ -304,7 +304,7 @@ fn a_half_provisioned_environment_is_provisioned_again() {
         "[project]\nname = \"town\"\nversion = \"0.2.0\"\n",
     );
     let (outcome, _) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert_eq!(runs(), 3);
 
     // --no-provision uses a stale environment as it is.
@@ -316,7 +316,7 @@ fn a_half_provisioned_environment_is_provisioned_again() {
         no_provision: true,
         ..Default::default()
     });
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert_eq!(runs(), 3);
 }
 
@@ -338,7 +338,7 @@ fn a_step_running_a_tool_of_the_environment_provisions_it_too() {
         steps: vec!["ruff".into()],
         ..Default::default()
     });
-    assert_eq!(outcome.expect("runs"), Outcome::Pass, "{report:#?}");
+    assert_eq!(outcome.expect("runs"), Verdict::Pass, "{report:#?}");
     assert!(ws.path().join("townlet/.venv/bin/ruff").is_file());
     // A step that needs nothing of the environment does not provision.
     std::fs::remove_dir_all(ws.path().join("townlet/.venv")).expect("rm");
@@ -346,7 +346,7 @@ fn a_step_running_a_tool_of_the_environment_provisions_it_too() {
         steps: vec!["plain".into()],
         ..Default::default()
     });
-    assert_eq!(outcome.expect("runs"), Outcome::Pass);
+    assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert!(!ws.path().join("townlet/.venv").exists());
 }
 
@@ -419,7 +419,7 @@ fn a_step_printing_more_than_the_log_keeps_is_cut_in_the_middle() {
         "    - id: loud\n      command: [sh, -c, \"yes 'row of output' | head -c 40000000; echo; echo the last word; exit 3\"]\n",
     );
     let (outcome, report) = ws.gate(gate::Args::default());
-    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let s = step(report.as_ref().expect("report"), "loud").clone();
     assert_eq!(s.summary, "exit 3: the last word");
     let log = ws.out().join("gate/loud.log");
@@ -460,7 +460,7 @@ fn the_junit_lists_every_pytest_test_from_pytest_itself() {
         junit: Some(junit.clone()),
         ..Default::default()
     });
-    assert_eq!(outcome.expect("runs"), Outcome::Fail);
+    assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let xml = std::fs::read_to_string(junit).expect("junit");
     // The step itself, then one testcase per pytest test.
     assert!(

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use plumbing::report::GateReport;
-use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
+use rollout_config::{Context, Overrides, Settings};
+use rollout_core::{Format, Verbosity, Verdict};
 
 pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -60,7 +61,7 @@ impl Ws {
     }
 
     /// Runs the gate with `configs/rollout.yaml` of this workspace.
-    pub(crate) fn gate(&self, args: gate::Args) -> (anyhow::Result<Outcome>, Option<GateReport>) {
+    pub(crate) fn gate(&self, args: gate::Args) -> (anyhow::Result<Verdict>, Option<GateReport>) {
         self.gate_output(args).0
     }
 
@@ -68,7 +69,7 @@ impl Ws {
     pub(crate) fn gate_output(
         &self,
         args: gate::Args,
-    ) -> ((anyhow::Result<Outcome>, Option<GateReport>), String) {
+    ) -> ((anyhow::Result<Verdict>, Option<GateReport>), String) {
         let settings = Settings::resolve(
             self.path(),
             self.path(),
@@ -80,6 +81,7 @@ impl Ws {
         )
         .expect("settings");
         let ctx = Context {
+            out: rollout_core::Out::stdout(),
             settings,
             format: Format::Human,
             // Not `-q`: the human result lists every step (progress goes

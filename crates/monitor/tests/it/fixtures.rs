@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use rollout_config::{Context, Format, Overrides, Settings, Verbosity};
+use rollout_config::{Context, Overrides, Settings};
+use rollout_core::{Format, Verbosity};
 
 /// One tick of a run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -159,5 +160,6 @@ pub(crate) fn context(dir: &Path, monitor_yaml: &str) -> Context {
         settings,
         format: Format::Json,
         verbosity: Verbosity::Quiet,
+        out: rollout_core::Out::stdout(),
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use monitor::{CheckArgs, InputArgs, Rule, follow};
-use rollout_config::model::Severity;
+use rollout_core::Severity;
 
 use crate::fixtures::{self, Keys, Tick};
 
@@ -56,7 +56,7 @@ fn append(path: &std::path::Path, text: &str) {
 fn follows_through_rotation_and_truncation() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut ctx = fixtures::context(dir.path(), "");
-    ctx.format = rollout_config::Format::Human;
+    ctx.format = rollout_core::Format::Human;
     let log = dir.path().join("townlet.log");
     let mut first = fixtures::header();
     for t in 1..=50 {

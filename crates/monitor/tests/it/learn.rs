@@ -2,7 +2,7 @@
 //! the drop alert's severity.
 
 use monitor::{Input, Kind, LearnArgs, Rule, evaluate, learn};
-use rollout_config::model::Severity;
+use rollout_core::Severity;
 
 use crate::fixtures::{self, Keys};
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use monitor::{CheckArgs, Input, InputArgs, Kind, Report, evaluate, follow};
-use rollout_config::model::Severity;
+use rollout_core::Severity;
 
 use crate::fixtures::{self, Keys};
 

@@ -1,7 +1,7 @@
 //! The human report, as a reviewed snapshot.
 
 use monitor::{Input, Kind, evaluate, render};
-use rollout_config::Style;
+use rollout_core::Style;
 
 use crate::fixtures::{self, Keys};
 
@@ -133,7 +133,7 @@ fn control_characters_from_data_never_reach_the_terminal() {
     assert_eq!(json["inputs"][0]["path"], path.display().to_string());
 
     // `--follow` prints each alert as it is raised, escaped too.
-    ctx.format = rollout_config::Format::Human;
+    ctx.format = rollout_core::Format::Human;
     let args = monitor::CheckArgs {
         inputs: monitor::InputArgs {
             env: vec![("prod".into(), path.clone())],
@@ -148,7 +148,7 @@ fn control_characters_from_data_never_reach_the_terminal() {
     monitor::follow::run(
         &ctx,
         &rules,
-        rollout_config::model::Severity::Critical,
+        rollout_core::Severity::Critical,
         &args.inputs.inputs(),
         &args,
         &mut out,

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use monitor::{Input, Kind, Rule, evaluate, prom};
-use rollout_config::model::Severity;
+use rollout_core::Severity;
 use serde::Deserialize;
 use xshell::{Shell, cmd};
 

@@ -2,8 +2,8 @@
 //! `tick_health` key sets, through the library entry point the gate uses.
 
 use monitor::{Input, Kind, Report, Rule, evaluate};
-use rollout_config::Outcome;
-use rollout_config::model::Severity;
+use rollout_core::Severity;
+use rollout_core::Verdict;
 
 use crate::fixtures::{self, Keys};
 
@@ -53,14 +53,14 @@ fn drops_fire_above_configured_thresholds_only() {
             vec![(Severity::Warning, "e:111-200".into())],
             "{keys:?}"
         );
-        assert_eq!(r.verdict, Outcome::Pass);
+        assert_eq!(r.verdict, Verdict::Pass);
         assert_eq!(
             alerts(&at(20), Rule::TelemetryDrops)[0].0,
             Severity::Warning
         );
         let r = at(21);
         assert_eq!(alerts(&r, Rule::TelemetryDrops)[0].0, Severity::Critical);
-        assert_eq!(r.verdict, Outcome::Fail);
+        assert_eq!(r.verdict, Verdict::Fail);
         // Where drops began, with the line of the buffer warning.
         let a = &r.alerts[0];
         assert_eq!(a.first_tick, Some(101));
@@ -175,7 +175,7 @@ fn non_facade_runtime_variant_is_critical_with_ticks_and_environment() {
         alerts(&r, Rule::RuntimeVariant),
         vec![(Severity::Critical, "prod:5-8".into())]
     );
-    assert_eq!(r.verdict, Outcome::Fail);
+    assert_eq!(r.verdict, Verdict::Fail);
     assert!(r.alerts[0].message.contains("'legacy' (4 ticks)"));
 }
 
@@ -233,9 +233,9 @@ fn fail_on_warning_fails_on_a_warning() {
         kind: None,
     }];
     let r = evaluate(&ctx.settings, &input, None).expect("evaluate");
-    assert_eq!(r.verdict, Outcome::Fail);
+    assert_eq!(r.verdict, Verdict::Fail);
     let r = evaluate(&ctx.settings, &input, Some(Severity::Critical)).expect("evaluate");
-    assert_eq!(r.verdict, Outcome::Pass);
+    assert_eq!(r.verdict, Verdict::Pass);
 }
 
 #[test]
@@ -314,7 +314,7 @@ fn a_log_without_tick_health_fails_on_its_own_and_the_stream_is_still_judged() {
         None,
     )
     .expect("the stream can be judged");
-    assert_eq!(report.verdict, rollout_config::Outcome::Fail);
+    assert_eq!(report.verdict, rollout_core::Verdict::Fail);
     let problems: Vec<&str> = report.problems().map(|(_, p)| p).collect();
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(
@@ -331,7 +331,7 @@ fn a_log_without_tick_health_fails_on_its_own_and_the_stream_is_still_judged() {
     assert!(rules.contains(&monitor::Rule::RuntimeVariant), "{rules:?}");
     assert!(rules.contains(&monitor::Rule::TelemetryGap), "{rules:?}");
     let mut text = Vec::new();
-    monitor::render::human(&report, &rollout_config::Style::new(false), &mut text).expect("render");
+    monitor::render::human(&report, &rollout_core::Style::new(false), &mut text).expect("render");
     let text = String::from_utf8(text).expect("utf-8");
     assert!(text.starts_with("FAIL input [gate]: `"), "{text}");
     assert!(text.contains("; 2 inputs unusable"), "{text}");
@@ -388,7 +388,7 @@ fn streams_baseline_diff_refuses_are_refused_here_too() {
         "{}",
         r.alerts[0].message
     );
-    assert_eq!(r.verdict, Outcome::Fail);
+    assert_eq!(r.verdict, Verdict::Fail);
 }
 
 #[test]
@@ -417,7 +417,7 @@ fn malformed_tick_health_values_are_warned_with_their_line() {
     );
     assert_eq!(r.inputs[0].ticks, 5);
     let mut out = Vec::new();
-    monitor::render::human(&r, &rollout_config::Style::new(false), &mut out).expect("render");
+    monitor::render::human(&r, &rollout_core::Style::new(false), &mut out).expect("render");
     let text = String::from_utf8(out).expect("utf8");
     assert!(text.contains("warn input [prod]: `"), "{text}");
 }
@@ -455,7 +455,7 @@ fn an_exit_queue_as_large_as_u64_is_a_spike_not_a_malformed_value() {
         "{}",
         r.alerts[0].message
     );
-    assert_eq!(r.verdict, Outcome::Fail);
+    assert_eq!(r.verdict, Verdict::Fail);
     assert_eq!(r.environments[0].metrics.queue, Some(0));
     let warnings = &r.inputs[0].warnings;
     assert_eq!(warnings.len(), 1, "{warnings:?}");

@@ -1,9 +1,9 @@
 //! Each check failing on its own, the happy path, overrides.
 
-use plumbing::report::Verdict;
+use plumbing::report::GateVerdict;
 
 use release::tag::Args;
-use rollout_config::Outcome;
+use rollout_core::Verdict;
 
 use crate::support::{Fixture, failed, status};
 
@@ -12,7 +12,7 @@ fn ready_repo_gets_base_tag_then_next_candidate() {
     let f = Fixture::new();
     f.ready();
     let (o, out) = f.run(Args::default());
-    assert_eq!(o, Outcome::Pass, "{out}");
+    assert_eq!(o, Verdict::Pass, "{out}");
     assert!(
         out.contains("plan: create annotated tag v0.9.0-m4"),
         "{out}"
@@ -20,7 +20,7 @@ fn ready_repo_gets_base_tag_then_next_candidate() {
     assert!(f.tags().is_empty(), "a dry run creates nothing");
 
     let (o, out) = f.run(Fixture::execute_args());
-    assert_eq!(o, Outcome::Pass, "{out}");
+    assert_eq!(o, Verdict::Pass, "{out}");
     assert_eq!(f.tags(), ["v0.9.0-m4"]);
     assert_eq!(f.git(&["cat-file", "-t", "v0.9.0-m4"]), "tag", "annotated");
     let msg = f.git(&["tag", "-l", "--format=%(contents)", "v0.9.0-m4"]);
@@ -43,7 +43,7 @@ fn ready_repo_gets_base_tag_then_next_candidate() {
     f.commit("src/townlet/world/grid.py", "GRID = 2\n", "world: fix grid");
     f.ready();
     let (o, out) = f.run(Fixture::execute_args());
-    assert_eq!(o, Outcome::Pass, "{out}");
+    assert_eq!(o, Verdict::Pass, "{out}");
     assert!(out.contains("created annotated tag v0.9.0-m4.1"), "{out}");
     let msg = f.git(&["tag", "-l", "--format=%(contents)", "v0.9.0-m4.1"]);
     assert!(msg.contains("since v0.9.0-m4, newest first"), "{msg}");
@@ -78,7 +78,7 @@ fn dirty_tree_fails_alone_and_untracked_files_only_when_configured() {
     assert_eq!(failed(&plan), ["clean"]);
     assert!(!plan.ready);
     let (o, out) = f.run(Fixture::execute_args());
-    assert_eq!(o, Outcome::Fail);
+    assert_eq!(o, Verdict::Fail);
     assert!(
         out.contains("FAIL clean     1 uncommitted change in the working tree"),
         "{out}"
@@ -100,7 +100,7 @@ fn dirty_tree_fails_alone_and_untracked_files_only_when_configured() {
         allow_dirty: true,
         ..Fixture::execute_args()
     });
-    assert_eq!(o, Outcome::Pass, "{out}");
+    assert_eq!(o, Verdict::Pass, "{out}");
     assert!(out.contains("warn clean"), "{out}");
     let msg = f.git(&["tag", "-l", "--format=%(contents)", "v0.9.0-m4"]);
     assert!(
@@ -186,13 +186,13 @@ fn gate_report_must_pass_for_exactly_head() {
     );
 
     // Failed verdict names the failing step.
-    f.gate_in(&f.repo, Verdict::Fail, false);
+    f.gate_in(&f.repo, GateVerdict::Fail, false);
     let plan = f.plan(&Args::default());
     assert_eq!(failed(&plan), ["gate"]);
     assert_eq!(plan.checks[2].details, ["pytest: 812 passed"]);
 
     // Gated with uncommitted changes.
-    f.gate_in(&f.repo, Verdict::Pass, true);
+    f.gate_in(&f.repo, GateVerdict::Pass, true);
     let plan = f.plan(&Args::default());
     assert_eq!(failed(&plan), ["gate"]);
     assert!(plan.checks[2].summary.contains("uncommitted changes"));
@@ -306,7 +306,7 @@ fn shallow_clone_without_previous_release_fails_history_alone() {
             clone.to_str().expect("utf-8"),
         ],
     );
-    f.gate_in(&clone, Verdict::Pass, false);
+    f.gate_in(&clone, GateVerdict::Pass, false);
     f.sign_all_in(&clone, "HEAD");
 
     let plan = f.plan_in(&clone, &Args::default());
@@ -332,8 +332,8 @@ fn shallow_clone_without_previous_release_fails_history_alone() {
 fn json_plan_has_stable_fields() {
     let f = Fixture::new();
     f.ready();
-    let (o, out) = f.run_in(&f.repo, Args::default(), rollout_config::Format::Json);
-    assert_eq!(o, Outcome::Pass);
+    let (o, out) = f.run_in(&f.repo, Args::default(), rollout_core::Format::Json);
+    assert_eq!(o, Verdict::Pass);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["schema"], 1);
     assert_eq!(v["mode"], "dry-run");
@@ -352,11 +352,7 @@ fn json_plan_has_stable_fields() {
             .starts_with("Townlet v0.9.0-m4\n")
     );
 
-    let (_, out) = f.run_in(
-        &f.repo,
-        Fixture::execute_args(),
-        rollout_config::Format::Json,
-    );
+    let (_, out) = f.run_in(&f.repo, Fixture::execute_args(), rollout_core::Format::Json);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["mode"], "execute");
     assert_eq!(v["execution"]["created"], true);

@@ -1,7 +1,7 @@
 //! Pushing, failing pushes, reruns and races.
 
 use release::tag::{Action, Args};
-use rollout_config::Outcome;
+use rollout_core::Verdict;
 
 use crate::support::Fixture;
 
@@ -33,7 +33,7 @@ fn pushes_only_the_tag_to_a_bare_remote() {
     f.commit("README.md", "two\n", "docs: readme");
     f.ready();
     let (o, out) = f.run(push_args("origin"));
-    assert_eq!(o, Outcome::Pass, "{out}");
+    assert_eq!(o, Verdict::Pass, "{out}");
     assert!(out.contains("pushed v0.9.0-m4 to `origin`"), "{out}");
     let object = f.git(&["rev-parse", "refs/tags/v0.9.0-m4"]);
     assert_eq!(
@@ -48,7 +48,7 @@ fn pushes_only_the_tag_to_a_bare_remote() {
 
     // A rerun finds it in place and does nothing.
     let (o, out) = f.run(push_args("origin"));
-    assert_eq!(o, Outcome::Pass, "{out}");
+    assert_eq!(o, Verdict::Pass, "{out}");
     assert!(out.contains("`origin` already has v0.9.0-m4"), "{out}");
     assert_eq!(f.tags(), ["local-only", "v0.9.0-m4"]);
 }
@@ -67,7 +67,7 @@ fn failed_push_keeps_the_tag_and_a_rerun_recovers() {
     f.ready();
 
     let (o, out) = f.run(push_args("origin"));
-    assert_eq!(o, Outcome::Fail, "{out}");
+    assert_eq!(o, Verdict::Fail, "{out}");
     assert!(out.contains("created annotated tag v0.9.0-m4"), "{out}");
     assert!(
         out.contains(
@@ -93,7 +93,7 @@ fn failed_push_keeps_the_tag_and_a_rerun_recovers() {
 
     std::fs::remove_file(&hook).expect("remove hook");
     let (o, out) = f.run(push_args("origin"));
-    assert_eq!(o, Outcome::Pass, "{out}");
+    assert_eq!(o, Verdict::Pass, "{out}");
     assert!(
         out.contains("reused tag v0.9.0-m4 from an earlier run"),
         "{out}"
@@ -185,7 +185,7 @@ fn tag_pushed_by_someone_else_between_plan_and_execute() {
     // Following the hint leads to the next name.
     f.git(&["tag", "-d", "v0.9.0-m4"]);
     let (o, out) = f.run(push_args("origin"));
-    assert_eq!(o, Outcome::Pass, "{out}");
+    assert_eq!(o, Verdict::Pass, "{out}");
     assert!(out.contains("pushed v0.9.0-m4.1 to `origin`"), "{out}");
 }
 
@@ -197,7 +197,7 @@ fn sign_without_a_key_fails_clearly() {
         sign: true,
         ..Fixture::execute_args()
     });
-    assert_eq!(o, Outcome::Fail, "{out}");
+    assert_eq!(o, Verdict::Fail, "{out}");
     assert!(
         out.contains("git refused to create tag `v0.9.0-m4`"),
         "{out}"
@@ -258,7 +258,7 @@ fn a_push_that_hangs_is_stopped_at_the_network_timeout() {
 
     let started = std::time::Instant::now();
     let (o, out) = f.run(push_args("origin"));
-    assert_eq!(o, Outcome::Fail, "{out}");
+    assert_eq!(o, Verdict::Fail, "{out}");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(30),
         "the push was not stopped"

@@ -1,11 +1,11 @@
 //! Recording sign-offs, their validity on ancestors, and their travel.
 
 use release::signoff::{self, Args, TeamState};
-use rollout_config::{Format, Outcome};
+use rollout_core::{Format, Verdict};
 
 use crate::support::{Fixture, failed};
 
-fn status(f: &Fixture, rev: &str) -> (Outcome, String) {
+fn status(f: &Fixture, rev: &str) -> (Verdict, String) {
     let mut out = Vec::new();
     let o = signoff::run(
         &f.sh,
@@ -38,7 +38,7 @@ fn records_with_checklist_and_lists_status() {
         &mut out,
     )
     .expect("record");
-    assert_eq!(o, Outcome::Pass);
+    assert_eq!(o, Verdict::Pass);
     let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
     assert_eq!(v["team"], "telemetry");
     assert_eq!(v["commit"], f.head());
@@ -74,7 +74,7 @@ fn records_with_checklist_and_lists_status() {
     assert!(note.contains(r#""note":"TLS smoke green""#), "{note}");
 
     let (o, text) = status(&f, "HEAD");
-    assert_eq!(o, Outcome::Fail);
+    assert_eq!(o, Verdict::Fail);
     assert!(
         text.contains("pass telemetry  Telemetry: Tess Telemetry <tess@example.org> at "),
         "{text}"
@@ -180,7 +180,7 @@ fn ancestor_signoff_holds_until_a_high_risk_path_changes() {
         &mut out,
     )
     .expect("status");
-    assert_eq!(o, Outcome::Fail);
+    assert_eq!(o, Verdict::Fail);
     let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
     assert_eq!(v["commit"], head);
     assert_eq!(v["teams"][0]["state"], "stale");
@@ -284,7 +284,7 @@ fn a_record_with_a_field_that_is_not_valid_does_not_count() {
         &head,
     ]);
     let (outcome, text) = status(&f, "HEAD");
-    assert_eq!(outcome, Outcome::Fail, "{text}");
+    assert_eq!(outcome, Verdict::Fail, "{text}");
     let teams = signoff::evaluate(
         &plumbing::git::Git::open(&f.sh, &f.repo).expect("git"),
         &f.ctx().settings.config.release,

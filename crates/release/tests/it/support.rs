@@ -3,12 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use plumbing::report::{GateReport, GitState, StepReport, StepStatus, Verdict};
+use plumbing::report::{GateReport, GateVerdict, GitState, StepReport, StepStatus};
 
 use release::tag::{self, Args, Execution, Plan};
-use rollout_config::{
-    Context, Format, Outcome, Resolved, RolloutConfig, Settings, Source, Verbosity,
-};
+use rollout_config::{Context, Resolved, RolloutConfig, Settings, Source};
+use rollout_core::{Format, Verbosity, Verdict};
 use tempfile::TempDir;
 use xshell::{Shell, cmd};
 
@@ -125,6 +124,7 @@ impl Fixture {
         let path = self.workspace.join("configs/rollout.yaml");
         let config = RolloutConfig::parse(&self.config, &path).expect("config parses");
         Context {
+            out: rollout_core::Out::stdout(),
             settings: Settings {
                 workspace: self.workspace.clone(),
                 config,
@@ -152,10 +152,10 @@ impl Fixture {
     }
 
     /// Writes a gate report for `root`'s HEAD.
-    pub(crate) fn gate_in(&self, root: &Path, verdict: Verdict, dirty: bool) {
+    pub(crate) fn gate_in(&self, root: &Path, verdict: GateVerdict, dirty: bool) {
         let commit = self.git_in(root, &["rev-parse", "HEAD"]);
         let tree = self.git_in(root, &["rev-parse", "HEAD^{tree}"]);
-        let passed = verdict == Verdict::Pass;
+        let passed = verdict == GateVerdict::Pass;
         let step = |id: &str, kind: &str, ms: u64, summary: &str| StepReport {
             id: id.into(),
             kind: kind.into(),
@@ -207,7 +207,7 @@ impl Fixture {
     }
 
     pub(crate) fn gate(&self) {
-        self.gate_in(&self.repo, Verdict::Pass, false);
+        self.gate_in(&self.repo, GateVerdict::Pass, false);
     }
 
     /// Every default team signs `rev` in `root`.
@@ -226,7 +226,7 @@ impl Fixture {
         let mut out = Vec::new();
         let o = release::signoff::run(&self.sh, &self.context_for(root), args, &mut out)
             .expect("sign-off recorded");
-        assert_eq!(o, Outcome::Pass);
+        assert_eq!(o, Verdict::Pass);
     }
 
     pub(crate) fn sign_all(&self) {
@@ -252,11 +252,11 @@ impl Fixture {
     }
 
     /// `tag` as the CLI runs it, with its human output.
-    pub(crate) fn run(&self, args: Args) -> (Outcome, String) {
+    pub(crate) fn run(&self, args: Args) -> (Verdict, String) {
         self.run_in(&self.repo, args, Format::Human)
     }
 
-    pub(crate) fn run_in(&self, root: &Path, args: Args, format: Format) -> (Outcome, String) {
+    pub(crate) fn run_in(&self, root: &Path, args: Args, format: Format) -> (Verdict, String) {
         let mut ctx = self.context_for(root);
         ctx.format = format;
         let mut out = Vec::new();

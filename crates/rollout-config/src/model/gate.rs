@@ -296,7 +296,7 @@ fn validate_step(
 fn validate_env(step: &Step, key: &str, check: &Checker<'_>) -> Result<(), ConfigError> {
     for (name, value) in &step.env {
         let path = format!("{key}.env.{name}");
-        let shown = crate::output::printable(name);
+        let shown = rollout_core::output::printable(name);
         if name.is_empty() {
             return Err(check.key_err(
                 &path,
@@ -318,7 +318,7 @@ fn validate_env(step: &Step, key: &str, check: &Checker<'_>) -> Result<(), Confi
         if value.contains('\0') {
             let msg = format!(
                 "expected a value without NUL, found '{}'",
-                crate::output::printable(value)
+                rollout_core::output::printable(value)
             );
             return Err(check.err(path, msg).key(format!("{key}.env.{shown}")));
         }

@@ -100,7 +100,7 @@ impl RolloutConfig {
         }
         Ok(Self {
             path: path.to_path_buf(),
-            sha256: crate::fs::sha256_hex(text.as_bytes()),
+            sha256: rollout_core::fs::sha256_hex(text.as_bytes()),
             file,
         })
     }

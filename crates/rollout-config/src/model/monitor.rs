@@ -35,8 +35,9 @@ pub struct MonitorSection {
     /// `learn`: the critical threshold is the warning threshold times this.
     #[serde(default = "default_critical_factor")]
     pub learn_critical_factor: f64,
-    /// The lowest alert severity that fails `cargo xtask monitor`.
-    #[serde(default)]
+    /// The lowest alert severity that fails `cargo xtask monitor`:
+    /// `warning` or `critical` (default).
+    #[serde(default, deserialize_with = "alert_severity")]
     pub fail_on: Severity,
     /// Where the runbook of the emitted alert rules is (`runbook_url`
     /// annotation, with `#alert-name` appended).
@@ -48,35 +49,24 @@ fn default_runbook_url() -> String {
     "docs/runbook.md".into()
 }
 
-/// How serious an alert is.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Deserialize,
-    Serialize,
-    schemars::JsonSchema,
-)]
+/// Alert severities are the workspace's one [`rollout_core::Severity`].
+pub use rollout_core::Severity;
+
+/// The severities an alert can have, as Prometheus' and Alertmanager's
+/// `severity` label has them: the YAML shape of [`Severity`] where an alert
+/// is meant (`error` is a finding's word, tls-smoke's).
+#[derive(Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+enum AlertSeverity {
     Warning,
-    #[default]
     Critical,
 }
 
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
+fn alert_severity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Severity, D::Error> {
+    Ok(match AlertSeverity::deserialize(d)? {
+        AlertSeverity::Warning => Severity::Warning,
+        AlertSeverity::Critical => Severity::Critical,
+    })
 }
 
 fn default_window() -> usize {

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use tls_smoke::report::{Class, Outcome, Severity, Status};
+use tls_smoke::report::{Class, Severity, Status, Verdict};
 use tls_smoke::{SmokeOptions, SmokeTarget, smoke};
 
 use crate::support::*;
@@ -199,7 +199,7 @@ fn python(fx: &Fixture) -> String {
 /// `ca_file` certificate, and that Python failed with the same words.
 fn assert_refused_like_python(fx: &Fixture, openssl_error: &str, subject: &str) {
     let r = loopback(fx);
-    assert_eq!(r.verdict, Outcome::Fail, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Fail, "{r:#?}");
     assert_eq!(r.exit_code, 1);
     assert_eq!(check_status(&r, "handshake"), Status::Fail, "{r:#?}");
     let finding = r
@@ -295,7 +295,7 @@ fn chains_openssl_accepts_still_pass_a_v1_root_included() {
     ] {
         let fx = case(ca, intermediate, SERVER_SAN);
         let r = loopback(&fx);
-        assert_eq!(r.verdict, Outcome::Pass, "{what}: {r:#?}");
+        assert_eq!(r.verdict, Verdict::Pass, "{what}: {r:#?}");
         assert_eq!(check_status(&r, "hostname"), Status::Pass, "{what}");
         assert_eq!(python(&fx).trim(), "ok", "{what}");
     }
@@ -305,7 +305,7 @@ fn chains_openssl_accepts_still_pass_a_v1_root_included() {
 fn a_host_only_in_the_common_name_passes_with_a_warning_as_python_accepts_it() {
     let fx = case(Some(GOOD_CA), false, "extendedKeyUsage=serverAuth");
     let r = loopback(&fx);
-    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     assert_eq!(r.exit_code, 0);
     assert_eq!(check_status(&r, "handshake"), Status::Pass);
     assert_eq!(check_status(&r, "hostname"), Status::Warn);

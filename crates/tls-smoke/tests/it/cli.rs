@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use rollout_config::{Context, Format, Outcome, Overrides, Settings, Verbosity};
+use rollout_config::{Context, Overrides, Settings};
+use rollout_core::{Format, Verbosity, Verdict};
 
 use crate::support::*;
 
@@ -25,6 +26,7 @@ fn ctx(root: &Path, format: Format) -> Context {
         root: Some(root.to_path_buf()),
     };
     Context {
+        out: rollout_core::Out::stdout(),
         settings: Settings::resolve(&ws, &ws, &overrides, &|_| None).expect("settings"),
         format,
         verbosity: Verbosity::Quiet,
@@ -32,7 +34,7 @@ fn ctx(root: &Path, format: Format) -> Context {
 }
 
 /// Runs `tls-smoke ARGS...`; returns the result and stdout.
-fn run(root: &Path, format: Format, args: &[&str]) -> (anyhow::Result<Outcome>, String) {
+fn run(root: &Path, format: Format, args: &[&str]) -> (anyhow::Result<Verdict>, String) {
     let cli = Cli::try_parse_from(std::iter::once("tls-smoke").chain(args.iter().copied()))
         .expect("arguments");
     let mut out = Vec::new();
@@ -61,7 +63,7 @@ fn certs_then_loopback_passes_and_prints_version_and_cipher() {
         Format::Human,
         &["certs", "--out", out_arg, "--host", "demo.local"],
     );
-    assert_eq!(r.expect("certs"), Outcome::Pass);
+    assert_eq!(r.expect("certs"), Verdict::Pass);
     assert!(
         stdout.contains("dev certificates for `demo.local` written to"),
         "{stdout}"
@@ -76,7 +78,7 @@ fn certs_then_loopback_passes_and_prints_version_and_cipher() {
             "configs/demo/poc_demo_tls.yaml",
         ],
     );
-    assert_eq!(r.expect("smoke"), Outcome::Pass, "{stdout}");
+    assert_eq!(r.expect("smoke"), Verdict::Pass, "{stdout}");
     let last = stdout.lines().last().expect("verdict line");
     assert!(
         last.starts_with(
@@ -104,7 +106,7 @@ fn certs_then_loopback_passes_and_prints_version_and_cipher() {
 
     // JSON: the documented fields.
     let (r, stdout) = run(root.path(), Format::Json, &["--loopback"]);
-    assert_eq!(r.expect("smoke"), Outcome::Pass);
+    assert_eq!(r.expect("smoke"), Verdict::Pass);
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
     assert_eq!(v["schema"], 1);
     assert_eq!(v["verdict"], "pass");
@@ -163,7 +165,7 @@ fn loopback_with_a_wrong_host_fails_with_the_names() {
     );
     r.expect("certs");
     let (r, stdout) = run(root.path(), Format::Human, &["--loopback"]);
-    assert_eq!(r.expect("smoke"), Outcome::Fail, "{stdout}");
+    assert_eq!(r.expect("smoke"), Verdict::Fail, "{stdout}");
     assert!(
         stdout.contains("expected `demo.local`, certificate presents [DNS:other.local]"),
         "{stdout}"
@@ -232,7 +234,7 @@ fn plaintext_localhost_passes_with_the_warning() {
         Format::Human,
         &["--sim-config", "configs/local.yaml"],
     );
-    assert_eq!(r.expect("pass"), Outcome::Pass);
+    assert_eq!(r.expect("pass"), Verdict::Pass);
     assert!(stdout.contains("warn transport"), "{stdout}");
     assert!(
         stdout.contains("telemetry_tcp_plaintext_enabled endpoint=localhost:8765"),
@@ -276,7 +278,7 @@ fn gate_flow_generates_missing_dev_certs_then_passes() {
         expiry_warning_days: 30,
     };
     let report = tls_smoke::smoke(&t, &opts);
-    assert_eq!(report.verdict, rollout_config::Outcome::Pass, "{report:#?}");
+    assert_eq!(report.verdict, rollout_core::Verdict::Pass, "{report:#?}");
     assert_eq!(report.exit_code, 0);
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
 }
@@ -320,7 +322,7 @@ fn certs_refuses_an_empty_or_invalid_host_before_writing_anything() {
                 host,
             ],
         );
-        assert_eq!(r.expect("certs"), Outcome::Pass, "{host}");
+        assert_eq!(r.expect("certs"), Verdict::Pass, "{host}");
     }
 }
 
@@ -344,13 +346,13 @@ fn a_subject_with_an_escape_byte_reaches_the_terminal_escaped_and_json_exact() {
         key_arg.to_str().expect("utf-8"),
     ];
     let (r, stdout) = run(fx.root(), Format::Human, &args);
-    assert_eq!(r.expect("smoke"), Outcome::Pass, "{stdout}");
+    assert_eq!(r.expect("smoke"), Verdict::Pass, "{stdout}");
     assert!(stdout.contains("demo"), "{stdout}");
     assert!(!stdout.contains('\u{1b}'), "raw ESC on stdout: {stdout:?}");
     assert!(!stdout.contains('\u{7}'), "raw BEL on stdout: {stdout:?}");
 
     let (r, stdout) = run(fx.root(), Format::Json, &args);
-    assert_eq!(r.expect("smoke"), Outcome::Pass);
+    assert_eq!(r.expect("smoke"), Verdict::Pass);
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
     let subject = v["server_chain"][0]["subject"].as_str().expect("subject");
     assert!(

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use tls_smoke::report::{Class, Outcome, Status};
+use tls_smoke::report::{Class, Status, Verdict};
 use tls_smoke::{SmokeOptions, SmokeTarget, smoke};
 
 use crate::support::*;
@@ -135,7 +135,7 @@ fn verify_hostname_false_still_verifies_the_chain() {
         .leaf(&["collector.example"], "collector", Use::Server, VALID);
     let addr = rustls_server(server_config(identity(&id.0, &id.1), None));
     let r = smoke(&t, &connect(addr));
-    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     assert!(!r.verify_hostname);
 
     let other = Ca::new("Other CA");

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tls_smoke::report::Outcome;
+use tls_smoke::report::Verdict;
 use tls_smoke::{ServeOptions, serve, smoke};
 
 use crate::support::*;
@@ -23,7 +23,7 @@ fn openssl_s_server_with_client_auth_passes() {
         ],
     );
     let r = smoke(&fx.demo("demo.local:8765", 2.0), &connect(server.addr));
-    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     let s = r.session.as_ref().expect("session");
     assert_eq!(s.protocol, "TLSv1.3");
     assert!(s.cipher_suite.starts_with("TLS13_"), "{}", s.cipher_suite);
@@ -47,7 +47,7 @@ fn openssl_s_server_with_client_auth_passes() {
         ],
     );
     let r = smoke(&fx.demo("demo.local:8765", 2.0), &connect(server.addr));
-    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     assert_eq!(
         r.session.as_ref().map(|s| s.protocol.as_str()),
         Some("TLSv1.2")
@@ -130,7 +130,7 @@ fn python_ssl_client_into_serve() {
         "{:?}",
         s.tally.handshake_failures
     );
-    assert_eq!(s.verdict, Outcome::Pass);
+    assert_eq!(s.verdict, Verdict::Pass);
     assert_eq!(s.exit_code, 0);
 }
 
@@ -142,10 +142,10 @@ fn serve_flags_a_non_facade_runtime_variant() {
     let s = handle.join().expect("serve thread");
     assert_eq!(s.tally.payloads, 5);
     assert_eq!(s.tally.other_runtime_variants.get("legacy"), Some(&1));
-    assert_eq!(s.verdict, Outcome::Fail);
+    assert_eq!(s.verdict, Verdict::Fail);
     assert_eq!(s.exit_code, 1);
     let mut out = Vec::new();
-    tls_smoke::serve_render(&s, &rollout_config::Style::new(false), &mut out).expect("render");
+    tls_smoke::serve_render(&s, &rollout_core::Style::new(false), &mut out).expect("render");
     let text = String::from_utf8(out).expect("utf-8");
     assert!(
         text.contains("FAIL runtime_variant  expected `facade`, found others in 1 payloads"),

@@ -1,7 +1,7 @@
 //! Section 2 of the issue: every static check, before any network I/O. Each
 //! test asserts the exit code and the message.
 
-use tls_smoke::report::{Class, Outcome, Status};
+use tls_smoke::report::{Class, Status, Verdict};
 use tls_smoke::smoke;
 
 use crate::support::*;
@@ -13,7 +13,7 @@ fn plaintext_localhost_passes_with_townlet_warning() {
         "type: tcp\nendpoint: localhost:8765\nenable_tls: false\nallow_plaintext: true\ndev_allow_plaintext: true",
     );
     let r = smoke(&t, &connect(closed_port()));
-    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     assert_eq!(r.exit_code, 0);
     let w = warnings(&r);
     assert_eq!(w.len(), 1);
@@ -217,7 +217,7 @@ fn pkcs8_sec1_and_pkcs1_keys_load() {
     let server = || rustls_server(server_config(fx.server_identity(), Some(&fx.ca.cert_pem)));
 
     let r = smoke(&fx.demo("demo.local:8765", 2.0), &connect(server()));
-    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     assert!(
         r.checks
             .iter()
@@ -236,7 +236,7 @@ fn pkcs8_sec1_and_pkcs1_keys_load() {
             .contains("BEGIN EC PRIVATE KEY")
     );
     let r = smoke(&fx.demo("demo.local:8765", 2.0), &connect(server()));
-    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     assert!(
         r.checks.iter().any(|c| c.summary.contains("(SEC1 ECDSA)")),
         "{:#?}",
@@ -266,7 +266,7 @@ fn pkcs8_sec1_and_pkcs1_keys_load() {
             .contains("BEGIN RSA PRIVATE KEY")
     );
     let r = smoke(&fx.demo("demo.local:8765", 2.0), &connect(server()));
-    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     assert!(
         r.checks.iter().any(|c| c.summary.contains("(PKCS#1 RSA)")),
         "{:#?}",
@@ -340,7 +340,7 @@ fn expiring_soon_is_a_warning_that_passes() {
     fx.write("certs/demo_client.pem", &cert);
     let addr = rustls_server(server_config(fx.server_identity(), Some(&fx.ca.cert_pem)));
     let r = smoke(&fx.demo("demo.local:8765", 2.0), &connect(addr));
-    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     let w = warnings(&r);
     assert_eq!(w.len(), 1, "{w:#?}");
     assert_eq!(w[0].class, Class::CertExpiring);
@@ -361,7 +361,7 @@ fn key_readable_by_others_is_a_warning() {
     chmod(&fx.path("certs/demo_client.key"), 0o644);
     let addr = rustls_server(server_config(fx.server_identity(), Some(&fx.ca.cert_pem)));
     let r = smoke(&fx.demo("demo.local:8765", 2.0), &connect(addr));
-    assert_eq!(r.verdict, Outcome::Pass, "{r:#?}");
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
     let w = warnings(&r);
     assert_eq!(w.len(), 1, "{w:#?}");
     assert_eq!(w[0].class, Class::KeyPermissions);

@@ -1,5 +1,6 @@
-//! What every command shares about output: the format, the verdict and the
-//! decision whether to use colour.
+//! What every command shares about output: the format, the decision whether
+//! to use colour, the styling of status words, and making text from data
+//! safe for a terminal.
 
 use std::io::IsTerminal;
 
@@ -13,7 +14,7 @@ pub const ENV_CI: &str = "CI";
 pub const ENV_CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
 
 /// How a command prints its result on stdout. Each command accepts only
-/// the formats it has, through [`TextFormat`] or [`ReportFormat`].
+/// the formats it has (the command line offers no others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -28,124 +29,6 @@ pub enum Format {
     Markdown,
 }
 
-/// `--format` of a command whose result is for a person or a program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum TextFormat {
-    #[default]
-    Human,
-    Json,
-}
-
-/// `--format` of a command whose result is a report of checks, which CI
-/// tools also read as JUnit or Markdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ReportFormat {
-    #[default]
-    Human,
-    Json,
-    Junit,
-    Markdown,
-}
-
-impl From<TextFormat> for Format {
-    fn from(f: TextFormat) -> Self {
-        match f {
-            TextFormat::Human => Format::Human,
-            TextFormat::Json => Format::Json,
-        }
-    }
-}
-
-impl From<ReportFormat> for Format {
-    fn from(f: ReportFormat) -> Self {
-        match f {
-            ReportFormat::Human => Format::Human,
-            ReportFormat::Json => Format::Json,
-            ReportFormat::Junit => Format::Junit,
-            ReportFormat::Markdown => Format::Markdown,
-        }
-    }
-}
-
-/// The status of one check, in the same words in every command's report.
-/// Ordered from best to worst, so that the worst of several is their `max`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    /// Not checked (the summary says why).
-    Skip,
-    /// Passed with a reservation the summary names.
-    Warn,
-    Fail,
-}
-
-impl Status {
-    /// The status word as printed (`pass`, `skip`, `warn`, `FAIL`).
-    pub fn word(self, style: &Style) -> String {
-        match self {
-            Status::Pass => style.pass(),
-            Status::Skip => style.skip(),
-            Status::Warn => style.warn(),
-            Status::Fail => style.fail(),
-        }
-    }
-
-    /// The name in reports (`pass`, `skip`, `warn`, `fail`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Skip => "skip",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-        }
-    }
-}
-
-/// What a command concluded, and so its exit code.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Everything checked passed (warnings allowed).
-    Pass,
-    /// A check found a problem.
-    Fail,
-    /// It could not run (bad input, bad config, missing tool): a report that
-    /// says so. A command that cannot even report returns `Err`, which
-    /// means the same.
-    Error,
-}
-
-impl Outcome {
-    /// The process exit code, the same for every command: 0 pass, 1 a
-    /// problem found, 2 could not run.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Pass => 0,
-            Outcome::Fail => 1,
-            Outcome::Error => 2,
-        }
-    }
-
-    pub fn from_ok(ok: bool) -> Self {
-        if ok { Outcome::Pass } else { Outcome::Fail }
-    }
-}
-
 /// `-q`/`-v`: how much goes to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Verbosity {
@@ -156,7 +39,7 @@ pub enum Verbosity {
 }
 
 /// `--color`: when to colour output (the clap/anstream convention).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorChoice {
     /// On a terminal that supports it, unless `NO_COLOR` is set or in CI;
     /// `CLICOLOR_FORCE` forces it.
