@@ -110,10 +110,10 @@ impl From<ColorArg> for rollout_core::output::ColorChoice {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the M4 validation gate (pytest, ruff, mypy debt, TLS smoke, baselines, UI smoke)
-    Gate(gate::Args),
+    Gate(cli::gate::Args),
     /// Validate the rollout config and a Townlet config; print the resolved settings
     #[command(after_help = "Example:\n  cargo xtask config --root ../townlet --format json")]
-    Config(ConfigArgs),
+    Config(cli::config::Args),
     /// Record a team's sign-off on a commit, or list sign-offs with --status
     Signoff(release::signoff::Args),
     /// Plan the release tag and its checks; --execute creates it, --push pushes it
@@ -127,7 +127,7 @@ enum Command {
     BaselineDiff(baseline_diff::Args),
     /// Write this tooling into a Townlet checkout: workspace, config, .gitignore entries, CI workflow
     #[command(after_help = "Example:\n  cargo xtask adopt ../townlet")]
-    Adopt(AdoptArgs),
+    Adopt(cli::adopt::Args),
     /// Print a shell completion script for this command line on stdout
     #[command(
         after_help = "Example:\n  cargo xtask completions bash > ~/.local/share/bash-completion/completions/xtask"
@@ -147,50 +147,6 @@ enum CompletionShell {
     Bash,
     Zsh,
     Fish,
-}
-
-#[derive(Debug, Args)]
-struct ConfigArgs {
-    /// Townlet simulation config to validate, relative to the Townlet root [default: tls_smoke.sim_config]
-    #[arg(long, value_name = "PATH")]
-    sim_config: Option<PathBuf>,
-    /// How to print the result on stdout
-    #[arg(
-        help_heading = "Output",
-        long,
-        value_enum,
-        default_value_t,
-        value_name = "FORMAT"
-    )]
-    format: rollout_config::TextFormat,
-}
-
-#[derive(Debug, Args)]
-struct AdoptArgs {
-    /// The Townlet checkout to write into: the top of its git repository
-    #[arg(value_name = "PATH")]
-    path: PathBuf,
-    /// Replace files that exist and differ from the tooling's
-    #[arg(long)]
-    force: bool,
-    /// Also copy the tooling's tests, benches and fuzz targets
-    #[arg(long)]
-    with_tests: bool,
-    /// Also copy the bundled sample target and its baselines
-    #[arg(long)]
-    with_sample: bool,
-    /// Print what would be written; write nothing
-    #[arg(long)]
-    dry_run: bool,
-    /// How to print the result on stdout
-    #[arg(
-        help_heading = "Output",
-        long,
-        value_enum,
-        default_value_t,
-        value_name = "FORMAT"
-    )]
-    format: rollout_config::TextFormat,
 }
 
 impl Command {
@@ -267,31 +223,17 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
     let mut stdout = std::io::stdout().lock();
     let sh = xshell::Shell::new()?;
     match cli.command {
-        Command::Gate(args) => gate::run(&sh, &ctx()?, args),
-        Command::Config(a) => rollout_config::show::run(
-            &ctx()?,
-            rollout_config::show::Args {
-                sim_config: a.sim_config,
-            },
-            &mut stdout,
-        ),
+        Command::Gate(args) => {
+            let ctx = ctx()?;
+            gate::run(&ctx, args.settings(&ctx)?).map(|o| o.verdict)
+        }
+        Command::Config(a) => rollout_config::show::run(&ctx()?, a.settings()?).map(|o| o.verdict),
         Command::Signoff(a) => release::signoff::run(&sh, &ctx()?, a, &mut stdout),
         Command::Tag(a) => release::tag::run(&sh, &ctx()?, a, &mut stdout),
         Command::TlsSmoke(a) => tls_smoke::run(&ctx()?, *a, &mut stdout),
         Command::Monitor(a) => monitor::run(&sh, &ctx()?, a, &mut stdout),
         Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx()?, a),
-        Command::Adopt(a) => adopt::run(
-            &ctx()?,
-            adopt::AdoptSettings {
-                // A path on the command line is relative to the current directory.
-                path: std::env::current_dir()?.join(a.path),
-                force: a.force,
-                with_tests: a.with_tests,
-                with_sample: a.with_sample,
-                dry_run: a.dry_run,
-            },
-            &mut stdout,
-        ),
+        Command::Adopt(a) => adopt::run(&ctx()?, a.settings()?).map(|o| o.verdict),
         Command::Completions(a) => print_completions(a.shell, &mut stdout),
     }
 }

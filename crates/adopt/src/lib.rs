@@ -24,12 +24,11 @@ mod select;
 mod source;
 mod workflow;
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use rollout_config::Context;
-use rollout_core::{Style, Verdict};
+use rollout_core::{Check, Outcome, Status, Verdict};
 
 pub use report::{Action, AdoptReport, FileEntry};
 
@@ -53,7 +52,7 @@ pub struct AdoptSettings {
 /// `settings.path` and prints what it wrote on `out`. `Pass` when the
 /// checkout holds the whole tooling; `Error` when a file that differs was
 /// kept (without `--force`); `Err` when nothing could be done.
-pub fn run(ctx: &Context, settings: AdoptSettings, out: &mut dyn Write) -> Result<Verdict> {
+pub fn run(ctx: &Context, settings: AdoptSettings) -> Result<Outcome> {
     let sh = xshell::Shell::new()?;
     let workspace = &ctx.settings.workspace;
     let root = checkout::check(&sh, &settings.path, workspace)?;
@@ -85,8 +84,8 @@ pub fn run(ctx: &Context, settings: AdoptSettings, out: &mut dyn Write) -> Resul
     report
         .files
         .push(plan::gitignore(&root, &entries, settings.dry_run)?);
-    rollout_core::emit(&report, ctx.format, &Style::stdout(), out)?;
-    Ok(verdict(&report, &root))
+    rollout_core::emit(&report, ctx.format, &ctx.out.style(), &mut *ctx.out.lock())?;
+    Ok(outcome(&report, &root))
 }
 
 /// The selection the settings ask for.
@@ -119,10 +118,31 @@ fn certs_entry(root: &std::path::Path, sim_config: &str) -> Option<String> {
 }
 
 /// `Pass`, or `Error` with a message on stderr when files were kept.
-fn verdict(report: &AdoptReport, root: &std::path::Path) -> Verdict {
+fn outcome(report: &AdoptReport, root: &std::path::Path) -> Outcome {
     let kept = report.kept();
+    let what = if report.dry_run {
+        "would write"
+    } else {
+        "wrote"
+    };
+    let checks: Vec<Check> = report
+        .files
+        .iter()
+        .map(|f| {
+            let status = if f.action == Action::Kept {
+                Status::Fail
+            } else {
+                Status::Pass
+            };
+            Check::new(f.path.clone(), status, f.action.as_str())
+        })
+        .collect();
     if kept.is_empty() {
-        return Verdict::Pass;
+        let summary = format!(
+            "{what} the tooling into `{}`",
+            rollout_core::printable(&root.display().to_string())
+        );
+        return Outcome::new(Verdict::Pass, summary).with_checks(checks);
     }
     let files: Vec<String> = kept
         .iter()
@@ -144,5 +164,5 @@ fn verdict(report: &AdoptReport, root: &std::path::Path) -> Verdict {
         files.join(", "),
         rollout_core::printable(&root.display().to_string())
     );
-    Verdict::Error
+    Outcome::new(Verdict::Error, format!("{count} kept")).with_checks(checks)
 }

@@ -28,6 +28,20 @@ pub enum Action {
     Updated,
 }
 
+impl Action {
+    /// The word the JSON writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Wrote => "wrote",
+            Action::Replaced => "replaced",
+            Action::Unchanged => "unchanged",
+            Action::Kept => "kept",
+            Action::Appended => "appended",
+            Action::Updated => "updated",
+        }
+    }
+}
+
 /// One file and what became of it.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FileEntry {

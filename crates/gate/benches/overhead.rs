@@ -30,19 +30,17 @@ fn run(name: &str, steps: &str, jobs: usize, critical_path: Duration, rounds: u3
         format: Format::Json,
         verbosity: Verbosity::Quiet,
     };
-    let sh = xshell::Shell::new().expect("shell");
     let mut overheads = Vec::new();
     for _ in 0..rounds {
         let t0 = Instant::now();
-        let mut sink = Vec::new();
-        gate::run_to(
-            &sh,
+        let (out, _captured) = rollout_core::Out::memory();
+        let ctx = Context { out, ..ctx.clone() };
+        gate::run(
             &ctx,
-            gate::Args {
-                jobs: Some(jobs),
+            gate::Settings {
+                jobs,
                 ..Default::default()
             },
-            &mut sink,
         )
         .expect("gate");
         overheads.push(t0.elapsed().saturating_sub(critical_path));

@@ -26,8 +26,10 @@ pub mod render;
 mod ruff;
 mod run;
 mod schedule;
+mod settings;
 mod step;
 mod summary;
 pub mod terminal;
 
-pub use run::{Args, run, run_to};
+pub use run::run;
+pub use settings::{Settings, suite_args};

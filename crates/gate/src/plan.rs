@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use rollout_config::model::{Step, StepKind, kind_name};
+use rollout_config::model::{Step, StepKind};
 use rollout_core::Selection;
 
 /// Values of the placeholders in step commands: those every command line
@@ -217,7 +217,7 @@ fn planned(step: &Step, vars: &Vars, implied: bool) -> Result<Planned> {
 pub fn describe(p: &Planned) -> String {
     match p.step.kind {
         StepKind::Command | StepKind::TerminalSmoke => p.argv.join(" "),
-        kind => format!("built-in {}", kind_name(kind)),
+        kind => format!("built-in {}", kind.as_str()),
     }
 }
 

@@ -100,59 +100,32 @@ fn marker_path(root: &Path, python: &Path) -> Option<PathBuf> {
     (env != root).then(|| env.join(MARKER))
 }
 
+/// What provisioning needs besides the context: the checkout, its
+/// interpreter, whether creating it is allowed, and where to report.
+pub(crate) struct Provisioning<'a> {
+    pub(crate) root: &'a Path,
+    pub(crate) python: &'a Path,
+    pub(crate) no_provision: bool,
+    pub(crate) cancel: &'a AtomicBool,
+    pub(crate) progress: &'a Progress,
+}
+
 /// Creates the target's Python environment when its interpreter is missing,
 /// or when it was not provisioned to completion with the configured
 /// commands and the current `pyproject.toml`.
-pub(crate) fn provision(
-    ctx: &Context,
-    root: &Path,
-    python: &Path,
-    no_provision: bool,
-    cancel: &AtomicBool,
-    progress: &Progress,
-) -> Result<()> {
-    let exists = if python.components().count() > 1 {
-        python.is_file()
-    } else {
-        true
-    };
+pub(crate) fn provision(ctx: &Context, env: &Provisioning<'_>) -> Result<()> {
+    let Provisioning {
+        root,
+        python,
+        progress,
+        ..
+    } = *env;
     let cfg = &ctx.settings.config;
     let commands = cfg.target.provision_for(&ctx.settings.target);
     let marker = marker_path(root, python);
     let expected = Marker::expected(root, commands)?;
-    if exists {
-        let stale = match &marker {
-            Some(path) if !commands.is_empty() => expected.stale(path),
-            _ => None,
-        };
-        let Some(why) = stale else {
-            return Ok(());
-        };
-        if no_provision {
-            progress.note(&format!(
-                "warning: using `{}` as it is (--no-provision), although {why}",
-                python.display()
-            ));
-            return Ok(());
-        }
-        progress.note(&format!("provisioning `{}` again: {why}", root.display()));
-    } else if no_provision || commands.is_empty() {
-        let how = if commands.is_empty() {
-            "add commands under target.provision".to_string()
-        } else {
-            format!(
-                "run without --no-provision, or by hand: {}",
-                commands
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(" then ")
-            )
-        };
-        bail!(
-            "the target's Python environment is missing: `{}` does not exist\nhint: {how}",
-            python.display()
-        );
+    if !needs_provisioning(env, commands, marker.as_deref(), &expected)? {
+        return Ok(());
     }
     // Nothing is created or installed in a directory that is not Townlet.
     ctx.settings.townlet_checkout()?;
@@ -170,7 +143,7 @@ pub(crate) fn provision(
         if grouped {
             eprintln!("::group::provisioning `{c}`");
         }
-        let exit = plumbing::process::run_streamed(command, PROVISION_TIMEOUT, cancel);
+        let exit = plumbing::process::run_streamed(command, PROVISION_TIMEOUT, env.cancel);
         if grouped {
             eprintln!("::endgroup::");
         }
@@ -205,4 +178,62 @@ pub(crate) fn provision(
             .context("cannot record the completed provisioning")?;
     }
     Ok(())
+}
+
+/// Whether the environment must be (re)created: false when it exists and
+/// its record is current (or `--no-provision` keeps it as it is); an error
+/// when it is missing and may not or cannot be created.
+fn needs_provisioning(
+    env: &Provisioning<'_>,
+    commands: &[rollout_config::model::CommandLine],
+    marker: Option<&Path>,
+    expected: &Marker,
+) -> Result<bool> {
+    let Provisioning {
+        root,
+        python,
+        no_provision,
+        progress,
+        ..
+    } = *env;
+    let exists = if python.components().count() > 1 {
+        python.is_file()
+    } else {
+        true
+    };
+    if exists {
+        let stale = match marker {
+            Some(path) if !commands.is_empty() => expected.stale(path),
+            _ => None,
+        };
+        let Some(why) = stale else {
+            return Ok(false);
+        };
+        if no_provision {
+            progress.note(&format!(
+                "warning: using `{}` as it is (--no-provision), although {why}",
+                python.display()
+            ));
+            return Ok(false);
+        }
+        progress.note(&format!("provisioning `{}` again: {why}", root.display()));
+    } else if no_provision || commands.is_empty() {
+        let how = if commands.is_empty() {
+            "add commands under target.provision".to_string()
+        } else {
+            format!(
+                "run without --no-provision, or by hand: {}",
+                commands
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(" then ")
+            )
+        };
+        bail!(
+            "the target's Python environment is missing: `{}` does not exist\nhint: {how}",
+            python.display()
+        );
+    }
+    Ok(true)
 }

@@ -420,7 +420,7 @@ mod tests {
     fn ruff_step(n: usize) -> StepReport {
         StepReport {
             id: "ruff".into(),
-            kind: "command".into(),
+            kind: rollout_core::StepKind::Command,
             status: StepStatus::Fail,
             duration_ms: 1,
             exit_code: Some(1),

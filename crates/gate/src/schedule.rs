@@ -14,7 +14,7 @@ use rollout_config::Context;
 
 use crate::plan::Planned;
 use crate::progress::Progress;
-use crate::run::Args;
+use crate::settings::Settings;
 use crate::step::{StepResult, run_step};
 
 /// Each planned step's result and duration in milliseconds; `None` for a
@@ -24,9 +24,8 @@ pub(crate) type Results = Vec<Option<(StepResult, u64)>>;
 /// What the scheduler needs to run the plan.
 pub(crate) struct Scheduler<'a> {
     pub(crate) ctx: Arc<Context>,
-    pub(crate) args: Arc<Args>,
+    pub(crate) settings: Arc<Settings>,
     pub(crate) run: &'a [Planned],
-    pub(crate) jobs: usize,
     pub(crate) log_dir: &'a Path,
     pub(crate) interrupted: Arc<AtomicBool>,
     pub(crate) progress: &'a Progress,
@@ -102,7 +101,7 @@ impl Scheduler<'_> {
         tx: &mpsc::Sender<Done>,
     ) {
         for i in 0..self.run.len() {
-            if state.running >= self.jobs || state.stop_starting {
+            if state.running >= self.settings.jobs || state.stop_starting {
                 break;
             }
             if state.results[i].is_some() || state.started[i].is_some() {
@@ -138,14 +137,14 @@ impl Scheduler<'_> {
     fn spawn(&self, i: usize, tx: mpsc::Sender<Done>) {
         let planned = self.run[i].clone();
         let log = self.log_dir.join(format!("{}.log", planned.step.id));
-        let (ctx, args, cancel) = (
+        let (ctx, settings, cancel) = (
             Arc::clone(&self.ctx),
-            Arc::clone(&self.args),
+            Arc::clone(&self.settings),
             Arc::clone(&self.interrupted),
         );
         std::thread::spawn(move || {
             let started = Instant::now();
-            let result = run_step(&ctx, &args, &planned, &log, &cancel).unwrap_or_else(|e| {
+            let result = run_step(&ctx, &settings, &planned, &log, &cancel).unwrap_or_else(|e| {
                 let mut r = StepResult::new(
                     StepStatus::Fail,
                     format!("could not run: {e:#}").replace('\n', "; "),
@@ -165,7 +164,9 @@ impl Scheduler<'_> {
         if result.status == StepStatus::Fail && self.run[i].step.allow_failure {
             result.status = StepStatus::AllowedFailure;
         }
-        if matches!(result.status, StepStatus::Fail | StepStatus::Timeout) && self.args.fail_fast {
+        if matches!(result.status, StepStatus::Fail | StepStatus::Timeout)
+            && self.settings.fail_fast
+        {
             state.stop_starting = true;
             self.interrupted.store(true, Ordering::Relaxed);
         }

@@ -17,7 +17,7 @@ use xshell::Shell;
 
 use crate::debt::{Debt, MypyError, compare, parse_mypy};
 use crate::plan::Planned;
-use crate::run::Args;
+use crate::settings::Settings;
 use crate::terminal::{Expectations, judge};
 
 /// How many log lines of a failed step are shown inline.
@@ -52,7 +52,7 @@ impl StepResult {
 
 pub(crate) fn run_step(
     ctx: &Context,
-    args: &Args,
+    settings: &Settings,
     p: &Planned,
     log: &Path,
     cancel: &AtomicBool,
@@ -65,7 +65,7 @@ pub(crate) fn run_step(
             let exit = run_command(p, log, cancel)?;
             let root = &ctx.settings.root.value;
             match &p.step.debt {
-                Some(debt) => judge_mypy(exit, log, debt, args),
+                Some(debt) => judge_mypy(exit, log, debt, settings),
                 None => Ok(with_tool_findings(
                     judge_exit(exit, log, timeout),
                     &p.argv,
@@ -418,7 +418,7 @@ pub(crate) fn humantime(d: Duration) -> String {
     rollout_config::model::Span(d).to_string()
 }
 
-fn judge_mypy(exit: Exit, log: &Path, debt_file: &Path, args: &Args) -> Result<StepResult> {
+fn judge_mypy(exit: Exit, log: &Path, debt_file: &Path, settings: &Settings) -> Result<StepResult> {
     let code = match exit {
         Exit::Code(c @ (0 | 1)) => c,
         other => {
@@ -458,10 +458,10 @@ fn judge_mypy(exit: Exit, log: &Path, debt_file: &Path, args: &Args) -> Result<S
     let debt = Debt::load(debt_file)?;
     let ratchet = compare(&parsed.errors, &debt);
     let debt_name = debt_file.display();
-    if args.update_debt {
+    if settings.update_debt {
         let current = Debt::from_errors(&parsed.errors);
         let growth = ratchet.new.len();
-        if growth > 0 && !args.allow_debt_growth {
+        if growth > 0 && !settings.allow_debt_growth {
             let mut r = StepResult::new(
                 StepStatus::Fail,
                 format!(

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use rollout_core::{Place, Selection};
+use rollout_core::{Place, Selection, StepKind};
 use serde::{Deserialize, Serialize};
 
 /// Version of the report's shape.
@@ -93,7 +93,7 @@ pub struct StepReport {
     pub id: String,
     /// `command`, `capture`, `tls-smoke`, `baseline-diff`, `monitor`,
     /// `merge-policy`, `terminal-smoke`.
-    pub kind: String,
+    pub kind: StepKind,
     pub status: StepStatus,
     pub duration_ms: u64,
     /// Exit code of the step's process, when it had one and it exited.

@@ -72,7 +72,7 @@ pub fn baseline_verdict(report: &GateReport) -> String {
     let steps: Vec<_> = report
         .steps
         .iter()
-        .filter(|s| s.kind == "baseline-diff" || s.id == "baseline-diff")
+        .filter(|s| s.kind == rollout_core::StepKind::BaselineDiff || s.id == "baseline-diff")
         .collect();
     if steps.is_empty() {
         return "not run by this gate (no baseline-diff step)".into();
@@ -236,7 +236,7 @@ mod tests {
             steps: vec![
                 StepReport {
                     id: "pytest".into(),
-                    kind: "command".into(),
+                    kind: rollout_core::StepKind::Command,
                     status: StepStatus::Pass,
                     duration_ms: 10_000,
                     exit_code: Some(0),
@@ -246,7 +246,7 @@ mod tests {
                 },
                 StepReport {
                     id: "baseline".into(),
-                    kind: "baseline-diff".into(),
+                    kind: rollout_core::StepKind::BaselineDiff,
                     status: StepStatus::Pass,
                     duration_ms: 2_300,
                     exit_code: None,

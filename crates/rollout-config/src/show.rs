@@ -9,13 +9,14 @@ use serde::Serialize;
 
 use crate::resolve::{Context, Resolved};
 use crate::townlet::{Transport, TransportKind, load_transport};
-use rollout_core::{Style, Verdict, printable};
+use rollout_core::{Check, Outcome, Status, Style, printable};
 
-/// Arguments of `cargo xtask config`.
+/// What `cargo xtask config` checks.
 #[derive(Debug, Clone, Default)]
-pub struct Args {
-    /// The Townlet simulation config to validate (default: `tls_smoke.sim_config`),
-    /// relative to the Townlet root.
+pub struct Settings {
+    /// The Townlet simulation config to validate (default:
+    /// `tls_smoke.sim_config`); a relative path is relative to the Townlet
+    /// root.
     pub sim_config: Option<PathBuf>,
 }
 
@@ -41,11 +42,12 @@ struct Report<'a> {
     settings: &'a crate::RolloutFile,
 }
 
-/// Loads everything, prints it, and passes when both configs are valid.
-pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Verdict> {
+/// Loads everything, prints it on `ctx.out`, and passes when both configs
+/// are valid (an invalid one is an error naming file, line and key).
+pub fn run(ctx: &Context, settings: Settings) -> Result<Outcome> {
     let s = &ctx.settings;
     let root = s.townlet_checkout()?;
-    let sim = s.sim_config(args.sim_config.as_deref());
+    let sim = s.sim_config(settings.sim_config.as_deref());
     let transport = load_transport(&sim, root)?;
     let report = Report {
         schema: SCHEMA,
@@ -59,8 +61,23 @@ pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Verdict> {
         transport: &transport,
         settings: &s.config.file,
     };
-    rollout_core::output::emit(&report, ctx.format, &Style::stdout(), out)?;
-    Ok(Verdict::Pass)
+    rollout_core::output::emit(&report, ctx.format, &ctx.out.style(), &mut *ctx.out.lock())?;
+    let checks = vec![
+        Check::new(
+            "rollout-config",
+            Status::Pass,
+            format!(
+                "`{}` is valid",
+                printable(&s.config.path.display().to_string())
+            ),
+        ),
+        Check::new(
+            "sim-config",
+            Status::Pass,
+            format!("`{}` is valid", printable(&sim.display().to_string())),
+        ),
+    ];
+    Ok(Outcome::of_checks("both configs are valid", checks))
 }
 
 /// The JSON Schema of `config --format json` (`docs/schemas/config.schema.json`).

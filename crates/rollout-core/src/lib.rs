@@ -10,11 +10,13 @@
 
 pub mod check;
 pub mod fs;
+pub mod kind;
 pub mod out;
 pub mod output;
 pub mod path;
 
 pub use check::{Check, Outcome, Place, Selection, Severity, Status, Verdict};
+pub use kind::StepKind;
 pub use out::Out;
 pub use output::{
     Format, Report, Style, Verbosity, emit, printable, printable_capped, printable_lines,

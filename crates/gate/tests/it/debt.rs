@@ -5,7 +5,7 @@
 use plumbing::report::StepStatus;
 use rollout_core::Verdict;
 
-use crate::support::{Ws, repo_root, step};
+use crate::support::{Args, Ws, repo_root, step};
 
 /// mypy's output for the recorded debt, with line numbers as mypy prints
 /// them, plus `extra` lines, and mypy's notes and summary.
@@ -46,7 +46,7 @@ fn run(ws: &Ws, output: &str) -> plumbing::report::StepReport {
             repo_root().join("baselines/townlet/mypy-debt.txt").display()
         ),
     );
-    let (_, report) = ws.gate(gate::Args::default());
+    let (_, report) = ws.gate(Args::default());
     step(&report.expect("report"), "mypy").clone()
 }
 
@@ -68,7 +68,7 @@ fn townlets_m4_debt_passes_and_a_nineteenth_error_fails() {
         s.summary,
         "1 new error(s) beyond the recorded debt (18 known)"
     );
-    let (_, report) = ws.gate(gate::Args::default());
+    let (_, report) = ws.gate(Args::default());
     assert_eq!(
         report.expect("report").verdict,
         plumbing::report::GateVerdict::Fail
@@ -113,7 +113,7 @@ fn unreadable_or_crashed_mypy_fails_instead_of_passing() {
         "configs/rollout.yaml",
         "target:\n  root: ../townlet\ngate:\n  steps:\n    - id: mypy\n      command: [sh, -c, 'echo \"mypy: error: unrecognized arguments\"; exit 2']\n      debt: debt.txt\n",
     );
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let s = step(&report.expect("report"), "mypy").clone();
     assert_eq!(s.status, StepStatus::Fail);
@@ -148,7 +148,7 @@ fn update_debt_only_shrinks_unless_growth_is_allowed() {
 
     let new = "src/townlet/world/grid.py:3: error: Missing return statement  [return]";
     ws.write("townlet/mypy-output.txt", &mypy_output(&[new]));
-    let update = gate::Args {
+    let update = Args {
         update_debt: true,
         ..Default::default()
     };
@@ -162,7 +162,7 @@ fn update_debt_only_shrinks_unless_growth_is_allowed() {
     );
     assert_eq!(count(&debt), 18, "the debt file must not change");
 
-    let (outcome, _) = ws.gate(gate::Args {
+    let (outcome, _) = ws.gate(Args {
         update_debt: true,
         allow_debt_growth: true,
         ..Default::default()
@@ -220,7 +220,7 @@ fn fake_mypy(ws: &Ws, json_output: Option<&str>) -> plumbing::report::StepReport
             repo_root().join("baselines/townlet/mypy-debt.txt").display()
         ),
     );
-    let (_, report) = ws.gate(gate::Args::default());
+    let (_, report) = ws.gate(Args::default());
     step(&report.expect("report"), "mypy").clone()
 }
 

@@ -3,7 +3,7 @@
 use plumbing::report::StepStatus;
 use rollout_core::Verdict;
 
-use crate::support::{Ws, git, step};
+use crate::support::{Args, Ws, git, step};
 
 fn repo(ws: &Ws) -> std::path::PathBuf {
     let root = ws.path().join("townlet");
@@ -30,7 +30,7 @@ fn a_high_risk_change_off_the_staging_branch_fails() {
     git(&root, &["checkout", "-qb", "feature"]);
     ws.write("townlet/src/townlet/world/grid.py", "GRID = 2\n");
     git(&root, &["commit", "-qam", "change the world"]);
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let report = report.expect("report");
     let s = step(&report, "merge-policy");
@@ -53,7 +53,7 @@ fn a_high_risk_change_off_the_staging_branch_fails() {
 
     // Staged on the staging branch, the same change passes.
     git(&root, &["checkout", "-qb", "release/m4-rollout"]);
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert!(
         step(&report.expect("report"), "merge-policy")
@@ -64,7 +64,7 @@ fn a_high_risk_change_off_the_staging_branch_fails() {
     // Configured to warn, it does not fail the gate.
     git(&root, &["checkout", "-q", "feature"]);
     config(&ws, "warn");
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert_eq!(
         step(&report.expect("report"), "merge-policy").status,
@@ -80,7 +80,7 @@ fn other_changes_pass_and_no_repository_is_not_applicable() {
     git(&root, &["checkout", "-qb", "docs"]);
     ws.write("townlet/README.md", "better\n");
     git(&root, &["commit", "-qam", "docs"]);
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Pass);
     let report = report.expect("report");
     assert!(
@@ -96,7 +96,7 @@ fn other_changes_pass_and_no_repository_is_not_applicable() {
     let plain = Ws::new();
     plain.write("townlet/.keep", "");
     config(&plain, "fail");
-    let (outcome, report) = plain.gate(gate::Args::default());
+    let (outcome, report) = plain.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert!(
         step(&report.expect("report"), "merge-policy")

@@ -3,7 +3,7 @@
 use plumbing::report::{GateVerdict, StepStatus};
 use rollout_core::Verdict;
 
-use crate::support::{Ws, copy_sample, repo_root, step, tool_python};
+use crate::support::{Args, Ws, copy_sample, repo_root, step, tool_python};
 
 fn sample_ws() -> Ws {
     let ws = Ws::new();
@@ -53,7 +53,7 @@ fn the_sample_passes_every_step_with_the_real_tools() {
     let ws = sample_ws();
     let junit = ws.path().join("out/gate.xml");
     let summary = ws.path().join("out/summary.md");
-    let args = gate::Args {
+    let args = Args {
         junit: Some(junit.clone()),
         summary: Some(summary.clone()),
         ..Default::default()
@@ -144,7 +144,7 @@ fn injected_failures_fail_their_steps_with_the_evidence() {
         format!("{text}\n\ndef injected() -> int:\n    return \"not an int\"\n")
     });
 
-    let args = gate::Args {
+    let args = Args {
         steps: vec!["pytest".into(), "ruff".into(), "mypy".into()],
         suite: Some("employment".into()),
         ..Default::default()
@@ -279,7 +279,7 @@ gate:
             python.display()
         ),
     );
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let report = report.expect("report");
     let crash = step(&report, "crash");
@@ -307,7 +307,7 @@ gate:
 #[test]
 fn a_named_suite_runs_only_its_tests() {
     let ws = sample_ws();
-    let args = gate::Args {
+    let args = Args {
         steps: vec!["pytest".into()],
         suite: Some("employment".into()),
         ..Default::default()
@@ -323,7 +323,7 @@ fn a_named_suite_runs_only_its_tests() {
     .expect("log");
     assert!(!log.contains("test_observation"), "{log}");
     let err = ws
-        .gate(gate::Args {
+        .gate(Args {
             suite: Some("nope".into()),
             ..Default::default()
         })
@@ -398,7 +398,7 @@ fn a_loss_free_capture_of_the_blessed_sample_passes_with_townlets_own_log() {
         "telemetry.transport.buffer.max_buffer_bytes: 16777216",
         r#""{capture_dir}/telemetry.jsonl", "{townlet_log}""#,
     );
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     let report = report.expect("report");
     assert_eq!(outcome.expect("runs"), Verdict::Pass, "{report:#?}");
     let capture = step(&report, "capture");
@@ -435,7 +435,7 @@ fn a_lossy_capture_warns_and_fails_the_baseline_with_the_missing_ticks() {
         "telemetry.transport.buffer.max_buffer_bytes: 6000",
         r#""{capture_dir}/telemetry.jsonl", "{townlet_log}""#,
     );
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     let report = report.expect("report");
     assert_eq!(outcome.expect("runs"), Verdict::Fail, "{report:#?}");
     let capture = step(&report, "capture");
@@ -478,7 +478,7 @@ fn a_log_without_tick_health_fails_the_monitor_but_the_stream_is_still_judged() 
         "telemetry.transport.buffer.max_buffer_bytes: 6000",
         r#""{capture_dir}/telemetry.jsonl", "{log_dir}/capture.log""#,
     );
-    let (_, report) = ws.gate(gate::Args::default());
+    let (_, report) = ws.gate(Args::default());
     let report = report.expect("report");
     let monitor = step(&report, "monitor");
     assert_eq!(monitor.status, StepStatus::Fail, "{monitor:?}");

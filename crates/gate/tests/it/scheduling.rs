@@ -5,7 +5,7 @@ use std::path::Path;
 use plumbing::report::{GateVerdict, StepStatus};
 use rollout_core::Verdict;
 
-use crate::support::{Ws, step};
+use crate::support::{Args, Ws, step};
 
 fn config(ws: &Ws, steps: &str) {
     ws.write("townlet/.keep", "");
@@ -57,7 +57,7 @@ fn independent_steps_overlap_and_dependents_wait() {
     ]
     .concat();
     config(&ws, &steps);
-    let (outcome, report) = ws.gate(gate::Args {
+    let (outcome, report) = ws.gate(Args {
         jobs: Some(3),
         ..Default::default()
     });
@@ -78,7 +78,7 @@ fn one_job_runs_steps_one_at_a_time() {
         &ws,
         &[timed("a", "0.2", ""), timed("b", "0.2", "")].concat(),
     );
-    let (outcome, _) = ws.gate(gate::Args {
+    let (outcome, _) = ws.gate(Args {
         jobs: Some(1),
         ..Default::default()
     });
@@ -94,7 +94,7 @@ fn a_hanging_step_times_out_and_its_dependents_are_skipped() {
         &ws,
         "    - id: hang\n      command: [sh, -c, 'sleep 60 & echo $! > child.pid; wait']\n      timeout: 1s\n    - id: after\n      command: ['true']\n      needs: [hang]\n    - id: other\n      command: ['true']\n",
     );
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let report = report.expect("report");
     let hang = step(&report, "hang");
@@ -124,7 +124,7 @@ fn failures_allowed_to_fail_warn_and_fail_fast_stops_the_rest() {
         &ws,
         "    - id: flaky\n      command: [sh, -c, 'echo boom; exit 3']\n      allow_failure: true\n    - id: fine\n      command: ['true']\n",
     );
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Pass);
     let flaky = step(report.as_ref().expect("report"), "flaky").clone();
     assert_eq!(
@@ -137,7 +137,7 @@ fn failures_allowed_to_fail_warn_and_fail_fast_stops_the_rest() {
         &ws,
         "    - id: bad\n      command: [sh, -c, 'exit 1']\n    - id: slow\n      command: [sleep, '30']\n    - id: later\n      command: ['true']\n      needs: [slow]\n",
     );
-    let (outcome, report) = ws.gate(gate::Args {
+    let (outcome, report) = ws.gate(Args {
         fail_fast: true,
         jobs: Some(3),
         ..Default::default()
@@ -163,7 +163,7 @@ fn the_report_says_what_was_gated() {
     );
     let junit = ws.path().join("gate.xml");
     let summary = ws.path().join("summary.md");
-    let ((outcome, report), human) = ws.gate_output(gate::Args {
+    let ((outcome, report), human) = ws.gate_output(Args {
         junit: Some(junit.clone()),
         summary: Some(summary.clone()),
         ..Default::default()
@@ -230,7 +230,7 @@ fn a_missing_environment_is_provisioned_or_reported() {
         "target:\n  root: ../townlet\n  python: .venv/bin/python\n  provision:\n    - mkdir -p .venv/bin\n    - cp /bin/true .venv/bin/python\ngate:\n  steps:\n    - id: uses-python\n      command: \"{python} -m anything\"\n",
     );
     let err = ws
-        .gate(gate::Args {
+        .gate(Args {
             no_provision: true,
             ..Default::default()
         })
@@ -243,7 +243,7 @@ fn a_missing_environment_is_provisioned_or_reported() {
     );
     assert!(text.contains("hint: run without --no-provision, or by hand: `mkdir -p .venv/bin` then `cp /bin/true .venv/bin/python`"), "{text}");
 
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Pass, "{report:#?}");
     assert!(ws.path().join("townlet/.venv/bin/python").is_file());
 }
@@ -267,7 +267,7 @@ fn a_half_provisioned_environment_is_provisioned_again() {
             .lines()
             .count()
     };
-    let err = ws.gate(gate::Args::default()).0.expect_err("could not run");
+    let err = ws.gate(Args::default()).0.expect_err("could not run");
     let text = format!("{err:#}");
     assert!(
         text.contains(
@@ -285,7 +285,7 @@ fn a_half_provisioned_environment_is_provisioned_again() {
     // The interpreter is there, but provisioning never completed: the rerun
     // provisions again instead of blaming the step.
     ws.write("townlet/ok", "");
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Pass, "{report:#?}");
     assert_eq!(runs(), 2);
     let marker = std::fs::read_to_string(ws.path().join("townlet/.venv/.rollout-provisioned.json"))
@@ -294,7 +294,7 @@ fn a_half_provisioned_environment_is_provisioned_again() {
     assert!(marker.contains("pyproject_sha256"), "{marker}");
 
     // Completed and unchanged: nothing runs again.
-    let (outcome, _) = ws.gate(gate::Args::default());
+    let (outcome, _) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert_eq!(runs(), 2);
 
@@ -303,7 +303,7 @@ fn a_half_provisioned_environment_is_provisioned_again() {
         "townlet/pyproject.toml",
         "[project]\nname = \"town\"\nversion = \"0.2.0\"\n",
     );
-    let (outcome, _) = ws.gate(gate::Args::default());
+    let (outcome, _) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Pass);
     assert_eq!(runs(), 3);
 
@@ -312,7 +312,7 @@ fn a_half_provisioned_environment_is_provisioned_again() {
         "townlet/pyproject.toml",
         "[project]\nname = \"town\"\nversion = \"0.3.0\"\n",
     );
-    let (outcome, _) = ws.gate(gate::Args {
+    let (outcome, _) = ws.gate(Args {
         no_provision: true,
         ..Default::default()
     });
@@ -334,7 +334,7 @@ fn a_step_running_a_tool_of_the_environment_provisions_it_too() {
     );
     // Only `{bin}/ruff` is selected: no `{python}` anywhere, yet the
     // environment must exist first.
-    let (outcome, report) = ws.gate(gate::Args {
+    let (outcome, report) = ws.gate(Args {
         steps: vec!["ruff".into()],
         ..Default::default()
     });
@@ -342,7 +342,7 @@ fn a_step_running_a_tool_of_the_environment_provisions_it_too() {
     assert!(ws.path().join("townlet/.venv/bin/ruff").is_file());
     // A step that needs nothing of the environment does not provision.
     std::fs::remove_dir_all(ws.path().join("townlet/.venv")).expect("rm");
-    let (outcome, _) = ws.gate(gate::Args {
+    let (outcome, _) = ws.gate(Args {
         steps: vec!["plain".into()],
         ..Default::default()
     });
@@ -358,7 +358,7 @@ fn unknown_steps_and_unusable_commands_are_reported() {
         "    - id: nothing\n      command: [/nonexistent/tool, --flag]\n",
     );
     let err = ws
-        .gate(gate::Args {
+        .gate(Args {
             steps: vec!["nothin".into()],
             ..Default::default()
         })
@@ -371,7 +371,7 @@ fn unknown_steps_and_unusable_commands_are_reported() {
     );
     // A program that does not exist: the gate could not run (exit 2), and
     // its report says which step and why.
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     let err = format!("{:#}", outcome.expect_err("could not run"));
     assert!(
         err.starts_with("the gate could not run a step: nothing (cannot start `/nonexistent/tool`"),
@@ -396,7 +396,7 @@ fn a_log_that_cannot_be_written_means_the_gate_could_not_run() {
     config(&ws, "    - id: fine\n      command: \"true\"\n");
     // A directory where the step's log goes: not writable, even for root.
     std::fs::create_dir_all(ws.out().join("gate/fine.log")).expect("mkdir");
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     let err = format!("{:#}", outcome.expect_err("could not run"));
     assert!(
         err.contains("could not run a step: fine (cannot create step log"),
@@ -418,7 +418,7 @@ fn a_step_printing_more_than_the_log_keeps_is_cut_in_the_middle() {
         &ws,
         "    - id: loud\n      command: [sh, -c, \"yes 'row of output' | head -c 40000000; echo; echo the last word; exit 3\"]\n",
     );
-    let (outcome, report) = ws.gate(gate::Args::default());
+    let (outcome, report) = ws.gate(Args::default());
     assert_eq!(outcome.expect("runs"), Verdict::Fail);
     let s = step(report.as_ref().expect("report"), "loud").clone();
     assert_eq!(s.summary, "exit 3: the last word");
@@ -456,7 +456,7 @@ fn the_junit_lists_every_pytest_test_from_pytest_itself() {
         ),
     );
     let junit = ws.path().join("gate.xml");
-    let (outcome, _) = ws.gate(gate::Args {
+    let (outcome, _) = ws.gate(Args {
         junit: Some(junit.clone()),
         ..Default::default()
     });
@@ -494,14 +494,14 @@ fn a_step_that_did_not_run_has_no_log_from_an_earlier_run() {
         )
     };
     config(&ws, &steps("true"));
-    let (_, report) = ws.gate(gate::Args::default());
+    let (_, report) = ws.gate(Args::default());
     assert!(
         step(report.as_ref().expect("report"), "second")
             .log
             .is_some()
     );
     config(&ws, &steps("false"));
-    let (_, report) = ws.gate(gate::Args::default());
+    let (_, report) = ws.gate(Args::default());
     let second = step(report.as_ref().expect("report"), "second");
     assert_eq!(second.status, StepStatus::Skipped);
     assert_eq!(second.log, None, "the log is the earlier run's");

@@ -61,14 +61,14 @@ impl Ws {
     }
 
     /// Runs the gate with `configs/rollout.yaml` of this workspace.
-    pub(crate) fn gate(&self, args: gate::Args) -> (anyhow::Result<Verdict>, Option<GateReport>) {
+    pub(crate) fn gate(&self, args: Args) -> (anyhow::Result<Verdict>, Option<GateReport>) {
         self.gate_output(args).0
     }
 
     /// As [`Ws::gate`], also returning the human result.
     pub(crate) fn gate_output(
         &self,
-        args: gate::Args,
+        args: Args,
     ) -> ((anyhow::Result<Verdict>, Option<GateReport>), String) {
         let settings = Settings::resolve(
             self.path(),
@@ -88,11 +88,54 @@ impl Ws {
             // to stderr, which the test harness captures).
             verbosity: Verbosity::Normal,
         };
-        let sh = xshell::Shell::new().expect("shell");
-        let mut out = Vec::new();
-        let outcome = gate::run_to(&sh, &ctx, args, &mut out);
+        let (out, captured) = rollout_core::Out::memory();
+        let ctx = Context { out, ..ctx };
+        let outcome = args
+            .settings(&ctx)
+            .and_then(|settings| gate::run(&ctx, settings))
+            .map(|o| o.verdict);
         let report = GateReport::load(&self.out().join("gate-report.json")).ok();
-        ((outcome, report), String::from_utf8(out).expect("utf8"))
+        ((outcome, report), captured.text())
+    }
+}
+
+/// What a test asks of the gate, as the command line's flags would
+/// (resolved as `cargo xtask gate` resolves them: `--suite` from
+/// `gate.suites`, `--jobs` over `gate.jobs` over 2).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Args {
+    pub(crate) steps: Vec<String>,
+    pub(crate) skip: Vec<String>,
+    pub(crate) suite: Option<String>,
+    pub(crate) jobs: Option<usize>,
+    pub(crate) fail_fast: bool,
+    pub(crate) update_debt: bool,
+    pub(crate) allow_debt_growth: bool,
+    pub(crate) no_provision: bool,
+    pub(crate) junit: Option<PathBuf>,
+    pub(crate) summary: Option<PathBuf>,
+}
+
+impl Args {
+    fn settings(self, ctx: &Context) -> anyhow::Result<gate::Settings> {
+        let cfg = &ctx.settings.config;
+        let suite_args = gate::suite_args(cfg, self.suite.as_deref())?;
+        Ok(gate::Settings {
+            selection: rollout_core::Selection {
+                steps: self.steps,
+                skip: self.skip,
+                suite: self.suite,
+            },
+            suite_args,
+            jobs: self.jobs.or(cfg.gate.jobs).unwrap_or(2),
+            fail_fast: self.fail_fast,
+            update_debt: self.update_debt,
+            allow_debt_growth: self.allow_debt_growth,
+            no_provision: self.no_provision,
+            junit: self.junit,
+            summary: self.summary,
+            wait: false,
+        })
     }
 }
 

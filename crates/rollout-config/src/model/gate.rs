@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::CaptureSection;
 use super::Checker;
-use super::{CaptureSection, kind_name};
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 
@@ -25,25 +25,8 @@ pub struct GateSection {
     pub steps: Vec<Step>,
 }
 
-/// What runs a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StepKind {
-    /// An external command.
-    Command,
-    /// `cargo xtask tls-smoke`, called as a library.
-    TlsSmoke,
-    /// `cargo xtask baseline-diff`, called as a library.
-    BaselineDiff,
-    /// The high-risk-path merge policy, called as a library.
-    MergePolicy,
-    /// `cargo xtask monitor` over logs and telemetry, called as a library.
-    Monitor,
-    /// A command run in a pseudo-terminal for a bounded time.
-    TerminalSmoke,
-    /// The rollout capture (`capture` section), with Townlet's logging.
-    Capture,
-}
+/// What runs a step: the workspace's one [`rollout_core::StepKind`].
+pub use rollout_core::StepKind;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -219,7 +202,7 @@ fn validate_step(
             format!(
                 "step '{}' of kind {} needs a `command`",
                 step.id,
-                kind_name(step.kind)
+                step.kind.as_str()
             ),
         ));
     }
@@ -248,9 +231,9 @@ fn validate_step(
             format!("{key}.{name}"),
             format!(
                 "`{name}` applies to {} steps, but step '{}' is a {} step",
-                kind_name(kind),
+                kind.as_str(),
                 step.id,
-                kind_name(step.kind)
+                step.kind.as_str()
             ),
         ));
     }

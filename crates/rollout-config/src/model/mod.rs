@@ -178,19 +178,6 @@ fn validate(f: &RolloutFile, loc: &Locator, path: &Path) -> Result<(), ConfigErr
     monitor::validate(&f.monitor, &check)
 }
 
-/// The kind as written in the file.
-pub fn kind_name(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::Command => "command",
-        StepKind::TlsSmoke => "tls-smoke",
-        StepKind::BaselineDiff => "baseline-diff",
-        StepKind::MergePolicy => "merge-policy",
-        StepKind::TerminalSmoke => "terminal-smoke",
-        StepKind::Monitor => "monitor",
-        StepKind::Capture => "capture",
-    }
-}
-
 /// A conservative check of git's ref-name rules (`git check-ref-format`).
 pub fn valid_ref_name(name: &str) -> bool {
     !name.is_empty()

@@ -1,0 +1,33 @@
+//! `cargo xtask config`: its arguments.
+
+use std::path::PathBuf;
+
+use clap::Args as ClapArgs;
+use rollout_core::path::on_command_line;
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct Args {
+    /// Townlet simulation config to validate [default: tls_smoke.sim_config]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) sim_config: Option<PathBuf>,
+    /// How to print the result on stdout
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
+    pub(crate) format: rollout_config::TextFormat,
+}
+
+impl Args {
+    /// What `config` checks; `--sim-config` is anchored at the working
+    /// directory.
+    pub(crate) fn settings(self) -> anyhow::Result<rollout_config::show::Settings> {
+        let cwd = std::env::current_dir()?;
+        Ok(rollout_config::show::Settings {
+            sim_config: self.sim_config.map(|p| on_command_line(&cwd, &p)),
+        })
+    }
+}
