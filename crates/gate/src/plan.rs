@@ -41,7 +41,7 @@ impl Vars {
     }
 
     /// Fills placeholders in a single string (cwd, env values).
-    pub fn fill(&self, text: &str) -> Result<String, String> {
+    pub fn fill(&self, text: &str) -> Result<String, rollout_config::error::InvalidValue> {
         let line = rollout_config::model::CommandLine {
             raw: text.to_string(),
             argv: vec![text.to_string()],

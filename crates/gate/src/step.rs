@@ -433,24 +433,8 @@ fn judge_mypy(exit: Exit, log: &Path, debt_file: &Path, settings: &Settings) -> 
     };
     let output = read_log(log);
     let parsed = parse_mypy(&output);
-    if let Some(reported) = parsed.reported {
-        if reported != parsed.errors.len() {
-            let mut r = StepResult::new(
-                StepStatus::Fail,
-                format!(
-                    "mypy reported {reported} errors but {} error lines could be read",
-                    parsed.errors.len()
-                ),
-            );
-            r.exit_code = Some(code);
-            r.details = tail(log, TAIL_LINES);
-            return Ok(r);
-        }
-    } else if code == 1 && parsed.errors.is_empty() {
-        let mut r = StepResult::new(
-            StepStatus::Fail,
-            "mypy exited 1 without error lines or a summary",
-        );
+    if let Some(why) = unreadable_mypy(code, &parsed) {
+        let mut r = StepResult::new(StepStatus::Fail, why);
         r.exit_code = Some(code);
         r.details = tail(log, TAIL_LINES);
         return Ok(r);
@@ -459,28 +443,7 @@ fn judge_mypy(exit: Exit, log: &Path, debt_file: &Path, settings: &Settings) -> 
     let ratchet = compare(&parsed.errors, &debt);
     let debt_name = debt_file.display();
     if settings.update_debt {
-        let current = Debt::from_errors(&parsed.errors);
-        let growth = ratchet.new.len();
-        if growth > 0 && !settings.allow_debt_growth {
-            let mut r = StepResult::new(
-                StepStatus::Fail,
-                format!(
-                    "--update-debt would add {growth} new error(s) to `{debt_name}`; fix them or pass --allow-debt-growth"
-                ),
-            );
-            r.exit_code = Some(code);
-            r.details = ratchet.new.iter().map(ToString::to_string).collect();
-            return Ok(r);
-        }
-        rollout_core::fs::write_atomic(debt_file, current.render().as_bytes())?;
-        let mut r = StepResult::new(
-            StepStatus::Pass,
-            format!(
-                "debt updated: `{debt_name}` now holds {} error(s) (was {})",
-                current.total(),
-                debt.total()
-            ),
-        );
+        let mut r = update_debt(&parsed.errors, &debt, &ratchet, debt_file, settings)?;
         r.exit_code = Some(code);
         return Ok(r);
     }
@@ -512,6 +475,54 @@ fn judge_mypy(exit: Exit, log: &Path, debt_file: &Path, settings: &Settings) -> 
     Ok(r)
 }
 
+/// Why mypy's output cannot be judged: its summary counts other than the
+/// error lines read, or it failed without saying anything.
+fn unreadable_mypy(code: i32, parsed: &crate::debt::MypyOutput) -> Option<String> {
+    match parsed.reported {
+        Some(reported) if reported != parsed.errors.len() => Some(format!(
+            "mypy reported {reported} errors but {} error lines could be read",
+            parsed.errors.len()
+        )),
+        None if code == 1 && parsed.errors.is_empty() => {
+            Some("mypy exited 1 without error lines or a summary".to_string())
+        }
+        _ => None,
+    }
+}
+
+/// `--update-debt`: rewrites the debt file from this run's errors; refused
+/// when it would record new errors without `--allow-debt-growth`.
+fn update_debt(
+    errors: &[MypyError],
+    debt: &Debt,
+    ratchet: &crate::debt::Ratchet,
+    debt_file: &Path,
+    settings: &Settings,
+) -> Result<StepResult> {
+    let debt_name = debt_file.display();
+    let current = Debt::from_errors(errors);
+    let growth = ratchet.new.len();
+    if growth > 0 && !settings.allow_debt_growth {
+        let mut r = StepResult::new(
+            StepStatus::Fail,
+            format!(
+                "--update-debt would add {growth} new error(s) to `{debt_name}`; fix them or pass --allow-debt-growth"
+            ),
+        );
+        r.details = ratchet.new.iter().map(ToString::to_string).collect();
+        return Ok(r);
+    }
+    rollout_core::fs::write_atomic(debt_file, current.render().as_bytes())?;
+    Ok(StepResult::new(
+        StepStatus::Pass,
+        format!(
+            "debt updated: `{debt_name}` now holds {} error(s) (was {})",
+            current.total(),
+            debt.total()
+        ),
+    ))
+}
+
 fn terminal_smoke(p: &Planned, log: &Path, cancel: &AtomicBool) -> Result<StepResult> {
     let texts = if p.step.expect.is_empty() {
         vec!["Telemetry".to_string()]
@@ -537,7 +548,23 @@ fn terminal_smoke(p: &Planned, log: &Path, cancel: &AtomicBool) -> Result<StepRe
         j.passed() || j.traceback.is_some()
     };
     let run = run_in_pty(command(p)?, log, run_for, cancel, &enough)?;
-    let j = judge(&run.screen, &exp);
+    let mut r = judge_screen(&run, &exp, &pattern, run_for);
+    if r.status != StepStatus::Pass {
+        r.details = tail(log, TAIL_LINES);
+    }
+    r.exit_code = run.exit.code();
+    Ok(r)
+}
+
+/// What a terminal smoke's screen says: a traceback, the expected texts
+/// with an advancing value, or what was missing.
+fn judge_screen(
+    run: &plumbing::process::PtyRun,
+    exp: &Expectations,
+    pattern: &str,
+    run_for: Duration,
+) -> StepResult {
+    let j = judge(&run.screen, exp);
     let label = pattern
         .split('(')
         .next()
@@ -555,7 +582,7 @@ fn terminal_smoke(p: &Planned, log: &Path, cancel: &AtomicBool) -> Result<StepRe
         (Some(a), _) => format!(", {label} stayed at {a}"),
         _ => String::new(),
     };
-    let mut r = if let Some(tb) = &j.traceback {
+    if let Some(tb) = &j.traceback {
         StepResult::new(
             StepStatus::Fail,
             format!("the program raised a Python traceback: {tb}"),
@@ -592,10 +619,5 @@ fn terminal_smoke(p: &Planned, log: &Path, cancel: &AtomicBool) -> Result<StepRe
             _ => format!(" within {}", humantime(run_for)),
         };
         StepResult::new(StepStatus::Fail, format!("{}{when}", why.join(" and ")))
-    };
-    if r.status != StepStatus::Pass {
-        r.details = tail(log, TAIL_LINES);
     }
-    r.exit_code = run.exit.code();
-    Ok(r)
 }

@@ -70,6 +70,21 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A value that is not what it should be, before it is known where it was
+/// written: the message says what was expected and what was found. The
+/// caller places it (a [`ConfigError`] with file, line and key, or a flag).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+impl InvalidValue {
+    /// Whether the message contains `text` (for tests and callers that
+    /// refine a message).
+    pub fn contains(&self, text: &str) -> bool {
+        self.0.contains(text)
+    }
+}
+
 /// Returns the candidate closest to `unknown` when it is close enough to be a
 /// plausible typo.
 pub fn closest<'a>(

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, InvalidValue};
 use crate::locate::Locator;
 use crate::yaml;
 
@@ -387,7 +387,7 @@ fn tcp_rules(
             "`endpoint` is required when type is 'tcp', as `host:port`".into(),
         ));
     }
-    let endpoint = parse_endpoint(raw).map_err(|m| err("endpoint", m))?;
+    let endpoint = parse_endpoint(raw).map_err(|m| err("endpoint", m.0))?;
     if w.file_path.is_some() {
         return Err(err("file_path", "must be omitted for tcp transport".into()));
     }
@@ -486,8 +486,8 @@ fn plaintext_rules(
 }
 
 /// Parses `host:port` or `[v6]:port`.
-pub fn parse_endpoint(raw: &str) -> Result<Endpoint, String> {
-    let bad = || format!("expected `host:port`, found '{raw}'");
+pub fn parse_endpoint(raw: &str) -> Result<Endpoint, InvalidValue> {
+    let bad = || InvalidValue(format!("expected `host:port`, found '{raw}'"));
     let (host, port) = if let Some(rest) = raw.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or_else(bad)?;
         (host, after.strip_prefix(':').ok_or_else(bad)?)
@@ -499,10 +499,14 @@ pub fn parse_endpoint(raw: &str) -> Result<Endpoint, String> {
         return Err(bad());
     }
     let port: u16 = port.trim().parse().map_err(|_| {
-        format!("expected a port number from 1 to 65535 after ':', found '{port}' in '{raw}'")
+        InvalidValue(format!(
+            "expected a port number from 1 to 65535 after ':', found '{port}' in '{raw}'"
+        ))
     })?;
     if port == 0 {
-        return Err(format!("port 0 is not a usable port in '{raw}'"));
+        return Err(InvalidValue(format!(
+            "port 0 is not a usable port in '{raw}'"
+        )));
     }
     Ok(Endpoint {
         host: host.to_string(),

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::error::InvalidValue;
+
 /// The longest duration any key or flag accepts: 7 days. Longer ones are
 /// typing slips (`1e300`), and durations near `u64::MAX` seconds cannot be
 /// added to a clock reading without overflowing.
@@ -37,7 +39,7 @@ impl<'de> Deserialize<'de> for Span {
 /// Parses a duration written with units (`90s`, `10m`, `1h 30m`) or as a
 /// number of seconds, at most [`MAX_SPAN`]; the error says what was expected
 /// and what was found. Also the value parser of duration flags.
-pub fn parse_span(text: &str) -> Result<Duration, String> {
+pub fn parse_span(text: &str) -> Result<Duration, InvalidValue> {
     let trimmed = text.trim();
     if let Ok(seconds) = trimmed.parse::<f64>()
         && trimmed.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.' || c == '+')
@@ -55,7 +57,7 @@ pub fn parse_span(text: &str) -> Result<Duration, String> {
 
 /// `seconds` (shown as `found`) as a duration, when it is a number from 0 to
 /// [`MAX_SPAN`].
-fn seconds_span(seconds: f64, found: &str) -> Result<Duration, String> {
+fn seconds_span(seconds: f64, found: &str) -> Result<Duration, InvalidValue> {
     if seconds.is_nan() || seconds < 0.0 || seconds.is_infinite() {
         // Negative, NaN or infinite.
         return Err(not_a_duration(found));
@@ -66,15 +68,17 @@ fn seconds_span(seconds: f64, found: &str) -> Result<Duration, String> {
     }
 }
 
-fn not_a_duration(found: &str) -> String {
-    format!("expected a duration such as `90s`, `10m` or a number of seconds, found {found}")
+fn not_a_duration(found: &str) -> InvalidValue {
+    InvalidValue(format!(
+        "expected a duration such as `90s`, `10m` or a number of seconds, found {found}"
+    ))
 }
 
-fn too_long(found: &str) -> String {
-    format!(
+fn too_long(found: &str) -> InvalidValue {
+    InvalidValue(format!(
         "expected a duration of at most 7 days (`7d`, {} seconds), found {found}",
         MAX_SPAN.as_secs()
-    )
+    ))
 }
 
 /// A number of seconds as written in YAML: `1e300`, not 301 digits.
@@ -158,12 +162,15 @@ impl CommandLine {
     pub fn expand(
         &self,
         vars: &dyn Fn(&str) -> Option<Vec<String>>,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, InvalidValue> {
         let mut out = Vec::with_capacity(self.argv.len());
         for arg in &self.argv {
             if let Some(name) = arg.strip_prefix('{').and_then(|a| a.strip_suffix("...}")) {
                 let values = vars(name).ok_or_else(|| {
-                    format!("unknown placeholder `{{{name}...}}` in `{}`", self.raw)
+                    InvalidValue(format!(
+                        "unknown placeholder `{{{name}...}}` in `{}`",
+                        self.raw
+                    ))
                 })?;
                 out.extend(values);
                 continue;
@@ -174,11 +181,18 @@ impl CommandLine {
                 s.push_str(&rest[..open]);
                 let after = &rest[open + 1..];
                 let close = after.find('}').ok_or_else(|| {
-                    format!("unclosed `{{` in argument '{arg}' of `{}`", self.raw)
+                    InvalidValue(format!(
+                        "unclosed `{{` in argument '{arg}' of `{}`",
+                        self.raw
+                    ))
                 })?;
                 let name = &after[..close];
-                let value = vars(name)
-                    .ok_or_else(|| format!("unknown placeholder `{{{name}}}` in `{}`", self.raw))?;
+                let value = vars(name).ok_or_else(|| {
+                    InvalidValue(format!(
+                        "unknown placeholder `{{{name}}}` in `{}`",
+                        self.raw
+                    ))
+                })?;
                 s.push_str(&value.join(" "));
                 rest = &after[close + 1..];
             }
