@@ -115,9 +115,9 @@ enum Command {
     #[command(after_help = "Example:\n  cargo xtask config --root ../townlet --format json")]
     Config(cli::config::Args),
     /// Record a team's sign-off on a commit, or list sign-offs with --status
-    Signoff(release::signoff::Args),
+    Signoff(cli::signoff::Args),
     /// Plan the release tag and its checks; --execute creates it, --push pushes it
-    Tag(release::tag::Args),
+    Tag(cli::tag::Args),
     /// Prove TLS negotiation and certificate loading of Townlet's TCP telemetry
     #[command(name = "tls-smoke")]
     TlsSmoke(Box<tls_smoke::Args>),
@@ -228,8 +228,14 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             gate::run(&ctx, args.settings(&ctx)?).map(|o| o.verdict)
         }
         Command::Config(a) => rollout_config::show::run(&ctx()?, a.settings()?).map(|o| o.verdict),
-        Command::Signoff(a) => release::signoff::run(&sh, &ctx()?, a, &mut stdout),
-        Command::Tag(a) => release::tag::run(&sh, &ctx()?, a, &mut stdout),
+        Command::Signoff(args) => {
+            let ctx = ctx()?;
+            release::signoff::run(&ctx, args.settings(&ctx)?).map(|outcome| outcome.verdict)
+        }
+        Command::Tag(args) => {
+            let ctx = ctx()?;
+            release::tag::run(&ctx, args.settings(&ctx)?).map(|outcome| outcome.verdict)
+        }
         Command::TlsSmoke(a) => tls_smoke::run(&ctx()?, *a, &mut stdout),
         Command::Monitor(a) => monitor::run(&sh, &ctx()?, a, &mut stdout),
         Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx()?, a),

@@ -110,7 +110,7 @@ fn plan(commits: usize, tags: usize, signed: usize) {
 
     let ws = dir.path().join("ws");
     let ctx = Context {
-        out: rollout_core::Out::stdout(),
+        out: rollout_core::Out::memory().0,
         settings: Settings {
             workspace: ws.clone(),
             config: RolloutConfig::parse("release: {}\n", &ws.join("configs/rollout.yaml"))
@@ -129,7 +129,7 @@ fn plan(commits: usize, tags: usize, signed: usize) {
     let mut rollback = 0;
     for _ in 0..3 {
         let start = Instant::now();
-        let p = release::tag::plan(&sh, &ctx, &release::tag::Args::default()).expect("plan");
+        let p = release::tag::plan(&sh, &ctx, &release::tag::Settings::default()).expect("plan");
         best = best.min(start.elapsed());
         rollback = p.rollback.len();
     }

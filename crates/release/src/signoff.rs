@@ -12,7 +12,7 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use rollout_config::Context;
 use rollout_config::model::{ReleaseSection, SignoffTeam};
-use rollout_core::{Style, Verdict, printable};
+use rollout_core::{Check, Outcome, Status, Style, Verdict, printable};
 use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
@@ -22,36 +22,27 @@ use plumbing::git::Git;
 /// --format json`.
 const SCHEMA: u32 = 1;
 
-/// Arguments of `cargo xtask signoff`.
-#[derive(Debug, Clone, Default, clap::Args)]
-#[command(
-    after_help = "Example:\n  cargo xtask signoff telemetry --note \"TLS smoke and baselines checked\""
-)]
-pub struct Args {
-    /// How to print the result on stdout
-    #[arg(
-        help_heading = "Output",
-        long,
-        value_enum,
-        default_value_t,
-        value_name = "FORMAT"
-    )]
-    pub format: rollout_config::TextFormat,
-    /// The team signing off (an `id` from `release.signoff_teams`: ui, telemetry, training)
-    #[arg(required_unless_present = "status", value_name = "TEAM")]
-    pub team: Option<String>,
-    /// Who signs [default: git's `user.name <user.email>`]
-    #[arg(long, value_name = "NAME", conflicts_with = "status")]
+/// What `signoff` runs with, every value resolved: record a sign-off, or
+/// list the sign-offs that hold for a revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settings {
+    /// Record a team's sign-off.
+    Record(Signing),
+    /// List, for each team, the sign-off that holds for `rev` (`--status`).
+    Status { rev: String },
+}
+
+/// A sign-off to record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signing {
+    /// The team signing off (an `id` of `release.signoff_teams`).
+    pub team: String,
+    /// Who signs; `None`: git's `user.name <user.email>`.
     pub by: Option<String>,
-    /// A remark stored with the sign-off
-    #[arg(long, value_name = "TEXT", conflicts_with = "status")]
+    /// A remark stored with the sign-off.
     pub note: Option<String>,
-    /// The commit signed off [default: HEAD]
-    #[arg(long, value_name = "REV", conflicts_with = "status")]
+    /// The commit signed off; `None`: HEAD.
     pub commit: Option<String>,
-    /// List, for each team, the sign-off that holds for REV [default: HEAD]
-    #[arg(long, value_name = "REV", num_args = 0..=1, default_missing_value = "HEAD", conflicts_with = "team")]
-    pub status: Option<String>,
 }
 
 /// One sign-off, one line of a note.
@@ -357,6 +348,22 @@ impl rollout_core::Report for Recorded<'_> {
     }
 }
 
+impl Recorded<'_> {
+    /// One passing check, named after the team, that says who signed what.
+    fn outcome(&self) -> Outcome {
+        let summary = format!(
+            "{} ({}) signed off {} by {} at {}",
+            self.name,
+            self.team,
+            short(self.commit),
+            self.by,
+            self.at
+        );
+        let check = Check::new(self.team, Status::Pass, summary.clone());
+        Outcome::new(Verdict::Pass, summary).with_checks(vec![check])
+    }
+}
+
 #[derive(Serialize, schemars::JsonSchema)]
 struct StatusReport<'a> {
     /// Version of this document's shape; fields are added, never renamed.
@@ -431,51 +438,91 @@ impl rollout_core::Report for StatusReport<'_> {
     }
 }
 
-/// Records a sign-off, or with `--status` lists them.
-pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Verdict> {
-    let rel = &ctx.settings.config.release;
+impl StatusReport<'_> {
+    /// One check per team: passes with a valid sign-off, fails without,
+    /// with the command that records one.
+    fn outcome(&self) -> Outcome {
+        let checks = self
+            .teams
+            .iter()
+            .map(|t| {
+                let summary = describe(t, self.commit);
+                if t.state == TeamState::Valid {
+                    Check::new(&t.team, Status::Pass, summary)
+                } else {
+                    Check::new(&t.team, Status::Fail, summary).with_details(vec![format!(
+                        "hint: cargo xtask signoff {} --commit {}",
+                        t.team,
+                        short(self.commit)
+                    )])
+                }
+            })
+            .collect();
+        let missing = self
+            .teams
+            .iter()
+            .filter(|t| t.state != TeamState::Valid)
+            .count();
+        let summary = if missing == 0 {
+            format!("all {} teams signed off", self.teams.len())
+        } else {
+            format!(
+                "{missing} of {} teams have no valid sign-off",
+                self.teams.len()
+            )
+        };
+        Outcome::new(self.verdict, summary).with_checks(checks)
+    }
+}
+
+/// Records a sign-off, or with `--status` lists them; prints the result
+/// on `ctx.out` and returns the outcome (one check per team listed, or the
+/// one recorded).
+pub fn run(ctx: &Context, settings: Settings) -> Result<Outcome> {
+    run_with(&Shell::new()?, ctx, settings)
+}
+
+/// [`run`] with git started from `sh`, whose environment it gets (tests
+/// give git an isolated configuration this way).
+pub fn run_with(sh: &Shell, ctx: &Context, settings: Settings) -> Result<Outcome> {
     let git = Git::open(sh, ctx.settings.checkout()?)?
         .with_local_timeout(ctx.settings.config.release.git_timeout.0);
-    if let Some(rev) = &args.status {
-        let commit = git.commit(rev)?;
-        let teams = evaluate(&git, rel, &commit)?;
-        let ok = teams.iter().all(|t| t.state == TeamState::Valid);
-        let verdict = Verdict::from_ok(ok);
-        let report = StatusReport {
-            schema: SCHEMA,
-            commit: &commit,
-            notes_ref: &rel.signoff_ref,
-            teams: &teams,
-            verdict,
-            rev,
-            has_ref: git.ref_exists(&rel.signoff_ref)?,
-            remote: &rel.remote,
-        };
-        rollout_core::emit(&report, ctx.format, &Style::stdout(), out)?;
-        return Ok(verdict);
+    match settings {
+        Settings::Status { rev } => status(&git, ctx, &rev),
+        Settings::Record(signing) => record(&git, ctx, &signing),
     }
+}
 
-    let Some(team_id) = &args.team else {
-        bail!("name a team to sign off, or pass `--status`\nhint: cargo xtask signoff ui");
+/// `--status REV`: which sign-offs hold for the revision.
+fn status(git: &Git<'_>, ctx: &Context, rev: &str) -> Result<Outcome> {
+    let rel = &ctx.settings.config.release;
+    let commit = git.commit(rev)?;
+    let teams = evaluate(git, rel, &commit)?;
+    let ok = teams.iter().all(|t| t.state == TeamState::Valid);
+    let report = StatusReport {
+        schema: SCHEMA,
+        commit: &commit,
+        notes_ref: &rel.signoff_ref,
+        teams: &teams,
+        verdict: Verdict::from_ok(ok),
+        rev,
+        has_ref: git.ref_exists(&rel.signoff_ref)?,
+        remote: &rel.remote,
     };
-    let team = find_team(rel, team_id)?;
-    let commit = git.commit(args.commit.as_deref().unwrap_or("HEAD"))?;
-    let by = match &args.by {
-        Some(b) if !b.trim().is_empty() => b.trim().to_string(),
-        Some(_) => bail!("`--by` is empty\nhint: pass `--by \"Name <email>\"`"),
-        None => match (git.config("user.name")?, git.config("user.email")?) {
-            (Some(n), Some(e)) => format!("{n} <{e}>"),
-            (Some(n), None) => n,
-            _ => bail!(
-                "cannot tell who signs: git's `user.name` is not set\nhint: pass `--by NAME` or run `git config user.name NAME`"
-            ),
-        },
-    };
+    rollout_core::emit(&report, ctx.format, &ctx.out.style(), &mut *ctx.out.lock())?;
+    Ok(report.outcome())
+}
+
+/// Records the sign-off of one team on a commit.
+fn record(git: &Git<'_>, ctx: &Context, signing: &Signing) -> Result<Outcome> {
+    let rel = &ctx.settings.config.release;
+    let team = find_team(rel, &signing.team)?;
+    let commit = git.commit(signing.commit.as_deref().unwrap_or("HEAD"))?;
     let record = Record {
         team: team.id.clone(),
-        by,
+        by: signer(git, signing.by.as_deref())?,
         at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        note: args.note.clone().filter(|n| !n.trim().is_empty()),
+        note: signing.note.clone().filter(|n| !n.trim().is_empty()),
     };
     // What `--status` and `tag` would refuse to count is not written.
     if let Some(problem) = record.problem() {
@@ -483,7 +530,7 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
             "this sign-off would not count, so it is not recorded: {problem}\nhint: pass `--by NAME` and `--note TEXT` on one line, without control characters"
         );
     }
-    let existing = existing_note(&git, &rel.signoff_ref, &commit)?;
+    let existing = existing_note(git, &rel.signoff_ref, &commit)?;
     git.set_note(
         &rel.signoff_ref,
         &commit,
@@ -502,8 +549,28 @@ pub fn run(sh: &Shell, ctx: &Context, args: Args, out: &mut dyn Write) -> Result
         notes_ref: &rel.signoff_ref,
         remote: &rel.remote,
     };
-    rollout_core::emit(&recorded, ctx.format, &Style::stdout(), out)?;
-    Ok(Verdict::Pass)
+    rollout_core::emit(
+        &recorded,
+        ctx.format,
+        &ctx.out.style(),
+        &mut *ctx.out.lock(),
+    )?;
+    Ok(recorded.outcome())
+}
+
+/// Who signs: `--by`, else git's `user.name <user.email>`.
+fn signer(git: &Git<'_>, by: Option<&str>) -> Result<String> {
+    Ok(match by {
+        Some(b) if !b.trim().is_empty() => b.trim().to_string(),
+        Some(_) => bail!("`--by` is empty\nhint: pass `--by \"Name <email>\"`"),
+        None => match (git.config("user.name")?, git.config("user.email")?) {
+            (Some(n), Some(e)) => format!("{n} <{e}>"),
+            (Some(n), None) => n,
+            _ => bail!(
+                "cannot tell who signs: git's `user.name` is not set\nhint: pass `--by NAME` or run `git config user.name NAME`"
+            ),
+        },
+    })
 }
 
 /// The sign-off note already on `commit`, refused when it is not UTF-8:

@@ -7,3 +7,5 @@
 pub(crate) mod adopt;
 pub(crate) mod config;
 pub(crate) mod gate;
+pub(crate) mod signoff;
+pub(crate) mod tag;

@@ -2,7 +2,7 @@
 
 use plumbing::report::GateVerdict;
 
-use release::tag::Args;
+use release::tag::{CheckId, Settings};
 use rollout_core::Verdict;
 
 use crate::support::{Fixture, failed, status};
@@ -11,7 +11,7 @@ use crate::support::{Fixture, failed, status};
 fn ready_repo_gets_base_tag_then_next_candidate() {
     let f = Fixture::new();
     f.ready();
-    let (o, out) = f.run(Args::default());
+    let (o, out) = f.run(Settings::default());
     assert_eq!(o, Verdict::Pass, "{out}");
     assert!(
         out.contains("plan: create annotated tag v0.9.0-m4"),
@@ -55,14 +55,14 @@ fn dirty_tree_fails_alone_and_untracked_files_only_when_configured() {
     f.ready();
     f.write("notes.txt", "scratch\n");
     assert!(
-        failed(&f.plan(&Args::default())).is_empty(),
+        failed(&f.plan(&Settings::default())).is_empty(),
         "untracked ignored by default"
     );
 
     f.config = "release:\n  untracked_dirty: true\n".into();
     // A report made with the old config no longer counts: gate again.
     f.gate();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["clean"]);
     assert!(
         plan.checks[0]
@@ -74,7 +74,7 @@ fn dirty_tree_fails_alone_and_untracked_files_only_when_configured() {
     f.config = "release: {}\n".into();
     f.gate();
     f.write("README.md", "changed\n");
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["clean"]);
     assert!(!plan.ready);
     let (o, out) = f.run(Fixture::execute_args());
@@ -96,12 +96,31 @@ fn dirty_tree_fails_alone_and_untracked_files_only_when_configured() {
     assert!(f.tags().is_empty());
 
     // The override is named and recorded.
-    let (o, out) = f.run(Args {
-        allow_dirty: true,
-        ..Fixture::execute_args()
-    });
-    assert_eq!(o, Verdict::Pass, "{out}");
+    let (o, out) = f.run_outcome(
+        &f.repo,
+        Settings {
+            allowed: vec![CheckId::Clean],
+            ..Fixture::execute_args()
+        },
+        rollout_core::Format::Human,
+    );
+    assert_eq!(o.verdict, Verdict::Pass, "{out}");
     assert!(out.contains("warn clean"), "{out}");
+    // In the outcome the overridden failure warns and names its flag; the
+    // tag was created.
+    let clean = &o.checks[0];
+    assert_eq!(
+        (clean.id.as_str(), clean.status),
+        ("clean", rollout_core::Status::Warn)
+    );
+    assert!(
+        clean.summary.ends_with("(overridden by --allow-dirty)"),
+        "{clean:?}"
+    );
+    assert_eq!(o.status(), rollout_core::Status::Warn);
+    let create = o.checks.iter().find(|c| c.id == "create").expect("create");
+    assert_eq!(create.status, rollout_core::Status::Pass);
+    assert_eq!(o.summary, "v0.9.0-m4 is in place locally");
     let msg = f.git(&["tag", "-l", "--format=%(contents)", "v0.9.0-m4"]);
     assert!(
         msg.contains("--allow-dirty: check clean failed: 1 uncommitted change"),
@@ -114,7 +133,7 @@ fn other_branch_fails_alone() {
     let f = Fixture::new();
     f.git(&["switch", "-q", "-c", "feature/x"]);
     f.ready();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["branch"]);
     let c = &plan.checks[1];
     assert_eq!(
@@ -124,7 +143,7 @@ fn other_branch_fails_alone() {
 
     f.git(&["switch", "-q", "-c", "release/m4-rollout"]);
     assert!(
-        failed(&f.plan(&Args::default())).is_empty(),
+        failed(&f.plan(&Settings::default())).is_empty(),
         "staging branch is a tag branch"
     );
 }
@@ -135,7 +154,7 @@ fn detached_head_fails_alone() {
     let head = f.head();
     f.git(&["checkout", "-q", "--detach", &head]);
     f.ready();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["branch"]);
     assert!(plan.checks[1].summary.starts_with("HEAD is detached at "));
     assert!(plan.message.contains("(detached HEAD)"));
@@ -145,7 +164,7 @@ fn detached_head_fails_alone() {
 fn gate_report_must_pass_for_exactly_head() {
     let f = Fixture::new();
     f.sign_all();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["gate"]);
     assert!(
         plan.checks[2].summary.starts_with("no gate report at "),
@@ -163,15 +182,15 @@ fn gate_report_must_pass_for_exactly_head() {
     f.gate();
     f.commit("docs/notes.md", "x\n", "docs: notes");
     f.sign_all();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["gate"]);
     assert!(
         plan.checks[2]
             .summary
             .starts_with("gate report is for commit ")
     );
-    let plan = f.plan(&Args {
-        allow_gate: true,
+    let plan = f.plan(&Settings {
+        allowed: vec![CheckId::Gate],
         ..Default::default()
     });
     assert!(plan.ready);
@@ -187,13 +206,13 @@ fn gate_report_must_pass_for_exactly_head() {
 
     // Failed verdict names the failing step.
     f.gate_in(&f.repo, GateVerdict::Fail, false);
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["gate"]);
     assert_eq!(plan.checks[2].details, ["pytest: 812 passed"]);
 
     // Gated with uncommitted changes.
     f.gate_in(&f.repo, GateVerdict::Pass, true);
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["gate"]);
     assert!(plan.checks[2].summary.contains("uncommitted changes"));
 
@@ -204,7 +223,7 @@ fn gate_report_must_pass_for_exactly_head() {
     report.complete = false;
     report.selection.steps = vec!["pytest".into()];
     report.write(&path).expect("write");
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["gate"]);
     assert!(
         plan.checks[2]
@@ -216,7 +235,7 @@ fn gate_report_must_pass_for_exactly_head() {
 
     // Not a report at all.
     std::fs::write(f.report_path(&f.repo), "{}").expect("write");
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["gate"]);
     assert!(
         plan.checks[2].summary.contains("is not a gate report"),
@@ -225,7 +244,7 @@ fn gate_report_must_pass_for_exactly_head() {
     );
 
     f.gate();
-    assert!(failed(&f.plan(&Args::default())).is_empty());
+    assert!(failed(&f.plan(&Settings::default())).is_empty());
 }
 
 #[test]
@@ -234,7 +253,7 @@ fn missing_signoff_fails_alone() {
     f.gate();
     f.sign_in(&f.repo, "ui", "HEAD");
     f.sign_in(&f.repo, "training", "HEAD");
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["signoff"]);
     let c = &plan.checks[3];
     assert_eq!(c.summary, "1 of 3 teams have no valid sign-off: telemetry");
@@ -256,7 +275,7 @@ fn unreachable_push_remote_fails_the_name_check_alone() {
     let f = Fixture::new();
     f.ready();
     let missing = f.dir.path().join("no-such-remote.git");
-    let plan = f.plan(&Args {
+    let plan = f.plan(&Settings {
         push: Some(missing.display().to_string()),
         ..Default::default()
     });
@@ -274,7 +293,7 @@ fn unreachable_push_remote_fails_the_name_check_alone() {
     );
 
     f.bare_remote("origin");
-    let plan = f.plan(&Args {
+    let plan = f.plan(&Settings {
         push: Some("orign".into()),
         ..Default::default()
     });
@@ -309,7 +328,7 @@ fn shallow_clone_without_previous_release_fails_history_alone() {
     f.gate_in(&clone, GateVerdict::Pass, false);
     f.sign_all_in(&clone, "HEAD");
 
-    let plan = f.plan_in(&clone, &Args::default());
+    let plan = f.plan_in(&clone, &Settings::default());
     assert!(plan.shallow);
     assert_eq!(failed(&plan), ["history"]);
     assert!(
@@ -322,7 +341,7 @@ fn shallow_clone_without_previous_release_fails_history_alone() {
 
     // Deepened to the previous release, the rollback section is complete.
     f.git_in(&clone, &["fetch", "-q", "--deepen=1", "--tags"]);
-    let plan = f.plan_in(&clone, &Args::default());
+    let plan = f.plan_in(&clone, &Settings::default());
     assert_eq!(status(&plan, "history"), "pass", "{:?}", plan.checks[5]);
     assert_eq!(plan.previous_tag.as_deref(), Some("v0.8.0"));
     assert_eq!(plan.rollback.len(), 1);
@@ -332,7 +351,7 @@ fn shallow_clone_without_previous_release_fails_history_alone() {
 fn json_plan_has_stable_fields() {
     let f = Fixture::new();
     f.ready();
-    let (o, out) = f.run_in(&f.repo, Args::default(), rollout_core::Format::Json);
+    let (o, out) = f.run_in(&f.repo, Settings::default(), rollout_core::Format::Json);
     assert_eq!(o, Verdict::Pass);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["schema"], 1);
@@ -363,7 +382,7 @@ fn json_plan_has_stable_fields() {
 fn no_signoffs_at_all_suggests_fetching_them() {
     let f = Fixture::new();
     f.gate();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["signoff"]);
     let hint = plan.checks[3].hint.clone().unwrap_or_default();
     assert!(
@@ -381,7 +400,7 @@ fn a_root_inside_another_repository_is_refused() {
     let err = release::tag::plan(
         &f.sh,
         &f.context_for(&f.path("examples/sample")),
-        &Args::default(),
+        &Settings::default(),
     )
     .expect_err("refused");
     let err = format!("{err:#}");
@@ -396,16 +415,16 @@ fn a_root_inside_another_repository_is_refused() {
 fn a_gate_report_made_with_another_config_or_root_does_not_count() {
     let mut f = Fixture::new();
     f.ready();
-    assert!(failed(&f.plan(&Args::default())).is_empty());
+    assert!(failed(&f.plan(&Settings::default())).is_empty());
 
     // The same file, edited since the gate ran.
     f.config = "release:\n  remote: upstream\n".into();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(failed(&plan), ["gate"]);
     let gate = plan
         .checks
         .iter()
-        .find(|c| c.id == "gate")
+        .find(|c| c.id == CheckId::Gate)
         .expect("gate check");
     assert!(
         gate.summary.contains("gate ran with another version of"),
@@ -420,11 +439,11 @@ fn a_gate_report_made_with_another_config_or_root_does_not_count() {
     let mut report = plumbing::report::GateReport::load(&path).expect("report");
     report.config = None;
     report.write(&path).expect("write");
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     let gate = plan
         .checks
         .iter()
-        .find(|c| c.id == "gate")
+        .find(|c| c.id == CheckId::Gate)
         .expect("gate check");
     assert!(
         gate.summary
@@ -438,11 +457,11 @@ fn a_gate_report_made_with_another_config_or_root_does_not_count() {
     report = plumbing::report::GateReport::load(&path).expect("report");
     report.root = f.workspace.clone();
     report.write(&path).expect("write");
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     let gate = plan
         .checks
         .iter()
-        .find(|c| c.id == "gate")
+        .find(|c| c.id == CheckId::Gate)
         .expect("gate check");
     assert!(
         gate.summary.contains("is for the checkout"),

@@ -4,22 +4,22 @@
 
 use std::time::{Duration, Instant};
 
-use release::signoff;
-use release::tag::{self, Args};
+use release::signoff::{self, Signing};
+use release::tag::{self, Settings};
 
 use crate::support::Fixture;
 
-/// What `signoff` with `args` fails with, as one message.
-fn signoff_error(f: &Fixture, args: signoff::Args, why: &str) -> String {
-    let err = signoff::run(&f.sh, &f.ctx(), args, &mut Vec::new()).expect_err(why);
+/// What `signoff` with `settings` fails with, as one message.
+fn signoff_error(f: &Fixture, settings: signoff::Settings, why: &str) -> String {
+    let err = signoff::run_with(&f.sh, &f.ctx(), settings).expect_err(why);
     format!("{err:#}")
 }
 
-fn recording(team: &str) -> signoff::Args {
-    signoff::Args {
-        team: Some(team.into()),
+fn recording(team: &str) -> signoff::Settings {
+    signoff::Settings::Record(Signing {
+        team: team.into(),
         ..Default::default()
-    }
+    })
 }
 
 #[test]
@@ -32,7 +32,7 @@ fn a_push_value_that_is_an_option_never_reaches_git() {
     let err = tag::plan(
         &f.sh,
         &f.ctx(),
-        &Args {
+        &Settings {
             push: Some(hostile.clone()),
             ..Default::default()
         },
@@ -49,15 +49,14 @@ fn a_push_value_that_is_an_option_never_reaches_git() {
     // The same value through the CLI's run (dry run and --execute) changes
     // nothing either.
     for execute in [false, true] {
-        let got = tag::run(
+        let got = tag::run_with(
             &f.sh,
             &f.ctx(),
-            Args {
+            Settings {
                 push: Some(hostile.clone()),
                 execute,
                 ..Default::default()
             },
-            &mut Vec::new(),
         );
         assert!(got.is_err(), "execute={execute}: refused");
         assert!(!marker.exists(), "execute={execute}: git ran it");
@@ -102,7 +101,7 @@ fn a_hook_that_hangs_is_stopped_at_the_deadline_and_named() {
     f.config = "release:\n  git_timeout: 2s\n".into();
     std::fs::remove_file(&hook).expect("remove hook");
     f.ready();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     std::fs::write(&hook, "#!/bin/sh\nexec sleep 300\n").expect("write hook");
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let started = Instant::now();
@@ -124,10 +123,7 @@ fn a_signoff_ref_that_points_at_a_blob_is_unreadable_not_empty() {
         f.git(&["hash-object", "-w", path.to_str().expect("utf-8")])
     };
     f.git(&["update-ref", "refs/notes/townlet-signoff", &blob]);
-    let status = signoff::Args {
-        status: Some("HEAD".into()),
-        ..Default::default()
-    };
+    let status = signoff::Settings::Status { rev: "HEAD".into() };
     let message = signoff_error(&f, status, "an unreadable sign-off record is an error");
     assert!(
         message.contains("`refs/notes/townlet-signoff` points at a blob")
@@ -144,19 +140,22 @@ fn a_signoff_shows_its_signer_escaped() {
     let f = Fixture::new();
     // `--by` (or git's user.name) with a bidi override reached the
     // terminal raw in the recorded line.
-    let mut out = Vec::new();
-    signoff::run(
+    let mut ctx = f.ctx();
+    let (out, captured) = rollout_core::Out::memory();
+    ctx.out = out;
+    let outcome = signoff::run_with(
         &f.sh,
-        &f.ctx(),
-        signoff::Args {
-            team: Some("ui".into()),
+        &ctx,
+        signoff::Settings::Record(Signing {
+            team: "ui".into(),
             by: Some("Eve\u{202e}gro.elpmaxe <eve@example.org>".into()),
             ..Default::default()
-        },
-        &mut out,
+        }),
     )
     .expect("recorded");
-    let text = String::from_utf8(out).expect("utf-8");
+    // The outcome keeps the value as it is; its reader escapes it.
+    assert!(outcome.summary.contains('\u{202e}'), "{outcome:?}");
+    let text = captured.text();
     assert!(!text.contains('\u{202e}'), "{text:?}");
     assert!(
         text.contains("by Eve\\u{202e}gro.elpmaxe <eve@example.org>"),
@@ -173,16 +172,15 @@ fn a_signoff_that_would_not_count_is_refused_before_it_is_written() {
         (Some("Eve\u{1b}[31m <eve@example.org>"), None),
         (None, Some("checked\r\nall")),
     ] {
-        let err = signoff::run(
+        let err = signoff::run_with(
             &f.sh,
             &f.ctx(),
-            signoff::Args {
-                team: Some("ui".into()),
+            signoff::Settings::Record(Signing {
+                team: "ui".into(),
                 by: by.map(str::to_string),
                 note: note.map(str::to_string),
                 ..Default::default()
-            },
-            &mut Vec::new(),
+            }),
         )
         .expect_err("refused");
         let message = format!("{err:#}");
@@ -216,16 +214,7 @@ fn git_dir_from_the_environment_does_not_redirect_a_signoff() {
     let hooked = crate::support::shell(f.dir.path());
     hooked.set_var("GIT_DIR", other.join(".git"));
     hooked.set_var("GIT_WORK_TREE", &other);
-    signoff::run(
-        &hooked,
-        &f.ctx(),
-        signoff::Args {
-            team: Some("ui".into()),
-            ..Default::default()
-        },
-        &mut Vec::new(),
-    )
-    .expect("recorded");
+    signoff::run_with(&hooked, &f.ctx(), recording("ui")).expect("recorded");
     let sh = &f.sh;
     let notes_in = |repo: &std::path::Path| {
         let _dir = sh.push_dir(repo);
@@ -250,7 +239,7 @@ fn a_tag_name_too_long_for_a_ref_file_is_invalid_at_once() {
     let err = tag::plan(
         &f.sh,
         &f.ctx(),
-        &Args {
+        &Settings {
             name: Some("v".repeat(100_000)),
             ..Default::default()
         },

@@ -1,6 +1,6 @@
 //! Choosing the tag name against real local and remote tags.
 
-use release::tag::{Action, Args, Reason};
+use release::tag::{Action, Reason, Settings};
 
 use crate::support::{Fixture, failed};
 
@@ -13,7 +13,7 @@ fn next_after_the_highest_with_gaps_lightweight_and_annotated() {
     f.git(&["tag", "v0.9.0-m4.10-not-in-series", &first]);
     f.commit("README.md", "two\n", "docs: readme");
     f.ready();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(plan.tag.name, "v0.9.0-m4.4");
     assert_eq!(plan.tag.reason, Reason::Next);
     assert_eq!(plan.tag.taken, ["v0.9.0-m4", "v0.9.0-m4.3"]);
@@ -32,10 +32,10 @@ fn names_only_on_the_remote_count() {
     f.ready();
 
     // Without --push the configured remote (origin) still counts.
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(plan.tag.name, "v0.9.0-m4.2");
     assert!(failed(&plan).is_empty(), "{:?}", plan.checks);
-    let plan = f.plan(&Args {
+    let plan = f.plan(&Settings {
         push: Some("origin".into()),
         ..Default::default()
     });
@@ -53,7 +53,7 @@ fn tags_of_others_at_head_are_not_reused() {
     f.ready();
     f.git(&["tag", "v0.9.0-m4"]);
     f.git(&["tag", "-a", "-m", "hand-made", "v0.9.0-m4.1"]);
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(plan.tag.action, Action::Create);
     assert_eq!(plan.tag.name, "v0.9.0-m4.2");
 }
@@ -63,7 +63,7 @@ fn explicit_name_never_moves_an_existing_tag() {
     let f = Fixture::new();
     f.ready();
     f.git(&["tag", "v0.9.0-m4"]);
-    let err = f.run_err(Args {
+    let err = f.run_err(Settings {
         name: Some("v0.9.0-m4".into()),
         ..Fixture::execute_args()
     });
@@ -77,13 +77,13 @@ fn explicit_name_never_moves_an_existing_tag() {
         "{err}"
     );
 
-    let err = f.run_err(Args {
+    let err = f.run_err(Settings {
         name: Some("v0.9 m4".into()),
         ..Default::default()
     });
     assert!(err.contains("is not a valid tag name"), "{err}");
 
-    let plan = f.plan(&Args {
+    let plan = f.plan(&Settings {
         name: Some("townlet-m4-final".into()),
         ..Default::default()
     });
@@ -98,7 +98,7 @@ fn explicit_name_taken_on_the_remote_is_refused() {
     f.git(&["tag", "v1.0.0"]);
     f.git(&["push", "-q", "origin", "v1.0.0"]);
     f.git(&["tag", "-d", "v1.0.0"]);
-    let err = f.run_err(Args {
+    let err = f.run_err(Settings {
         name: Some("v1.0.0".into()),
         ..Default::default()
     });
@@ -127,7 +127,7 @@ fn names_that_shadow_refs_are_refused_and_nothing_is_tagged() {
         ("with\u{7f}del", "is not a valid tag name"),
     ];
     for (name, expected) in cases {
-        let err = f.run_err(Args {
+        let err = f.run_err(Settings {
             name: Some(name.into()),
             ..Fixture::execute_args()
         });

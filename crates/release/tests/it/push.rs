@@ -1,12 +1,12 @@
 //! Pushing, failing pushes, reruns and races.
 
-use release::tag::{Action, Args};
+use release::tag::{Action, Settings};
 use rollout_core::Verdict;
 
 use crate::support::Fixture;
 
-fn push_args(remote: &str) -> Args {
-    Args {
+fn push_args(remote: &str) -> Settings {
+    Settings {
         push: Some(remote.into()),
         ..Fixture::execute_args()
     }
@@ -66,9 +66,35 @@ fn failed_push_keeps_the_tag_and_a_rerun_recovers() {
     set_executable(&hook);
     f.ready();
 
-    let (o, out) = f.run(push_args("origin"));
-    assert_eq!(o, Verdict::Fail, "{out}");
+    let (outcome, out) = f.run_outcome(&f.repo, push_args("origin"), rollout_core::Format::Human);
+    assert_eq!(outcome.verdict, Verdict::Fail, "{out}");
     assert!(out.contains("created annotated tag v0.9.0-m4"), "{out}");
+    // The outcome: `create` passed, `push` failed with git's words and the
+    // retry.
+    let steps: Vec<(&str, rollout_core::Status)> = outcome.checks[6..]
+        .iter()
+        .map(|c| (c.id.as_str(), c.status))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("create", rollout_core::Status::Pass),
+            ("push", rollout_core::Status::Fail)
+        ]
+    );
+    assert_eq!(
+        outcome.checks[7].details[0],
+        "git: remote: tags are frozen today"
+    );
+    assert!(
+        outcome.checks[7]
+            .details
+            .last()
+            .is_some_and(|d| d.contains("retry with `git push origin refs/tags/v0.9.0-m4`")),
+        "{:?}",
+        outcome.checks[7]
+    );
+    assert_eq!(outcome.summary, "v0.9.0-m4 not completed");
     assert!(
         out.contains(
             "FAIL push      pushing v0.9.0-m4 to `origin` failed; `origin` does not have v0.9.0-m4; the local tag is kept"
@@ -130,7 +156,7 @@ fn tag_created_locally_between_plan_and_execute() {
     );
     // The other tag is untouched and a new plan moves on.
     assert_eq!(f.git(&["cat-file", "-t", "v0.9.0-m4"]), "commit");
-    assert_eq!(f.plan(&Args::default()).tag.name, "v0.9.0-m4.1");
+    assert_eq!(f.plan(&Settings::default()).tag.name, "v0.9.0-m4.1");
 }
 
 #[test]
@@ -193,11 +219,26 @@ fn tag_pushed_by_someone_else_between_plan_and_execute() {
 fn sign_without_a_key_fails_clearly() {
     let f = Fixture::new();
     f.ready();
-    let (o, out) = f.run(Args {
-        sign: true,
-        ..Fixture::execute_args()
-    });
-    assert_eq!(o, Verdict::Fail, "{out}");
+    let (o, out) = f.run_outcome(
+        &f.repo,
+        Settings {
+            sign: true,
+            ..Fixture::execute_args()
+        },
+        rollout_core::Format::Human,
+    );
+    assert_eq!(o.verdict, Verdict::Fail, "{out}");
+    // The outcome's failing check is `create`, with git's words and the hint.
+    let failing: Vec<&str> = o.not_passing().map(|c| c.id.as_str()).collect();
+    assert_eq!(failing, ["create"]);
+    let create = o.not_passing().next().expect("create");
+    assert!(
+        create
+            .details
+            .last()
+            .is_some_and(|d| d.starts_with("hint: signing failed")),
+        "{create:?}"
+    );
     assert!(
         out.contains("git refused to create tag `v0.9.0-m4`"),
         "{out}"

@@ -1,6 +1,6 @@
 //! The rollback section lists the right commits, and its commands work.
 
-use release::tag::Args;
+use release::tag::Settings;
 
 use crate::support::Fixture;
 
@@ -40,7 +40,7 @@ fn lists_facade_commits_since_the_previous_release_newest_first() {
     );
     f.ready();
 
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(plan.previous_tag.as_deref(), Some("v0.8.0"));
     let listed: Vec<&str> = plan.rollback.iter().map(|c| c.commit.as_str()).collect();
     assert_eq!(listed.len(), 3, "{:?}", plan.rollback);
@@ -81,7 +81,7 @@ fn a_tag_at_head_is_not_the_previous_release() {
     let world = f.commit("src/townlet/world/grid.py", "GRID = 3\n", "world: change");
     f.git(&["tag", "v0.9.0-rc"]);
     f.ready();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(plan.previous_tag.as_deref(), Some("v0.8.0"));
     assert_eq!(plan.rollback.len(), 1);
     assert_eq!(plan.rollback[0].commit, world);
@@ -92,7 +92,7 @@ fn without_an_earlier_release_every_facade_commit_is_listed() {
     let f = Fixture::new();
     f.commit("README.md", "x\n", "docs");
     f.ready();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(plan.previous_tag, None);
     assert_eq!(
         plan.rollback.len(),
@@ -118,13 +118,13 @@ fn release_tags_glob_chooses_what_counts_as_the_previous_release() {
         "telemetry: m4.1",
     );
     f.ready();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(plan.tag.name, "v0.9.0-m4.1");
     assert_eq!(plan.previous_tag.as_deref(), Some("v0.9.0-m4"));
     assert_eq!(plan.rollback.len(), 1);
 
     f.config = "release:\n  release_tags: \"v0.8.*\"\n".into();
-    let plan = f.plan(&Args::default());
+    let plan = f.plan(&Settings::default());
     assert_eq!(plan.previous_tag.as_deref(), Some("v0.8.0"));
     assert_eq!(plan.rollback.len(), 2);
 }

@@ -1,23 +1,25 @@
 //! Recording sign-offs, their validity on ancestors, and their travel.
 
-use release::signoff::{self, Args, TeamState};
-use rollout_core::{Format, Verdict};
+use release::signoff::{self, Settings, Signing, TeamState};
+use rollout_core::{Format, Out, Verdict};
 
 use crate::support::{Fixture, failed};
 
+/// `signoff` with `settings` in `ctx`: its outcome and what it printed.
+fn run(
+    f: &Fixture,
+    mut ctx: rollout_config::Context,
+    settings: Settings,
+) -> (rollout_core::Outcome, String) {
+    let (out, captured) = Out::memory();
+    ctx.out = out;
+    let o = signoff::run_with(&f.sh, &ctx, settings).expect("signoff runs");
+    (o, captured.text())
+}
+
 fn status(f: &Fixture, rev: &str) -> (Verdict, String) {
-    let mut out = Vec::new();
-    let o = signoff::run(
-        &f.sh,
-        &f.ctx(),
-        Args {
-            status: Some(rev.into()),
-            ..Default::default()
-        },
-        &mut out,
-    )
-    .expect("status");
-    (o, String::from_utf8(out).expect("utf-8"))
+    let (o, text) = run(f, f.ctx(), Settings::Status { rev: rev.into() });
+    (o.verdict, text)
 }
 
 #[test]
@@ -25,39 +27,39 @@ fn records_with_checklist_and_lists_status() {
     let f = Fixture::new();
     let mut ctx = f.ctx();
     ctx.format = Format::Json;
-    let mut out = Vec::new();
-    let o = signoff::run(
-        &f.sh,
-        &ctx,
-        Args {
-            team: Some("telemetry".into()),
+    let (o, out) = run(
+        &f,
+        ctx,
+        Settings::Record(Signing {
+            team: "telemetry".into(),
             by: Some("Tess Telemetry <tess@example.org>".into()),
             note: Some("TLS smoke green".into()),
             ..Default::default()
-        },
-        &mut out,
-    )
-    .expect("record");
-    assert_eq!(o, Verdict::Pass);
-    let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        }),
+    );
+    assert_eq!(o.verdict, Verdict::Pass);
+    assert_eq!(o.checks.len(), 1);
+    assert_eq!(o.checks[0].id, "telemetry");
+    assert!(
+        o.summary.starts_with("Telemetry (telemetry) signed off "),
+        "{}",
+        o.summary
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["team"], "telemetry");
     assert_eq!(v["commit"], f.head());
     assert_eq!(v["notes_ref"], "refs/notes/townlet-signoff");
     assert!(v["checklist"][0].as_str().unwrap_or("").contains("TLS"));
 
     // Human output shows the checklist.
-    let mut out = Vec::new();
-    signoff::run(
-        &f.sh,
-        &f.ctx(),
-        Args {
-            team: Some("ui".into()),
+    let (_, text) = run(
+        &f,
+        f.ctx(),
+        Settings::Record(Signing {
+            team: "ui".into(),
             ..Default::default()
-        },
-        &mut out,
-    )
-    .expect("record");
-    let text = String::from_utf8(out).expect("utf-8");
+        }),
+    );
     assert!(text.contains("UI (ui) signed off"), "{text}");
     assert!(
         text.contains("by Release Tester <tester@example.org>"),
@@ -73,8 +75,11 @@ fn records_with_checklist_and_lists_status() {
     assert_eq!(note.lines().count(), 2);
     assert!(note.contains(r#""note":"TLS smoke green""#), "{note}");
 
-    let (o, text) = status(&f, "HEAD");
-    assert_eq!(o, Verdict::Fail);
+    let (o, text) = run(&f, f.ctx(), Settings::Status { rev: "HEAD".into() });
+    assert_eq!(o.verdict, Verdict::Fail);
+    assert_eq!(o.summary, "1 of 3 teams have no valid sign-off");
+    let failing: Vec<&str> = o.not_passing().map(|c| c.id.as_str()).collect();
+    assert_eq!(failing, ["training"]);
     assert!(
         text.contains("pass telemetry  Telemetry: Tess Telemetry <tess@example.org> at "),
         "{text}"
@@ -97,16 +102,14 @@ fn records_with_checklist_and_lists_status() {
 fn unknown_team_and_bad_commit_are_errors() {
     let f = Fixture::new();
     let run = |team: &str, commit: Option<&str>| {
-        let mut out = Vec::new();
-        let e = signoff::run(
+        let e = signoff::run_with(
             &f.sh,
             &f.ctx(),
-            Args {
-                team: Some(team.into()),
+            Settings::Record(Signing {
+                team: team.into(),
                 commit: commit.map(str::to_string),
                 ..Default::default()
-            },
-            &mut out,
+            }),
         )
         .expect_err("refused");
         format!("{e:#}")
@@ -136,7 +139,7 @@ fn ancestor_signoff_holds_until_a_high_risk_path_changes() {
         "telemetry: tweak",
     );
     f.gate();
-    let plan = f.plan(&release::tag::Args::default());
+    let plan = f.plan(&release::tag::Settings::default());
     assert!(failed(&plan).is_empty(), "{:?}", plan.checks);
     assert!(
         plan.message.contains(&format!(
@@ -150,7 +153,7 @@ fn ancestor_signoff_holds_until_a_high_risk_path_changes() {
     f.commit("src/townlet/world/grid.py", "GRID = 9\n", "world: risky");
     f.commit("README.md", "later\n", "docs: later");
     f.gate();
-    let plan = f.plan(&release::tag::Args::default());
+    let plan = f.plan(&release::tag::Settings::default());
     assert_eq!(failed(&plan), ["signoff"]);
     assert!(
         plan.checks[3].details[0]
@@ -169,19 +172,9 @@ fn ancestor_signoff_holds_until_a_high_risk_path_changes() {
 
     let mut ctx = f.ctx();
     ctx.format = Format::Json;
-    let mut out = Vec::new();
-    let o = signoff::run(
-        &f.sh,
-        &ctx,
-        Args {
-            status: Some("HEAD".into()),
-            ..Default::default()
-        },
-        &mut out,
-    )
-    .expect("status");
-    assert_eq!(o, Verdict::Fail);
-    let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    let (o, out) = run(&f, ctx, Settings::Status { rev: "HEAD".into() });
+    assert_eq!(o.verdict, Verdict::Fail);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["commit"], head);
     assert_eq!(v["teams"][0]["state"], "stale");
     assert_eq!(v["teams"][0]["signoff"]["commit"], signed);
@@ -191,7 +184,7 @@ fn ancestor_signoff_holds_until_a_high_risk_path_changes() {
 
     // A new sign-off on the risky commit's descendant counts again.
     f.sign_all();
-    assert!(failed(&f.plan(&release::tag::Args::default())).is_empty());
+    assert!(failed(&f.plan(&release::tag::Settings::default())).is_empty());
 }
 
 #[test]
@@ -329,15 +322,14 @@ fn a_note_that_is_not_utf8_is_never_rewritten() {
     ]);
     let blob = || f.git(&["notes", "--ref=refs/notes/townlet-signoff", "list", &head]);
     let before = blob();
-    let err = signoff::run(
+    let err = signoff::run_with(
         &f.sh,
         &f.ctx(),
-        Args {
-            team: Some("telemetry".into()),
+        Settings::Record(Signing {
+            team: "telemetry".into(),
             by: Some("Tess <t@example.org>".into()),
             ..Default::default()
-        },
-        &mut Vec::new(),
+        }),
     )
     .expect_err("refused");
     let text = format!("{err:#}");

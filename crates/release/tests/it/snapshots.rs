@@ -1,7 +1,7 @@
 //! The human output, as reviewed text. Commit ids are stable (fixed dates in
 //! the fixture); times and temp paths are filtered.
 
-use release::tag::Args;
+use release::tag::Settings;
 
 use crate::support::Fixture;
 
@@ -45,7 +45,7 @@ fn dry_run_not_ready() {
     f.git(&["tag", "v0.9.0-m4"]);
     f.sign_in(&f.repo, "ui", "HEAD");
     f.write("README.md", "edited\n");
-    let (_, out) = f.run(Args::default());
+    let (_, out) = f.run(Settings::default());
     snapshot("dry_run_not_ready", &scrub(&f, &out));
 }
 
@@ -53,7 +53,7 @@ fn dry_run_not_ready() {
 fn dry_run_ready() {
     let f = scenario();
     f.ready();
-    let (_, out) = f.run(Args::default());
+    let (_, out) = f.run(Settings::default());
     snapshot("dry_run_ready", &scrub(&f, &out));
 }
 
@@ -72,7 +72,7 @@ fn failed_push() {
         std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
     f.ready();
-    let (_, out) = f.run(Args {
+    let (_, out) = f.run(Settings {
         push: Some("origin".into()),
         ..Fixture::execute_args()
     });

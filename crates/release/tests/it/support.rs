@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use plumbing::report::{GateReport, GateVerdict, GitState, StepReport, StepStatus};
 
-use release::tag::{self, Args, Execution, Plan};
-use rollout_config::{Context, Resolved, RolloutConfig, Settings, Source};
-use rollout_core::{Format, Verbosity, Verdict};
+use release::signoff::{self, Signing};
+use release::tag::{self, Execution, Plan, Settings};
+use rollout_config::{Context, Resolved, RolloutConfig, Source};
+use rollout_core::{Format, Out, Outcome, Verbosity, Verdict};
 use tempfile::TempDir;
 use xshell::{Shell, cmd};
 
@@ -124,8 +125,9 @@ impl Fixture {
         let path = self.workspace.join("configs/rollout.yaml");
         let config = RolloutConfig::parse(&self.config, &path).expect("config parses");
         Context {
-            out: rollout_core::Out::stdout(),
-            settings: Settings {
+            // Tests read what a command prints from their own memory Out.
+            out: Out::memory().0,
+            settings: rollout_config::Settings {
                 workspace: self.workspace.clone(),
                 config,
                 root: Resolved {
@@ -218,15 +220,16 @@ impl Fixture {
     }
 
     pub(crate) fn sign_in(&self, root: &Path, team: &str, rev: &str) {
-        let args = release::signoff::Args {
-            team: Some(team.into()),
+        let settings = signoff::Settings::Record(Signing {
+            team: team.into(),
             commit: Some(rev.into()),
             ..Default::default()
-        };
-        let mut out = Vec::new();
-        let o = release::signoff::run(&self.sh, &self.context_for(root), args, &mut out)
+        });
+        let o = signoff::run_with(&self.sh, &self.context_for(root), settings)
             .expect("sign-off recorded");
-        assert_eq!(o, Verdict::Pass);
+        assert_eq!(o.verdict, Verdict::Pass);
+        assert_eq!(o.checks.len(), 1);
+        assert_eq!(o.checks[0].id, team);
     }
 
     pub(crate) fn sign_all(&self) {
@@ -239,12 +242,12 @@ impl Fixture {
         self.sign_all();
     }
 
-    pub(crate) fn plan(&self, args: &Args) -> Plan {
-        self.plan_in(&self.repo, args)
+    pub(crate) fn plan(&self, settings: &Settings) -> Plan {
+        self.plan_in(&self.repo, settings)
     }
 
-    pub(crate) fn plan_in(&self, root: &Path, args: &Args) -> Plan {
-        tag::plan(&self.sh, &self.context_for(root), args).expect("plan")
+    pub(crate) fn plan_in(&self, root: &Path, settings: &Settings) -> Plan {
+        tag::plan(&self.sh, &self.context_for(root), settings).expect("plan")
     }
 
     pub(crate) fn execute(&self, plan: &Plan) -> Execution {
@@ -252,27 +255,59 @@ impl Fixture {
     }
 
     /// `tag` as the CLI runs it, with its human output.
-    pub(crate) fn run(&self, args: Args) -> (Verdict, String) {
-        self.run_in(&self.repo, args, Format::Human)
+    pub(crate) fn run(&self, settings: Settings) -> (Verdict, String) {
+        self.run_in(&self.repo, settings, Format::Human)
     }
 
-    pub(crate) fn run_in(&self, root: &Path, args: Args, format: Format) -> (Verdict, String) {
+    pub(crate) fn run_in(
+        &self,
+        root: &Path,
+        settings: Settings,
+        format: Format,
+    ) -> (Verdict, String) {
+        let (outcome, text) = self.run_outcome(root, settings, format);
+        (outcome.verdict, text)
+    }
+
+    /// `tag` as the CLI runs it: its outcome and what it printed. The
+    /// outcome agrees with the report: one check per release check, and
+    /// its summary is the human verdict line's reason.
+    pub(crate) fn run_outcome(
+        &self,
+        root: &Path,
+        settings: Settings,
+        format: Format,
+    ) -> (Outcome, String) {
         let mut ctx = self.context_for(root);
         ctx.format = format;
-        let mut out = Vec::new();
-        let o = tag::run(&self.sh, &ctx, args, &mut out).expect("tag runs");
-        (o, String::from_utf8(out).expect("utf-8"))
+        let (out, captured) = Out::memory();
+        ctx.out = out;
+        let o = tag::run_with(&self.sh, &ctx, settings).expect("tag runs");
+        let text = captured.text();
+        let ids: Vec<&str> = o.checks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids[..6],
+            ["clean", "branch", "gate", "signoff", "tag-name", "history"]
+        );
+        assert_eq!(o.exit_code(), o.verdict.exit_code());
+        if format == Format::Human && rollout_core::printable(&o.summary) == o.summary {
+            assert!(
+                text.contains(&format!(" ({})\n", o.summary)),
+                "the summary {:?} is the verdict line's reason:\n{text}",
+                o.summary
+            );
+        }
+        (o, text)
     }
 
     /// `tag` expected to stop with an error (exit 2).
-    pub(crate) fn run_err(&self, args: Args) -> String {
-        let mut out = Vec::new();
-        let e = tag::run(&self.sh, &self.ctx(), args, &mut out).expect_err("tag must refuse");
+    pub(crate) fn run_err(&self, settings: Settings) -> String {
+        let e = tag::run_with(&self.sh, &self.ctx(), settings).expect_err("tag must refuse");
         format!("{e:#}")
     }
 
-    pub(crate) fn execute_args() -> Args {
-        Args {
+    pub(crate) fn execute_args() -> Settings {
+        Settings {
             execute: true,
             ..Default::default()
         }
@@ -292,7 +327,7 @@ pub(crate) fn status(plan: &Plan, id: &str) -> String {
     let c = plan
         .checks
         .iter()
-        .find(|c| c.id == id)
+        .find(|c| c.id.as_str() == id)
         .unwrap_or_else(|| panic!("no check {id}"));
     serde_json::to_value(c.status)
         .expect("json")
@@ -306,6 +341,6 @@ pub(crate) fn failed(plan: &Plan) -> Vec<&'static str> {
     plan.checks
         .iter()
         .filter(|c| c.status == tag::Status::Fail)
-        .map(|c| c.id)
+        .map(|c| c.id.as_str())
         .collect()
 }
