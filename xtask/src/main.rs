@@ -122,7 +122,7 @@ enum Command {
     #[command(name = "tls-smoke")]
     TlsSmoke(Box<tls_smoke::Args>),
     /// Alert on tick-health logs and telemetry: runtime_variant, drops, exit queue, plaintext, gaps
-    Monitor(monitor::Args),
+    Monitor(cli::monitor::Args),
     /// Compare a telemetry capture and observation tensors with the Phase 3 baselines
     BaselineDiff(baseline_diff::Args),
     /// Write this tooling into a Townlet checkout: workspace, config, .gitignore entries, CI workflow
@@ -237,7 +237,10 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             release::tag::run(&ctx, args.settings(&ctx)?).map(|outcome| outcome.verdict)
         }
         Command::TlsSmoke(a) => tls_smoke::run(&ctx()?, *a, &mut stdout),
-        Command::Monitor(a) => monitor::run(&sh, &ctx()?, a, &mut stdout),
+        Command::Monitor(a) => {
+            let ctx = ctx()?;
+            cli::monitor::run(&ctx, a.settings(&ctx)?).map(|outcome| outcome.verdict)
+        }
         Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx()?, a),
         Command::Adopt(a) => adopt::run(&ctx()?, a.settings()?).map(|o| o.verdict),
         Command::Completions(a) => print_completions(a.shell, &mut stdout),

@@ -26,6 +26,10 @@ fn all() -> Vec<(&'static str, schemars::Schema)> {
             "monitor",
             rollout_core::output::json_schema::<monitor::Report>(),
         ),
+        (
+            "monitor-follow-alert",
+            rollout_core::output::json_schema::<monitor::follow::FollowAlert<'static>>(),
+        ),
         ("tag", release::tag::json_schema()),
         ("signoff", signoff),
         ("signoff-status", signoff_status),

@@ -243,7 +243,10 @@ fn monitor(ctx: &Context, p: &Planned, log: &Path) -> Result<BuiltinOutcome> {
             kind: None,
         })
         .collect();
-    let report = monitor::evaluate(&ctx.settings, &inputs, None)?;
+    let report = monitor::evaluate(&monitor::Settings::from_config(
+        &ctx.settings.config,
+        inputs,
+    )?)?;
     let mut text = Vec::new();
     monitor::render::human(&report, &Style::new(false), &mut text)?;
     std::fs::write(log, &text)

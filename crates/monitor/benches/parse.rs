@@ -10,8 +10,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use monitor::follow;
 use monitor::rules::{DropThresholds, Kind, RuleSettings, SourceEval};
-use monitor::{CheckArgs, InputArgs, follow};
 use rollout_config::{Context, Overrides, Settings};
 use rollout_core::Severity;
 use rollout_core::{Format, Verbosity};
@@ -99,34 +99,29 @@ fn follow_memory() {
     let settings =
         Settings::resolve(dir.path(), dir.path(), &overrides, &|_| None).expect("settings");
     let ctx = Context {
-        out: rollout_core::Out::stdout(),
+        out: rollout_core::Out::to_writer(std::io::sink(), false),
         settings,
         format: Format::Human,
         verbosity: Verbosity::Quiet,
     };
     let log = dir.path().join("live.log");
     std::fs::write(&log, line(1, 0, false)).expect("log");
-    let args = CheckArgs {
-        inputs: InputArgs {
-            log: vec![log.clone()],
-            ..InputArgs::default()
-        },
-        follow: true,
-        stop_after_idle: Some(Duration::from_secs(2)),
-        ..CheckArgs::default()
+    let settings = monitor::Settings {
+        inputs: vec![monitor::Input {
+            env: monitor::input::DEFAULT_ENV.into(),
+            path: log.clone(),
+            kind: Some(Kind::Log),
+        }],
+        last_capture_of: None,
+        rules: monitor::rule_settings(&ctx.settings.config, None),
+        fail_on: Severity::Critical,
+        unreadable: monitor::Unreadable::Refuse,
+        follow: Some(monitor::FollowSettings {
+            stop_after_idle: Some(Duration::from_secs(2)),
+        }),
+        prom_textfile: None,
     };
-    let rules = monitor::rule_settings(&ctx.settings).expect("rules");
-    let inputs = args.inputs.inputs();
-    let follower = std::thread::spawn(move || {
-        follow::run(
-            &ctx,
-            &rules,
-            Severity::Critical,
-            &inputs,
-            &args,
-            &mut std::io::sink(),
-        )
-    });
+    let follower = std::thread::spawn(move || follow::run(&ctx, &settings));
 
     let ticks = 2_000_000u64; // an hour at ~560 ticks/s
     let start = Instant::now();

@@ -164,7 +164,7 @@ where
         label
     };
     let cols = area.split_evenly((1, 3));
-    variant_panel(pts, &env.gaps, &cols[0], (lo, hi), &label, colour)?;
+    variant_panel(env, &cols[0], (lo, hi), (&label, colour))?;
     drops_panel(env, rules, &cols[1], (lo, hi))?;
     queue_panel(env, &cols[2], (lo, hi))?;
     Ok(())
@@ -174,16 +174,15 @@ where
 /// reported, red where another one is, grey before any report; ticks the
 /// telemetry lost are hatched dark grey over it, so a lossy run shows.
 fn variant_panel<DB: DrawingBackend>(
-    pts: &[Point],
-    gaps: &[TickRange],
+    env: &Env<'_>,
     area: &DrawingArea<DB, plotters::coord::Shift>,
     (lo, hi): (u64, u64),
-    label: &str,
-    colour: RGBColor,
+    (label, colour): (&str, RGBColor),
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
+    let (pts, gaps) = (&env.points, &env.gaps);
     let mut chart = ChartBuilder::on(area)
         .caption(label, ("sans-serif", 20).into_font().color(&colour))
         .margin(10)

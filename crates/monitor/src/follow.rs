@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use rollout_config::Context;
-use rollout_core::Severity;
-use rollout_core::{Format, Style};
+use rollout_core::{Format, Severity};
+use serde::Serialize;
 
-use crate::input::{self, Input, InputSummary};
-use crate::rules::{Kind, RuleSettings, SourceEval};
-use crate::{CheckArgs, Report};
+use crate::input::{self, InputSummary};
+use crate::rules::{Alert, Kind, Rule, SourceEval};
+use crate::{Report, Settings};
 
 /// How often the files are polled.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -205,66 +205,116 @@ impl Tail {
     }
 }
 
-/// Feeds one followed line to its evaluator; a skipped over-long line is
-/// also told on stderr as it happens, unless `quiet`.
-fn feed(
-    eval: &mut SourceEval,
-    recon: &mut telemetry::Reconstructor,
-    name: &str,
-    record: Record<'_>,
-    summary: &mut InputSummary,
-    quiet: bool,
-) -> Result<()> {
-    summary.records += 1;
-    let (line_no, bytes) = match record {
-        Record::Line(line_no, bytes) => (line_no, bytes),
-        Record::OverLong(line_no, head) => {
-            let kind = eval.kind();
-            input::over_long_line(name, line_no, kind, head, eval)?;
-            if quiet {
-                return Ok(());
-            }
-            eprintln!(
-                "warning: `{}`:{line_no}: line longer than {} skipped ({} skipped so far): not a record the alert rules read",
-                rollout_core::printable(name),
-                input::cap_text(kind),
-                eval.long_lines_skipped()
-            );
-            return Ok(());
-        }
-    };
-    let tick = match eval.kind() {
-        Kind::Log => eval.log_line(line_no, &String::from_utf8_lossy(bytes)),
-        Kind::Telemetry => {
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok(());
-            }
-            let p = telemetry::parse_line(name, line_no, 0, bytes, true)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let state = recon.apply(p);
-            eval.telemetry_state(&state);
-            Some(state.tick)
-        }
-    };
-    if let Some(t) = tick {
-        summary.ticks += 1;
-        summary.first_tick.get_or_insert(t);
-        summary.last_tick = Some(t);
-    }
-    Ok(())
+/// One followed input: its file, its rules' state and what was read.
+struct Followed {
+    tail: Tail,
+    eval: SourceEval,
+    summary: InputSummary,
 }
+
+impl Followed {
+    /// Reads what is new in the file into the rules; returns the bytes
+    /// read.
+    fn poll(&mut self, quiet: bool) -> Result<u64> {
+        let name = self.tail.path.display().to_string();
+        let mut recon = std::mem::take(&mut self.tail.recon);
+        let (eval, summary) = (&mut self.eval, &mut self.summary);
+        let read = self.tail.poll(&mut |record| {
+            let fed = Fed {
+                eval: &mut *eval,
+                recon: &mut recon,
+                name: &name,
+                summary: &mut *summary,
+            };
+            fed.feed(record, quiet)
+        });
+        self.tail.recon = recon;
+        read
+    }
+}
+
+/// Where one followed line goes.
+struct Fed<'a> {
+    eval: &'a mut SourceEval,
+    recon: &'a mut telemetry::Reconstructor,
+    name: &'a str,
+    summary: &'a mut InputSummary,
+}
+
+impl Fed<'_> {
+    /// Feeds one followed line to its evaluator; a skipped over-long line
+    /// is also told on stderr as it happens, unless `quiet`.
+    fn feed(self, record: Record<'_>, quiet: bool) -> Result<()> {
+        let Fed {
+            eval,
+            recon,
+            name,
+            summary,
+        } = self;
+        summary.records += 1;
+        let (line_no, bytes) = match record {
+            Record::Line(line_no, bytes) => (line_no, bytes),
+            Record::OverLong(line_no, head) => {
+                let kind = eval.kind();
+                input::over_long_line(name, line_no, kind, head, eval)?;
+                if quiet {
+                    return Ok(());
+                }
+                eprintln!(
+                    "warning: `{}`:{line_no}: line longer than {} skipped ({} skipped so far): not a record the alert rules read",
+                    rollout_core::printable(name),
+                    input::cap_text(kind),
+                    eval.long_lines_skipped()
+                );
+                return Ok(());
+            }
+        };
+        let tick = match eval.kind() {
+            Kind::Log => eval.log_line(line_no, &String::from_utf8_lossy(bytes)),
+            Kind::Telemetry => {
+                if bytes.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(());
+                }
+                let p = telemetry::parse_line(name, line_no, 0, bytes, true)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let state = recon.apply(p);
+                eval.telemetry_state(&state);
+                Some(state.tick)
+            }
+        };
+        if let Some(t) = tick {
+            summary.ticks += 1;
+            summary.first_tick.get_or_insert(t);
+            summary.last_tick = Some(t);
+        }
+        Ok(())
+    }
+}
+
+/// One line of `monitor --follow --format json`: an alert as it is raised
+/// (or gets worse). The report follows on the last line.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct FollowAlert<'a> {
+    /// Version of this line's shape.
+    pub schema: u32,
+    #[serde(flatten)]
+    pub alert: &'a Alert,
+}
+
+/// Version of a [`FollowAlert`] line's shape.
+pub const FOLLOW_SCHEMA: u32 = 1;
 
 /// Prints one alert as it is raised: a JSON line, or a human line whose
 /// data is escaped.
-fn announce(
-    a: &crate::Alert,
-    format: Format,
-    style: &Style,
-    fail_on: Severity,
-    out: &mut dyn Write,
-) -> Result<()> {
-    if format == Format::Json {
-        serde_json::to_writer(&mut *out, a)?;
+fn announce(ctx: &Context, a: &Alert, fail_on: Severity) -> Result<()> {
+    let style = ctx.out.style();
+    let mut out = ctx.out.lock();
+    if ctx.format == Format::Json {
+        let line = FollowAlert {
+            schema: FOLLOW_SCHEMA,
+            alert: a,
+        };
+        serde_json::to_writer(&mut *out, &line)?;
         writeln!(out)?;
     } else {
         let word = if a.severity >= fail_on {
@@ -285,17 +335,9 @@ fn announce(
     Ok(())
 }
 
-/// Follows the inputs; prints each alert when it is first raised or gets
-/// worse, rewrites the textfile as figures change, and returns the final
-/// report when every input has been idle for `--stop-after-idle`.
-pub fn run(
-    ctx: &Context,
-    rules: &RuleSettings,
-    fail_on: Severity,
-    inputs: &[Input],
-    args: &CheckArgs,
-    out: &mut dyn Write,
-) -> Result<Report> {
+/// Opens each input to follow; stdin cannot be followed.
+fn open_all(settings: &Settings) -> Result<Vec<Followed>> {
+    let inputs = &settings.inputs;
     input::check_inputs(inputs)?;
     if let Some(i) = inputs.iter().find(|i| i.is_stdin()) {
         bail!(
@@ -303,76 +345,90 @@ pub fn run(
             i.name()
         );
     }
-    let mut tails = Vec::new();
+    let mut followed = Vec::new();
     for i in inputs {
         let mut reader = input::open(i)?;
         let kind = input::kind_of(i, &mut *reader)?;
-        let eval = SourceEval::new(&i.env, &i.name(), kind, rules.clone());
-        let summary = InputSummary {
-            env: i.env.clone(),
-            path: i.name(),
-            kind,
-            records: 0,
-            ticks: 0,
-            first_tick: None,
-            last_tick: None,
-            problem: None,
-            warnings: Vec::new(),
-        };
-        tails.push((Tail::new(i.path.clone(), kind), eval, summary));
+        followed.push(Followed {
+            tail: Tail::new(i.path.clone(), kind),
+            eval: SourceEval::new(&i.env, &i.name(), kind, settings.rules.clone()),
+            summary: InputSummary::empty(i, kind),
+        });
     }
-    let style = Style::stdout();
+    Ok(followed)
+}
+
+/// The alerts already printed: environment, file, rule and severity.
+type Announced = Vec<(String, String, Rule, Severity)>;
+
+/// Prints the alerts not printed before (new, or worse than before).
+fn announce_new(
+    ctx: &Context,
+    followed: &[Followed],
+    fail_on: Severity,
+    announced: &mut Announced,
+) -> Result<()> {
+    for f in followed {
+        for a in f.eval.alerts() {
+            let key = (a.env.clone(), f.eval.file().to_string(), a.rule, a.severity);
+            if !announced.contains(&key) {
+                announced.push(key);
+                announce(ctx, &a, fail_on)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn evals(followed: &[Followed]) -> Vec<SourceEval> {
+    followed.iter().map(|f| f.eval.clone()).collect()
+}
+
+/// Follows the inputs; prints each alert when it is first raised or gets
+/// worse, rewrites the textfile as figures change, and returns the final
+/// report when every input has been idle for `--stop-after-idle`.
+pub fn run(ctx: &Context, settings: &Settings) -> Result<Report> {
+    let stop_after_idle = settings.follow.and_then(|f| f.stop_after_idle);
+    let mut followed = open_all(settings)?;
     let quiet = ctx.verbosity == rollout_core::Verbosity::Quiet;
-    let mut announced: Vec<(String, String, crate::Rule, Severity)> = Vec::new();
+    let mut announced = Announced::new();
     let mut last_data = Instant::now();
     let mut last_textfile: Option<Instant> = None;
     loop {
         let mut grew = false;
-        for (tail, eval, summary) in &mut tails {
-            let name = tail.path.display().to_string();
-            let mut recon = std::mem::take(&mut tail.recon);
-            let n =
-                tail.poll(&mut |record| feed(eval, &mut recon, &name, record, summary, quiet))?;
-            tail.recon = recon;
-            grew |= n > 0;
+        for f in &mut followed {
+            grew |= f.poll(quiet)? > 0;
         }
         if grew {
             last_data = Instant::now();
-            for (_, eval, _) in &tails {
-                for a in eval.alerts() {
-                    let key = (a.env.clone(), eval.file().to_string(), a.rule, a.severity);
-                    if !announced.contains(&key) {
-                        announced.push(key);
-                        announce(&a, ctx.format, &style, fail_on, out)?;
-                    }
-                }
-            }
+            announce_new(ctx, &followed, settings.fail_on, &mut announced)?;
         }
-        if let Some(path) = &args.prom_textfile
+        if let Some(path) = &settings.prom_textfile
             && (last_textfile.is_none_or(|t| t.elapsed() >= TEXTFILE_EVERY) && grew)
         {
-            let evals: Vec<SourceEval> = tails.iter().map(|(_, e, _)| e.clone()).collect();
-            crate::prom::write_textfile(path, &crate::env_metrics(&evals))?;
+            crate::prom::write_textfile(path, &crate::env_metrics(&evals(&followed)))?;
             last_textfile = Some(Instant::now());
         }
-        if args
-            .stop_after_idle
-            .is_some_and(|idle| last_data.elapsed() >= idle)
-        {
+        if stop_after_idle.is_some_and(|idle| last_data.elapsed() >= idle) {
             break;
         }
         std::thread::sleep(POLL);
     }
-    let evals: Vec<SourceEval> = tails.iter().map(|(_, e, _)| e.clone()).collect();
-    let summaries = tails
+    let evals = evals(&followed);
+    let summaries = followed
         .into_iter()
-        .map(|(_, mut eval, mut summary)| {
-            summary.warnings = eval.take_warnings();
-            summary
+        .map(|mut f| {
+            f.summary.warnings = f.eval.take_warnings();
+            f.summary
         })
         .collect();
-    if let Some(path) = &args.prom_textfile {
+    if let Some(path) = &settings.prom_textfile {
         crate::prom::write_textfile(path, &crate::env_metrics(&evals))?;
     }
-    Ok(crate::report(rules, fail_on, &evals, summaries))
+    Ok(crate::report(
+        &settings.rules,
+        settings.fail_on,
+        &evals,
+        summaries,
+    ))
 }

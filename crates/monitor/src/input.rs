@@ -35,22 +35,21 @@ impl Input {
     }
 }
 
-/// Parses `NAME=PATH` of `--env`.
-pub fn parse_env(s: &str) -> Result<(String, PathBuf), String> {
-    let (name, path) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=PATH, found '{s}'"))?;
+/// Parses `NAME=PATH` of `--env`: a name of letters, digits, `-`, `_` or
+/// `.`, and a path.
+pub fn parse_env(s: &str) -> Result<(String, PathBuf)> {
+    let Some((name, path)) = s.split_once('=') else {
+        bail!("expected NAME=PATH, found '{s}'");
+    };
     if name.is_empty()
         || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
-        return Err(format!(
-            "environment name '{name}' must be letters, digits, '-', '_' or '.'"
-        ));
+        bail!("environment name '{name}' must be letters, digits, '-', '_' or '.'");
     }
     if path.is_empty() {
-        return Err(format!("expected a path after '{name}='"));
+        bail!("expected a path after '{name}='");
     }
     Ok((name.to_string(), PathBuf::from(path)))
 }
@@ -116,6 +115,23 @@ pub struct InputSummary {
     pub warnings: Vec<String>,
 }
 
+impl InputSummary {
+    /// The summary of `input`, read as `kind`, before anything is read.
+    pub fn empty(input: &Input, kind: Kind) -> Self {
+        Self {
+            env: input.env.clone(),
+            path: input.name(),
+            kind,
+            records: 0,
+            ticks: 0,
+            first_tick: None,
+            last_tick: None,
+            problem: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// Reads a whole input into `eval`.
 pub fn read_all(
     input: &Input,
@@ -124,17 +140,7 @@ pub fn read_all(
     eval: &mut SourceEval,
 ) -> Result<InputSummary> {
     let name = input.name();
-    let mut summary = InputSummary {
-        env: input.env.clone(),
-        path: name.clone(),
-        kind,
-        records: 0,
-        ticks: 0,
-        first_tick: None,
-        last_tick: None,
-        problem: None,
-        warnings: Vec::new(),
-    };
+    let mut summary = InputSummary::empty(input, kind);
     let note = |tick: u64, s: &mut InputSummary| {
         s.ticks += 1;
         s.first_tick.get_or_insert(tick);

@@ -1,15 +1,17 @@
 //! `monitor learn`: drop thresholds from known-good runs, written to the
 //! thresholds file that checks read.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use rollout_config::Context;
-use rollout_core::Verdict;
+use rollout_core::{Outcome, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::input::Input;
 use crate::rules::{DropThresholds, Kind, RuleSettings, fmt_num};
+use crate::settings::LearnSettings;
 
 /// The thresholds file (`baselines/monitor-thresholds.yaml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,21 +78,20 @@ fn round2(v: f64) -> f64 {
 
 /// Learns the thresholds and writes them, holding the lock of the output's
 /// directory for the whole run (exit 2 when another command holds it,
-/// unless `--wait`).
-pub fn run(ctx: &Context, args: crate::LearnArgs, out: &mut dyn std::io::Write) -> Result<Verdict> {
-    let m = &ctx.settings.config.monitor;
-    let path: PathBuf = args.output.unwrap_or_else(|| m.thresholds_file.clone());
+/// unless `wait`); says so on the context's output.
+pub fn run(ctx: &Context, settings: LearnSettings) -> Result<Outcome> {
+    let path = &settings.output;
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let _lock = plumbing::lock::OutputLock::acquire(dir, "monitor learn", args.wait)?;
+    let _lock = plumbing::lock::OutputLock::acquire(dir, "monitor learn", settings.wait)?;
     // Learning measures raw drop rates: no thresholds apply.
     let rules = RuleSettings {
         drops: DropThresholds::none(),
-        ..crate::rule_settings_without_thresholds(&ctx.settings)
+        ..settings.rules.clone()
     };
-    let inputs: Vec<Input> = expand(&args.from)?
+    let inputs: Vec<Input> = expand(&settings.from)?
         .into_iter()
         .map(|path| Input {
             env: crate::input::DEFAULT_ENV.into(),
@@ -118,21 +119,21 @@ pub fn run(ctx: &Context, args: crate::LearnArgs, out: &mut dyn std::io::Write) 
             peak_drop_per_100_ticks: e.peak_rate(),
         });
     }
-    let learnt = thresholds(runs, m.learn_margin, m.learn_critical_factor);
+    let learnt = thresholds(runs, settings.margin, settings.critical_factor);
     let mut text = String::from(
         "# Telemetry drop thresholds learnt from known-good runs by\n# `cargo xtask monitor learn`; read by `cargo xtask monitor`.\n",
     );
     text.push_str(&rollout_config::to_yaml(&learnt)?);
-    rollout_core::fs::write_atomic(&path, text.as_bytes())?;
-    writeln!(
-        out,
+    rollout_core::fs::write_atomic(path, text.as_bytes())?;
+    let summary = format!(
         "learnt from {} runs: warning above {}, critical above {} dropped payloads per 100 ticks -> `{}`",
         learnt.runs.len(),
         fmt_num(learnt.drop_warning_per_100_ticks),
         fmt_num(learnt.drop_critical_per_100_ticks),
         rollout_core::printable(&path.display().to_string())
-    )?;
-    Ok(Verdict::Pass)
+    );
+    writeln!(ctx.out.lock(), "{summary}").context("cannot write the result")?;
+    Ok(Outcome::new(Verdict::Pass, summary))
 }
 
 /// Files as given; a directory stands for its `*.log` files, sorted.

@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use crate::EnvMetrics;
-use crate::rules::{DROP_WINDOW, RuleSettings, fmt_num};
+use crate::rules::{DROP_WINDOW, Metrics, RuleSettings, fmt_num};
 
 /// Escapes a label value for the exposition format.
 fn label(v: &str) -> String {
@@ -30,102 +30,135 @@ fn label(v: &str) -> String {
 /// every help text.
 pub fn textfile(envs: &[EnvMetrics]) -> String {
     let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
-        if samples.is_empty() {
-            return;
-        }
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{{{labels}}} {value}");
-        }
-    };
-    let env = |e: &EnvMetrics| format!("env=\"{}\"", label(&e.env));
-    let each = |f: &dyn Fn(&EnvMetrics) -> Option<String>| -> Vec<(String, String)> {
-        envs.iter()
-            .filter_map(|e| f(e).map(|v| (env(e), v)))
-            .collect()
-    };
+    let variants = envs
+        .iter()
+        .filter_map(|e| {
+            e.metrics.runtime_variant.as_ref().map(|v| {
+                (
+                    format!("{},variant=\"{}\"", env_label(e), label(v)),
+                    "1".to_string(),
+                )
+            })
+        })
+        .collect();
     family(
-        "townlet_runtime_variant_info",
-        "gauge",
+        &mut out,
+        ("townlet_runtime_variant_info", "gauge"),
         "The runtime_variant an environment reports (value 1).",
-        envs.iter()
-            .filter_map(|e| {
-                e.metrics.runtime_variant.as_ref().map(|v| {
-                    (
-                        format!("{},variant=\"{}\"", env(e), label(v)),
-                        "1".to_string(),
-                    )
-                })
+        variants,
+    );
+    for gauge in &PER_ENV {
+        let samples = envs
+            .iter()
+            .filter_map(|e| (gauge.value)(&e.metrics).map(|v| (env_label(e), v)))
+            .collect();
+        family(&mut out, (gauge.name, gauge.kind), gauge.help, samples);
+    }
+    let plaintext = envs
+        .iter()
+        .flat_map(|e| {
+            e.metrics.plaintext_endpoints.iter().map(|(ep, lo)| {
+                (
+                    format!(
+                        "{},endpoint=\"{}\",loopback=\"{lo}\"",
+                        env_label(e),
+                        label(ep)
+                    ),
+                    "1".to_string(),
+                )
             })
-            .collect(),
-    );
+        })
+        .collect();
     family(
-        "townlet_tick",
-        "gauge",
-        "The last tick seen.",
-        each(&|e| e.metrics.tick.map(|v| v.to_string())),
-    );
-    family(
-        "townlet_telemetry_dropped_total",
-        "counter",
-        "Telemetry payloads dropped (tick_health dropped, cumulative).",
-        each(&|e| e.metrics.dropped_total.map(|v| v.to_string())),
-    );
-    family(
-        "townlet_telemetry_drop_rate_per_100_ticks",
-        "gauge",
-        "Telemetry payloads dropped over the last 100 ticks.",
-        each(&|e| e.metrics.drop_rate_per_100_ticks.map(fmt_num)),
-    );
-    family(
-        "townlet_telemetry_missing_ticks",
-        "gauge",
-        "Ticks missing from the telemetry stream.",
-        each(&|e| e.metrics.missing_ticks.map(|v| v.to_string())),
-    );
-    family(
-        "townlet_queue_length",
-        "gauge",
-        "tick_health queue.",
-        each(&|e| e.metrics.queue.map(|v| v.to_string())),
-    );
-    family(
-        "townlet_exit_queue_length",
-        "gauge",
-        "Employment exit queue (tick_health exit_queue or employment.pending_count).",
-        each(&|e| e.metrics.exit_queue.map(|v| v.to_string())),
-    );
-    family(
-        "townlet_exit_queue_median",
-        "gauge",
-        "Moving median of the exit queue over the previous ticks (after warm-up).",
-        each(&|e| e.metrics.exit_queue_median.map(fmt_num)),
-    );
-    family(
-        "townlet_exit_queue_limit",
-        "gauge",
-        "The exit queue length above which the queue is a spike.",
-        each(&|e| e.metrics.exit_queue_limit.map(|v| v.to_string())),
-    );
-    family(
-        "townlet_telemetry_plaintext_info",
-        "gauge",
+        &mut out,
+        ("townlet_telemetry_plaintext_info", "gauge"),
         "A plaintext TCP telemetry endpoint was enabled (value 1).",
-        envs.iter()
-            .flat_map(|e| {
-                e.metrics.plaintext_endpoints.iter().map(|(ep, lo)| {
-                    (
-                        format!("{},endpoint=\"{}\",loopback=\"{lo}\"", env(e), label(ep)),
-                        "1".to_string(),
-                    )
-                })
-            })
-            .collect(),
+        plaintext,
     );
     out
 }
+
+/// One metric family: `# HELP` and `# TYPE`, then its samples (labels and
+/// value); nothing when it has none.
+fn family(
+    out: &mut String,
+    (name, kind): (&str, &str),
+    help: &str,
+    samples: Vec<(String, String)>,
+) {
+    if samples.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+    }
+}
+
+fn env_label(e: &EnvMetrics) -> String {
+    format!("env=\"{}\"", label(&e.env))
+}
+
+/// A family with one sample per environment that has a value.
+struct PerEnv {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    value: fn(&Metrics) -> Option<String>,
+}
+
+/// The families of one value per environment, in the textfile's order.
+const PER_ENV: [PerEnv; 8] = [
+    PerEnv {
+        name: "townlet_tick",
+        kind: "gauge",
+        help: "The last tick seen.",
+        value: |m| m.tick.map(|v| v.to_string()),
+    },
+    PerEnv {
+        name: "townlet_telemetry_dropped_total",
+        kind: "counter",
+        help: "Telemetry payloads dropped (tick_health dropped, cumulative).",
+        value: |m| m.dropped_total.map(|v| v.to_string()),
+    },
+    PerEnv {
+        name: "townlet_telemetry_drop_rate_per_100_ticks",
+        kind: "gauge",
+        help: "Telemetry payloads dropped over the last 100 ticks.",
+        value: |m| m.drop_rate_per_100_ticks.map(fmt_num),
+    },
+    PerEnv {
+        name: "townlet_telemetry_missing_ticks",
+        kind: "gauge",
+        help: "Ticks missing from the telemetry stream.",
+        value: |m| m.missing_ticks.map(|v| v.to_string()),
+    },
+    PerEnv {
+        name: "townlet_queue_length",
+        kind: "gauge",
+        help: "tick_health queue.",
+        value: |m| m.queue.map(|v| v.to_string()),
+    },
+    PerEnv {
+        name: "townlet_exit_queue_length",
+        kind: "gauge",
+        help: "Employment exit queue (tick_health exit_queue or employment.pending_count).",
+        value: |m| m.exit_queue.map(|v| v.to_string()),
+    },
+    PerEnv {
+        name: "townlet_exit_queue_median",
+        kind: "gauge",
+        help: "Moving median of the exit queue over the previous ticks (after warm-up).",
+        value: |m| m.exit_queue_median.map(fmt_num),
+    },
+    PerEnv {
+        name: "townlet_exit_queue_limit",
+        kind: "gauge",
+        help: "The exit queue length above which the queue is a spike.",
+        value: |m| m.exit_queue_limit.map(|v| v.to_string()),
+    },
+];
 
 /// Writes the textfile atomically (node_exporter never sees half a file).
 pub fn write_textfile(path: &Path, envs: &[EnvMetrics]) -> Result<()> {

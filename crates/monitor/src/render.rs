@@ -70,6 +70,17 @@ fn human_shown(
             envs.push(&i.env);
         }
     }
+    inputs(report, style, only_failed, out)?;
+    for env in &envs {
+        for rule in Rule::ALL {
+            rule_lines(report, style, only_failed, (env, rule), out)?;
+        }
+    }
+    verdict_line(report, style, envs.len(), out)
+}
+
+/// Unusable inputs, then (unless `only_failed`) the warnings of each.
+fn inputs(report: &Report, style: &Style, only_failed: bool, out: &mut dyn Write) -> Result<()> {
     for (input, problem) in report.problems() {
         writeln!(
             out,
@@ -90,49 +101,71 @@ fn human_shown(
             )?;
         }
     }
-    for env in &envs {
-        let shown_env = printable(env);
-        for rule in Rule::ALL {
-            let alerts: Vec<&Alert> = report
-                .alerts
-                .iter()
-                .filter(|a| a.env == *env && a.rule == rule)
-                .collect();
-            if alerts.is_empty() && !only_failed {
-                match skip_reason(report, env, rule) {
-                    Some(why) => writeln!(out, "{} {rule} [{shown_env}]: {why}", style.skip())?,
-                    None => writeln!(out, "{} {rule} [{shown_env}]", style.pass())?,
-                }
-                continue;
-            }
-            for a in alerts {
-                let fails = a.severity >= report.fail_on;
-                if only_failed && !fails {
-                    continue;
-                }
-                let word = if fails { style.fail() } else { style.warn() };
-                writeln!(
-                    out,
-                    "{word} {rule} [{shown_env}] {}: {}",
-                    a.severity.as_str(),
-                    printable(&a.message)
-                )?;
-                if !a.ticks.is_empty() {
-                    writeln!(out, "     ticks {}", ranges(&a.ticks, a.more_ranges))?;
-                }
-                for ev in &a.evidence {
-                    writeln!(out, "     at {}", printable(&ev.to_string()))?;
-                }
-            }
+    Ok(())
+}
+
+/// The lines of one rule in one environment: pass or skip, or each alert
+/// with its details.
+fn rule_lines(
+    report: &Report,
+    style: &Style,
+    only_failed: bool,
+    (env, rule): (&str, Rule),
+    out: &mut dyn Write,
+) -> Result<()> {
+    let shown_env = printable(env);
+    let alerts: Vec<&Alert> = report
+        .alerts
+        .iter()
+        .filter(|a| a.env == env && a.rule == rule)
+        .collect();
+    if alerts.is_empty() && !only_failed {
+        match skip_reason(report, env, rule) {
+            Some(why) => writeln!(out, "{} {rule} [{shown_env}]: {why}", style.skip())?,
+            None => writeln!(out, "{} {rule} [{shown_env}]", style.pass())?,
+        }
+        return Ok(());
+    }
+    for a in alerts {
+        let fails = a.severity >= report.fail_on;
+        if only_failed && !fails {
+            continue;
+        }
+        let word = if fails { style.fail() } else { style.warn() };
+        writeln!(
+            out,
+            "{word} {rule} [{shown_env}] {}: {}",
+            a.severity.as_str(),
+            printable(&a.message)
+        )?;
+        for line in alert_details(a) {
+            writeln!(out, "     {line}")?;
         }
     }
+    Ok(())
+}
+
+/// The detail lines of an alert, escaped: the ticks it held at, then the
+/// lines that show it.
+pub fn alert_details(a: &Alert) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !a.ticks.is_empty() {
+        lines.push(format!("ticks {}", ranges(&a.ticks, a.more_ranges)));
+    }
+    for ev in &a.evidence {
+        lines.push(format!("at {}", printable(&ev.to_string())));
+    }
+    lines
+}
+
+/// `pass: N critical, M warning alerts in K environments (fail on ...)`.
+fn verdict_line(report: &Report, style: &Style, envs: usize, out: &mut dyn Write) -> Result<()> {
     let (crit, warn) = report.counts();
     let threshold = report.fail_on.as_str();
     let unusable = report.problems().count();
     let summary = format!(
-        "{crit} critical, {warn} warning alerts in {} environment{} (fail on {threshold}){}",
-        envs.len(),
-        if envs.len() == 1 { "" } else { "s" },
+        "{crit} critical, {warn} warning alerts in {envs} environment{} (fail on {threshold}){}",
+        if envs == 1 { "" } else { "s" },
         match unusable {
             0 => String::new(),
             1 => "; 1 input unusable".into(),

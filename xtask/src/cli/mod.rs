@@ -7,5 +7,6 @@
 pub(crate) mod adopt;
 pub(crate) mod config;
 pub(crate) mod gate;
+pub(crate) mod monitor;
 pub(crate) mod signoff;
 pub(crate) mod tag;

@@ -233,6 +233,12 @@ fn every_other_command_prints_json_that_jq_reads() {
         let value = jq("monitor --follow line", &one);
         let expected = if i == 0 { "rule" } else { "verdict" };
         assert!(value.get(expected).is_some(), "{line}");
+        let schema = if i == 0 {
+            "monitor-follow-alert"
+        } else {
+            "monitor"
+        };
+        assert_matches_schema(schema, &value);
     }
 }
 

@@ -1,6 +1,8 @@
 //! `monitor chart`: two environments, one of them not facade.
 
-use monitor::{Input, Kind, chart, read_inputs, rule_settings};
+use monitor::{Input, Kind, chart, read_inputs};
+
+use crate::fixtures::rule_settings;
 
 use crate::fixtures::{self, Keys};
 

@@ -163,3 +163,68 @@ pub(crate) fn context(dir: &Path, monitor_yaml: &str) -> Context {
         out: rollout_core::Out::stdout(),
     }
 }
+
+/// The rule settings of the context's config, with the learnt thresholds
+/// when it sets none (what `xtask` resolves for `monitor`).
+pub(crate) fn rule_settings(settings: &Settings) -> anyhow::Result<monitor::RuleSettings> {
+    let config = &settings.config;
+    let learnt = monitor::learnt_thresholds(config)?;
+    Ok(monitor::rule_settings(config, learnt.as_ref()))
+}
+
+/// Judges `inputs` once as the gate does (a missing input is its own
+/// failed check), failing on `fail_on` or the config's `monitor.fail_on`.
+pub(crate) fn evaluate(
+    settings: &Settings,
+    inputs: &[monitor::Input],
+    fail_on: Option<rollout_core::Severity>,
+) -> anyhow::Result<monitor::Report> {
+    let mut s = monitor::Settings::from_config(&settings.config, inputs.to_vec())?;
+    if let Some(fail_on) = fail_on {
+        s.fail_on = fail_on;
+    }
+    monitor::evaluate(&s)
+}
+
+/// `monitor --follow` over `inputs` as the command line sets it, stopping
+/// after `idle`.
+pub(crate) fn follow_settings(
+    settings: &Settings,
+    inputs: Vec<monitor::Input>,
+    fail_on: rollout_core::Severity,
+    idle: std::time::Duration,
+) -> monitor::Settings {
+    monitor::Settings {
+        inputs,
+        last_capture_of: None,
+        rules: rule_settings(settings).expect("rules"),
+        fail_on,
+        unreadable: monitor::Unreadable::Refuse,
+        follow: Some(monitor::FollowSettings {
+            stop_after_idle: Some(idle),
+        }),
+        prom_textfile: None,
+    }
+}
+
+/// An input of the default environment.
+pub(crate) fn input(path: &Path, kind: Option<monitor::Kind>) -> monitor::Input {
+    monitor::Input {
+        env: monitor::input::DEFAULT_ENV.into(),
+        path: path.to_path_buf(),
+        kind,
+    }
+}
+
+/// `monitor learn --from FROM` with the config's output and factors.
+pub(crate) fn learn_settings(settings: &Settings, from: Vec<PathBuf>) -> monitor::LearnSettings {
+    let m = &settings.config.monitor;
+    monitor::LearnSettings {
+        from,
+        output: m.thresholds_file.clone(),
+        wait: false,
+        rules: monitor::rule_settings_without_thresholds(&settings.config),
+        margin: m.learn_margin,
+        critical_factor: m.learn_critical_factor,
+    }
+}

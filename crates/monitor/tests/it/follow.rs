@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use monitor::{CheckArgs, InputArgs, Rule, follow};
+use monitor::{Rule, follow};
 use rollout_core::Severity;
 
 use crate::fixtures::{self, Keys, Tick};
@@ -72,24 +72,19 @@ fn follows_through_rotation_and_truncation() {
     std::fs::write(&log, &first).expect("write");
 
     let out = Shared::default();
-    let args = CheckArgs {
-        inputs: InputArgs {
-            log: vec![log.clone()],
-            ..InputArgs::default()
-        },
-        follow: true,
-        stop_after_idle: Some(Duration::from_millis(1500)),
+    ctx.out = rollout_core::Out::to_writer(out.clone(), false);
+    let settings = monitor::Settings {
         prom_textfile: Some(dir.path().join("m.prom")),
-        ..CheckArgs::default()
+        ..fixtures::follow_settings(
+            &ctx.settings,
+            vec![fixtures::input(&log, Some(monitor::Kind::Log))],
+            Severity::Critical,
+            Duration::from_millis(1500),
+        )
     };
-    let rules = monitor::rule_settings(&ctx.settings).expect("rules");
-    let inputs = args.inputs.inputs();
     let follower = {
-        let (ctx, out) = (ctx.clone(), out.clone());
-        std::thread::spawn(move || {
-            let mut out = out;
-            follow::run(&ctx, &rules, Severity::Critical, &inputs, &args, &mut out)
-        })
+        let ctx = ctx.clone();
+        std::thread::spawn(move || follow::run(&ctx, &settings))
     };
     out.wait_for("telemetry-drops [default] warning");
 

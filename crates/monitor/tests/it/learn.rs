@@ -1,7 +1,9 @@
 //! `monitor learn` then check: thresholds learnt from known-good runs decide
 //! the drop alert's severity.
 
-use monitor::{Input, Kind, LearnArgs, Rule, evaluate, learn};
+use monitor::{Input, Kind, Rule, learn};
+
+use crate::fixtures::evaluate;
 use rollout_core::Severity;
 
 use crate::fixtures::{self, Keys};
@@ -16,7 +18,7 @@ fn run_with(keys: Keys, n: u64) -> String {
 #[test]
 fn learn_then_check() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = fixtures::context(dir.path(), "learn_margin: 0.5\nlearn_critical_factor: 4");
+    let mut ctx = fixtures::context(dir.path(), "learn_margin: 0.5\nlearn_critical_factor: 4");
     let runs = dir.path().join("good");
     std::fs::create_dir(&runs).expect("mkdir");
     fixtures::write(&runs, "good1.log", &run_with(Keys::Newer, 4));
@@ -25,18 +27,13 @@ fn learn_then_check() {
         runs,
         fixtures::write(dir.path(), "good2.log", &run_with(Keys::Older, 6)),
     ];
-    let mut out = Vec::new();
-    learn::run(
-        &ctx,
-        LearnArgs {
-            from: good,
-            output: None,
-            wait: false,
-        },
-        &mut out,
-    )
-    .expect("learn");
-    let said = String::from_utf8_lossy(&out);
+    let (out, captured) = rollout_core::Out::memory();
+    ctx.out = out;
+    let outcome =
+        monitor::run_learn(&ctx, fixtures::learn_settings(&ctx.settings, good)).expect("learn");
+    let said = captured.text();
+    assert_eq!(outcome.exit_code(), 0);
+    assert_eq!(format!("{}\n", outcome.summary), said);
     assert!(
         said.contains("warning above 9, critical above 36"),
         "{said}"
@@ -79,7 +76,7 @@ fn configured_thresholds_win_over_learnt_ones() {
     )
     .expect("write");
     let ctx = fixtures::context(dir.path(), "drop_warning_per_100_ticks: 2");
-    let rules = monitor::rule_settings(&ctx.settings).expect("rules");
+    let rules = fixtures::rule_settings(&ctx.settings).expect("rules");
     assert_eq!(rules.drops.warning, Some(2.0));
     assert_eq!(rules.drops.critical, None);
 }
@@ -95,7 +92,7 @@ fn a_broken_thresholds_file_is_an_error_naming_it() {
     let ctx = fixtures::context(dir.path(), "");
     let err = format!(
         "{:#}",
-        monitor::rule_settings(&ctx.settings).expect_err("broken")
+        fixtures::rule_settings(&ctx.settings).expect_err("broken")
     );
     assert!(
         err.contains("thresholds.yaml") && err.contains("drop_warning"),
@@ -112,16 +109,8 @@ fn learn_refuses_telemetry() {
         "t.jsonl",
         &fixtures::telemetry(1..=3, |_| "facade".into(), |_| 0),
     );
-    let err = learn::run(
-        &ctx,
-        LearnArgs {
-            from: vec![t],
-            output: None,
-            wait: false,
-        },
-        &mut Vec::new(),
-    )
-    .expect_err("telemetry");
+    let err = monitor::run_learn(&ctx, fixtures::learn_settings(&ctx.settings, vec![t]))
+        .expect_err("telemetry");
     assert!(
         format!("{err:#}").contains("learn reads the cumulative `dropped`"),
         "{err:#}"
@@ -144,7 +133,7 @@ fn a_thresholds_file_that_is_not_a_regular_file_is_refused_not_ignored() {
         std::os::unix::fs::symlink(target, &path).expect("symlink");
         let err = format!(
             "{:#}",
-            monitor::rule_settings(&ctx.settings).expect_err("refused")
+            fixtures::rule_settings(&ctx.settings).expect_err("refused")
         );
         assert!(
             err.contains("thresholds.yaml") && err.contains(reason),

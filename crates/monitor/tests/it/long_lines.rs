@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use monitor::{CheckArgs, Input, InputArgs, Kind, Report, evaluate, follow};
+use monitor::{Input, Kind, Report, follow};
+
+use crate::fixtures::evaluate;
 use rollout_core::Severity;
 
 use crate::fixtures::{self, Keys};
@@ -41,26 +43,20 @@ fn whole_read(dir: &Path, path: &Path) -> anyhow::Result<Report> {
 }
 
 fn followed(dir: &Path, path: &Path) -> anyhow::Result<Report> {
-    let ctx = fixtures::context(dir, "");
-    let args = CheckArgs {
-        inputs: InputArgs {
-            env: vec![("prod".into(), path.to_path_buf())],
-            ..InputArgs::default()
-        },
-        follow: true,
-        stop_after_idle: Some(Duration::from_millis(300)),
-        ..CheckArgs::default()
+    let mut ctx = fixtures::context(dir, "");
+    ctx.out = rollout_core::Out::memory().0;
+    let input = Input {
+        env: "prod".into(),
+        path: path.to_path_buf(),
+        kind: None,
     };
-    let rules = monitor::rule_settings(&ctx.settings)?;
-    let mut out = Vec::new();
-    follow::run(
-        &ctx,
-        &rules,
+    let settings = fixtures::follow_settings(
+        &ctx.settings,
+        vec![input],
         Severity::Warning,
-        &args.inputs.inputs(),
-        &args,
-        &mut out,
-    )
+        Duration::from_millis(300),
+    );
+    follow::run(&ctx, &settings)
 }
 
 #[test]

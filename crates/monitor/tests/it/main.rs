@@ -10,6 +10,7 @@ mod fixtures;
 mod follow;
 mod learn;
 mod long_lines;
+mod outcome;
 mod output;
 mod prom;
 mod rules;

@@ -1,6 +1,8 @@
 //! The human report, as a reviewed snapshot.
 
-use monitor::{Input, Kind, evaluate, render};
+use monitor::{Input, Kind, render};
+
+use crate::fixtures::evaluate;
 use rollout_core::Style;
 
 use crate::fixtures::{self, Keys};
@@ -134,27 +136,21 @@ fn control_characters_from_data_never_reach_the_terminal() {
 
     // `--follow` prints each alert as it is raised, escaped too.
     ctx.format = rollout_core::Format::Human;
-    let args = monitor::CheckArgs {
-        inputs: monitor::InputArgs {
-            env: vec![("prod".into(), path.clone())],
-            ..monitor::InputArgs::default()
-        },
-        follow: true,
-        stop_after_idle: Some(std::time::Duration::from_millis(300)),
-        ..monitor::CheckArgs::default()
+    let (out, captured) = rollout_core::Out::memory();
+    ctx.out = out;
+    let input = Input {
+        env: "prod".into(),
+        path: path.clone(),
+        kind: None,
     };
-    let rules = monitor::rule_settings(&ctx.settings).expect("rules");
-    let mut out = Vec::new();
-    monitor::follow::run(
-        &ctx,
-        &rules,
+    let settings = fixtures::follow_settings(
+        &ctx.settings,
+        vec![input],
         rollout_core::Severity::Critical,
-        &args.inputs.inputs(),
-        &args,
-        &mut out,
-    )
-    .expect("follow");
-    let followed = String::from_utf8(out).expect("utf-8");
+        std::time::Duration::from_millis(300),
+    );
+    monitor::follow::run(&ctx, &settings).expect("follow");
+    let followed = captured.text();
     assert!(
         followed.contains("runtime-variant [prod] critical"),
         "{followed}"

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use monitor::{Input, Kind, Rule, evaluate, prom};
+use monitor::{Input, Kind, Rule, prom};
+
+use crate::fixtures::evaluate;
 use rollout_core::Severity;
 use serde::Deserialize;
 use xshell::{Shell, cmd};
@@ -110,7 +112,7 @@ fn promtool_agrees_with_the_built_in_rules() {
 
     // The rules load.
     let rules_yaml =
-        prom::alert_rules(&monitor::rule_settings(&ctx.settings).expect("rules")).expect("yaml");
+        prom::alert_rules(&fixtures::rule_settings(&ctx.settings).expect("rules")).expect("yaml");
     let rules_path = fixtures::write(dir.path(), "rules.yml", &rules_yaml);
     cmd!(sh, "promtool check rules {rules_path}")
         .quiet()
@@ -298,7 +300,7 @@ fn the_shipped_rules_are_current_and_pass_their_promtool_tests() {
         })
         .expect("settings");
     let generated =
-        prom::alert_rules(&monitor::rule_settings(&settings).expect("rules")).expect("yaml");
+        prom::alert_rules(&fixtures::rule_settings(&settings).expect("rules")).expect("yaml");
     let shipped_path = ws.join("configs/prometheus/townlet.rules.yml");
     let shipped = std::fs::read_to_string(&shipped_path).expect("shipped rules");
     assert!(

@@ -1,7 +1,9 @@
 //! Each rule firing and not firing at its threshold, over fixtures of both
 //! `tick_health` key sets, through the library entry point the gate uses.
 
-use monitor::{Input, Kind, Report, Rule, evaluate};
+use monitor::{Input, Kind, Report, Rule};
+
+use crate::fixtures::evaluate;
 use rollout_core::Severity;
 use rollout_core::Verdict;
 
