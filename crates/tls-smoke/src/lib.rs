@@ -44,7 +44,7 @@ pub use certs::{
     CA_NAME as DEV_CA_NAME, DevMaterial, FILES as DEV_CERT_FILES, ensure_dev_certs,
     generate as generate_dev_certs,
 };
-pub use collector::Tally;
+pub use collector::{LineAt, Tally};
 pub use report::Report;
 pub use serve::{ServeOptions, ServeSummary, render as serve_render, serve};
 pub use smoke::{SmokeOptions, SmokeTarget, dev_certs_dir, provider, smoke};

@@ -12,18 +12,11 @@ use crate::inspect::CertInfo;
 /// Version of the report's shape.
 pub const SCHEMA: u32 = 1;
 
-/// How a check ended, and the overall verdict (`pass`, `fail`, `error` for
-/// could not run): the workspace's shared vocabulary.
-pub use rollout_core::{Status, Verdict};
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warning,
-    Error,
-}
+/// How a check ended, the overall verdict (`pass`, `fail`, `error` for
+/// could not run) and how serious a finding is (`warning`, `error`): the
+/// workspace's shared vocabulary. The smoke's findings are warnings or
+/// errors, never `critical`.
+pub use rollout_core::{Severity, Status, Verdict};
 
 /// What kind of problem a finding is. The first group means the smoke could
 /// not run (exit 2); the rest are problems it found (exit 1 for errors).
@@ -98,6 +91,20 @@ pub struct Finding {
     /// `FILE:LINE:COL` of the config key concerned, when there is one.
     pub place: Option<String>,
     pub hint: Option<String>,
+}
+
+impl Finding {
+    /// Sets the `FILE:LINE:COL` of the config key concerned.
+    pub(crate) fn at(&mut self, place: Option<String>) -> &mut Self {
+        self.place = place;
+        self
+    }
+
+    /// Sets the fix to suggest.
+    pub(crate) fn hint(&mut self, hint: Option<String>) -> &mut Self {
+        self.hint = hint;
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

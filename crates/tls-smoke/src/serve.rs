@@ -12,7 +12,7 @@ use rollout_core::{Style, printable};
 use serde::{Deserialize, Serialize};
 
 use crate::collector::{self, Shared, Tally};
-use crate::material::{self, Source};
+use crate::material::{self, PairSource, Source};
 use crate::report::Verdict;
 use crate::sink::Sink;
 
@@ -72,6 +72,7 @@ pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<Serv
             expected_variant: opts.expected_variant.clone(),
             max_payloads: opts.max_payloads,
             done: Default::default(),
+            handshake_timeout: opts.handshake_timeout,
         });
         let started = Instant::now();
         let stopped_by = accept_until_stopped(&listener, &acceptor, opts, &shared).await;
@@ -103,32 +104,23 @@ pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<Serv
 fn acceptor(opts: &ServeOptions) -> Result<tokio_rustls::TlsAcceptor> {
     let provider = crate::smoke::provider();
     let mut sink = Sink::default();
-    let cert_source = Source {
-        key: "--cert",
-        path: &opts.cert,
-        place: None,
-    };
-    let key_source = Source {
-        key: "--key",
-        path: &opts.key,
-        place: None,
-    };
     let hint = "generate dev certificates with `cargo xtask tls-smoke certs`";
-    let chain = material::read(&mut sink, "serve", &cert_source, hint)
-        .and_then(|bytes| material::parse_certs(&mut sink, "serve", &cert_source, &bytes));
-    let key_bytes = material::read(&mut sink, "serve", &key_source, hint);
-    let key = match (&chain, &key_bytes) {
-        (Some(chain), Some(bytes)) => material::load_key(
-            &mut sink,
-            "serve",
-            &key_source,
-            bytes,
-            chain,
-            &cert_source,
-            &provider,
-        ),
-        _ => None,
+    let pair = PairSource {
+        check: "serve",
+        cert: Source {
+            key: "--cert",
+            path: &opts.cert,
+            place: None,
+        },
+        key: Source {
+            key: "--key",
+            path: &opts.key,
+            place: None,
+        },
+        cert_hint: hint.to_string(),
+        key_hint: hint.to_string(),
     };
+    let key = material::load_pair(&mut sink, &pair, &provider).key;
     let client_ca = opts.client_ca.as_ref().and_then(|path| {
         let source = Source {
             key: "--client-ca",
@@ -145,7 +137,7 @@ fn acceptor(opts: &ServeOptions) -> Result<tokio_rustls::TlsAcceptor> {
         }
         bail!(message);
     }
-    let Some((key, _)) = key else {
+    let Some(key) = key else {
         bail!("no usable certificate and key for the collector");
     };
     let config = collector::server_config(
@@ -186,7 +178,7 @@ async fn accept_until_stopped(
                 }
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(collector::handle(
-                    acceptor.clone(), stream, peer, connection, opts.handshake_timeout, shared.clone(),
+                    acceptor.clone(), stream, peer, connection, shared.clone(),
                 ));
             }
             _ = shared.done.notified() => break "max-payloads",
