@@ -120,7 +120,7 @@ enum Command {
     Tag(release::tag::Args),
     /// Prove TLS negotiation and certificate loading of Townlet's TCP telemetry
     #[command(name = "tls-smoke")]
-    TlsSmoke(Box<tls_smoke::Args>),
+    TlsSmoke(Box<cli::tls_smoke::Args>),
     /// Alert on tick-health logs and telemetry: runtime_variant, drops, exit queue, plaintext, gaps
     Monitor(monitor::Args),
     /// Compare a telemetry capture and observation tensors with the Phase 3 baselines
@@ -277,7 +277,7 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
         ),
         Command::Signoff(a) => release::signoff::run(&sh, &ctx()?, a, &mut stdout),
         Command::Tag(a) => release::tag::run(&sh, &ctx()?, a, &mut stdout),
-        Command::TlsSmoke(a) => tls_smoke::run(&ctx()?, *a, &mut stdout),
+        Command::TlsSmoke(a) => a.run(&ctx()?).map(|outcome| outcome.verdict),
         Command::Monitor(a) => monitor::run(&sh, &ctx()?, a, &mut stdout),
         Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx()?, a),
         Command::Adopt(a) => adopt::run(

@@ -269,33 +269,15 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
     for c in &r.checks {
         let word = c.status.word(style);
         writeln!(out, "{word} {:width$}  {}", c.id, printable(&c.summary))?;
-        if matches!(c.status, Status::Warn | Status::Fail) {
-            // When the smoke could not run, its setup errors go to stderr
-            // (the command's error); do not print them twice.
-            let shown = |f: &&Finding| {
-                f.check == c.id && !(r.verdict == Verdict::Error && f.class.is_setup())
-            };
-            for f in r.findings.iter().filter(shown) {
-                for (i, line) in finding_text(f).lines().enumerate() {
-                    let lead = if i == 0 { "-" } else { " " };
-                    writeln!(out, "     {lead} {line}")?;
+        for line in check_lines(r, c) {
+            match line {
+                Line::Finding(text) => {
+                    for (i, line) in text.lines().enumerate() {
+                        let lead = if i == 0 { "-" } else { " " };
+                        writeln!(out, "     {lead} {line}")?;
+                    }
                 }
-            }
-            if c.id == "handshake" && c.status == Status::Fail {
-                for (i, cert) in r.server_chain.iter().enumerate() {
-                    writeln!(
-                        out,
-                        "       server cert {i}: {} (issuer {}) {} not after {}",
-                        printable(&cert.subject),
-                        printable(&cert.issuer),
-                        if cert.sans.is_empty() {
-                            "no SANs".to_string()
-                        } else {
-                            printable(&cert.sans.join(", ")).into_owned()
-                        },
-                        cert.not_after
-                    )?;
-                }
+                Line::ServerCert(text) => writeln!(out, "       {text}")?,
             }
         }
     }
@@ -321,6 +303,50 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
         (Verdict::Error, _) => format!("tls-smoke could not run: {target} (errors below)"),
     };
     writeln!(out, "{}", style.bold(&line))
+}
+
+/// A line the human report prints under a check.
+pub(crate) enum Line {
+    /// A finding: its message, place and hint (lines escaped).
+    Finding(String),
+    /// One certificate of the chain a failed handshake saw (escaped).
+    ServerCert(String),
+}
+
+/// What the report prints under check `c`: for a check that warned or
+/// failed, its findings, and the server chain when the handshake failed
+/// after seeing it.
+pub(crate) fn check_lines(r: &Report, c: &Check) -> Vec<Line> {
+    let mut lines = Vec::new();
+    if !matches!(c.status, Status::Warn | Status::Fail) {
+        return lines;
+    }
+    // When the smoke could not run, its setup errors go to stderr (the
+    // command's error); do not print them twice.
+    let shown =
+        |f: &&Finding| f.check == c.id && !(r.verdict == Verdict::Error && f.class.is_setup());
+    lines.extend(
+        r.findings
+            .iter()
+            .filter(shown)
+            .map(|f| Line::Finding(finding_text(f))),
+    );
+    if c.id == "handshake" && c.status == Status::Fail {
+        for (i, cert) in r.server_chain.iter().enumerate() {
+            lines.push(Line::ServerCert(format!(
+                "server cert {i}: {} (issuer {}) {} not after {}",
+                printable(&cert.subject),
+                printable(&cert.issuer),
+                if cert.sans.is_empty() {
+                    "no SANs".to_string()
+                } else {
+                    printable(&cert.sans.join(", ")).into_owned()
+                },
+                cert.not_after
+            )));
+        }
+    }
+    lines
 }
 
 /// A few words naming a failure class in the verdict line.

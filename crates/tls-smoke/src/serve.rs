@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use rollout_core::{Style, printable};
+use rollout_core::{Check, Outcome, Status, Style, printable};
 use serde::{Deserialize, Serialize};
 
 use crate::collector::{self, Shared, Tally};
@@ -16,9 +16,9 @@ use crate::material::{self, PairSource, Source};
 use crate::report::Verdict;
 use crate::sink::Sink;
 
-/// What to serve.
+/// What `tls-smoke serve` serves, every value resolved (paths absolute).
 #[derive(Debug, Clone)]
-pub struct ServeOptions {
+pub struct ServeSettings {
     /// `ADDR:PORT` to listen on.
     pub listen: String,
     pub cert: PathBuf,
@@ -55,7 +55,7 @@ pub struct ServeSummary {
 
 /// Loads the material, listens, calls `ready` with the bound address, and
 /// serves until a stop condition. Errors are setup problems (exit 2).
-pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<ServeSummary> {
+pub fn serve(opts: &ServeSettings, ready: impl FnOnce(SocketAddr)) -> Result<ServeSummary> {
     let acceptor = acceptor(opts)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -101,7 +101,7 @@ pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<Serv
 
 /// The TLS acceptor from `--cert`, `--key` and `--client-ca`; the first
 /// problem with the material is the error.
-fn acceptor(opts: &ServeOptions) -> Result<tokio_rustls::TlsAcceptor> {
+fn acceptor(opts: &ServeSettings) -> Result<tokio_rustls::TlsAcceptor> {
     let provider = crate::smoke::provider();
     let mut sink = Sink::default();
     let hint = "generate dev certificates with `cargo xtask tls-smoke certs`";
@@ -155,7 +155,7 @@ fn acceptor(opts: &ServeOptions) -> Result<tokio_rustls::TlsAcceptor> {
 async fn accept_until_stopped(
     listener: &tokio::net::TcpListener,
     acceptor: &tokio_rustls::TlsAcceptor,
-    opts: &ServeOptions,
+    opts: &ServeSettings,
     shared: &Arc<Shared>,
 ) -> &'static str {
     let sleep = async {
@@ -186,6 +186,73 @@ async fn accept_until_stopped(
             _ = &mut interrupt => break "interrupt",
         }
     }
+}
+
+impl ServeSummary {
+    /// What `serve` saw as the check contract: the checks its human
+    /// summary prints (connections, payloads, json, runtime_variant), the
+    /// lines under them as details, and its verdict line as the summary.
+    pub fn outcome(&self) -> Outcome {
+        let t = &self.tally;
+        let status = |ok: bool| if ok { Status::Pass } else { Status::Fail };
+        let others: u64 = t.other_runtime_variants.values().sum();
+        let checks = vec![
+            Check::new(
+                "connections",
+                status(t.handshake_failures.is_empty()),
+                format!(
+                    "{} accepted, {} TLS sessions, {} handshake failures",
+                    t.connections,
+                    t.sessions,
+                    t.handshake_failures.len()
+                ),
+            )
+            .with_details(t.handshake_failures.clone()),
+            Check::new(
+                "payloads",
+                status(t.payloads > 0),
+                format!("{} ({} bytes)", t.payloads, t.bytes),
+            )
+            .with_details(if t.payloads == 0 {
+                vec!["no payload arrived".to_string()]
+            } else {
+                Vec::new()
+            }),
+            Check::new(
+                "json",
+                status(t.invalid_lines == 0),
+                format!("{} invalid lines", t.invalid_lines),
+            )
+            .with_details(t.invalid_examples.clone()),
+            Check::new(
+                "runtime_variant",
+                status(others == 0),
+                format!("expected `{}`", self.expected_runtime_variant),
+            )
+            .with_details(
+                t.other_runtime_variants
+                    .iter()
+                    .map(|(v, n)| format!("{n} payloads report runtime_variant `{v}`"))
+                    .collect(),
+            ),
+        ];
+        Outcome::new(self.verdict, verdict_line(self)).with_checks(checks)
+    }
+}
+
+/// `serve passed on ADDR: stopped by WHAT after N s` (unescaped).
+fn verdict_line(s: &ServeSummary) -> String {
+    format!(
+        "serve {} on {}: stopped by {} after {:.1}s",
+        if s.verdict == Verdict::Pass {
+            "passed"
+        } else {
+            "FAILED"
+        },
+        s.listen,
+        s.stopped_by,
+        s.duration_ms / 1000.0
+    )
 }
 
 /// Human summary: one line per check, details for failures, a verdict line.
