@@ -120,7 +120,7 @@ enum Command {
     Tag(cli::tag::Args),
     /// Prove TLS negotiation and certificate loading of Townlet's TCP telemetry
     #[command(name = "tls-smoke")]
-    TlsSmoke(Box<tls_smoke::Args>),
+    TlsSmoke(Box<cli::tls_smoke::Args>),
     /// Alert on tick-health logs and telemetry: runtime_variant, drops, exit queue, plaintext, gaps
     Monitor(cli::monitor::Args),
     /// Compare a telemetry capture and observation tensors with the Phase 3 baselines
@@ -236,7 +236,7 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             let ctx = ctx()?;
             release::tag::run(&ctx, args.settings(&ctx)?).map(|outcome| outcome.verdict)
         }
-        Command::TlsSmoke(a) => tls_smoke::run(&ctx()?, *a, &mut stdout),
+        Command::TlsSmoke(a) => a.run(&ctx()?).map(|o| o.verdict),
         Command::Monitor(a) => {
             let ctx = ctx()?;
             cli::monitor::run(&ctx, a.settings(&ctx)?).map(|outcome| outcome.verdict)

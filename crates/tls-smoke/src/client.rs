@@ -13,22 +13,23 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{ClientConfig, ResolvesClientCert};
+use rustls::RootCertStore;
+use rustls::client::{ClientConfig, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::sign::CertifiedKey;
-use rustls::{
-    AlertDescription, CertificateError, DigitallySignedStruct, Error as TlsError, RootCertStore,
-    SignatureScheme,
-};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::chain::{self, Link, Violation};
+use crate::chain::Violation;
 use crate::inspect::{self, CertInfo};
 use crate::report::{Class, Session};
+
+mod classify;
+mod verify;
+
+use classify::{Seen, classify};
+use verify::{ClientCert, Verifier};
 
 /// What the client needs to know.
 pub(crate) struct Setup {
@@ -167,7 +168,12 @@ async fn run_into(setup: &Setup, target: &Target, out: &mut Outcome) -> Result<(
     let address = out
         .address
         .map_or_else(String::new, |address| address.to_string());
-    let mut tls = handshake(setup, config, name, tcp, &observed, &address, out).await?;
+    let attempt = Attempt {
+        setup,
+        observed: &observed,
+        address: &address,
+    };
+    let mut tls = handshake(&attempt, config, name, tcp, out).await?;
     let requested = observed.requested();
     let tls13 = matches!(
         tls.get_ref().1.protocol_version(),
@@ -225,17 +231,29 @@ async fn connect(setup: &Setup, target: &Target, out: &mut Outcome) -> Result<Tc
     }))
 }
 
+/// One connection's handshake: what the client knows, what its verifier
+/// and certificate resolver observe, and the address connected to.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    setup: &'a Setup,
+    observed: &'a Observed,
+    address: &'a str,
+}
+
 /// The TLS handshake within the connect timeout; records the session, the
 /// chain and whether a client certificate was requested.
 async fn handshake(
-    setup: &Setup,
+    attempt: &Attempt<'_>,
     config: ClientConfig,
     name: ServerName<'static>,
     tcp: TcpStream,
-    observed: &Observed,
-    address: &str,
     out: &mut Outcome,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Failure> {
+    let Attempt {
+        setup,
+        observed,
+        address,
+    } = *attempt;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let started = Instant::now();
     let result = tokio::time::timeout(setup.timeout, connector.connect(name, tcp)).await;
@@ -260,9 +278,14 @@ async fn handshake(
                 return Err(first);
             }
             let requested = observed.requested();
-            return Err(classify(
-                &error, setup, &out.chain, requested, address, None,
-            ));
+            let seen = Seen {
+                setup,
+                chain: &out.chain,
+                requested,
+                addr: address,
+                after_handshake: false,
+            };
+            return Err(classify(&error, &seen));
         }
         Ok(Ok(stream)) => stream,
     };
@@ -317,14 +340,14 @@ async fn await_client_auth(
         }
         Ok(Err(error)) => {
             out.accepted = Some(false);
-            return Err(classify(
-                &error,
+            let seen = Seen {
                 setup,
-                &out.chain,
-                true,
-                address,
-                Some(true),
-            ));
+                chain: &out.chain,
+                requested: true,
+                addr: address,
+                after_handshake: true,
+            };
+            return Err(classify(&error, &seen));
         }
         Err(_) => {
             out.accepted = Some(setup.client.is_some());
@@ -476,421 +499,5 @@ fn protocol_name(v: rustls::ProtocolVersion) -> String {
         rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
         rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
         other => format!("{other:?}"),
-    }
-}
-
-/// `BadCertificate` -> `bad_certificate`, the name in RFC 8446.
-pub(crate) fn alert_name(a: AlertDescription) -> String {
-    let debug = format!("{a:?}");
-    let mut out = String::new();
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Turns a handshake or post-handshake error into a failure class and an
-/// actionable message.
-fn classify(
-    error: &io::Error,
-    setup: &Setup,
-    chain: &[CertInfo],
-    requested: bool,
-    addr: &str,
-    after_handshake: Option<bool>,
-) -> Failure {
-    let Some(tls) = error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<TlsError>())
-    else {
-        return classify_io(error, setup, chain, requested, addr, after_handshake);
-    };
-    match tls {
-        TlsError::InvalidCertificate(certificate_error) => {
-            classify_certificate(certificate_error, setup, chain.first())
-        }
-        TlsError::AlertReceived(alert) if requested => client_auth_failure(
-            setup,
-            format!(
-                "{addr} answered the client certificate with the alert `{}`",
-                alert_name(*alert)
-            ),
-        ),
-        TlsError::AlertReceived(alert) => classify_alert(*alert, setup, addr),
-        TlsError::PeerIncompatible(p) => fail(
-            Class::NoCommonProtocol,
-            format!("no common protocol version or cipher suite with {addr}: {p:?}"),
-            Some(
-                "enable TLS 1.2 or 1.3 with an ECDHE AES-GCM or ChaCha20-Poly1305 suite on the collector",
-            ),
-        ),
-        TlsError::InvalidMessage(m) if after_handshake.is_none() && chain.is_empty() => fail(
-            Class::NotTls,
-            format!(
-                "{addr} does not speak TLS: its answer to the ClientHello is not a TLS record ({m:?})"
-            ),
-            Some(
-                "check the port: is a plaintext or HTTP service listening there instead of the TLS collector?",
-            ),
-        ),
-        other => fail(
-            Class::Tls,
-            format!("TLS connection to {addr} failed: {other}"),
-            None,
-        ),
-    }
-}
-
-/// A failure of the check its class belongs to.
-fn fail(class: Class, message: String, hint: Option<&str>) -> Failure {
-    Failure {
-        check: if matches!(class, Class::ClientCertRejected | Class::ClientCertRequired) {
-            "client-auth"
-        } else {
-            "handshake"
-        },
-        class,
-        message,
-        hint: hint.map(str::to_string),
-    }
-}
-
-/// An error below TLS: the peer closed or reset the connection.
-fn classify_io(
-    error: &io::Error,
-    setup: &Setup,
-    chain: &[CertInfo],
-    requested: bool,
-    addr: &str,
-    after_handshake: Option<bool>,
-) -> Failure {
-    match error.kind() {
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-            if after_handshake.is_none() && chain.is_empty() =>
-        {
-            fail(
-                Class::NotTls,
-                format!(
-                    "{addr} closed the connection without answering the TLS handshake: it does not speak TLS, or it refused this client"
-                ),
-                Some(
-                    "check that the collector has TLS enabled on this port (a plaintext collector drops a ClientHello)",
-                ),
-            )
-        }
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset if requested => {
-            client_auth_failure(
-                setup,
-                format!(
-                    "{addr} closed the connection during the handshake after requesting a client certificate"
-                ),
-            )
-        }
-        _ => fail(
-            Class::Tls,
-            format!("TLS connection to {addr} failed: {error}"),
-            None,
-        ),
-    }
-}
-
-/// The server's certificate was refused by our verifier.
-fn classify_certificate(
-    certificate_error: &CertificateError,
-    setup: &Setup,
-    leaf: Option<&CertInfo>,
-) -> Failure {
-    let subject = leaf.map_or("?", |leaf| leaf.subject.as_str());
-    match certificate_error {
-        CertificateError::UnknownIssuer
-        | CertificateError::BadSignature
-        | CertificateError::UnknownRevocationStatus => fail(
-            Class::UntrustedIssuer,
-            format!(
-                "server certificate {subject} is issued by {}, which is not trusted by {}",
-                leaf.map_or("an unknown issuer", |leaf| leaf.issuer.as_str()),
-                setup.trust_words
-            ),
-            Some("point `ca_file` at the CA that signed the collector's certificate"),
-        ),
-        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            let presented = match (leaf, certificate_error) {
-                (Some(leaf), _) => leaf.sans.join(", "),
-                (None, CertificateError::NotValidForNameContext { presented, .. }) => {
-                    presented.join(", ")
-                }
-                (None, _) => String::new(),
-            };
-            fail(
-                Class::NameMismatch,
-                format!(
-                    "server certificate does not match the name: expected `{}`, certificate presents [{}]",
-                    setup.server_name,
-                    if presented.is_empty() {
-                        "no subject alternative names".to_string()
-                    } else {
-                        presented
-                    }
-                ),
-                Some(
-                    "fix the host of `endpoint`, or reissue the server certificate with this name as a subject alternative name",
-                ),
-            )
-        }
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => fail(
-            Class::ServerCertExpired,
-            format!(
-                "server certificate {subject} expired on {}",
-                leaf.map_or("?", |leaf| leaf.not_after.as_str())
-            ),
-            Some("renew the collector's certificate (or check this machine's clock)"),
-        ),
-        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => fail(
-            Class::ServerCertNotYetValid,
-            format!(
-                "server certificate {subject} is not valid before {}",
-                leaf.map_or("?", |leaf| leaf.not_before.as_str())
-            ),
-            Some("check the clocks of this machine and of the machine that issued it"),
-        ),
-        other => fail(
-            Class::Tls,
-            format!("server certificate rejected: {other:?}"),
-            None,
-        ),
-    }
-}
-
-/// An alert from a server that did not ask for a client certificate.
-fn classify_alert(alert: AlertDescription, setup: &Setup, addr: &str) -> Failure {
-    match alert {
-        AlertDescription::ProtocolVersion => fail(
-            Class::NoCommonProtocol,
-            format!(
-                "no common protocol version: {addr} offers neither TLS 1.2 nor TLS 1.3 (alert `protocol_version`)"
-            ),
-            Some("enable TLS 1.2 or 1.3 on the collector; Townlet's client refuses older versions"),
-        ),
-        AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity => fail(
-            Class::NoCommonProtocol,
-            format!(
-                "no common cipher suite or protocol version with {addr} (alert `{}`)",
-                alert_name(alert)
-            ),
-            Some("enable an ECDHE suite with AES-GCM or ChaCha20-Poly1305 on the collector"),
-        ),
-        AlertDescription::CertificateRequired => client_auth_failure(
-            setup,
-            format!("{addr} requires a client certificate (alert `certificate_required`)"),
-        ),
-        other => fail(
-            Class::Tls,
-            format!(
-                "{addr} aborted the handshake with the alert `{}`",
-                alert_name(other)
-            ),
-            None,
-        ),
-    }
-}
-
-fn client_auth_failure(setup: &Setup, what: String) -> Failure {
-    if setup.client.is_some() {
-        Failure {
-            check: "client-auth",
-            class: Class::ClientCertRejected,
-            message: format!("{what}: it rejected the client certificate {}", setup.client_words),
-            hint: Some("the collector must trust the CA that issued `cert_file`; check its client CA and the certificate's validity and extended key usage (clientAuth)".into()),
-        }
-    } else {
-        Failure {
-            check: "client-auth",
-            class: Class::ClientCertRequired,
-            message: format!("{what}: it requires a client certificate, and none is configured"),
-            hint: Some("set `cert_file` and `key_file` in `telemetry.transport`".into()),
-        }
-    }
-}
-
-/// Verifies as Townlet's Python client (OpenSSL) would: first the chain
-/// against OpenSSL's rules that WebPKI does not apply (see
-/// [`crate::chain`]), then rustls' WebPKI verifier. Remembers the presented
-/// chain for the report. Two name errors are let through deliberately, and
-/// only these: any name error when `verify_hostname` is off, and, with it
-/// on, a certificate without DNS subjectAltName whose subject CN is the host
-/// (OpenSSL's `X509_check_host` falls back to the CN then, and Python 3.11
-/// keeps `hostname_checks_common_name` on). WebPKI checks the chain before
-/// the name, so a name error means the chain was good: accepting it is
-/// verifying without the name.
-#[derive(Debug)]
-struct Verifier {
-    inner: Arc<WebPkiServerVerifier>,
-    verify_hostname: bool,
-    seen: Arc<Mutex<Vec<CertificateDer<'static>>>>,
-    anchors: Arc<Vec<(CertificateDer<'static>, String)>>,
-    presented_words: String,
-    violations: Arc<Mutex<Vec<Violation>>>,
-    common_name_only: Arc<AtomicBool>,
-}
-
-impl Verifier {
-    /// OpenSSL's rules over the chain. Validity windows of the leaf and the
-    /// intermediates are left to WebPKI, which reports them with their own
-    /// classes; those of the `ca_file` anchor WebPKI never looks at.
-    fn judge(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Vec<Violation> {
-        let leaf = Link {
-            der: end_entity,
-            origin: &self.presented_words,
-        };
-        let presented: Vec<Link<'_>> = intermediates
-            .iter()
-            .map(|der| Link {
-                der,
-                origin: &self.presented_words,
-            })
-            .collect();
-        let anchors: Vec<Link<'_>> = self
-            .anchors
-            .iter()
-            .map(|(der, origin)| Link { der, origin })
-            .collect();
-        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        chain::judge(&leaf, &presented, &anchors, now)
-            .into_iter()
-            .filter(|violation| violation.is_anchor || !violation.rule.is_time())
-            .collect()
-    }
-}
-
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, TlsError> {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.clear();
-            seen.push(end_entity.clone().into_owned());
-            seen.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-        }
-        let violations = self.judge(end_entity, intermediates, now);
-        if let Some(first) = violations.first() {
-            let refused = ChainRefused(first.message("Townlet's Python client fails"));
-            if let Ok(mut shared) = self.violations.lock() {
-                *shared = violations;
-            }
-            return Err(TlsError::InvalidCertificate(CertificateError::Other(
-                rustls::OtherError(Arc::new(refused)),
-            )));
-        }
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Err(TlsError::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.verify_hostname => Ok(ServerCertVerified::assertion()),
-            Err(TlsError::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if inspect::common_name_only_match(end_entity, server_name) => {
-                self.common_name_only.store(true, Ordering::SeqCst);
-                Ok(ServerCertVerified::assertion())
-            }
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// The error the verifier returns for a chain OpenSSL would refuse.
-#[derive(Debug)]
-struct ChainRefused(String);
-
-impl std::fmt::Display for ChainRefused {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ChainRefused {}
-
-/// Presents the configured client certificate and remembers whether the
-/// server asked for one.
-#[derive(Debug)]
-struct ClientCert {
-    key: Option<Arc<CertifiedKey>>,
-    requested: Arc<AtomicBool>,
-}
-
-impl ResolvesClientCert for ClientCert {
-    fn resolve(
-        &self,
-        _root_hint_subjects: &[&[u8]],
-        _sigschemes: &[SignatureScheme],
-    ) -> Option<Arc<CertifiedKey>> {
-        self.requested.store(true, Ordering::SeqCst);
-        self.key.clone()
-    }
-
-    fn has_certs(&self) -> bool {
-        // Always true so that a certificate request is seen (and answered
-        // with an empty certificate) even when none is configured.
-        true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alert_names_follow_the_rfc() {
-        assert_eq!(
-            alert_name(AlertDescription::BadCertificate),
-            "bad_certificate"
-        );
-        assert_eq!(
-            alert_name(AlertDescription::ProtocolVersion),
-            "protocol_version"
-        );
     }
 }

@@ -82,18 +82,20 @@ pub struct Tally {
 
 const MAX_EXAMPLES: usize = 5;
 
+/// Where a line starts: connection `conn`, 1-based line number `line`,
+/// `offset` bytes into the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineAt {
+    pub conn: u64,
+    pub line: u64,
+    pub offset: u64,
+}
+
 impl Tally {
-    /// Records one line of connection `conn`: its 1-based number `line`,
-    /// starting `offset` bytes into the connection. Blank lines are
-    /// keep-alives, not payloads.
-    pub fn line(
-        &mut self,
-        conn: u64,
-        line: u64,
-        offset: u64,
-        bytes: &[u8],
-        expected_variant: &str,
-    ) {
+    /// Records one line read at `at`. Blank lines are keep-alives, not
+    /// payloads.
+    pub fn line(&mut self, at: LineAt, bytes: &[u8], expected_variant: &str) {
+        let LineAt { conn, line, offset } = at;
         self.bytes += bytes.len() as u64;
         let terminated = bytes.ends_with(b"\n");
         let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
@@ -148,6 +150,8 @@ pub(crate) struct Shared {
     pub max_payloads: Option<u64>,
     /// Woken when `max_payloads` is reached.
     pub done: Notify,
+    /// Limit for one TLS handshake.
+    pub handshake_timeout: Duration,
 }
 
 /// Serves one connection: handshake, then lines until the peer closes.
@@ -157,9 +161,9 @@ pub(crate) async fn handle(
     stream: TcpStream,
     peer: SocketAddr,
     conn: u64,
-    handshake_timeout: Duration,
     shared: Arc<Shared>,
 ) -> Result<(), String> {
+    let handshake_timeout = shared.handshake_timeout;
     let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -210,7 +214,12 @@ pub(crate) async fn handle(
                 }
                 let reached = match shared.tally.lock() {
                     Ok(mut t) => {
-                        t.line(conn, line_no, at, &buf, &shared.expected_variant);
+                        let at = LineAt {
+                            conn,
+                            line: line_no,
+                            offset: at,
+                        };
+                        t.line(at, &buf, &shared.expected_variant);
                         shared.max_payloads.is_some_and(|m| t.payloads >= m)
                     }
                     Err(_) => false,
@@ -246,7 +255,12 @@ mod tests {
         ];
         let mut offset = 0;
         for (i, l) in lines.iter().enumerate() {
-            t.line(1, i as u64 + 1, offset, l, "facade");
+            let at = LineAt {
+                conn: 1,
+                line: i as u64 + 1,
+                offset,
+            };
+            t.line(at, l, "facade");
             offset += l.len() as u64;
         }
         assert_eq!(t.payloads, 4);

@@ -29,9 +29,22 @@ pub struct CertInfo {
     pub validity: (i64, i64),
 }
 
+/// Bytes that are not a DER X.509 certificate; says what the parser
+/// found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotACertificate(String);
+
+impl std::fmt::Display for NotACertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotACertificate {}
+
 /// Parses a DER certificate.
-pub fn cert_info(der: &[u8]) -> Result<CertInfo, String> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+pub fn cert_info(der: &[u8]) -> Result<CertInfo, NotACertificate> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| NotACertificate(e.to_string()))?;
     let mut sans = Vec::new();
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
         for name in &ext.value.general_names {

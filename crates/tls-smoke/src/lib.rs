@@ -10,9 +10,14 @@
 //! `certs` command (dev CA, server and client certificates) and the `serve`
 //! command (a collector for Townlet's newline-delimited JSON).
 //!
+//! The command's entry points are [`run`] (the smoke), [`run_certs`] and
+//! [`run_serve`]; each takes resolved settings and returns an
+//! [`Outcome`] made of the smoke's checks ([`Report::outcome`]), so that the
+//! gate's TLS step calls [`run`] as a library and reads only the outcome.
+//!
 //! Does not own: reading Townlet's YAML (`rollout_config::townlet` validates
-//! `telemetry.transport` and resolves its paths), nor the gate, which calls
-//! [`smoke`] and [`ensure_dev_certs`] as a library.
+//! `telemetry.transport` and resolves its paths), the command line (clap
+//! lives in `xtask`), nor the gate.
 //!
 //! Crypto provider: *ring*, through rustls 0.23 with default features off.
 //! It builds with only a C compiler (no cmake, nasm or Go as aws-lc-rs
@@ -27,6 +32,7 @@ mod client;
 mod collector;
 pub mod inspect;
 mod material;
+mod outcome;
 pub mod report;
 mod serve;
 mod sink;
@@ -34,19 +40,19 @@ mod smoke;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Result, bail};
 use rollout_config::Context;
-use rollout_core::{Style, Verbosity, Verdict, printable};
+use rollout_core::{Check, Format, Outcome, Status, Style, Verbosity, Verdict, printable};
 
 pub use certs::{
     CA_NAME as DEV_CA_NAME, DevMaterial, FILES as DEV_CERT_FILES, ensure_dev_certs,
     generate as generate_dev_certs,
 };
-pub use collector::Tally;
+pub use collector::{LineAt, Tally};
+pub use outcome::{Judgement, could_not_run};
 pub use report::Report;
-pub use serve::{ServeOptions, ServeSummary, render as serve_render, serve};
+pub use serve::{ServeSettings, ServeSummary, render as serve_render, serve};
 pub use smoke::{SmokeOptions, SmokeTarget, dev_certs_dir, provider, smoke};
 
 /// Dev material file names, for callers that place it.
@@ -54,118 +60,93 @@ pub mod dev_files {
     pub use crate::certs::{CA_CERT, CA_KEY, CLIENT_CERT, CLIENT_KEY, SERVER_CERT, SERVER_KEY};
 }
 
-/// Arguments of `cargo xtask tls-smoke`.
-#[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
-#[command(
-    after_help = "Example:\n  cargo xtask tls-smoke --loopback --sim-config configs/demo/poc_demo_tls.yaml"
-)]
-pub struct Args {
-    /// How to print the result on stdout
-    #[arg(
-        help_heading = "Output",
-        long,
-        value_enum,
-        default_value_t,
-        value_name = "FORMAT",
-        global = true
-    )]
-    pub format: rollout_config::TextFormat,
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub smoke: SmokeArgs,
+/// What `tls-smoke` (the smoke itself) runs with, every value resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The Townlet simulation config whose `telemetry.transport` is smoked.
+    pub sim_config: PathBuf,
+    /// Where the live handshake goes; the loopback collector's certificate
+    /// and key paths are absolute.
+    pub target: SmokeTarget,
+    /// With [`SmokeTarget::Loopback`]: generate dev certificates next to the
+    /// configured `ca_file` when none are there (what the gate does), and
+    /// say so before the report.
+    pub generate_dev_certs: bool,
+    /// A pass on the dev certificates of `tls-smoke certs` passes; without
+    /// it the outcome warns (the real certificates were not tested).
+    pub accept_dev_certs: bool,
+    /// Certificates expiring within this many days are a warning.
+    pub expiry_warning_days: u32,
 }
 
-/// The smoke itself (no subcommand).
-#[derive(Debug, Default, clap::Args)]
-pub struct SmokeArgs {
-    /// Townlet simulation config, relative to the Townlet root [default: tls_smoke.sim_config]
-    #[arg(long, value_name = "PATH")]
-    pub sim_config: Option<PathBuf>,
-    /// Connect to this address instead of the endpoint, keeping the configured host for SNI and verification
-    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "loopback")]
-    pub connect: Option<String>,
-    /// Run an in-process TLS collector on 127.0.0.1 and smoke against it
-    #[arg(long)]
-    pub loopback: bool,
-    /// Loopback collector certificate, relative to the workspace root [default: demo_server.pem beside ca_file]
-    #[arg(long, value_name = "PATH", requires = "loopback")]
-    pub server_cert: Option<PathBuf>,
-    /// Loopback collector key, relative to the workspace root [default: demo_server.key beside ca_file]
-    #[arg(long, value_name = "PATH", requires = "loopback")]
-    pub server_key: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum Command {
-    /// Generate a dev CA, a server and a client certificate (keys mode 0600)
-    #[command(
-        after_help = "Example:\n  cargo xtask tls-smoke certs --out examples/townlet-sample/certs --host demo.local"
-    )]
-    Certs(CertsArgs),
-    /// Run a TLS collector for Townlet's TCP telemetry and summarise what arrives
-    #[command(
-        after_help = "Example:\n  cargo xtask tls-smoke serve --listen 127.0.0.1:8765 --cert demo_server.pem --key demo_server.key"
-    )]
-    Serve(ServeArgs),
-}
-
-#[derive(Debug, clap::Args)]
-pub struct CertsArgs {
-    /// Directory to write, relative to the workspace root [default: the directory of the config's ca_file]
-    #[arg(long, value_name = "DIR")]
+/// What `tls-smoke certs` runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertsSettings {
+    /// Directory to write; `None`: the directory of the config's `ca_file`.
     pub out: Option<PathBuf>,
-    /// Host name (or IP) of the server certificate [default: the config's endpoint host]
-    #[arg(long, value_name = "HOST")]
+    /// Host name (or IP) of the server certificate; `None`: the config's
+    /// endpoint host.
     pub host: Option<String>,
-    /// Replace existing files
-    #[arg(long)]
+    /// Replace existing files.
     pub force: bool,
-    /// Validity of the server and client certificates in days
-    #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    /// Validity of the server and client certificates in days.
     pub days: u32,
-    /// Townlet simulation config for the defaults, relative to the Townlet root [default: tls_smoke.sim_config]
-    #[arg(long, value_name = "PATH")]
-    pub sim_config: Option<PathBuf>,
+    /// The Townlet simulation config the defaults come from.
+    pub sim_config: PathBuf,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {
-    /// Address to listen on
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: String,
-    /// Server certificate (PEM chain), relative to the workspace root
-    #[arg(long, value_name = "PATH")]
-    pub cert: PathBuf,
-    /// Server private key (PEM), relative to the workspace root
-    #[arg(long, value_name = "PATH")]
-    pub key: PathBuf,
-    /// Require client certificates issued by this CA (PEM), relative to the workspace root
-    #[arg(long, value_name = "PATH")]
-    pub client_ca: Option<PathBuf>,
-    /// Stop after this many payloads
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_payloads: Option<u64>,
-    /// Stop after this long (`30s`, `5m`; at most 7 days)
-    #[arg(long, value_name = "DURATION", value_parser = rollout_config::model::parse_span)]
-    pub duration: Option<Duration>,
-}
-
-/// Runs `tls-smoke` (or its `certs` / `serve` subcommand) and prints the
-/// result on `out`.
-pub fn run(ctx: &Context, args: Args, out: &mut dyn Write) -> Result<Verdict> {
-    match args.command {
-        None => run_smoke(ctx, args.smoke, out),
-        Some(Command::Certs(a)) => run_certs(ctx, a, out),
-        Some(Command::Serve(a)) => run_serve(ctx, a, out),
+/// Runs the smoke, writes its report to `ctx.out` in `ctx.format`, and
+/// returns its outcome: `pass`, `fail`, or `error` when it could not run
+/// ([`could_not_run`] then gives the errors that stopped it). `Err` when
+/// the Townlet config cannot be read or the dev certificates cannot be
+/// made.
+pub fn run(ctx: &Context, settings: Settings) -> Result<Outcome> {
+    let transport = load(ctx, &settings.sim_config)?;
+    let loopback = matches!(settings.target, SmokeTarget::Loopback { .. });
+    let mut generated = None;
+    if loopback
+        && settings.generate_dev_certs
+        && let (Some(dir), Some(endpoint)) = (dev_certs_dir(&transport), &transport.endpoint)
+        && ensure_dev_certs(dir, &endpoint.host)?
+    {
+        generated = Some(format!(
+            "generated dev certificates for {} in `{}`",
+            endpoint.host,
+            dir.display()
+        ));
     }
+    if ctx.verbosity >= Verbosity::Verbose {
+        eprintln!("tls-smoke: reading `{}`", transport.source.display());
+    }
+    let opts = SmokeOptions {
+        target: settings.target,
+        expiry_warning_days: settings.expiry_warning_days,
+    };
+    let report = smoke(&transport, &opts);
+    {
+        let mut out = ctx.out.lock();
+        if let Some(note) = &generated {
+            // A note before a JSON document would break it: there it goes
+            // to stderr, as progress does.
+            if ctx.format == Format::Human {
+                writeln!(out, "{note}")?;
+            } else if ctx.verbosity != Verbosity::Quiet {
+                eprintln!("tls-smoke: {note}");
+            }
+        }
+        rollout_core::emit(&report, ctx.format, &ctx.out.style(), &mut **out)?;
+    }
+    Ok(report.outcome(Judgement {
+        accept_dev_certs: settings.accept_dev_certs,
+        dev_certs_generated: generated.is_some(),
+    }))
 }
 
-fn load(ctx: &Context, sim_config: Option<&Path>) -> Result<rollout_config::Transport> {
+/// Reads the transport of a Townlet config, saying what to fix when the
+/// file is not there.
+fn load(ctx: &Context, sim: &Path) -> Result<rollout_config::Transport> {
     let root = ctx.settings.checkout()?;
-    let sim = ctx.settings.sim_config(sim_config);
-    if let Err(e) = input::check_regular(&sim) {
+    if let Err(e) = input::check_regular(sim) {
         // A missing file is most often a path taken from the wrong root; a
         // FIFO or a directory is the wrong path itself.
         let hint = match e {
@@ -183,54 +164,22 @@ fn load(ctx: &Context, sim_config: Option<&Path>) -> Result<rollout_config::Tran
             e.reason()
         );
     }
-    rollout_config::load_transport(&sim, root)
+    rollout_config::load_transport(sim, root)
         .map_err(|e| anyhow::Error::new(e).context("Townlet would refuse this telemetry transport"))
 }
 
-fn run_smoke(ctx: &Context, args: SmokeArgs, out: &mut dyn Write) -> Result<Verdict> {
-    let transport = load(ctx, args.sim_config.as_deref())?;
-    let ws = |p: PathBuf| ctx.settings.workspace.join(p);
-    let target = if args.loopback {
-        SmokeTarget::Loopback {
-            server_cert: args.server_cert.map(ws),
-            server_key: args.server_key.map(ws),
-        }
-    } else if let Some(addr) = args.connect {
-        if let Err(e) = rollout_config::townlet::parse_endpoint(&addr) {
-            bail!(
-                "`--connect`: {e}\nhint: write `--connect 10.0.0.5:8765` or `--connect [::1]:8765`"
-            );
-        }
-        SmokeTarget::Connect(addr)
-    } else {
-        SmokeTarget::Endpoint
-    };
-    let opts = SmokeOptions {
-        target,
-        expiry_warning_days: ctx.settings.config.tls_smoke.expiry_warning_days,
-    };
-    if ctx.verbosity >= Verbosity::Verbose {
-        eprintln!("tls-smoke: reading `{}`", transport.source.display());
-    }
-    let report = smoke(&transport, &opts);
-    rollout_core::emit(&report, ctx.format, &Style::stdout(), out)?;
-    match report.verdict {
-        Verdict::Pass => Ok(Verdict::Pass),
-        Verdict::Fail => Ok(Verdict::Fail),
-        Verdict::Error => bail!("{}", report.setup_errors()),
-    }
-}
-
-fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Verdict> {
-    if let Some(host) = &args.host {
+/// Runs `tls-smoke certs`: writes a dev CA, a server and a client
+/// certificate, and reports the files written.
+pub fn run_certs(ctx: &Context, settings: CertsSettings) -> Result<Outcome> {
+    if let Some(host) = &settings.host {
         certs::check_host(host, "`--host`")?;
     }
-    let (dir, host) = match (args.out, args.host) {
-        (Some(out), Some(host)) => (ctx.settings.workspace.join(out), host),
+    let (dir, host) = match (settings.out, settings.host) {
+        (Some(out), Some(host)) => (out, host),
         (out, host) => {
-            let t = load(ctx, args.sim_config.as_deref())?;
+            let t = load(ctx, &settings.sim_config)?;
             let dir = match out {
-                Some(o) => ctx.settings.workspace.join(o),
+                Some(o) => o,
                 None => match dev_certs_dir(&t) {
                     Some(d) => d.to_path_buf(),
                     None => bail!(
@@ -254,16 +203,16 @@ fn run_certs(ctx: &Context, args: CertsArgs, out: &mut dyn Write) -> Result<Verd
             (dir, host)
         }
     };
-    let material = certs::generate(&host, args.days)?;
-    let written = certs::write(&dir, &material, args.force)?;
+    let material = certs::generate(&host, settings.days)?;
+    let written = certs::write(&dir, &material, settings.force)?;
     let result = CertsWritten {
         schema: CERTS_SCHEMA,
         host,
         dir,
         files: written,
     };
-    rollout_core::emit(&result, ctx.format, &Style::stdout(), out)?;
-    Ok(Verdict::Pass)
+    rollout_core::emit(&result, ctx.format, &ctx.out.style(), &mut **ctx.out.lock())?;
+    Ok(result.outcome())
 }
 
 /// Version of the shape of `tls-smoke certs --format json`.
@@ -277,6 +226,34 @@ struct CertsWritten {
     host: String,
     dir: PathBuf,
     files: Vec<PathBuf>,
+}
+
+impl CertsWritten {
+    /// One passing check per file written.
+    fn outcome(&self) -> Outcome {
+        let checks = self
+            .files
+            .iter()
+            .map(|p| {
+                let name = p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                Check::new(name, Status::Pass, format!("wrote {}", p.display()))
+            })
+            .collect();
+        Outcome::new(Verdict::Pass, self.line()).with_checks(checks)
+    }
+
+    /// The verdict line (unescaped).
+    fn line(&self) -> String {
+        format!(
+            "dev certificates for `{}` written to `{}` (CA {}, keys mode 0600)",
+            self.host,
+            self.dir.display(),
+            certs::CA_NAME
+        )
+    }
 }
 
 /// The JSON Schemas of `tls-smoke`, `tls-smoke certs` and `tls-smoke serve`
@@ -313,24 +290,21 @@ impl rollout_core::Report for CertsWritten {
     }
 }
 
-fn run_serve(ctx: &Context, args: ServeArgs, out: &mut dyn Write) -> Result<Verdict> {
-    let ws = |p: PathBuf| ctx.settings.workspace.join(p);
-    let opts = ServeOptions {
-        listen: args.listen,
-        cert: ws(args.cert),
-        key: ws(args.key),
-        client_ca: args.client_ca.map(ws),
-        max_payloads: args.max_payloads,
-        duration: args.duration,
-        expected_variant: ctx.settings.config.runtime_variant.clone(),
-        handshake_timeout: Duration::from_secs(10),
-    };
+/// Runs `tls-smoke serve`: a collector that serves until a stop condition,
+/// then reports what arrived. `Err` when the material is unusable or the
+/// address cannot be bound.
+pub fn run_serve(ctx: &Context, settings: ServeSettings) -> Result<Outcome> {
     let quiet = ctx.verbosity == Verbosity::Quiet;
-    let summary = serve(&opts, |addr| {
+    let summary = serve(&settings, |addr| {
         if !quiet {
             eprintln!("tls-smoke serve: listening on {addr} (Ctrl-C to stop)");
         }
     })?;
-    rollout_core::emit(&summary, ctx.format, &Style::stdout(), out)?;
-    Ok(Verdict::from_ok(summary.verdict == Verdict::Pass))
+    rollout_core::emit(
+        &summary,
+        ctx.format,
+        &ctx.out.style(),
+        &mut **ctx.out.lock(),
+    )?;
+    Ok(summary.outcome())
 }

@@ -65,9 +65,9 @@ pub(crate) fn read(sink: &mut Sink, check: &str, src: &Source<'_>, hint: &str) -
                 Severity::Error,
                 Class::File,
                 format!("{} {what}", src.name()),
-                src.place.clone(),
-                Some(hint),
-            );
+            )
+            .at(src.place.clone())
+            .hint(Some(hint));
             None
         }
     }
@@ -83,9 +83,11 @@ pub(crate) fn parse_certs(
     let mut ders = Vec::new();
     let mut infos = Vec::new();
     for (i, item) in CertificateDer::pem_slice_iter(bytes).enumerate() {
-        let parsed = item
-            .map_err(|e| e.to_string())
-            .and_then(|der| inspect::cert_info(&der).map(|info| (der, info)));
+        let parsed = item.map_err(|e| e.to_string()).and_then(|der| {
+            inspect::cert_info(&der)
+                .map(|info| (der, info))
+                .map_err(|e| e.to_string())
+        });
         match parsed {
             Ok((der, info)) => {
                 ders.push(der);
@@ -101,9 +103,8 @@ pub(crate) fn parse_certs(
                         src.name(),
                         i + 1
                     ),
-                    src.place.clone(),
-                    None,
-                );
+                )
+                .at(src.place.clone());
                 return None;
             }
         }
@@ -114,17 +115,10 @@ pub(crate) fn parse_certs(
         } else {
             first_label(bytes).map_or("no PEM block".into(), |l| format!("`{l}`"))
         };
-        sink.finding(
-            check,
-            Severity::Error,
-            Class::Pem,
-            format!(
+        sink.finding(check, Severity::Error, Class::Pem, format!(
                 "{}: no certificate found: expected PEM blocks `-----BEGIN CERTIFICATE-----`, found {found}",
                 src.name()
-            ),
-            src.place.clone(),
-            Some("Townlet (Python `ssl`) reads PEM certificates only; convert with `openssl x509 -inform der -in FILE -out FILE.pem`".into()),
-        );
+            )).at(src.place.clone()).hint(Some("Townlet (Python `ssl`) reads PEM certificates only; convert with `openssl x509 -inform der -in FILE -out FILE.pem`".into()));
         return None;
     }
     Some(CertFile { ders, infos })
@@ -147,60 +141,61 @@ fn key_format(key: &PrivateKeyDer<'_>) -> &'static str {
     }
 }
 
-/// Loads a private key and pairs it with its certificate chain, checking
-/// that they match.
-pub(crate) fn load_key(
+/// A certificate chain file and its key file, checked under `check`.
+pub(crate) struct PairSource<'a> {
+    /// The check their findings belong to.
+    pub check: &'a str,
+    pub cert: Source<'a>,
+    pub key: Source<'a>,
+    /// The fixes to suggest when the certificate or the key file is missing.
+    pub cert_hint: String,
+    pub key_hint: String,
+}
+
+/// A certificate chain and its key, as far as they could be loaded.
+pub(crate) struct Pair {
+    pub chain: Option<CertFile>,
+    /// Only when the chain and the key parse and match.
+    pub key: Option<Arc<CertifiedKey>>,
+    /// The key's algorithm, empty without a key.
+    pub algorithm: String,
+    /// Whether the key file could be read at all.
+    pub key_read: bool,
+}
+
+/// Reads a certificate chain and its key.
+pub(crate) fn load_pair(sink: &mut Sink, pair: &PairSource<'_>, provider: &CryptoProvider) -> Pair {
+    let check = pair.check;
+    let chain = read(sink, check, &pair.cert, &pair.cert_hint)
+        .and_then(|bytes| parse_certs(sink, check, &pair.cert, &bytes));
+    let key_bytes = read(sink, check, &pair.key, &pair.key_hint);
+    let loaded = match (&chain, &key_bytes) {
+        (Some(chain), Some(bytes)) => load_key(sink, pair, bytes, chain, provider),
+        _ => None,
+    };
+    let (key, algorithm) = match loaded {
+        Some((key, algorithm)) => (Some(key), algorithm),
+        None => (None, String::new()),
+    };
+    Pair {
+        chain,
+        key,
+        algorithm,
+        key_read: key_bytes.is_some(),
+    }
+}
+
+/// Loads the private key of `pair` from `bytes` and pairs it with its
+/// certificate chain, checking that they match.
+fn load_key(
     sink: &mut Sink,
-    check: &str,
-    src: &Source<'_>,
+    pair: &PairSource<'_>,
     bytes: &[u8],
     chain: &CertFile,
-    cert_src: &Source<'_>,
     provider: &CryptoProvider,
 ) -> Option<(Arc<CertifiedKey>, String)> {
-    let text = String::from_utf8_lossy(bytes);
-    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-        || text.contains("Proc-Type: 4,ENCRYPTED")
-    {
-        sink.finding(
-            check,
-            Severity::Error,
-            Class::EncryptedKey,
-            format!(
-                "{} is encrypted: encrypted keys are not supported (Townlet loads the key without a password)",
-                src.name()
-            ),
-            src.place.clone(),
-            Some(format!(
-                "decrypt it: `openssl pkey -in {0} -out {0}.plain` and point `key_file` at the result (mode 0600)",
-                src.path.display()
-            )),
-        );
-        return None;
-    }
-    let key = match PrivateKeyDer::from_pem_slice(bytes) {
-        Ok(k) => k,
-        Err(e) => {
-            let found = match e {
-                rustls::pki_types::pem::Error::NoItemsFound => {
-                    first_label(bytes).map_or("no PEM block".into(), |l| format!("`{l}`"))
-                }
-                other => other.to_string(),
-            };
-            sink.finding(
-                check,
-                Severity::Error,
-                Class::Pem,
-                format!(
-                    "{}: no private key found: expected a PEM block `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY` (PKCS#1) or `EC PRIVATE KEY` (SEC1), found {found}",
-                    src.name()
-                ),
-                src.place.clone(),
-                None,
-            );
-            return None;
-        }
-    };
+    let (check, src) = (pair.check, &pair.key);
+    let key = parse_key(sink, check, src, bytes)?;
     let format = key_format(&key);
     let signing = match provider.key_provider.load_private_key(key) {
         Ok(k) => k,
@@ -210,9 +205,11 @@ pub(crate) fn load_key(
                 Severity::Error,
                 Class::Pem,
                 format!("{}: unusable {format} private key: {e}", src.name()),
-                src.place.clone(),
-                Some("supported keys: RSA (2048 bits or more), ECDSA P-256/P-384, Ed25519".into()),
-            );
+            )
+            .at(src.place.clone())
+            .hint(Some(
+                "supported keys: RSA (2048 bits or more), ECDSA P-256/P-384, Ed25519".into(),
+            ));
             return None;
         }
     };
@@ -232,22 +229,53 @@ pub(crate) fn load_key(
                 format!(
                     "{} does not match the certificate in {} ({subject}): their public keys differ",
                     src.name(),
-                    cert_src.name()
+                    pair.cert.name()
                 )
             } else {
-                format!("cannot pair {} with {}: {e}", src.name(), cert_src.name())
+                format!("cannot pair {} with {}: {e}", src.name(), pair.cert.name())
             };
-            sink.finding(
-                check,
-                Severity::Error,
-                Class::KeyMismatch,
-                message,
-                src.place.clone(),
-                Some(format!(
+            sink.finding(check, Severity::Error, Class::KeyMismatch, message).at(src.place.clone()).hint(Some(format!(
                     "point `{}` at the key the certificate was issued for, or reissue the certificate",
                     src.key
-                )),
-            );
+                )));
+            None
+        }
+    }
+}
+
+/// The private key of a PEM file, unless it is encrypted or holds none.
+fn parse_key(
+    sink: &mut Sink,
+    check: &str,
+    src: &Source<'_>,
+    bytes: &[u8],
+) -> Option<PrivateKeyDer<'static>> {
+    let text = String::from_utf8_lossy(bytes);
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
+    {
+        sink.finding(check, Severity::Error, Class::EncryptedKey, format!(
+                "{} is encrypted: encrypted keys are not supported (Townlet loads the key without a password)",
+                src.name()
+            )).at(src.place.clone()).hint(Some(format!(
+                "decrypt it: `openssl pkey -in {0} -out {0}.plain` and point `key_file` at the result (mode 0600)",
+                src.path.display()
+            )));
+        return None;
+    }
+    match PrivateKeyDer::from_pem_slice(bytes) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            let found = match e {
+                rustls::pki_types::pem::Error::NoItemsFound => {
+                    first_label(bytes).map_or("no PEM block".into(), |l| format!("`{l}`"))
+                }
+                other => other.to_string(),
+            };
+            sink.finding(check, Severity::Error, Class::Pem, format!(
+                    "{}: no private key found: expected a PEM block `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY` (PKCS#1) or `EC PRIVATE KEY` (SEC1), found {found}",
+                    src.name()
+                )).at(src.place.clone());
             None
         }
     }
@@ -269,9 +297,9 @@ pub(crate) fn key_permissions(sink: &mut Sink, check: &str, src: &Source<'_>) {
                         "private key {} is accessible by group or others (mode {mode:04o})",
                         src.name()
                     ),
-                    src.place.clone(),
-                    Some(format!("`chmod 600 {}`", src.path.display())),
-                );
+                )
+                .at(src.place.clone())
+                .hint(Some(format!("`chmod 600 {}`", src.path.display())));
             }
         }
     }
@@ -328,14 +356,9 @@ pub(crate) fn validity(
                 "renew it before the rollout",
             ),
         };
-        sink.finding(
-            "validity",
-            severity,
-            class,
-            message,
-            src.place.clone(),
-            Some(hint.to_string()),
-        );
+        sink.finding("validity", severity, class, message)
+            .at(src.place.clone())
+            .hint(Some(hint.to_string()));
     }
     soonest
 }

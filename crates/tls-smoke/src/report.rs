@@ -12,18 +12,11 @@ use crate::inspect::CertInfo;
 /// Version of the report's shape.
 pub const SCHEMA: u32 = 1;
 
-/// How a check ended, and the overall verdict (`pass`, `fail`, `error` for
-/// could not run): the workspace's shared vocabulary.
-pub use rollout_core::{Status, Verdict};
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warning,
-    Error,
-}
+/// How a check ended, the overall verdict (`pass`, `fail`, `error` for
+/// could not run) and how serious a finding is (`warning`, `error`): the
+/// workspace's shared vocabulary. The smoke's findings are warnings or
+/// errors, never `critical`.
+pub use rollout_core::{Severity, Status, Verdict};
 
 /// What kind of problem a finding is. The first group means the smoke could
 /// not run (exit 2); the rest are problems it found (exit 1 for errors).
@@ -98,6 +91,20 @@ pub struct Finding {
     /// `FILE:LINE:COL` of the config key concerned, when there is one.
     pub place: Option<String>,
     pub hint: Option<String>,
+}
+
+impl Finding {
+    /// Sets the `FILE:LINE:COL` of the config key concerned.
+    pub(crate) fn at(&mut self, place: Option<String>) -> &mut Self {
+        self.place = place;
+        self
+    }
+
+    /// Sets the fix to suggest.
+    pub(crate) fn hint(&mut self, hint: Option<String>) -> &mut Self {
+        self.hint = hint;
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -262,33 +269,15 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
     for c in &r.checks {
         let word = c.status.word(style);
         writeln!(out, "{word} {:width$}  {}", c.id, printable(&c.summary))?;
-        if matches!(c.status, Status::Warn | Status::Fail) {
-            // When the smoke could not run, its setup errors go to stderr
-            // (the command's error); do not print them twice.
-            let shown = |f: &&Finding| {
-                f.check == c.id && !(r.verdict == Verdict::Error && f.class.is_setup())
-            };
-            for f in r.findings.iter().filter(shown) {
-                for (i, line) in finding_text(f).lines().enumerate() {
-                    let lead = if i == 0 { "-" } else { " " };
-                    writeln!(out, "     {lead} {line}")?;
+        for line in check_lines(r, c) {
+            match line {
+                Line::Finding(text) => {
+                    for (i, line) in text.lines().enumerate() {
+                        let lead = if i == 0 { "-" } else { " " };
+                        writeln!(out, "     {lead} {line}")?;
+                    }
                 }
-            }
-            if c.id == "handshake" && c.status == Status::Fail {
-                for (i, cert) in r.server_chain.iter().enumerate() {
-                    writeln!(
-                        out,
-                        "       server cert {i}: {} (issuer {}) {} not after {}",
-                        printable(&cert.subject),
-                        printable(&cert.issuer),
-                        if cert.sans.is_empty() {
-                            "no SANs".to_string()
-                        } else {
-                            printable(&cert.sans.join(", ")).into_owned()
-                        },
-                        cert.not_after
-                    )?;
-                }
+                Line::ServerCert(text) => writeln!(out, "       {text}")?,
             }
         }
     }
@@ -314,6 +303,50 @@ pub fn render(r: &Report, style: &Style, out: &mut dyn Write) -> std::io::Result
         (Verdict::Error, _) => format!("tls-smoke could not run: {target} (errors below)"),
     };
     writeln!(out, "{}", style.bold(&line))
+}
+
+/// A line the human report prints under a check.
+pub(crate) enum Line {
+    /// A finding: its message, place and hint (lines escaped).
+    Finding(String),
+    /// One certificate of the chain a failed handshake saw (escaped).
+    ServerCert(String),
+}
+
+/// What the report prints under check `c`: for a check that warned or
+/// failed, its findings, and the server chain when the handshake failed
+/// after seeing it.
+pub(crate) fn check_lines(r: &Report, c: &Check) -> Vec<Line> {
+    let mut lines = Vec::new();
+    if !matches!(c.status, Status::Warn | Status::Fail) {
+        return lines;
+    }
+    // When the smoke could not run, its setup errors go to stderr (the
+    // command's error); do not print them twice.
+    let shown =
+        |f: &&Finding| f.check == c.id && !(r.verdict == Verdict::Error && f.class.is_setup());
+    lines.extend(
+        r.findings
+            .iter()
+            .filter(shown)
+            .map(|f| Line::Finding(finding_text(f))),
+    );
+    if c.id == "handshake" && c.status == Status::Fail {
+        for (i, cert) in r.server_chain.iter().enumerate() {
+            lines.push(Line::ServerCert(format!(
+                "server cert {i}: {} (issuer {}) {} not after {}",
+                printable(&cert.subject),
+                printable(&cert.issuer),
+                if cert.sans.is_empty() {
+                    "no SANs".to_string()
+                } else {
+                    printable(&cert.sans.join(", ")).into_owned()
+                },
+                cert.not_after
+            )));
+        }
+    }
+    lines
 }
 
 /// A few words naming a failure class in the verdict line.

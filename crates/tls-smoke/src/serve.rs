@@ -8,17 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use rollout_core::{Style, printable};
+use rollout_core::{Check, Outcome, Status, Style, printable};
 use serde::{Deserialize, Serialize};
 
 use crate::collector::{self, Shared, Tally};
-use crate::material::{self, Source};
+use crate::material::{self, PairSource, Source};
 use crate::report::Verdict;
 use crate::sink::Sink;
 
-/// What to serve.
+/// What `tls-smoke serve` serves, every value resolved (paths absolute).
 #[derive(Debug, Clone)]
-pub struct ServeOptions {
+pub struct ServeSettings {
     /// `ADDR:PORT` to listen on.
     pub listen: String,
     pub cert: PathBuf,
@@ -55,7 +55,7 @@ pub struct ServeSummary {
 
 /// Loads the material, listens, calls `ready` with the bound address, and
 /// serves until a stop condition. Errors are setup problems (exit 2).
-pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<ServeSummary> {
+pub fn serve(opts: &ServeSettings, ready: impl FnOnce(SocketAddr)) -> Result<ServeSummary> {
     let acceptor = acceptor(opts)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -72,6 +72,7 @@ pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<Serv
             expected_variant: opts.expected_variant.clone(),
             max_payloads: opts.max_payloads,
             done: Default::default(),
+            handshake_timeout: opts.handshake_timeout,
         });
         let started = Instant::now();
         let stopped_by = accept_until_stopped(&listener, &acceptor, opts, &shared).await;
@@ -100,35 +101,26 @@ pub fn serve(opts: &ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<Serv
 
 /// The TLS acceptor from `--cert`, `--key` and `--client-ca`; the first
 /// problem with the material is the error.
-fn acceptor(opts: &ServeOptions) -> Result<tokio_rustls::TlsAcceptor> {
+fn acceptor(opts: &ServeSettings) -> Result<tokio_rustls::TlsAcceptor> {
     let provider = crate::smoke::provider();
     let mut sink = Sink::default();
-    let cert_source = Source {
-        key: "--cert",
-        path: &opts.cert,
-        place: None,
-    };
-    let key_source = Source {
-        key: "--key",
-        path: &opts.key,
-        place: None,
-    };
     let hint = "generate dev certificates with `cargo xtask tls-smoke certs`";
-    let chain = material::read(&mut sink, "serve", &cert_source, hint)
-        .and_then(|bytes| material::parse_certs(&mut sink, "serve", &cert_source, &bytes));
-    let key_bytes = material::read(&mut sink, "serve", &key_source, hint);
-    let key = match (&chain, &key_bytes) {
-        (Some(chain), Some(bytes)) => material::load_key(
-            &mut sink,
-            "serve",
-            &key_source,
-            bytes,
-            chain,
-            &cert_source,
-            &provider,
-        ),
-        _ => None,
+    let pair = PairSource {
+        check: "serve",
+        cert: Source {
+            key: "--cert",
+            path: &opts.cert,
+            place: None,
+        },
+        key: Source {
+            key: "--key",
+            path: &opts.key,
+            place: None,
+        },
+        cert_hint: hint.to_string(),
+        key_hint: hint.to_string(),
     };
+    let key = material::load_pair(&mut sink, &pair, &provider).key;
     let client_ca = opts.client_ca.as_ref().and_then(|path| {
         let source = Source {
             key: "--client-ca",
@@ -145,7 +137,7 @@ fn acceptor(opts: &ServeOptions) -> Result<tokio_rustls::TlsAcceptor> {
         }
         bail!(message);
     }
-    let Some((key, _)) = key else {
+    let Some(key) = key else {
         bail!("no usable certificate and key for the collector");
     };
     let config = collector::server_config(
@@ -163,7 +155,7 @@ fn acceptor(opts: &ServeOptions) -> Result<tokio_rustls::TlsAcceptor> {
 async fn accept_until_stopped(
     listener: &tokio::net::TcpListener,
     acceptor: &tokio_rustls::TlsAcceptor,
-    opts: &ServeOptions,
+    opts: &ServeSettings,
     shared: &Arc<Shared>,
 ) -> &'static str {
     let sleep = async {
@@ -186,7 +178,7 @@ async fn accept_until_stopped(
                 }
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(collector::handle(
-                    acceptor.clone(), stream, peer, connection, opts.handshake_timeout, shared.clone(),
+                    acceptor.clone(), stream, peer, connection, shared.clone(),
                 ));
             }
             _ = shared.done.notified() => break "max-payloads",
@@ -194,6 +186,73 @@ async fn accept_until_stopped(
             _ = &mut interrupt => break "interrupt",
         }
     }
+}
+
+impl ServeSummary {
+    /// What `serve` saw as the check contract: the checks its human
+    /// summary prints (connections, payloads, json, runtime_variant), the
+    /// lines under them as details, and its verdict line as the summary.
+    pub fn outcome(&self) -> Outcome {
+        let t = &self.tally;
+        let status = |ok: bool| if ok { Status::Pass } else { Status::Fail };
+        let others: u64 = t.other_runtime_variants.values().sum();
+        let checks = vec![
+            Check::new(
+                "connections",
+                status(t.handshake_failures.is_empty()),
+                format!(
+                    "{} accepted, {} TLS sessions, {} handshake failures",
+                    t.connections,
+                    t.sessions,
+                    t.handshake_failures.len()
+                ),
+            )
+            .with_details(t.handshake_failures.clone()),
+            Check::new(
+                "payloads",
+                status(t.payloads > 0),
+                format!("{} ({} bytes)", t.payloads, t.bytes),
+            )
+            .with_details(if t.payloads == 0 {
+                vec!["no payload arrived".to_string()]
+            } else {
+                Vec::new()
+            }),
+            Check::new(
+                "json",
+                status(t.invalid_lines == 0),
+                format!("{} invalid lines", t.invalid_lines),
+            )
+            .with_details(t.invalid_examples.clone()),
+            Check::new(
+                "runtime_variant",
+                status(others == 0),
+                format!("expected `{}`", self.expected_runtime_variant),
+            )
+            .with_details(
+                t.other_runtime_variants
+                    .iter()
+                    .map(|(v, n)| format!("{n} payloads report runtime_variant `{v}`"))
+                    .collect(),
+            ),
+        ];
+        Outcome::new(self.verdict, verdict_line(self)).with_checks(checks)
+    }
+}
+
+/// `serve passed on ADDR: stopped by WHAT after N s` (unescaped).
+fn verdict_line(s: &ServeSummary) -> String {
+    format!(
+        "serve {} on {}: stopped by {} after {:.1}s",
+        if s.verdict == Verdict::Pass {
+            "passed"
+        } else {
+            "FAILED"
+        },
+        s.listen,
+        s.stopped_by,
+        s.duration_ms / 1000.0
+    )
 }
 
 /// Human summary: one line per check, details for failures, a verdict line.

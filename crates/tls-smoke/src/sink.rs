@@ -9,32 +9,34 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
+    /// Records a finding of check `check`; its place and hint are set on
+    /// the returned finding (`.at(..)`, `.hint(..)`).
     pub(crate) fn finding(
         &mut self,
         check: &str,
         severity: Severity,
         class: Class,
         message: String,
-        place: Option<String>,
-        hint: Option<String>,
-    ) {
+    ) -> &mut Finding {
         self.findings.push(Finding {
             check: check.to_string(),
             severity,
             class,
             message,
-            place,
-            hint,
+            place: None,
+            hint: None,
         });
+        let last = self.findings.len() - 1;
+        &mut self.findings[last]
     }
 
     /// The status the findings recorded so far give check `id`.
     pub(crate) fn worst(&self, id: &str) -> Status {
         let mut status = Status::Pass;
         for f in self.findings.iter().filter(|f| f.check == id) {
-            match f.severity {
-                Severity::Error => return Status::Fail,
-                Severity::Warning => status = Status::Warn,
+            match f.severity.status() {
+                Status::Fail => return Status::Fail,
+                other => status = status.max(other),
             }
         }
         status

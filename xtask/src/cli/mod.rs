@@ -10,3 +10,4 @@ pub(crate) mod gate;
 pub(crate) mod monitor;
 pub(crate) mod signoff;
 pub(crate) mod tag;
+pub(crate) mod tls_smoke;

@@ -1,45 +1,79 @@
-//! The command as `cargo xtask tls-smoke` runs it: settings resolution,
-//! output formats, exit codes (Ok(Pass)=0, Ok(Fail)=1, Err=2).
+//! The command as `cargo xtask tls-smoke` runs it, from resolved settings:
+//! output formats, outcomes and their exit codes (pass 0, fail 1, could
+//! not run 2: an `error` outcome or `Err`), and the outcome the gate's TLS
+//! step reads.
 
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
 use rollout_config::{Context, Overrides, Settings};
-use rollout_core::{Format, Verbosity, Verdict};
+use rollout_core::{Format, Outcome, Status, Verbosity, Verdict};
+use tls_smoke::{CertsSettings, SmokeTarget};
 
 use crate::support::*;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: tls_smoke::Args,
-}
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn ctx(root: &Path, format: Format) -> Context {
+/// A context for the Townlet root `root` whose output is captured.
+fn ctx(root: &Path, format: Format) -> (Context, rollout_core::out::Captured) {
     let ws = workspace();
     let overrides = Overrides {
         config: None,
         root: Some(root.to_path_buf()),
     };
-    Context {
-        out: rollout_core::Out::stdout(),
+    let (out, captured) = rollout_core::Out::memory();
+    let ctx = Context {
+        out,
         settings: Settings::resolve(&ws, &ws, &overrides, &|_| None).expect("settings"),
         format,
         verbosity: Verbosity::Quiet,
+    };
+    (ctx, captured)
+}
+
+/// The smoke's settings as the command line resolves them without flags
+/// but `target` (and `--sim-config`, relative to the Townlet root).
+fn settings(root: &Path, sim_config: Option<&str>, target: SmokeTarget) -> tls_smoke::Settings {
+    tls_smoke::Settings {
+        sim_config: root.join(sim_config.unwrap_or("configs/demo/poc_demo_tls.yaml")),
+        target,
+        generate_dev_certs: false,
+        accept_dev_certs: false,
+        expiry_warning_days: 30,
     }
 }
 
-/// Runs `tls-smoke ARGS...`; returns the result and stdout.
-fn run(root: &Path, format: Format, args: &[&str]) -> (anyhow::Result<Verdict>, String) {
-    let cli = Cli::try_parse_from(std::iter::once("tls-smoke").chain(args.iter().copied()))
-        .expect("arguments");
-    let mut out = Vec::new();
-    let result = tls_smoke::run(&ctx(root, format), cli.args, &mut out);
-    (result, String::from_utf8(out).expect("utf-8"))
+fn loopback() -> SmokeTarget {
+    SmokeTarget::Loopback {
+        server_cert: None,
+        server_key: None,
+    }
+}
+
+/// Runs the smoke; returns the outcome and what it printed.
+fn smoke(
+    root: &Path,
+    format: Format,
+    settings: tls_smoke::Settings,
+) -> (anyhow::Result<Outcome>, String) {
+    let (ctx, captured) = ctx(root, format);
+    let result = tls_smoke::run(&ctx, settings);
+    (result, captured.text())
+}
+
+/// Runs `tls-smoke certs --out DIR --host HOST`.
+fn certs(root: &Path, format: Format, out: &Path, host: &str) -> (anyhow::Result<Outcome>, String) {
+    let (ctx, captured) = ctx(root, format);
+    let settings = CertsSettings {
+        out: Some(out.to_path_buf()),
+        host: Some(host.to_string()),
+        force: false,
+        days: 365,
+        sim_config: root.join("configs/demo/poc_demo_tls.yaml"),
+    };
+    let result = tls_smoke::run_certs(&ctx, settings);
+    (result, captured.text())
 }
 
 /// The bundled sample's transport, in a fresh root with dev certs made by
@@ -57,28 +91,23 @@ fn sample_root() -> tempfile::TempDir {
 fn certs_then_loopback_passes_and_prints_version_and_cipher() {
     let root = sample_root();
     let out_dir = root.path().join("certs");
-    let out_arg = out_dir.to_str().expect("utf-8");
-    let (r, stdout) = run(
-        root.path(),
-        Format::Human,
-        &["certs", "--out", out_arg, "--host", "demo.local"],
-    );
-    assert_eq!(r.expect("certs"), Verdict::Pass);
+    let (r, stdout) = certs(root.path(), Format::Human, &out_dir, "demo.local");
+    assert_eq!(r.expect("certs").verdict, Verdict::Pass);
     assert!(
         stdout.contains("dev certificates for `demo.local` written to"),
         "{stdout}"
     );
 
-    let (r, stdout) = run(
+    let (r, stdout) = smoke(
         root.path(),
         Format::Human,
-        &[
-            "--loopback",
-            "--sim-config",
-            "configs/demo/poc_demo_tls.yaml",
-        ],
+        settings(
+            root.path(),
+            Some("configs/demo/poc_demo_tls.yaml"),
+            loopback(),
+        ),
     );
-    assert_eq!(r.expect("smoke"), Verdict::Pass, "{stdout}");
+    assert_eq!(r.expect("smoke").verdict, Verdict::Pass, "{stdout}");
     let last = stdout.lines().last().expect("verdict line");
     assert!(
         last.starts_with(
@@ -105,8 +134,12 @@ fn certs_then_loopback_passes_and_prints_version_and_cipher() {
     }
 
     // JSON: the documented fields.
-    let (r, stdout) = run(root.path(), Format::Json, &["--loopback"]);
-    assert_eq!(r.expect("smoke"), Verdict::Pass);
+    let (r, stdout) = smoke(
+        root.path(),
+        Format::Json,
+        settings(root.path(), None, loopback()),
+    );
+    assert_eq!(r.expect("smoke").verdict, Verdict::Pass);
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
     assert_eq!(v["schema"], 1);
     assert_eq!(v["verdict"], "pass");
@@ -127,17 +160,8 @@ fn certs_then_loopback_passes_and_prints_version_and_cipher() {
 
     // `certs` never overwrites without --force.
     let before = std::fs::read(out_dir.join("demo_ca.pem")).expect("read");
-    let cli = Cli::try_parse_from([
-        "tls-smoke",
-        "certs",
-        "--out",
-        out_arg,
-        "--host",
-        "demo.local",
-    ])
-    .expect("args");
-    let err = tls_smoke::run(&ctx(root.path(), Format::Human), cli.args, &mut Vec::new())
-        .expect_err("refuses");
+    let (r, _) = certs(root.path(), Format::Human, &out_dir, "demo.local");
+    let err = r.expect_err("refuses");
     assert!(
         format!("{err:#}").contains("not replacing existing files"),
         "{err:#}"
@@ -152,20 +176,34 @@ fn certs_then_loopback_passes_and_prints_version_and_cipher() {
 fn loopback_with_a_wrong_host_fails_with_the_names() {
     let root = sample_root();
     let out = root.path().join("certs");
-    let (r, _) = run(
+    let (r, _) = certs(root.path(), Format::Human, &out, "other.local");
+    r.expect("certs");
+    let (r, stdout) = smoke(
         root.path(),
         Format::Human,
-        &[
-            "certs",
-            "--out",
-            out.to_str().expect("utf-8"),
-            "--host",
-            "other.local",
-        ],
+        settings(root.path(), None, loopback()),
     );
-    r.expect("certs");
-    let (r, stdout) = run(root.path(), Format::Human, &["--loopback"]);
-    assert_eq!(r.expect("smoke"), Verdict::Fail, "{stdout}");
+    let outcome = r.expect("smoke");
+    assert_eq!(outcome.verdict, Verdict::Fail, "{stdout}");
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(outcome.status(), Status::Fail);
+    // The gate step's summary is the first error, its details the lines
+    // under the failed checks.
+    assert!(
+        outcome
+            .summary
+            .starts_with("server certificate does not match the name")
+            && outcome.summary.ends_with(" (loopback collector)"),
+        "{}",
+        outcome.summary
+    );
+    let details: Vec<&String> = outcome.not_passing().flat_map(|c| &c.details).collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("certificate presents [DNS:other.local]")),
+        "{details:#?}"
+    );
     assert!(
         stdout.contains("expected `demo.local`, certificate presents [DNS:other.local]"),
         "{stdout}"
@@ -183,8 +221,17 @@ fn loopback_with_a_wrong_host_fails_with_the_names() {
 #[test]
 fn loopback_without_certs_cannot_run_and_says_how_to_make_them() {
     let root = sample_root();
-    let (r, stdout) = run(root.path(), Format::Human, &["--loopback"]);
-    let err = format!("{:#}", r.expect_err("exit 2"));
+    let (r, stdout) = smoke(
+        root.path(),
+        Format::Human,
+        settings(root.path(), None, loopback()),
+    );
+    let outcome = r.expect("a report");
+    assert_eq!(outcome.exit_code(), 2);
+    let err = format!(
+        "{:#}",
+        tls_smoke::could_not_run(&outcome).expect("could not run")
+    );
     assert!(
         err.contains("`ca_file`") && err.contains("certs/demo_ca.pem` does not exist"),
         "{err}"
@@ -204,10 +251,14 @@ fn plaintext_remote_endpoint_is_a_config_error() {
         "configs/remote.yaml",
         "telemetry:\n  transport:\n    type: tcp\n    endpoint: collector.example:8765\n    enable_tls: false\n    allow_plaintext: true\n    dev_allow_plaintext: true\n",
     );
-    let (r, stdout) = run(
+    let (r, stdout) = smoke(
         fx.root(),
         Format::Human,
-        &["--sim-config", "configs/remote.yaml"],
+        settings(
+            fx.root(),
+            Some("configs/remote.yaml"),
+            SmokeTarget::Endpoint,
+        ),
     );
     let err = format!("{:#}", r.expect_err("exit 2"));
     assert!(
@@ -229,12 +280,30 @@ fn plaintext_localhost_passes_with_the_warning() {
         "configs/local.yaml",
         "telemetry:\n  transport:\n    type: tcp\n    endpoint: localhost:8765\n    enable_tls: false\n    allow_plaintext: true\n    dev_allow_plaintext: true\n",
     );
-    let (r, stdout) = run(
+    let (r, stdout) = smoke(
         fx.root(),
         Format::Human,
-        &["--sim-config", "configs/local.yaml"],
+        settings(fx.root(), Some("configs/local.yaml"), SmokeTarget::Endpoint),
     );
-    assert_eq!(r.expect("pass"), Verdict::Pass);
+    let outcome = r.expect("pass");
+    assert_eq!(outcome.verdict, Verdict::Pass);
+    // A warning of the smoke does not warn the gate step; the check keeps
+    // it in its details.
+    assert_eq!(outcome.status(), Status::Pass);
+    let transport = outcome
+        .checks
+        .iter()
+        .find(|c| c.id == "transport")
+        .expect("transport check");
+    assert!(
+        transport
+            .details
+            .iter()
+            .any(|d| d.contains("telemetry_tcp_plaintext_enabled")),
+        "{transport:#?}"
+    );
+    assert_eq!(transport.places[0].code.as_deref(), Some("plaintext"));
+    assert!(transport.places[0].line.is_some(), "{transport:#?}");
     assert!(stdout.contains("warn transport"), "{stdout}");
     assert!(
         stdout.contains("telemetry_tcp_plaintext_enabled endpoint=localhost:8765"),
@@ -245,10 +314,10 @@ fn plaintext_localhost_passes_with_the_warning() {
 #[test]
 fn missing_sim_config_says_where_it_looked() {
     let fx = Fixture::new();
-    let (r, _) = run(
+    let (r, _) = smoke(
         fx.root(),
         Format::Human,
-        &["--sim-config", "configs/nope.yaml"],
+        settings(fx.root(), Some("configs/nope.yaml"), SmokeTarget::Endpoint),
     );
     let err = format!("{:#}", r.expect_err("exit 2"));
     assert!(err.contains("configs/nope.yaml` does not exist"), "{err}");
@@ -283,18 +352,105 @@ fn gate_flow_generates_missing_dev_certs_then_passes() {
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
 }
 
+/// The gate's TLS step through `run`: dev certificates generated next to
+/// `ca_file`, the step log (a note, then the report) and the outcome the
+/// step shows: `warn` on dev certificates unless `accept_dev_certs`.
+#[test]
+fn gate_step_through_run_warns_on_generated_dev_certs_unless_accepted() {
+    let root = sample_root();
+    let step = tls_smoke::Settings {
+        generate_dev_certs: true,
+        ..settings(root.path(), None, loopback())
+    };
+    let (r, log) = smoke(root.path(), Format::Human, step.clone());
+    let outcome = r.expect("smoke");
+    let dir = root.path().join("certs");
+    let first = log.lines().next().expect("note");
+    assert_eq!(
+        first,
+        format!(
+            "generated dev certificates for demo.local in `{}`",
+            dir.display()
+        )
+    );
+    assert_eq!(
+        (outcome.verdict, outcome.status()),
+        (Verdict::Pass, Status::Warn)
+    );
+    assert!(
+        outcome.summary.starts_with("pass: TLSv1.3 TLS13_"),
+        "{}",
+        outcome.summary
+    );
+    assert!(
+        outcome.summary.ends_with(
+            " with demo.local (loopback collector), client certificate accepted (dev certificates generated now: the real ones were not tested)"
+        ),
+        "{}",
+        outcome.summary
+    );
+    let warned: Vec<&str> = outcome.not_passing().map(|c| c.id.as_str()).collect();
+    assert_eq!(warned, ["dev-certs"]);
+
+    // The log is what the gate wrote before: the note, then the report
+    // rendered without colour (timings aside).
+    let t = rollout_config::load_transport(&step.sim_config, root.path()).expect("transport");
+    let report = tls_smoke::smoke(
+        &t,
+        &tls_smoke::SmokeOptions {
+            target: loopback(),
+            expiry_warning_days: 30,
+        },
+    );
+    let mut rendered = format!("{first}\n").into_bytes();
+    tls_smoke::report::render(&report, &rollout_core::Style::new(false), &mut rendered)
+        .expect("render");
+    let numbers_aside = |text: &str| {
+        let mut out = String::new();
+        for c in text.chars() {
+            let digit = c.is_ascii_digit();
+            if !(digit && out.ends_with('#')) {
+                out.push(if digit { '#' } else { c });
+            }
+        }
+        out
+    };
+    assert_eq!(
+        numbers_aside(&log),
+        numbers_aside(&String::from_utf8(rendered).expect("utf-8"))
+    );
+
+    // Present now: not generated again; accepted, a plain pass.
+    let accepted = tls_smoke::Settings {
+        accept_dev_certs: true,
+        ..step
+    };
+    let (r, log) = smoke(root.path(), Format::Human, accepted);
+    let outcome = r.expect("smoke");
+    assert!(!log.starts_with("generated"), "{log}");
+    assert_eq!(outcome.status(), Status::Pass);
+    assert!(
+        outcome.summary.starts_with("TLSv1.3 TLS13_"),
+        "{}",
+        outcome.summary
+    );
+    assert!(
+        outcome.summary.ends_with(
+            "(dev certificates of `tls-smoke certs`, CA 'Townlet tls-smoke dev CA': the real ones were not tested)"
+        ),
+        "{}",
+        outcome.summary
+    );
+    assert_eq!(outcome.not_passing().count(), 0);
+}
+
 #[test]
 fn certs_refuses_an_empty_or_invalid_host_before_writing_anything() {
     let root = sample_root();
     let out_dir = root.path().join("certs");
-    let out_arg = out_dir.to_str().expect("utf-8");
     let long = format!("bad host/{}", "a".repeat(291));
     for host in ["", long.as_str(), "demo..local"] {
-        let (r, stdout) = run(
-            root.path(),
-            Format::Human,
-            &["certs", "--out", out_arg, "--host", host],
-        );
+        let (r, stdout) = certs(root.path(), Format::Human, &out_dir, host);
         let message = format!("{:#}", r.expect_err("refused"));
         assert!(
             message.starts_with(
@@ -311,18 +467,8 @@ fn certs_refuses_an_empty_or_invalid_host_before_writing_anything() {
         let dir = root
             .path()
             .join(format!("certs-{}", host.replace(':', "_")));
-        let (r, _) = run(
-            root.path(),
-            Format::Json,
-            &[
-                "certs",
-                "--out",
-                dir.to_str().expect("utf-8"),
-                "--host",
-                host,
-            ],
-        );
-        assert_eq!(r.expect("certs"), Verdict::Pass, "{host}");
+        let (r, _) = certs(root.path(), Format::Json, &dir, host);
+        assert_eq!(r.expect("certs").verdict, Verdict::Pass, "{host}");
     }
 }
 
@@ -334,25 +480,19 @@ fn a_subject_with_an_escape_byte_reaches_the_terminal_escaped_and_json_exact() {
     fx.write("certs/evil_server.pem", &cert);
     fx.write_key("certs/evil_server.key", &key);
     fx.demo("demo.local:8765", 3.0);
-    let cert_arg = fx.path("certs/evil_server.pem");
-    let key_arg = fx.path("certs/evil_server.key");
-    let args = [
-        "--loopback",
-        "--sim-config",
-        "configs/demo/poc_demo_tls.yaml",
-        "--server-cert",
-        cert_arg.to_str().expect("utf-8"),
-        "--server-key",
-        key_arg.to_str().expect("utf-8"),
-    ];
-    let (r, stdout) = run(fx.root(), Format::Human, &args);
-    assert_eq!(r.expect("smoke"), Verdict::Pass, "{stdout}");
+    let target = SmokeTarget::Loopback {
+        server_cert: Some(fx.path("certs/evil_server.pem")),
+        server_key: Some(fx.path("certs/evil_server.key")),
+    };
+    let args = settings(fx.root(), None, target);
+    let (r, stdout) = smoke(fx.root(), Format::Human, args.clone());
+    assert_eq!(r.expect("smoke").verdict, Verdict::Pass, "{stdout}");
     assert!(stdout.contains("demo"), "{stdout}");
     assert!(!stdout.contains('\u{1b}'), "raw ESC on stdout: {stdout:?}");
     assert!(!stdout.contains('\u{7}'), "raw BEL on stdout: {stdout:?}");
 
-    let (r, stdout) = run(fx.root(), Format::Json, &args);
-    assert_eq!(r.expect("smoke"), Verdict::Pass);
+    let (r, stdout) = smoke(fx.root(), Format::Json, args);
+    assert_eq!(r.expect("smoke").verdict, Verdict::Pass);
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
     let subject = v["server_chain"][0]["subject"].as_str().expect("subject");
     assert!(

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use tls_smoke::report::Verdict;
-use tls_smoke::{ServeOptions, serve, smoke};
+use tls_smoke::{ServeSettings, serve, smoke};
 
 use crate::support::*;
 
@@ -90,8 +90,8 @@ fn run_python(fx: &Fixture, port: u16, variant: &str) -> String {
     .expect("python client")
 }
 
-fn serve_options(fx: &Fixture) -> ServeOptions {
-    ServeOptions {
+fn serve_options(fx: &Fixture) -> ServeSettings {
+    ServeSettings {
         listen: "127.0.0.1:0".into(),
         cert: fx.path("certs/demo_server.pem"),
         key: fx.path("certs/demo_server.key"),
