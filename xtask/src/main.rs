@@ -124,7 +124,7 @@ enum Command {
     /// Alert on tick-health logs and telemetry: runtime_variant, drops, exit queue, plaintext, gaps
     Monitor(monitor::Args),
     /// Compare a telemetry capture and observation tensors with the Phase 3 baselines
-    BaselineDiff(baseline_diff::Args),
+    BaselineDiff(cli::baseline_diff::Args),
     /// Write this tooling into a Townlet checkout: workspace, config, .gitignore entries, CI workflow
     #[command(after_help = "Example:\n  cargo xtask adopt ../townlet")]
     Adopt(AdoptArgs),
@@ -279,7 +279,10 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
         Command::Tag(a) => release::tag::run(&sh, &ctx()?, a, &mut stdout),
         Command::TlsSmoke(a) => tls_smoke::run(&ctx()?, *a, &mut stdout),
         Command::Monitor(a) => monitor::run(&sh, &ctx()?, a, &mut stdout),
-        Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx()?, a),
+        Command::BaselineDiff(a) => {
+            let ctx = ctx()?;
+            baseline_diff::run(&ctx, a.settings(&ctx)?).map(|outcome| outcome.verdict)
+        }
         Command::Adopt(a) => adopt::run(
             &ctx()?,
             adopt::AdoptSettings {

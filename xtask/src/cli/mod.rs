@@ -3,3 +3,5 @@
 //! the environment over the config file over defaults. A relative path on
 //! the command line is anchored at the working directory
 //! (`rollout_core::path::on_command_line`).
+
+pub(crate) mod baseline_diff;
