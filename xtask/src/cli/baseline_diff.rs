@@ -131,3 +131,80 @@ fn require_exists(
         given.display()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollout_config::Overrides;
+    use rollout_core::{Format, Verbosity};
+
+    fn ctx(ws: &Path) -> Context {
+        std::fs::create_dir_all(ws.join("configs")).expect("mkdir");
+        std::fs::create_dir_all(ws.join("townlet")).expect("mkdir");
+        std::fs::write(ws.join("Cargo.toml"), "[workspace]\n").expect("write");
+        std::fs::write(
+            ws.join("configs/rollout.yaml"),
+            "target:\n  root: ../townlet\nbaseline:\n  dir: ../baselines\n  tolerance: {abs: 0.5, rel: 0.0}\n",
+        )
+        .expect("write");
+        Context {
+            settings: rollout_config::Settings::resolve(ws, ws, &Overrides::default(), &|_| None)
+                .expect("settings"),
+            format: Format::Human,
+            verbosity: Verbosity::Quiet,
+            out: rollout_core::Out::memory().0,
+        }
+    }
+
+    #[test]
+    fn flags_resolve_into_settings_with_paths_anchored_at_the_working_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ws = dir.path();
+        let ctx = ctx(ws);
+        std::fs::write(ws.join("c.jsonl"), "").expect("write");
+        let args = Args {
+            candidate: Some("./sub/../c.jsonl".into()),
+            output: Some("r.md".into()),
+            rel_tol: Some(0.25),
+            rule: Some(RuleArg::Symmetric),
+            ..Args::default()
+        };
+        let s = args.settings_in(&ctx, ws).expect("settings");
+        assert_eq!(s.candidate, Candidate::Path(ws.join("c.jsonl")));
+        assert_eq!(s.output, Some(ws.join("r.md")));
+        assert_eq!(s.baseline, Baseline::Configured(ws.join("baselines")));
+        assert_eq!(s.action, Action::Compare);
+        assert_eq!(
+            (
+                s.compare.tolerance.abs,
+                s.compare.tolerance.rel,
+                s.compare.rule
+            ),
+            (0.5, 0.25, ToleranceRule::Symmetric)
+        );
+
+        let bless = Args {
+            bless: true,
+            allow_lossy: true,
+            baseline: Some("new-baseline".into()),
+            ..Args::default()
+        };
+        let s = bless
+            .settings_in(&ctx, ws)
+            .expect("a bless may name a new baseline");
+        assert_eq!(s.candidate, Candidate::Capture);
+        assert_eq!(s.baseline, Baseline::Named(ws.join("new-baseline")));
+        assert_eq!(s.action, Action::Bless { allow_lossy: true });
+
+        let missing = Args {
+            baseline: Some("nowhere".into()),
+            ..Args::default()
+        };
+        let e = missing.settings_in(&ctx, ws).expect_err("missing baseline");
+        assert!(
+            e.to_string()
+                .starts_with("`nowhere` (from --baseline) does not exist\nhint: "),
+            "{e}"
+        );
+    }
+}
