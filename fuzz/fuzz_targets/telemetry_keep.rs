@@ -43,7 +43,10 @@ fuzz_target!(|data: &[u8]| {
                 .map(|p| FieldPattern::new(p).expect("pattern"))
                 .collect();
             let keep = Keep::fields(pats.iter().cloned());
-            let part = telemetry::parse_line_keeping(&keep, "f", n, 0, line, true);
+            let part = telemetry::parse_line_keeping(
+                &keep,
+                telemetry::SourceLine { source: "f", number: n, offset: 0, bytes: line, terminated: true },
+            );
             match (&full, part) {
                 (Err(a), Err(b)) => assert_eq!(a, &b),
                 (Ok(a), Ok(b)) => {

@@ -124,7 +124,7 @@ enum Command {
     /// Alert on tick-health logs and telemetry: runtime_variant, drops, exit queue, plaintext, gaps
     Monitor(cli::monitor::Args),
     /// Compare a telemetry capture and observation tensors with the Phase 3 baselines
-    BaselineDiff(baseline_diff::Args),
+    BaselineDiff(cli::baseline_diff::Args),
     /// Write this tooling into a Townlet checkout: workspace, config, .gitignore entries, CI workflow
     #[command(after_help = "Example:\n  cargo xtask adopt ../townlet")]
     Adopt(cli::adopt::Args),
@@ -241,7 +241,10 @@ fn run(cli: Cli) -> anyhow::Result<Verdict> {
             let ctx = ctx()?;
             cli::monitor::run(&ctx, a.settings(&ctx)?).map(|outcome| outcome.verdict)
         }
-        Command::BaselineDiff(a) => baseline_diff::run(&sh, &ctx()?, a),
+        Command::BaselineDiff(a) => {
+            let ctx = ctx()?;
+            baseline_diff::run(&ctx, a.settings(&ctx)?).map(|outcome| outcome.verdict)
+        }
         Command::Adopt(a) => adopt::run(&ctx()?, a.settings()?).map(|o| o.verdict),
         Command::Completions(a) => print_completions(a.shell, &mut stdout),
     }

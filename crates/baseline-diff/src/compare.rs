@@ -257,7 +257,14 @@ pub fn compare_file(
             };
             compare_streams(&ss, b, c)?
         }
-        FileKind::Npz | FileKind::Npy => compare_tensor_files(s, overrides, kind, rel, b, c)?,
+        FileKind::Npz | FileKind::Npy => {
+            let ts = TensorSettings {
+                rule,
+                overrides: overrides.clone(),
+                examples: s.examples,
+            };
+            compare_tensor_files(&ts, kind, rel, b, c)?
+        }
         FileKind::Json => vec![compare_json_files(s, overrides, b, c)?],
         FileKind::Bytes => vec![compare_bytes(b, c)?],
     };
@@ -281,18 +288,12 @@ const NPY_FILE: input::Kind = input::Kind {
 
 /// Two `.npz` archives (or `.npy` arrays), array by array.
 fn compare_tensor_files(
-    s: &CompareSettings,
-    overrides: &Overrides,
+    ts: &TensorSettings,
     kind: FileKind,
     rel: &str,
     b: &Path,
     c: &Path,
 ) -> Result<Vec<Check>> {
-    let ts = TensorSettings {
-        rule: s.num_rule(),
-        overrides: overrides.clone(),
-        examples: s.examples,
-    };
     // A single array is named after the baseline file on both sides.
     let npy_name = Path::new(rel)
         .file_stem()
@@ -304,14 +305,14 @@ fn compare_tensor_files(
             read_npy(&npy_name, &bytes).map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))
         };
         let (baseline_array, candidate_array) = rayon::join(|| read(b), || read(c));
-        compare_archives(&ts, &[baseline_array?], &[candidate_array?])
+        compare_archives(ts, &[baseline_array?], &[candidate_array?])
     } else {
         let open = |path: &Path| -> Result<NpzFile<std::fs::File>> {
             let file = input::open(path, input::Kind::NPZ)?;
             NpzFile::new(file).map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))
         };
         let (mut baseline_archive, mut candidate_archive) = (open(b)?, open(c)?);
-        compare_npz_files(&ts, &mut baseline_archive, &mut candidate_archive).map_err(
+        compare_npz_files(ts, &mut baseline_archive, &mut candidate_archive).map_err(
             |(side, error)| {
                 let path = if side == Side::Baseline { b } else { c };
                 anyhow::anyhow!("`{}`: {error}", path.display())

@@ -54,81 +54,10 @@ impl ValueCmp<'_> {
         out: &mut dyn FnMut(Diff),
     ) -> u64 {
         match (b, c) {
-            (Value::Object(x), Value::Object(y)) => {
-                let mut n = 0;
-                for (k, bv) in x {
-                    let len = path.len();
-                    push(path, k);
-                    if self.ignored(path) {
-                        path.truncate(len);
-                        continue;
-                    }
-                    match y.get(k) {
-                        Some(cv) => n += self.compare(path, bv, cv, out),
-                        None => out(Diff {
-                            kind: DiffKind::Missing,
-                            path: path.clone(),
-                            baseline: bv.clone(),
-                            candidate: Value::Null,
-                        }),
-                    }
-                    path.truncate(len);
-                }
-                for (k, cv) in y {
-                    if !x.contains_key(k) {
-                        let len = path.len();
-                        push(path, k);
-                        if self.ignored(path) {
-                            path.truncate(len);
-                            continue;
-                        }
-                        out(Diff {
-                            kind: DiffKind::Added,
-                            path: path.clone(),
-                            baseline: Value::Null,
-                            candidate: cv.clone(),
-                        });
-                        path.truncate(len);
-                    }
-                }
-                n
-            }
-            (Value::Array(x), Value::Array(y)) => {
-                let mut n = 0;
-                for (i, (bv, cv)) in x.iter().zip(y).enumerate() {
-                    let len = path.len();
-                    push(path, &i.to_string());
-                    n += self.compare(path, bv, cv, out);
-                    path.truncate(len);
-                }
-                if x.len() != y.len() {
-                    out(Diff {
-                        kind: DiffKind::Value,
-                        path: format!("{path} (length)"),
-                        baseline: Value::from(x.len()),
-                        candidate: Value::from(y.len()),
-                    });
-                }
-                n
-            }
+            (Value::Object(x), Value::Object(y)) => self.compare_objects(path, x, y, out),
+            (Value::Array(x), Value::Array(y)) => self.compare_arrays(path, x, y, out),
             (Value::Number(x), Value::Number(y)) => {
-                let same_int = match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
-                    (Some(a), Some(b), _, _) => Some(a == b),
-                    (_, _, Some(a), Some(b)) => Some(a == b),
-                    _ => None,
-                };
-                if same_int == Some(true) {
-                    return 1;
-                }
-                let (bf, cf) = (
-                    x.as_f64().unwrap_or(f64::NAN),
-                    y.as_f64().unwrap_or(f64::NAN),
-                );
-                let rule = match self.overrides.find(path) {
-                    Some((_, t)) => self.rule.with(t),
-                    None => self.rule,
-                };
-                if rule.check(bf, cf) != Closeness::Close {
+                if !self.numbers_close(path, x, y) {
                     out(Diff {
                         kind: DiffKind::Value,
                         path: path.clone(),
@@ -150,6 +79,102 @@ impl ValueCmp<'_> {
                 1
             }
         }
+    }
+
+    /// Two objects, key by key: the baseline's keys in its order, then the
+    /// keys only the candidate has.
+    fn compare_objects(
+        &self,
+        path: &mut String,
+        x: &serde_json::Map<String, Value>,
+        y: &serde_json::Map<String, Value>,
+        out: &mut dyn FnMut(Diff),
+    ) -> u64 {
+        let mut n = 0;
+        for (k, bv) in x {
+            let len = path.len();
+            push(path, k);
+            if self.ignored(path) {
+                path.truncate(len);
+                continue;
+            }
+            match y.get(k) {
+                Some(cv) => n += self.compare(path, bv, cv, out),
+                None => out(Diff {
+                    kind: DiffKind::Missing,
+                    path: path.clone(),
+                    baseline: bv.clone(),
+                    candidate: Value::Null,
+                }),
+            }
+            path.truncate(len);
+        }
+        for (k, cv) in y {
+            if !x.contains_key(k) {
+                let len = path.len();
+                push(path, k);
+                if self.ignored(path) {
+                    path.truncate(len);
+                    continue;
+                }
+                out(Diff {
+                    kind: DiffKind::Added,
+                    path: path.clone(),
+                    baseline: Value::Null,
+                    candidate: cv.clone(),
+                });
+                path.truncate(len);
+            }
+        }
+        n
+    }
+
+    /// Two arrays, element by element, then their lengths.
+    fn compare_arrays(
+        &self,
+        path: &mut String,
+        x: &[Value],
+        y: &[Value],
+        out: &mut dyn FnMut(Diff),
+    ) -> u64 {
+        let mut n = 0;
+        for (i, (bv, cv)) in x.iter().zip(y).enumerate() {
+            let len = path.len();
+            push(path, &i.to_string());
+            n += self.compare(path, bv, cv, out);
+            path.truncate(len);
+        }
+        if x.len() != y.len() {
+            out(Diff {
+                kind: DiffKind::Value,
+                path: format!("{path} (length)"),
+                baseline: Value::from(x.len()),
+                candidate: Value::from(y.len()),
+            });
+        }
+        n
+    }
+
+    /// Whether two numbers at `path` are equal integers or close under the
+    /// rule (and the override for the path).
+    fn numbers_close(&self, path: &str, x: &serde_json::Number, y: &serde_json::Number) -> bool {
+        let same_int = match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+            (Some(a), Some(b), _, _) => Some(a == b),
+            (_, _, Some(a), Some(b)) => Some(a == b),
+            _ => None,
+        };
+        if same_int == Some(true) {
+            return true;
+        }
+        let (bf, cf) = (
+            x.as_f64().unwrap_or(f64::NAN),
+            y.as_f64().unwrap_or(f64::NAN),
+        );
+        let rule = match self.overrides.find(path) {
+            Some((_, t)) => self.rule.with(t),
+            None => self.rule,
+        };
+        rule.check(bf, cf) == Closeness::Close
     }
 }
 

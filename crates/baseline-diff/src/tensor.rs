@@ -202,29 +202,8 @@ pub fn compare_arrays(s: &TensorSettings, b: &Array, c: &Array) -> Check {
     if b.dtype.kind == Kind::Object || c.dtype.kind == Kind::Object {
         return compare_objects(&name, b, c);
     }
-    if !b.dtype.same_type(&c.dtype) {
-        return Check::new(
-            name,
-            Status::Fail,
-            format!(
-                "dtype differs: {} ('{}') in the baseline, {} ('{}') in the candidate",
-                b.dtype.name(),
-                b.dtype.descr,
-                c.dtype.name(),
-                c.dtype.descr
-            ),
-        );
-    }
-    if b.shape != c.shape {
-        return Check::new(
-            name,
-            Status::Fail,
-            format!(
-                "shape differs: {} in the baseline, {} in the candidate",
-                shape_text(&b.shape),
-                shape_text(&c.shape)
-            ),
-        );
+    if let Some(why) = incomparable(b, c) {
+        return Check::new(name, Status::Fail, why);
     }
     let (rule, override_note) = match s.overrides.find(&b.name) {
         Some((p, t)) => (s.rule.with(t), Some(format!("tolerance override '{p}'"))),
@@ -271,7 +250,7 @@ pub fn compare_arrays(s: &TensorSettings, b: &Array, c: &Array) -> Check {
     let mut ch = if acc.mismatches == 0 {
         passed(name, &stats, exact_kind, &tol)
     } else {
-        failed(name, &stats, &acc, exact_kind, &tol, pct)
+        failed(name, &stats, &acc, exact_kind, &tol)
     };
     if let Some(note) = override_note {
         ch.details.insert(0, note);
@@ -279,6 +258,28 @@ pub fn compare_arrays(s: &TensorSettings, b: &Array, c: &Array) -> Check {
     ch.mismatches = acc.examples;
     ch.tensor = Some(stats);
     ch
+}
+
+/// Why two arrays cannot be compared element by element: their dtypes or
+/// their shapes differ.
+fn incomparable(b: &Array, c: &Array) -> Option<String> {
+    if !b.dtype.same_type(&c.dtype) {
+        return Some(format!(
+            "dtype differs: {} ('{}') in the baseline, {} ('{}') in the candidate",
+            b.dtype.name(),
+            b.dtype.descr,
+            c.dtype.name(),
+            c.dtype.descr
+        ));
+    }
+    if b.shape != c.shape {
+        return Some(format!(
+            "shape differs: {} in the baseline, {} in the candidate",
+            shape_text(&b.shape),
+            shape_text(&c.shape)
+        ));
+    }
+    None
 }
 
 /// The check of arrays that are equal within tolerance.
@@ -307,14 +308,7 @@ fn passed(name: String, stats: &TensorStats, exact_kind: bool, tol: &str) -> Che
 
 /// The check of arrays that differ: how many elements, the largest
 /// differences, NaN and infinity mismatches, the first mismatches.
-fn failed(
-    name: String,
-    stats: &TensorStats,
-    acc: &Acc,
-    exact_kind: bool,
-    tol: &str,
-    pct: f64,
-) -> Check {
+fn failed(name: String, stats: &TensorStats, acc: &Acc, exact_kind: bool, tol: &str) -> Check {
     let elements = stats.elements;
     let mut ch = Check::new(
         name,
@@ -324,7 +318,7 @@ fn failed(
             stats.dtype,
             shape_text(&stats.shape),
             acc.mismatches,
-            percent(pct),
+            percent(stats.mismatch_percent),
             if exact_kind {
                 String::new()
             } else {

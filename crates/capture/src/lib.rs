@@ -333,12 +333,51 @@ impl Session<'_> {
     }
 
     fn execute(&mut self, written: &str, shown: &str, argv: Vec<String>) -> Result<()> {
-        let (exit, record) = execute(self.root, written, shown, argv, self.run, self.deadline)?;
+        let (exit, record) = self.spawn(written, shown, argv)?;
         self.commands.push(record);
         if let Some(e) = failure(exit, shown) {
             self.ended = e;
         }
         Ok(())
+    }
+
+    /// Runs one command from the root with its output appended to the
+    /// log, under what is left of the deadline.
+    fn spawn(
+        &self,
+        written: &str,
+        shown: &str,
+        argv: Vec<String>,
+    ) -> Result<(Exit, CommandRecord)> {
+        let (root, run, deadline) = (self.root, self.run, self.deadline);
+        let started = Instant::now();
+
+        let command = plumbing::process::command_in(root, &argv, run.env)?;
+        {
+            use std::io::Write as _;
+            let mut log = std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(run.log)
+                .with_context(|| format!("cannot open the capture log `{}`", run.log.display()))?;
+            writeln!(log, "== capture: {shown}")?;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let exit = run_logged(command, run.log, left, run.cancel).with_context(|| {
+            format!(
+                "cannot run capture command `{shown}`\nhint: check `target.python` and `capture.commands` in the rollout config"
+            )
+        })?;
+        Ok((
+            exit,
+            CommandRecord {
+                written: written.to_string(),
+                command: shown.to_string(),
+                argv,
+                exit_code: exit.code(),
+                duration_ms: started.elapsed().as_millis() as u64,
+            },
+        ))
     }
 }
 
@@ -361,45 +400,6 @@ fn prepare(rollout: &Path, dir: &Path, stale: &[&Path]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Runs one command from the root with its output appended to the log,
-/// under what is left of the deadline.
-fn execute(
-    root: &Path,
-    written: &str,
-    shown: &str,
-    argv: Vec<String>,
-    run: &Run<'_>,
-    deadline: Instant,
-) -> Result<(Exit, CommandRecord)> {
-    let started = Instant::now();
-    let command = plumbing::process::command_in(root, &argv, run.env)?;
-    {
-        use std::io::Write as _;
-        let mut log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(run.log)
-            .with_context(|| format!("cannot open the capture log `{}`", run.log.display()))?;
-        writeln!(log, "== capture: {shown}")?;
-    }
-    let left = deadline.saturating_duration_since(Instant::now());
-    let exit = run_logged(command, run.log, left, run.cancel).with_context(|| {
-        format!(
-            "cannot run capture command `{shown}`\nhint: check `target.python` and `capture.commands` in the rollout config"
-        )
-    })?;
-    Ok((
-        exit,
-        CommandRecord {
-            written: written.to_string(),
-            command: shown.to_string(),
-            argv,
-            exit_code: exit.code(),
-            duration_ms: started.elapsed().as_millis() as u64,
-        },
-    ))
 }
 
 fn failure(exit: Exit, shown: &str) -> Option<Ended> {

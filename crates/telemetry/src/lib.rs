@@ -44,9 +44,9 @@ mod state;
 mod stream;
 
 pub use error::{ErrorKind, ReadError, describe, python_float_literal};
-pub use pattern::{FieldPattern, Keep, pattern_reaches};
+pub use pattern::{FieldPattern, Keep, PatternError, pattern_reaches};
 pub use payload::{
-    ENVELOPE_KEYS, Payload, PayloadType, ShapePaths, parse_line, parse_line_keeping,
+    ENVELOPE_KEYS, Payload, PayloadType, ShapePaths, SourceLine, parse_line, parse_line_keeping,
 };
 pub use state::{KeyWatch, Known, Presence, Reconstructor, Selection, TickState};
 pub use stream::{Options, Stream, for_each_state};

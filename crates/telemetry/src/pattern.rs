@@ -15,12 +15,12 @@ pub struct FieldPattern {
 
 impl FieldPattern {
     /// Splits `text` at dots. Every segment must be non-empty.
-    pub fn new(text: &str) -> Result<Self, String> {
+    pub fn new(text: &str) -> Result<Self, PatternError> {
         let segments: Vec<String> = text.split('.').map(String::from).collect();
         if segments.iter().any(String::is_empty) {
-            return Err(format!(
-                "field pattern '{text}' has an empty segment: expected dotted names such as `queue_metrics.*`"
-            ));
+            return Err(PatternError {
+                pattern: text.to_string(),
+            });
         }
         Ok(Self {
             text: text.to_string(),
@@ -40,6 +40,24 @@ impl FieldPattern {
         reach(self.segments.iter().map(String::as_str), path)
     }
 }
+
+/// A field pattern that is not one: it has an empty segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternError {
+    pub pattern: String,
+}
+
+impl fmt::Display for PatternError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "field pattern '{}' has an empty segment: expected dotted names such as `queue_metrics.*`",
+            self.pattern
+        )
+    }
+}
+
+impl std::error::Error for PatternError {}
 
 /// Whether the dotted `pattern` (`*` for any one segment) reaches `path` or
 /// a value above it, so that it covers everything below the path it names:

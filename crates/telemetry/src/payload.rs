@@ -223,6 +223,46 @@ impl<R: BufRead> Splitter<R> {
     }
 }
 
+/// One line of a stream as read: the stream's name, where the line is and
+/// its bytes (without its newline).
+#[derive(Debug, Clone, Copy)]
+pub struct SourceLine<'a> {
+    /// The stream's name, for errors.
+    pub source: &'a str,
+    /// 1-based line number.
+    pub number: u64,
+    /// Byte offset of the line in the stream.
+    pub offset: u64,
+    pub bytes: &'a [u8],
+    /// Whether a newline ended it: an unterminated last line that does not
+    /// parse was cut short.
+    pub terminated: bool,
+}
+
+impl SourceLine<'_> {
+    /// An error at byte offset `at` of the stream, on this line.
+    fn error(&self, at: u64, kind: ErrorKind) -> ReadError {
+        ReadError {
+            source_name: self.source.to_string(),
+            line: self.number,
+            offset: at,
+            kind,
+        }
+    }
+
+    /// An error about an envelope field of this line.
+    fn bad_field(&self, field: &'static str, expected: &'static str, found: String) -> ReadError {
+        self.error(
+            self.offset,
+            ErrorKind::BadField {
+                field,
+                expected,
+                found,
+            },
+        )
+    }
+}
+
 /// Decodes one line (without its newline) into a payload, keeping every
 /// value.
 pub fn parse_line(
@@ -232,7 +272,14 @@ pub fn parse_line(
     bytes: &[u8],
     terminated: bool,
 ) -> Result<Payload, ReadError> {
-    parse_line_keeping(&Keep::All, source, number, offset, bytes, terminated)
+    let line = SourceLine {
+        source,
+        number,
+        offset,
+        bytes,
+        terminated,
+    };
+    parse_line_keeping(&Keep::All, line)
 }
 
 /// Whether the line says `"payload_type": "diff"` at its top level, as far as
@@ -250,22 +297,10 @@ fn looks_like_diff(bytes: &[u8]) -> bool {
 }
 
 /// [`parse_line`], building only the values `keep` asks for.
-pub fn parse_line_keeping(
-    keep: &Keep,
-    source: &str,
-    number: u64,
-    offset: u64,
-    bytes: &[u8],
-    terminated: bool,
-) -> Result<Payload, ReadError> {
-    let err = |at: u64, kind| ReadError {
-        source_name: source.to_string(),
-        line: number,
-        offset: at,
-        kind,
-    };
+pub fn parse_line_keeping(keep: &Keep, line: SourceLine<'_>) -> Result<Payload, ReadError> {
+    let (bytes, offset) = (line.bytes, line.offset);
     let text = std::str::from_utf8(bytes)
-        .map_err(|e| err(offset + e.valid_up_to() as u64, ErrorKind::InvalidUtf8))?;
+        .map_err(|e| line.error(offset + e.valid_up_to() as u64, ErrorKind::InvalidUtf8))?;
     let decode = |as_diff| decode_line(text, keep, as_diff);
     let guess = looks_like_diff(bytes);
     let decoded = decode(guess).and_then(|raw| {
@@ -276,68 +311,21 @@ pub fn parse_line_keeping(
             decode(is_diff)
         }
     });
-    let mut raw: RawPayload = match decoded {
-        Ok(raw) => raw,
-        Err(e) => {
-            // The line has no newline inside, so serde_json's column is the
-            // 1-based byte position in the line.
-            let column = e.column().max(1) as u64;
-            if e.is_eof() && !terminated {
-                return Err(err(
-                    offset + bytes.len() as u64,
-                    ErrorKind::TruncatedLastLine,
-                ));
-            }
-            if let Some((literal, start)) =
-                crate::error::python_float_literal(bytes, (column as usize).saturating_sub(1))
-            {
-                return Err(err(
-                    offset + start as u64,
-                    ErrorKind::NonJsonNumber {
-                        column: start as u64 + 1,
-                        literal,
-                    },
-                ));
-            }
-            let message = strip_position(&e.to_string());
-            return Err(err(
-                offset + column - 1,
-                ErrorKind::InvalidJson { column, message },
-            ));
-        }
-    };
+    let mut raw: RawPayload = decoded.map_err(|e| json_error(&line, &e))?;
     if let Some(found) = raw.not_an_object {
-        return Err(err(offset, ErrorKind::NotAnObject { found }));
+        return Err(line.error(offset, ErrorKind::NotAnObject { found }));
     }
-    let bad = |field: &'static str, expected: &'static str, found: String| {
-        err(
-            offset,
-            ErrorKind::BadField {
-                field,
-                expected,
-                found,
-            },
-        )
-    };
-    let tick =
-        tick_of(raw.tick.take()).map_err(|found| bad("tick", "a non-negative integer", found))?;
+    let tick = tick_of(raw.tick.take())
+        .map_err(|found| line.bad_field("tick", "a non-negative integer", found))?;
     let schema_version = match raw.schema_version.take() {
         Some(Value::String(s)) => Some(s),
         None | Some(Value::Null) => None,
-        Some(v) => return Err(bad("schema_version", "a string", describe(&v))),
+        Some(v) => return Err(line.bad_field("schema_version", "a string", describe(&v))),
     };
-    let payload_type = match raw.payload_type.take() {
-        None | Some(Value::Null) => PayloadType::FullState,
-        Some(Value::String(s)) => match s.as_str() {
-            "snapshot" => PayloadType::Snapshot,
-            "diff" => PayloadType::Diff,
-            _ => return Err(err(offset, ErrorKind::UnknownPayloadType(s))),
-        },
-        Some(v) => return Err(bad("payload_type", "a string", describe(&v))),
-    };
+    let payload_type = payload_type_of(&line, raw.payload_type.take())?;
     let (set, shapes) = raw.set.into_iter().map(|(k, s, v)| ((k, v), s)).unzip();
     let payload = |removed| Payload {
-        line: number,
+        line: line.number,
         offset,
         tick,
         schema_version,
@@ -352,11 +340,53 @@ pub fn parse_line_keeping(
     }
     match raw.changes_other {
         None | Some(Value::Null) => {}
-        Some(v) => return Err(bad("changes", "an object", describe(&v))),
+        Some(v) => return Err(line.bad_field("changes", "an object", describe(&v))),
     }
-    let removed =
-        removed_of(raw.removed).map_err(|found| bad("removed", "a list of key names", found))?;
+    let removed = removed_of(raw.removed)
+        .map_err(|found| line.bad_field("removed", "a list of key names", found))?;
     Ok(payload(removed))
+}
+
+/// The error of a line that is not valid JSON: cut short, a Python float
+/// literal (`NaN`), or another syntax error, at its byte.
+fn json_error(line: &SourceLine<'_>, e: &serde_json::Error) -> ReadError {
+    let (bytes, offset) = (line.bytes, line.offset);
+    // The line has no newline inside, so serde_json's column is the
+    // 1-based byte position in the line.
+    let column = e.column().max(1) as u64;
+    if e.is_eof() && !line.terminated {
+        return line.error(offset + bytes.len() as u64, ErrorKind::TruncatedLastLine);
+    }
+    if let Some((literal, start)) =
+        crate::error::python_float_literal(bytes, (column as usize).saturating_sub(1))
+    {
+        return line.error(
+            offset + start as u64,
+            ErrorKind::NonJsonNumber {
+                column: start as u64 + 1,
+                literal,
+            },
+        );
+    }
+    let message = strip_position(&e.to_string());
+    line.error(
+        offset + column - 1,
+        ErrorKind::InvalidJson { column, message },
+    )
+}
+
+/// The `payload_type` of a line: none is a full state (schema 0.9.0 and
+/// earlier).
+fn payload_type_of(line: &SourceLine<'_>, v: Option<Value>) -> Result<PayloadType, ReadError> {
+    match v {
+        None | Some(Value::Null) => Ok(PayloadType::FullState),
+        Some(Value::String(s)) => match s.as_str() {
+            "snapshot" => Ok(PayloadType::Snapshot),
+            "diff" => Ok(PayloadType::Diff),
+            _ => Err(line.error(line.offset, ErrorKind::UnknownPayloadType(s))),
+        },
+        Some(v) => Err(line.bad_field("payload_type", "a string", describe(&v))),
+    }
 }
 
 /// The `tick` of a payload, or what was found instead.
@@ -407,11 +437,13 @@ pub(crate) fn parse_raw(
 ) -> Result<Payload, ReadError> {
     parse_line_keeping(
         keep,
-        source,
-        raw.number,
-        raw.offset,
-        &batch.buf[raw.range.clone()],
-        raw.terminated,
+        SourceLine {
+            source,
+            number: raw.number,
+            offset: raw.offset,
+            bytes: &batch.buf[raw.range.clone()],
+            terminated: raw.terminated,
+        },
     )
 }
 

@@ -5,6 +5,7 @@
 //! (`rollout_core::path::on_command_line`).
 
 pub(crate) mod adopt;
+pub(crate) mod baseline_diff;
 pub(crate) mod config;
 pub(crate) mod gate;
 pub(crate) mod monitor;

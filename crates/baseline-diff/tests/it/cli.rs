@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use baseline_diff::{Args, Manifest, bless};
-use rollout_config::{Context, Overrides, Settings};
+use baseline_diff::{
+    Action, Baseline, Candidate, CompareSettings, Manifest, Settings, ToleranceFlags, bless,
+};
+use rollout_config::{Context, Overrides};
 use rollout_core::{Format, Verbosity, Verdict};
 
 use crate::fixtures::*;
@@ -33,13 +35,45 @@ fn workspace(extra: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn ctx(ws: &Path, format: Format) -> Context {
-    let settings = Settings::resolve(ws, ws, &Overrides::default(), &|_| None).expect("settings");
+    let settings = rollout_config::Settings::resolve(ws, ws, &Overrides::default(), &|_| None)
+        .expect("settings");
     Context {
         settings,
         format,
         verbosity: Verbosity::Quiet,
-        out: rollout_core::Out::stdout(),
+        out: rollout_core::Out::memory().0,
     }
+}
+
+/// What a plain `baseline-diff` runs with: the configured baseline and
+/// tolerances, a capture, a comparison, the report on the context's output.
+fn settings(ctx: &Context) -> Settings {
+    let cfg = &ctx.settings.config;
+    Settings {
+        compare: CompareSettings::from_config(&cfg.baseline, &cfg.runtime_variant),
+        baseline: Baseline::Configured(cfg.baseline.dir.clone()),
+        candidate: Candidate::Capture,
+        action: Action::Compare,
+        output: None,
+        wait: false,
+    }
+}
+
+/// `baseline-diff` in `ws`, its settings changed by `change`.
+fn run(
+    ws: &Path,
+    format: Format,
+    change: impl FnOnce(&mut Settings),
+) -> anyhow::Result<rollout_core::Outcome> {
+    let ctx = ctx(ws, format);
+    let mut s = settings(&ctx);
+    change(&mut s);
+    baseline_diff::run(&ctx, s)
+}
+
+/// `--bless`.
+fn bless_it(s: &mut Settings) {
+    s.action = Action::Bless { allow_lossy: false };
 }
 
 fn shell(ws: &Path) -> xshell::Shell {
@@ -65,14 +99,13 @@ fn formats_and_output_file() {
         (Format::Markdown, "r.md", "| **FAIL** | fields"),
         (Format::Human, "r.txt", "FAIL  fields"),
     ] {
-        let args = Args {
-            baseline: Some("b.jsonl".into()),
-            candidate: Some("c.jsonl".into()),
-            output: Some(file.into()),
-            ..Args::default()
-        };
-        let out = baseline_diff::run(&shell(&ws), &ctx(&ws, format), args).expect("run");
-        assert_eq!(out, Verdict::Fail);
+        let out = run(&ws, format, |s| {
+            s.baseline = Baseline::Named(ws.join("b.jsonl"));
+            s.candidate = Candidate::Path(ws.join("c.jsonl"));
+            s.output = Some(ws.join(file));
+        })
+        .expect("run");
+        assert_eq!(out.verdict, Verdict::Fail);
         let text = std::fs::read_to_string(ws.join(file)).expect("report written");
         assert!(text.contains(needle), "{format:?}: {text}");
     }
@@ -88,19 +121,32 @@ fn tolerance_flags_override_the_config() {
     let (_d, ws) = workspace("  tolerance: {abs: 0.0, rel: 0.0}\n");
     jsonl(&ws.join("b.jsonl"), &[snapshot(1, "facade", 1.0)]);
     jsonl(&ws.join("c.jsonl"), &[snapshot(1, "facade", 1.001)]);
-    let run = |abs: Option<f64>| {
-        let args = Args {
-            baseline: Some("b.jsonl".into()),
-            candidate: Some("c.jsonl".into()),
-            abs_tol: abs,
-            output: Some("r.txt".into()),
-            ..Args::default()
-        };
-        baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), args)
+    let with_abs = |abs: Option<f64>| {
+        run(&ws, Format::Human, |s| {
+            s.compare = s
+                .compare
+                .clone()
+                .with_flags(ToleranceFlags {
+                    abs,
+                    ..ToleranceFlags::default()
+                })
+                .expect("valid tolerance");
+            s.baseline = Baseline::Named(ws.join("b.jsonl"));
+            s.candidate = Candidate::Path(ws.join("c.jsonl"));
+            s.output = Some(ws.join("r.txt"));
+        })
+        .map(|o| o.verdict)
     };
-    assert_eq!(run(None).expect("run"), Verdict::Fail);
-    assert_eq!(run(Some(0.01)).expect("run"), Verdict::Pass);
-    let e = run(Some(-1.0)).expect_err("negative");
+    assert_eq!(with_abs(None).expect("run"), Verdict::Fail);
+    assert_eq!(with_abs(Some(0.01)).expect("run"), Verdict::Pass);
+    let c = ctx(&ws, Format::Human);
+    let e = settings(&c)
+        .compare
+        .with_flags(ToleranceFlags {
+            abs: Some(-1.0),
+            ..ToleranceFlags::default()
+        })
+        .expect_err("negative");
     assert!(
         e.to_string()
             .contains("--abs-tol expects a finite number >= 0, found -1"),
@@ -112,12 +158,10 @@ fn tolerance_flags_override_the_config() {
 fn a_missing_baseline_says_how_to_make_one() {
     let (_d, ws) = workspace("");
     jsonl(&ws.join("c.jsonl"), &stream(&[2]));
-    let args = Args {
-        candidate: Some("c.jsonl".into()),
-        ..Args::default()
-    };
-    let e =
-        baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), args).expect_err("no baseline");
+    let e = run(&ws, Format::Human, |s| {
+        s.candidate = Candidate::Path(ws.join("c.jsonl"));
+    })
+    .expect_err("no baseline");
     let text = format!("{e:#}");
     assert!(
         text.contains("no baseline at `") && text.contains("hint:"),
@@ -131,12 +175,9 @@ fn without_candidate_the_capture_command_runs_then_bless_and_compare() {
         "capture:\n  commands:\n    - \"cp {root}/run.jsonl {capture_dir}/telemetry.jsonl\"\n",
     );
     jsonl(&ws.join("townlet/run.jsonl"), &stream(&[2, 3]));
-    let bless_args = Args {
-        bless: true,
-        ..Args::default()
-    };
-    let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), bless_args).expect("bless");
-    assert_eq!(out, Verdict::Pass);
+    let out = run(&ws, Format::Human, bless_it).expect("bless");
+    assert_eq!(out.verdict, Verdict::Pass);
+    assert_eq!(out.checks[0].id, "bless");
     let out = rollout_config::resolve::rollout_dir_for(&ws.join("target"), &ws.join("townlet"));
     assert!(out.join("capture/telemetry.jsonl").is_file());
     let manifest: Manifest = serde_json::from_slice(
@@ -153,12 +194,8 @@ fn without_candidate_the_capture_command_runs_then_bless_and_compare() {
     let record = manifest.capture.as_ref().expect("capture record");
     assert_eq!(record.streams[0].payloads, 3);
     // Capture again and compare with the blessed baseline.
-    let args = Args {
-        output: Some("r.txt".into()),
-        ..Args::default()
-    };
-    let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), args).expect("compare");
-    assert_eq!(out, Verdict::Pass);
+    let out = run(&ws, Format::Human, |s| s.output = Some(ws.join("r.txt"))).expect("compare");
+    assert_eq!(out.verdict, Verdict::Pass);
 }
 
 #[test]
@@ -167,13 +204,8 @@ fn a_baseline_blessed_on_one_machine_verifies_on_another() {
         "capture:\n  commands:\n    - \"cp {root}/run.jsonl {capture_dir}/telemetry.jsonl\"\n";
     let (_first, here) = workspace(capture);
     jsonl(&here.join("townlet/run.jsonl"), &stream(&[2, 3]));
-    let bless_args = Args {
-        bless: true,
-        ..Args::default()
-    };
-    let out =
-        baseline_diff::run(&shell(&here), &ctx(&here, Format::Human), bless_args).expect("bless");
-    assert_eq!(out, Verdict::Pass);
+    let out = run(&here, Format::Human, bless_it).expect("bless");
+    assert_eq!(out.verdict, Verdict::Pass);
     let text = std::fs::read_to_string(here.join("baselines/manifest.json")).expect("manifest");
     let machine = here.display().to_string();
     assert!(
@@ -188,9 +220,25 @@ fn a_baseline_blessed_on_one_machine_verifies_on_another() {
     std::fs::remove_dir_all(there.join("townlet")).expect("rm");
     copy_tree(&here.join("townlet"), &there.join("townlet"));
     copy_tree(&here.join("baselines"), &there.join("baselines"));
-    let out = baseline_diff::run(&shell(&there), &ctx(&there, Format::Human), Args::default())
-        .expect("compare");
-    assert_eq!(out, Verdict::Pass);
+    let (out, captured) = rollout_core::Out::memory();
+    let c = Context {
+        out,
+        ..ctx(&there, Format::Human)
+    };
+    let outcome = baseline_diff::run(&c, settings(&c)).expect("compare");
+    assert_eq!(outcome.verdict, Verdict::Pass);
+    assert!(
+        captured.text().contains("verdict: pass"),
+        "{}",
+        captured.text()
+    );
+    assert!(
+        outcome
+            .summary
+            .contains("checks within tolerance against `"),
+        "{}",
+        outcome.summary
+    );
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -211,8 +259,7 @@ fn a_failing_capture_command_is_an_error() {
     let (_d, ws) = workspace("capture:\n  commands:\n    - \"false\"\n");
     std::fs::create_dir_all(ws.join("baselines")).expect("mkdir");
     jsonl(&ws.join("baselines/telemetry.jsonl"), &stream(&[2]));
-    let e = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), Args::default())
-        .expect_err("capture fails");
+    let e = run(&ws, Format::Human, |_| {}).expect_err("capture fails");
     assert!(
         format!("{e:#}").contains("capture command `false` failed"),
         "{e:#}"
@@ -267,8 +314,7 @@ fn bless_replaces_the_baseline_atomically() {
 #[test]
 fn the_baseline_is_looked_for_before_the_capture_runs() {
     let (_d, ws) = workspace("capture:\n  commands:\n    - \"touch {root}/captured\"\n");
-    let e = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), Args::default())
-        .expect_err("no baseline");
+    let e = run(&ws, Format::Human, |_| {}).expect_err("no baseline");
     assert!(format!("{e:#}").contains("no baseline at `"), "{e:#}");
     assert!(
         !ws.join("townlet/captured").exists(),
@@ -283,12 +329,7 @@ fn bless_refuses_a_lossy_capture_unless_told() {
     );
     // Ticks 3 and 4 were dropped.
     jsonl(&ws.join("townlet/run.jsonl"), &stream(&[2, 5]));
-    let bless_args = Args {
-        bless: true,
-        ..Args::default()
-    };
-    let e = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), bless_args.clone())
-        .expect_err("lossy");
+    let e = run(&ws, Format::Human, bless_it).expect_err("lossy");
     let text = format!("{e:#}");
     assert!(
         text.contains("is lossy: telemetry.jsonl: 3 of 5 ticks written, 2 lost (3-4)"),
@@ -297,12 +338,17 @@ fn bless_refuses_a_lossy_capture_unless_told() {
     assert!(text.contains("--allow-lossy"), "{text}");
     assert!(!ws.join("baselines").exists());
 
-    let allowed = Args {
-        allow_lossy: true,
-        ..bless_args
-    };
-    let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), allowed).expect("bless");
-    assert_eq!(out, Verdict::Pass);
+    let out = run(&ws, Format::Human, |s| {
+        s.action = Action::Bless { allow_lossy: true };
+    })
+    .expect("bless");
+    assert_eq!(out.verdict, Verdict::Pass);
+    assert!(
+        out.summary
+            .ends_with(" although it is lossy (--allow-lossy)"),
+        "{}",
+        out.summary
+    );
     let manifest = Manifest::load(&ws.join("baselines/manifest.json")).expect("manifest");
     assert_eq!(
         (manifest.lossless, manifest.allowed_lossy),
@@ -333,11 +379,7 @@ fn baselines_blessed_per_commit_are_chosen_by_ancestry() {
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "first"]);
     let first = git(&["rev-parse", "HEAD"]);
-    let bless_args = Args {
-        bless: true,
-        ..Args::default()
-    };
-    baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Human), bless_args).expect("bless");
+    run(&ws, Format::Human, bless_it).expect("bless");
     let entry = ws.join("baselines").join(&first[..12]);
     assert!(
         entry.join("manifest.json").is_file(),
@@ -353,12 +395,14 @@ fn baselines_blessed_per_commit_are_chosen_by_ancestry() {
     changed[2]["changes"]["queue_metrics"]["cooldown_events"] = serde_json::json!(9);
     jsonl(&root.join("run.jsonl"), &changed);
     git(&["commit", "-q", "-am", "third"]);
-    let args = Args {
-        output: Some("r.json".into()),
-        ..Args::default()
-    };
-    let out = baseline_diff::run(&shell(&ws), &ctx(&ws, Format::Json), args).expect("compare");
-    assert_eq!(out, Verdict::Fail);
+    let out = run(&ws, Format::Json, |s| s.output = Some(ws.join("r.json"))).expect("compare");
+    assert_eq!(out.verdict, Verdict::Fail);
+    assert!(
+        out.summary
+            .starts_with("1 check(s) differ from the baseline (blessed at "),
+        "{}",
+        out.summary
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ws.join("r.json")).expect("read")).expect("json");
     assert_eq!(
