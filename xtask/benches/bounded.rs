@@ -8,6 +8,9 @@
 //!   (deflated zeros, a zip bomb) and on one whose header declares 4 GiB
 //!   with almost no data behind it.
 
+// A harness is one long script of scenarios, read top to bottom.
+#![allow(clippy::too_many_lines, clippy::too_many_arguments)]
+
 use std::io::Write;
 use std::path::Path;
 

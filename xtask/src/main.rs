@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use rollout_config::{Context, Overrides, Settings};
-use rollout_core::{Format, Verbosity, Verdict};
+use rollout_core::{Format, Outcome, Verbosity, Verdict};
 
 /// baseline-diff parses telemetry on reader threads and frees it on others;
 /// mimalloc handles that without the arena-lock contention of glibc malloc.
@@ -215,47 +215,34 @@ fn usage_error(err: clap::Error) -> ExitCode {
     ExitCode::from(Verdict::Error.exit_code())
 }
 
-fn run(cli: Cli) -> anyhow::Result<Verdict> {
+/// Resolves the context, then each command's settings once, and calls the
+/// command's crate: `run(ctx, settings) -> Outcome` for every command.
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
     rollout_core::output::set_color_choice(cli.global.color.into());
-    // Made when a command needs it: `completions` reads no config.
     let format = cli.command.format();
-    let ctx = || context(&cli.global, format);
-    let mut stdout = std::io::stdout().lock();
-    let sh = xshell::Shell::new()?;
-    match cli.command {
-        Command::Gate(args) => {
-            let ctx = ctx()?;
-            gate::run(&ctx, args.settings(&ctx)?).map(|o| o.verdict)
-        }
-        Command::Config(a) => rollout_config::show::run(&ctx()?, a.settings()?).map(|o| o.verdict),
-        Command::Signoff(args) => {
-            let ctx = ctx()?;
-            release::signoff::run(&ctx, args.settings(&ctx)?).map(|outcome| outcome.verdict)
-        }
-        Command::Tag(args) => {
-            let ctx = ctx()?;
-            release::tag::run(&ctx, args.settings(&ctx)?).map(|outcome| outcome.verdict)
-        }
-        Command::TlsSmoke(a) => a.run(&ctx()?).map(|o| o.verdict),
-        Command::Monitor(a) => {
-            let ctx = ctx()?;
-            cli::monitor::run(&ctx, a.settings(&ctx)?).map(|outcome| outcome.verdict)
-        }
-        Command::BaselineDiff(a) => {
-            let ctx = ctx()?;
-            baseline_diff::run(&ctx, a.settings(&ctx)?).map(|outcome| outcome.verdict)
-        }
-        Command::Adopt(a) => adopt::run(&ctx()?, a.settings()?).map(|o| o.verdict),
-        Command::Completions(a) => print_completions(a.shell, &mut stdout),
+    // `completions` reads no config: it runs without a context.
+    let command = match cli.command {
+        Command::Completions(a) => return print_completions(a.shell),
+        command => command,
+    };
+    let ctx = context(&cli.global, format)?;
+    match command {
+        Command::Gate(a) => gate::run(&ctx, a.settings(&ctx)?),
+        Command::Config(a) => rollout_config::show::run(&ctx, a.settings(&ctx)?),
+        Command::Signoff(a) => release::signoff::run(&ctx, a.settings(&ctx)?),
+        Command::Tag(a) => release::tag::run(&ctx, a.settings(&ctx)?),
+        Command::TlsSmoke(a) => cli::tls_smoke::run(&ctx, a.settings(&ctx)?),
+        Command::Monitor(a) => cli::monitor::run(&ctx, a.settings(&ctx)?),
+        Command::BaselineDiff(a) => baseline_diff::run(&ctx, a.settings(&ctx)?),
+        Command::Adopt(a) => adopt::run(&ctx, a.settings()?),
+        Command::Completions(a) => print_completions(a.shell),
     }
 }
 
-/// `completions`: the script clap_complete generates for `shell`.
-fn print_completions(
-    shell: CompletionShell,
-    out: &mut dyn std::io::Write,
-) -> anyhow::Result<Verdict> {
+/// `completions`: the script clap_complete generates for `shell`, on stdout.
+fn print_completions(shell: CompletionShell) -> anyhow::Result<Outcome> {
     use clap::CommandFactory;
+    use std::io::Write as _;
     let shell = match shell {
         CompletionShell::Bash => clap_complete::Shell::Bash,
         CompletionShell::Zsh => clap_complete::Shell::Zsh,
@@ -264,8 +251,11 @@ fn print_completions(
     let mut command = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, COMPLETED_NAME, &mut script);
-    anyhow::Context::context(out.write_all(&script), "cannot write the completion script")?;
-    Ok(Verdict::Pass)
+    anyhow::Context::context(
+        std::io::stdout().lock().write_all(&script),
+        "cannot write the completion script",
+    )?;
+    Ok(Outcome::new(Verdict::Pass, "printed the completion script"))
 }
 
 fn context(g: &Global, format: Format) -> anyhow::Result<Context> {

@@ -125,3 +125,91 @@ fn readme_commands_exist() {
         "README shows commands the CLI lacks: {unknown:?}"
     );
 }
+
+/// The product sources of every crate: `src/**/*.rs` without test modules
+/// kept in their own files (`tests.rs`, `tests/`).
+fn product_sources() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if path.is_dir() && name != "tests" {
+                walk(&path, out);
+            } else if name.ends_with(".rs") && name != "tests.rs" {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(workspace().join("crates")).expect("crates/") {
+        walk(&entry.expect("entry").path().join("src"), &mut out);
+    }
+    walk(&workspace().join("xtask/src"), &mut out);
+    out.sort();
+    out
+}
+
+/// A source without its inline `#[cfg(test)] mod tests { ... }` (the last
+/// item of a file, by the workspace's convention).
+fn without_inline_tests(text: &str) -> &str {
+    text.find("#[cfg(test)]\nmod tests {")
+        .map_or(text, |at| &text[..at])
+}
+
+/// Files short enough to read whole: none over 800 lines of product code
+/// (issue 22). Functions are held to 80 lines and 5 parameters by clippy
+/// (`clippy.toml`).
+#[test]
+fn no_product_source_is_over_800_lines() {
+    let long: Vec<String> = product_sources()
+        .iter()
+        .filter_map(|path| {
+            let lines = without_inline_tests(&read(path)).lines().count();
+            (lines > 800).then(|| format!("{} ({lines} lines)", path.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these by concern: {long:#?}");
+}
+
+/// clap lives in `xtask` only: every other crate is a library that takes
+/// resolved settings.
+#[test]
+fn only_xtask_depends_on_clap() {
+    let mut naming = Vec::new();
+    for entry in std::fs::read_dir(workspace().join("crates")).expect("crates/") {
+        let manifest = entry.expect("entry").path().join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let parsed: toml::Table = read(&manifest).parse().expect("a TOML manifest");
+        let deps = ["dependencies", "dev-dependencies", "build-dependencies"];
+        if deps.iter().any(|table| {
+            parsed
+                .get(*table)
+                .and_then(|t| t.as_table())
+                .is_some_and(|t| t.keys().any(|k| k.starts_with("clap")))
+        }) {
+            naming.push(manifest.display().to_string());
+        }
+    }
+    assert!(naming.is_empty(), "clap outside xtask: {naming:?}");
+}
+
+/// A public function's error says what it is: no `Result<_, String>`.
+#[test]
+fn no_public_function_returns_a_string_error() {
+    let signature =
+        regex::Regex::new(r"(?s)pub fn (\w+)[^;{]*?->\s*Result<[^;{]*,\s*String>\s*(?:where|\{)")
+            .expect("regex");
+    let mut found = Vec::new();
+    for path in product_sources() {
+        let text = read(&path);
+        for m in signature.captures_iter(without_inline_tests(&text)) {
+            found.push(format!("{}: {}", path.display(), &m[1]));
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}

@@ -17,6 +17,9 @@
 //! `BENCH_PYTHON` the interpreter (default `python3`, which needs numpy).
 //! `BENCH_HOSTILE_ONLY=1` measures the hostile object arrays only.
 
+// A harness is one long script of scenarios, read top to bottom.
+#![allow(clippy::too_many_lines, clippy::too_many_arguments)]
+
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,9 @@
 //! Gate overhead: wall time minus the longest chain of steps, with synthetic
 //! steps (`sleep`). Prints figures; run with `cargo bench -p gate`.
 
+// A harness is one long script of scenarios, read top to bottom.
+#![allow(clippy::too_many_lines, clippy::too_many_arguments)]
+
 use std::time::{Duration, Instant};
 
 use rollout_config::{Context, Overrides, Settings};

@@ -110,11 +110,11 @@ pub(crate) fn run_step(
         StepKind::TlsSmoke | StepKind::BaselineDiff | StepKind::Monitor => {
             let o = crate::builtin::run(ctx, p, log)?;
             Ok(StepResult {
-                status: o.status,
+                status: StepStatus::of(o.status()),
                 exit_code: None,
+                details: crate::builtin::details(&o),
+                diagnostics: o.checks.into_iter().flat_map(|c| c.places).collect(),
                 summary: o.summary,
-                details: o.details,
-                diagnostics: Vec::new(),
                 could_not_run: false,
             })
         }

@@ -7,6 +7,9 @@
 //!    fast writer thread with one rotation halfway: resident set size at the
 //!    start and at the end must stay flat.
 
+// A harness is one long script of scenarios, read top to bottom.
+#![allow(clippy::too_many_lines, clippy::too_many_arguments)]
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 

@@ -17,6 +17,8 @@ use xshell::{Cmd, Shell, cmd};
 mod notes;
 mod refs;
 
+pub use refs::ListingError;
+
 /// A git repository: the Townlet checkout.
 pub struct Git<'a> {
     sh: &'a Shell,

@@ -68,6 +68,16 @@ impl StepStatus {
         }
     }
 
+    /// The status of a step whose command returned checks of `status`: a
+    /// pass, a warning or a failure (a skip is a pass: the step ran).
+    pub fn of(status: rollout_core::Status) -> Self {
+        match status {
+            rollout_core::Status::Pass | rollout_core::Status::Skip => Self::Pass,
+            rollout_core::Status::Warn => Self::Warn,
+            rollout_core::Status::Fail => Self::Fail,
+        }
+    }
+
     /// Whether steps that need this one may run: it passed, perhaps with a
     /// warning.
     pub fn lets_dependents_run(self) -> bool {

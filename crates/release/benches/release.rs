@@ -2,6 +2,9 @@
 //! tags (pure), and a whole dry-run plan on a repository with a long history,
 //! many tags and many sign-offs (real git). Run with `cargo bench -p release`.
 
+// A harness is one long script of scenarios, read top to bottom.
+#![allow(clippy::too_many_lines)]
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 

@@ -11,7 +11,6 @@
 //! Does not own: what commands do with the settings. No other crate parses
 //! YAML; they receive typed values from here.
 
-pub mod cli_format;
 pub mod error;
 mod locate;
 pub mod model;
@@ -21,7 +20,6 @@ pub mod show;
 pub mod townlet;
 mod yaml;
 
-pub use cli_format::{ReportFormat, TextFormat};
 pub use error::ConfigError;
 pub use model::{RolloutConfig, RolloutFile};
 pub use resolve::{Context, Overrides, Resolved, Settings, Source};

@@ -3,6 +3,9 @@
 //! collector, connect, handshake, round trip) with certificates already on
 //! disk. Prints figures; the target is well under 200 ms per run.
 
+// A harness is one long script of scenarios, read top to bottom.
+#![allow(clippy::too_many_lines, clippy::too_many_arguments)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -151,7 +151,7 @@ fn load(ctx: &Context, sim: &Path) -> Result<rollout_config::Transport> {
         // FIFO or a directory is the wrong path itself.
         let hint = match e {
             input::InputError::Missing { .. } => format!(
-                "`--sim-config` is relative to the Townlet root `{}` (from {})",
+                "`tls_smoke.sim_config` is relative to the Townlet root `{}` (from {}); `--sim-config` to the working directory",
                 root.display(),
                 ctx.settings.root.source
             ),

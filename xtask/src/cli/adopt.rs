@@ -30,7 +30,7 @@ pub(crate) struct Args {
         default_value_t,
         value_name = "FORMAT"
     )]
-    pub(crate) format: rollout_config::TextFormat,
+    pub(crate) format: super::format::TextFormat,
 }
 
 impl Args {

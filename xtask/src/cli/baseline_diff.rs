@@ -23,7 +23,7 @@ pub(crate) struct Args {
         default_value_t,
         value_name = "FORMAT"
     )]
-    pub format: rollout_config::ReportFormat,
+    pub format: super::format::ReportFormat,
     /// Baseline file (.jsonl, .npz, .npy, .json) or directory [default: baseline.dir]
     #[arg(long, value_name = "PATH")]
     pub baseline: Option<PathBuf>,

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
-use rollout_core::path::on_command_line;
 
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Args {
@@ -18,16 +17,18 @@ pub(crate) struct Args {
         default_value_t,
         value_name = "FORMAT"
     )]
-    pub(crate) format: rollout_config::TextFormat,
+    pub(crate) format: super::format::TextFormat,
 }
 
 impl Args {
     /// What `config` checks; `--sim-config` is anchored at the working
     /// directory.
-    pub(crate) fn settings(self) -> anyhow::Result<rollout_config::show::Settings> {
-        let cwd = std::env::current_dir()?;
+    pub(crate) fn settings(
+        self,
+        ctx: &rollout_config::Context,
+    ) -> anyhow::Result<rollout_config::show::Settings> {
         Ok(rollout_config::show::Settings {
-            sim_config: self.sim_config.map(|p| on_command_line(&cwd, &p)),
+            sim_config: super::sim_config_arg(ctx, self.sim_config.as_deref())?,
         })
     }
 }

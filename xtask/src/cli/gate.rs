@@ -41,7 +41,7 @@ pub(crate) struct Args {
         default_value_t,
         value_name = "FORMAT"
     )]
-    pub(crate) format: rollout_config::ReportFormat,
+    pub(crate) format: super::format::ReportFormat,
     /// How many steps run at once [default: gate.jobs, else the number of CPUs]
     #[arg(long, short = 'j', value_name = "N")]
     pub(crate) jobs: Option<usize>,

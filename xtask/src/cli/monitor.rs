@@ -85,7 +85,7 @@ pub(crate) struct CheckArgs {
         default_value_t,
         value_name = "FORMAT"
     )]
-    pub format: rollout_config::TextFormat,
+    pub format: super::format::TextFormat,
     #[command(flatten)]
     pub inputs: InputArgs,
     /// Keep reading the files as they grow (survives rotation and truncation)

@@ -19,7 +19,7 @@ pub(crate) struct Args {
         default_value_t,
         value_name = "FORMAT"
     )]
-    pub(crate) format: rollout_config::TextFormat,
+    pub(crate) format: super::format::TextFormat,
     /// The team signing off (an `id` from `release.signoff_teams`: ui, telemetry, training)
     #[arg(required_unless_present = "status", value_name = "TEAM")]
     pub(crate) team: Option<String>,

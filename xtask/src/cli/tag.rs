@@ -17,7 +17,7 @@ pub(crate) struct Args {
         default_value_t,
         value_name = "FORMAT"
     )]
-    pub(crate) format: rollout_config::TextFormat,
+    pub(crate) format: super::format::TextFormat,
     /// Create the tag; without it, only print the plan and the checks
     #[arg(long)]
     pub(crate) execute: bool,

@@ -25,7 +25,7 @@ pub(crate) struct Args {
         value_name = "FORMAT",
         global = true
     )]
-    pub format: rollout_config::TextFormat,
+    pub format: super::format::TextFormat,
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
@@ -35,7 +35,7 @@ pub(crate) struct Args {
 /// The smoke itself (no subcommand).
 #[derive(Debug, Default, clap::Args)]
 pub(crate) struct SmokeArgs {
-    /// Townlet simulation config, relative to the Townlet root [default: tls_smoke.sim_config]
+    /// Townlet simulation config [default: tls_smoke.sim_config]
     #[arg(long, value_name = "PATH")]
     pub sim_config: Option<PathBuf>,
     /// Connect to this address instead of the endpoint, keeping the configured host for SNI and verification
@@ -80,7 +80,7 @@ pub(crate) struct CertsArgs {
     /// Validity of the server and client certificates in days
     #[arg(long, value_name = "DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: u32,
-    /// Townlet simulation config for the defaults, relative to the Townlet root [default: tls_smoke.sim_config]
+    /// Townlet simulation config for the defaults [default: tls_smoke.sim_config]
     #[arg(long, value_name = "PATH")]
     pub sim_config: Option<PathBuf>,
 }
@@ -107,29 +107,45 @@ pub(crate) struct ServeArgs {
     pub duration: Option<Duration>,
 }
 
+/// What `tls-smoke` was asked to do, resolved.
+#[derive(Debug)]
+pub(crate) enum Settings {
+    Smoke(tls_smoke::Settings),
+    Certs(tls_smoke::CertsSettings),
+    Serve(tls_smoke::ServeSettings),
+}
+
 impl Args {
-    /// Runs the smoke or the subcommand asked for. A smoke that could not
-    /// run is an error (exit 2) naming what stopped it; its report, on
-    /// stdout, says so too.
-    pub(crate) fn run(self, ctx: &Context) -> Result<Outcome> {
-        match self.command {
-            None => {
-                let outcome = tls_smoke::run(ctx, self.smoke.settings(ctx)?)?;
-                match tls_smoke::could_not_run(&outcome) {
-                    Some(error) => Err(error),
-                    None => Ok(outcome),
-                }
+    /// Resolves the smoke's or the subcommand's arguments.
+    pub(crate) fn settings(self, ctx: &Context) -> Result<Settings> {
+        Ok(match self.command {
+            None => Settings::Smoke(self.smoke.settings(ctx)?),
+            Some(Command::Certs(a)) => Settings::Certs(a.settings(ctx)?),
+            Some(Command::Serve(a)) => Settings::Serve(a.settings(ctx)?),
+        })
+    }
+}
+
+/// Runs the smoke or the subcommand asked for. A smoke that could not run
+/// is an error (exit 2) naming what stopped it; its report, on stdout, says
+/// so too.
+pub(crate) fn run(ctx: &Context, settings: Settings) -> Result<Outcome> {
+    match settings {
+        Settings::Smoke(s) => {
+            let outcome = tls_smoke::run(ctx, s)?;
+            match tls_smoke::could_not_run(&outcome) {
+                Some(error) => Err(error),
+                None => Ok(outcome),
             }
-            Some(Command::Certs(a)) => tls_smoke::run_certs(ctx, a.settings(ctx)?),
-            Some(Command::Serve(a)) => tls_smoke::run_serve(ctx, a.settings(ctx)?),
         }
+        Settings::Certs(s) => tls_smoke::run_certs(ctx, s),
+        Settings::Serve(s) => tls_smoke::run_serve(ctx, s),
     }
 }
 
 impl SmokeArgs {
-    /// `--sim-config` is anchored at the Townlet root (as its help says and
-    /// as `config --sim-config` does); `--server-cert` and `--server-key` at
-    /// the working directory.
+    /// Paths are anchored at the working directory (`--sim-config` through
+    /// [`super::sim_config_arg`]).
     pub(crate) fn settings(self, ctx: &Context) -> Result<tls_smoke::Settings> {
         let cwd = std::env::current_dir()?;
         let cwd = cwd.as_path();
@@ -149,7 +165,9 @@ impl SmokeArgs {
             tls_smoke::SmokeTarget::Endpoint
         };
         Ok(tls_smoke::Settings {
-            sim_config: ctx.settings.sim_config(self.sim_config.as_deref()),
+            sim_config: ctx
+                .settings
+                .sim_config(super::sim_config_arg(ctx, self.sim_config.as_deref())?.as_deref()),
             target,
             generate_dev_certs: false,
             accept_dev_certs: false,
@@ -167,7 +185,9 @@ impl CertsArgs {
             host: self.host,
             force: self.force,
             days: self.days,
-            sim_config: ctx.settings.sim_config(self.sim_config.as_deref()),
+            sim_config: ctx
+                .settings
+                .sim_config(super::sim_config_arg(ctx, self.sim_config.as_deref())?.as_deref()),
         })
     }
 }

@@ -195,11 +195,46 @@ fn an_invalid_townlet_transport_exits_2_naming_file_and_key() {
     .expect("write");
     townlet_shaped(dir.path());
     xtask()
-        .args(["config", "--sim-config", "sim.yaml", "--root"])
+        .args(["config", "--sim-config"])
+        .arg(dir.path().join("sim.yaml"))
+        .arg("--root")
         .arg(dir.path())
         .assert()
         .code(2)
         .stderr(predicate::str::contains("sim.yaml:4:15: `telemetry.transport.endpoint`: plaintext tcp is only permitted for localhost"));
+}
+
+/// A relative path on the command line is relative to the working
+/// directory; one that is only under the Townlet root is refused with the
+/// path that would have worked.
+#[test]
+fn a_sim_config_relative_to_the_root_instead_of_the_working_directory_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("sim.yaml"),
+        "telemetry:\n  transport:\n    type: stdout\n",
+    )
+    .expect("write");
+    townlet_shaped(dir.path());
+    let cwd = tempfile::tempdir().expect("cwd");
+    xtask()
+        .current_dir(cwd.path())
+        .args(["config", "--sim-config", "sim.yaml", "--root"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no such file in the working directory",
+        ))
+        .stderr(predicate::str::contains(format!(
+            "`--sim-config {}`",
+            dir.path().join("sim.yaml").display()
+        )));
+    xtask()
+        .current_dir(dir.path())
+        .args(["config", "--sim-config", "sim.yaml", "--root", "."])
+        .assert()
+        .code(0);
 }
 
 #[test]

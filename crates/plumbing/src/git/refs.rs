@@ -8,6 +8,19 @@ use xshell::cmd;
 
 use super::{Git, LocalTag, operand, parse_ls_remote};
 
+/// Why the tags on a remote could not be listed: git's words (or ours,
+/// when it could not be asked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingError(pub String);
+
+impl std::fmt::Display for ListingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ListingError {}
+
 impl Git<'_> {
     /// Every local tag.
     pub fn local_tags(&self) -> Result<Vec<LocalTag>> {
@@ -90,17 +103,17 @@ impl Git<'_> {
     }
 
     /// Tag names on `remote` with the object each points at (the tag object
-    /// for annotated tags); `Err` carries git's words when it cannot ask.
-    pub fn remote_tags(&self, remote: &str) -> Result<BTreeMap<String, String>, String> {
-        operand(remote, "the remote").map_err(|e| format!("{e:#}"))?;
+    /// for annotated tags); the error carries git's words when it cannot ask.
+    pub fn remote_tags(&self, remote: &str) -> Result<BTreeMap<String, String>, ListingError> {
+        operand(remote, "the remote").map_err(|e| ListingError(format!("{e:#}")))?;
         let r = self
             .network(cmd!(
                 self.sh(),
                 "git -c protocol.ext.allow=never ls-remote --tags --end-of-options {remote}"
             ))
-            .map_err(|e| format!("{e:#}"))?;
+            .map_err(|e| ListingError(format!("{e:#}")))?;
         if !r.ok {
-            return Err(r.stderr);
+            return Err(ListingError(r.stderr));
         }
         Ok(parse_ls_remote(&r.stdout))
     }

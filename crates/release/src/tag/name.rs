@@ -17,7 +17,7 @@ use crate::naming;
 use crate::signoff::{self, short};
 
 /// A remote's tags (name to object), or why they could not be listed.
-type RemoteTags = Result<BTreeMap<String, String>, String>;
+type RemoteTags = Result<BTreeMap<String, String>, plumbing::git::ListingError>;
 
 /// The tag name chosen, where it may be pushed, and the `tag-name` check.
 pub(super) struct Named {

@@ -322,7 +322,7 @@ fn missing_sim_config_says_where_it_looked() {
     let err = format!("{:#}", r.expect_err("exit 2"));
     assert!(err.contains("configs/nope.yaml` does not exist"), "{err}");
     assert!(
-        err.contains("hint: `--sim-config` is relative to the Townlet root"),
+        err.contains("hint: `tls_smoke.sim_config` is relative to the Townlet root"),
         "{err}"
     );
 }

@@ -58,6 +58,8 @@ impl Ca {
         self.leaf_with_key(&key, names, cn, usage, w)
     }
 
+    // Test fixtures name every property of the certificate they make.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn leaf_with_key(
         &self,
         key: &KeyPair,

@@ -1,9 +1,9 @@
-//! The `--format` values of the command line (moving to `xtask` with the
-//! commands' arguments).
+//! The `--format` values of the command line: each command offers only the
+//! formats it has (`rollout_core::Format` is what the libraries receive).
 
 /// `--format` of a command whose result is for a person or a program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum TextFormat {
+pub(crate) enum TextFormat {
     #[default]
     Human,
     Json,
@@ -12,7 +12,7 @@ pub enum TextFormat {
 /// `--format` of a command whose result is a report of checks, which CI
 /// tools also read as JUnit or Markdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     #[default]
     Human,
     Json,
