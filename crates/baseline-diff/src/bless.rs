@@ -232,7 +232,7 @@ fn fill(candidate: &Path, tmp: &Path, info: &BlessInfo) -> Result<Manifest> {
 /// `anchors` with the anchor's placeholder (`{root}/scripts/x.py`), the
 /// longest anchor first; a path that merely starts with the same letters
 /// (`/work/main2` for `/work/main`) is left alone.
-pub fn portable(value: &mut serde_json::Value, anchors: &[(PathBuf, &'static str)]) {
+pub(crate) fn portable(value: &mut serde_json::Value, anchors: &[(PathBuf, &'static str)]) {
     let mut anchors: Vec<(String, &str)> = anchors
         .iter()
         .flat_map(|(path, name)| {

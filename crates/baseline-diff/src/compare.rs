@@ -15,7 +15,7 @@ use crate::tensor::{Side, TensorSettings, compare_archives, compare_npz_files};
 use crate::tolerance::{NumRule, Overrides};
 
 /// The name of the bless manifest inside a baseline directory; never compared.
-pub const MANIFEST: &str = "manifest.json";
+pub(crate) const MANIFEST: &str = "manifest.json";
 
 /// Everything a comparison needs, resolved from the config and the flags.
 #[derive(Debug, Clone)]
@@ -120,7 +120,7 @@ fn kind_name(k: FileKind) -> &'static str {
 }
 
 /// The kind of a file, by extension.
-pub fn kind_of(p: &Path) -> FileKind {
+pub(crate) fn kind_of(p: &Path) -> FileKind {
     match p.extension().and_then(|e| e.to_str()) {
         Some("jsonl") => FileKind::Telemetry,
         Some("npz") => FileKind::Npz,
@@ -184,7 +184,7 @@ fn absent(path: &Path) -> String {
 /// Files below `root` by relative path (with `/`), without the manifest and
 /// hidden files. Symlinks to directories are followed, each directory once:
 /// a symlink back to a directory already listed (a loop) is an error.
-pub fn list_files(root: &Path) -> Result<BTreeMap<String, PathBuf>> {
+pub(crate) fn list_files(root: &Path) -> Result<BTreeMap<String, PathBuf>> {
     let mut out = BTreeMap::new();
     let mut listed = std::collections::HashSet::new();
     let mut stack = vec![root.to_path_buf()];
@@ -231,7 +231,7 @@ pub fn list_files(root: &Path) -> Result<BTreeMap<String, PathBuf>> {
 }
 
 /// Compares one pair of files of the same kind.
-pub fn compare_file(
+pub(crate) fn compare_file(
     s: &CompareSettings,
     overrides: &Overrides,
     rel: &str,

@@ -186,7 +186,7 @@ fn push(path: &mut String, seg: &str) {
 }
 
 /// Compares two JSON documents: one check.
-pub fn compare_documents(
+pub(crate) fn compare_documents(
     cmp: &ValueCmp<'_>,
     added: AddedPaths,
     examples: usize,
@@ -265,12 +265,12 @@ pub fn compare_documents(
 }
 
 /// `a.b: baseline 1, candidate 2` and friends.
-pub fn describe_diff(d: &Diff) -> String {
+pub(crate) fn describe_diff(d: &Diff) -> String {
     format!("{}: {}", d.path, describe_values(d))
 }
 
 /// `baseline 1, candidate 2`, `missing in the candidate (baseline 1)`, ...
-pub fn describe_values(d: &Diff) -> String {
+pub(crate) fn describe_values(d: &Diff) -> String {
     match d.kind {
         DiffKind::Value => format!(
             "baseline {}, candidate {}",
@@ -285,7 +285,7 @@ pub fn describe_values(d: &Diff) -> String {
 /// A value cut to a readable length. Strings are quoted as JSON quotes
 /// them, but their control characters are kept: the human renderer shows
 /// them with `rollout_core::printable`, the one escaping rule.
-pub fn short(v: &Value) -> String {
+pub(crate) fn short(v: &Value) -> String {
     let s = match v {
         Value::Number(n) => n.as_f64().map_or_else(
             || n.to_string(),

@@ -21,16 +21,16 @@
 //! [`Outcome`]: rollout_core::Outcome
 
 pub mod baselines;
-pub mod bless;
+mod bless;
 mod command;
-pub mod compare;
-pub mod jsondoc;
+mod compare;
+mod jsondoc;
 pub mod npz;
 mod outcome;
 pub mod pickle;
-pub mod render;
+mod render;
 pub mod report;
-pub mod settings;
+mod settings;
 pub mod stream_cmp;
 pub mod tensor;
 pub mod tolerance;

@@ -34,7 +34,7 @@ pub fn render(report: &Report, format: Format, style: Style) -> Result<String> {
 }
 
 /// `FAIL (2 failed, 1 warning, 10 passed, 1 skipped)`.
-pub fn verdict_line(r: &Report, style: Style) -> String {
+pub(crate) fn verdict_line(r: &Report, style: Style) -> String {
     let c = r.counts;
     let v = match r.verdict {
         Verdict::Pass => style.pass(),

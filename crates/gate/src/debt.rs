@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 
 /// One error as mypy printed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MypyError {
+pub(crate) struct MypyError {
     pub path: String,
     pub line: u32,
     /// 1-based, when mypy gave one (its JSON output always does).
@@ -24,7 +24,7 @@ pub struct MypyError {
 
 /// What identifies an error across edits: file, message, error code.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DebtKey {
+pub(crate) struct DebtKey {
     pub path: String,
     pub message: String,
     pub code: Option<String>,
@@ -42,7 +42,7 @@ impl fmt::Display for DebtKey {
 
 impl MypyError {
     /// The error as a report diagnostic, for annotations.
-    pub fn diagnostic(&self) -> rollout_core::Place {
+    pub(crate) fn diagnostic(&self) -> rollout_core::Place {
         rollout_core::Place {
             file: self.path.clone(),
             line: Some(self.line),
@@ -52,7 +52,7 @@ impl MypyError {
         }
     }
 
-    pub fn key(&self) -> DebtKey {
+    pub(crate) fn key(&self) -> DebtKey {
         DebtKey {
             path: self.path.clone(),
             message: self.message.clone(),
@@ -73,7 +73,7 @@ impl fmt::Display for MypyError {
 
 /// mypy's output, understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MypyOutput {
+pub(crate) struct MypyOutput {
     pub errors: Vec<MypyError>,
     /// The count from `Found N errors in M files`, or 0 for `Success:`;
     /// `None` when mypy printed neither.
@@ -84,7 +84,7 @@ pub struct MypyOutput {
 /// for) and its default text (with or without column numbers and error
 /// ends), which it still prints for errors that stop it. Notes and
 /// unrelated lines are skipped.
-pub fn parse_mypy(output: &str) -> MypyOutput {
+pub(crate) fn parse_mypy(output: &str) -> MypyOutput {
     let mut errors = Vec::new();
     let mut reported = None;
     for line in output.lines() {
@@ -168,14 +168,14 @@ fn parse_error_line(line: &str) -> Option<MypyError> {
 
 /// Known errors with their counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Debt(pub BTreeMap<DebtKey, usize>);
+pub(crate) struct Debt(pub BTreeMap<DebtKey, usize>);
 
 impl Debt {
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.0.values().sum()
     }
 
-    pub fn from_errors(errors: &[MypyError]) -> Self {
+    pub(crate) fn from_errors(errors: &[MypyError]) -> Self {
         let mut map = BTreeMap::new();
         for e in errors {
             *map.entry(e.key()).or_insert(0) += 1;
@@ -184,7 +184,7 @@ impl Debt {
     }
 
     /// Reads a debt file; a missing file is no debt.
-    pub fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let text = match input::read_to_string(path, input::Kind::DOCUMENT) {
             Ok(text) => text,
             Err(input::InputError::Missing { .. }) => return Ok(Debt::default()),
@@ -217,7 +217,7 @@ impl Debt {
     }
 
     /// The file's text: a header, then one line per error, sorted.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::from(
             "# mypy errors tolerated by `cargo xtask gate` (legacy debt).\n\
              # One line per error, as mypy prints it without the line number; repeats count.\n\
@@ -235,7 +235,7 @@ impl Debt {
 
 /// The verdict of the ratchet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ratchet {
+pub(crate) struct Ratchet {
     /// Errors beyond the debt (the last occurrences of a key whose count grew).
     pub new: Vec<MypyError>,
     /// Debt no longer seen, with how many were paid off.
@@ -243,7 +243,7 @@ pub struct Ratchet {
     pub known: usize,
 }
 
-pub fn compare(errors: &[MypyError], debt: &Debt) -> Ratchet {
+pub(crate) fn compare(errors: &[MypyError], debt: &Debt) -> Ratchet {
     let mut seen: BTreeMap<DebtKey, usize> = BTreeMap::new();
     let mut new = Vec::new();
     let mut known = 0;

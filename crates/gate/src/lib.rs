@@ -14,14 +14,14 @@
 //! libraries) or running processes (`plumbing`).
 
 mod builtin;
-pub mod debt;
-pub mod merge_policy;
-pub mod plan;
+mod debt;
+mod merge_policy;
+mod plan;
 mod progress;
 mod provenance;
 mod provision;
 mod pytest_junit;
-pub mod render;
+mod render;
 
 mod ruff;
 mod run;
@@ -29,7 +29,7 @@ mod schedule;
 mod settings;
 mod step;
 mod summary;
-pub mod terminal;
+mod terminal;
 
 pub use run::run;
 pub use settings::{Settings, suite_args};

@@ -11,7 +11,7 @@ use xshell::Shell;
 
 /// What the policy found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Finding {
+pub(crate) enum Finding {
     /// Not applicable (not a git repository, no main branch): why.
     Skip(String),
     Pass(String),
@@ -23,7 +23,7 @@ pub enum Finding {
 }
 
 /// Whether `file` lies under `dir` (both relative to the repository root).
-pub fn under(file: &str, dir: &str) -> bool {
+pub(crate) fn under(file: &str, dir: &str) -> bool {
     let dir = dir.trim_end_matches('/');
     file == dir
         || file
@@ -31,7 +31,7 @@ pub fn under(file: &str, dir: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-pub fn check(sh: &Shell, root: &Path, release: &ReleaseSection) -> Result<Finding> {
+pub(crate) fn check(sh: &Shell, root: &Path, release: &ReleaseSection) -> Result<Finding> {
     let Some(git) = Git::discover(sh, root) else {
         return Ok(Finding::Skip(format!(
             "`{}` is not a git repository",

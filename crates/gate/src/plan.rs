@@ -13,14 +13,14 @@ use rollout_core::Selection;
 /// may use (from [`rollout_config::Settings::placeholders`]) plus the gate's
 /// `{suite...}`.
 #[derive(Debug, Clone)]
-pub struct Vars {
+pub(crate) struct Vars {
     common: BTreeMap<String, Vec<String>>,
     /// Arguments for `{suite...}`: empty for the full suite.
     suite: Vec<String>,
 }
 
 impl Vars {
-    pub fn new(common: BTreeMap<String, Vec<String>>, suite: Vec<String>) -> Self {
+    pub(crate) fn new(common: BTreeMap<String, Vec<String>>, suite: Vec<String>) -> Self {
         Self { common, suite }
     }
 
@@ -32,7 +32,7 @@ impl Vars {
     }
 
     /// A path-valued placeholder (`root`, `python`, `capture_dir`, …).
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.common
             .get(name)
             .and_then(|v| v.first())
@@ -41,7 +41,7 @@ impl Vars {
     }
 
     /// Fills placeholders in a single string (cwd, env values).
-    pub fn fill(&self, text: &str) -> Result<String, rollout_config::error::InvalidValue> {
+    pub(crate) fn fill(&self, text: &str) -> Result<String, rollout_config::error::InvalidValue> {
         let line = rollout_config::model::CommandLine {
             raw: text.to_string(),
             argv: vec![text.to_string()],
@@ -52,7 +52,7 @@ impl Vars {
 
 /// A step ready to run.
 #[derive(Debug, Clone)]
-pub struct Planned {
+pub(crate) struct Planned {
     pub step: Step,
     /// Program and arguments, placeholders filled (command kinds only).
     pub argv: Vec<String>,
@@ -70,18 +70,18 @@ pub struct Planned {
 
 /// A step left out, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Left {
+pub(crate) struct Left {
     pub id: String,
     pub reason: String,
 }
 
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub run: Vec<Planned>,
     pub left_out: Vec<Left>,
 }
 
-pub fn plan(steps: &[Step], sel: &Selection, vars: &Vars) -> Result<Plan> {
+pub(crate) fn plan(steps: &[Step], sel: &Selection, vars: &Vars) -> Result<Plan> {
     let ids: BTreeSet<&str> = steps.iter().map(|s| s.id.as_str()).collect();
     for id in sel.steps.iter().chain(&sel.skip) {
         if !ids.contains(id.as_str()) {
@@ -214,7 +214,7 @@ fn planned(step: &Step, vars: &Vars, implied: bool) -> Result<Planned> {
 }
 
 /// Describes a planned step for people: its command or its built-in kind.
-pub fn describe(p: &Planned) -> String {
+pub(crate) fn describe(p: &Planned) -> String {
     match p.step.kind {
         StepKind::Command | StepKind::TerminalSmoke => p.argv.join(" "),
         kind => format!("built-in {}", kind.as_str()),

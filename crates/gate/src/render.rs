@@ -13,7 +13,7 @@ use plumbing::report::{GateReport, GateVerdict, StepReport, StepStatus};
 
 /// The gate's result as printed: the report (its JSON form) with the log
 /// lines shown under failing steps.
-pub struct Printed<'a> {
+pub(crate) struct Printed<'a> {
     pub report: &'a GateReport,
     pub details: &'a [(String, Vec<String>)],
     /// `-q`: the human result lists only steps that did not pass.
@@ -40,7 +40,7 @@ impl rollout_core::Report for Printed<'_> {
     }
 }
 
-pub fn secs(ms: u64) -> String {
+pub(crate) fn secs(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
 }
 
@@ -50,7 +50,7 @@ fn word(status: StepStatus, style: &Style) -> String {
 
 /// The human result: a line per step (with `quiet`, only those that did
 /// not pass or skip), details of failures, one verdict.
-pub fn human(
+pub(crate) fn human(
     report: &GateReport,
     details: &[(String, Vec<String>)],
     quiet: bool,
@@ -104,7 +104,7 @@ pub fn human(
     Ok(())
 }
 
-pub fn verdict_line(report: &GateReport) -> String {
+pub(crate) fn verdict_line(report: &GateReport) -> String {
     let failed: Vec<&str> = report
         .steps
         .iter()
@@ -150,7 +150,7 @@ pub fn verdict_line(report: &GateReport) -> String {
 }
 
 /// JUnit XML: one test suite, one test case per step.
-pub fn junit(report: &GateReport, details: &[(String, Vec<String>)]) -> Result<String> {
+pub(crate) fn junit(report: &GateReport, details: &[(String, Vec<String>)]) -> Result<String> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut suite = TestSuite::new("townlet-gate");
     for step in &report.steps {
@@ -258,7 +258,7 @@ fn non_success(
 }
 
 /// A Markdown summary (for `$GITHUB_STEP_SUMMARY`).
-pub fn markdown(report: &GateReport) -> String {
+pub(crate) fn markdown(report: &GateReport) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "### Townlet M4 gate\n\n{}\n", verdict_line(report));
     if let Some(g) = &report.git {
@@ -307,7 +307,7 @@ const ANNOTATIONS_PER_STEP: usize = 10;
 /// place the step's tool named (ruff's diagnostics, mypy's new errors,
 /// pytest's failed tests), else one for the step at the first place its
 /// summary names.
-pub fn annotations(report: &GateReport) -> Vec<String> {
+pub(crate) fn annotations(report: &GateReport) -> Vec<String> {
     let mut lines = Vec::new();
     for step in &report.steps {
         let level = match step.status {

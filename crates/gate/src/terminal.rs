@@ -4,18 +4,18 @@
 use regex::Regex;
 
 /// The marker of a Python traceback.
-pub const TRACEBACK: &str = "Traceback (most recent call last)";
+pub(crate) const TRACEBACK: &str = "Traceback (most recent call last)";
 
 /// What the screen must show.
 #[derive(Debug, Clone)]
-pub struct Expectations {
+pub(crate) struct Expectations {
     pub texts: Vec<String>,
     pub advancing: Option<Regex>,
 }
 
 /// What the screen showed, judged.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Judgement {
+pub(crate) struct Judgement {
     pub missing: Vec<String>,
     /// The values of the advancing number, in order of appearance (deduped).
     pub values: Vec<u64>,
@@ -25,12 +25,12 @@ pub struct Judgement {
 }
 
 impl Judgement {
-    pub fn passed(&self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         self.missing.is_empty() && self.advanced && self.traceback.is_none()
     }
 }
 
-pub fn judge(screen: &str, exp: &Expectations) -> Judgement {
+pub(crate) fn judge(screen: &str, exp: &Expectations) -> Judgement {
     let missing = exp
         .texts
         .iter()

@@ -23,9 +23,9 @@ pub mod input;
 pub mod learn;
 pub mod prom;
 pub mod render;
-pub mod report;
+mod report;
 pub mod rules;
-pub mod settings;
+mod settings;
 
 use std::io::Write as _;
 

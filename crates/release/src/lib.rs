@@ -17,7 +17,7 @@
 //! `plumbing::report`, the type the gate writes) or the release settings'
 //! shape (`rollout-config`).
 
-pub mod message;
+mod message;
 pub mod naming;
 pub mod signoff;
 pub mod tag;

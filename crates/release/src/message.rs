@@ -8,7 +8,7 @@ use crate::signoff::{TeamState, TeamStatus, detail, short};
 
 /// The line that marks a tag as made by this tool (a rerun reuses such a tag
 /// at HEAD instead of cutting another).
-pub const MARKER: &str = "Created by `cargo xtask tag`";
+pub(crate) const MARKER: &str = "Created by `cargo xtask tag`";
 
 /// A facade commit to revert on rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -39,7 +39,7 @@ pub struct Override {
 }
 
 /// Everything the message says.
-pub struct Input<'a> {
+pub(crate) struct Input<'a> {
     pub name: &'a str,
     pub commit: &'a str,
     pub branch: Option<&'a str>,
@@ -68,7 +68,7 @@ fn status_word(s: StepStatus) -> &'static str {
 }
 
 /// The baseline-diff verdict: the status of the gate's `baseline-diff` step.
-pub fn baseline_verdict(report: &GateReport) -> String {
+pub(crate) fn baseline_verdict(report: &GateReport) -> String {
     let steps: Vec<_> = report
         .steps
         .iter()
@@ -85,7 +85,7 @@ pub fn baseline_verdict(report: &GateReport) -> String {
 }
 
 /// Builds the tag message.
-pub fn build(i: &Input<'_>) -> String {
+pub(crate) fn build(i: &Input<'_>) -> String {
     let mut lines = Vec::new();
     lines.push(format!("Townlet {}", i.name));
     lines.push(String::new());

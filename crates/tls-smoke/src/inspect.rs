@@ -32,7 +32,7 @@ pub struct CertInfo {
 /// Bytes that are not a DER X.509 certificate; says what the parser
 /// found wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotACertificate(String);
+pub(crate) struct NotACertificate(String);
 
 impl std::fmt::Display for NotACertificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,7 +43,7 @@ impl std::fmt::Display for NotACertificate {
 impl std::error::Error for NotACertificate {}
 
 /// Parses a DER certificate.
-pub fn cert_info(der: &[u8]) -> Result<CertInfo, NotACertificate> {
+pub(crate) fn cert_info(der: &[u8]) -> Result<CertInfo, NotACertificate> {
     let (_, cert) = X509Certificate::from_der(der).map_err(|e| NotACertificate(e.to_string()))?;
     let mut sans = Vec::new();
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
@@ -119,7 +119,7 @@ pub(crate) fn common_name_only_match(der: &[u8], server_name: &ServerName<'_>) -
 }
 
 /// SHA-256 fingerprint as `AB:CD:...`.
-pub fn fingerprint(der: &[u8]) -> String {
+pub(crate) fn fingerprint(der: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, der);
     digest
         .as_ref()
@@ -130,7 +130,7 @@ pub fn fingerprint(der: &[u8]) -> String {
 }
 
 /// Unix seconds as RFC 3339 UTC (seconds precision).
-pub fn rfc3339(unix: i64) -> String {
+pub(crate) fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
@@ -139,7 +139,7 @@ pub fn rfc3339(unix: i64) -> String {
 
 /// Where a certificate stands in its validity window at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Validity {
+pub(crate) enum Validity {
     NotYetValid,
     Expired,
     /// Valid, expiring within the warning window.
@@ -152,7 +152,7 @@ pub enum Validity {
 }
 
 /// Classifies `info` at `now` (unix seconds) with a warning window in days.
-pub fn validity(info: &CertInfo, now: i64, warn_days: u32) -> Validity {
+pub(crate) fn validity(info: &CertInfo, now: i64, warn_days: u32) -> Validity {
     let (nb, na) = info.validity;
     if now < nb {
         Validity::NotYetValid

@@ -30,7 +30,7 @@ mod certs;
 mod chain;
 mod client;
 mod collector;
-pub mod inspect;
+mod inspect;
 mod material;
 mod outcome;
 pub mod report;
