@@ -89,9 +89,9 @@ pub fn run(ctx: &Context, settings: AdoptSettings) -> Result<Outcome> {
 }
 
 /// The selection the settings ask for.
-fn selection(workspace: &std::path::Path, settings: &AdoptSettings) -> select::Selection {
+fn selection(workspace: &std::path::Path, settings: &AdoptSettings) -> select::Extras {
     let sample = workspace.join(rollout_config::resolve::SAMPLE_TARGET);
-    select::Selection {
+    select::Extras {
         tests: settings.with_tests,
         sample: settings.with_sample,
         sample_dir: sample

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 
 use crate::report::{Action, FileEntry};
-use crate::select::{Role, Selection};
+use crate::select::{Extras, Role};
 
 /// Where the adopted workflow goes, relative to the checkout.
 pub(crate) const WORKFLOW: &str = ".github/workflows/rollout.yml";
@@ -38,7 +38,7 @@ pub(crate) struct Trees<'a> {
 pub(crate) fn files(
     trees: &Trees<'_>,
     listed: &[PathBuf],
-    selection: &Selection,
+    selection: &Extras,
 ) -> Result<Vec<Planned>> {
     let selected: Vec<(&PathBuf, Role)> = listed
         .iter()
@@ -193,7 +193,7 @@ pub(crate) fn write(root: &Path, planned: &[Planned], actions: &[Action]) -> Res
 }
 
 /// The `.gitignore` entries of the adopted tree.
-pub(crate) fn ignored(certs: Option<&str>, selection: &Selection) -> Vec<String> {
+pub(crate) fn ignored(certs: Option<&str>, selection: &Extras) -> Vec<String> {
     let mut entries = vec!["/target/".to_string()];
     entries.extend(certs.map(str::to_string));
     if selection.tests {

@@ -3,7 +3,7 @@
 
 /// What to copy besides the tooling itself.
 #[derive(Debug, Clone)]
-pub(crate) struct Selection {
+pub(crate) struct Extras {
     /// The tooling's tests, benches and fuzz targets (`--with-tests`).
     pub(crate) tests: bool,
     /// The bundled sample and its baselines (`--with-sample`).
@@ -32,7 +32,7 @@ const TEST_DIRS: [&str; 3] = ["tests", "benches", "fuzz"];
 
 /// The role of `path` (relative to the workspace), or `None` when the
 /// adopted tree does not get it.
-pub(crate) fn classify(path: &str, selection: &Selection) -> Option<Role> {
+pub(crate) fn classify(path: &str, selection: &Extras) -> Option<Role> {
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
         ["Cargo.toml"] => Some(Role::Manifest),
@@ -52,7 +52,7 @@ pub(crate) fn classify(path: &str, selection: &Selection) -> Option<Role> {
 }
 
 /// The role of a file of a crate, by its path inside the crate.
-fn in_crate(rest: &[&str], selection: &Selection) -> Option<Role> {
+fn in_crate(rest: &[&str], selection: &Extras) -> Option<Role> {
     match rest {
         ["Cargo.toml"] => Some(Role::Manifest),
         [dir, _, ..] if TEST_DIRS.contains(dir) => selection.tests.then_some(Role::Copy),
@@ -73,8 +73,8 @@ pub(crate) fn is_litter(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn selection(tests: bool, sample: bool) -> Selection {
-        Selection {
+    fn selection(tests: bool, sample: bool) -> Extras {
+        Extras {
             tests,
             sample,
             sample_dir: "townlet-sample".into(),
