@@ -154,14 +154,14 @@ impl Command {
     /// own (`--format junit` is a usage error for `tag`).
     fn format(&self) -> Format {
         match self {
-            Command::Gate(a) => a.format.into(),
-            Command::Config(a) => a.format.into(),
-            Command::Signoff(a) => a.format.into(),
-            Command::Tag(a) => a.format.into(),
+            Command::Gate(a) => a.printed.format.into(),
+            Command::Config(a) => a.printed.format.into(),
+            Command::Signoff(a) => a.printed.format.into(),
+            Command::Tag(a) => a.printed.format.into(),
             Command::TlsSmoke(a) => a.format.into(),
-            Command::Monitor(a) => a.check.format.into(),
-            Command::BaselineDiff(a) => a.format.into(),
-            Command::Adopt(a) => a.format.into(),
+            Command::Monitor(a) => a.check.printed.format.into(),
+            Command::BaselineDiff(a) => a.printed.format.into(),
+            Command::Adopt(a) => a.printed.format.into(),
             Command::Completions(_) => Format::Human,
         }
     }

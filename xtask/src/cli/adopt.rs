@@ -22,15 +22,8 @@ pub(crate) struct Args {
     /// Print what would be written; write nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// How to print the result on stdout
-    #[arg(
-        help_heading = "Output",
-        long,
-        value_enum,
-        default_value_t,
-        value_name = "FORMAT"
-    )]
-    pub(crate) format: super::format::TextFormat,
+    #[command(flatten)]
+    pub(crate) printed: super::format::TextOutput,
 }
 
 impl Args {

@@ -15,15 +15,8 @@ use rollout_config::model::ToleranceRule;
     after_help = "Example:\n  cargo xtask baseline-diff --candidate ../capture --format markdown --output baseline-diff.md"
 )]
 pub(crate) struct Args {
-    /// How to print the result on stdout
-    #[arg(
-        help_heading = "Output",
-        long,
-        value_enum,
-        default_value_t,
-        value_name = "FORMAT"
-    )]
-    pub format: super::format::ReportFormat,
+    #[command(flatten)]
+    pub printed: super::format::ReportOutput,
     /// Baseline file (.jsonl, .npz, .npy, .json) or directory [default: baseline.dir]
     #[arg(long, value_name = "PATH")]
     pub baseline: Option<PathBuf>,

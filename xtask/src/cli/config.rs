@@ -9,15 +9,8 @@ pub(crate) struct Args {
     /// Townlet simulation config to validate [default: tls_smoke.sim_config]
     #[arg(long, value_name = "PATH")]
     pub(crate) sim_config: Option<PathBuf>,
-    /// How to print the result on stdout
-    #[arg(
-        help_heading = "Output",
-        long,
-        value_enum,
-        default_value_t,
-        value_name = "FORMAT"
-    )]
-    pub(crate) format: super::format::TextFormat,
+    #[command(flatten)]
+    pub(crate) printed: super::format::TextOutput,
 }
 
 impl Args {

@@ -39,3 +39,31 @@ impl From<ReportFormat> for rollout_core::Format {
         }
     }
 }
+
+/// `--format` of a command whose result is for a person or a program.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub(crate) struct TextOutput {
+    /// How to print the result on stdout
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
+    pub(crate) format: TextFormat,
+}
+
+/// `--format` of a command whose result is a report of checks.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub(crate) struct ReportOutput {
+    /// How to print the result on stdout
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
+    pub(crate) format: ReportFormat,
+}

@@ -33,15 +33,8 @@ pub(crate) struct Args {
     /// Run a named pytest suite instead of the full suite (see gate.suites)
     #[arg(help_heading = "Selection", long, value_name = "NAME")]
     pub(crate) suite: Option<String>,
-    /// How to print the result on stdout
-    #[arg(
-        help_heading = "Output",
-        long,
-        value_enum,
-        default_value_t,
-        value_name = "FORMAT"
-    )]
-    pub(crate) format: super::format::ReportFormat,
+    #[command(flatten)]
+    pub(crate) printed: super::format::ReportOutput,
     /// How many steps run at once [default: gate.jobs, else the number of CPUs]
     #[arg(long, short = 'j', value_name = "N")]
     pub(crate) jobs: Option<usize>,

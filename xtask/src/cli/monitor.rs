@@ -77,15 +77,8 @@ impl From<FailOn> for Severity {
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct CheckArgs {
-    /// How to print the result on stdout
-    #[arg(
-        help_heading = "Output",
-        long,
-        value_enum,
-        default_value_t,
-        value_name = "FORMAT"
-    )]
-    pub format: super::format::TextFormat,
+    #[command(flatten)]
+    pub printed: super::format::TextOutput,
     #[command(flatten)]
     pub inputs: InputArgs,
     /// Keep reading the files as they grow (survives rotation and truncation)

@@ -11,15 +11,8 @@ use rollout_config::Context;
     after_help = "Example:\n  cargo xtask signoff telemetry --note \"TLS smoke and baselines checked\""
 )]
 pub(crate) struct Args {
-    /// How to print the result on stdout
-    #[arg(
-        help_heading = "Output",
-        long,
-        value_enum,
-        default_value_t,
-        value_name = "FORMAT"
-    )]
-    pub(crate) format: super::format::TextFormat,
+    #[command(flatten)]
+    pub(crate) printed: super::format::TextOutput,
     /// The team signing off (an `id` from `release.signoff_teams`: ui, telemetry, training)
     #[arg(required_unless_present = "status", value_name = "TEAM")]
     pub(crate) team: Option<String>,

@@ -9,15 +9,8 @@ use rollout_config::Context;
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(after_help = "Example:\n  cargo xtask tag --execute --push origin")]
 pub(crate) struct Args {
-    /// How to print the result on stdout
-    #[arg(
-        help_heading = "Output",
-        long,
-        value_enum,
-        default_value_t,
-        value_name = "FORMAT"
-    )]
-    pub(crate) format: super::format::TextFormat,
+    #[command(flatten)]
+    pub(crate) printed: super::format::TextOutput,
     /// Create the tag; without it, only print the plan and the checks
     #[arg(long)]
     pub(crate) execute: bool,
