@@ -21,6 +21,7 @@ pub mod chart;
 pub mod follow;
 pub mod input;
 pub mod learn;
+pub mod loki;
 pub mod prom;
 pub mod render;
 mod report;
@@ -37,8 +38,8 @@ pub use input::{Input, InputSummary};
 pub use report::{EnvMetrics, Report, SCHEMA, env_metrics, report};
 pub use rules::{Alert, DropThresholds, Kind, Metrics, Rule, RuleSettings, SourceEval};
 pub use settings::{
-    ChartSettings, Emit, FollowSettings, LearnSettings, RulesSettings, Settings, Unreadable,
-    learnt_thresholds, rule_settings, rule_settings_without_thresholds,
+    ChartSettings, Emit, FollowSettings, LearnSettings, LokiSettings, RulesSettings, Settings,
+    Unreadable, learnt_thresholds, rule_settings, rule_settings_without_thresholds,
 };
 
 /// `cargo xtask monitor`: judges the inputs once, or follows them as they
@@ -157,6 +158,7 @@ pub fn run_learn(ctx: &Context, settings: LearnSettings) -> Result<Outcome> {
 pub fn run_rules(ctx: &Context, settings: RulesSettings) -> Result<Outcome> {
     let text = match settings.emit {
         Emit::Prometheus => prom::alert_rules(&settings.rules)?,
+        Emit::Loki => loki::alert_rules(&settings.rules, &settings.loki)?,
     };
     let summary = match &settings.output {
         Some(path) => {

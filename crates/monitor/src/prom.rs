@@ -165,21 +165,22 @@ pub fn write_textfile(path: &Path, envs: &[EnvMetrics]) -> Result<()> {
     rollout_core::fs::write_atomic(path, textfile(envs).as_bytes())
 }
 
-/// One alerting rule as emitted.
-struct AlertRule<'a> {
-    alert: &'a str,
-    expr: String,
+/// One alerting rule as emitted (the Loki rules take their names,
+/// severities, `for:` and texts from these).
+pub(crate) struct AlertRule<'a> {
+    pub(crate) alert: &'a str,
+    pub(crate) expr: String,
     /// How long the condition must hold before the alert fires.
-    hold: &'a str,
-    severity: &'a str,
-    rule: &'a str,
-    summary: &'a str,
-    description: String,
+    pub(crate) hold: &'a str,
+    pub(crate) severity: &'a str,
+    pub(crate) rule: &'a str,
+    pub(crate) summary: &'a str,
+    pub(crate) description: String,
 }
 
 /// The `for:` of each kind of alert: long enough that one bad scrape does
 /// not page, short against the hours a rollout takes.
-const HOLD_STATE: &str = "1m";
+pub(crate) const HOLD_STATE: &str = "1m";
 const HOLD_RATE: &str = "5m";
 const HOLD_TEXTFILE: &str = "10m";
 
@@ -256,7 +257,7 @@ pub fn alert_rules(rules: &RuleSettings) -> Result<String> {
     ))
 }
 
-fn condition_rules(rules: &RuleSettings) -> Vec<AlertRule<'static>> {
+pub(crate) fn condition_rules(rules: &RuleSettings) -> Vec<AlertRule<'static>> {
     let variant = rules.variant.replace('\\', "\\\\").replace('"', "\\\"");
     let mut out = vec![AlertRule {
         alert: "TownletRuntimeVariantNotExpected",

@@ -98,6 +98,8 @@ pub struct LearnSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Emit {
     Prometheus,
+    /// Loki ruler rules (LogQL over Townlet's log lines).
+    Loki,
 }
 
 /// `monitor rules`: alerting rules equivalent to the built-in ones.
@@ -105,8 +107,34 @@ pub enum Emit {
 pub struct RulesSettings {
     pub emit: Emit,
     pub rules: RuleSettings,
+    /// Where Townlet's logs are in Loki (`--emit loki`).
+    pub loki: LokiSettings,
     /// Written atomically; `None`: the command's output.
     pub output: Option<PathBuf>,
+}
+
+/// Where Townlet's logs are in Loki, for the LogQL rules (the config's
+/// `monitor.loki_*`, already validated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LokiSettings {
+    /// The LogQL stream selector (`{job="townlet"}`).
+    pub selector: String,
+    /// The stream label naming the environment.
+    pub env_label: String,
+    /// The LogQL range standing for the built-in rules' tick windows.
+    pub range: String,
+}
+
+impl LokiSettings {
+    /// The rollout config's `monitor.loki_*`.
+    pub fn from_config(config: &RolloutConfig) -> Self {
+        let m = &config.monitor;
+        Self {
+            selector: m.loki_selector.clone(),
+            env_label: m.loki_env_label.clone(),
+            range: m.loki_range.clone(),
+        }
+    }
 }
 
 /// `monitor chart`: the inputs drawn as SVG.

@@ -111,6 +111,8 @@ pub(crate) struct LearnArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Emit {
     Prometheus,
+    /// Loki ruler rules: LogQL over Townlet's log lines
+    Loki,
 }
 
 #[derive(Debug, clap::Args)]
@@ -172,8 +174,10 @@ impl Args {
             Some(Sub::Rules(a)) => Settings::Rules(monitor::RulesSettings {
                 emit: match a.emit {
                     Emit::Prometheus => monitor::Emit::Prometheus,
+                    Emit::Loki => monitor::Emit::Loki,
                 },
                 rules: config_rules(ctx)?,
+                loki: monitor::LokiSettings::from_config(config),
                 output: a.output.map(|p| on_command_line(&cwd, &p)),
             }),
             Some(Sub::Chart(a)) => Settings::Chart(monitor::ChartSettings {

@@ -9,6 +9,8 @@ mod chart;
 mod fixtures;
 mod follow;
 mod learn;
+mod logql_eval;
+mod loki;
 mod long_lines;
 mod outcome;
 mod output;

@@ -4,6 +4,7 @@
 mod baseline;
 mod capture;
 mod gate;
+mod logql;
 mod monitor;
 mod release;
 mod target;

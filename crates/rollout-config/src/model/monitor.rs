@@ -43,6 +43,29 @@ pub struct MonitorSection {
     /// annotation, with `#alert-name` appended).
     #[serde(default = "default_runbook_url")]
     pub runbook_url: String,
+    /// The LogQL stream selector of Townlet's logs in Loki, for the rules
+    /// of `monitor rules --emit loki`.
+    #[serde(default = "default_loki_selector")]
+    pub loki_selector: String,
+    /// The stream label that names the environment in Loki (the alerts'
+    /// `env` label).
+    #[serde(default = "default_loki_env_label")]
+    pub loki_env_label: String,
+    /// The LogQL range that stands for the built-in rules' tick windows.
+    #[serde(default = "default_loki_range")]
+    pub loki_range: String,
+}
+
+fn default_loki_selector() -> String {
+    r#"{job="townlet"}"#.into()
+}
+
+fn default_loki_env_label() -> String {
+    "env".into()
+}
+
+fn default_loki_range() -> String {
+    "5m".into()
 }
 
 fn default_runbook_url() -> String {
@@ -102,6 +125,9 @@ impl Default for MonitorSection {
             learn_critical_factor: default_critical_factor(),
             fail_on: Severity::default(),
             runbook_url: default_runbook_url(),
+            loki_selector: default_loki_selector(),
+            loki_env_label: default_loki_env_label(),
+            loki_range: default_loki_range(),
         }
     }
 }
@@ -118,6 +144,7 @@ pub(crate) fn validate(section: &MonitorSection, check: &Checker<'_>) -> Result<
             ),
         ));
     }
+    validate_loki(section, check)?;
     if !(section.exit_queue_spike_factor.is_finite() && section.exit_queue_spike_factor > 1.0) {
         return Err(check.err(
             "monitor.exit_queue_spike_factor".into(),
@@ -181,6 +208,38 @@ pub(crate) fn validate(section: &MonitorSection, check: &Checker<'_>) -> Result<
         return Err(check.err(
             "monitor.drop_critical_per_100_ticks".into(),
             format!("expected at least the warning threshold {w}, found {c}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The Loki keys: a stream selector Loki accepts, a label name, a range.
+fn validate_loki(section: &MonitorSection, check: &Checker<'_>) -> Result<(), ConfigError> {
+    if let Err(why) = super::logql::stream_selector(&section.loki_selector) {
+        return Err(check.err(
+            "monitor.loki_selector".into(),
+            format!(
+                "expected a LogQL stream selector such as `{{job=\"townlet\"}}`: {why}, found {:?}",
+                section.loki_selector
+            ),
+        ));
+    }
+    if !super::logql::is_label_name(&section.loki_env_label) {
+        return Err(check.err(
+            "monitor.loki_env_label".into(),
+            format!(
+                "expected a label name (letters, digits and `_`, not starting with a digit or `__`), found {:?}",
+                section.loki_env_label
+            ),
+        ));
+    }
+    if super::logql::range_seconds(&section.loki_range).is_none() {
+        return Err(check.err(
+            "monitor.loki_range".into(),
+            format!(
+                "expected a LogQL range of whole seconds, minutes or hours from 1m to 24h (`5m`, `90s`, `1h`), found {:?}",
+                section.loki_range
+            ),
         ));
     }
     Ok(())
