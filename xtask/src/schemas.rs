@@ -23,6 +23,10 @@ fn all() -> Vec<(&'static str, schemars::Schema)> {
             rollout_core::output::json_schema::<baseline_diff::Report>(),
         ),
         (
+            "baseline-diff-bisect",
+            rollout_core::output::json_schema::<baseline_diff::BisectReport>(),
+        ),
+        (
             "monitor",
             rollout_core::output::json_schema::<monitor::Report>(),
         ),

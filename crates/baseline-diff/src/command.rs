@@ -28,6 +28,9 @@ use crate::settings::{Action, Baseline, Candidate, Settings};
 /// The outcome is the report's ([`Report::outcome`]); a bless passes with
 /// one check that says what was blessed.
 pub fn run(ctx: &Context, settings: Settings) -> Result<Outcome> {
+    if let Action::Bisect(b) = &settings.action {
+        return crate::bisect::run(ctx, &settings, b);
+    }
     if settings.candidate == Candidate::Capture {
         // It will capture there: a root that is not Townlet is refused
         // before a baseline is looked for (or offered to be blessed).
@@ -37,7 +40,9 @@ pub fn run(ctx: &Context, settings: Settings) -> Result<Outcome> {
     // The baseline is found before any time is spent on a capture.
     let chosen = match settings.action {
         Action::Bless { .. } => None,
-        Action::Compare => Some(baselines::choose(settings.baseline.path(), root)?),
+        Action::Compare | Action::Bisect(_) => {
+            Some(baselines::choose(settings.baseline.path(), root)?)
+        }
     };
     let (candidate, record, _capture_lock) = match &settings.candidate {
         Candidate::Path(p) => (p.clone(), None, None),

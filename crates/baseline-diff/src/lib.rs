@@ -21,6 +21,7 @@
 //! [`Outcome`]: rollout_core::Outcome
 
 pub mod baselines;
+mod bisect;
 mod bless;
 mod command;
 mod compare;
@@ -35,9 +36,10 @@ pub mod stream_cmp;
 pub mod tensor;
 pub mod tolerance;
 
+pub use bisect::{Attribution, BisectReport, Commit, Resolution, Skipped};
 pub use bless::{BlessInfo, Manifest, bless};
 pub use command::{capture_now, run};
 pub use compare::{CompareSettings, compare_paths};
 pub use render::render;
 pub use report::{Report, Status};
-pub use settings::{Action, Baseline, Candidate, Settings, ToleranceFlags};
+pub use settings::{Action, Baseline, Bisect, Candidate, Settings, ToleranceFlags};

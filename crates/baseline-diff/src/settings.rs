@@ -60,8 +60,8 @@ pub enum Candidate {
     Path(PathBuf),
 }
 
-/// Compare, or bless.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Compare, bless, or bisect.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Action {
     #[default]
     Compare,
@@ -69,6 +69,22 @@ pub enum Action {
     /// `manifest.json`); a candidate that lost ticks only with
     /// `allow_lossy`.
     Bless { allow_lossy: bool },
+    /// Find the commit that introduced each difference of the bad
+    /// commit's capture (`--bisect`).
+    Bisect(Bisect),
+}
+
+/// `--bisect`: the commits searched between. Revisions as the user gave
+/// them; each is refused when git could read it as an option.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bisect {
+    /// The last commit known to match the baseline (`--good`); default:
+    /// the commit the baseline was blessed from (its manifest's
+    /// `townlet_commit`).
+    pub good: Option<String>,
+    /// The commit whose capture differs (`--bad`); default: HEAD of the
+    /// Townlet root.
+    pub bad: Option<String>,
 }
 
 impl Settings {

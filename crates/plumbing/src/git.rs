@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use xshell::{Cmd, Shell, cmd};
 
+mod history;
 mod notes;
 mod refs;
 
+pub use history::CommitInfo;
 pub use refs::ListingError;
 
 /// A git repository: the Townlet checkout.

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use baseline_diff::{Action, Baseline, Candidate, CompareSettings, Settings, ToleranceFlags};
+use baseline_diff::{
+    Action, Baseline, Bisect, Candidate, CompareSettings, Settings, ToleranceFlags,
+};
 use rollout_config::Context;
 use rollout_config::model::ToleranceRule;
 
@@ -44,6 +46,15 @@ pub(crate) struct Args {
     /// When another command uses the output or baselines directory, wait for it instead of exiting 2
     #[arg(long)]
     pub wait: bool,
+    /// Find the first commit (first parents, good..bad) whose capture shows each difference
+    #[arg(help_heading = "Bisect", long, conflicts_with_all = ["candidate", "bless"])]
+    pub bisect: bool,
+    /// With --bisect: the last commit without the differences [default: the commit the baseline was blessed from]
+    #[arg(help_heading = "Bisect", long, value_name = "REV", requires = "bisect")]
+    pub good: Option<String>,
+    /// With --bisect: the commit whose capture differs [default: HEAD of the Townlet root]
+    #[arg(help_heading = "Bisect", long, value_name = "REV", requires = "bisect")]
+    pub bad: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -93,7 +104,17 @@ impl Args {
                 Some(p) => Candidate::Path(anchor(p)),
                 None => Candidate::Capture,
             },
-            action: if self.bless {
+            action: if self.bisect {
+                for (flag, rev) in [("`--good`", &self.good), ("`--bad`", &self.bad)] {
+                    if let Some(rev) = rev {
+                        plumbing::git::operand(rev, flag)?;
+                    }
+                }
+                Action::Bisect(Bisect {
+                    good: self.good.clone(),
+                    bad: self.bad.clone(),
+                })
+            } else if self.bless {
                 Action::Bless {
                     allow_lossy: self.allow_lossy,
                 }

@@ -365,3 +365,13 @@ fn tag_and_signoff_print_json_that_jq_reads() {
     assert_matches_schema("signoff-status", &status);
     assert_eq!(status["verdict"], "fail");
 }
+
+#[test]
+fn a_bisect_prints_json_that_jq_reads_and_its_schema_accepts() {
+    let h = crate::bisect::History::two_differences();
+    let out = h.xtask(&["baseline-diff", "--bisect", "--format", "json"]);
+    assert_exit(&out, 0);
+    let report = jq("baseline-diff --bisect", &out);
+    assert_matches_schema("baseline-diff-bisect", &report);
+    assert_eq!(report["differences"].as_array().map(Vec::len), Some(2));
+}

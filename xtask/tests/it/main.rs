@@ -1,6 +1,7 @@
 //! The binary as users run it: exit codes, global options, messages.
 
 mod adopt;
+mod bisect;
 mod cli;
 mod escapes;
 mod gate;
