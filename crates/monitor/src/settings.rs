@@ -109,6 +109,22 @@ pub struct RulesSettings {
     pub output: Option<PathBuf>,
 }
 
+/// The format of the emitted dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DashboardEmit {
+    Grafana,
+}
+
+/// `monitor dashboard`: a dashboard over the textfile metrics, with the
+/// thresholds of the rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardSettings {
+    pub emit: DashboardEmit,
+    pub rules: RuleSettings,
+    /// Written atomically; `None`: the command's output.
+    pub output: Option<PathBuf>,
+}
+
 /// `monitor chart`: the inputs drawn as SVG.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChartSettings {

@@ -1,5 +1,5 @@
 //! Integration tests of `cargo xtask monitor`'s library: fixtures written
-//! here in Townlet's formats, real files in temp dirs, real promtool and amtool.
+//! here in Townlet's formats, real files in temp dirs, real promtool, amtool and tsc.
 
 // A test reads best as one story from fixture to assertion; the 100-line
 // limit is for library code (docs/STYLE.md).
@@ -7,6 +7,7 @@
 
 mod alertmanager;
 mod chart;
+mod dashboard;
 mod fixtures;
 mod follow;
 mod learn;
