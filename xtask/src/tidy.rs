@@ -49,6 +49,7 @@ const FREE_FORM: &[&str] = &[
     "gate.steps[].env",
     "capture.set",
     "target.provision_by_target",
+    "monitor.alert_labels",
 ];
 
 fn key_paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {

@@ -6,18 +6,19 @@
 //! exit-queue spikes, plaintext transport, telemetry gaps), following a live
 //! log through rotation and truncation, `learn` (thresholds from known-good
 //! runs), node_exporter textfile metrics, the equivalent Prometheus alerting
-//! rules, and the chart.
+//! rules, the Grafana dashboard, and the chart.
 //!
 //! Does not own: reading telemetry JSONL or parsing Townlet's log lines
 //! (both in the `telemetry` crate), the shape
 //! of `rollout.yaml` (`rollout-config`), the command line (`xtask`), or
 //! running Townlet (the gate makes the capture and calls [`run`] on it).
 //!
-//! Entry points: [`run`] (check, `--follow`), [`run_learn`], [`run_rules`]
-//! and [`run_chart`], each with its plain settings ([`settings`]) and
+//! Entry points: [`run`] (check, `--follow`), [`run_learn`], [`run_rules`],
+//! [`run_dashboard`] and [`run_chart`], each with its plain settings ([`settings`]) and
 //! returning an [`Outcome`]; the report goes to the context's output.
 
 pub mod chart;
+pub mod dashboard;
 pub mod follow;
 pub mod input;
 pub mod learn;
@@ -38,8 +39,9 @@ pub use input::{Input, InputSummary};
 pub use report::{EnvMetrics, Report, SCHEMA, env_metrics, report};
 pub use rules::{Alert, DropThresholds, Kind, Metrics, Rule, RuleSettings, SourceEval};
 pub use settings::{
-    ChartSettings, Emit, FollowSettings, LearnSettings, LokiSettings, RulesSettings, Settings,
-    Unreadable, learnt_thresholds, rule_settings, rule_settings_without_thresholds,
+    ChartSettings, DashboardEmit, DashboardSettings, Emit, FollowSettings, LearnSettings,
+    LokiSettings, RulesSettings, Settings, Unreadable, learnt_thresholds, rule_settings,
+    rule_settings_without_thresholds,
 };
 
 /// `cargo xtask monitor`: judges the inputs once, or follows them as they
@@ -171,6 +173,28 @@ pub fn run_rules(ctx: &Context, settings: RulesSettings) -> Result<Outcome> {
                 .write_all(text.as_bytes())
                 .context("cannot write the alert rules")?;
             "printed the alert rules".to_string()
+        }
+    };
+    Ok(Outcome::new(Verdict::Pass, summary))
+}
+
+/// `monitor dashboard`: a dashboard over the textfile metrics and the
+/// recording rules, to the output file or the context's output.
+pub fn run_dashboard(ctx: &Context, settings: DashboardSettings) -> Result<Outcome> {
+    let text = match settings.emit {
+        DashboardEmit::Grafana => dashboard::grafana(&settings.rules),
+    };
+    let summary = match &settings.output {
+        Some(path) => {
+            rollout_core::fs::write_atomic(path, text.as_bytes())?;
+            format!("wrote the dashboard to `{}`", path.display())
+        }
+        None => {
+            ctx.out
+                .lock()
+                .write_all(text.as_bytes())
+                .context("cannot write the dashboard")?;
+            "printed the dashboard".to_string()
         }
     };
     Ok(Outcome::new(Verdict::Pass, summary))

@@ -10,9 +10,8 @@
 //! read the ticks logged in `monitor.loki_range` instead, and say so.
 
 use anyhow::{Context as _, Result};
-use serde::Serialize;
 
-use crate::prom::{self, HOLD_STATE};
+use crate::prom;
 use crate::rules::{DROP_WINDOW, MEDIAN_WARMUP, RuleSettings, fmt_num};
 use crate::settings::LokiSettings;
 
@@ -180,9 +179,6 @@ pub fn loki_rules(rules: &RuleSettings, loki: &LokiSettings) -> Vec<LokiRule> {
             expr: parts.env(expr),
             queries,
         });
-        if twin.alert == "TownletRuntimeVariantNotExpected" {
-            out.push(variant_missing(&parts));
-        }
     }
     out
 }
@@ -199,6 +195,7 @@ type Condition = (String, Vec<LogQuery>, String);
 fn condition(parts: &Parts<'_>, alert: &str, severity: &str) -> Option<Condition> {
     match alert {
         "TownletRuntimeVariantNotExpected" => Some(variant(parts)),
+        "TownletRuntimeVariantMissing" => Some(variant_missing(parts)),
         "TownletTelemetryDrops" => Some(drops(parts, severity)),
         "TownletExitQueueSpike" => Some(spike(parts)),
         "TownletTelemetryPlaintext" => Some(plaintext(parts, severity == "warning")),
@@ -236,7 +233,8 @@ fn variant(parts: &Parts<'_>) -> Condition {
     (expr, vec![bad], note)
 }
 
-fn variant_missing(parts: &Parts<'_>) -> LokiRule {
+/// Ticks in the range, none of them with a reported `runtime_variant`.
+fn variant_missing(parts: &Parts<'_>) -> Condition {
     let range = &parts.loki.range;
     let ticks = parts.query("ticks", &parts.tick_health(), range);
     let with_variant = parts.query(
@@ -249,21 +247,10 @@ fn variant_missing(parts: &Parts<'_>) -> LokiRule {
         parts.count(&ticks),
         parts.count(&with_variant)
     );
-    let variant = &parts.rules.variant;
-    let alert = "TownletRuntimeVariantMissing";
-    LokiRule {
-        alert: alert.into(),
-        severity: "warning".into(),
-        hold: HOLD_STATE.into(),
-        rule: "runtime-variant".into(),
-        summary: "{{ $labels.env }} reports ticks but no runtime_variant".into(),
-        description: format!(
-            "The M4 rollout expects runtime_variant '{variant}' everywhere; {{{{ $labels.env }}}} reports ticks without a runtime_variant, so whether the facade serves there cannot be verified. Over logs: `tick_health` lines in the last {range}, none of them with a `runtime_variant` (`None` counts as none)."
-        ),
-        runbook_url: runbook_url(parts.rules, alert),
-        expr: parts.env(expr),
-        queries: vec![ticks, with_variant],
-    }
+    let note = format!(
+        "fires while the `tick_health` lines of the last {range} carry no `runtime_variant` (`None` counts as none), and resolves when one does."
+    );
+    (expr, vec![ticks, with_variant], note)
 }
 
 /// Drops per 100 ticks over the range: the buffer warnings' drops per
@@ -367,62 +354,31 @@ fn gap(parts: &Parts<'_>) -> Condition {
     (expr, vec![dropped], note)
 }
 
-/// A Loki ruler rule file (`groups:`, Prometheus' shape), as serde writes it.
-#[derive(Serialize)]
-struct RuleFile<'a> {
-    groups: Vec<RuleGroup<'a>>,
-}
-
-#[derive(Serialize)]
-struct RuleGroup<'a> {
-    name: &'a str,
-    rules: Vec<RuleEntry<'a>>,
-}
-
-#[derive(Serialize)]
-struct RuleEntry<'a> {
-    alert: &'a str,
-    expr: &'a str,
-    #[serde(rename = "for")]
-    hold: &'a str,
-    labels: RuleLabels<'a>,
-    annotations: RuleAnnotations<'a>,
-}
-
-#[derive(Serialize)]
-struct RuleLabels<'a> {
-    severity: &'a str,
-    rule: &'a str,
-}
-
-#[derive(Serialize)]
-struct RuleAnnotations<'a> {
-    summary: &'a str,
-    description: &'a str,
-    runbook_url: &'a str,
-}
-
 /// The Loki ruler rule file (YAML) of [`loki_rules`].
 pub fn alert_rules(rules: &RuleSettings, loki: &LokiSettings) -> Result<String> {
     let all = loki_rules(rules, loki);
-    let file = RuleFile {
-        groups: vec![RuleGroup {
+    // The ruler reads Prometheus' rule-file shape: the same types write it.
+    let file = prom::RuleFile {
+        groups: vec![prom::RuleGroup {
             name: "townlet-monitor-logs",
             rules: all
                 .iter()
-                .map(|r| RuleEntry {
-                    alert: &r.alert,
-                    expr: &r.expr,
-                    hold: &r.hold,
-                    labels: RuleLabels {
-                        severity: &r.severity,
-                        rule: &r.rule,
-                    },
-                    annotations: RuleAnnotations {
-                        summary: &r.summary,
-                        description: &r.description,
-                        runbook_url: &r.runbook_url,
-                    },
+                .map(|r| {
+                    prom::Entry::Alert(prom::RuleEntry {
+                        alert: &r.alert,
+                        expr: &r.expr,
+                        hold: &r.hold,
+                        labels: prom::RuleLabels {
+                            severity: &r.severity,
+                            rule: &r.rule,
+                            extra: &rules.alert_labels,
+                        },
+                        annotations: prom::RuleAnnotations {
+                            summary: &r.summary,
+                            description: &r.description,
+                            runbook_url: r.runbook_url.clone(),
+                        },
+                    })
                 })
                 .collect(),
         }],

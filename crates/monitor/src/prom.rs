@@ -109,7 +109,16 @@ struct PerEnv {
 }
 
 /// The families of one value per environment, in the textfile's order.
-const PER_ENV: [PerEnv; 8] = [
+const PER_ENV: [PerEnv; 9] = [
+    PerEnv {
+        name: "townlet_runtime_variant_reported",
+        kind: "gauge",
+        help: "Whether the environment reported a runtime_variant (1) or ticks without one (0).",
+        value: |m| {
+            m.tick
+                .map(|_| u8::from(m.runtime_variant.is_some()).to_string())
+        },
+    },
     PerEnv {
         name: "townlet_tick",
         kind: "gauge",
@@ -183,72 +192,123 @@ pub(crate) struct AlertRule<'a> {
 pub(crate) const HOLD_STATE: &str = "1m";
 const HOLD_RATE: &str = "5m";
 const HOLD_TEXTFILE: &str = "10m";
+/// Long enough for an environment's telemetry stream (which states the
+/// variant in its first snapshot) to be read after its log began.
+const HOLD_MISSING: &str = "5m";
 
 /// A Prometheus rule file (`groups:`), as serde writes it.
 #[derive(Serialize, schemars::JsonSchema)]
-struct RuleFile<'a> {
-    groups: Vec<RuleGroup<'a>>,
+pub(crate) struct RuleFile<'a> {
+    pub(crate) groups: Vec<RuleGroup<'a>>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
-struct RuleGroup<'a> {
-    name: &'a str,
-    rules: Vec<RuleEntry<'a>>,
+pub(crate) struct RuleGroup<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) rules: Vec<Entry<'a>>,
+}
+
+/// A recording rule or an alerting rule of the group.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum Entry<'a> {
+    Record(RecordEntry<'a>),
+    Alert(RuleEntry<'a>),
+}
+
+/// One recording rule in Prometheus' own keys.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(crate) struct RecordEntry<'a> {
+    record: &'a str,
+    expr: &'a str,
 }
 
 /// One alerting rule in Prometheus' own keys and order.
 #[derive(Serialize, schemars::JsonSchema)]
-struct RuleEntry<'a> {
-    alert: &'a str,
-    expr: &'a str,
+pub(crate) struct RuleEntry<'a> {
+    pub(crate) alert: &'a str,
+    pub(crate) expr: &'a str,
     #[serde(rename = "for")]
-    hold: &'a str,
-    labels: RuleLabels<'a>,
-    annotations: RuleAnnotations<'a>,
+    pub(crate) hold: &'a str,
+    pub(crate) labels: RuleLabels<'a>,
+    pub(crate) annotations: RuleAnnotations<'a>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
-struct RuleLabels<'a> {
-    severity: &'a str,
-    rule: &'a str,
+pub(crate) struct RuleLabels<'a> {
+    pub(crate) severity: &'a str,
+    pub(crate) rule: &'a str,
+    /// `monitor.alert_labels` (`team`, ...).
+    #[serde(flatten)]
+    pub(crate) extra: &'a std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
-struct RuleAnnotations<'a> {
-    summary: &'a str,
-    description: &'a str,
-    runbook_url: String,
+pub(crate) struct RuleAnnotations<'a> {
+    pub(crate) summary: &'a str,
+    pub(crate) description: &'a str,
+    pub(crate) runbook_url: String,
+}
+
+/// The recording rules, evaluated before the alerts of the same group:
+/// the drop rate per 100 ticks per environment (what the drop alerts and
+/// the dashboard read), and payloads dropped per second.
+pub const RECORDING_RULES: [(&str, &str); 2] = [
+    (
+        DROP_RATE_RECORD,
+        "max by (env) (townlet_telemetry_drop_rate_per_100_ticks)",
+    ),
+    (
+        "townlet:telemetry_dropped:rate5m",
+        "sum by (env) (rate(townlet_telemetry_dropped_total[5m]))",
+    ),
+];
+
+/// The drop rate over the last 100 ticks, one series per environment.
+pub const DROP_RATE_RECORD: &str = "townlet:telemetry_drop_rate:100ticks";
+
+/// The metric families of the textfile ([`textfile`]).
+pub fn textfile_families() -> Vec<&'static str> {
+    let mut names = vec!["townlet_runtime_variant_info"];
+    names.extend(PER_ENV.iter().map(|g| g.name));
+    names.push("townlet_telemetry_plaintext_info");
+    names
 }
 
 /// Alerting rules (Prometheus YAML) equivalent to the built-in rules, over
 /// the textfile's metrics: one alert per condition, its severities as
 /// separate rules of the same name with a `severity` label; each with
-/// `for:`, a summary, a description and a runbook link. Plus the alerts of
-/// the textfile itself: stale, or unreadable by node_exporter. Written by
-/// serde (`serde_yaml_ng`), so every expression and text is quoted as YAML
-/// needs.
+/// `for:`, a summary, a description and a runbook link, and the labels of
+/// `monitor.alert_labels`. Plus the alerts of the textfile itself: stale,
+/// or unreadable by node_exporter; and, first in the group, the recording
+/// rules ([`RECORDING_RULES`]). Written by serde (`serde_yaml_ng`), so
+/// every expression and text is quoted as YAML needs.
 pub fn alert_rules(rules: &RuleSettings) -> Result<String> {
     let conditions = condition_rules(rules);
+    let records = RECORDING_RULES
+        .iter()
+        .map(|(record, expr)| Entry::Record(RecordEntry { record, expr }));
+    let alerts = conditions.iter().map(|rule| {
+        Entry::Alert(RuleEntry {
+            alert: rule.alert,
+            expr: &rule.expr,
+            hold: rule.hold,
+            labels: RuleLabels {
+                severity: rule.severity,
+                rule: rule.rule,
+                extra: &rules.alert_labels,
+            },
+            annotations: RuleAnnotations {
+                summary: rule.summary,
+                description: &rule.description,
+                runbook_url: format!("{}#{}", rules.runbook_url, rule.alert.to_lowercase()),
+            },
+        })
+    });
     let file = RuleFile {
         groups: vec![RuleGroup {
             name: "townlet-monitor",
-            rules: conditions
-                .iter()
-                .map(|rule| RuleEntry {
-                    alert: rule.alert,
-                    expr: &rule.expr,
-                    hold: rule.hold,
-                    labels: RuleLabels {
-                        severity: rule.severity,
-                        rule: rule.rule,
-                    },
-                    annotations: RuleAnnotations {
-                        summary: rule.summary,
-                        description: &rule.description,
-                        runbook_url: format!("{}#{}", rules.runbook_url, rule.alert.to_lowercase()),
-                    },
-                })
-                .collect(),
+            rules: records.chain(alerts).collect(),
         }],
     };
     let yaml = serde_yaml_ng::to_string(&file).context("cannot write the alert rules as YAML")?;
@@ -259,17 +319,30 @@ pub fn alert_rules(rules: &RuleSettings) -> Result<String> {
 
 pub(crate) fn condition_rules(rules: &RuleSettings) -> Vec<AlertRule<'static>> {
     let variant = rules.variant.replace('\\', "\\\\").replace('"', "\\\"");
-    let mut out = vec![AlertRule {
-        alert: "TownletRuntimeVariantNotExpected",
-        expr: format!("townlet_runtime_variant_info{{variant!=\"{variant}\"}} == 1"),
-        hold: HOLD_STATE,
-        severity: "critical",
-        rule: "runtime-variant",
-        summary: "{{ $labels.env }} reports runtime_variant {{ $labels.variant }}",
-        description: format!(
-            "The M4 rollout expects runtime_variant '{variant}' everywhere; {{{{ $labels.env }}}} runs {{{{ $labels.variant }}}}, so the facade is not what is serving."
-        ),
-    }];
+    let mut out = vec![
+        AlertRule {
+            alert: "TownletRuntimeVariantNotExpected",
+            expr: format!("townlet_runtime_variant_info{{variant!=\"{variant}\"}} == 1"),
+            hold: HOLD_STATE,
+            severity: "critical",
+            rule: "runtime-variant",
+            summary: "{{ $labels.env }} reports runtime_variant {{ $labels.variant }}",
+            description: format!(
+                "The M4 rollout expects runtime_variant '{variant}' everywhere; {{{{ $labels.env }}}} runs {{{{ $labels.variant }}}}, so the facade is not what is serving."
+            ),
+        },
+        AlertRule {
+            alert: "TownletRuntimeVariantMissing",
+            expr: "townlet_runtime_variant_reported == 0".into(),
+            hold: HOLD_MISSING,
+            severity: "warning",
+            rule: "runtime-variant-missing",
+            summary: "{{ $labels.env }} reports ticks but no runtime_variant",
+            description: format!(
+                "No input of {{{{ $labels.env }}}} states its runtime_variant (tick_health lines do not print it; its telemetry stream is not monitored or lost its snapshot), so whether '{variant}' serves there cannot be verified."
+            ),
+        },
+    ];
     out.extend(drop_rules(rules));
     let k = fmt_num(rules.spike_factor);
     out.push(AlertRule {
@@ -331,7 +404,7 @@ fn drop_rules(rules: &RuleSettings) -> Vec<AlertRule<'static>> {
     out.push(AlertRule {
         alert: "TownletTelemetryDrops",
         expr: format!(
-            "townlet_telemetry_drop_rate_per_100_ticks > {}{below_critical}",
+            "{DROP_RATE_RECORD} > {}{below_critical}",
             fmt_num(warning)
         ),
         hold: HOLD_RATE,
@@ -352,10 +425,7 @@ fn drop_rules(rules: &RuleSettings) -> Vec<AlertRule<'static>> {
     if let Some(critical) = rules.drops.critical {
         out.push(AlertRule {
             alert: "TownletTelemetryDrops",
-            expr: format!(
-                "townlet_telemetry_drop_rate_per_100_ticks > {}",
-                fmt_num(critical)
-            ),
+            expr: format!("{DROP_RATE_RECORD} > {}", fmt_num(critical)),
             hold: HOLD_RATE,
             severity: "critical",
             rule: "telemetry-drops",

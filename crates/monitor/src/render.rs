@@ -25,9 +25,12 @@ fn skip_reason(report: &Report, env: &str, rule: Rule) -> Option<&'static str> {
         .find(|e| e.env == env)
         .map(|e| &e.metrics);
     match rule {
-        Rule::RuntimeVariant if metrics.is_none_or(|m| m.runtime_variant.is_none()) => Some(
-            "no input reports runtime_variant (logs do not print it; a stream whose first snapshot was dropped never states it)",
-        ),
+        Rule::RuntimeVariant if metrics.is_none_or(|m| m.runtime_variant.is_none()) => {
+            Some("no input reports runtime_variant (see runtime-variant-missing)")
+        }
+        Rule::RuntimeVariantMissing if metrics.is_none_or(|m| m.tick.is_none()) => {
+            Some("no input reports a tick")
+        }
         Rule::TelemetryDrops if !kinds.contains(&Kind::Log) => {
             Some("needs a log (tick_health `dropped`)")
         }

@@ -6,7 +6,7 @@ use rollout_core::{Check, Outcome, Place, Severity, Status, Verdict};
 use serde::Serialize;
 
 use crate::input::InputSummary;
-use crate::rules::{Alert, DropThresholds, Metrics, RuleSettings, SourceEval};
+use crate::rules::{Alert, DropThresholds, Metrics, Rule, RuleSettings, SourceEval};
 
 /// Version of the JSON report's shape.
 pub const SCHEMA: u32 = 1;
@@ -149,7 +149,9 @@ pub fn report(
     evals: &[SourceEval],
     inputs: Vec<InputSummary>,
 ) -> Report {
+    let environments = env_metrics(evals);
     let mut alerts: Vec<Alert> = evals.iter().flat_map(SourceEval::alerts).collect();
+    alerts.extend(variant_missing(&environments, &rules.variant));
     alerts.sort_by(|a, b| (b.severity, &a.env, a.rule).cmp(&(a.severity, &b.env, b.rule)));
     let unusable = inputs.iter().any(|i| i.problem.is_some());
     let verdict = Verdict::from_ok(!unusable && !alerts.iter().any(|a| a.severity >= fail_on));
@@ -161,8 +163,34 @@ pub fn report(
         thresholds: rules.drops.clone(),
         inputs,
         alerts,
-        environments: env_metrics(evals),
+        environments,
     }
+}
+
+/// `runtime-variant-missing`: an environment whose inputs reported ticks
+/// but none a `runtime_variant` (Townlet's `tick_health` lines never print
+/// it; a stream whose snapshot was lost never states it), so whether
+/// `expected` serves there cannot be told. A warning: nothing shows the
+/// wrong variant, but the rollout's "every environment reports it" is not
+/// shown either. The textfile's `townlet_runtime_variant_reported` 0 and
+/// the alert `TownletRuntimeVariantMissing` are the same condition.
+fn variant_missing(envs: &[EnvMetrics], expected: &str) -> Vec<Alert> {
+    envs.iter()
+        .filter(|e| e.metrics.runtime_variant.is_none())
+        .filter_map(|e| e.metrics.tick.map(|tick| (e, tick)))
+        .map(|(e, tick)| Alert {
+            env: e.env.clone(),
+            rule: Rule::RuntimeVariantMissing,
+            severity: Severity::Warning,
+            message: format!(
+                "no input reports runtime_variant (ticks up to {tick}): cannot verify that '{expected}' serves; tick_health lines do not print it, a telemetry stream states it in its snapshot"
+            ),
+            first_tick: None,
+            ticks: Vec::new(),
+            more_ranges: 0,
+            evidence: Vec::new(),
+        })
+        .collect()
 }
 
 /// Merges the figures of each environment's inputs: the log's counters, the

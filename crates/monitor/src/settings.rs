@@ -137,6 +137,22 @@ impl LokiSettings {
     }
 }
 
+/// The format of the emitted dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DashboardEmit {
+    Grafana,
+}
+
+/// `monitor dashboard`: a dashboard over the textfile metrics, with the
+/// thresholds of the rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardSettings {
+    pub emit: DashboardEmit,
+    pub rules: RuleSettings,
+    /// Written atomically; `None`: the command's output.
+    pub output: Option<PathBuf>,
+}
+
 /// `monitor chart`: the inputs drawn as SVG.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChartSettings {
@@ -196,6 +212,21 @@ pub fn rule_settings_without_thresholds(config: &RolloutConfig) -> RuleSettings 
         exit_queue_limit: m.exit_queue_limit,
         spike_factor: m.exit_queue_spike_factor,
         window: m.exit_queue_window,
-        runbook_url: m.runbook_url.clone(),
+        runbook_url: runbook_link(m.runbook_base_url.as_deref(), &m.runbook_url),
+        alert_labels: m.alert_labels.clone(),
+    }
+}
+
+/// The runbook address the alert rules link to: `runbook_url` resolved
+/// against `runbook_base_url` when that is set (the config checked that it
+/// is absolute and `runbook_url` relative), else `runbook_url` as it is.
+fn runbook_link(base: Option<&str>, runbook_url: &str) -> String {
+    match base {
+        Some(base) => format!(
+            "{}/{}",
+            base.trim_end_matches('/'),
+            runbook_url.trim_start_matches("./")
+        ),
+        None => runbook_url.to_string(),
     }
 }

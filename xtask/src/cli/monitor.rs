@@ -34,6 +34,11 @@ pub(crate) enum Sub {
         after_help = "Example:\n  cargo xtask monitor rules --emit prometheus > townlet.rules.yml"
     )]
     Rules(RulesArgs),
+    /// Print a Grafana dashboard over the textfile metrics and the recording rules
+    #[command(
+        after_help = "Example:\n  cargo xtask monitor dashboard --emit grafana --output configs/grafana/townlet.dashboard.json"
+    )]
+    Dashboard(DashboardArgs),
     /// Draw runtime_variant, drops, queue and exit queue per environment as SVG
     #[command(
         after_help = "Example:\n  cargo xtask monitor chart --env staging=a.log --env prod=b.jsonl --out envs.svg"
@@ -125,6 +130,26 @@ pub(crate) struct RulesArgs {
     pub output: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DashboardEmit {
+    Grafana,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DashboardArgs {
+    /// The dashboard format
+    #[arg(long, value_enum, default_value_t = DashboardEmit::Grafana)]
+    pub emit: DashboardEmit,
+    /// Write to this file (atomically) instead of stdout
+    #[arg(
+        help_heading = "Output",
+        long,
+        visible_alias = "out",
+        value_name = "FILE"
+    )]
+    pub output: Option<PathBuf>,
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct ChartArgs {
     #[command(flatten)]
@@ -140,6 +165,7 @@ pub(crate) enum Settings {
     Check(monitor::Settings),
     Learn(monitor::LearnSettings),
     Rules(monitor::RulesSettings),
+    Dashboard(monitor::DashboardSettings),
     Chart(monitor::ChartSettings),
 }
 
@@ -149,6 +175,7 @@ pub(crate) fn run(ctx: &Context, settings: Settings) -> Result<Outcome> {
         Settings::Check(s) => monitor::run(ctx, s),
         Settings::Learn(s) => monitor::run_learn(ctx, s),
         Settings::Rules(s) => monitor::run_rules(ctx, s),
+        Settings::Dashboard(s) => monitor::run_dashboard(ctx, s),
         Settings::Chart(s) => monitor::run_chart(ctx, s),
     }
 }
@@ -178,6 +205,13 @@ impl Args {
                 },
                 rules: config_rules(ctx)?,
                 loki: monitor::LokiSettings::from_config(config),
+                output: a.output.map(|p| on_command_line(&cwd, &p)),
+            }),
+            Some(Sub::Dashboard(a)) => Settings::Dashboard(monitor::DashboardSettings {
+                emit: match a.emit {
+                    DashboardEmit::Grafana => monitor::DashboardEmit::Grafana,
+                },
+                rules: config_rules(ctx)?,
                 output: a.output.map(|p| on_command_line(&cwd, &p)),
             }),
             Some(Sub::Chart(a)) => Settings::Chart(monitor::ChartSettings {

@@ -24,11 +24,16 @@ pub enum Rule {
     ExitQueueSpike,
     PlaintextTransport,
     TelemetryGap,
+    /// An environment reported ticks but no `runtime_variant`: the facade
+    /// cannot be verified there. Last in the order of alerts of one
+    /// severity and environment; second in [`Rule::ALL`] (the report's).
+    RuntimeVariantMissing,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 5] = [
+    pub const ALL: [Rule; 6] = [
         Rule::RuntimeVariant,
+        Rule::RuntimeVariantMissing,
         Rule::TelemetryDrops,
         Rule::ExitQueueSpike,
         Rule::PlaintextTransport,
@@ -38,6 +43,7 @@ impl Rule {
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::RuntimeVariant => "runtime-variant",
+            Rule::RuntimeVariantMissing => "runtime-variant-missing",
             Rule::TelemetryDrops => "telemetry-drops",
             Rule::ExitQueueSpike => "exit-queue-spike",
             Rule::PlaintextTransport => "plaintext-transport",
@@ -93,8 +99,12 @@ pub struct RuleSettings {
     pub exit_queue_limit: Option<u64>,
     pub spike_factor: f64,
     pub window: usize,
-    /// The runbook the emitted alert rules link to.
+    /// The runbook the emitted alert rules link to (absolute when
+    /// `monitor.runbook_base_url` is set).
     pub runbook_url: String,
+    /// Labels every emitted alert rule carries besides `severity` and
+    /// `rule` (`monitor.alert_labels`).
+    pub alert_labels: std::collections::BTreeMap<String, String>,
 }
 
 impl RuleSettings {
@@ -106,6 +116,7 @@ impl RuleSettings {
             spike_factor: 3.0,
             window: 50,
             runbook_url: "docs/runbook.md".into(),
+            alert_labels: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -75,8 +75,10 @@ fn over_long_records_are_skipped_with_a_counted_warning_in_both_modes() {
                 "`{name}`:14: line longer than 1 MiB skipped (2 such lines in all, the first here): not a record the alert rules read"
             )]
         );
-        // The ticks after the long records are judged: the spike at 28.
-        assert_eq!(report.alerts.len(), 1, "{:?}", report.alerts);
+        // The ticks after the long records are judged: the spike at 28
+        // (and, a log alone, no runtime_variant).
+        assert_eq!(report.alerts.len(), 2, "{:?}", report.alerts);
+        assert_eq!(report.alerts[1].rule, monitor::Rule::RuntimeVariantMissing);
         assert_eq!(report.alerts[0].rule, monitor::Rule::ExitQueueSpike);
         assert_eq!(report.alerts[0].evidence[0].line, 3 + 28 + 2);
     }

@@ -40,12 +40,37 @@ fn clean() -> String {
     fixtures::log(Keys::Newer, 20, |_| (0, 0, 0))
 }
 
+/// The capture's stream, which states the variant (the log does not).
+fn facade() -> (&'static str, Option<String>) {
+    (
+        "t.jsonl",
+        Some(fixtures::telemetry(1..=20, |_| "facade".into(), |_| 0)),
+    )
+}
+
+#[test]
+fn a_log_alone_cannot_show_the_variant_and_warns() {
+    let (outcome, _) = step("", &[("a.log", Some(clean()))]);
+    assert_eq!(outcome.verdict, Verdict::Pass);
+    assert_eq!(outcome.status(), Status::Warn);
+    assert_eq!(outcome.checks[0].id, "runtime-variant-missing [monitor]");
+    assert!(
+        outcome.checks[0]
+            .summary
+            .starts_with("warning: no input reports runtime_variant (ticks up to 20): cannot verify that 'facade' serves"),
+        "{}",
+        outcome.checks[0].summary
+    );
+    let (outcome, _) = step("fail_on: warning", &[("a.log", Some(clean()))]);
+    assert_eq!(outcome.status(), Status::Fail);
+}
+
 #[test]
 fn no_alerts_pass() {
-    let (outcome, text) = step("", &[("a.log", Some(clean()))]);
+    let (outcome, text) = step("", &[("a.log", Some(clean())), facade()]);
     assert_eq!(outcome.verdict, Verdict::Pass);
     assert_eq!(outcome.status(), Status::Pass);
-    assert_eq!(outcome.summary, "no alerts over 1 input(s)");
+    assert_eq!(outcome.summary, "no alerts over 2 input(s)");
     assert!(outcome.checks.is_empty(), "{:?}", outcome.checks);
     assert!(
         text.contains("pass: 0 critical, 0 warning alerts"),
@@ -56,7 +81,7 @@ fn no_alerts_pass() {
 #[test]
 fn alerts_below_fail_on_warn_and_those_at_it_fail() {
     let log = fixtures::plaintext_warning("127.0.0.1:8765") + &clean();
-    let (outcome, _) = step("", &[("a.log", Some(log.clone()))]);
+    let (outcome, _) = step("", &[("a.log", Some(log.clone())), facade()]);
     assert_eq!(outcome.verdict, Verdict::Pass);
     assert_eq!(outcome.status(), Status::Warn);
     assert_eq!(outcome.exit_code(), 0);
@@ -77,7 +102,7 @@ fn alerts_below_fail_on_warn_and_those_at_it_fail() {
         ["at ".to_string() + &check.places[0].file + ":1"]
     );
 
-    let (outcome, _) = step("fail_on: warning", &[("a.log", Some(log))]);
+    let (outcome, _) = step("fail_on: warning", &[("a.log", Some(log)), facade()]);
     assert_eq!(outcome.verdict, Verdict::Fail);
     assert_eq!(outcome.status(), Status::Fail);
     assert_eq!(outcome.checks[0].status, Status::Fail);
@@ -89,7 +114,7 @@ fn the_worst_alert_is_named_and_unusable_inputs_are_listed() {
     let log = fixtures::plaintext_warning("127.0.0.1:8765")
         + &fixtures::plaintext_warning("demo.local:8765")
         + &clean();
-    let (outcome, _) = step("", &[("a.log", Some(log)), ("gone.log", None)]);
+    let (outcome, _) = step("", &[("a.log", Some(log)), facade(), ("gone.log", None)]);
     assert_eq!(outcome.status(), Status::Fail);
     let summary = &outcome.summary;
     assert!(
@@ -108,10 +133,13 @@ fn the_worst_alert_is_named_and_unusable_inputs_are_listed() {
 
 #[test]
 fn unusable_inputs_alone_say_no_alerts_from_the_rest() {
-    let (outcome, _) = step("", &[("a.log", Some(clean())), ("gone.log", None)]);
+    let (outcome, _) = step(
+        "",
+        &[("a.log", Some(clean())), facade(), ("gone.log", None)],
+    );
     assert_eq!(outcome.verdict, Verdict::Fail);
     assert!(
-        outcome.summary.starts_with("1 of 2 input(s) unusable: `")
+        outcome.summary.starts_with("1 of 3 input(s) unusable: `")
             && outcome
                 .summary
                 .ends_with("gone.log` does not exist; no alerts from the rest"),

@@ -26,13 +26,24 @@ struct RulesFile {
 struct Group {
     rules: Vec<AlertRule>,
 }
+/// An alerting rule, or a recording rule (`record`, no `alert`).
 #[derive(Deserialize)]
 struct AlertRule {
+    #[serde(default)]
     alert: String,
+    record: Option<String>,
     #[serde(rename = "for")]
     hold: Option<String>,
+    #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
     annotations: BTreeMap<String, String>,
+}
+
+impl Group {
+    fn alerts(&self) -> impl Iterator<Item = &AlertRule> {
+        self.rules.iter().filter(|r| r.record.is_none())
+    }
 }
 
 fn scenario_inputs(dir: &Path) -> Vec<Input> {
@@ -81,6 +92,7 @@ fn scenario_inputs(dir: &Path) -> Vec<Input> {
 fn alert_name(rule: Rule) -> &'static str {
     match rule {
         Rule::RuntimeVariant => "TownletRuntimeVariantNotExpected",
+        Rule::RuntimeVariantMissing => "TownletRuntimeVariantMissing",
         Rule::TelemetryDrops => "TownletTelemetryDrops",
         Rule::ExitQueueSpike => "TownletExitQueueSpike",
         Rule::PlaintextTransport => "TownletTelemetryPlaintext",
@@ -121,11 +133,10 @@ fn promtool_agrees_with_the_built_in_rules() {
     let parsed: RulesFile = rollout_config::parse_yaml(&rules_yaml, &rules_path).expect("yaml");
     // One alert per condition; its severities are rules of the same name.
     let by_name: BTreeMap<(&str, &str), &AlertRule> = parsed.groups[0]
-        .rules
-        .iter()
+        .alerts()
         .map(|r| ((r.alert.as_str(), r.labels["severity"].as_str()), r))
         .collect();
-    for rule in &parsed.groups[0].rules {
+    for rule in parsed.groups[0].alerts() {
         for key in ["summary", "description", "runbook_url"] {
             assert!(
                 rule.annotations.contains_key(key),
@@ -182,6 +193,7 @@ fn promtool_agrees_with_the_built_in_rules() {
                 ));
                 (false, "1".to_string())
             }
+            Rule::RuntimeVariantMissing => (false, "0".to_string()),
             Rule::TelemetryDrops => (
                 false,
                 values[&(
@@ -243,19 +255,27 @@ fn promtool_agrees_with_the_built_in_rules() {
         .iter()
         .map(|a| (a.env.as_str(), a.rule, a.severity))
         .collect();
+    // The log-only environments state no variant: the built-in rules and
+    // Prometheus both warn; `clean` (log and stream), `legacy` and `gappy`
+    // state one.
     assert_eq!(
         fired,
         vec![
             ("drops-crit", Rule::TelemetryDrops, Severity::Critical),
             ("legacy", Rule::RuntimeVariant, Severity::Critical),
             ("plain", Rule::PlaintextTransport, Severity::Critical),
+            ("drops-crit", Rule::RuntimeVariantMissing, Severity::Warning),
+            ("drops-ok", Rule::RuntimeVariantMissing, Severity::Warning),
             ("drops-warn", Rule::TelemetryDrops, Severity::Warning),
+            ("drops-warn", Rule::RuntimeVariantMissing, Severity::Warning),
             ("gappy", Rule::TelemetryGap, Severity::Warning),
             ("plain", Rule::PlaintextTransport, Severity::Warning),
+            ("plain", Rule::RuntimeVariantMissing, Severity::Warning),
             ("spike", Rule::ExitQueueSpike, Severity::Warning),
+            ("spike", Rule::RuntimeVariantMissing, Severity::Warning),
         ]
     );
-    assert_eq!(raised, 7);
+    assert_eq!(raised, 12);
 
     let mut test = format!(
         "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n"
@@ -325,4 +345,116 @@ fn the_shipped_rules_are_current_and_pass_their_promtool_tests() {
         .output()
         .expect("promtool runs");
     assert!(check.status.success(), "{check:?}");
+}
+
+/// `townlet.rules.test.yml`, as far as coverage needs it.
+#[derive(Deserialize)]
+struct RulesTest {
+    tests: Vec<TestGroup>,
+}
+#[derive(Deserialize)]
+struct TestGroup {
+    #[serde(default)]
+    alert_rule_test: Vec<AlertTest>,
+}
+#[derive(Deserialize)]
+struct AlertTest {
+    eval_time: String,
+    alertname: String,
+    exp_alerts: Vec<ExpAlert>,
+}
+#[derive(Deserialize)]
+struct ExpAlert {
+    exp_labels: BTreeMap<String, String>,
+}
+
+/// Minutes of a promtool duration (`30m`, `1h`).
+fn minutes(d: &str) -> u64 {
+    let (n, unit) = d.split_at(d.len() - 1);
+    let n: u64 = n.parse().expect("duration");
+    match unit {
+        "m" => n,
+        "h" => n * 60,
+        _ => panic!("unexpected duration {d}"),
+    }
+}
+
+/// Issue 23: every alert of the shipped rules, each severity of it, fires
+/// in `townlet.rules.test.yml` and resolves later in the same test (a
+/// later `eval_time` with `exp_alerts: []`); the labels the tests expect
+/// carry the configured `alert_labels`.
+#[test]
+fn the_shipped_promtool_tests_fire_and_resolve_every_alert() {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let rules_path = ws.join("configs/prometheus/townlet.rules.yml");
+    let rules: RulesFile = rollout_config::parse_yaml(
+        &std::fs::read_to_string(&rules_path).expect("rules"),
+        &rules_path,
+    )
+    .expect("rules yaml");
+    let test_path = ws.join("configs/prometheus/townlet.rules.test.yml");
+    let test: RulesTest = rollout_config::parse_yaml(
+        &std::fs::read_to_string(&test_path).expect("test"),
+        &test_path,
+    )
+    .expect("test yaml");
+    let alerts: Vec<&AlertRule> = rules.groups.iter().flat_map(Group::alerts).collect();
+    assert!(alerts.len() >= 9, "{} alerting rules", alerts.len());
+    for rule in alerts {
+        let severity = &rule.labels["severity"];
+        let covered = test.tests.iter().any(|group| {
+            let fired = group.alert_rule_test.iter().find(|t| {
+                t.alertname == rule.alert
+                    && t.exp_alerts
+                        .iter()
+                        .any(|a| a.exp_labels.get("severity") == Some(severity))
+            });
+            fired.is_some_and(|fired| {
+                group.alert_rule_test.iter().any(|t| {
+                    t.alertname == rule.alert
+                        && t.exp_alerts.is_empty()
+                        && minutes(&t.eval_time) > minutes(&fired.eval_time)
+                })
+            })
+        });
+        assert!(
+            covered,
+            "{} ({severity}) does not both fire and resolve in {}",
+            rule.alert,
+            test_path.display()
+        );
+        assert_eq!(rule.labels.get("team").map(String::as_str), Some("townlet"));
+    }
+}
+
+/// With `monitor.runbook_base_url`, every `runbook_url` is an absolute
+/// link into the runbook; every rule carries `monitor.alert_labels`; and
+/// promtool still loads the rules.
+#[test]
+fn a_runbook_base_url_makes_every_runbook_link_absolute() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = fixtures::context(
+        dir.path(),
+        "runbook_base_url: https://git.example.org/townlet/rollout/blob/main/\nalert_labels:\n  team: sim\n  env_class: staging",
+    );
+    let yaml =
+        prom::alert_rules(&fixtures::rule_settings(&ctx.settings).expect("rules")).expect("yaml");
+    let path = fixtures::write(dir.path(), "rules.yml", &yaml);
+    let parsed: RulesFile = rollout_config::parse_yaml(&yaml, &path).expect("yaml");
+    for rule in parsed.groups[0].alerts() {
+        assert_eq!(
+            rule.annotations["runbook_url"],
+            format!(
+                "https://git.example.org/townlet/rollout/blob/main/docs/runbook.md#{}",
+                rule.alert.to_lowercase()
+            )
+        );
+        assert_eq!(rule.labels["team"], "sim");
+        assert_eq!(rule.labels["env_class"], "staging");
+    }
+    let sh = Shell::new().expect("shell");
+    cmd!(sh, "promtool check rules {path}")
+        .quiet()
+        .run()
+        .expect("promtool check rules");
 }

@@ -43,6 +43,16 @@ pub struct MonitorSection {
     /// annotation, with `#alert-name` appended).
     #[serde(default = "default_runbook_url")]
     pub runbook_url: String,
+    /// An absolute `http(s)://` address the relative `runbook_url` is
+    /// resolved against (where the repository's files are served), so
+    /// that the alerts' `runbook_url` is a link Alertmanager and Grafana
+    /// can open; absent: the relative path as it is.
+    #[serde(default)]
+    pub runbook_base_url: Option<String>,
+    /// Labels every emitted alert rule carries besides `severity` and
+    /// `rule` (`team: townlet`): what Alertmanager routes on.
+    #[serde(default)]
+    pub alert_labels: std::collections::BTreeMap<String, String>,
     /// The LogQL stream selector of Townlet's logs in Loki, for the rules
     /// of `monitor rules --emit loki`.
     #[serde(default = "default_loki_selector")]
@@ -128,6 +138,8 @@ impl Default for MonitorSection {
             loki_selector: default_loki_selector(),
             loki_env_label: default_loki_env_label(),
             loki_range: default_loki_range(),
+            runbook_base_url: None,
+            alert_labels: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -145,6 +157,8 @@ pub(crate) fn validate(section: &MonitorSection, check: &Checker<'_>) -> Result<
         ));
     }
     validate_loki(section, check)?;
+    validate_runbook_base(section, check)?;
+    validate_alert_labels(section, check)?;
     if !(section.exit_queue_spike_factor.is_finite() && section.exit_queue_spike_factor > 1.0) {
         return Err(check.err(
             "monitor.exit_queue_spike_factor".into(),
@@ -241,6 +255,70 @@ fn validate_loki(section: &MonitorSection, check: &Checker<'_>) -> Result<(), Co
                 section.loki_range
             ),
         ));
+    }
+    Ok(())
+}
+
+/// `runbook_base_url`: an absolute `http://` or `https://` address with a
+/// host, nothing a URL join or a YAML string would mangle; with it,
+/// `runbook_url` must be the relative path to join.
+fn validate_runbook_base(section: &MonitorSection, check: &Checker<'_>) -> Result<(), ConfigError> {
+    let Some(base) = &section.runbook_base_url else {
+        return Ok(());
+    };
+    let rest = base
+        .strip_prefix("https://")
+        .or_else(|| base.strip_prefix("http://"));
+    let host = rest.map(|r| r.split('/').next().unwrap_or_default());
+    let bad_char =
+        base.contains(|c: char| c.is_whitespace() || c.is_control() || "'\"#?".contains(c));
+    if host.is_none_or(str::is_empty) || bad_char {
+        return Err(check.err(
+            "monitor.runbook_base_url".into(),
+            format!(
+                "expected an absolute `http://` or `https://` URL with a host and no quotes, spaces, `#` or `?`, found {base:?}"
+            ),
+        ));
+    }
+    if section.runbook_url.contains("://") || section.runbook_url.starts_with('/') {
+        return Err(check.err(
+            "monitor.runbook_url".into(),
+            format!(
+                "expected a relative path to resolve against `monitor.runbook_base_url`, found {:?}\nhint: set the whole address in `runbook_url` and leave out `runbook_base_url`, or make `runbook_url` relative (`docs/runbook.md`)",
+                section.runbook_url
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Labels the monitor's rules set themselves are not extra labels; names
+/// are Prometheus label names.
+fn validate_alert_labels(section: &MonitorSection, check: &Checker<'_>) -> Result<(), ConfigError> {
+    for (name, value) in &section.alert_labels {
+        let key = format!("monitor.alert_labels.{name}");
+        let valid = name
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+        if !valid || name.is_empty() || name.starts_with("__") {
+            return Err(check.err(
+                key,
+                "expected a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`)".into(),
+            ));
+        }
+        if ["severity", "rule", "env", "alertname"].contains(&name.as_str()) {
+            return Err(check.err(
+                key,
+                "`severity`, `rule`, `env` and `alertname` are set by the rules and the metrics, not here".into(),
+            ));
+        }
+        if value.is_empty() || value.contains(|c: char| c.is_control()) {
+            return Err(check.err(
+                key,
+                format!("expected a non-empty value without control characters, found {value:?}"),
+            ));
+        }
     }
     Ok(())
 }

@@ -140,6 +140,34 @@ fn monitor_settings_are_checked_where_written() {
 }
 
 #[test]
+fn runbook_base_and_alert_labels_are_checked_where_written() {
+    for (yaml, expected) in [
+        (
+            "monitor:\n  runbook_base_url: docs.example.org\n",
+            "configs/rollout.yaml:2:21: `monitor.runbook_base_url`: expected an absolute `http://` or `https://` URL with a host and no quotes, spaces, `#` or `?`, found \"docs.example.org\"",
+        ),
+        (
+            "monitor:\n  runbook_base_url: https://\n",
+            "configs/rollout.yaml:2:21: `monitor.runbook_base_url`: expected an absolute `http://` or `https://` URL with a host and no quotes, spaces, `#` or `?`, found \"https://\"",
+        ),
+        (
+            "monitor:\n  runbook_base_url: https://git.example.org/t/blob/main\n  runbook_url: https://wiki.example.org/townlet\n",
+            "configs/rollout.yaml:3:16: `monitor.runbook_url`: expected a relative path to resolve against `monitor.runbook_base_url`, found \"https://wiki.example.org/townlet\"\nhint: set the whole address in `runbook_url` and leave out `runbook_base_url`, or make `runbook_url` relative (`docs/runbook.md`)",
+        ),
+        (
+            "monitor:\n  alert_labels:\n    severity: page\n",
+            "configs/rollout.yaml:3:15: `monitor.alert_labels.severity`: `severity`, `rule`, `env` and `alertname` are set by the rules and the metrics, not here",
+        ),
+        (
+            "monitor:\n  alert_labels:\n    team-name: a\n",
+            "configs/rollout.yaml:3:16: `monitor.alert_labels.team-name`: expected a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`)",
+        ),
+    ] {
+        assert_eq!(error_of(yaml), expected, "{yaml}");
+    }
+}
+
+#[test]
 fn unknown_tags_are_errors_not_silently_dropped() {
     // serde_yaml_ng reads `!include other.yaml` as the string `other.yaml`.
     let err = error_of("runtime_variant: !include other.yaml\n");
