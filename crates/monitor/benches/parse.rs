@@ -123,6 +123,7 @@ fn follow_memory() {
             stop_after_idle: Some(Duration::from_secs(2)),
         }),
         prom_textfile: None,
+        textfile_interval: std::time::Duration::from_secs(15),
     };
     let follower = std::thread::spawn(move || follow::run(&ctx, &settings));
 

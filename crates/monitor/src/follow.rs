@@ -1,29 +1,35 @@
 //! `--follow`: tail files as they grow, surviving rotation (the path now
 //! names a new file: the old one is read to its end first) and truncation
-//! (the file shrank: read again from the start). Memory stays flat: lines
+//! (the file shrank: read again from the start), and stdin (`-`) until the
+//! pipe ends ([`stdin`]). Memory stays flat: lines
 //! are fed to the incremental rules one at a time, and a line longer than
 //! the cap of its kind ([`input::line_cap`]) is kept only to that cap and
 //! handed to [`input::over_long_line`], the rule whole reads follow too.
+//! The run ends when every input has been idle for `--stop-after-idle`,
+//! when stdin (the only input) ends, or on SIGINT or SIGTERM; each time
+//! with the final report and textfile.
+
+mod stdin;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use rollout_config::Context;
 use rollout_core::{Format, Severity};
 use serde::Serialize;
 
-use crate::input::{self, InputSummary};
+use crate::input::{self, Input, InputSummary};
 use crate::rules::{Alert, Kind, Rule, SourceEval};
 use crate::{Report, Settings};
 
 /// How often the files are polled.
 pub const POLL: Duration = Duration::from_millis(100);
-/// How often the textfile is rewritten while following.
-const TEXTFILE_EVERY: Duration = Duration::from_secs(5);
 
 /// What a followed file yields: a whole line, or the first
 /// [`input::line_cap`] bytes of a line longer than that (the rest of it is
@@ -179,6 +185,17 @@ impl Tail {
         Ok(())
     }
 
+    /// At the end of a stream (stdin closed): hands on its last line when
+    /// it has no newline, as a whole read does. Nothing more to do after.
+    fn finish(&mut self, line: &mut dyn FnMut(Record<'_>) -> Result<()>) -> Result<()> {
+        if self.skipping.take().is_some() || self.partial.is_empty() {
+            return Ok(());
+        }
+        self.line_no += 1;
+        let last = std::mem::take(&mut self.partial);
+        line(Record::Line(self.line_no, input::trim_newline(&last)))
+    }
+
     /// Adds `piece` to the partial line `line_no`; when that makes it
     /// over-long, hands its first `cap` bytes to `line` and starts skipping
     /// the rest (true).
@@ -205,21 +222,27 @@ impl Tail {
     }
 }
 
-/// One followed input: its file, its rules' state and what was read.
+/// One followed input: its file (or stdin), its rules' state and what was
+/// read.
 struct Followed {
+    input: Input,
     tail: Tail,
+    /// stdin's reading thread; `None` for a file.
+    stdin: Option<stdin::StdinFeed>,
+    /// Whether stdin's first bytes were checked against its declared kind.
+    head_checked: bool,
     eval: SourceEval,
     summary: InputSummary,
 }
 
 impl Followed {
-    /// Reads what is new in the file into the rules; returns the bytes
-    /// read.
+    /// Reads what is new in the file (or has come through the pipe) into
+    /// the rules; returns the bytes read.
     fn poll(&mut self, quiet: bool) -> Result<u64> {
-        let name = self.tail.path.display().to_string();
+        let name = self.input.name();
         let mut recon = std::mem::take(&mut self.tail.recon);
         let (eval, summary) = (&mut self.eval, &mut self.summary);
-        let read = self.tail.poll(&mut |record| {
+        let mut line = |record: Record<'_>| {
             let fed = Fed {
                 eval: &mut *eval,
                 recon: &mut recon,
@@ -227,9 +250,35 @@ impl Followed {
                 summary: &mut *summary,
             };
             fed.feed(record, quiet)
-        });
+        };
+        let read = match &mut self.stdin {
+            None => self.tail.poll(&mut line),
+            Some(feed) => {
+                let (tail, input) = (&mut self.tail, &self.input);
+                let head_checked = &mut self.head_checked;
+                feed.drain(&mut |bytes| {
+                    if !std::mem::replace(head_checked, true) {
+                        // `--log -` fed a telemetry stream: refused as a
+                        // whole read refuses it.
+                        input::kind_of(input, &mut &bytes[..])?;
+                    }
+                    tail.split_lines(bytes, &mut line)
+                })
+                .and_then(|read| {
+                    if feed.ended() {
+                        tail.finish(&mut line)?;
+                    }
+                    Ok(read)
+                })
+            }
+        };
         self.tail.recon = recon;
         read
+    }
+
+    /// Whether this is stdin and the pipe has ended.
+    fn ended(&self) -> bool {
+        self.stdin.as_ref().is_some_and(stdin::StdinFeed::ended)
     }
 }
 
@@ -335,22 +384,34 @@ fn announce(ctx: &Context, a: &Alert, fail_on: Severity) -> Result<()> {
     Ok(())
 }
 
-/// Opens each input to follow; stdin cannot be followed.
+/// Opens each input to follow: a file is tailed, stdin read by its own
+/// thread until the pipe ends.
 fn open_all(settings: &Settings) -> Result<Vec<Followed>> {
     let inputs = &settings.inputs;
     input::check_inputs(inputs)?;
-    if let Some(i) = inputs.iter().find(|i| i.is_stdin()) {
-        bail!(
-            "`{}` cannot be followed: stdin is read to its end without `--follow`",
-            i.name()
-        );
-    }
     let mut followed = Vec::new();
     for i in inputs {
         let mut reader = input::open(i)?;
-        let kind = input::kind_of(i, &mut *reader)?;
+        // A declared stdin is checked against its first bytes as they come
+        // (a quiet pipe must not hold up the textfile); an undeclared one
+        // (`--env NAME=-`) is told by them, so it waits for them.
+        let (kind, head_checked) = match (i.is_stdin(), i.kind) {
+            (true, Some(kind)) => (kind, false),
+            _ => (input::kind_of(i, &mut *reader)?, true),
+        };
+        let (tail, stdin) = if i.is_stdin() {
+            // The tail only cuts the pipe's chunks into lines; its path
+            // names stdin in messages.
+            let tail = Tail::new(PathBuf::from(i.name()), kind);
+            (tail, Some(stdin::StdinFeed::spawn(reader)?))
+        } else {
+            (Tail::new(i.path.clone(), kind), None)
+        };
         followed.push(Followed {
-            tail: Tail::new(i.path.clone(), kind),
+            input: i.clone(),
+            tail,
+            stdin,
+            head_checked,
             eval: SourceEval::new(&i.env, &i.name(), kind, settings.rules.clone()),
             summary: InputSummary::empty(i, kind),
         });
@@ -384,16 +445,87 @@ fn evals(followed: &[Followed]) -> Vec<SourceEval> {
     followed.iter().map(|f| f.eval.clone()).collect()
 }
 
+/// SIGINT and SIGTERM, caught while following: the run ends with its
+/// report and textfile (Ctrl-C, `systemctl stop`). A second one ends the
+/// process at once (exit 130).
+struct Stop {
+    asked: Arc<AtomicBool>,
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl Stop {
+    fn catch() -> Result<Self> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let asked = Arc::new(AtomicBool::new(false));
+        let mut ids = Vec::new();
+        for signal in [SIGINT, SIGTERM] {
+            // The shutdown is registered first: it sees the flag as the
+            // previous signal left it.
+            ids.push(signal_hook::flag::register_conditional_shutdown(
+                signal,
+                130,
+                Arc::clone(&asked),
+            )?);
+            ids.push(signal_hook::flag::register(signal, Arc::clone(&asked))?);
+        }
+        Ok(Self { asked, ids })
+    }
+
+    fn asked(&self) -> bool {
+        self.asked.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+/// When the textfile is written while following: at the first data, then
+/// every interval whether or not anything arrived (its mtime says the
+/// monitor is alive), and once more at the end.
+struct Textfile<'a> {
+    path: Option<&'a std::path::Path>,
+    every: Duration,
+    last: Instant,
+    written: bool,
+}
+
+impl Textfile<'_> {
+    fn tick(&mut self, followed: &[Followed], grew: bool) -> Result<()> {
+        let Some(path) = self.path else {
+            return Ok(());
+        };
+        if (grew && !self.written) || self.last.elapsed() >= self.every {
+            crate::prom::write_textfile(path, &crate::env_metrics(&evals(followed)))?;
+            self.last = Instant::now();
+            self.written = true;
+        }
+        Ok(())
+    }
+}
+
 /// Follows the inputs; prints each alert when it is first raised or gets
-/// worse, rewrites the textfile as figures change, and returns the final
-/// report when every input has been idle for `--stop-after-idle`.
+/// worse, rewrites the textfile at its interval, and returns the final
+/// report when every input has been idle for `--stop-after-idle`, when
+/// stdin (the only input) ends, or on SIGINT or SIGTERM.
 pub fn run(ctx: &Context, settings: &Settings) -> Result<Report> {
     let stop_after_idle = settings.follow.and_then(|f| f.stop_after_idle);
     let mut followed = open_all(settings)?;
+    let stop = Stop::catch()?;
     let quiet = ctx.verbosity == rollout_core::Verbosity::Quiet;
     let mut announced = Announced::new();
     let mut last_data = Instant::now();
-    let mut last_textfile: Option<Instant> = None;
+    let mut textfile = Textfile {
+        path: settings.prom_textfile.as_deref(),
+        every: settings.textfile_interval,
+        last: Instant::now(),
+        written: false,
+    };
+    let only_stdin = followed.len() == 1 && followed[0].stdin.is_some();
     loop {
         let mut grew = false;
         for f in &mut followed {
@@ -403,17 +535,18 @@ pub fn run(ctx: &Context, settings: &Settings) -> Result<Report> {
             last_data = Instant::now();
             announce_new(ctx, &followed, settings.fail_on, &mut announced)?;
         }
-        if let Some(path) = &settings.prom_textfile
-            && (last_textfile.is_none_or(|t| t.elapsed() >= TEXTFILE_EVERY) && grew)
-        {
-            crate::prom::write_textfile(path, &crate::env_metrics(&evals(&followed)))?;
-            last_textfile = Some(Instant::now());
-        }
-        if stop_after_idle.is_some_and(|idle| last_data.elapsed() >= idle) {
+        textfile.tick(&followed, grew)?;
+        let idle = stop_after_idle.is_some_and(|idle| last_data.elapsed() >= idle);
+        if idle || (only_stdin && followed[0].ended()) || stop.asked() {
             break;
         }
-        std::thread::sleep(POLL);
+        if !grew {
+            std::thread::sleep(POLL);
+        }
     }
+    drop(stop);
+    // An alert raised by the last line of a pipe is printed too.
+    announce_new(ctx, &followed, settings.fail_on, &mut announced)?;
     let evals = evals(&followed);
     let summaries = followed
         .into_iter()

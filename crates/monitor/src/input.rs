@@ -135,9 +135,20 @@ impl InputSummary {
 /// Reads a whole input into `eval`.
 pub fn read_all(
     input: &Input,
-    mut reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn BufRead + Send>,
     kind: Kind,
     eval: &mut SourceEval,
+) -> Result<InputSummary> {
+    read_all_with(input, (reader, kind), eval, &mut |_| Ok(()))
+}
+
+/// [`read_all`], calling `progress` with the evaluator after each tick (a
+/// pipe read to its end writes the textfile as it goes).
+pub fn read_all_with(
+    input: &Input,
+    (mut reader, kind): (Box<dyn BufRead + Send>, Kind),
+    eval: &mut SourceEval,
+    progress: &mut dyn FnMut(&SourceEval) -> Result<()>,
 ) -> Result<InputSummary> {
     let name = input.name();
     let mut summary = InputSummary::empty(input, kind);
@@ -148,8 +159,9 @@ pub fn read_all(
     };
     match kind {
         Kind::Log => {
-            let line_no = read_log(&name, &mut reader, eval, &mut |tick| {
+            let line_no = read_log(&name, &mut reader, eval, &mut |tick, eval| {
                 note(tick, &mut summary);
+                progress(eval)
             })?;
             summary.records = line_no;
             summary.warnings = eval.take_warnings();
@@ -167,6 +179,7 @@ pub fn read_all(
                 summary.records += 1;
                 note(state.tick, &mut summary);
                 eval.telemetry_state(&state);
+                progress(eval)?;
             }
         }
     }
@@ -174,13 +187,13 @@ pub fn read_all(
 }
 
 /// Feeds every line of a log to `eval`, calling `ticked` with the tick of
-/// each `tick_health` line; returns the number of lines. Over-long lines go
+/// each `tick_health` line and the evaluator; returns the number of lines. Over-long lines go
 /// through [`over_long_line`], as in `--follow`.
 fn read_log(
     name: &str,
     reader: &mut Box<dyn BufRead + Send>,
     eval: &mut SourceEval,
-    ticked: &mut dyn FnMut(u64),
+    ticked: &mut dyn FnMut(u64, &SourceEval) -> Result<()>,
 ) -> Result<u64> {
     let cap = line_cap(Kind::Log);
     let mut buf = Vec::with_capacity(4096);
@@ -201,7 +214,7 @@ fn read_log(
         }
         let text = String::from_utf8_lossy(trim_newline(&buf));
         if let Some(tick) = eval.log_line(line_no, &text) {
-            ticked(tick);
+            ticked(tick, eval)?;
         }
     }
 }

@@ -63,7 +63,7 @@ pub fn run(ctx: &Context, settings: Settings) -> Result<Outcome> {
     let report = match &settings.follow {
         Some(_) => follow::run(ctx, &settings)?,
         None => {
-            let report = evaluate(&settings)?;
+            let report = evaluate_with(&settings, &mut textfile_progress(&settings))?;
             if let Some(path) = &settings.prom_textfile {
                 prom::write_textfile(path, &report.environments)?;
             }
@@ -93,12 +93,41 @@ fn write_report(ctx: &Context, report: &Report, followed: bool) -> Result<()> {
     Ok(())
 }
 
+/// What to do while a whole read goes on: with `--prom-textfile`, write
+/// the figures so far once `textfile_interval` has passed since the start
+/// or the last write, so that a long pipe on stdin (`--log -`) keeps the
+/// textfile fresh as its lines arrive; else nothing.
+fn textfile_progress(
+    settings: &Settings,
+) -> impl FnMut(&[SourceEval], &SourceEval) -> Result<()> + '_ {
+    let mut last = std::time::Instant::now();
+    move |done, current| {
+        if let Some(path) = &settings.prom_textfile
+            && last.elapsed() >= settings.textfile_interval
+        {
+            let mut evals = done.to_vec();
+            evals.push(current.clone());
+            prom::write_textfile(path, &env_metrics(&evals))?;
+            last = std::time::Instant::now();
+        }
+        Ok(())
+    }
+}
+
+/// What a whole read reports as it goes, after each tick: the evaluators
+/// of the inputs read, and the one being read.
+type Progress<'a> = dyn FnMut(&[SourceEval], &SourceEval) -> Result<()> + 'a;
+
 /// Judges whole inputs once: the report of [`run`] without `--follow`,
 /// written nowhere.
 pub fn evaluate(settings: &Settings) -> Result<Report> {
+    evaluate_with(settings, &mut |_, _| Ok(()))
+}
+
+fn evaluate_with(settings: &Settings, progress: &mut Progress<'_>) -> Result<Report> {
     let rules = &settings.rules;
     if settings.unreadable == Unreadable::Refuse {
-        let (evals, summaries) = read_inputs(rules, &settings.inputs, false)?;
+        let (evals, summaries) = read_inputs_with(rules, &settings.inputs, false, progress)?;
         if let Some(first) = summaries.iter().find_map(|s| s.problem.as_deref())
             && summaries.iter().all(|s| s.problem.is_some())
         {
@@ -117,7 +146,7 @@ pub fn evaluate(settings: &Settings) -> Result<Report> {
     let (evals, mut summaries) = if present.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        read_inputs(rules, &present, false)?
+        read_inputs_with(rules, &present, false, progress)?
     };
     for i in missing {
         summaries.push(InputSummary {
@@ -134,6 +163,15 @@ pub fn read_inputs(
     inputs: &[Input],
     points: bool,
 ) -> Result<(Vec<SourceEval>, Vec<InputSummary>)> {
+    read_inputs_with(rules, inputs, points, &mut |_, _| Ok(()))
+}
+
+fn read_inputs_with(
+    rules: &RuleSettings,
+    inputs: &[Input],
+    points: bool,
+    progress: &mut Progress<'_>,
+) -> Result<(Vec<SourceEval>, Vec<InputSummary>)> {
     input::check_inputs(inputs)?;
     let mut evals = Vec::new();
     let mut summaries = Vec::new();
@@ -144,7 +182,10 @@ pub fn read_inputs(
         if points {
             eval = eval.collect_points();
         }
-        summaries.push(input::read_all(i, reader, kind, &mut eval)?);
+        let summary = input::read_all_with(i, (reader, kind), &mut eval, &mut |current| {
+            progress(&evals, current)
+        })?;
+        summaries.push(summary);
         evals.push(eval);
     }
     Ok((evals, summaries))

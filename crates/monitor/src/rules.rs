@@ -138,8 +138,11 @@ pub struct SourceEval {
     gap_evidence: Vec<Evidence>,
     // chart
     points: Option<Vec<Point>>,
+    /// The ticks since the last point kept, merged (thinned inputs).
+    pending: Option<Point>,
     stride: u64,
     seen: u64,
+    variant_reported: u64,
 }
 
 impl SourceEval {
@@ -180,8 +183,10 @@ impl SourceEval {
             gaps: Ranges::default(),
             gap_evidence: Vec::new(),
             points: None,
+            pending: None,
             stride: 1,
             seen: 0,
+            variant_reported: 0,
         }
     }
 
@@ -203,8 +208,21 @@ impl SourceEval {
         self.kind
     }
 
-    pub fn points(&self) -> &[Point] {
-        self.points.as_deref().unwrap_or(&[])
+    /// The points kept for the chart, the ticks of the last stride
+    /// included.
+    pub fn points(&self) -> Vec<Point> {
+        let mut points = self.points.clone().unwrap_or_default();
+        points.extend(self.pending);
+        points
+    }
+
+    /// Ticks read, with a variant, and with an unexpected one.
+    pub fn variant_ticks(&self) -> VariantTicks {
+        VariantTicks {
+            present: self.seen,
+            reported: self.variant_reported,
+            unexpected: self.bad_variant.ticks,
+        }
     }
 
     /// Ranges of ticks missing from a telemetry stream (the first ones).
@@ -367,6 +385,7 @@ impl SourceEval {
         let variant_ok = sample
             .variant
             .map(|variant| self.observe_variant(tick, line, variant));
+        self.variant_reported += u64::from(variant_ok.is_some());
         if let Some(cumulative) = sample.dropped {
             self.observe_drops(tick, line, first, cumulative);
         }
@@ -383,6 +402,8 @@ impl SourceEval {
             dropped: sample.dropped,
             queue: sample.queue,
             exit_queue: sample.exit_queue,
+            queue_low: sample.queue,
+            exit_queue_low: sample.exit_queue,
             variant_ok,
         });
     }
@@ -489,21 +510,32 @@ impl SourceEval {
         }
     }
 
-    /// Keeps every stride-th tick for the chart, halving the points when full.
+    /// Keeps a point per stride of ticks for the chart, the ticks between
+    /// merged into it (their extremes kept); when full, adjacent points are
+    /// merged and the stride doubles.
     fn record_point(&mut self, point: Point) {
         let Some(points) = &mut self.points else {
             return;
         };
+        let merged = match self.pending.take() {
+            Some(earlier) => earlier.merge(point),
+            None => point,
+        };
         if !self.seen.is_multiple_of(self.stride) {
+            self.pending = Some(merged);
             return;
         }
-        points.push(point);
+        points.push(merged);
         if points.len() >= MAX_POINTS {
-            let mut index: u64 = 0;
-            points.retain(|_| {
-                index += 1;
-                !index.is_multiple_of(2)
-            });
+            let pairs = std::mem::take(points);
+            let mut it = pairs.chunks(2);
+            for pair in &mut it {
+                points.push(match pair {
+                    [a, b] => a.merge(*b),
+                    [a] => *a,
+                    _ => continue,
+                });
+            }
             self.stride *= 2;
         }
     }

@@ -33,6 +33,10 @@ pub struct Settings {
     pub follow: Option<FollowSettings>,
     /// Where node_exporter textfile metrics are written (atomically).
     pub prom_textfile: Option<PathBuf>,
+    /// How often the textfile is rewritten while a stream is read: with
+    /// `--follow`, every interval; from a pipe without it, as lines arrive
+    /// and at most this often. Always once more at the end.
+    pub textfile_interval: Duration,
 }
 
 impl Settings {
@@ -50,6 +54,7 @@ impl Settings {
             unreadable: Unreadable::Judge,
             follow: None,
             prom_textfile: None,
+            textfile_interval: config.monitor.textfile_interval.0,
         })
     }
 }

@@ -98,6 +98,9 @@ pub(crate) struct CheckArgs {
     /// Write node_exporter textfile metrics here (atomically)
     #[arg(long, value_name = "FILE")]
     pub prom_textfile: Option<PathBuf>,
+    /// While reading a stream, rewrite the textfile this often (at least 1s) [default: monitor.textfile_interval]
+    #[arg(long, value_name = "DURATION", requires = "prom_textfile", value_parser = rollout_config::model::parse_textfile_interval)]
+    pub textfile_interval: Option<Duration>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -247,6 +250,9 @@ impl CheckArgs {
                 stop_after_idle: self.stop_after_idle,
             }),
             prom_textfile: self.prom_textfile.map(|p| on_command_line(cwd, &p)),
+            textfile_interval: self
+                .textfile_interval
+                .unwrap_or(ctx.settings.config.monitor.textfile_interval.0),
         })
     }
 }

@@ -9,4 +9,5 @@ mod hostile;
 mod in_tree;
 mod lock;
 mod machine;
+mod stream;
 mod workflow;

@@ -178,15 +178,59 @@ pub enum Kind {
     Telemetry,
 }
 
-/// One sample for the chart.
+/// One sample for the chart: one tick, or, once a long input is thinned,
+/// the ticks from this one to the next point, with their extremes kept so
+/// that a one-tick spike still shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
     pub tick: u64,
+    /// The cumulative drops at the last tick it stands for.
     pub dropped: Option<u64>,
+    /// The highest queue of the ticks it stands for.
     pub queue: Option<u64>,
+    /// The highest exit queue of the ticks it stands for.
     pub exit_queue: Option<u64>,
-    /// Whether the runtime variant was the expected one; `None` when unknown.
+    /// The lowest queue and exit queue of the ticks it stands for.
+    pub queue_low: Option<u64>,
+    pub exit_queue_low: Option<u64>,
+    /// Whether the runtime variant was the expected one (`false` when any
+    /// tick it stands for was not); `None` when unknown.
     pub variant_ok: Option<bool>,
+}
+
+impl Point {
+    /// The point standing for this one's ticks and `later`'s.
+    pub fn merge(self, later: Point) -> Point {
+        let max = |a: Option<u64>, b: Option<u64>| a.max(b);
+        let min = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Point {
+            tick: self.tick,
+            dropped: later.dropped.or(self.dropped),
+            queue: max(self.queue, later.queue),
+            exit_queue: max(self.exit_queue, later.exit_queue),
+            queue_low: min(self.queue_low, later.queue_low),
+            exit_queue_low: min(self.exit_queue_low, later.exit_queue_low),
+            variant_ok: match (self.variant_ok, later.variant_ok) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (a, b) => a.or(b),
+            },
+        }
+    }
+}
+
+/// How many ticks of an input report the runtime variant, and how many of
+/// those are not the expected one: exact, whatever the chart's thinning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VariantTicks {
+    /// Ticks read.
+    pub present: u64,
+    /// Ticks whose variant is known.
+    pub reported: u64,
+    /// Ticks whose variant is not the expected one.
+    pub unexpected: u64,
 }
 
 /// The last figures of an input, for metrics.

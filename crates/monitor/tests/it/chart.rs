@@ -1,4 +1,7 @@
-//! `monitor chart`: two environments, one of them not facade.
+//! `monitor chart`: two environments, one of them not facade; log-only
+//! environments; 100k ticks. Rendered to PNG with CairoSVG (from PyPI, in
+//! `target/chart-venv`), the PNGs kept under the test's target directory
+//! (`target/tmp/chart-*.png`) for a look.
 
 use monitor::{Input, Kind, chart, read_inputs};
 
@@ -44,6 +47,7 @@ fn chart_shows_both_environments_and_the_non_facade_one() {
     let (evals, _) = read_inputs(&rules, &inputs, true).expect("read");
     let out = dir.path().join("envs.svg");
     chart::draw(&evals, &rules, &out).expect("draw");
+    keep(&out, "chart-two-environments");
     let svg = std::fs::read_to_string(&out).expect("svg");
     assert!(svg.starts_with("<svg"), "{}", &svg[..100]);
     assert!(
@@ -53,9 +57,237 @@ fn chart_shows_both_environments_and_the_non_facade_one() {
     );
     assert!(svg.contains("staging: all facade"));
     // Ticks 41-59 were lost, and a lost diff may have changed the variant:
-    // from tick 60 on it is not known, so only ticks 31-40 count.
-    assert!(svg.contains("prod: NOT facade at 10 of 40 ticks"));
+    // from tick 60 on it is not known. Of the 81 ticks present, 31-40 are
+    // not facade.
+    assert!(
+        svg.contains("prod: NOT facade at 10 of 81 ticks (not known at 41)"),
+        "variant label"
+    );
     assert!(svg.contains("#D62728"), "red band for the non-facade ticks");
+    // Every axis has its title.
+    for title in [
+        "tick",
+        "runtime_variant",
+        "drops per 100 ticks",
+        "queue length",
+    ] {
+        assert!(
+            svg.contains(&format!("\n{title}\n</text>")),
+            "axis title {title}"
+        );
+    }
+    assert!(
+        svg.contains("prod: WARNING telemetry-gap"),
+        "prod's gap alert in its status"
+    );
+    let png = render_png(&out, "chart-two-environments");
+    assert!(png.width == 1500 && png.bytes < 400_000, "{png:?}");
+}
+
+/// A copy of the SVG `out` as `target/tmp/{name}.svg`, for a look.
+fn keep(out: &std::path::Path, name: &str) {
+    let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.svg"));
+    std::fs::copy(out, kept).expect("keep the svg");
+}
+
+/// A PNG rendered from an SVG: where it is, its size in pixels and bytes.
+#[derive(Debug)]
+struct Png {
+    width: u32,
+    height: u32,
+    bytes: u64,
+}
+
+/// Renders `svg` to `target/tmp/{name}.png` with CairoSVG, which must
+/// accept it.
+fn render_png(svg: &std::path::Path, name: &str) -> Png {
+    let bin = test_support::venv("chart-venv", "", &["cairosvg>=2.7,<3"]);
+    let png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.png"));
+    let script = r#"
+import sys, cairosvg, io
+from PIL import Image
+cairosvg.svg2png(url=sys.argv[1], write_to=sys.argv[2])
+image = Image.open(sys.argv[2])
+print(image.size[0], image.size[1])
+"#;
+    let out = plumbing::process::command(bin.join("python"))
+        .arg("-c")
+        .arg(script)
+        .arg(svg)
+        .arg(&png)
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let size = String::from_utf8_lossy(&out.stdout);
+    let mut size = size
+        .split_whitespace()
+        .map(|n| n.parse::<u32>().expect("size"));
+    Png {
+        width: size.next().expect("width"),
+        height: size.next().expect("height"),
+        bytes: std::fs::metadata(&png).expect("png").len(),
+    }
+}
+
+/// Six environments with only logs: none reports a variant, so the
+/// headline says so instead of the green "every environment reports".
+/// A critical plaintext endpoint shows in its environment's status line.
+#[test]
+fn log_only_environments_say_no_variant_is_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = fixtures::context(
+        dir.path(),
+        "drop_warning_per_100_ticks: 5\ndrop_critical_per_100_ticks: 20",
+    );
+    let rules = rule_settings(&ctx.settings).expect("rules");
+    let mut inputs = Vec::new();
+    for (i, env) in ["dev", "qa", "staging", "canary", "prod-eu", "prod-us"]
+        .iter()
+        .enumerate()
+    {
+        let n = i as u64;
+        let mut log = fixtures::log(Keys::Newer, 300, |t| {
+            (u64::from(t % (7 + n) == 0) * (n + 1), (t + n) % 5, t % 3)
+        });
+        if *env == "prod-us" {
+            log.push_str(&fixtures::plaintext_warning("collector.internal:8765"));
+        }
+        inputs.push(Input {
+            env: (*env).into(),
+            path: fixtures::write(dir.path(), &format!("{env}.log"), &log),
+            kind: Some(Kind::Log),
+        });
+    }
+    let (evals, _) = read_inputs(&rules, &inputs, true).expect("read");
+    let out = dir.path().join("logs.svg");
+    chart::draw(&evals, &rules, &out).expect("draw");
+    keep(&out, "chart-log-only");
+    let svg = std::fs::read_to_string(&out).expect("svg");
+    assert!(
+        svg.contains(
+            "runtime_variant: no environment reports a variant (expected &apos;facade&apos;)"
+        ) || svg.contains("runtime_variant: no environment reports a variant (expected 'facade')"),
+        "headline"
+    );
+    assert!(!svg.contains("every environment"), "no green headline");
+    assert!(svg.contains("dev: runtime_variant not reported"));
+    assert!(
+        svg.contains("prod-us: CRITICAL plaintext-transport: telemetry_tcp_plaintext_enabled endpoint=collector.internal:8765"),
+        "the critical plaintext alert is on the chart"
+    );
+    assert!(
+        svg.contains("dev: no alerts") || svg.contains("dev: WARNING"),
+        "dev's status"
+    );
+    let png = render_png(&out, "chart-log-only");
+    assert!(png.width == 1500 && png.height > 6 * 260, "{png:?}");
+    assert!(png.bytes < 1_000_000, "{png:?}");
+}
+
+/// 100k ticks of log and telemetry: the SVG stays under 300 KB, and a
+/// one-tick exit queue spike (and a one-tick non-facade variant) still
+/// show after thinning and per-column cutting.
+#[test]
+fn a_100k_tick_chart_stays_small_and_keeps_its_spikes() {
+    const N: u64 = 100_000;
+    const SPIKE: u64 = 54_321;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = fixtures::context(
+        dir.path(),
+        "drop_warning_per_100_ticks: 5\ndrop_critical_per_100_ticks: 20",
+    );
+    let rules = rule_settings(&ctx.settings).expect("rules");
+    let log = fixtures::log(Keys::Newer, N, |t| {
+        (
+            u64::from(t % 97 == 0),
+            t % 4,
+            if t == SPIKE { 500 } else { t % 3 },
+        )
+    });
+    let stream = fixtures::telemetry(
+        1..=N,
+        |t| {
+            if t == 77_777 {
+                "legacy".into()
+            } else {
+                "facade".into()
+            }
+        },
+        |t| t % 3,
+    );
+    let inputs = vec![
+        Input {
+            env: "long".into(),
+            path: fixtures::write(dir.path(), "long.log", &log),
+            kind: Some(Kind::Log),
+        },
+        Input {
+            env: "long".into(),
+            path: fixtures::write(dir.path(), "long.jsonl", &stream),
+            kind: None,
+        },
+    ];
+    let (evals, _) = read_inputs(&rules, &inputs, true).expect("read");
+    let out = dir.path().join("long.svg");
+    chart::draw(&evals, &rules, &out).expect("draw");
+    keep(&out, "chart-100k");
+    let size = std::fs::metadata(&out).expect("svg").len();
+    assert!(size < 300_000, "the 100k-tick SVG is {size} bytes");
+    let svg = std::fs::read_to_string(&out).expect("svg");
+    assert!(
+        svg.contains("long: NOT facade at 1 of 100000 ticks"),
+        "exact count"
+    );
+    // The exit queue's line reaches far above the queue's (0 to 3): the
+    // spike of 500 at one tick survived.
+    let top = |stroke: &str| {
+        polyline_ys(&svg, stroke)
+            .into_iter()
+            .fold(f64::INFINITY, f64::min)
+    };
+    let (exit_queue_top, queue_top) = (top("#8000A0"), top("#0000FF"));
+    assert!(
+        exit_queue_top + 100.0 < queue_top,
+        "spike drawn: exit queue top {exit_queue_top}, queue top {queue_top}"
+    );
+    // The one non-facade tick is a red column in the band, at least 2
+    // pixels wide (besides the legend's red box, 14 wide).
+    let red: Vec<&str> = svg
+        .split("<rect")
+        .skip(1)
+        .filter_map(|r| r.split('>').next())
+        .filter(|r| r.contains("fill=\"#D62728\"") && !r.contains("width=\"14\""))
+        .collect();
+    assert_eq!(red.len(), 1, "one red band column: {red:?}");
+    let width = red[0]
+        .split("width=\"")
+        .nth(1)
+        .and_then(|w| w.split('"').next())
+        .expect("width");
+    assert!(width.parse::<u32>().expect("width") >= 2, "{width}");
+    let png = render_png(&out, "chart-100k");
+    assert!(png.width == 1500 && png.bytes < 400_000, "{png:?}");
+}
+
+/// The y coordinates of the series drawn in `stroke`.
+fn polyline_ys(svg: &str, stroke: &str) -> Vec<f64> {
+    svg.split("<polyline")
+        .skip(1)
+        .filter(|p| p.contains(&format!("stroke=\"{stroke}\"")))
+        .filter_map(|p| p.split("points=\"").nth(1)?.split('"').next())
+        // Not a legend's or a threshold's two-point line.
+        .filter(|points| points.split_whitespace().count() > 2)
+        .flat_map(|points| {
+            points
+                .split_whitespace()
+                .filter_map(|xy| xy.split(',').nth(1)?.parse::<f64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Rendered to PNG (CairoSVG), a run that lost most of its ticks shows
@@ -124,7 +356,10 @@ print(gap)
     assert!(counts[0] > 10_000, "lossy run: {} dark pixels", counts[0]);
     assert_eq!(counts[1], 0, "loss-free run has no lost-ticks band");
     let svg = std::fs::read_to_string(dir.path().join("lossy.svg")).expect("svg");
-    assert!(svg.contains("lossy: all facade; 379 ticks lost"), "label");
+    assert!(
+        svg.contains("lossy: facade at 40 of 121 ticks (not known at 81); 379 ticks lost"),
+        "label"
+    );
 
     // Without a log: a note instead of empty drop axes.
     let inputs = vec![Input {

@@ -204,6 +204,7 @@ pub(crate) fn follow_settings(
             stop_after_idle: Some(idle),
         }),
         prom_textfile: None,
+        textfile_interval: std::time::Duration::from_secs(15),
     }
 }
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use baseline::{AddedPaths, BaselineSection, NanPolicy, Tolerance, ToleranceRule};
 pub use capture::{CaptureSection, LOG_LEVELS};
 pub use gate::{GateSection, Policy, Step, StepKind};
-pub use monitor::{MonitorSection, Severity};
+pub use monitor::{MIN_TEXTFILE_INTERVAL, MonitorSection, Severity, parse_textfile_interval};
 pub use release::{ReleaseSection, SignoffTeam};
 pub use target::TargetSection;
 pub use tls::TlsSmokeSection;

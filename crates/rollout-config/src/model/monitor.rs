@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use super::Checker;
-use crate::error::ConfigError;
+use super::types::{Span, parse_span};
+use crate::error::{ConfigError, InvalidValue};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -64,6 +67,11 @@ pub struct MonitorSection {
     /// The LogQL range that stands for the built-in rules' tick windows.
     #[serde(default = "default_loki_range")]
     pub loki_range: String,
+    /// How often `monitor --prom-textfile` rewrites the textfile while it
+    /// reads a stream (`--follow`, or a pipe on stdin): at least
+    /// [`MIN_TEXTFILE_INTERVAL`].
+    #[serde(default = "default_textfile_interval")]
+    pub textfile_interval: Span,
 }
 
 fn default_loki_selector() -> String {
@@ -76,6 +84,32 @@ fn default_loki_env_label() -> String {
 
 fn default_loki_range() -> String {
     "5m".into()
+}
+
+/// The shortest `monitor.textfile_interval` (and `--textfile-interval`):
+/// node_exporter reads the file when it is scraped, every 15 s or so, so
+/// rewriting it more often than every second only costs disk writes.
+pub const MIN_TEXTFILE_INTERVAL: Duration = Duration::from_secs(1);
+
+fn default_textfile_interval() -> Span {
+    Span(Duration::from_secs(15))
+}
+
+/// Parses `--textfile-interval` as [`parse_span`] does, and checks it is at
+/// least [`MIN_TEXTFILE_INTERVAL`].
+pub fn parse_textfile_interval(text: &str) -> Result<Duration, InvalidValue> {
+    let interval = parse_span(text)?;
+    check_textfile_interval(interval, &format!("'{text}'"))?;
+    Ok(interval)
+}
+
+fn check_textfile_interval(interval: Duration, found: &str) -> Result<(), InvalidValue> {
+    if interval < MIN_TEXTFILE_INTERVAL {
+        return Err(InvalidValue(format!(
+            "expected an interval of at least 1s (node_exporter reads the textfile only when scraped), found {found}"
+        )));
+    }
+    Ok(())
 }
 
 fn default_runbook_url() -> String {
@@ -140,8 +174,18 @@ impl Default for MonitorSection {
             loki_range: default_loki_range(),
             runbook_base_url: None,
             alert_labels: std::collections::BTreeMap::new(),
+            textfile_interval: default_textfile_interval(),
         }
     }
+}
+
+fn validate_textfile_interval(
+    section: &MonitorSection,
+    check: &Checker<'_>,
+) -> Result<(), ConfigError> {
+    let interval = section.textfile_interval;
+    check_textfile_interval(interval.0, &interval.to_string())
+        .map_err(|invalid| check.err("monitor.textfile_interval".into(), invalid.0))
 }
 
 /// The checks of `monitor` serde cannot express: factors, windows,
@@ -159,6 +203,7 @@ pub(crate) fn validate(section: &MonitorSection, check: &Checker<'_>) -> Result<
     validate_loki(section, check)?;
     validate_runbook_base(section, check)?;
     validate_alert_labels(section, check)?;
+    validate_textfile_interval(section, check)?;
     if !(section.exit_queue_spike_factor.is_finite() && section.exit_queue_spike_factor > 1.0) {
         return Err(check.err(
             "monitor.exit_queue_spike_factor".into(),
