@@ -206,7 +206,9 @@ fn follow_reads_a_pipe_until_it_closes_and_keeps_the_textfile_fresh() {
         "a critical alert fails the run\n{stdout}\n{stderr}"
     );
     assert!(
-        stdout.contains("FAIL: 1 critical, 0 warning alerts"),
+        // The one warning: tick_health lines carry no runtime_variant.
+        stdout.contains("FAIL: 1 critical, 1 warning alerts")
+            && stdout.contains("warn runtime-variant-missing [default]"),
         "{stdout}"
     );
     let last = wait_for_textfile(&prom, "townlet_tick{env=\"default\"} 80");
@@ -279,7 +281,7 @@ fn ctrl_c_ends_a_followed_pipe_with_its_verdict_and_textfile() {
     let (code, stdout, stderr) = monitor.close();
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("pass: 0 critical, 0 warning alerts"),
+        stdout.contains("pass: 0 critical, 1 warning alerts"),
         "{stdout}"
     );
     wait_for_textfile(&prom, "townlet_tick{env=\"default\"} 35");
