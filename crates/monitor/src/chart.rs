@@ -312,26 +312,45 @@ fn variant_label(env: &Env<'_>, rules: &RuleSettings) -> (String, RGBColor) {
 
 /// The bands of the variant: green where the expected variant is reported,
 /// red where another one is, grey before any report (and throughout when
-/// none is). A tick missing between two reports keeps the earlier one's
-/// colour: payloads only change what they change.
-fn variant_bands(pts: &[Point], (lo, hi): (u64, u64)) -> Vec<(u64, u64, RGBColor)> {
+/// none is). A tick between two reports keeps the earlier one's colour
+/// (payloads only change what they change), except after ticks the
+/// telemetry lost: what was lost may have changed it, so the ticks after a
+/// gap are grey until the next report, as the caption counts them (`not
+/// known at`).
+fn variant_bands(
+    pts: &[Point],
+    gaps: &[TickRange],
+    (lo, hi): (u64, u64),
+) -> Vec<(u64, u64, RGBColor)> {
     let end = hi.saturating_add(1);
     let known: Vec<(u64, bool)> = pts
         .iter()
         .filter_map(|p| p.variant_ok.map(|ok| (p.tick, ok)))
         .collect();
     let mut bands: Vec<(u64, u64, RGBColor)> = Vec::new();
+    let mut push = |from: u64, to: u64, c: RGBColor| {
+        if from >= to {
+            return;
+        }
+        match bands.last_mut() {
+            Some(b) if b.2 == c && b.1 == from => b.1 = to,
+            _ => bands.push((from, to, c)),
+        }
+    };
     match known.first() {
-        None => bands.push((lo, end, UNKNOWN)),
-        Some(&(first, _)) if first > lo => bands.push((lo, first, UNKNOWN)),
-        Some(_) => {}
+        None => push(lo, end, UNKNOWN),
+        Some(&(first, _)) => push(lo, first, UNKNOWN),
     }
     for (i, &(tick, ok)) in known.iter().enumerate() {
         let c = if ok { OK } else { BAD };
         let to = known.get(i + 1).map_or(end, |n| n.0);
-        match bands.last_mut() {
-            Some(b) if b.2 == c && b.1 == tick => b.1 = to,
-            _ => bands.push((tick, to, c)),
+        // The first gap after this report ends what it vouches for.
+        match gaps.iter().find(|g| g.start > tick && g.start < to) {
+            Some(g) => {
+                push(tick, g.start, c);
+                push(g.start, to, UNKNOWN);
+            }
+            None => push(tick, to, c),
         }
     }
     bands
@@ -383,7 +402,11 @@ where
         OK => 2,
         _ => 1,
     };
-    let bands = columns::bands(&variant_bands(&env.points, (lo, hi)), (lo, hi), rank);
+    let bands = columns::bands(
+        &variant_bands(&env.points, &env.gaps, (lo, hi)),
+        (lo, hi),
+        rank,
+    );
     // A red column is drawn last and at least three columns wide, so that one
     // tick of another variant among 100k still shows.
     let (red, rest): (Vec<_>, Vec<_>) = bands.into_iter().partition(|b| b.2 == BAD);

@@ -311,7 +311,9 @@ import sys, cairosvg, io
 from PIL import Image
 png = cairosvg.svg2png(url=sys.argv[1])
 image = Image.open(io.BytesIO(png)).convert("RGB")
-gap = sum(1 for (r, g, b) in image.getdata() if abs(r - 79) < 8 and abs(g - 107) < 8 and abs(b - 84) < 8)
+# The lost-ticks band (90, 90, 90) at 0.75 over the grey of an unknown
+# variant (190, 190, 190): what the telemetry lost may have changed it.
+gap = sum(1 for (r, g, b) in image.getdata() if abs(r - 115) < 3 and abs(g - 115) < 3 and abs(b - 115) < 3)
 print(gap)
 "#;
     let mut counts = Vec::new();
@@ -354,7 +356,13 @@ print(gap)
         );
     }
     assert!(counts[0] > 10_000, "lossy run: {} dark pixels", counts[0]);
-    assert_eq!(counts[1], 0, "loss-free run has no lost-ticks band");
+    // Grey text is antialiased through that shade in a few pixels; a band
+    // is thousands.
+    assert!(
+        counts[1] < 500,
+        "loss-free run has no lost-ticks band: {} pixels",
+        counts[1]
+    );
     let svg = std::fs::read_to_string(dir.path().join("lossy.svg")).expect("svg");
     assert!(
         svg.contains("lossy: facade at 40 of 121 ticks (not known at 81); 379 ticks lost"),
