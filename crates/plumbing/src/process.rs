@@ -559,13 +559,13 @@ pub fn run_in_pty(
 /// that may split sequences and UTF-8 characters across reads, with
 /// `strip-ansi-escapes` (a `vte` parser) keeping the text and newlines.
 pub struct AnsiStripper {
-    writer: strip_ansi_escapes::Writer<SharedBuffer>,
-    text: SharedBuffer,
+    writer: strip_ansi_escapes::Writer<rollout_core::out::Captured>,
+    text: rollout_core::out::Captured,
 }
 
 impl Default for AnsiStripper {
     fn default() -> Self {
-        let text = SharedBuffer::default();
+        let text = rollout_core::out::Captured::default();
         Self {
             writer: strip_ansi_escapes::Writer::new(text.clone()),
             text,
@@ -582,32 +582,6 @@ impl AnsiStripper {
         let taken = self.text.take();
         // The parser emits whole characters only.
         String::from_utf8_lossy(&taken).into_owned()
-    }
-}
-
-/// Where the stripper writes its text, for `feed` to take it back.
-#[derive(Clone, Default)]
-struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl SharedBuffer {
-    fn take(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .map(|mut bytes| std::mem::take(&mut *bytes))
-            .unwrap_or_default()
-    }
-}
-
-impl Write for SharedBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut bytes) = self.0.lock() {
-            bytes.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -65,6 +65,12 @@ impl Captured {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The bytes written so far, leaving it empty (a reader that consumes
+    /// what a writer produced, as `plumbing`'s ANSI stripper does).
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// The bytes written so far, as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.bytes()).into_owned()
