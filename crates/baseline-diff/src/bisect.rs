@@ -359,28 +359,7 @@ fn emit(ctx: &Context, report: &BisectReport, output: Option<&Path>) -> Result<(
             _ => report.human(style),
         })
     };
-    match output {
-        Some(path) => {
-            rollout_core::fs::write_atomic(path, text(Style::new(false))?.as_bytes())?;
-            if ctx.verbosity != Verbosity::Quiet {
-                eprintln!(
-                    "{} (report written to `{}`)",
-                    printable(&report.summary()),
-                    printable(&path.display().to_string())
-                );
-            }
-        }
-        None => {
-            use std::io::Write as _;
-            let style = if ctx.format == Format::Human {
-                ctx.out.style()
-            } else {
-                Style::new(false)
-            };
-            let mut out = ctx.out.lock();
-            out.write_all(text(style)?.as_bytes())?;
-            out.flush()?;
-        }
-    }
-    Ok(())
+    crate::command::write_report(ctx, output, &text, &|| {
+        printable(&report.summary()).into_owned()
+    })
 }

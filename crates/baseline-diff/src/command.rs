@@ -199,14 +199,30 @@ fn loss_of(
 /// Writes the report to the context's output, or to the file `output` with
 /// the verdict line on stderr.
 fn emit(ctx: &Context, report: &Report, output: Option<&Path>) -> Result<()> {
+    write_report(
+        ctx,
+        output,
+        &|style| render(report, ctx.format, style),
+        &|| render::verdict_line(report, Style::stderr()),
+    )
+}
+
+/// The one way a baseline-diff report is written: `text(style)` on the
+/// context's output (coloured only for a person), or into the file `output`
+/// uncoloured with `headline()` on stderr (unless `-q`).
+pub(crate) fn write_report(
+    ctx: &Context,
+    output: Option<&Path>,
+    text: &dyn Fn(Style) -> Result<String>,
+    headline: &dyn Fn() -> String,
+) -> Result<()> {
     match output {
         Some(path) => {
-            let text = render(report, ctx.format, Style::new(false))?;
-            rollout_core::fs::write_atomic(path, text.as_bytes())?;
+            rollout_core::fs::write_atomic(path, text(Style::new(false))?.as_bytes())?;
             if ctx.verbosity != Verbosity::Quiet {
                 eprintln!(
                     "{} (report written to `{}`)",
-                    render::verdict_line(report, Style::stderr()),
+                    headline(),
                     printable(&path.display().to_string())
                 );
             }
@@ -218,7 +234,7 @@ fn emit(ctx: &Context, report: &Report, output: Option<&Path>) -> Result<()> {
             } else {
                 Style::new(false)
             };
-            let text = render(report, ctx.format, style)?;
+            let text = text(style)?;
             let mut out = ctx.out.lock();
             out.write_all(text.as_bytes())?;
             out.flush()?;
