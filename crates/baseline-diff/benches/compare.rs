@@ -14,7 +14,8 @@
 //!
 //! `BENCH_MB` sets the size of each capture (default 200); `BENCH_XTASK` an
 //! xtask binary to measure instead of building `target/debug/xtask`;
-//! `BENCH_PYTHON` the interpreter (default `python3`, which needs numpy).
+//! `BENCH_PYTHON` the interpreter (default `python3` when it has numpy, else
+//! the numpy virtual environment the hostile arrays are written with).
 //! `BENCH_HOSTILE_ONLY=1` measures the hostile object arrays only.
 
 // A harness is one long script of scenarios, read top to bottom.
@@ -144,14 +145,15 @@ fn main() {
 /// The binary is built first so that the figures are of the current code;
 /// `BENCH_XTASK` measures another binary instead. Reports the median of
 /// three runs of the binary (with CPU time and peak RSS), then the literal
-/// `cargo xtask` invocation, which adds cargo's up-to-date check.
+/// `cargo xtask` invocation, which adds cargo's up-to-date check: (the
+/// binary's median, the `cargo xtask` run when measured).
 fn measure_xtask(
     base: &Path,
     cand: &Path,
     dir: &Path,
     mib: f64,
     t_parse: Duration,
-) -> Option<Duration> {
+) -> Option<(Duration, Option<Duration>)> {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let xtask = match std::env::var_os("BENCH_XTASK") {
@@ -205,18 +207,32 @@ fn measure_xtask(
             "`cargo xtask baseline-diff` (up-to-date check included): {:.2}s",
             tc.as_secs_f64()
         );
-        return Some(tc.max(t));
+        return Some((t, Some(tc.max(t))));
     }
-    Some(t)
+    Some((t, None))
 }
 
-fn python(base: &Path, cand: &Path, mib: f64, t_cmp: Duration, t_xtask: Option<Duration>) {
-    let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+fn python(
+    base: &Path,
+    cand: &Path,
+    mib: f64,
+    t_cmp: Duration,
+    t_xtask: Option<(Duration, Option<Duration>)>,
+) {
+    let has_numpy = |python: &Path| {
+        plumbing::process::command(python)
+            .args(["-c", "import numpy"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let python = match std::env::var_os("BENCH_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None if has_numpy(Path::new("python3")) => PathBuf::from("python3"),
+        None => test_support::venv("numpy-venv", "", &["numpy>=1.26,<3"]).join("python"),
+    };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/reference.py");
-    let probe = plumbing::process::command(&python)
-        .args(["-c", "import numpy"])
-        .output();
-    if probe.map(|o| o.status.success()).unwrap_or(false) {
+    if has_numpy(&python) {
         let (t, rss, cpu) = run_measured(
             plumbing::process::command(&python)
                 .arg(&script)
@@ -234,15 +250,22 @@ fn python(base: &Path, cand: &Path, mib: f64, t_cmp: Duration, t_xtask: Option<D
             "speed-up over python: compare_paths {:.1}x",
             t.as_secs_f64() / t_cmp.as_secs_f64()
         );
-        if let Some(x) = t_xtask {
+        if let Some((binary, cargo)) = t_xtask {
             println!(
-                "speed-up over python: cargo xtask {:.1}x",
-                t.as_secs_f64() / x.as_secs_f64()
+                "speed-up over python: xtask binary {:.1}x",
+                t.as_secs_f64() / binary.as_secs_f64()
             );
+            if let Some(x) = cargo {
+                println!(
+                    "speed-up over python: cargo xtask {:.1}x",
+                    t.as_secs_f64() / x.as_secs_f64()
+                );
+            }
         }
     } else {
         println!(
-            "python reference: not measured, `{python}` cannot import numpy (pip install numpy)"
+            "python reference: not measured, `{}` cannot import numpy (pip install numpy)",
+            python.display()
         );
     }
 }

@@ -47,7 +47,29 @@ pub struct StreamSettings<'a> {
 enum FieldRow {
     /// The state was not known there (stream began with diffs).
     Unknown,
-    Values(Vec<(String, Value)>),
+    Values(Vec<(Arc<str>, Value)>),
+}
+
+/// The concrete field paths of one stream, each allocated once: most ticks
+/// match the same paths.
+#[derive(Default)]
+struct PathNames(HashSet<Arc<str>>);
+
+/// Distinct paths [`PathNames`] keeps (paths with ids in them can be
+/// endless; past this many they are allocated at each match).
+const MAX_PATH_NAMES: usize = 10_000;
+
+impl PathNames {
+    fn get(&mut self, path: &str) -> Arc<str> {
+        if let Some(known) = self.0.get(path) {
+            return Arc::clone(known);
+        }
+        let name: Arc<str> = Arc::from(path);
+        if self.0.len() < MAX_PATH_NAMES {
+            self.0.insert(Arc::clone(&name));
+        }
+        name
+    }
 }
 
 /// What a state says about its top-level keys: those present with their
@@ -69,6 +91,36 @@ impl KeysAt {
         }
     }
 
+    /// Whether `state` says the same as `self` about its keys.
+    fn same_as(&self, state: &TickState) -> bool {
+        self.complete == state.complete
+            && self.present.len() == state.shapes().count()
+            && self.absent.len() == state.absent_keys().count()
+            && self
+                .present
+                .iter()
+                .zip(state.shapes())
+                .all(|((k, f), (key, shape))| *f == shape && &**k == key)
+            && self
+                .absent
+                .iter()
+                .zip(state.absent_keys())
+                .all(|(k, key)| &**k == key)
+    }
+
+    /// The keys of `state`: `last` when it says the same (most ticks do),
+    /// so that rows share it and the join judges it once.
+    fn shared(state: &TickState, last: &mut Option<Arc<Self>>) -> Arc<Self> {
+        match last {
+            Some(keys) if keys.same_as(state) => Arc::clone(keys),
+            _ => {
+                let keys = Arc::new(Self::of(state));
+                *last = Some(Arc::clone(&keys));
+                keys
+            }
+        }
+    }
+
     /// Whether the state says whether `key` exists.
     fn knows(&self, key: &str) -> bool {
         self.complete
@@ -82,7 +134,7 @@ struct TickRow {
     tick: u64,
     line: u64,
     /// Ticks lost right before this one.
-    keys: KeysAt,
+    keys: Arc<KeysAt>,
     fields: Vec<FieldRow>,
 }
 
@@ -134,7 +186,11 @@ impl Default for VariantTrack {
         }
     }
 }
-const ROWS_IN_FLIGHT: usize = 4096;
+/// Rows cross the threads in chunks of this many (one channel operation
+/// each, not one per tick) ...
+const ROWS_PER_CHUNK: usize = 64;
+/// ... and at most this many chunks wait for the join.
+const CHUNKS_IN_FLIGHT: usize = 32;
 const MAX_LISTED: usize = 50;
 /// Distinct differing field paths tracked.
 const MAX_PATHS: usize = 1000;
@@ -170,12 +226,12 @@ pub fn compare_streams(s: &StreamSettings<'_>, base: &Path, cand: &Path) -> Resu
     let cand_stream = Stream::open_with(cand, options)?;
     let expected = s.runtime_variant.as_str();
     std::thread::scope(|scope| {
-        let (btx, brx) = sync_channel(ROWS_IN_FLIGHT);
-        let (ctx, crx) = sync_channel(ROWS_IN_FLIGHT);
+        let (btx, brx) = sync_channel(CHUNKS_IN_FLIGHT);
+        let (ctx, crx) = sync_channel(CHUNKS_IN_FLIGHT);
         let pats = &patterns;
         let bh = scope.spawn(move || summarise(base_stream, pats, expected, btx));
         let ch = scope.spawn(move || summarise(cand_stream, pats, expected, ctx));
-        let joined = join(s, brx, crx);
+        let joined = join(s, Rows::new(brx), Rows::new(crx));
         let bside = bh
             .join()
             .map_err(|_| anyhow!("the reader of `{}` panicked", base.display()))?;
@@ -206,7 +262,56 @@ pub fn compare_streams(s: &StreamSettings<'_>, base: &Path, cand: &Path) -> Resu
     })
 }
 
-type RowResult = Result<TickRow>;
+type RowResult = Result<Vec<TickRow>>;
+
+/// The rows of one side, as the join takes them: in order, until the end or
+/// the first error.
+struct Rows {
+    rx: Receiver<RowResult>,
+    chunk: std::vec::IntoIter<TickRow>,
+}
+
+impl Rows {
+    fn new(rx: Receiver<RowResult>) -> Self {
+        Self {
+            rx,
+            chunk: Vec::new().into_iter(),
+        }
+    }
+
+    fn next(&mut self) -> Option<TickRow> {
+        loop {
+            if let Some(row) = self.chunk.next() {
+                return Some(row);
+            }
+            self.chunk = self.rx.recv().ok()?.ok()?.into_iter();
+        }
+    }
+}
+
+/// The sending end of [`Rows`]: gathers rows into chunks.
+struct RowSender {
+    tx: std::sync::mpsc::SyncSender<RowResult>,
+    chunk: Vec<TickRow>,
+    /// The join stopped taking rows.
+    gone: bool,
+}
+
+impl RowSender {
+    fn push(&mut self, row: TickRow) {
+        self.chunk.push(row);
+        if self.chunk.len() >= ROWS_PER_CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.chunk.is_empty() {
+            let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(ROWS_PER_CHUNK));
+            self.gone |= self.tx.send(Ok(chunk)).is_err();
+        }
+    }
+}
 
 fn summarise(
     stream: Stream,
@@ -218,13 +323,20 @@ fn summarise(
         matched: vec![0; patterns.len()],
         ..Side::default()
     };
-    let mut receiver_gone = false;
+    let mut rows = RowSender {
+        tx,
+        chunk: Vec::with_capacity(ROWS_PER_CHUNK),
+        gone: false,
+    };
+    let mut last_keys = None;
+    let mut names = PathNames::default();
     for item in stream {
         let mut state = match item {
             Ok(s) => s,
             Err(e) => {
                 let msg = e.to_string();
-                let _closed = tx.send(Err(anyhow!("{msg}")));
+                rows.flush();
+                let _closed = rows.tx.send(Err(anyhow!("{msg}")));
                 return Err(e.into());
             }
         };
@@ -259,31 +371,34 @@ fn summarise(
             side.shape_paths.insert(shape.shape, paths);
         }
         track_variant(&mut side.variant, &state, expected);
-        if receiver_gone {
+        if rows.gone {
             continue;
         }
         let fields = patterns
             .iter()
             .enumerate()
-            .map(|(i, p)| match state.select(p) {
-                Selection::Values(v) => {
-                    side.matched[i] += v.len() as u64;
-                    FieldRow::Values(v.into_iter().map(|(p, v)| (p, v.clone())).collect())
+            .map(|(i, p)| {
+                let mut values = Vec::new();
+                match state.select_each(p, |path, v| values.push((names.get(path), v.clone()))) {
+                    Selection::Values(_) => {
+                        side.matched[i] += values.len() as u64;
+                        FieldRow::Values(values)
+                    }
+                    // Not decoded cannot happen: the reader keeps every
+                    // pattern.
+                    Selection::Unknown | Selection::NotDecoded => FieldRow::Unknown,
                 }
-                // Not decoded cannot happen: the reader keeps every pattern.
-                Selection::Unknown | Selection::NotDecoded => FieldRow::Unknown,
             })
             .collect();
         let row = TickRow {
             tick: state.tick,
             line: state.line,
-            keys: KeysAt::of(&state),
+            keys: KeysAt::shared(&state, &mut last_keys),
             fields,
         };
-        if tx.send(Ok(row)).is_err() {
-            receiver_gone = true;
-        }
+        rows.push(row);
     }
+    rows.flush();
     Ok(side)
 }
 
@@ -322,10 +437,19 @@ struct Joined {
 struct Judged {
     baseline: HashSet<u64>,
     candidate: HashSet<u64>,
+    /// The pair judged last: the next tick's is most often the same.
+    last: Option<(Arc<KeysAt>, Arc<KeysAt>)>,
 }
 
 impl Judged {
-    fn add(&mut self, b: &KeysAt, c: &KeysAt) {
+    fn add(&mut self, b: &Arc<KeysAt>, c: &Arc<KeysAt>) {
+        if let Some((lb, lc)) = &self.last
+            && Arc::ptr_eq(lb, b)
+            && Arc::ptr_eq(lc, c)
+        {
+            return;
+        }
+        self.last = Some((Arc::clone(b), Arc::clone(c)));
         for (k, shape) in &b.present {
             if c.knows(k) {
                 self.baseline.insert(*shape);
@@ -340,15 +464,14 @@ impl Judged {
 }
 
 /// Joins the two row streams by tick and compares the fields.
-fn join(s: &StreamSettings<'_>, brx: Receiver<RowResult>, crx: Receiver<RowResult>) -> Joined {
+fn join(s: &StreamSettings<'_>, mut brx: Rows, mut crx: Rows) -> Joined {
     let mut align = TickAlignment::default();
     let mut judged = Judged::default();
     let mut diffs = FieldDiffs::default();
     let mut b_only = Ranges::default();
     let mut c_only = Ranges::default();
-    let next = |rx: &Receiver<RowResult>| rx.recv().ok().and_then(|r| r.ok());
-    let mut b = next(&brx);
-    let mut c = next(&crx);
+    let mut b = brx.next();
+    let mut c = crx.next();
     loop {
         match (&b, &c) {
             (None, None) => break,
@@ -356,20 +479,20 @@ fn join(s: &StreamSettings<'_>, brx: Receiver<RowResult>, crx: Receiver<RowResul
                 align.aligned += 1;
                 judged.add(&x.keys, &y.keys);
                 diffs.tick(s, x, y, &mut align);
-                b = next(&brx);
-                c = next(&crx);
+                b = brx.next();
+                c = crx.next();
             }
             (Some(x), Some(y)) if x.tick < y.tick => {
                 b_only.push(x.tick);
-                b = next(&brx);
+                b = brx.next();
             }
             (Some(x), None) => {
                 b_only.push(x.tick);
-                b = next(&brx);
+                b = brx.next();
             }
             (_, Some(y)) => {
                 c_only.push(y.tick);
-                c = next(&crx);
+                c = crx.next();
             }
         }
     }
@@ -428,7 +551,7 @@ impl FieldDiffs {
                     }
                     None => found.push(Diff {
                         kind: DiffKind::Missing,
-                        path: p.clone(),
+                        path: p.to_string(),
                         baseline: bv.clone(),
                         candidate: Value::Null,
                     }),
@@ -438,7 +561,7 @@ impl FieldDiffs {
                 if !vb.iter().any(|(q, _)| q == p) {
                     found.push(Diff {
                         kind: DiffKind::Added,
-                        path: p.clone(),
+                        path: p.to_string(),
                         baseline: Value::Null,
                         candidate: cv.clone(),
                     });

@@ -371,7 +371,7 @@ pub fn read_line_capped<R: BufRead + ?Sized>(
             });
         }
         let room = cap - taken;
-        let newline = available.iter().position(|&byte| byte == b'\n');
+        let newline = memchr::memchr(b'\n', available);
         match newline {
             Some(index) if index < room => {
                 buf.extend_from_slice(&available[..=index]);
@@ -406,7 +406,7 @@ pub fn skip_rest_of_line<R: BufRead + ?Sized>(reader: &mut R) -> io::Result<u64>
         if available.is_empty() {
             return Ok(skipped);
         }
-        match available.iter().position(|&byte| byte == b'\n') {
+        match memchr::memchr(b'\n', available) {
             Some(index) => {
                 reader.consume(index + 1);
                 return Ok(skipped + index as u64 + 1);

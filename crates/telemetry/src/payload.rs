@@ -129,15 +129,19 @@ impl<R: BufRead> Splitter<R> {
         }
     }
 
-    /// Reads lines until about `max_bytes` are buffered. `Ok(None)` at the end.
-    pub(crate) fn next_batch(&mut self, max_bytes: usize) -> Result<Option<Batch>, ReadError> {
+    /// Reads lines into `batch` (emptied first, its buffers reused) until
+    /// about `max_bytes` are buffered. `Ok(false)` at the end.
+    pub(crate) fn next_batch(
+        &mut self,
+        batch: &mut Batch,
+        max_bytes: usize,
+    ) -> Result<bool, ReadError> {
+        batch.buf.clear();
+        batch.lines.clear();
         if self.done {
-            return Ok(None);
+            return Ok(false);
         }
-        let mut batch = Batch {
-            buf: Vec::with_capacity(max_bytes + max_bytes / 4),
-            lines: Vec::new(),
-        };
+        batch.buf.reserve(max_bytes + max_bytes / 4);
         while batch.buf.len() < max_bytes {
             let start = batch.buf.len();
             let read = input::read_line_capped(
@@ -207,10 +211,7 @@ impl<R: BufRead> Splitter<R> {
         if self.done && self.non_blank == 0 {
             return Err(self.whole(ErrorKind::OnlyBlank));
         }
-        if batch.lines.is_empty() && self.done {
-            return Ok(None);
-        }
-        Ok(Some(batch))
+        Ok(!(batch.lines.is_empty() && self.done))
     }
 
     fn whole(&self, kind: ErrorKind) -> ReadError {

@@ -159,6 +159,22 @@ impl TickState {
 
     /// The values `pattern` matches, each with its concrete path.
     pub fn select(&self, pattern: &FieldPattern) -> Selection<'_> {
+        let mut out = Vec::new();
+        match self.select_each(pattern, |path, v| out.push((path.to_string(), v))) {
+            Selection::Values(_) => Selection::Values(out),
+            other => other,
+        }
+    }
+
+    /// [`TickState::select`] without building the list: calls `f` with each
+    /// matched value and its concrete path (in a buffer reused from one
+    /// match to the next), and answers `Values` with an empty list when the
+    /// values are known.
+    pub fn select_each<'s>(
+        &'s self,
+        pattern: &FieldPattern,
+        mut f: impl FnMut(&str, &'s Value),
+    ) -> Selection<'s> {
         let Some((first, rest)) = pattern.segments().split_first() else {
             return Selection::Values(Vec::new());
         };
@@ -168,49 +184,72 @@ impl TickState {
         {
             return Selection::NotDecoded;
         }
-        let mut out = Vec::new();
+        let mut path = String::new();
+        let mut at = |key: &str, v| {
+            path.clear();
+            path.push_str(key);
+            descend(&mut path, v, rest, &mut f);
+        };
         if first == "*" {
             if !self.complete {
                 return Selection::Unknown;
             }
             for (k, e) in &self.state {
-                descend(k, &e.value, rest, &mut out);
+                at(k, &e.value);
             }
         } else {
             match self.state.get(first.as_str()) {
-                Some(e) => descend(first, &e.value, rest, &mut out),
+                Some(e) => at(first, &e.value),
                 None if self.complete || self.absent.contains(first.as_str()) => {}
                 None => return Selection::Unknown,
             }
         }
-        Selection::Values(out)
+        Selection::Values(Vec::new())
     }
 }
 
-fn descend<'a>(path: &str, v: &'a Value, rest: &[String], out: &mut Vec<(String, &'a Value)>) {
+/// Calls `f` with the values below `v` (at `path`) that the pattern's
+/// `rest` reaches; `path` is extended and restored on the way.
+fn descend<'a>(
+    path: &mut String,
+    v: &'a Value,
+    rest: &[String],
+    f: &mut impl FnMut(&str, &'a Value),
+) {
     let Some((seg, rest)) = rest.split_first() else {
-        out.push((path.to_string(), v));
+        f(path, v);
         return;
+    };
+    let len = path.len();
+    let mut child_at = |path: &mut String, key: &str, child| {
+        path.push('.');
+        path.push_str(key);
+        descend(path, child, rest, f);
+        path.truncate(len);
     };
     match v {
         Value::Object(m) if seg == "*" => {
             for (k, child) in m {
-                descend(&format!("{path}.{k}"), child, rest, out);
+                child_at(path, k, child);
             }
         }
         Value::Object(m) => {
             if let Some(child) = m.get(seg.as_str()) {
-                descend(&format!("{path}.{seg}"), child, rest, out);
+                child_at(path, seg, child);
             }
         }
         Value::Array(items) if seg == "*" => {
+            let mut index = String::new();
             for (i, child) in items.iter().enumerate() {
-                descend(&format!("{path}.{i}"), child, rest, out);
+                use std::fmt::Write;
+                index.clear();
+                let _infallible = write!(index, "{i}");
+                child_at(path, &index, child);
             }
         }
         Value::Array(items) => {
             if let Some(child) = seg.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                descend(&format!("{path}.{seg}"), child, rest, out);
+                child_at(path, seg, child);
             }
         }
         _ => {}

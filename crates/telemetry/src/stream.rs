@@ -78,6 +78,7 @@ enum Source {
         splitter: Splitter<Box<dyn BufRead + Send>>,
         name: String,
         decoding: Decoding,
+        batch: Batch,
     },
 }
 
@@ -161,6 +162,7 @@ impl Stream {
         Self::with_source(
             Source::Inline {
                 splitter: Splitter::new(Box::new(reader), name.clone()),
+                batch: Batch::default(),
                 name,
                 decoding: Decoding {
                     options,
@@ -224,11 +226,12 @@ impl Stream {
                 splitter,
                 name,
                 decoding,
-            } => match splitter.next_batch(1) {
-                Ok(Some(batch)) => {
+                batch,
+            } => match splitter.next_batch(batch, 1) {
+                Ok(true) => {
                     let mut out = Vec::with_capacity(batch.lines.len());
                     for raw in &batch.lines {
-                        match decoding.parse(name, &batch, raw) {
+                        match decoding.parse(name, batch, raw) {
                             Ok(p) => out.push(p),
                             Err(e) => return Some(Err(e)),
                         }
@@ -236,7 +239,7 @@ impl Stream {
                     self.pending = out.into_iter();
                     Some(Ok(()))
                 }
-                Ok(None) => None,
+                Ok(false) => None,
                 Err(e) => Some(Err(e)),
             },
         }
@@ -274,15 +277,18 @@ impl Iterator for Stream {
 
 fn produce<R: BufRead>(reader: R, name: String, decoding: &Decoding, tx: SyncSender<Parsed>) {
     let mut splitter = Splitter::new(reader, name.clone());
+    // One buffer for every batch: a fresh megabyte each time costs page
+    // faults.
+    let mut batch = Batch::default();
     loop {
-        let batch = match splitter.next_batch(BATCH_BYTES) {
-            Ok(Some(b)) => b,
-            Ok(None) => return,
+        match splitter.next_batch(&mut batch, BATCH_BYTES) {
+            Ok(true) => {}
+            Ok(false) => return,
             Err(e) => {
                 let _closed = tx.send(Err(e));
                 return;
             }
-        };
+        }
         let (payloads, error) = parse_batch(decoding, &name, &batch);
         if !payloads.is_empty() && tx.send(Ok(payloads)).is_err() {
             return;
