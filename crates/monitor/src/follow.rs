@@ -541,7 +541,11 @@ pub fn run(ctx: &Context, settings: &Settings) -> Result<Report> {
             break;
         }
         if !grew {
-            std::thread::sleep(POLL);
+            // A pipe ends the pause as soon as it brings more.
+            match followed.iter_mut().find_map(|f| f.stdin.as_mut()) {
+                Some(feed) => feed.wait(POLL),
+                None => std::thread::sleep(POLL),
+            }
         }
     }
     drop(stop);

@@ -7,7 +7,7 @@
 //! as a followed file (bounded lines, over-long ones skipped or refused).
 
 use std::io::BufRead;
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
@@ -22,6 +22,8 @@ const ROUND: Duration = Duration::from_millis(250);
 /// The reading end of stdin.
 pub(super) struct StdinFeed {
     rx: Receiver<std::io::Result<Vec<u8>>>,
+    /// A chunk [`StdinFeed::wait`] received, handed on by the next drain.
+    pending: Option<std::io::Result<Vec<u8>>>,
     ended: bool,
 }
 
@@ -34,7 +36,11 @@ impl StdinFeed {
             .name("monitor-stdin".into())
             .spawn(move || pump(reader, &tx))
             .context("cannot start the thread that reads stdin")?;
-        Ok(Self { rx, ended: false })
+        Ok(Self {
+            rx,
+            pending: None,
+            ended: false,
+        })
     }
 
     /// Hands what has arrived to `each`, without waiting for more, for at
@@ -44,7 +50,11 @@ impl StdinFeed {
         let started = Instant::now();
         let mut total = 0;
         while !self.ended && started.elapsed() < ROUND {
-            match self.rx.try_recv() {
+            let next = match self.pending.take() {
+                Some(chunk) => Ok(chunk),
+                None => self.rx.try_recv(),
+            };
+            match next {
                 Ok(Ok(chunk)) => {
                     total += chunk.len() as u64;
                     each(&chunk)?;
@@ -55,6 +65,20 @@ impl StdinFeed {
             }
         }
         Ok(total)
+    }
+
+    /// Waits at most `timeout` for the pipe to bring something (kept for
+    /// the next drain): the follower's pause when nothing arrived, which a
+    /// fast writer ends at once instead of a fixed sleep throttling it.
+    pub(super) fn wait(&mut self, timeout: Duration) {
+        if self.ended || self.pending.is_some() {
+            return;
+        }
+        match self.rx.recv_timeout(timeout) {
+            Ok(chunk) => self.pending = Some(chunk),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => self.ended = true,
+        }
     }
 
     /// Whether the pipe reached its end and everything read was handed on.
