@@ -127,6 +127,10 @@ fn a_gate_killed_with_sigkill_leaves_no_lock_behind() {
     );
     let mut first = spawn(gate(dir.path(), &[]));
     wait_for(&dir.path().join("townlet/leader.pid"));
+    // The shell writes the pids as soon as it forks: the background
+    // process must have left the step's session before the gate dies, or
+    // the guardian rightly stops it with the step.
+    wait_for_own_session(&dir.path().join("townlet/background.pid"));
     first.kill().expect("SIGKILL the gate");
     first.wait().expect("reap");
     let lock_file = rollout_config::resolve::rollout_dir_for(
@@ -158,6 +162,29 @@ fn a_gate_killed_with_sigkill_leaves_no_lock_behind() {
         background_alive,
         "the step's background process was meant to outlive the gate"
     );
+}
+
+/// Waits (up to 10 s) until the process whose pid `pid_file` holds leads a
+/// session of its own (`/proc/PID/stat`'s session field is its pid).
+fn wait_for_own_session(pid_file: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pid = std::fs::read_to_string(pid_file).unwrap_or_default();
+        let pid = pid.trim();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The fields after the command's `(name)`: state, ppid, pgrp, session.
+        let session = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(3));
+        if !pid.is_empty() && session == Some(pid) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pid} never left the step's session: {stat}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
