@@ -19,6 +19,8 @@ use serde_json::{Map, Number, Value};
 
 use crate::pattern::{Keep, Want, step};
 
+mod scan;
+
 /// The fingerprint of every scalar.
 const SCALAR: u64 = 0;
 
@@ -46,6 +48,10 @@ impl ArrayShape {
             shape.hash(&mut self.h);
             self.last = shape;
         }
+    }
+
+    fn finish(&self) -> u64 {
+        self.h.finish()
     }
 }
 
@@ -154,7 +160,7 @@ impl<'de> Visitor<'de> for ShapeOnly {
         while let Some(s) = seq.next_element_seed(ShapeOnly)? {
             shape.item(s);
         }
-        Ok(shape.h.finish())
+        Ok(shape.finish())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
@@ -240,7 +246,7 @@ impl<'de> Visitor<'de> for Build {
             shape.item(s);
             items.push(v);
         }
-        Ok((shape.h.finish(), Value::Array(items)))
+        Ok((shape.finish(), Value::Array(items)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Decoded, A::Error> {
@@ -285,7 +291,7 @@ impl<'de> Visitor<'de> for Parts<'_> {
             shape.item(s);
             items.push(v);
         }
-        Ok((shape.h.finish(), Value::Array(items)))
+        Ok((shape.finish(), Value::Array(items)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Decoded, A::Error> {
@@ -334,7 +340,7 @@ impl IndexText {
 }
 
 /// The top level of a line before its envelope is checked.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct RawPayload {
     pub tick: Option<Value>,
     pub schema_version: Option<Value>,
@@ -354,7 +360,26 @@ pub(crate) struct RawPayload {
 /// diff's (entries to set, keys to delete) or as ordinary state keys. The
 /// caller checks the guess against `payload_type` and decodes again when it
 /// was wrong.
+///
+/// A reader that keeps some fields goes the fast way ([`scan`]) first;
+/// serde_json decodes what the scanner does not accept, and reports the
+/// errors.
 pub(crate) fn decode_line(
+    text: &str,
+    keep: &Keep,
+    as_diff: bool,
+) -> Result<RawPayload, serde_json::Error> {
+    if let Keep::Fields(ps) = keep {
+        let patterns: Vec<&[String]> = ps.iter().map(|p| p.segments()).collect();
+        if let Ok(raw) = scan::decode_line(text, &patterns, as_diff) {
+            return Ok(raw);
+        }
+    }
+    decode_with_serde(text, keep, as_diff)
+}
+
+/// [`decode_line`] by serde_json alone.
+fn decode_with_serde(
     text: &str,
     keep: &Keep,
     as_diff: bool,

@@ -30,8 +30,10 @@
 //!
 //! A reader that needs only some fields says so ([`Options::keep`] with
 //! [`Keep::Fields`]): lines are still checked in full, but values are built
-//! only for those fields, which makes reading about three times faster; other
-//! fields answer [`Known::NotDecoded`]. [`Options::schema`] lists the key
+//! only for those fields; other fields answer [`Known::NotDecoded`]. The rest
+//! of each line is checked and fingerprinted by a scanner of our own that
+//! converts no number, and serde_json builds the kept fields and decides
+//! (and words the error of) every line the scanner does not accept. [`Options::schema`] lists the key
 //! paths of each new shape as it first appears ([`TickState::new_shapes`]).
 
 mod decode;

@@ -97,12 +97,17 @@ pub(crate) struct RawLine {
 /// Lines read in one go, sharing one buffer.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
+    /// The bytes read; only what `lines` name is meaningful. The buffer
+    /// keeps its length from batch to batch, so that it is zeroed once,
+    /// not on every read.
     pub buf: Vec<u8>,
     pub lines: Vec<RawLine>,
 }
 
 /// Splits a byte stream into lines, counting line numbers and byte offsets,
-/// dropping a leading UTF-8 byte order mark.
+/// dropping a leading UTF-8 byte order mark. Bytes are read straight into
+/// the batch's buffer, in large reads, and lines are found there: nothing
+/// is copied but the partial line at the end of a batch.
 pub(crate) struct Splitter<R> {
     reader: R,
     source: String,
@@ -110,11 +115,16 @@ pub(crate) struct Splitter<R> {
     offset: u64,
     started: bool,
     done: bool,
+    /// Bytes read after the last complete line of the previous batch.
+    carry: Vec<u8>,
     /// Non-blank lines seen.
     pub non_blank: u64,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The least a read asks for.
+const READ_CHUNK: usize = 1 << 16;
 
 impl<R: BufRead> Splitter<R> {
     pub(crate) fn new(reader: R, source: String) -> Self {
@@ -125,93 +135,151 @@ impl<R: BufRead> Splitter<R> {
             offset: 0,
             started: false,
             done: false,
+            carry: Vec::new(),
             non_blank: 0,
         }
     }
 
     /// Reads lines into `batch` (emptied first, its buffers reused) until
-    /// about `max_bytes` are buffered. `Ok(false)` at the end.
+    /// at least `max_bytes` and one whole line are buffered, or the stream
+    /// ends. `Ok(false)` at the end.
     pub(crate) fn next_batch(
         &mut self,
         batch: &mut Batch,
         max_bytes: usize,
     ) -> Result<bool, ReadError> {
-        batch.buf.clear();
         batch.lines.clear();
         if self.done {
             return Ok(false);
         }
-        batch.buf.reserve(max_bytes + max_bytes / 4);
-        while batch.buf.len() < max_bytes {
-            let start = batch.buf.len();
-            let read = input::read_line_capped(
-                &mut self.reader,
-                &mut batch.buf,
-                input::MAX_TELEMETRY_LINE,
-            )
-            .map_err(|e| ReadError {
-                source_name: self.source.clone(),
-                line: self.line + 1,
-                offset: self.offset,
-                kind: ErrorKind::Io(e.to_string()),
-            })?;
-            let n = match read {
-                input::Line::Read(n) => n,
-                input::Line::End => 0,
-                input::Line::TooLong => {
+        let (filled, eof) = self.fill(&mut batch.buf, max_bytes)?;
+        if filled == 0 && !self.started {
+            self.done = true;
+            return Err(self.whole(ErrorKind::Empty));
+        }
+        let mut pos = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &batch.buf[pos..filled]) {
+            let end = pos + nl + 1;
+            self.push_line(batch, pos..end, true)?;
+            pos = end;
+        }
+        if eof {
+            self.done = true;
+            if pos < filled {
+                self.push_line(batch, pos..filled, false)?;
+            }
+            if self.non_blank == 0 {
+                return Err(self.whole(ErrorKind::OnlyBlank));
+            }
+        } else {
+            self.carry.clear();
+            self.carry.extend_from_slice(&batch.buf[pos..filled]);
+        }
+        Ok(!(batch.lines.is_empty() && self.done))
+    }
+
+    /// Fills `buf` with the carried partial line and new bytes until it
+    /// holds `max_bytes` and a newline, or the stream ends: (bytes held,
+    /// whether the stream ended). A line longer than the limit is an error
+    /// before more of it is read.
+    fn fill(&mut self, buf: &mut Vec<u8>, max_bytes: usize) -> Result<(usize, bool), ReadError> {
+        let mut filled = self.carry.len();
+        if buf.len() < filled {
+            buf.resize(filled, 0);
+        }
+        buf[..filled].copy_from_slice(&self.carry);
+        self.carry.clear();
+        // Bytes at the start of `buf` known to hold no newline.
+        let mut searched = 0;
+        loop {
+            let newline = memchr::memrchr(b'\n', &buf[searched..filled]).is_some();
+            if filled >= max_bytes && newline {
+                return Ok((filled, false));
+            }
+            if !newline {
+                searched = filled;
+                if filled > input::MAX_TELEMETRY_LINE {
                     self.done = true;
-                    return Err(ReadError {
-                        source_name: self.source.clone(),
-                        line: self.line + 1,
-                        offset: self.offset,
-                        kind: ErrorKind::LineTooLong {
-                            limit: input::MAX_TELEMETRY_LINE,
-                        },
-                    });
+                    return Err(self.at_next_line(ErrorKind::LineTooLong {
+                        limit: input::MAX_TELEMETRY_LINE,
+                    }));
+                }
+            }
+            let want = READ_CHUNK.max(max_bytes.saturating_sub(filled));
+            if buf.len() < filled + want {
+                buf.resize(filled + want, 0);
+            }
+            let n = loop {
+                match self.reader.read(&mut buf[filled..filled + want]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.done = true;
+                        return Err(self.at_next_line(ErrorKind::Io(e.to_string())));
+                    }
                 }
             };
             if n == 0 {
-                self.done = true;
-                if !self.started {
-                    return Err(self.whole(ErrorKind::Empty));
-                }
-                break;
+                return Ok((filled, true));
             }
-            let mut first = start;
-            let mut line_offset = self.offset;
-            if !self.started {
-                self.started = true;
-                if batch.buf[start..].starts_with(BOM) {
-                    first += BOM.len();
-                    line_offset += BOM.len() as u64;
-                }
+            filled += n;
+        }
+    }
+
+    /// Adds the line at `range` of the buffer (with its newline when
+    /// `terminated`) to the batch, unless it is blank; counts it.
+    fn push_line(
+        &mut self,
+        batch: &mut Batch,
+        range: Range<usize>,
+        terminated: bool,
+    ) -> Result<(), ReadError> {
+        let n = range.len();
+        if n > input::MAX_TELEMETRY_LINE {
+            self.done = true;
+            return Err(self.at_next_line(ErrorKind::LineTooLong {
+                limit: input::MAX_TELEMETRY_LINE,
+            }));
+        }
+        let mut first = range.start;
+        let mut line_offset = self.offset;
+        if !self.started {
+            self.started = true;
+            if batch.buf[range.clone()].starts_with(BOM) {
+                first += BOM.len();
+                line_offset += BOM.len() as u64;
             }
-            self.line += 1;
-            self.offset += n as u64;
-            let terminated = batch.buf.last() == Some(&b'\n');
-            let mut end = batch.buf.len();
-            if terminated {
+        }
+        self.line += 1;
+        self.offset += n as u64;
+        let mut end = range.end;
+        if terminated {
+            end -= 1;
+            if end > first && batch.buf[end - 1] == b'\r' {
                 end -= 1;
-                if end > first && batch.buf[end - 1] == b'\r' {
-                    end -= 1;
-                }
             }
-            if batch.buf[first..end].iter().all(u8::is_ascii_whitespace) {
-                batch.buf.truncate(start);
-                continue;
-            }
-            self.non_blank += 1;
-            batch.lines.push(RawLine {
-                number: self.line,
-                offset: line_offset,
-                range: first..end,
-                terminated,
-            });
         }
-        if self.done && self.non_blank == 0 {
-            return Err(self.whole(ErrorKind::OnlyBlank));
+        if batch.buf[first..end].iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
         }
-        Ok(!(batch.lines.is_empty() && self.done))
+        self.non_blank += 1;
+        batch.lines.push(RawLine {
+            number: self.line,
+            offset: line_offset,
+            range: first..end,
+            terminated,
+        });
+        Ok(())
+    }
+
+    /// An error at the start of the line after the last one counted.
+    fn at_next_line(&self, kind: ErrorKind) -> ReadError {
+        ReadError {
+            source_name: self.source.clone(),
+            line: self.line + 1,
+            offset: self.offset,
+            kind,
+        }
     }
 
     fn whole(&self, kind: ErrorKind) -> ReadError {
@@ -288,7 +356,10 @@ pub fn parse_line(
 /// `changes`, and the guess is checked afterwards.
 fn looks_like_diff(bytes: &[u8]) -> bool {
     const KEY: &[u8] = b"\"payload_type\"";
-    let Some(at) = memchr::memmem::find(bytes, KEY) else {
+    /// Built once: building a searcher costs as much as a search.
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(KEY));
+    let Some(at) = FINDER.find(bytes) else {
         return false;
     };
     let rest = &bytes[at + KEY.len()..];

@@ -89,6 +89,8 @@ pub struct Stream {
     /// The source as given, for errors.
     name: String,
     pending: std::vec::IntoIter<Payload>,
+    /// Inline: the error of the line after `pending`.
+    deferred: Option<ReadError>,
     recon: Reconstructor,
     /// The previous state's tick and line: ticks must increase.
     last: Option<(u64, u64)>,
@@ -179,6 +181,7 @@ impl Stream {
             source,
             name,
             pending: Vec::new().into_iter(),
+            deferred: None,
             recon: Reconstructor::keeping(keep),
             last: None,
             done: false,
@@ -227,21 +230,21 @@ impl Stream {
                 name,
                 decoding,
                 batch,
-            } => match splitter.next_batch(batch, 1) {
-                Ok(true) => {
-                    let mut out = Vec::with_capacity(batch.lines.len());
-                    for raw in &batch.lines {
-                        match decoding.parse(name, batch, raw) {
-                            Ok(p) => out.push(p),
-                            Err(e) => return Some(Err(e)),
-                        }
-                    }
-                    self.pending = out.into_iter();
-                    Some(Ok(()))
+            } => {
+                if let Some(e) = self.deferred.take() {
+                    return Some(Err(e));
                 }
-                Ok(false) => None,
-                Err(e) => Some(Err(e)),
-            },
+                match splitter.next_batch(batch, 1) {
+                    Ok(true) => {
+                        let (payloads, error) = parse_batch(decoding, name, batch, false);
+                        self.pending = payloads.into_iter();
+                        self.deferred = error;
+                        Some(Ok(()))
+                    }
+                    Ok(false) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            }
         }
     }
 }
@@ -289,7 +292,7 @@ fn produce<R: BufRead>(reader: R, name: String, decoding: &Decoding, tx: SyncSen
                 return;
             }
         }
-        let (payloads, error) = parse_batch(decoding, &name, &batch);
+        let (payloads, error) = parse_batch(decoding, &name, &batch, true);
         if !payloads.is_empty() && tx.send(Ok(payloads)).is_err() {
             return;
         }
@@ -300,26 +303,29 @@ fn produce<R: BufRead>(reader: R, name: String, decoding: &Decoding, tx: SyncSen
     }
 }
 
-/// Parses a batch; returns the payloads before the first bad line and that
-/// line's error.
+/// Parses a batch (its lines in parallel when `parallel` and there are
+/// enough); returns the payloads before the first bad line and that line's
+/// error.
 fn parse_batch(
     decoding: &Decoding,
     name: &str,
     batch: &Batch,
+    parallel: bool,
 ) -> (Vec<Payload>, Option<ReadError>) {
-    let results: Vec<Result<Payload, ReadError>> = if batch.lines.len() >= PARALLEL_MIN_LINES {
-        batch
-            .lines
-            .par_iter()
-            .map(|raw| decoding.parse(name, batch, raw))
-            .collect()
-    } else {
-        batch
-            .lines
-            .iter()
-            .map(|raw| decoding.parse(name, batch, raw))
-            .collect()
-    };
+    let results: Vec<Result<Payload, ReadError>> =
+        if parallel && batch.lines.len() >= PARALLEL_MIN_LINES {
+            batch
+                .lines
+                .par_iter()
+                .map(|raw| decoding.parse(name, batch, raw))
+                .collect()
+        } else {
+            batch
+                .lines
+                .iter()
+                .map(|raw| decoding.parse(name, batch, raw))
+                .collect()
+        };
     let mut out = Vec::with_capacity(results.len());
     for r in results {
         match r {
