@@ -25,7 +25,7 @@
 //! ```
 //!
 //! Memory does not grow with the stream: a background thread parses batches
-//! of about 1 MiB (lines of a batch in parallel) and at most a few batches
+//! of about 256 KiB (lines of a batch in parallel) and at most a few batches
 //! are in flight. States share unchanged values with the previous tick.
 //!
 //! A reader that needs only some fields says so ([`Options::keep`] with
