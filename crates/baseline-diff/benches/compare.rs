@@ -3,9 +3,11 @@
 //!
 //! - throughput of `compare_paths` against plain `serde_json` parsing of the
 //!   same bytes (one thread, every line into a `Value`);
-//! - the command as users run it (`cargo xtask baseline-diff`, dev profile;
-//!   the binary is built first) with its CPU time and peak RSS;
-//! - the Python reference (`benches/reference.py`: json + numpy.isclose).
+//! - the command as users run it, the xtask binary alone (dev profile, built
+//!   first) and `cargo xtask baseline-diff`, beside the Python reference
+//!   (`benches/reference.py`: json + numpy.isclose) in rounds of the three,
+//!   with CPU times, peak RSS and the speed-ups taken round by round
+//!   (`BENCH_ROUNDS`, default 5);
 //!
 //! - the hostile object arrays of issue 20, written by numpy (a pickled
 //!   4 MiB string referenced 1000 times through the memo, and one 10 MiB
@@ -23,7 +25,6 @@
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use baseline_diff::{CompareSettings, compare_paths};
@@ -117,7 +118,7 @@ fn main() {
 
     let settings = CompareSettings::from_config(&BaselineSection::default(), "facade");
     if quick {
-        measure_xtask(&base, &cand, &dir, mib, t_parse);
+        rounds(&base, &cand, &dir, mib, t_parse, true);
         return;
     }
     let mut verdict = String::new();
@@ -137,88 +138,31 @@ fn main() {
         cpu_cmp.as_secs_f64() / cpu_parse.as_secs_f64()
     );
 
-    let t_xtask = measure_xtask(&base, &cand, &dir, mib, t_parse);
-    python(&base, &cand, mib, t_cmp, t_xtask);
+    rounds(&base, &cand, &dir, mib, t_parse, false);
 }
 
-/// The command as users run it: `cargo xtask baseline-diff` (dev profile).
-/// The binary is built first so that the figures are of the current code;
-/// `BENCH_XTASK` measures another binary instead. Reports the median of
-/// three runs of the binary (with CPU time and peak RSS), then the literal
-/// `cargo xtask` invocation, which adds cargo's up-to-date check: (the
-/// binary's median, the `cargo xtask` run when measured).
-fn measure_xtask(
-    base: &Path,
-    cand: &Path,
-    dir: &Path,
-    mib: f64,
-    t_parse: Duration,
-) -> Option<(Duration, Option<Duration>)> {
-    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let xtask = match std::env::var_os("BENCH_XTASK") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let built = plumbing::process::command(&cargo)
-                .current_dir(&ws)
-                .args(["build", "--quiet", "--package", "xtask"])
-                .status();
-            if !built.map(|s| s.success()).unwrap_or(false) {
-                println!("xtask baseline-diff: not measured, `cargo build -p xtask` failed");
-                return None;
-            }
-            ws.join("target/debug/xtask")
-        }
-    };
-    let args = |cmd: &mut Command| {
-        cmd.current_dir(&ws)
-            .args(["baseline-diff", "--quiet", "--format", "json", "--output"])
-            .arg(dir.join("report.json"))
-            .arg("--baseline")
-            .arg(base)
-            .arg("--candidate")
-            .arg(cand);
-    };
-    let mut runs: Vec<(Duration, u64, Duration)> = (0..3)
-        .map(|_| {
-            let mut cmd = plumbing::process::command(&xtask);
-            args(&mut cmd);
-            run_measured(&mut cmd)
-        })
-        .collect();
-    runs.sort();
-    let (t, rss, cpu) = runs[1];
-    println!(
-        "xtask baseline-diff (dev profile, median of 3; min {:.2}s, max {:.2}s): {:.2}s, {:.0} MiB/s, {:.2}x the parse-only time, cpu {:.2}s, peak RSS {:.0} MiB",
-        runs[0].0.as_secs_f64(),
-        runs[2].0.as_secs_f64(),
-        t.as_secs_f64(),
-        mib / t.as_secs_f64(),
-        t.as_secs_f64() / t_parse.as_secs_f64(),
-        cpu.as_secs_f64(),
-        rss as f64 / 1024.0
-    );
-    if std::env::var_os("BENCH_XTASK").is_none() {
-        let mut cmd = plumbing::process::command(&cargo);
-        cmd.args(["xtask"]);
-        args(&mut cmd);
-        let (tc, _, _) = run_measured(&mut cmd);
-        println!(
-            "`cargo xtask baseline-diff` (up-to-date check included): {:.2}s",
-            tc.as_secs_f64()
-        );
-        return Some((t, Some(tc.max(t))));
+/// The xtask binary to measure: `BENCH_XTASK`, or `target/debug/xtask`
+/// built now (dev profile, as `cargo xtask` builds it) so that the figures
+/// are of the current code. `None` when the build failed.
+fn xtask_binary(ws: &Path) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BENCH_XTASK") {
+        return Some(PathBuf::from(p));
     }
-    Some((t, None))
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = plumbing::process::command(&cargo)
+        .current_dir(ws)
+        .args(["build", "--quiet", "--package", "xtask"])
+        .status();
+    if !built.map(|s| s.success()).unwrap_or(false) {
+        println!("xtask baseline-diff: not measured, `cargo build -p xtask` failed");
+        return None;
+    }
+    Some(ws.join("target/debug/xtask"))
 }
 
-fn python(
-    base: &Path,
-    cand: &Path,
-    mib: f64,
-    t_cmp: Duration,
-    t_xtask: Option<(Duration, Option<Duration>)>,
-) {
+/// The interpreter of the Python reference, when one has numpy:
+/// `BENCH_PYTHON`, `python3`, or the numpy virtual environment.
+fn python_with_numpy() -> Option<PathBuf> {
     let has_numpy = |python: &Path| {
         plumbing::process::command(python)
             .args(["-c", "import numpy"])
@@ -231,43 +175,139 @@ fn python(
         None if has_numpy(Path::new("python3")) => PathBuf::from("python3"),
         None => test_support::venv("numpy-venv", "", &["numpy>=1.26,<3"]).join("python"),
     };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/reference.py");
     if has_numpy(&python) {
-        let (t, rss, cpu) = run_measured(
-            plumbing::process::command(&python)
-                .arg(&script)
-                .arg(base)
-                .arg(cand),
-        );
-        println!(
-            "python reference (json + numpy.isclose): {:.2}s, {:.1} MiB/s, cpu {:.2}s, peak RSS {:.0} MiB",
-            t.as_secs_f64(),
-            mib / t.as_secs_f64(),
-            cpu.as_secs_f64(),
-            rss as f64 / 1024.0
-        );
-        println!(
-            "speed-up over python: compare_paths {:.1}x",
-            t.as_secs_f64() / t_cmp.as_secs_f64()
-        );
-        if let Some((binary, cargo)) = t_xtask {
-            println!(
-                "speed-up over python: xtask binary {:.1}x",
-                t.as_secs_f64() / binary.as_secs_f64()
-            );
-            if let Some(x) = cargo {
-                println!(
-                    "speed-up over python: cargo xtask {:.1}x",
-                    t.as_secs_f64() / x.as_secs_f64()
-                );
-            }
-        }
+        Some(python)
     } else {
         println!(
             "python reference: not measured, `{}` cannot import numpy (pip install numpy)",
             python.display()
         );
+        None
     }
+}
+
+/// One run's (wall, peak RSS in KiB, CPU).
+type Run = (Duration, u64, Duration);
+
+/// The command as users run it, beside the Python reference
+/// (`benches/reference.py`: json + numpy.isclose), in rounds of (xtask
+/// binary, `cargo xtask baseline-diff`, Python) run one after the other,
+/// so that a change in the machine's speed (a shared VM) moves all three
+/// alike. Prints each one's median over the rounds, then the speed-ups
+/// taken round by round: their median, lowest and highest. `cargo xtask`
+/// adds cargo's up-to-date check to the binary; its CPU time includes the
+/// binary's. `BENCH_ROUNDS` sets the rounds (default 5); quick runs measure
+/// the binary alone, once.
+fn rounds(base: &Path, cand: &Path, dir: &Path, mib: f64, t_parse: Duration, quick: bool) {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let Some(xtask) = xtask_binary(&ws) else {
+        return;
+    };
+    let measured = std::env::var_os("BENCH_XTASK").is_none() && !quick;
+    let python = if quick { None } else { python_with_numpy() };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/reference.py");
+    let n: usize = if quick {
+        1
+    } else {
+        std::env::var("BENCH_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5)
+            .max(1)
+    };
+    let diff = |program: &Path, leading: &[&str]| {
+        let mut cmd = plumbing::process::command(program);
+        cmd.current_dir(&ws)
+            .args(leading)
+            .args(["baseline-diff", "--quiet", "--format", "json", "--output"])
+            .arg(dir.join("report.json"))
+            .arg("--baseline")
+            .arg(base)
+            .arg("--candidate")
+            .arg(cand);
+        run_measured(&mut cmd)
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut bin: Vec<Run> = Vec::new();
+    let mut via_cargo: Vec<Run> = Vec::new();
+    let mut py: Vec<Run> = Vec::new();
+    for _ in 0..n {
+        bin.push(diff(&xtask, &[]));
+        if measured {
+            via_cargo.push(diff(Path::new(&cargo), &["xtask"]));
+        }
+        if let Some(python) = &python {
+            // Its verdict is printed once.
+            let mut cmd = plumbing::process::command(python);
+            cmd.arg(&script).arg(base).arg(cand);
+            if !py.is_empty() {
+                cmd.stdout(std::process::Stdio::null());
+            }
+            py.push(run_measured(&mut cmd));
+        }
+    }
+    let b = median_run(&bin);
+    println!(
+        "xtask baseline-diff binary (dev profile, median of {n}; min {:.3}s, max {:.3}s): {:.3}s, {:.0} MiB/s, {:.2}x the parse-only time, cpu {:.3}s, peak RSS {:.0} MiB",
+        bin.iter()
+            .map(|r| r.0)
+            .min()
+            .unwrap_or_default()
+            .as_secs_f64(),
+        bin.iter()
+            .map(|r| r.0)
+            .max()
+            .unwrap_or_default()
+            .as_secs_f64(),
+        b.0.as_secs_f64(),
+        mib / b.0.as_secs_f64(),
+        b.0.as_secs_f64() / t_parse.as_secs_f64(),
+        b.2.as_secs_f64(),
+        b.1 as f64 / 1024.0
+    );
+    if !via_cargo.is_empty() {
+        let c = median_run(&via_cargo);
+        println!(
+            "`cargo xtask baseline-diff` (up-to-date check included, median of {n}): {:.3}s, cpu {:.3}s",
+            c.0.as_secs_f64(),
+            c.2.as_secs_f64()
+        );
+    }
+    if py.is_empty() {
+        return;
+    }
+    let p = median_run(&py);
+    println!(
+        "python reference (json + numpy.isclose, median of {n}): {:.2}s, {:.1} MiB/s, cpu {:.2}s, peak RSS {:.0} MiB",
+        p.0.as_secs_f64(),
+        mib / p.0.as_secs_f64(),
+        p.2.as_secs_f64(),
+        p.1 as f64 / 1024.0
+    );
+    for (what, runs) in [("xtask binary", &bin), ("cargo xtask", &via_cargo)] {
+        if runs.is_empty() {
+            continue;
+        }
+        let mut ratios: Vec<f64> = runs
+            .iter()
+            .zip(&py)
+            .map(|(r, p)| p.0.as_secs_f64() / r.0.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "speed-up over python, round by round: {what} {:.1}x (lowest {:.1}x, highest {:.1}x)",
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1]
+        );
+    }
+}
+
+/// The run of median wall time.
+fn median_run(runs: &[Run]) -> Run {
+    let mut sorted = runs.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
 }
 
 /// The two synthetic captures of `BENCH_MB` MiB each, generated once into

@@ -133,6 +133,43 @@ fn non_digits(w: u64) -> u64 {
     (x.wrapping_add(ONES * (127 - 9)) | x) & HIGHS
 }
 
+/// The index of the first byte of [`STRING_STOP`] at or after `i` (or the
+/// length), eight bytes at a time.
+#[inline]
+fn plain_end(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(w) = word(bytes, i) {
+        let stops = string_stops(w);
+        if stops != 0 {
+            return i + (stops.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if STRING_STOP[usize::from(b)] {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The index of the first byte that is not an ASCII digit at or after `i`
+/// (or the length), eight bytes at a time.
+#[inline]
+fn digits_end(bytes: &[u8], mut i: usize) -> usize {
+    while let Some(w) = word(bytes, i) {
+        let others = non_digits(w);
+        if others != 0 {
+            return i + (others.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
 struct Scanner<'a> {
     text: &'a str,
     pos: usize,
@@ -369,53 +406,28 @@ impl<'a> Scanner<'a> {
     /// An object key without escapes (an escaped key goes to serde_json,
     /// which unescapes it), `pos` at its opening quote.
     fn key(&mut self) -> Result<&'a str, Unsure> {
-        self.eat(b'"')?;
-        let start = self.pos;
-        self.plain_run();
-        if self.peek() != Some(b'"') {
+        let bytes = self.text.as_bytes();
+        if bytes.get(self.pos) != Some(&b'"') {
             return Err(Unsure);
         }
-        let key = self.text.get(start..self.pos).ok_or(Unsure)?;
-        self.pos += 1;
-        Ok(key)
-    }
-
-    /// Moves `pos` to the next byte of [`STRING_STOP`] (or the end), eight
-    /// bytes at a time.
-    #[inline]
-    fn plain_run(&mut self) {
-        let bytes = self.text.as_bytes();
-        let mut i = self.pos;
-        while let Some(w) = word(bytes, i) {
-            let stops = string_stops(w);
-            if stops != 0 {
-                self.pos = i + (stops.trailing_zeros() / 8) as usize;
-                return;
-            }
-            i += 8;
+        let start = self.pos + 1;
+        let end = plain_end(bytes, start);
+        if bytes.get(end) != Some(&b'"') {
+            return Err(Unsure);
         }
-        while let Some(&b) = bytes.get(i) {
-            if STRING_STOP[usize::from(b)] {
-                break;
-            }
-            i += 1;
-        }
-        self.pos = i;
+        self.pos = end + 1;
+        self.text.get(start..end).ok_or(Unsure)
     }
 
     /// The rest of a string after its opening quote.
     fn string(&mut self) -> Result<(), Unsure> {
+        let bytes = self.text.as_bytes();
         loop {
-            self.plain_run();
-            match self.peek() {
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    self.escape()?;
-                }
+            let end = plain_end(bytes, self.pos);
+            self.pos = end + 1;
+            match bytes.get(end) {
+                Some(b'"') => return Ok(()),
+                Some(b'\\') => self.escape()?,
                 // A control character, or the end of the line.
                 _ => return Err(Unsure),
             }
@@ -454,26 +466,12 @@ impl<'a> Scanner<'a> {
         u16::from_str_radix(digits, 16).map_err(|_| Unsure)
     }
 
-    /// Moves `pos` past the digits there, eight bytes at a time; returns
-    /// how many.
+    /// Moves `pos` past the digits there; returns how many.
     #[inline]
     fn digits(&mut self) -> usize {
-        let bytes = self.text.as_bytes();
         let start = self.pos;
-        let mut i = start;
-        while let Some(w) = word(bytes, i) {
-            let others = non_digits(w);
-            if others != 0 {
-                self.pos = i + (others.trailing_zeros() / 8) as usize;
-                return self.pos - start;
-            }
-            i += 8;
-        }
-        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        self.pos = i;
-        i - start
+        self.pos = digits_end(self.text.as_bytes(), start);
+        self.pos - start
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`. Its end is checked
