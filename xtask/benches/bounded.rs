@@ -68,7 +68,7 @@ fn gate(xtask: &Path, dir: &Path) {
     .join("gate/loud.log");
     let kept = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     println!(
-        "gate, one step printing {mb} MB: {:.2}s (cpu {:.2}s), peak RSS {:.1} MiB (limit 100 MiB); log kept {:.1} MiB",
+        "gate, one step printing {mb} MB: {:.2}s (cpu {:.2}s, the step's included), peak RSS {:.1} MiB (limit 100 MiB); log kept {:.1} MiB",
         elapsed.as_secs_f64(),
         cpu.as_secs_f64(),
         mib(peak),
