@@ -1,11 +1,14 @@
 //! Differential: a line decoded keeping only some fields agrees with the same
 //! line decoded in full and with plain `serde_json::Value` parsing: the same
 //! error or the same payload, the same selected values, the same schema.
+//! Keeping some fields goes through telemetry's own scanner (serde_json
+//! builds the kept parts and decides every line the scanner gives up on);
+//! decoding in full is serde_json alone.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use telemetry::{FieldPattern, Keep, Reconstructor, Selection};
+use telemetry::{FieldPattern, Keep, Options, Reconstructor, Selection, ShapePaths, Stream};
 
 const PATTERNS: [&str; 6] = [
     "queue_metrics.*",
@@ -64,6 +67,15 @@ fuzz_target!(|data: &[u8]| {
                 }
                 (a, b) => panic!("full {a:?} vs kept {b:?}"),
             }
+            // The same shapes, fingerprints and key paths both ways.
+            let schema_of = |keep: Keep| -> Vec<ShapePaths> {
+                let options = Options::default().keep(keep).schema(true);
+                Stream::inline_with(std::io::Cursor::new(line.to_vec()), "f".into(), options)
+                    .filter_map(Result::ok)
+                    .flat_map(|s| s.new_shapes)
+                    .collect()
+            };
+            assert_eq!(schema_of(Keep::All), schema_of(keep.clone()));
         }
     }
 });

@@ -133,41 +133,40 @@ fn non_digits(w: u64) -> u64 {
     (x.wrapping_add(ONES * (127 - 9)) | x) & HIGHS
 }
 
-/// The index of the first byte of [`STRING_STOP`] at or after `i` (or the
-/// length), eight bytes at a time.
+/// The index of the first byte at or after `i` that ends a run (or the
+/// length), eight bytes at a time: `flags` gives the high bit of each byte
+/// of a word that ends it (only the lowest need be exact), `ends` says it
+/// of one byte.
 #[inline]
-fn plain_end(bytes: &[u8], mut i: usize) -> usize {
+fn run_end(
+    bytes: &[u8],
+    mut i: usize,
+    flags: impl Fn(u64) -> u64,
+    ends: impl Fn(u8) -> bool,
+) -> usize {
     while let Some(w) = word(bytes, i) {
-        let stops = string_stops(w);
-        if stops != 0 {
-            return i + (stops.trailing_zeros() / 8) as usize;
+        let found = flags(w);
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    while let Some(&b) = bytes.get(i) {
-        if STRING_STOP[usize::from(b)] {
-            break;
-        }
+    while bytes.get(i).is_some_and(|&b| !ends(b)) {
         i += 1;
     }
     i
 }
 
-/// The index of the first byte that is not an ASCII digit at or after `i`
-/// (or the length), eight bytes at a time.
+/// The index of the first byte of [`STRING_STOP`] at or after `i`.
 #[inline]
-fn digits_end(bytes: &[u8], mut i: usize) -> usize {
-    while let Some(w) = word(bytes, i) {
-        let others = non_digits(w);
-        if others != 0 {
-            return i + (others.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while bytes.get(i).is_some_and(u8::is_ascii_digit) {
-        i += 1;
-    }
-    i
+fn plain_end(bytes: &[u8], i: usize) -> usize {
+    run_end(bytes, i, string_stops, |b| STRING_STOP[usize::from(b)])
+}
+
+/// The index of the first byte that is not an ASCII digit at or after `i`.
+#[inline]
+fn digits_end(bytes: &[u8], i: usize) -> usize {
+    run_end(bytes, i, non_digits, |b| !b.is_ascii_digit())
 }
 
 struct Scanner<'a> {
@@ -204,10 +203,7 @@ impl<'a> Scanner<'a> {
         &mut self,
         mut f: impl FnMut(&mut Self, &'a str) -> Result<(), Unsure>,
     ) -> Result<(), Unsure> {
-        self.pos += 1;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
+        if self.open(b'}') {
             return Ok(());
         }
         loop {
@@ -216,18 +212,41 @@ impl<'a> Scanner<'a> {
             self.eat(b':')?;
             self.ws();
             f(self, key)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.ws();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(Unsure),
+            if !self.more(b'}')? {
+                return Ok(());
             }
+        }
+    }
+
+    /// Steps past the opening bracket at `pos`; `true` when `close` follows
+    /// (an empty container, consumed).
+    #[inline]
+    fn open(&mut self, close: u8) -> bool {
+        self.pos += 1;
+        self.ws();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            return true;
+        }
+        false
+    }
+
+    /// After a member or an item: `true` at a comma (stepped past, with the
+    /// whitespace after it), `false` at `close` (consumed).
+    #[inline]
+    fn more(&mut self, close: u8) -> Result<bool, Unsure> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                self.ws();
+                Ok(true)
+            }
+            Some(c) if c == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(Unsure),
         }
     }
 
@@ -371,25 +390,13 @@ impl<'a> Scanner<'a> {
     /// The items of the array at `pos` (a `[`), each handed to `f` with
     /// `pos` at it, which `f` must consume.
     fn items(&mut self, mut f: impl FnMut(&mut Self) -> Result<(), Unsure>) -> Result<(), Unsure> {
-        self.pos += 1;
-        self.ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
+        if self.open(b']') {
             return Ok(());
         }
         loop {
             f(self)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.ws();
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(Unsure),
+            if !self.more(b']')? {
+                return Ok(());
             }
         }
     }
