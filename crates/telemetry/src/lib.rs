@@ -25,8 +25,9 @@
 //! ```
 //!
 //! Memory does not grow with the stream: a background thread parses batches
-//! of about 256 KiB (lines of a batch in parallel) and at most a few batches
-//! are in flight. States share unchanged values with the previous tick.
+//! of about 256 KiB (a batch's lines in parallel when the readers running
+//! leave a core idle) and at most a few batches are in flight. States share
+//! unchanged values with the previous tick.
 //!
 //! A reader that needs only some fields says so ([`Options::keep`] with
 //! [`Keep::Fields`]): lines are still checked in full, but values are built
